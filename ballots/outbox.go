@@ -1,0 +1,191 @@
+package ballots
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Outbox message kinds.
+const (
+	MailBallot       = "ballot"
+	MailReceipt      = "receipt"
+	MailClarify      = "clarify"
+	MailClosed       = "closed"
+	MailNotVoter     = "not-voter"
+	MailUnmatched    = "unmatched"
+	MailAnnouncement = "announcement"
+)
+
+// Outbox row status values.
+const (
+	OutboxQueued   = "queued"
+	OutboxSending  = "sending"
+	OutboxDeferred = "deferred"
+	OutboxSent     = "sent"
+	OutboxFailed   = "failed"
+)
+
+// Mail is a message to enqueue. References point at the rows it is
+// rendered from at send time; Data carries the rest.
+type Mail struct {
+	Kind      string
+	Recipient string
+	MemberID  int64
+	BallotID  int64
+	RaceID    int64
+	InboundID int64
+	Data      any
+}
+
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+// Enqueue adds m to the outbox in tx: it is sent only if tx commits.
+func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
+	data := []byte("{}")
+	if m.Data != nil {
+		var err error
+		if data, err = json.Marshal(m.Data); err != nil {
+			return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind, m.Recipient, err)
+		}
+	}
+	var id int64
+	err := tx.GetContext(ctx, &id, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		m.Kind, m.Recipient, nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID), data)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind, m.Recipient, err)
+	}
+	return id, nil
+}
+
+// OutboxRow is a claimed outbox row with what rendering it needs.
+type OutboxRow struct {
+	ID         int64           `db:"id"`
+	Kind       string          `db:"kind"`
+	Recipient  string          `db:"recipient"`
+	MemberID   sql.NullInt64   `db:"member_id"`
+	MemberName string          `db:"member_name"`
+	BallotID   sql.NullInt64   `db:"ballot_id"`
+	Nonce      []byte          `db:"nonce"`
+	RaceID     sql.NullInt64   `db:"race_id"`
+	Data       json.RawMessage `db:"data"`
+	Attempts   int             `db:"attempts"`
+}
+
+// ClaimOutbox leases up to limit rows that are due (queued, deferred past
+// their time, or sending with an expired lease, i.e. left by a crashed
+// worker) for lease. FOR UPDATE SKIP LOCKED lets several workers and
+// replicas claim side by side without taking the same row.
+func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
+	var rows []OutboxRow
+	err := s.DB.SelectContext(ctx, &rows, `
+		WITH due AS (
+			SELECT id FROM outbox
+			WHERE (status IN ('queued', 'deferred') AND next_attempt <= now())
+			   OR (status = 'sending' AND lease_until < now())
+			ORDER BY id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
+			FROM due WHERE o.id = due.id
+			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts
+		)
+		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, c.ballot_id,
+		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts
+		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
+		ORDER BY c.id`, limit, lease.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return rows, nil
+}
+
+// SendResult is what happened to one claimed row.
+type SendResult struct {
+	ID     int64
+	Status string    // OutboxSent, OutboxDeferred or OutboxFailed
+	Code   int       // the SMTP reply code, 0 for a network error
+	Reply  string    // the server's reply or the error
+	Next   time.Time // when to try again, for OutboxDeferred
+}
+
+// RecordResults records the outcome of claimed rows in one statement.
+func (s *Store) RecordResults(ctx context.Context, results []SendResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(results))
+	statuses := make([]string, len(results))
+	codes := make([]int64, len(results))
+	replies := make([]string, len(results))
+	nexts := make([]string, len(results))
+	for i, r := range results {
+		ids[i], statuses[i], codes[i], replies[i] = r.ID, r.Status, int64(r.Code), truncate(r.Reply, 1000)
+		next := r.Next
+		if next.IsZero() {
+			next = time.Now()
+		}
+		nexts[i] = next.UTC().Format(time.RFC3339Nano)
+	}
+	_, err := s.DB.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
+			next_attempt = u.next, lease_until = NULL,
+			sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE o.sent_at END
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, status, code, reply, next)
+		WHERE o.id = u.id AND o.status = 'sending'`,
+		pq.Array(ids), pq.Array(statuses), pq.Array(codes), pq.Array(replies), pq.Array(nexts))
+	if err != nil {
+		return fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	return nil
+}
+
+// OutboxCount is the number of outbox rows of one kind in one status.
+type OutboxCount struct {
+	Kind   string `db:"kind" json:"kind"`
+	Status string `db:"status" json:"status"`
+	Count  int    `db:"count" json:"count"`
+}
+
+// OutboxCounts counts outbox rows by kind and status.
+func (s *Store) OutboxCounts(ctx context.Context) ([]OutboxCount, error) {
+	var cs []OutboxCount
+	err := s.DB.SelectContext(ctx, &cs, `SELECT kind, status, count(*) AS count FROM outbox GROUP BY kind, status ORDER BY kind, status`)
+	if err != nil {
+		return nil, fmt.Errorf("count outbox: %w", err)
+	}
+	return cs, nil
+}
+
+// RaceSheet is everything a ballot or announcement shows about its race.
+type RaceSheet struct {
+	Race       Race
+	Candidates []Candidate
+	Tally      *Tally // set once the race has closed
+}
+
+// RaceSheet loads race id's sheet.
+func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
+	var sh RaceSheet
+	err := s.DB.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
+	if err != nil {
+		return sh, notFound(err, fmt.Sprintf("race %d", id))
+	}
+	if sh.Candidates, err = approvedCandidates(ctx, s.DB, id); err != nil {
+		return sh, err
+	}
+	if sh.Race.Status == RaceClosed {
+		t, err := tallyOf(ctx, s.DB, sh.Race)
+		if err != nil {
+			return sh, err
+		}
+		sh.Tally = &t
+	}
+	return sh, nil
+}

@@ -1,0 +1,120 @@
+package ballots
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Office is the office a race elects.
+type Office string
+
+// The offices national endorsements cover (seed 002: federal and gubernatorial).
+const (
+	OfficeSenate   Office = "senate"
+	OfficeGovernor Office = "governor"
+	OfficeHouse    Office = "house"
+)
+
+// Title is the office as a ballot shows it.
+func (o Office) Title() string {
+	switch o {
+	case OfficeSenate:
+		return "U.S. Senate"
+	case OfficeGovernor:
+		return "Governor"
+	case OfficeHouse:
+		return "U.S. House"
+	}
+	return string(o)
+}
+
+// RaceCode is a parsed race code: MA-SEN, MA-GOV, MA-07, AK-AL.
+type RaceCode struct {
+	Code     string // canonical form, upper case, two-digit district
+	State    string // postal code
+	Office   Office
+	District string // the canonical code for a House race, "" for state-wide races
+}
+
+var raceCodeRE = regexp.MustCompile(`^([A-Za-z]{2})-(SEN|GOV|AL|[0-9]{1,2})$`)
+
+// ParseRaceCode parses and canonicalises a race code, case-insensitively
+// ("ma-sen", "MA-Sen", "MA-7" all work).
+func ParseRaceCode(s string) (RaceCode, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	m := raceCodeRE.FindStringSubmatch(s)
+	if m == nil {
+		return RaceCode{}, fmt.Errorf("race code %q: want STATE-SEN, STATE-GOV, STATE-NN or STATE-AL", s)
+	}
+	st := m[1]
+	if _, ok := stateNames[st]; !ok {
+		return RaceCode{}, fmt.Errorf("race code %q: %s is not a state postal code", s, st)
+	}
+	switch m[2] {
+	case "SEN":
+		return RaceCode{Code: st + "-SEN", State: st, Office: OfficeSenate}, nil
+	case "GOV":
+		return RaceCode{Code: st + "-GOV", State: st, Office: OfficeGovernor}, nil
+	case "AL":
+		c := st + "-AL"
+		return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
+	}
+	n, _ := strconv.Atoi(m[2])
+	if n < 1 {
+		return RaceCode{}, fmt.Errorf("race code %q: district numbers start at 1", s)
+	}
+	c := fmt.Sprintf("%s-%02d", st, n)
+	return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
+}
+
+// ParseDistrict parses a House district code (MA-07, AK-AL) as members and
+// groups carry it.
+func ParseDistrict(s string) (RaceCode, error) {
+	rc, err := ParseRaceCode(s)
+	if err != nil {
+		return RaceCode{}, err
+	}
+	if rc.Office != OfficeHouse {
+		return RaceCode{}, fmt.Errorf("district %q: want a House district such as MA-07 or AK-AL", s)
+	}
+	return rc, nil
+}
+
+// ParseState accepts a postal code or a full state name, case-insensitively.
+func ParseState(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	up := strings.ToUpper(t)
+	if _, ok := stateNames[up]; ok {
+		return up, nil
+	}
+	for code, name := range stateNames {
+		if strings.EqualFold(name, t) {
+			return code, nil
+		}
+	}
+	return "", fmt.Errorf("state %q: not a US state postal code or name", s)
+}
+
+// StateName returns the full name of a postal code, or the code itself.
+func StateName(code string) string {
+	if n, ok := stateNames[code]; ok {
+		return n
+	}
+	return code
+}
+
+var stateNames = map[string]string{
+	"AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+	"CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+	"FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+	"IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+	"ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+	"MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+	"NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+	"NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
+	"PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+	"TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
+	"WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+}

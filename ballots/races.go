@@ -1,0 +1,261 @@
+package ballots
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Race status values.
+const (
+	RaceDraft  = "draft"
+	RaceOpen   = "open"
+	RaceClosed = "closed"
+)
+
+// Race is one race of a wave.
+type Race struct {
+	ID          int64      `db:"id" json:"-"`
+	Code        string     `db:"code" json:"race"`
+	Office      Office     `db:"office" json:"office"`
+	State       string     `db:"state" json:"state"`
+	District    string     `db:"district" json:"district,omitempty"`
+	Status      string     `db:"status" json:"status"`
+	Wave        string     `db:"wave" json:"wave"`
+	VotingOpen  time.Time  `db:"voting_open" json:"voting_open"`
+	VotingClose time.Time  `db:"voting_close" json:"voting_close"`
+	Threshold   float64    `db:"threshold" json:"threshold"`
+	MinTurnout  float64    `db:"min_turnout" json:"min_turnout"`
+	OpenedAt    *time.Time `db:"opened_at" json:"opened_at,omitempty"`
+	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
+	Candidates  int        `db:"candidates" json:"candidates"`
+	Ballots     int        `db:"ballots" json:"ballots"`
+	Voted       int        `db:"voted" json:"voted"`
+}
+
+const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
+	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
+	r.opened_at, r.closed_at,
+	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
+	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
+	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
+
+// Races lists every race with its counts, by wave then code.
+func (s *Store) Races(ctx context.Context) ([]Race, error) {
+	var rs []Race
+	err := s.DB.SelectContext(ctx, &rs, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+		ORDER BY w.voting_open DESC, r.code`)
+	if err != nil {
+		return nil, fmt.Errorf("list races: %w", err)
+	}
+	return rs, nil
+}
+
+// raceByCode finds the race with code in the latest wave that has one,
+// locking it as lock says ("", "FOR SHARE", "FOR UPDATE").
+func raceByCode(ctx context.Context, q sqlx.QueryerContext, code, lock string) (Race, error) {
+	rc, err := ParseRaceCode(code)
+	if err != nil {
+		return Race{}, err
+	}
+	var r Race
+	err = sqlx.GetContext(ctx, q, &r, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+		WHERE r.code = $1 ORDER BY w.voting_open DESC LIMIT 1 `+lock, rc.Code)
+	if err != nil {
+		return r, notFound(err, "race "+rc.Code)
+	}
+	return r, nil
+}
+
+// Race returns the race with code in the latest wave that has one.
+func (s *Store) Race(ctx context.Context, code string) (Race, error) {
+	return raceByCode(ctx, s.DB, code, "")
+}
+
+// Candidate is one person on a race's ballot.
+type Candidate struct {
+	ID     int64          `db:"id" json:"id"`
+	RaceID int64          `db:"race_id" json:"-"`
+	Race   string         `db:"race" json:"race"`
+	Name   string         `db:"name" json:"name"`
+	Bio    string         `db:"bio" json:"bio"`
+	Status string         `db:"status" json:"status"`
+	Number sql.NullInt64  `db:"number" json:"-"`
+	Groups pq.StringArray `db:"groups" json:"groups"`
+}
+
+// AddCandidate adds an approved candidate to the race with code, creating
+// the race in the current wave (or the named one) if it does not exist yet.
+// Groups name the nominating groups, which must exist. It stands in for
+// nominations by email.
+func (s *Store) AddCandidate(ctx context.Context, code, wave, name, bio string, groups []string) (Candidate, error) {
+	var c Candidate
+	rc, err := ParseRaceCode(code)
+	if err != nil {
+		return c, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return c, errors.New("candidate: name is empty")
+	}
+	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
+		waveID, err := currentWave(ctx, tx, wave)
+		if err != nil {
+			return err
+		}
+		var raceID int64
+		var status string
+		err = tx.QueryRowxContext(ctx, `INSERT INTO races (wave_id, code, office, state, district) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (wave_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id, status`,
+			waveID, rc.Code, rc.Office, rc.State, rc.District).Scan(&raceID, &status)
+		if err != nil {
+			return fmt.Errorf("create race %s: %w", rc.Code, err)
+		}
+		if status != RaceDraft {
+			return fmt.Errorf("race %s is %s; candidates can only be added before it opens: %w", rc.Code, status, ErrRaceState)
+		}
+		var groupIDs []int64
+		var missing []string
+		for _, g := range groups {
+			var id int64
+			err := tx.GetContext(ctx, &id, `SELECT id FROM groups WHERE lower(name) = lower($1)`, strings.TrimSpace(g))
+			if errors.Is(err, sql.ErrNoRows) {
+				missing = append(missing, g)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("find group %q: %w", g, err)
+			}
+			groupIDs = append(groupIDs, id)
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("unknown groups %q (import them first): %w", missing, ErrNotFound)
+		}
+		err = tx.GetContext(ctx, &c.ID, `INSERT INTO candidates (race_id, name, bio, status) VALUES ($1, $2, $3, 'approved')
+			ON CONFLICT (race_id, lower(name)) DO UPDATE SET bio = CASE WHEN EXCLUDED.bio = '' THEN candidates.bio ELSE EXCLUDED.bio END,
+			status = 'approved' RETURNING id`, raceID, name, bio)
+		if err != nil {
+			return fmt.Errorf("add candidate %q to %s: %w", name, rc.Code, err)
+		}
+		for _, gid := range groupIDs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO candidate_groups (candidate_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.ID, gid); err != nil {
+				return fmt.Errorf("link candidate %q to group %d: %w", name, gid, err)
+			}
+		}
+		return tx.GetContext(ctx, &c, candidateSelect+` WHERE c.id = $1`, c.ID)
+	})
+	return c, err
+}
+
+const candidateSelect = `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, c.status, c.number,
+	ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id
+	      WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
+	FROM candidates c JOIN races r ON r.id = c.race_id`
+
+// Candidates lists every candidate, by race and ballot number.
+func (s *Store) Candidates(ctx context.Context) ([]Candidate, error) {
+	var cs []Candidate
+	if err := s.DB.SelectContext(ctx, &cs, candidateSelect+` ORDER BY r.code, c.number NULLS LAST, c.id`); err != nil {
+		return nil, fmt.Errorf("list candidates: %w", err)
+	}
+	return cs, nil
+}
+
+func approvedCandidates(ctx context.Context, q sqlx.QueryerContext, raceID int64) ([]Candidate, error) {
+	var cs []Candidate
+	err := sqlx.SelectContext(ctx, q, &cs, candidateSelect+` WHERE c.race_id = $1 AND c.status = 'approved' ORDER BY c.number NULLS LAST, c.id`, raceID)
+	if err != nil {
+		return nil, fmt.Errorf("candidates of race %d: %w", raceID, err)
+	}
+	return cs, nil
+}
+
+// OpenRace opens the race with code: it fixes the candidates' ballot
+// numbers, creates one ballot per eligible active member (House: same
+// district; Senate and governor: same state) and enqueues each ballot, all
+// set-wise in one transaction. It returns the number of ballots created.
+func (s *Store) OpenRace(ctx context.Context, code string) (int, error) {
+	var n int
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
+		if err != nil {
+			return err
+		}
+		if r.Status != RaceDraft {
+			return fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+		}
+		if r.Candidates == 0 {
+			return fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
+			FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM candidates WHERE race_id = $1 AND status = 'approved') o
+			WHERE c.id = o.id`, r.ID); err != nil {
+			return fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
+		}
+		var res sql.Result
+		if r.Office == OfficeHouse {
+			res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
+				SELECT $1, id FROM members WHERE status = 'active' AND district = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.District)
+		} else {
+			res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
+				SELECT $1, id FROM members WHERE status = 'active' AND state = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.State)
+		}
+		if err != nil {
+			return fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
+		}
+		rows, _ := res.RowsAffected()
+		n = int(rows)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+			SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+			WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
+			return fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
+			return fmt.Errorf("open race %s: %w", r.Code, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// CloseRace closes the race with code: no vote counts after it. It computes
+// and freezes the tally and enqueues the announcement to every eligible
+// member, in one transaction.
+func (s *Store) CloseRace(ctx context.Context, code string) (Tally, error) {
+	var t Tally
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		// FOR UPDATE waits for every vote transaction holding the race FOR
+		// SHARE: a vote either commits before the tally or sees the race closed.
+		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
+		if err != nil {
+			return err
+		}
+		if r.Status != RaceOpen {
+			return fmt.Errorf("close race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'closed', closed_at = now() WHERE id = $1`, r.ID); err != nil {
+			return fmt.Errorf("close race %s: %w", r.Code, err)
+		}
+		r.Status = RaceClosed
+		t, err = countVotes(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if err := freezeTally(ctx, tx, r.ID, t); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+			SELECT 'announcement', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+			WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
+			return fmt.Errorf("close race %s: enqueue announcements: %w", r.Code, err)
+		}
+		return nil
+	})
+	return t, err
+}

@@ -1,0 +1,106 @@
+package ballots
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Token kinds: the plus tag prefix each one travels under.
+const (
+	TokenBallot    = "v" // ballots+v-TOKEN@: a vote reply
+	TokenBounce    = "b" // ballots+b-TOKEN@: the VERP envelope sender of an outbox row
+	TokenMessageID = "m" // <TOKEN@domain>: the Message-ID of an outbox row
+)
+
+// ErrBadToken means a token did not decode or did not verify.
+var ErrBadToken = errors.New("bad token")
+
+const (
+	tokenIDLen  = 6  // 48-bit row id
+	tokenMACLen = 12 // 96 unforgeable bits
+)
+
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Tokens makes and checks the unforgeable tokens ballotd puts in addresses
+// and ballot bodies. A token is base32(id ‖ HMAC-SHA256(secret, kind ‖ id ‖
+// nonce)[:12]) in lowercase: 96 bits of MAC, safe in a local part. Tokens are
+// never stored: the database keeps only the per-row nonce, so a token can be
+// recomputed from BALLOTD_SECRET and checked in constant time.
+type Tokens struct {
+	key []byte
+}
+
+// NewTokens returns Tokens keyed by secret, which must be at least 16 bytes.
+func NewTokens(secret string) (*Tokens, error) {
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("secret: need at least 16 characters, got %d", len(secret))
+	}
+	k := sha256.Sum256([]byte("ballotd token key\x00" + secret))
+	return &Tokens{key: k[:]}, nil
+}
+
+func (t *Tokens) mac(kind string, idb []byte, nonce []byte) []byte {
+	h := hmac.New(sha256.New, t.key)
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(idb)
+	h.Write(nonce)
+	return h.Sum(nil)[:tokenMACLen]
+}
+
+func encodeID(id int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	return b[8-tokenIDLen:]
+}
+
+// Make returns the token of kind for row id with the row's nonce (nil when
+// the row has none).
+func (t *Tokens) Make(kind string, id int64, nonce []byte) string {
+	idb := encodeID(id)
+	buf := make([]byte, 0, tokenIDLen+tokenMACLen)
+	buf = append(buf, idb...)
+	buf = append(buf, t.mac(kind, idb, nonce)...)
+	return tokenEncoding.EncodeToString(buf)
+}
+
+// ID decodes the row id from a token without verifying it; Verify must
+// follow once the row's nonce is known.
+func (t *Tokens) ID(token string) (int64, error) {
+	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
+	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+		return 0, ErrBadToken
+	}
+	var b [8]byte
+	copy(b[8-tokenIDLen:], raw[:tokenIDLen])
+	return int64(binary.BigEndian.Uint64(b[:])), nil
+}
+
+// Verify reports whether token is the kind's token for its row with nonce,
+// comparing in constant time.
+func (t *Tokens) Verify(kind, token string, nonce []byte) bool {
+	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
+	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+		return false
+	}
+	want := t.mac(kind, raw[:tokenIDLen], nonce)
+	return hmac.Equal(want, raw[tokenIDLen:])
+}
+
+// Open decodes and verifies a token whose row has no nonce (outbox rows).
+func (t *Tokens) Open(kind, token string) (int64, error) {
+	id, err := t.ID(token)
+	if err != nil {
+		return 0, err
+	}
+	if !t.Verify(kind, token, nil) {
+		return 0, ErrBadToken
+	}
+	return id, nil
+}

@@ -1,0 +1,139 @@
+package ballots
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestTokensRoundTrip(t *testing.T) {
+	toks, err := NewTokens("0123456789abcdef-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte("0123456789abcdef")
+	tok := toks.Make(TokenBallot, 123456789, nonce)
+	if !regexp.MustCompile(`^[a-z2-7]+$`).MatchString(tok) {
+		t.Fatalf("token %q is not lowercase base32", tok)
+	}
+	if got := len(tok) * 5; got < tokenMACLen*8 {
+		t.Fatalf("token carries %d bits, want at least 96 of MAC", got)
+	}
+	id, err := toks.ID(tok)
+	if err != nil || id != 123456789 {
+		t.Fatalf("ID(%q) = %d, %v; want 123456789", tok, id, err)
+	}
+	if !toks.Verify(TokenBallot, tok, nonce) {
+		t.Fatal("a token does not verify")
+	}
+	if !toks.Verify(TokenBallot, strings.ToUpper(tok), nonce) {
+		t.Fatal("tokens must match case-insensitively")
+	}
+	cases := map[string]struct {
+		kind, tok string
+		nonce     []byte
+	}{
+		"other kind":   {TokenBounce, tok, nonce},
+		"other nonce":  {TokenBallot, tok, []byte("fedcba9876543210")},
+		"truncated":    {TokenBallot, tok[:len(tok)-1], nonce},
+		"altered":      {TokenBallot, tok[:len(tok)-1] + flip(tok[len(tok)-1]), nonce},
+		"not base32":   {TokenBallot, "0189" + tok[4:], nonce},
+		"empty":        {TokenBallot, "", nonce},
+		"other secret": {TokenBallot, mustTokens(t, "another-secret-of-16").Make(TokenBallot, 123456789, nonce), nonce},
+	}
+	for name, c := range cases {
+		if toks.Verify(c.kind, c.tok, c.nonce) {
+			t.Errorf("%s: forged token verified", name)
+		}
+	}
+	if _, err := NewTokens("short"); err == nil {
+		t.Error("a short secret was accepted")
+	}
+}
+
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
+func mustTokens(t *testing.T, s string) *Tokens {
+	toks, err := NewTokens(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
+func TestParseRaceCode(t *testing.T) {
+	good := map[string]RaceCode{
+		"MA-SEN": {Code: "MA-SEN", State: "MA", Office: OfficeSenate},
+		"ma-sen": {Code: "MA-SEN", State: "MA", Office: OfficeSenate},
+		"MA-Sen": {Code: "MA-SEN", State: "MA", Office: OfficeSenate},
+		"MA-GOV": {Code: "MA-GOV", State: "MA", Office: OfficeGovernor},
+		"MA-07":  {Code: "MA-07", State: "MA", Office: OfficeHouse, District: "MA-07"},
+		"ma-7":   {Code: "MA-07", State: "MA", Office: OfficeHouse, District: "MA-07"},
+		"AK-AL":  {Code: "AK-AL", State: "AK", Office: OfficeHouse, District: "AK-AL"},
+	}
+	for in, want := range good {
+		got, err := ParseRaceCode(in)
+		if err != nil || got != want {
+			t.Errorf("ParseRaceCode(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MA", "XX-SEN", "MA-00", "MA-123", "MA-PRES", "MA SEN", "MA-SEN; DROP TABLE races"} {
+		if _, err := ParseRaceCode(in); err == nil {
+			t.Errorf("ParseRaceCode(%q) accepted", in)
+		}
+	}
+	if _, err := ParseDistrict("MA-SEN"); err == nil {
+		t.Error("ParseDistrict accepted a Senate race")
+	}
+	for in, want := range map[string]string{"MA": "MA", "ma": "MA", "Massachusetts": "MA", "new york": "NY"} {
+		if got, err := ParseState(in); err != nil || got != want {
+			t.Errorf("ParseState(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name                     string
+		eligible, voted          int
+		votes                    []int
+		threshold, minTurnout    float64
+		wantEndorsed             []bool
+		wantTurnout, wantSupport float64
+	}{
+		{"exactly 60% is enough", 10, 10, []int{6}, 0.6, 0, []bool{true}, 1, 0.6},
+		{"just under 60% is not", 1000, 1000, []int{599}, 0.6, 0, []bool{false}, 1, 0.599},
+		{"support is over those who voted, not eligible", 100, 10, []int{6}, 0.6, 0, []bool{true}, 0.1, 0.6},
+		{"nobody voted", 50, 0, []int{0}, 0.6, 0, []bool{false}, 0, 0},
+		{"min turnout missed", 100, 19, []int{19}, 0.6, 0.2, []bool{false}, 0.19, 1},
+		{"min turnout met exactly", 100, 20, []int{20}, 0.6, 0.2, []bool{true}, 0.2, 1},
+		{"two candidates, none reach", 10, 10, []int{5, 4}, 0.6, 0, []bool{false, false}, 1, 0.5},
+		{"thirds: 2 of 3 is 66.7%", 3, 3, []int{2, 1}, 0.6, 0, []bool{true, false}, 1, 2.0 / 3},
+		{"custom threshold 2/3", 3, 3, []int{2}, 0.6667, 0, []bool{false}, 1, 2.0 / 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tl := Tally{Eligible: c.eligible, Voted: c.voted, Threshold: c.threshold, MinTurnout: c.minTurnout}
+			for i, v := range c.votes {
+				tl.Candidates = append(tl.Candidates, CandidateResult{Number: i + 1, Votes: v})
+			}
+			Decide(&tl)
+			if tl.Turnout != c.wantTurnout {
+				t.Errorf("turnout = %v, want %v", tl.Turnout, c.wantTurnout)
+			}
+			if tl.Candidates[0].Support != c.wantSupport {
+				t.Errorf("support = %v, want %v", tl.Candidates[0].Support, c.wantSupport)
+			}
+			for i, want := range c.wantEndorsed {
+				if tl.Candidates[i].Endorsed != want {
+					t.Errorf("candidate %d endorsed = %v, want %v", i+1, tl.Candidates[i].Endorsed, want)
+				}
+			}
+		})
+	}
+}

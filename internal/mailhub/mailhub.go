@@ -1,0 +1,499 @@
+// Package mailhub owns an embedded mail hub on loopback: an SMTP server that
+// accepts mail for any address and files it into per-address mailboxes, and
+// an IMAP server (go-imap v2's imapmemserver) that serves those mailboxes.
+// End-to-end tests use it as both the outbound relay and the inbound
+// mailbox; `ballotd dev` runs it so a person can point a mail client such as
+// Thunderbird at it.
+//
+// Mailboxes. Every address gets one: the IMAP username is the bare address
+// lowercased without its plus tag (ballots+v-abc@example.org is user
+// ballots@example.org). A user is created, with INBOX and Sent, on the first
+// delivery to it or on the first login with the hub password, so a client can
+// log in before mail arrives. All state is in memory and lost on Close.
+//
+// IMAP. Plain-text LOGIN and AUTHENTICATE PLAIN are allowed without TLS.
+// The server speaks IMAP4rev1 and IMAP4rev2 and, through imapmemserver
+// (v2.0.0-beta.8), supports IDLE (sessions with a selected mailbox are woken
+// by new deliveries; see imapSession.Idle for a race this package works
+// around), MOVE, UIDPLUS (APPENDUID/COPYUID, UID EXPUNGE),
+// NAMESPACE, UNSELECT, SEARCH/UID SEARCH (with ESEARCH and SEARCHRES),
+// STORE of any flag and keyword, COPY, APPEND, CREATE/RENAME/DELETE and
+// LIST/STATUS. It does not support SPECIAL-USE attributes (Sent is found by
+// name), CONDSTORE/QRESYNC, QUOTA, SORT/THREAD or STARTTLS.
+//
+// SMTP. Any MAIL FROM and any RCPT TO are accepted, with or without AUTH
+// PLAIN (any username, the hub password), unless a fault set with
+// SetRcptFault rejects the recipient. Each accepted transaction is recorded
+// (Received, WaitReceived) and a copy is filed into each recipient's INBOX
+// with Return-Path and Delivered-To prepended, as a final delivery agent
+// does.
+package mailhub
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Options configures a Hub. The zero value is usable.
+type Options struct {
+	// Addr is the host to listen on; default "127.0.0.1".
+	Addr string
+	// SMTPPort and IMAPPort are the ports to listen on; 0 picks a free one.
+	SMTPPort, IMAPPort int
+	// Password is the one password of every mailbox (IMAP login, SMTP
+	// AUTH); "" generates a random one, see Hub.Password.
+	Password string
+	// Logger receives connection errors and one line per delivery; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Hub is a running mail hub. Its exported fields are set by Start and must
+// not be changed.
+type Hub struct {
+	// SMTPAddr and IMAPAddr are the host:port the servers listen on.
+	SMTPAddr, IMAPAddr string
+	// Password is the password of every mailbox.
+	Password string
+
+	log  *slog.Logger
+	mem  *imapmemserver.Server
+	imap *imapserver.Server
+	smtp *smtp.Server
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	users     map[string]*imapmemserver.User
+	received  []Envelope
+	changed   chan struct{} // closed and replaced when received grows
+	rcptFault func(rcpt string) *smtp.SMTPError
+	closed    bool
+}
+
+// Envelope is one accepted SMTP transaction.
+type Envelope struct {
+	// From is the MAIL FROM address ("" for a null reverse-path).
+	From string
+	// To are the accepted RCPT TO addresses, as given.
+	To []string
+	// Data is the message as received, without the headers the hub adds.
+	Data []byte
+	// At is when the DATA command completed.
+	At time.Time
+}
+
+// StoredMessage is a message in a mailbox.
+type StoredMessage struct {
+	// UID is the message's IMAP UID in its mailbox.
+	UID uint32
+	// Flags are the message's IMAP flags and keywords, such as `\Seen`.
+	Flags []string
+	// Raw is the stored message, including the headers the hub added.
+	Raw []byte
+}
+
+// Start listens on opts.Addr and serves SMTP and IMAP until Close.
+func Start(opts Options) (*Hub, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Password == "" {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("mailhub: password: %w", err)
+		}
+		opts.Password = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	h := &Hub{
+		Password: opts.Password,
+		log:      opts.Logger,
+		mem:      imapmemserver.New(),
+		users:    make(map[string]*imapmemserver.User),
+		changed:  make(chan struct{}),
+	}
+
+	smtpLn, err := net.Listen("tcp", net.JoinHostPort(opts.Addr, strconv.Itoa(opts.SMTPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("mailhub: smtp: %w", err)
+	}
+	imapLn, err := net.Listen("tcp", net.JoinHostPort(opts.Addr, strconv.Itoa(opts.IMAPPort)))
+	if err != nil {
+		smtpLn.Close()
+		return nil, fmt.Errorf("mailhub: imap: %w", err)
+	}
+	h.SMTPAddr, h.IMAPAddr = smtpLn.Addr().String(), imapLn.Addr().String()
+
+	h.smtp = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{hub: h}, nil
+	}))
+	h.smtp.Domain = "mailhub.localhost"
+	h.smtp.AllowInsecureAuth = true
+	h.smtp.MaxMessageBytes = 64 << 20
+	h.smtp.MaxRecipients = 10000
+	h.smtp.ReadTimeout = 10 * time.Minute
+	h.smtp.WriteTimeout = time.Minute
+	h.smtp.EnableSMTPUTF8 = true
+	h.smtp.ErrorLog = logAdapter{h.log.With("server", "smtp")}
+
+	h.imap = imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &imapSession{hub: h}, nil, nil
+		},
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1: {},
+			imap.CapIMAP4rev2: {},
+			// Part of IMAP4rev2, advertised explicitly for IMAP4rev1
+			// clients (IDLE and UNSELECT are advertised by imapserver).
+			imap.CapNamespace: {},
+			imap.CapUIDPlus:   {},
+			imap.CapMove:      {},
+			imap.CapESearch:   {},
+			imap.CapSearchRes: {},
+		},
+		InsecureAuth: true,
+		Logger:       logAdapter{h.log.With("server", "imap")},
+	})
+
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		if err := h.smtp.Serve(smtpLn); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			h.log.Error("mailhub: smtp server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer h.wg.Done()
+		if err := h.imap.Serve(imapLn); err != nil {
+			h.log.Error("mailhub: imap server stopped", "err", err)
+		}
+	}()
+	return h, nil
+}
+
+// Close stops both servers, closing open connections, and waits for them.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	err := errors.Join(h.smtp.Close(), h.imap.Close())
+	h.wg.Wait()
+	return err
+}
+
+// Username returns the mailbox user for an address: the bare address,
+// lowercased, without angle brackets and without the plus tag of its local
+// part. It returns "" for an empty address.
+func Username(addr string) string {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
+	local, domain := addr, ""
+	at := strings.LastIndex(addr, "@")
+	if at >= 0 {
+		local, domain = addr[:at], addr[at:]
+	}
+	if base, _, ok := strings.Cut(local, "+"); ok && base != "" {
+		local = base
+	}
+	return local + domain
+}
+
+// user returns the mailbox user for addr, creating it (with INBOX and Sent)
+// if create is set.
+func (h *Hub) user(addr string, create bool) (*imapmemserver.User, error) {
+	name := Username(addr)
+	if name == "" {
+		return nil, fmt.Errorf("mailhub: empty address")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.users[name]; u != nil || !create {
+		return u, nil
+	}
+	u := imapmemserver.NewUser(name, h.Password)
+	for _, mbox := range []string{"INBOX", "Sent"} {
+		if err := u.Create(mbox, nil); err != nil {
+			return nil, fmt.Errorf("mailhub: create %s for %s: %w", mbox, name, err)
+		}
+		if err := u.Subscribe(mbox); err != nil {
+			return nil, fmt.Errorf("mailhub: subscribe %s for %s: %w", mbox, name, err)
+		}
+	}
+	h.mem.AddUser(u)
+	h.users[name] = u
+	return u, nil
+}
+
+// Deliver files raw into the INBOX of rcpt's user, creating the user if
+// needed, as if it had arrived by SMTP: it prepends a Delivered-To header
+// with rcpt as given. It records no Envelope (there is no SMTP transaction)
+// and ignores SetRcptFault.
+func (h *Hub) Deliver(rcpt string, raw []byte) error {
+	return h.deliver("", false, rcpt, raw)
+}
+
+func (h *Hub) deliver(from string, withReturnPath bool, rcpt string, raw []byte) error {
+	u, err := h.user(rcpt, true)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if withReturnPath {
+		fmt.Fprintf(&buf, "Return-Path: <%s>\r\n", from)
+	}
+	fmt.Fprintf(&buf, "Delivered-To: %s\r\n", rcpt)
+	buf.Write(raw)
+	data, err := u.Append("INBOX", literal{bytes.NewReader(buf.Bytes())}, &imap.AppendOptions{Time: time.Now()})
+	if err != nil {
+		return fmt.Errorf("mailhub: deliver to %s: %w", rcpt, err)
+	}
+	h.log.Info("mailhub: delivered", "rcpt", rcpt, "user", Username(rcpt), "uid", data.UID, "bytes", buf.Len())
+	return nil
+}
+
+// Received returns all accepted SMTP transactions so far, in order.
+func (h *Hub) Received() []Envelope {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Envelope(nil), h.received...)
+}
+
+// WaitReceived blocks until at least n SMTP transactions have been accepted
+// and returns them all, or returns ctx's error.
+func (h *Hub) WaitReceived(ctx context.Context, n int) ([]Envelope, error) {
+	for {
+		h.mu.Lock()
+		if len(h.received) >= n {
+			envs := append([]Envelope(nil), h.received...)
+			h.mu.Unlock()
+			return envs, nil
+		}
+		changed := h.changed
+		h.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("mailhub: waiting for %d messages: %w", n, ctx.Err())
+		}
+	}
+}
+
+// SetRcptFault makes the SMTP server answer RCPT TO with f's error for the
+// recipients f returns non-nil for (for tests of throttling and rejection);
+// the other recipients are accepted. A nil f clears the fault.
+func (h *Hub) SetRcptFault(f func(rcpt string) *smtp.SMTPError) {
+	h.mu.Lock()
+	h.rcptFault = f
+	h.mu.Unlock()
+}
+
+// Inbox returns the messages currently in the INBOX of addr's user, in UID
+// order, with their flags; none if the user does not exist yet. It reads them
+// over an IMAP connection to the hub, without setting \Seen.
+func (h *Hub) Inbox(addr string) ([]StoredMessage, error) {
+	u, err := h.user(addr, false)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	c, err := imapclient.DialInsecure(h.IMAPAddr, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mailhub: inbox: %w", err)
+	}
+	defer c.Close()
+	if err := c.Login(Username(addr), h.Password).Wait(); err != nil {
+		return nil, fmt.Errorf("mailhub: inbox: login: %w", err)
+	}
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("mailhub: inbox: select: %w", err)
+	}
+	if sel.NumMessages == 0 {
+		return nil, c.Logout().Wait()
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0) // 1:*
+	body := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{body}}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("mailhub: inbox: fetch: %w", err)
+	}
+	out := make([]StoredMessage, 0, len(msgs))
+	for _, m := range msgs {
+		sm := StoredMessage{UID: uint32(m.UID), Raw: m.FindBodySection(body)}
+		for _, f := range m.Flags {
+			sm.Flags = append(sm.Flags, string(f))
+		}
+		out = append(out, sm)
+	}
+	return out, c.Logout().Wait()
+}
+
+// smtpSession is one SMTP connection's transaction state.
+type smtpSession struct {
+	hub  *Hub
+	from string
+	to   []string
+}
+
+var _ smtp.AuthSession = (*smtpSession)(nil)
+
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if subtle.ConstantTimeCompare([]byte(password), []byte(s.hub.Password)) != 1 {
+			return smtp.ErrAuthFailed
+		}
+		return nil
+	}), nil
+}
+
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from, s.to = from, nil
+	return nil
+}
+
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.hub.mu.Lock()
+	fault := s.hub.rcptFault
+	s.hub.mu.Unlock()
+	if fault != nil {
+		if err := fault(to); err != nil {
+			return err
+		}
+	}
+	if Username(to) == "" {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient"}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *smtpSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	for _, rcpt := range s.to {
+		if err := s.hub.deliver(s.from, true, rcpt, data); err != nil {
+			s.hub.log.Error("mailhub: delivery failed", "rcpt", rcpt, "err", err)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Delivery failed"}
+		}
+	}
+	env := Envelope{From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now()}
+	h := s.hub
+	h.mu.Lock()
+	h.received = append(h.received, env)
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+	return nil
+}
+
+func (s *smtpSession) Reset() { s.from, s.to = "", nil }
+
+func (s *smtpSession) Logout() error { return nil }
+
+// imapSession is imapmemserver's session with a login that accepts any
+// address with the hub password and creates its user on demand.
+type imapSession struct {
+	*imapmemserver.UserSession // nil until Login
+	hub                        *Hub
+}
+
+var _ imapserver.SessionIMAP4rev2 = (*imapSession)(nil)
+
+func (s *imapSession) Login(username, password string) error {
+	if subtle.ConstantTimeCompare([]byte(password), []byte(s.hub.Password)) != 1 {
+		return imapserver.ErrAuthFailed
+	}
+	u, err := s.hub.user(username, true)
+	if err != nil {
+		return imapserver.ErrAuthFailed
+	}
+	s.UserSession = imapmemserver.NewUserSession(u)
+	return nil
+}
+
+// Idle works around a race in imapserver.SessionTracker.Idle
+// (v2.0.0-beta.8): an update queued after the IDLE continuation but before
+// the tracker registers its wake-up channel is held back until the next
+// update, so a message delivered just as a client starts to IDLE would go
+// unannounced. Idle therefore runs the tracker's Idle in rounds (5ms, then
+// 100ms) and polls between them: such an update is sent within 100ms.
+func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	wait := 5 * time.Millisecond
+	for {
+		if err := s.UserSession.Poll(w, true); err != nil {
+			return err
+		}
+		round, done := make(chan struct{}), make(chan error, 1)
+		go func() { done <- s.UserSession.Idle(w, round) }()
+		timer := time.NewTimer(wait)
+		wait = 100 * time.Millisecond
+		stopped, innerDone := false, false
+		select {
+		case <-stop:
+			stopped = true
+		case <-timer.C:
+		case err := <-done: // no mailbox selected, or a write error
+			if err != nil {
+				timer.Stop()
+				return err
+			}
+			innerDone = true
+			select {
+			case <-stop:
+				stopped = true
+			case <-timer.C:
+			}
+		}
+		timer.Stop()
+		close(round)
+		if !innerDone {
+			if err := <-done; err != nil {
+				return err
+			}
+		}
+		if stopped {
+			return nil
+		}
+	}
+}
+
+// literal gives a bytes.Reader the Size method of imap.LiteralReader.
+type literal struct{ *bytes.Reader }
+
+// logAdapter feeds the servers' Printf-style error logs into slog.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a logAdapter) Println(v ...any)               { a.l.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }

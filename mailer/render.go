@@ -1,0 +1,216 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
+)
+
+// Identity is the ballot mailbox ballotd sends as and receives at.
+type Identity struct {
+	Local    string // local part, "ballots"
+	Domain   string // mail domain
+	FromName string // display name of From
+}
+
+// Address returns the mailbox's address with a plus tag ("" for none).
+func (id Identity) Address(tag string) string {
+	if tag == "" {
+		return id.Local + "@" + id.Domain
+	}
+	return id.Local + "+" + tag + "@" + id.Domain
+}
+
+// Rendered is one message ready to send.
+type Rendered struct {
+	From      string // envelope sender (VERP)
+	To        string
+	MessageID string
+	Data      []byte
+}
+
+// Renderer turns outbox rows into messages. Race data is loaded once per
+// race and kept: a race's candidates are fixed when it opens and its tally
+// when it closes.
+type Renderer struct {
+	Store     *ballots.Store
+	Templates *templates.Set
+	Tokens    *ballots.Tokens
+	ID        Identity
+	Now       func() time.Time
+
+	mu     sync.Mutex
+	sheets map[sheetKey]ballots.RaceSheet
+}
+
+type sheetKey struct {
+	race   int64
+	closed bool
+}
+
+func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (ballots.RaceSheet, error) {
+	key := sheetKey{raceID, needTally}
+	r.mu.Lock()
+	sh, ok := r.sheets[key]
+	r.mu.Unlock()
+	if ok {
+		return sh, nil
+	}
+	sh, err := r.Store.RaceSheet(ctx, raceID)
+	if err != nil {
+		return sh, err
+	}
+	if needTally && sh.Tally == nil {
+		return sh, fmt.Errorf("race %s has no tally yet", sh.Race.Code)
+	}
+	r.mu.Lock()
+	if r.sheets == nil {
+		r.sheets = map[sheetKey]ballots.RaceSheet{}
+	}
+	r.sheets[key] = sh
+	r.mu.Unlock()
+	return sh, nil
+}
+
+func raceData(sh ballots.RaceSheet) templates.Race {
+	r := sh.Race
+	title := r.Office.Title() + ", " + ballots.StateName(r.State)
+	if r.Office == ballots.OfficeHouse {
+		title = r.Office.Title() + ", " + r.Code
+	}
+	return templates.Race{
+		Code:         r.Code,
+		Title:        title,
+		Close:        r.VotingClose,
+		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
+	}
+}
+
+func candidateData(cs []ballots.Candidate) []templates.Candidate {
+	out := make([]templates.Candidate, len(cs))
+	for i, c := range cs {
+		out[i] = templates.Candidate{Number: int(c.Number.Int64), Name: c.Name, Bio: c.Bio, Groups: c.Groups}
+	}
+	return out
+}
+
+// answerData is the Data of an answer row (receipt, clarify, …).
+type answerData struct {
+	Choice  string `json:"choice,omitempty"`
+	Receipt string `json:"receipt,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Sender  string `json:"sender,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	// InReplyTo is the Message-ID of the message answered, for threading.
+	InReplyTo string `json:"in_reply_to,omitempty"`
+}
+
+// autoAnswer reports whether kind is an automatic answer to a message
+// (RFC 3834 §5: Auto-Submitted: auto-replied).
+func autoAnswer(kind string) bool {
+	switch kind {
+	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched:
+		return true
+	}
+	return false
+}
+
+// Render renders row into buf (reset first) and returns the message.
+func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes.Buffer) (Rendered, error) {
+	var text, html bytes.Buffer
+	var data any
+	var ad answerData
+	if len(row.Data) > 0 {
+		if err := json.Unmarshal(row.Data, &ad); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: data: %w", row.ID, err)
+		}
+	}
+	code := ""
+	if row.BallotID.Valid {
+		code = r.Tokens.Make(ballots.TokenBallot, row.BallotID.Int64, row.Nonce)
+	}
+	replyTo := r.ID.Address("")
+	if code != "" {
+		replyTo = r.ID.Address(ballots.TokenBallot + "-" + code)
+	}
+	var sh ballots.RaceSheet
+	if row.RaceID.Valid {
+		var err error
+		if sh, err = r.sheet(ctx, row.RaceID.Int64, row.Kind == ballots.MailAnnouncement); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+	}
+	switch row.Kind {
+	case ballots.MailBallot:
+		data = templates.Ballot{Name: row.MemberName, Race: raceData(sh), Candidates: candidateData(sh.Candidates),
+			Single: len(sh.Candidates) == 1, Code: code}
+	case ballots.MailReceipt:
+		data = templates.Receipt{Name: row.MemberName, Race: raceData(sh), Choice: ad.Choice, Receipt: ad.Receipt, Code: code}
+	case ballots.MailClarify:
+		data = templates.Clarify{Name: row.MemberName, Race: raceData(sh), Reason: ad.Reason, Candidates: candidateData(sh.Candidates),
+			Single: len(sh.Candidates) == 1, Code: code}
+	case ballots.MailClosed:
+		data = templates.Closed{Name: row.MemberName, Race: raceData(sh)}
+	case ballots.MailNotVoter:
+		data = templates.NotVoter{Name: row.MemberName, Race: raceData(sh), Sender: ad.Sender}
+	case ballots.MailUnmatched:
+		data = templates.Unmatched{Subject: ad.Subject}
+	case ballots.MailAnnouncement:
+		a := templates.Announcement{Name: row.MemberName, Race: raceData(sh), Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
+			Turnout: fmt.Sprintf("%.1f %%", sh.Tally.Turnout*100)}
+		for _, c := range sh.Tally.Candidates {
+			a.Results = append(a.Results, templates.Result{Number: c.Number, Name: c.Name, Votes: c.Votes,
+				Support: fmt.Sprintf("%.1f %%", c.Support*100), Endorsed: c.Endorsed})
+			if c.Endorsed {
+				a.Endorsed = append(a.Endorsed, c.Name)
+			}
+		}
+		data = a
+	default:
+		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
+	}
+	subject, err := r.Templates.Render(row.Kind, data, &text, &html)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+	}
+	msgToken := r.Tokens.Make(ballots.TokenMessageID, row.ID, nil)
+	msgID := msgToken + "@" + r.ID.Domain
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	headers := []Header{
+		{"From", FormatAddress(r.ID.FromName, r.ID.Address(""))},
+		{"To", FormatAddress(row.MemberName, row.Recipient)},
+		{"Reply-To", FormatAddress(r.ID.FromName, replyTo)},
+		{"Date", dateHeader(now())},
+		{"Message-ID", "<" + msgID + ">"},
+		// Exchange: no out-of-office or read receipts back to us.
+		{"X-Auto-Response-Suppress", "All"},
+	}
+	if autoAnswer(row.Kind) {
+		// RFC 3834 §5: an automatic response carries Auto-Submitted: auto-replied.
+		headers = append(headers, Header{"Auto-Submitted", "auto-replied"})
+		if ad.InReplyTo != "" {
+			headers = append(headers, Header{"In-Reply-To", "<" + strings.Trim(ad.InReplyTo, "<>") + ">"})
+		}
+	} else {
+		// RFC 3834 §5: generated, not a response; responders should stay silent.
+		headers = append(headers, Header{"Auto-Submitted", "auto-generated"})
+	}
+	buf.Reset()
+	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken))
+	return Rendered{
+		From:      r.ID.Address(ballots.TokenBounce + "-" + r.Tokens.Make(ballots.TokenBounce, row.ID, nil)),
+		To:        row.Recipient,
+		MessageID: msgID,
+		Data:      buf.Bytes(),
+	}, nil
+}

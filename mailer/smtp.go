@@ -1,0 +1,151 @@
+package mailer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Sender delivers one message to one recipient. Implementations need not
+// be safe for concurrent use: each worker owns one.
+type Sender interface {
+	Send(ctx context.Context, from, to string, data []byte) error
+}
+
+// SMTPConfig says how to reach the relay.
+type SMTPConfig struct {
+	Addr     string // host:port
+	TLS      string // none, starttls or tls
+	Username string // AUTH PLAIN when set
+	Password string
+	HeloName string // EHLO name; the mail domain is a good one
+	Timeout  time.Duration
+}
+
+// SMTPSender is one persistent SMTP connection. It dials on first use,
+// keeps the connection between messages (the next MAIL FROM follows a
+// completed DATA directly, no RSET), and drops it after a network error or
+// a 421 so the next Send reconnects.
+type SMTPSender struct {
+	Config SMTPConfig
+	c      *smtp.Client
+}
+
+// NewSMTPSender returns a sender for cfg; it connects lazily.
+func NewSMTPSender(cfg SMTPConfig) *SMTPSender {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	return &SMTPSender{Config: cfg}
+}
+
+func (s *SMTPSender) dial(ctx context.Context) error {
+	d := net.Dialer{Timeout: s.Config.Timeout}
+	host, _, _ := net.SplitHostPort(s.Config.Addr)
+	tlsConfig := &tls.Config{ServerName: host}
+	var c *smtp.Client
+	switch s.Config.TLS {
+	case "tls":
+		conn, err := (&tls.Dialer{NetDialer: &d, Config: tlsConfig}).DialContext(ctx, "tcp", s.Config.Addr)
+		if err != nil {
+			return fmt.Errorf("smtp dial %s: %w", s.Config.Addr, err)
+		}
+		c = smtp.NewClient(conn)
+	case "starttls":
+		conn, err := d.DialContext(ctx, "tcp", s.Config.Addr)
+		if err != nil {
+			return fmt.Errorf("smtp dial %s: %w", s.Config.Addr, err)
+		}
+		if c, err = smtp.NewClientStartTLS(conn, tlsConfig); err != nil {
+			conn.Close()
+			return fmt.Errorf("smtp starttls %s: %w", s.Config.Addr, err)
+		}
+	default:
+		conn, err := d.DialContext(ctx, "tcp", s.Config.Addr)
+		if err != nil {
+			return fmt.Errorf("smtp dial %s: %w", s.Config.Addr, err)
+		}
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = s.Config.Timeout
+	c.SubmissionTimeout = 2 * s.Config.Timeout
+	if s.Config.HeloName != "" {
+		if err := c.Hello(s.Config.HeloName); err != nil {
+			c.Close()
+			return fmt.Errorf("smtp hello %s: %w", s.Config.Addr, err)
+		}
+	}
+	if s.Config.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", s.Config.Username, s.Config.Password)); err != nil {
+			c.Close()
+			return fmt.Errorf("smtp auth %s as %s: %w", s.Config.Addr, s.Config.Username, err)
+		}
+	}
+	s.c = c
+	return nil
+}
+
+// Close ends the connection politely.
+func (s *SMTPSender) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	err := s.c.Quit()
+	s.c = nil
+	return err
+}
+
+func (s *SMTPSender) drop() {
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+	}
+}
+
+// Send delivers data from the envelope sender from to to. A rejection
+// comes back as *smtp.SMTPError; anything else is a connection problem.
+func (s *SMTPSender) Send(ctx context.Context, from, to string, data []byte) error {
+	if s.c == nil {
+		if err := s.dial(ctx); err != nil {
+			return err
+		}
+	}
+	err := s.transaction(from, to, data)
+	if err == nil {
+		return nil
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code != 421 {
+		// The connection is fine but the transaction is half done: reset it.
+		if rerr := s.c.Reset(); rerr != nil {
+			s.drop()
+		}
+		return err
+	}
+	s.drop()
+	return err
+}
+
+func (s *SMTPSender) transaction(from, to string, data []byte) error {
+	if err := s.c.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := s.c.Rcpt(to, nil); err != nil {
+		return err
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
