@@ -78,8 +78,11 @@ type Hub struct {
 	log  *slog.Logger
 	mem  *imapmemserver.Server
 	imap *imapserver.Server
-	smtp *smtp.Server
-	wg   sync.WaitGroup
+	// listeners are closed by Close too: a Close that runs before Serve
+	// has registered its listener would otherwise leave Serve blocked.
+	listeners []net.Listener
+	smtp      *smtp.Server
+	wg        sync.WaitGroup
 
 	mu        sync.Mutex
 	users     map[string]*imapmemserver.User
@@ -144,6 +147,7 @@ func Start(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("mailhub: imap: %w", err)
 	}
 	h.SMTPAddr, h.IMAPAddr = smtpLn.Addr().String(), imapLn.Addr().String()
+	h.listeners = []net.Listener{smtpLn, imapLn}
 
 	h.smtp = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{hub: h}, nil
@@ -202,6 +206,9 @@ func (h *Hub) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	err := errors.Join(h.smtp.Close(), h.imap.Close())
+	for _, ln := range h.listeners {
+		ln.Close()
+	}
 	h.wg.Wait()
 	return err
 }
