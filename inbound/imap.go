@@ -1,0 +1,258 @@
+package inbound
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// IMAPConfig says how to reach the ballot mailbox.
+type IMAPConfig struct {
+	Addr     string // host:port
+	TLS      string // none, starttls or tls
+	Username string
+	Password string
+	Mailbox  string        // default INBOX
+	Poll     time.Duration // how often to look without IDLE, default 30s
+	Batch    int           // messages fetched at once, default 50
+}
+
+// Reader reads the ballot mailbox: it fetches every message after the last
+// one whose effect committed, hands each to the Processor in UID order, and
+// marks it \Seen only after that commit. With IDLE it wakes on new mail;
+// without, it polls. It reconnects with backoff when the server goes away.
+type Reader struct {
+	Config    IMAPConfig
+	Processor *Processor
+	Logger    *slog.Logger
+	// Polled, when set, is called after every completed pass.
+	Polled func(handled int)
+}
+
+func (r *Reader) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (r *Reader) mailbox() string {
+	if r.Config.Mailbox == "" {
+		return "INBOX"
+	}
+	return r.Config.Mailbox
+}
+
+type session struct {
+	c           *imapclient.Client
+	uidValidity uint32
+	updates     chan struct{}
+	idle        bool
+}
+
+func (r *Reader) connect(ctx context.Context) (*session, error) {
+	s := &session{updates: make(chan struct{}, 1)}
+	opts := &imapclient.Options{
+		Dialer: &net.Dialer{Timeout: 30 * time.Second},
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					select {
+					case s.updates <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+	host, _, _ := net.SplitHostPort(r.Config.Addr)
+	opts.TLSConfig = &tls.Config{ServerName: host}
+	var err error
+	switch r.Config.TLS {
+	case "tls":
+		s.c, err = imapclient.DialTLS(r.Config.Addr, opts)
+	case "starttls":
+		s.c, err = imapclient.DialStartTLS(r.Config.Addr, opts)
+	default:
+		s.c, err = imapclient.DialInsecure(r.Config.Addr, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("imap dial %s: %w", r.Config.Addr, err)
+	}
+	if err := s.c.Login(r.Config.Username, r.Config.Password).Wait(); err != nil {
+		s.c.Close()
+		return nil, fmt.Errorf("imap login %s as %s: %w", r.Config.Addr, r.Config.Username, err)
+	}
+	sel, err := s.c.Select(r.mailbox(), nil).Wait()
+	if err != nil {
+		s.c.Close()
+		return nil, fmt.Errorf("imap select %s: %w", r.mailbox(), err)
+	}
+	s.uidValidity = sel.UIDValidity
+	caps := s.c.Caps()
+	s.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)
+	return s, nil
+}
+
+// pass handles every message after the cursor; it returns how many it
+// handled. It stops at the first message that could not be handled, so
+// nothing is skipped.
+func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
+	box := r.mailbox()
+	last, err := r.Processor.Store.LastUID(ctx, box, s.uidValidity)
+	if err != nil {
+		return 0, err
+	}
+	var set imap.UIDSet
+	set.AddRange(imap.UID(last+1), 0) // last+1:*
+	found, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return 0, fmt.Errorf("imap search %s: %w", box, err)
+	}
+	var uids []imap.UID
+	for _, u := range found.AllUIDs() {
+		if uint32(u) > last { // "n:*" matches the last message even below n
+			uids = append(uids, u)
+		}
+	}
+	batch := r.Config.Batch
+	if batch <= 0 {
+		batch = 50
+	}
+	handled := 0
+	for len(uids) > 0 && ctx.Err() == nil {
+		n := min(batch, len(uids))
+		chunk := uids[:n]
+		uids = uids[n:]
+		msgs, err := s.c.Fetch(imap.UIDSetNum(chunk...), &imap.FetchOptions{
+			UID:         true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		}).Collect()
+		if err != nil {
+			return handled, fmt.Errorf("imap fetch %s: %w", box, err)
+		}
+		var done imap.UIDSet
+		for _, msg := range msgs {
+			raw := msg.FindBodySection(&imap.FetchItemBodySection{})
+			if raw == nil && len(msg.BodySection) > 0 {
+				raw = msg.BodySection[0].Bytes
+			}
+			if _, err := r.Processor.Handle(ctx, Delivery{Mailbox: box, UIDValidity: s.uidValidity, UID: uint32(msg.UID), Raw: raw}); err != nil {
+				r.markSeen(s, done)
+				return handled, err
+			}
+			done.AddNum(msg.UID)
+			handled++
+		}
+		r.markSeen(s, done)
+	}
+	return handled, ctx.Err()
+}
+
+// markSeen flags handled messages \Seen, so a person looking at the mailbox
+// sees what ballotd has done. The cursor in the database, not the flag,
+// decides what is read next, so a failure here loses nothing.
+func (r *Reader) markSeen(s *session, uids imap.UIDSet) {
+	if len(uids) == 0 {
+		return
+	}
+	err := s.c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	if err != nil {
+		r.logger().Warn("imap: could not flag handled messages", "err", err)
+	}
+}
+
+// Once connects, handles every new message and disconnects.
+func (r *Reader) Once(ctx context.Context) (int, error) {
+	s, err := r.connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.c.Close()
+	n, err := r.pass(ctx, s)
+	s.c.Logout().Wait()
+	return n, err
+}
+
+// Run reads the mailbox until ctx is done, reconnecting with backoff.
+func (r *Reader) Run(ctx context.Context) error {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.logger().Error("imap: session ended; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Minute)
+	}
+	return nil
+}
+
+func (r *Reader) session(ctx context.Context) error {
+	s, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.c.Close()
+	r.logger().Info("imap: connected", "addr", r.Config.Addr, "mailbox", r.mailbox(), "idle", s.idle)
+	poll := r.Config.Poll
+	if poll <= 0 {
+		poll = 30 * time.Second
+	}
+	for {
+		n, err := r.pass(ctx, s)
+		if err != nil {
+			return err
+		}
+		if r.Polled != nil {
+			r.Polled(n)
+		}
+		if err := r.wait(ctx, s, poll); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			s.c.Logout().Wait()
+			return nil
+		}
+	}
+}
+
+// wait blocks until new mail may be there: an IDLE update, the poll
+// interval (also the IDLE fallback: some servers never notify), or ctx.
+func (r *Reader) wait(ctx context.Context, s *session, poll time.Duration) error {
+	if !s.idle {
+		select {
+		case <-ctx.Done():
+		case <-time.After(poll):
+		}
+		return s.c.Noop().Wait()
+	}
+	idle, err := s.c.Idle()
+	if err != nil {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.updates:
+	case <-time.After(poll):
+	}
+	if err := idle.Close(); err != nil {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	if err := idle.Wait(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	return nil
+}

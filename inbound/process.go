@@ -1,0 +1,294 @@
+package inbound
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// Outcomes of handling a message, as recorded and logged.
+const (
+	OutcomeCounted     = "counted"
+	OutcomeUnclear     = "unclear"
+	OutcomeClosed      = "closed"
+	OutcomeNotVoter    = "not-voter"
+	OutcomeUnmatched   = "unmatched"
+	OutcomeIgnored     = "ignored"
+	OutcomeQuarantined = "quarantined"
+	OutcomeDuplicate   = "duplicate"
+)
+
+// Delivery is one message as the mailbox holds it.
+type Delivery struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+	Raw         []byte
+}
+
+// Result says what handling a delivery did.
+type Result struct {
+	InboundID int64
+	Class     Class
+	Outcome   string
+	Race      string
+}
+
+// Processor applies each message's effect: one transaction records the raw
+// message, its class and outcome, any vote, any answer (in the outbox) and
+// the mailbox cursor, and commits. Handling the same message twice (same
+// Message-ID) changes nothing.
+type Processor struct {
+	Store  *ballots.Store
+	Tokens *ballots.Tokens
+	Box    Mailbox
+	Logger *slog.Logger
+	// Enqueued, when set, is called after a commit that enqueued mail.
+	Enqueued func()
+}
+
+// messageKey is what makes two readings of a message the same message.
+func messageKey(m *Message, raw []byte) string {
+	if m != nil && m.MessageID != "" {
+		return "mid:" + strings.ToLower(m.MessageID)
+	}
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Handle applies d's effect in one transaction. An error means nothing was
+// committed and the message must be handled again later.
+func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
+	m, perr := Parse(d.Raw)
+	var res Result
+	enqueued := false
+	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
+		res = Result{}
+		enqueued = false
+		if err := ballots.AdvanceCursor(ctx, tx, d.Mailbox, d.UIDValidity, d.UID); err != nil {
+			return err
+		}
+		in := ballots.Inbound{MessageKey: messageKey(m, d.Raw), Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID, Raw: d.Raw}
+		if m != nil {
+			in.From, in.Subject = m.From, m.Subject
+		}
+		id, err := ballots.RecordInbound(ctx, tx, in)
+		if errors.Is(err, ballots.ErrDuplicate) {
+			res.Outcome = OutcomeDuplicate
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res.InboundID = id
+		out := ballots.Outcome{}
+		if perr != nil {
+			res.Class = ClassUnknown
+			out = ballots.Outcome{Class: string(ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
+		} else {
+			res.Class = Classify(m, p.Box)
+			out, enqueued, err = p.apply(ctx, tx, id, m, res.Class, &res)
+			if err != nil {
+				return err
+			}
+		}
+		res.Outcome = out.Outcome
+		return ballots.FinishInbound(ctx, tx, id, out)
+	})
+	if err != nil {
+		return res, fmt.Errorf("handle uid %d of %s: %w", d.UID, d.Mailbox, err)
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	mid := ""
+	if m != nil {
+		mid = m.MessageID
+	}
+	log.Info("message handled", "uid", d.UID, "message_id", mid, "class", res.Class, "outcome", res.Outcome, "race", res.Race)
+	if enqueued && p.Enqueued != nil {
+		p.Enqueued()
+	}
+	return res, nil
+}
+
+// apply decides what the message does, by class. It returns the outcome to
+// record and whether it enqueued mail.
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class, res *Result) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(class)}
+	switch class {
+	case ClassBounce, ClassAutoReply, ClassLoop:
+		// Machines are never answered: no mail loops, no backscatter.
+		out.Outcome = OutcomeIgnored
+		return out, false, nil
+	case ClassVote:
+		return p.vote(ctx, tx, id, m, res)
+	case ClassUnknown:
+		out.Outcome, out.Quarantined = OutcomeQuarantined, true
+		out.Detail = "no ballot, form or command found in this message"
+		if m.From == "" {
+			return out, false, nil
+		}
+		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}})
+		return out, err == nil, err
+	default:
+		// Routed to a handler this build does not have yet: kept for staff.
+		out.Outcome, out.Quarantined = OutcomeQuarantined, true
+		out.Detail = fmt.Sprintf("%s messages are not handled yet", class)
+		return out, false, nil
+	}
+}
+
+// answer is the Data of an answer in the outbox (mailer.answerData).
+type answer struct {
+	Choice    string `json:"choice,omitempty"`
+	Receipt   string `json:"receipt,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Sender    string `json:"sender,omitempty"`
+	Subject   string `json:"subject,omitempty"`
+	InReplyTo string `json:"in_reply_to,omitempty"`
+}
+
+// findBallot returns the ballot a reply is about: the plus-address token,
+// then the ballot Message-ID it replies to, then a "Ballot code:" in its
+// text; the first that verifies wins. Found is false when none does.
+func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (int64, bool, error) {
+	var tokens []string
+	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenBallot {
+		tokens = append(tokens, tag.Token)
+	}
+	for _, ref := range append(append([]string{}, m.InReplyTo...), m.References...) {
+		local, domain, ok := strings.Cut(ref, "@")
+		if !ok || !strings.EqualFold(domain, p.Box.Domain) {
+			continue
+		}
+		oid, err := p.Tokens.Open(ballots.TokenMessageID, local)
+		if err != nil {
+			continue
+		}
+		bid, err := ballots.BallotOfMessage(ctx, tx, oid)
+		if errors.Is(err, ballots.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		return bid, true, nil
+	}
+	tokens = append(tokens, BallotCodes(m)...)
+	for _, tok := range tokens {
+		bid, err := p.Tokens.ID(tok)
+		if err != nil {
+			continue
+		}
+		nonce, err := ballots.BallotNonce(ctx, tx, bid)
+		if errors.Is(err, ballots.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if p.Tokens.Verify(ballots.TokenBallot, tok, nonce) {
+			return bid, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, res *Result) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(ClassVote)}
+	bid, found, err := p.findBallot(ctx, tx, m)
+	if err != nil {
+		return out, false, err
+	}
+	if !found {
+		out.Outcome, out.Quarantined = OutcomeUnmatched, true
+		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
+		if m.From == "" {
+			return out, false, nil
+		}
+		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}})
+		return out, err == nil, err
+	}
+	b, err := ballots.BallotForVote(ctx, tx, bid)
+	if err != nil {
+		return out, false, err
+	}
+	res.Race = b.RaceCode
+	reply := ballots.Mail{Recipient: b.MemberEmail, MemberID: b.MemberID, BallotID: b.ID, RaceID: b.RaceID, InboundID: id}
+	data := answer{InReplyTo: m.MessageID}
+	switch {
+	case !strings.EqualFold(m.From, b.MemberEmail):
+		// Not the voter: not counted, and the notice goes to the voter's own
+		// registered address, never to the sender.
+		out.Outcome = OutcomeNotVoter
+		out.Detail = fmt.Sprintf("From %q is not the ballot's voter", m.From)
+		reply.Kind, data.Sender, data.InReplyTo = ballots.MailNotVoter, m.From, ""
+	case b.RaceStatus != ballots.RaceOpen:
+		out.Outcome = OutcomeClosed
+		reply.Kind = ballots.MailClosed
+	default:
+		choices := make([]Choice, len(b.Candidates))
+		for i, c := range b.Candidates {
+			choices[i] = Choice{Number: int(c.Number.Int64), Name: c.Name}
+		}
+		ans := ReadAnswer(m, choices)
+		v, text, ok := voteOf(ans, b.Candidates)
+		if !ok {
+			out.Outcome, out.Detail = OutcomeUnclear, ans.Reason
+			reply.Kind, data.Reason = ballots.MailClarify, ans.Reason
+			if data.Reason == "" {
+				data.Reason = "we found no answer we could read"
+			}
+			break
+		}
+		v.BallotID, v.InboundID = b.ID, id
+		receipt, err := ballots.RecordVote(ctx, tx, v)
+		if err != nil {
+			return out, false, err
+		}
+		out.Outcome = OutcomeCounted
+		reply.Kind, data.Choice, data.Receipt = ballots.MailReceipt, text, receipt
+	}
+	reply.Data = data
+	if _, err := ballots.Enqueue(ctx, tx, reply); err != nil {
+		return out, false, err
+	}
+	return out, true, nil
+}
+
+// voteOf turns an answer into the vote to record and the words the receipt
+// repeats it in; ok is false when the answer is not a vote on this ballot.
+func voteOf(a Answer, cs []ballots.Candidate) (ballots.VoteInput, string, bool) {
+	var v ballots.VoteInput
+	switch {
+	case a.Kind == AnswerYes && len(cs) == 1:
+		v.Choice, v.CandidateID = ballots.ChoiceYes, cs[0].ID
+		return v, "YES: endorse " + cs[0].Name, true
+	case a.Kind == AnswerNo && len(cs) == 1:
+		v.Choice, v.CandidateID = ballots.ChoiceNo, cs[0].ID
+		return v, "NO: do not endorse " + cs[0].Name, true
+	case a.Kind == AnswerNone && len(cs) > 1:
+		v.Choice = ballots.ChoiceNone
+		return v, "NONE of the candidates", true
+	case a.Kind == AnswerCandidate && len(cs) > 1:
+		for _, c := range cs {
+			if int(c.Number.Int64) == a.Number {
+				v.Choice, v.CandidateID = ballots.ChoiceCandidate, c.ID
+				return v, fmt.Sprintf("%d. %s", a.Number, c.Name), true
+			}
+		}
+	}
+	return v, "", false
+}
