@@ -1,0 +1,136 @@
+// Command ballotd runs endorsement votes by email: the daemon (serve) and
+// the operator's CLI. main is wiring only: it parses the command line and
+// the environment into a Config, builds the pieces, and runs them under one
+// context cancelled on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command runs with: its streams and environment.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+// usageError is a command line that is wrong: exit 2 with the usage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `ballotd: endorsement votes by email
+
+usage:
+  ballotd migrate                          apply database migrations
+  ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox
+  ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
+                                           or members (email,name,district)
+  ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
+                      [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
+  ballotd waves [--json]
+  ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
+  ballotd candidates [--json]
+  ballotd races [--json]
+  ballotd race open|close CODE
+  ballotd tally CODE [--json]
+  ballotd outbox [--json]                  outbox rows by kind and status
+  ballotd send                             send what the outbox holds now, then exit
+
+configuration is by environment: see README.md.
+`
+
+// run is the whole program; it returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	e.log = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr)
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	err := dispatch(ctx, e, args)
+	var ce configError
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "ballotd: %s\n", ce.msg)
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ballotd: %s\n\n%s", ue.msg, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ballotd: %v\n", err)
+		return 1
+	}
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	sub := ""
+	if len(args) > 1 {
+		sub = args[1]
+	}
+	switch args[0] {
+	case "migrate":
+		return cmdMigrate(ctx, e)
+	case "serve":
+		return cmdServe(ctx, e, args[1:])
+	case "send":
+		return cmdSend(ctx, e)
+	case "import":
+		return cmdImport(ctx, e, args[1:])
+	case "wave":
+		if sub != "create" {
+			return usageError{"wave: want wave create"}
+		}
+		return cmdWaveCreate(ctx, e, args[2:])
+	case "waves":
+		return cmdWaves(ctx, e, args[1:])
+	case "candidate":
+		if sub != "add" {
+			return usageError{"candidate: want candidate add"}
+		}
+		return cmdCandidateAdd(ctx, e, args[2:])
+	case "candidates":
+		return cmdCandidates(ctx, e, args[1:])
+	case "races":
+		return cmdRaces(ctx, e, args[1:])
+	case "race":
+		if (sub != "open" && sub != "close") || len(args) != 3 {
+			return usageError{"race: want race open CODE or race close CODE"}
+		}
+		return cmdRace(ctx, e, sub, args[2])
+	case "tally":
+		return cmdTally(ctx, e, args[1:])
+	case "outbox":
+		return cmdOutbox(ctx, e, args[1:])
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
