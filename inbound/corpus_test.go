@@ -10,14 +10,25 @@ import (
 	"testing"
 )
 
-// corpusDir is the shared corpus of real emails (see its INDEX.txt).
-const corpusDir = "/work/shared/corpus"
+// corpusDir is the shared corpus of real emails (see its INDEX.txt):
+// $BALLOTD_CORPUS, else ../shared/corpus beside the repository (tests run in
+// the package directory, one level below the module root).
+var corpusDir = func() string {
+	if d := os.Getenv("BALLOTD_CORPUS"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "shared", "corpus")
+}()
 
-// needCorpus skips the test when the corpus is not present.
+// needCorpus skips the test when the corpus is not present, except in CI
+// (CI=true), where a missing corpus is a failure: the checks must run.
 func needCorpus(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("corpus not available: %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("corpus not found at %s (set BALLOTD_CORPUS): %v", corpusDir, err)
+		}
+		t.Skipf("corpus not available at %s (set BALLOTD_CORPUS): %v", corpusDir, err)
 	}
 }
 
