@@ -40,6 +40,8 @@ const usage = `ballotd: endorsement votes by email
 usage:
   ballotd migrate                          apply database migrations
   ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox
+  ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
+  ballotd demo [--keep]                    a self-driving run of a whole wave on the embedded hub
   ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
                                            or members (email,name,district)
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
@@ -95,6 +97,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdMigrate(ctx, e)
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
+	case "dev":
+		return cmdDev(ctx, e, args[1:])
+	case "demo":
+		return cmdDemo(ctx, e, args[1:])
 	case "send":
 		return cmdSend(ctx, e)
 	case "import":

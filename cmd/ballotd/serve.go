@@ -60,12 +60,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	return serveDaemon(ctx, e, cfg, *migrate, nil)
+}
+
+// serveDaemon runs the daemon until ctx ends: the mailbox reader and the
+// outbox workers. ready, if set, is called once everything is wired.
+func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready func(*daemon)) error {
 	d, err := buildDaemon(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.store.Close()
-	if *migrate {
+	if migrate {
 		applied, err := ballots.Migrate(ctx, d.store.DB)
 		if err != nil {
 			return err
@@ -75,6 +81,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
+	if ready != nil {
+		ready(d)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()

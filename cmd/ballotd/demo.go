@@ -1,0 +1,570 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/mailhub"
+)
+
+// The demo's Massachusetts: the seeds' example, with groups in the nine
+// districts and one state-wide coalition.
+const demoGroups = `name,state,district,leader_email,leader_name
+Indivisible Northampton,MA,MA-02,leader@northampton.example,Robin Leader
+Indivisible Mass Coalition,MA,,board@imc.example,Pat Board
+Indivisible Somerville,MA,MA-07,chair@somerville.example,Sam Chair
+Indivisible Jamaica Plain,MA,MA-07,hello@jp.example,Jo Plain
+Indivisible Pittsfield,MA,MA-01,info@pittsfield.example,Lee Berk
+Indivisible Lowell,MA,MA-03,team@lowell.example,Ana Mill
+Indivisible Newton,MA,MA-04,hi@newton.example,Chris Garden
+Indivisible Cambridge,MA,MA-05,we@cambridge.example,Dana River
+Indivisible North Shore,MA,MA-06,ns@northshore.example,Kim Coast
+Indivisible Quincy,MA,MA-08,q@quincy.example,Max Granite
+Indivisible Cape Cod,MA,MA-09,cape@capecod.example,Ray Dune
+`
+
+// markeyReason is the seed's reason for endorsement (seed 000).
+const markeyReason = `Sen. Markey is a leader of the climate movement and a progressive champion for a more just, sustainable, and livable future. He consistently demonstrates progressive leadership and vision by prioritizing working people and marginalized communities, and we're proud to endorse him for re-election.
+
+Sen. Markey is a model progressive legislator: consistent, accountable, and ready to fight for a more equitable future. We are committed to fighting alongside him.`
+
+var (
+	demoFirst = []string{"Alice", "Bob", "Carmen", "Deshawn", "Elena", "Farid", "Grace", "Hiro", "Imani", "Jonah", "Keiko", "Luis", "Maya", "Nikhil", "Olga", "Priya", "Quinn", "Rosa", "Sean", "Tanya", "Uma", "Victor", "Wen", "Yusuf", "Zoe"}
+	demoLast  = []string{"Alvarez", "Brooks", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Johnson", "Kowalski", "Lopez", "Murphy", "Nguyen", "O'Brien", "Patel", "Rossi", "Silva", "Thompson", "Walsh"}
+	demoMail  = []string{"example.net", "example.com", "mail.example.org"}
+)
+
+type demoMember struct{ email, name, district string }
+
+func demoMembers(n int, rng *rand.Rand) []demoMember {
+	out := make([]demoMember, n)
+	for i := range out {
+		f, l := demoFirst[rng.IntN(len(demoFirst))], demoLast[rng.IntN(len(demoLast))]
+		local := strings.ToLower(strings.NewReplacer("'", "").Replace(f + "." + l))
+		out[i] = demoMember{
+			email:    fmt.Sprintf("%s%d@%s", local, i+1, demoMail[i%len(demoMail)]),
+			name:     f + " " + l,
+			district: fmt.Sprintf("MA-%02d", 1+i%9),
+		}
+	}
+	return out
+}
+
+// cmdDemo runs a whole wave on the embedded hub, by itself, and prints
+// what happens: the seeds' Massachusetts example, ballots out, members
+// replying from assorted mail clients, the close, the tally and the
+// announcements.
+func cmdDemo(ctx context.Context, e *env, args []string) error {
+	fs := flags("demo")
+	n := fs.Int("members", 300, "members to generate")
+	keep := fs.Bool("keep", false, "leave the mail hub and daemon running to browse with a mail client")
+	outDir := fs.String("out", "ballotd-demo", "directory for the sample messages and results")
+	seed := fs.Uint64("seed", 2026, "random seed for members and their replies")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *n < 10 {
+		return usageError{"demo: --members must be at least 10"}
+	}
+	start := time.Now()
+	w := e.stdout
+	step := 0
+	phase := func(name, format string, a ...any) {
+		step++
+		fmt.Fprintf(w, "[%d/8] %-16s %s\n", step, name, fmt.Sprintf(format, a...))
+	}
+	fmt.Fprintln(w, "ballotd demo: a whole endorsement wave on an embedded mail hub")
+
+	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_demo", true)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	phase("database", "%s", redactURL(dbURL))
+
+	hub, err := mailhub.Start(mailhub.Options{Password: "demo"})
+	if err != nil {
+		return fmt.Errorf("start the mail hub: %w", err)
+	}
+	defer hub.Close()
+	base := hubEnv(e.getenv, hub, dbURL)
+	getenv := func(k string) string {
+		switch k {
+		case "BALLOTD_FROM":
+			if v := base(k); v != "" {
+				return v
+			}
+			return "Indivisible Endorsements"
+		case "BALLOTD_IMAP_POLL":
+			return "500ms"
+		}
+		return base(k)
+	}
+	cfg, err := loadConfig(getenv, need{mail: true})
+	if err != nil {
+		return err
+	}
+	phase("mail hub", "IMAP %s, SMTP %s, password %q; ballot mailbox %s@%s", hub.IMAPAddr, hub.SMTPAddr, hub.Password, cfg.Mailbox, cfg.Domain)
+
+	// The daemon runs exactly as serve does, quietly: the demo narrates.
+	de := &env{getenv: getenv, stdout: io.Discard, stderr: e.stderr,
+		log: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	dctx, stopDaemon := context.WithCancel(ctx)
+	ready := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveDaemon(dctx, de, cfg, true, func(d *daemon) { ready <- d }) }()
+	var d *daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		stopDaemon()
+		return fmt.Errorf("start the daemon: %w", err)
+	}
+	defer func() {
+		stopDaemon()
+		<-done
+	}()
+	st := d.store
+
+	rng := rand.New(rand.NewPCG(*seed, 7))
+	members := demoMembers(*n, rng)
+	var csv strings.Builder
+	csv.WriteString("email,name,district\n")
+	for _, m := range members {
+		fmt.Fprintf(&csv, "%s,%s,%s\n", m.email, m.name, m.district)
+	}
+	grep, err := st.ImportGroups(ctx, strings.NewReader(demoGroups))
+	if err != nil {
+		return err
+	}
+	mrep, err := st.ImportMembers(ctx, strings.NewReader(csv.String()))
+	if err != nil {
+		return err
+	}
+	phase("groups, members", "%d group leaders in 11 groups; %d members across MA-01 … MA-09", grep.Added+grep.Updated, mrep.Added)
+
+	now := time.Now().UTC().Truncate(time.Second)
+	wave := ballots.Wave{Name: "Demo wave " + now.Format("2006-01-02 15:04:05"), NominationsClose: now.Add(-time.Hour), VotingOpen: now,
+		VotingClose: now.Add(2 * time.Hour), Threshold: 0.6}
+	if _, err := st.CreateWave(ctx, wave); err != nil {
+		return err
+	}
+	type cand struct{ race, name, bio, groups string }
+	for _, c := range []cand{
+		{"MA-SEN", "Ed Markey", markeyReason, "Indivisible Northampton|Indivisible Mass Coalition"},
+		{"MA-07", "Jordan Rivera", "Community organiser and tenant-rights lawyer from Somerville.", "Indivisible Somerville"},
+		{"MA-07", "Sam Okafor", "Public-school teacher and union steward from Jamaica Plain.", "Indivisible Jamaica Plain"},
+	} {
+		if _, err := st.AddCandidate(ctx, c.race, wave.Name, c.name, c.bio, strings.Split(c.groups, "|")); err != nil {
+			return err
+		}
+	}
+	phase("wave", "%q: MA-SEN (Ed Markey, nominated by 2 groups), MA-07 (Jordan Rivera, Sam Okafor); 60 %% to endorse", wave.Name)
+
+	opened := 0
+	for _, code := range []string{"MA-SEN", "MA-07"} {
+		k, err := st.OpenRace(ctx, code)
+		if err != nil {
+			return err
+		}
+		opened += k
+	}
+	d.outbox.Wake()
+	if err := waitOutbox(ctx, st, w, "ballots"); err != nil {
+		return err
+	}
+	phase("ballots", "%d ballots sent (MA-SEN to every MA member, MA-07 to its district)", opened)
+
+	// Members read their ballots and reply.
+	r := &demoReplier{hub: hub, cfg: cfg, rng: rng, expect: map[string]map[string]int{}, styles: map[string]int{}}
+	defer r.close()
+	for _, m := range members {
+		if err := r.answerBallots(ctx, m); err != nil {
+			return err
+		}
+	}
+	if err := waitInbound(ctx, st, r.sent); err != nil {
+		return err
+	}
+	// Those whose reply could not be read got a clarification; they answer it.
+	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
+		return err
+	}
+	for _, m := range r.unclear {
+		if err := r.answerClarification(ctx, m); err != nil {
+			return err
+		}
+	}
+	if err := waitInbound(ctx, st, r.sent); err != nil {
+		return err
+	}
+	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
+		return err
+	}
+	phase("replies", "%d messages from members: %s", r.sent, r.styleSummary())
+
+	for _, code := range []string{"MA-SEN", "MA-07"} {
+		if _, err := st.CloseRace(ctx, code); err != nil {
+			return err
+		}
+	}
+	d.outbox.Wake()
+	phase("close, tally", "both races closed; tallies frozen")
+	if err := waitOutbox(ctx, st, w, "announcements"); err != nil {
+		return err
+	}
+	counts, err := st.OutboxCounts(ctx)
+	if err != nil {
+		return err
+	}
+	phase("announcements", "%s", outboxSummary(counts))
+
+	fmt.Fprintln(w)
+	var tallies []ballots.Tally
+	verified := true
+	for _, code := range []string{"MA-SEN", "MA-07"} {
+		t, err := st.TallyRace(ctx, code)
+		if err != nil {
+			return err
+		}
+		tallies = append(tallies, t)
+		writeTally(w, t)
+		for _, c := range t.Candidates {
+			if r.expect[code][c.Name] != c.Votes {
+				verified = false
+				fmt.Fprintf(w, "  MISMATCH: %s %s: ballotd counted %d, the demo sent %d\n", code, c.Name, c.Votes, r.expect[code][c.Name])
+			}
+		}
+		if r.expect[code]["(voted)"] != t.Voted {
+			verified = false
+			fmt.Fprintf(w, "  MISMATCH: %s voted: ballotd counted %d, the demo sent %d\n", code, t.Voted, r.expect[code]["(voted)"])
+		}
+		fmt.Fprintln(w)
+	}
+	if !verified {
+		return fmt.Errorf("demo: ballotd's tally differs from the replies the demo sent")
+	}
+	fmt.Fprintln(w, "verified: ballotd's tally equals the demo's own count of the replies it sent.")
+	if err := writeDemoFiles(*outDir, hub, tallies); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nwhere to look (in %s/): ballot.eml, receipt.eml, clarification.eml, announcement.eml (open in any mail client), results.json\n", *outDir)
+	fmt.Fprintf(w, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
+	if *keep {
+		fmt.Fprintf(w, "\n--keep: the hub stays up until Ctrl-C. IMAP %s, SMTP %s, password %q; log in as any member, e.g. %s\n",
+			hub.IMAPAddr, hub.SMTPAddr, hub.Password, members[0].email)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, where progress can redraw
+// one line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}
+
+// waitOutbox waits until nothing is queued, sending or deferred, showing
+// progress for label when w is not io.Discard.
+func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label string) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	last := ""
+	for {
+		counts, err := st.OutboxCounts(ctx)
+		if err != nil {
+			return err
+		}
+		pending, sent, total := 0, 0, 0
+		for _, c := range counts {
+			total += c.Count
+			switch c.Status {
+			case ballots.OutboxQueued, ballots.OutboxSending, ballots.OutboxDeferred:
+				pending += c.Count
+			case ballots.OutboxSent:
+				sent += c.Count
+			}
+		}
+		line := fmt.Sprintf("      sending %s: %d of %d messages sent", label, sent, total)
+		if label != "" && line != last && isTerminal(w) {
+			fmt.Fprintf(w, "\r%s", line)
+			last = line
+		}
+		if pending == 0 {
+			if last != "" {
+				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", len(last)))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: %d messages still unsent after 5 minutes", pending)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitInbound waits until ballotd has handled n messages.
+func waitInbound(ctx context.Context, st *ballots.Store, n int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var got int
+		if err := st.DB.GetContext(ctx, &got, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
+			return err
+		}
+		if got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: ballotd handled %d of %d replies in 5 minutes", got, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+var plural = map[string]string{ballots.MailAnnouncement: "announcements", ballots.MailBallot: "ballots",
+	ballots.MailReceipt: "receipts", ballots.MailClarify: "clarifications"}
+
+func outboxSummary(counts []ballots.OutboxCount) string {
+	by := map[string]int{}
+	for _, c := range counts {
+		if c.Status == ballots.OutboxSent {
+			by[c.Kind] += c.Count
+		}
+	}
+	var parts []string
+	for _, k := range []string{ballots.MailAnnouncement, ballots.MailBallot, ballots.MailReceipt, ballots.MailClarify} {
+		if by[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", by[k], plural[k]))
+		}
+	}
+	return "sent in all: " + strings.Join(parts, ", ")
+}
+
+// demoReplier plays the members.
+type demoReplier struct {
+	hub     *mailhub.Hub
+	cfg     Config
+	rng     *rand.Rand
+	c       *smtp.Client
+	sent    int
+	expect  map[string]map[string]int // race → candidate name (or "(voted)") → votes
+	styles  map[string]int
+	unclear []unclearReply
+}
+
+type unclearReply struct {
+	member demoMember
+	race   string
+	ballot ballotMail
+}
+
+// ballotMail is what a member's client shows of a ballot.
+type ballotMail struct {
+	Subject, MessageID, ReplyTo, Text, Race string
+	Candidates                              []string
+}
+
+func (r *demoReplier) close() {
+	if r.c != nil {
+		r.c.Quit()
+	}
+}
+
+func (r *demoReplier) send(from, to, raw string) error {
+	if r.c == nil {
+		c, err := smtp.Dial(r.hub.SMTPAddr)
+		if err != nil {
+			return err
+		}
+		r.c = c
+	}
+	if err := r.c.SendMail(from, []string{to}, strings.NewReader(raw)); err != nil {
+		return fmt.Errorf("demo: send reply from %s: %w", from, err)
+	}
+	r.sent++
+	return nil
+}
+
+func readBallot(raw []byte) (ballotMail, bool) {
+	m, err := inbound.Parse(raw)
+	if err != nil || !strings.HasPrefix(m.Subject, "Your ballot") {
+		return ballotMail{}, false
+	}
+	b := ballotMail{Subject: m.Subject, MessageID: "<" + m.MessageID + ">", ReplyTo: m.ReplyTo, Text: m.Text}
+	if i := strings.LastIndex(m.Subject, "("); i > 0 {
+		b.Race = strings.TrimSuffix(m.Subject[i+1:], ")")
+	}
+	for _, line := range strings.Split(m.Text, "\n") {
+		if num, name, ok := strings.Cut(line, ". "); ok && len(num) <= 2 && num >= "1" && num <= "99" && !strings.Contains(name, ".") {
+			b.Candidates = append(b.Candidates, strings.TrimSpace(name))
+		}
+	}
+	return b, b.ReplyTo != ""
+}
+
+func (r *demoReplier) input(m demoMember, b ballotMail, answer string) replyInput {
+	return replyInput{
+		FromName: m.name, From: m.email, To: b.ReplyTo, Subject: b.Subject, InReplyTo: b.MessageID,
+		MessageID: fmt.Sprintf("<%d.%d@%s>", r.rng.Uint64(), r.sent, strings.SplitN(m.email, "@", 2)[1]),
+		Answer:    answer, BallotText: b.Text, BallotFrom: r.cfg.From + " <" + r.cfg.Mailbox + "@" + r.cfg.Domain + ">",
+		Sent: time.Now().Format("Mon, Jan 2, 2006 at 3:04 PM"),
+	}
+}
+
+func (r *demoReplier) count(race, name string) {
+	if r.expect[race] == nil {
+		r.expect[race] = map[string]int{}
+	}
+	if name != "" {
+		r.expect[race][name]++
+	}
+	r.expect[race]["(voted)"]++
+}
+
+// answerBallots reads the member's mailbox and answers each ballot: about
+// seven in ten vote, a few write something unclear, a few are away.
+func (r *demoReplier) answerBallots(ctx context.Context, m demoMember) error {
+	msgs, err := r.hub.Inbox(m.email)
+	if err != nil {
+		return err
+	}
+	for _, sm := range msgs {
+		b, ok := readBallot(sm.Raw)
+		if !ok {
+			continue
+		}
+		roll := r.rng.Float64()
+		in := r.input(m, b, "")
+		switch {
+		case roll < 0.03:
+			r.styles["out-of-office"]++
+			if err := r.send(m.email, b.ReplyTo, outOfOffice(in)); err != nil {
+				return err
+			}
+		case roll < 0.07:
+			in.Answer = []string{"I'm not sure yet, can you tell me more about them?", "yes and no", "Which one is the teacher?"}[r.rng.IntN(3)]
+			r.styles["unclear"]++
+			r.unclear = append(r.unclear, unclearReply{m, b.Race, b})
+			if err := r.sendStyled(m, in); err != nil {
+				return err
+			}
+		case roll < 0.72:
+			answer, name := r.vote(b)
+			in.Answer = answer
+			r.count(b.Race, name)
+			if err := r.sendStyled(m, in); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *demoReplier) sendStyled(m demoMember, in replyInput) error {
+	s := replyStyles[r.rng.IntN(len(replyStyles))]
+	r.styles[s.Name]++
+	return r.send(m.email, in.To, s.Write(in))
+}
+
+// vote picks an answer and says whom it supports ("" for NO or NONE).
+func (r *demoReplier) vote(b ballotMail) (answer, supports string) {
+	roll := r.rng.Float64()
+	if len(b.Candidates) == 1 {
+		if roll < 0.78 {
+			return []string{"Yes", "YES", "yes!", "Yes, absolutely.", "I vote yes"}[r.rng.IntN(5)], b.Candidates[0]
+		}
+		return []string{"No", "NO", "no thanks"}[r.rng.IntN(3)], ""
+	}
+	switch {
+	case roll < 0.5:
+		return []string{"1", "#1", b.Candidates[0], "I vote for " + b.Candidates[0]}[r.rng.IntN(4)], b.Candidates[0]
+	case roll < 0.9:
+		last := b.Candidates[1][strings.LastIndex(b.Candidates[1], " ")+1:]
+		return []string{"2", last, b.Candidates[1]}[r.rng.IntN(3)], b.Candidates[1]
+	}
+	return "NONE", ""
+}
+
+// answerClarification replies to the clarification with a clear vote.
+func (r *demoReplier) answerClarification(ctx context.Context, u unclearReply) error {
+	answer, name := r.vote(u.ballot)
+	r.count(u.race, name)
+	in := r.input(u.member, u.ballot, answer)
+	in.Subject = "We could not read your vote"
+	r.styles["answered a clarification"]++
+	return r.send(u.member.email, u.ballot.ReplyTo, replyStyles[0].Write(in))
+}
+
+func (r *demoReplier) styleSummary() string {
+	var names []string
+	for k := range r.styles {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return r.styles[names[i]] > r.styles[names[j]] })
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%d %s", r.styles[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeDemoFiles saves one of each kind of message and the results.
+func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml", "Results:": "announcement.eml"}
+	for _, env := range hub.Received() {
+		if !strings.HasPrefix(env.From, "ballots+b-") {
+			continue
+		}
+		m, err := inbound.Parse(env.Data)
+		if err != nil {
+			continue
+		}
+		for prefix, file := range want {
+			if strings.HasPrefix(m.Subject, prefix) {
+				if err := os.WriteFile(filepath.Join(dir, file), env.Data, 0o644); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
+				delete(want, prefix)
+			}
+		}
+	}
+	b, _ := json.MarshalIndent(tallies, "", "  ")
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
+}

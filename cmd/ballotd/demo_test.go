@@ -1,0 +1,39 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The demo drives a whole wave and checks ballotd's tally against the
+// replies it sent itself; the test runs it small and reads its output.
+func TestDemoRunsAWave(t *testing.T) {
+	h := newHarness(t)
+	out := filepath.Join(t.TempDir(), "demo")
+	stdout := h.ballotd("demo", "--members", "60", "--out", out)
+	for _, want := range []string{"[8/8] announcements", "MA-SEN (closed)", "MA-07 (closed)", "verified: ballotd's tally equals"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "results.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("demo did not write %s: %v", f, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []struct {
+		Race     string `json:"race"`
+		Eligible int    `json:"eligible"`
+		Voted    int    `json:"voted"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil || len(res) != 2 || res[0].Eligible != 60 || res[0].Voted == 0 {
+		t.Fatalf("results.json = %+v, %v", res, err)
+	}
+}
