@@ -21,6 +21,9 @@ type Config struct {
 	IMAP        inbound.IMAPConfig
 	SMTP        mailer.SMTPConfig
 	SMTPConns   int
+	// OutboxLease is how long a claimed outbox row is held before another
+	// worker may take it (after a crash, the row is resent once it lapses).
+	OutboxLease time.Duration
 	Staff       []string
 	Secret      string
 	HTTPAddr    string
@@ -106,6 +109,11 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 	if v := getenv("BALLOTD_SMTP_CONNS"); v != "" {
 		if c.SMTPConns, err = strconv.Atoi(v); err != nil || c.SMTPConns < 1 || c.SMTPConns > 256 {
 			return c, bad("BALLOTD_SMTP_CONNS", v, "a number of connections from 1 to 256")
+		}
+	}
+	if v := getenv("BALLOTD_OUTBOX_LEASE"); v != "" {
+		if c.OutboxLease, err = time.ParseDuration(v); err != nil || c.OutboxLease < time.Second {
+			return c, bad("BALLOTD_OUTBOX_LEASE", v, "a duration of at least 1s, such as 5m")
 		}
 	}
 	for _, a := range []struct{ name, v string }{{"BALLOTD_IMAP_ADDR", c.IMAP.Addr}, {"BALLOTD_SMTP_ADDR", c.SMTP.Addr}, {"BALLOTD_HTTP_ADDR", c.HTTPAddr}} {

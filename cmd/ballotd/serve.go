@@ -39,6 +39,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: id},
 		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(cfg.SMTP) },
 		Workers:   cfg.SMTPConns,
+		Lease:     cfg.OutboxLease,
 		Logger:    e.log.With("part", "outbox"),
 	}
 	rd := &inbound.Reader{

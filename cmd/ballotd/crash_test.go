@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/testenv"
+)
+
+// The crash tests prove exactly-once by killing the real binary: `ballotd
+// serve` runs as a child process and gets SIGKILL at random moments while
+// it sends ballots and while it ingests replies; then it is started again.
+// Nothing may be lost, counted twice or skipped.
+
+const (
+	crashBallots = 10000
+	crashReplies = 5000
+	crashKills   = 20
+)
+
+// buildBinary compiles ballotd once for the crash tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ballotd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type crashRig struct {
+	t    *testing.T
+	bin  string
+	hub  *mailhub.Hub
+	env  []string
+	st   *ballots.Store
+	logs *os.File
+	rng  *rand.Rand
+}
+
+func newCrashRig(t *testing.T) *crashRig {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("crash tests build and kill the binary; skipped with -short")
+	}
+	ctx := context.Background()
+	url := testenv.DatabaseURL(t)
+	st, err := ballots.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := mailhub.Start(mailhub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	logs, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, logs: logs, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+	r.env = append(os.Environ(),
+		"DATABASE_URL="+url,
+		"BALLOTD_DOMAIN=example.org",
+		"BALLOTD_SECRET=crash-secret-0123456789abcdef",
+		"BALLOTD_IMAP_ADDR="+hub.IMAPAddr,
+		"BALLOTD_IMAP_USER=ballots@example.org",
+		"BALLOTD_IMAP_PASSWORD="+hub.Password,
+		"BALLOTD_IMAP_POLL=200ms",
+		"BALLOTD_SMTP_ADDR="+hub.SMTPAddr,
+		"BALLOTD_SMTP_CONNS=8",
+		"BALLOTD_OUTBOX_LEASE=1s",
+		"BALLOTD_LOG_FORMAT=json",
+	)
+	return r
+}
+
+// start runs `ballotd serve` as a child process.
+func (r *crashRig) start() *exec.Cmd {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, "serve")
+	cmd.Env = r.env
+	cmd.Stdout, cmd.Stderr = r.logs, r.logs
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	return cmd
+}
+
+// killLoop starts serve and SIGKILLs it after a random 30–400 ms, n times,
+// recording what progress() said at each kill (the crash points).
+func (r *crashRig) killLoop(n int, progress func() int) []int {
+	var points []int
+	for i := 0; i < n; i++ {
+		cmd := r.start()
+		time.Sleep(time.Duration(30+r.rng.IntN(370)) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			r.t.Fatal(err)
+		}
+		cmd.Wait()
+		points = append(points, progress())
+	}
+	return points
+}
+
+// finish runs serve until done() holds, then stops it with SIGTERM and
+// checks it exits cleanly.
+func (r *crashRig) finish(done func() bool) {
+	r.t.Helper()
+	cmd := r.start()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !done() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			r.t.Fatal("serve did not finish the work within 3 minutes after the crashes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		r.t.Errorf("serve after SIGTERM: %v", err)
+	}
+}
+
+func (r *crashRig) count(query string, args ...any) int {
+	r.t.Helper()
+	var n int
+	if err := r.st.DB.Get(&n, query, args...); err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+// headerOf returns a header's value from a raw message (first occurrence).
+func headerOf(raw []byte, name string) string {
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	for _, line := range strings.Split(string(head), "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func TestCrashWhileSendingAndIngesting(t *testing.T) {
+	r := newCrashRig(t)
+	ctx := context.Background()
+	if _, err := r.st.DB.Exec(`INSERT INTO members (email, name, state, district)
+		SELECT 'm' || g || '@example.net', 'Member ' || g, 'MA', 'MA-0' || (1 + g % 9) FROM generate_series(1, $1) g`, crashBallots); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := r.st.CreateWave(ctx, ballots.Wave{Name: "Crash", NominationsClose: now, VotingOpen: now, VotingClose: now.Add(time.Hour), Threshold: 0.6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.st.OpenRace(ctx, "MA-SEN"); err != nil || n != crashBallots {
+		t.Fatalf("open: %d, %v", n, err)
+	}
+
+	// Phase 1: sending 10,000 ballots, killed 20 times.
+	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
+	sendPoints := r.killLoop(crashKills, sent)
+	r.finish(func() bool { return sent() == crashBallots })
+
+	if n := r.count(`SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status <> 'sent'`); n != 0 {
+		t.Fatalf("%d ballots not recorded as sent", n)
+	}
+	// Every member has exactly one ballot recorded as sent, and received it;
+	// a message sent again after a crash carries the same Message-ID.
+	byID := map[string]string{}   // Message-ID → recipient
+	byTo := map[string]int{}      // recipient → distinct Message-IDs
+	tokens := map[string]string{} // recipient → reply token
+	received := r.hub.Received()
+	for _, e := range received {
+		id := headerOf(e.Data, "Message-ID")
+		to := e.To[0]
+		if prev, ok := byID[id]; ok {
+			if prev != to {
+				t.Fatalf("Message-ID %s went to %s and %s", id, prev, to)
+			}
+			continue
+		}
+		byID[id] = to
+		byTo[to]++
+		tokens[to] = headerOf(e.Data, "Reply-To")
+	}
+	if len(byTo) != crashBallots {
+		t.Fatalf("%d members received a ballot, want %d", len(byTo), crashBallots)
+	}
+	for to, n := range byTo {
+		if n != 1 {
+			t.Fatalf("%s received %d different ballots", to, n)
+		}
+	}
+	resent := len(received) - len(byID)
+	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot",
+		crashKills, sendPoints, len(received), resent)
+
+	// Phase 2: 5,000 replies in the mailbox (4,500 voters; 500 of them
+	// change their vote later), ingested while serve is killed 20 times.
+	final := map[string]bool{}
+	uid := 0
+	deliver := func(member string, yes bool) {
+		uid++
+		to := strings.TrimSuffix(strings.TrimPrefix(tokens[member], "\"Endorsement ballots\" <"), ">")
+		if !strings.HasPrefix(to, "ballots+v-") {
+			t.Fatalf("reply address of %s: %q", member, tokens[member])
+		}
+		answer := "NO"
+		if yes {
+			answer = "YES"
+		}
+		raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: Re: ballot\r\nMessage-ID: <reply-%d@example.net>\r\n\r\n%s\r\n", member, to, uid, answer)
+		if err := r.hub.Deliver(to, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		final[member] = yes
+	}
+	voters := crashReplies - 500
+	for i := 1; i <= voters; i++ {
+		deliver(fmt.Sprintf("m%d@example.net", i), i%3 != 0)
+	}
+	for i := 1; i <= 500; i++ {
+		m := fmt.Sprintf("m%d@example.net", i*3)
+		deliver(m, !final[m])
+	}
+	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
+	ingestPoints := r.killLoop(crashKills, handled)
+	r.finish(func() bool {
+		return handled() == crashReplies && r.count(`SELECT count(*) FROM outbox WHERE status <> 'sent'`) == 0
+	})
+
+	if n := r.count(`SELECT count(*) FROM inbound_messages`); n != crashReplies {
+		t.Errorf("%d replies recorded, want %d (each exactly once)", n, crashReplies)
+	}
+	if n := r.count(`SELECT count(*) FROM votes`); n != crashReplies {
+		t.Errorf("%d votes recorded, want %d: one per reply", n, crashReplies)
+	}
+	if n := r.count(`SELECT count(*) FROM outbox WHERE kind = 'receipt'`); n != crashReplies {
+		t.Errorf("%d receipts enqueued, want %d: one per reply, none doubled", n, crashReplies)
+	}
+	wantYes := 0
+	for _, yes := range final {
+		if yes {
+			wantYes++
+		}
+	}
+	tl, err := r.st.TallyRace(ctx, "MA-SEN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl.Voted != voters || tl.Candidates[0].Votes != wantYes || tl.Eligible != crashBallots {
+		t.Errorf("tally: eligible %d voted %d yes %d; want %d, %d, %d", tl.Eligible, tl.Voted, tl.Candidates[0].Votes, crashBallots, voters, wantYes)
+	}
+	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent",
+		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes)
+}
