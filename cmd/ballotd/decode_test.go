@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -20,3 +21,5 @@ func decodeQP(raw string) string {
 	b, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 	return strings.ReplaceAll(string(b), "\r\n", "\n")
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/testenv"
+)
+
+// TestRealServers runs a whole wave through a real Postfix (SMTP, plus
+// addressing) and a real Dovecot (IMAP, LMTP delivery). e2e/realservers.sh
+// sets them up and runs it; without them it is skipped.
+func TestRealServers(t *testing.T) {
+	imapAddr, smtpAddr, password := os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SMTP"), os.Getenv("BALLOTD_E2E_PASSWORD")
+	if imapAddr == "" || smtpAddr == "" {
+		t.Skip("no real servers: run e2e/realservers.sh")
+	}
+	env := map[string]string{
+		"DATABASE_URL":          testenv.DatabaseURL(t),
+		"BALLOTD_DOMAIN":        "example.org",
+		"BALLOTD_SECRET":        "realservers-secret-0123456789",
+		"BALLOTD_FROM":          "Indivisible Endorsements",
+		"BALLOTD_IMAP_ADDR":     imapAddr,
+		"BALLOTD_IMAP_USER":     "ballots@example.org",
+		"BALLOTD_IMAP_PASSWORD": password,
+		"BALLOTD_IMAP_POLL":     "1s",
+		"BALLOTD_SMTP_ADDR":     smtpAddr,
+	}
+	getenv := func(k string) string { return env[k] }
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, getenv, &out, &errOut); code != 0 {
+			t.Fatalf("ballotd %v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	const n = 30
+	var csv strings.Builder
+	csv.WriteString("email,name,district\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&csv, "member%d@example.net,Member %d,MA-%02d\n", i, i, 7-4*(i%2)) // odd: MA-03, even: MA-07
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/members.csv", []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli("migrate")
+	cli("import", "members", dir+"/members.csv")
+	now := time.Now().UTC()
+	cli("wave", "create", "--name", "Real", "--nominations-close", now.Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(time.Hour).Format(time.RFC3339))
+	cli("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
+	cli("candidate", "add", "--race", "MA-07", "--name", "Jordan Rivera")
+	cli("candidate", "add", "--race", "MA-07", "--name", "Sam Okafor")
+	cli("race", "open", "MA-SEN")
+	cli("race", "open", "MA-07")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var serveErr bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, getenv, &bytes.Buffer{}, &serveErr) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, serveErr.String())
+		}
+	}()
+
+	mailbox := func(addr string) [][]byte {
+		t.Helper()
+		c, err := imapclient.DialInsecure(imapAddr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Login(addr, password).Wait(); err != nil {
+			t.Fatalf("imap login %s: %v", addr, err)
+		}
+		sel, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.NumMessages == 0 {
+			return nil
+		}
+		msgs, err := c.Fetch(imap.SeqSetNum(imapRange(sel.NumMessages)...), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, m := range msgs {
+			out = append(out, m.BodySection[0].Bytes)
+		}
+		return out
+	}
+	waitMail := func(addr string, subjectPrefix string, count int) [][]byte {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var got [][]byte
+			for _, raw := range mailbox(addr) {
+				if m, err := inbound.Parse(raw); err == nil && strings.HasPrefix(m.Subject, subjectPrefix) {
+					got = append(got, raw)
+				}
+			}
+			if len(got) >= count {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has %d %q messages, want %d", addr, len(got), subjectPrefix, count)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// Each member reads their ballots from Dovecot and replies through
+	// Postfix, in one of five real clients' styles.
+	answers := map[string][]string{"MA-SEN": {"Yes", "YES", "no", "Yes, absolutely.", "NO"}, "MA-07": {"1", "Okafor", "NONE", "Jordan Rivera", "2"}}
+	sent := 0
+	for i := 1; i <= n; i++ {
+		addr := fmt.Sprintf("member%d@example.net", i)
+		want := 2 - i%2 // even members are in MA-07: two ballots
+		for j, raw := range waitMail(addr, "Your ballot", want) {
+			b, ok := readBallot(raw)
+			if !ok {
+				t.Fatalf("%s: cannot read ballot", addr)
+			}
+			if i%5 == 0 {
+				continue // a fifth of the members do not vote
+			}
+			in := replyInput{FromName: fmt.Sprintf("Member %d", i), From: addr, To: b.ReplyTo, Subject: b.Subject,
+				InReplyTo: b.MessageID, MessageID: fmt.Sprintf("<r%d.%d@example.net>", i, j), Answer: answers[b.Race][i%5],
+				BallotText: b.Text, BallotFrom: "Indivisible Endorsements <ballots@example.org>", Sent: "Tue, Mar 3, 2026 at 9:00 AM"}
+			raw := replyStyles[(i+j)%len(replyStyles)].Write(in)
+			if err := smtp.SendMail(smtpAddr, nil, addr, []string{b.ReplyTo}, strings.NewReader(raw)); err != nil && !strings.Contains(err.Error(), "STARTTLS") {
+				t.Fatalf("send reply from %s: %v", addr, err)
+			} else if err != nil {
+				sendPlain(t, smtpAddr, addr, b.ReplyTo, raw)
+			}
+			sent++
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if i%5 == 0 {
+			continue
+		}
+		waitMail(fmt.Sprintf("member%d@example.net", i), "Vote received", 2-i%2)
+	}
+	cli("race", "close", "MA-SEN")
+	cli("race", "close", "MA-07")
+	for i := 1; i <= n; i++ {
+		waitMail(fmt.Sprintf("member%d@example.net", i), "Results:", 2-i%2)
+	}
+	// Expected from the answers table: members i%5 in 1..4 vote.
+	// MA-SEN: i%5==1 "YES", 2 "no", 3 "Yes, absolutely.", 4 "NO" → 12 voters of 30 (24 voted), yes = i%5 in {1,3}.
+	sen := tallyOf(t, cli("tally", "MA-SEN", "--json"))
+	if sen.Eligible != n || sen.Voted != 24 || sen.Candidates[0].Votes != 12 || sen.Candidates[0].Endorsed {
+		t.Errorf("MA-SEN tally %+v; want 30 eligible, 24 voted, 12 yes, not endorsed (50 %%)", sen)
+	}
+	// MA-07 (even members, 15): i%5==1 "Okafor"(2), 2 "NONE", 3 "Jordan Rivera"(1), 4 "2"(Okafor).
+	h07 := tallyOf(t, cli("tally", "MA-07", "--json"))
+	want1, want2, voted := 0, 0, 0
+	for i := 2; i <= n; i += 2 {
+		switch i % 5 {
+		case 1, 4:
+			want2++
+			voted++
+		case 3:
+			want1++
+			voted++
+		case 2:
+			voted++
+		}
+	}
+	if h07.Eligible != 15 || h07.Voted != voted || h07.Candidates[0].Votes != want1 || h07.Candidates[1].Votes != want2 {
+		t.Errorf("MA-07 tally %+v; want 15 eligible, %d voted, %d and %d votes", h07, voted, want1, want2)
+	}
+	t.Logf("real servers: %d ballots delivered by Postfix into Dovecot, %d replies in five client styles, receipts and announcements delivered; MA-SEN %d/%d voted, MA-07 %d/%d voted",
+		n+15, sent, sen.Voted, sen.Eligible, h07.Voted, h07.Eligible)
+}
+
+func imapRange(n uint32) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = uint32(i + 1)
+	}
+	return out
+}
+
+func tallyOf(t *testing.T, out string) tallyJSON {
+	t.Helper()
+	var tl tallyJSON
+	if err := jsonUnmarshal(out, &tl); err != nil {
+		t.Fatalf("tally json: %v: %s", err, out)
+	}
+	return tl
+}
+
+// sendPlain submits without STARTTLS, as a client on loopback may.
+func sendPlain(t *testing.T, addr, from, to, raw string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail(from, []string{to}, strings.NewReader(raw)); err != nil {
+		t.Fatalf("send from %s: %v", from, err)
+	}
+}
