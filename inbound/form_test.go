@@ -71,7 +71,7 @@ func TestReadForm(t *testing.T) {
 			problems: []string{"Candidate: missing: the candidate's full name", "Reason for endorsement: missing: why the group endorses the candidate, after \"Reason for endorsement:\"",
 				"Local endorsement: missing: confirm the group completed its local endorsement process (Local endorsement: yes)"}},
 		{name: "wrong district: office and state disagree with the race code", body: "Group: Indivisible Northampton\nCandidate: Ed Markey\nOffice: U.S. Senate\nState: NY\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement: x\n",
-			want: Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: ballots.OfficeSenate, State: "NY", Race: "MA-07", Local: true},
+			want:     Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: ballots.OfficeSenate, State: "NY", Race: "MA-07", Local: true},
 			problems: []string{`Office: "U.S. Senate" does not agree with the race MA-07 (U.S. House)`, `State: "NY" does not agree with the race MA-07 (Massachusetts)`}},
 		{name: "unreadable district and office, local endorsement not done", body: "Group: G\nCandidate: Ed Markey\nOffice: Mayor\nDistrict: Western Mass\nLocal endorsement: not yet\nReason for endorsement: x\n",
 			want: Form{Group: "G", Candidate: "Ed Markey"},
