@@ -39,14 +39,17 @@ const usage = `ballotd: endorsement votes by email
 
 usage:
   ballotd migrate                          apply database migrations
-  ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox
+  ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
+                                           serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
                                            or members (email,name,district)
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
   ballotd waves [--json]
   ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
-  ballotd candidates [--json]
+  ballotd candidates [--json]               with questionnaire status and conflicts
+  ballotd vet approve|reject ID [--reason TEXT]
+  ballotd vet questionnaire ID received|passed|failed
   ballotd races [--json]
   ballotd race open|close CODE
   ballotd tally CODE [--json]
@@ -113,6 +116,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdCandidateAdd(ctx, e, args[2:])
 	case "candidates":
 		return cmdCandidates(ctx, e, args[1:])
+	case "vet":
+		return cmdVet(ctx, e, args[1:])
 	case "races":
 		return cmdRaces(ctx, e, args[1:])
 	case "race":

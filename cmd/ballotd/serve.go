@@ -16,6 +16,7 @@ type daemon struct {
 	store  *ballots.Store
 	outbox *mailer.Outbox
 	reader *inbound.Reader
+	tokens *ballots.Tokens
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -47,7 +48,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff},
 		Logger: e.log.With("part", "imap"),
 	}
-	return &daemon{store: st, outbox: ob, reader: rd}, nil
+	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks}, nil
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -75,12 +76,29 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var httpErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
 	go func() { defer wg.Done(); d.reader.Run(ctx) }()
+	if cfg.HTTPAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
+			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http")); httpErr != nil {
+				e.log.Error("http stopped", "err", httpErr)
+				cancel() // the daemon does not run without its unsubscribe endpoint
+			}
+		}()
+	}
 	wg.Wait()
 	e.log.Info("ballotd stopped")
+	if httpErr != nil {
+		return fmt.Errorf("BALLOTD_HTTP_ADDR %s: %w", cfg.HTTPAddr, httpErr)
+	}
 	return nil
 }
 
