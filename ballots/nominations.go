@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Nomination status values.
@@ -208,7 +209,7 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 	if _, err := tx.ExecContext(ctx, `INSERT INTO candidate_groups (candidate_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, cand.ID, group.ID); err != nil {
 		return res, fmt.Errorf("link %q to %s: %w", res.Candidate, group.Name, err)
 	}
-	if err := tx.GetContext(ctx, &res.Groups, `SELECT ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id
+	if err := tx.GetContext(ctx, pq.Array(&res.Groups), `SELECT ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id
 		WHERE cg.candidate_id = $1 ORDER BY g.name)`, cand.ID); err != nil {
 		return res, fmt.Errorf("groups of %q: %w", res.Candidate, err)
 	}
