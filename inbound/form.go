@@ -72,8 +72,14 @@ func field(line string) (key, value string, ok bool) {
 	}
 	name := strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(m[1], "’", "'")), " "))
 	key, ok = fieldNames[name]
-	return key, m[2], ok
+	return key, stripHint(m[2]), ok
 }
+
+// hint is the explanation the blank form gives after a value
+// ("Office:   (U.S. Senate, U.S. House or Governor)").
+var hint = regexp.MustCompile(`(^|\s{2,})\([^()]*\)\s*$`)
+
+func stripHint(v string) string { return strings.TrimSpace(hint.ReplaceAllString(v, "")) }
 
 // nominatedLine is the seed's closing sentence: "Indivisible Northampton
 // nominated Sen. Ed Markey for a national endorsement."
@@ -99,8 +105,8 @@ type fields struct {
 }
 
 // readFields reads the fields of text. Fields come in any order; the
-// reason starts at its field and takes every following line that is not
-// itself a field, to the end of the text.
+// reason starts at its (last) field and takes every following line that is
+// not itself a field, to the end of the text.
 func readFields(text string) fields {
 	f := fields{values: map[string]string{}}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
@@ -125,7 +131,8 @@ func readFields(text string) fields {
 		}
 		f.any = true
 		if key == fReason {
-			inReason = true
+			// A later form (one quoted after a blank form) has the reason.
+			inReason, f.reason = true, nil
 			if value != "" {
 				f.reason = append(f.reason, value)
 			}

@@ -1,12 +1,14 @@
 package inbound
 
 import (
+	"bytes"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // formMessage builds a plain-text message from the leader with body.
@@ -33,11 +35,36 @@ A climate leader.
 He co-wrote the Green New Deal.
 `
 
+// renderProblems is the text of our answer listing a form's problems.
+func renderProblems(t *testing.T, form string) string {
+	t.Helper()
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, html bytes.Buffer
+	if _, err := set.Render("nomination-problems", templates.NominationProblems{Number: 3, Problems: []string{`District: "MA-99": not a race code`},
+		Form: form, Blank: BlankForm}, &text, &html); err != nil {
+		t.Fatal(err)
+	}
+	return text.String()
+}
+
+func quoteLines(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight("> "+l, " ")
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 func TestReadForm(t *testing.T) {
 	seed, err := os.ReadFile("testdata/markey_form.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
+	replyToProblems := "District: MA-SEN\nOffice: Senate\n\nOn Mon, Mar 2, 2026 at 9:00 AM Endorsement ballots <ballots@example.org> wrote:\n" +
+		quoteLines(renderProblems(t, "Group: Indivisible Northampton\nCandidate: Ed Markey\nOffice: House\nDistrict: MA-99\nLocal endorsement: yes\nReason for endorsement:\nA climate leader.\n\nSecond paragraph."))
 	markey := Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: ballots.OfficeSenate, State: "MA", Race: "MA-SEN", Local: true}
 	with := func(f Form, edit func(*Form)) Form { edit(&f); return f }
 	cases := []struct {
@@ -66,6 +93,8 @@ func TestReadForm(t *testing.T) {
 			want: markey, reasonIn: []string{"A climate leader.", "Green New Deal."}},
 		{name: "form quoted back with a correction on top: the new text wins", body: "District: MA-SEN\nOffice: Senate\n\nOn Mon, Mar 2, 2026 at 9:00 AM Endorsement ballots <ballots@example.org> wrote:\n> We could not accept your nomination:\n>   District: \"MA-99\": not a race code\n>\n> Group: Indivisible Northampton\n> Candidate: Ed Markey\n> Office: House\n> District: MA-99\n> Local endorsement: yes\n> Reason for endorsement:\n> A climate leader.\n",
 			want: markey, reason: "A climate leader."},
+		{name: "reply to our problems email with corrections only: the rest read from the form quoted back, not the blank form",
+			body: replyToProblems, want: markey, reason: "A climate leader.\n\nSecond paragraph."},
 		{name: "missing fields", body: "Group: Indivisible Northampton\nOffice: Senate\n",
 			want: Form{Group: "Indivisible Northampton", Office: ballots.OfficeSenate},
 			problems: []string{"Candidate: missing: the candidate's full name", "Reason for endorsement: missing: why the group endorses the candidate, after \"Reason for endorsement:\"",

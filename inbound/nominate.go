@@ -74,18 +74,6 @@ func enqueueTo(ctx context.Context, tx *sqlx.Tx, kind, to string, inboundID int6
 
 var withdrawLine = regexp.MustCompile(`(?im)^\s*withdraw\s+(?:nomination\s+)?(?:number\s+)?#?\s*(\d{1,12})\b`)
 
-// quote returns text quoted with "> ".
-func quote(text string) string {
-	if strings.TrimSpace(text) == "" {
-		return "> (empty)"
-	}
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight("> "+l, " ")
-	}
-	return strings.Join(lines, "\n")
-}
-
 func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	if m.From == "" {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, "nomination without a sender address"
@@ -106,7 +94,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 			if len(probs) > 0 {
 				details = append(details, strings.Join(probs, "; "))
 				err = enqueueTo(ctx, tx, ballots.MailNominationProblems, m.From, id, m,
-					templates.NominationProblems{Problems: probs, Form: quote(ReplyText(m)), Blank: BlankForm})
+					templates.NominationProblems{Problems: probs, Form: ReplyText(m), Blank: BlankForm})
 			} else {
 				details = append(details, fmt.Sprintf("nomination %d withdrawn", n))
 				err = enqueueTo(ctx, tx, ballots.MailNominationConfirm, m.From, id, m,
@@ -132,7 +120,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 	if !res.Accepted {
 		out.Outcome, out.Detail = OutcomeRejected, strings.Join(res.Problems, "\n")
 		return out, true, enqueueTo(ctx, tx, ballots.MailNominationProblems, m.From, id, m,
-			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: quote(form.Text), Blank: BlankForm})
+			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: BlankForm})
 	}
 	out.Outcome, out.Detail = OutcomeNominated, fmt.Sprintf("nomination %d: %s nominates %s for %s", res.ID, res.Group, res.Candidate, res.Race)
 	if res.Updated {

@@ -17,7 +17,7 @@ type NominationConfirm struct {
 type NominationProblems struct {
 	Number   int64    `json:"number,omitempty"` // the rejected form's record number
 	Problems []string `json:"problems"`
-	Form     string   `json:"form"`  // quoted with "> "
+	Form     string   `json:"form"`  // the form as received
 	Blank    string   `json:"blank"` // the blank form
 }
 

@@ -122,7 +122,7 @@ func TestEndToEndNominations(t *testing.T) {
 		t.Fatalf("Brooklyn: want the problems, got %+v", probs)
 	}
 	for _, want := range []string{"State: Indivisible Brooklyn is in New York, not in Massachusetts",
-		"Local endorsement: missing", "> Group: Indivisible Brooklyn", "Blank form:", "Reason for endorsement:"} {
+		"Local endorsement: missing", "The form as we received it:\n\nGroup: Indivisible Brooklyn", "Blank form:", "Reason for endorsement:"} {
 		if !strings.Contains(probs[0].Body, want) {
 			t.Errorf("Brooklyn's answer lacks %q:\n%s", want, probs[0].Body)
 		}
