@@ -219,3 +219,84 @@ func TestEndToEndNominations(t *testing.T) {
 		t.Errorf("ballotd sent %d messages, want 11 (the stranger's staff command is not answered)", n)
 	}
 }
+
+// TestEndToEndNominationCommands covers the answers around the main path:
+// WITHDRAW by the group's leader and by someone else, a staff reply
+// without a command or with an incomplete one, unsubscribing by email to
+// the List-Unsubscribe address, and a sign-up without a district.
+func TestEndToEndNominationCommands(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("groups.csv", "name,state,district,leader_email,leader_name\n"+
+		"Indivisible Somerville,MA,MA-07,lead@somerville.example,Sam\n"))
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\nalice@example.net,Alice,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "Spring",
+		"--nominations-close", now.Add(time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(time.Hour).Format(time.RFC3339),
+		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	stop := h.serve()
+	defer stop()
+
+	h.reply("lead@somerville.example", "ballots+nominate@example.org", "From: lead@somerville.example\nTo: ballots+nominate@example.org\nSubject: nomination\nMessage-ID: <n1@somerville.example>\n\n"+
+		"Group: Indivisible Somerville\nCandidate: Ayanna Pressley\nOffice: House\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement:\nShe fights.\n")
+	sent := parseAll(t, h, 2)
+	notice := sentTo(t, sent, "staff@example.org")[0]
+	h.reply("lead@somerville.example", "ballots+nominate@example.org", "From: lead@somerville.example\nTo: ballots+nominate@example.org\nSubject: Re: nomination\nMessage-ID: <n2@somerville.example>\n\nWITHDRAW 1\n")
+	sent = parseAll(t, h, 3)
+	h.reply("x@example.com", "ballots+nominate@example.org", "From: x@example.com\nTo: ballots+nominate@example.org\nSubject: nomination\nMessage-ID: <n3@example.com>\n\nwithdraw #1\n")
+	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s1@example.org>\n\nLooks fine to me.\n")
+	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s2@example.org>\n\nREJECT 1\nAPPROVE 77\n")
+	toks, _ := ballots.NewTokens(h.env["BALLOTD_SECRET"])
+	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	aliceID, err := ballots.MemberByEmail(context.Background(), st.DB, "alice@example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "ballots+u-" + toks.Make(ballots.TokenUnsubscribe, aliceID, nil) + "@example.org"
+	h.reply("alice@example.net", u, "From: alice@example.net\nTo: "+u+"\nSubject: unsubscribe\nMessage-ID: <u1@example.net>\n\nunsubscribe\n")
+	h.reply("erin@example.net", "ballots+join@example.org", "From: erin@example.net\nTo: ballots+join@example.org\nSubject: join\nMessage-ID: <j1@example.net>\n\nPlease add me!\n")
+	sent = parseAll(t, h, 8)
+	byTo := func(addr string) []ballotOf { return sentTo(t, sent, addr) }
+	if l := byTo("lead@somerville.example"); len(l) != 2 || l[1].Subject != "Nomination 1 withdrawn" {
+		t.Errorf("leader: want the withdrawal confirmed, got %+v", l)
+	}
+	if x := byTo("x@example.com"); len(x) != 1 || !strings.Contains(x[0].Body, "x@example.com is not a registered leader of Indivisible Somerville") ||
+		!strings.Contains(x[0].Body, "the nomination is withdrawn") {
+		t.Errorf("stranger's WITHDRAW: want both problems, got %+v", x)
+	}
+	s := byTo("staff@example.org")
+	if len(s) != 3 {
+		t.Fatalf("staff: want the notice and two answers, got %+v", s)
+	}
+	help, done := s[1], s[2] // sent side by side: either order
+	if strings.Contains(help.Body, "REJECT 1:") {
+		help, done = done, help
+	}
+	if !strings.Contains(help.Body, "APPROVE <candidate number>") || !strings.HasPrefix(help.Subject, "Vetting: no command found") {
+		t.Errorf("staff without a command: want the command list, got %+v", help)
+	}
+	if !strings.Contains(done.Body, "REJECT 1: not done: give a reason") || !strings.Contains(done.Body, "APPROVE 77: not done: candidate 77: not found") {
+		t.Errorf("staff commands: %s", done.Body)
+	}
+	if a := byTo("alice@example.net"); len(a) != 1 || a[0].Subject != "You are unsubscribed" {
+		t.Errorf("alice: want the unsubscribe confirmed, got %+v", a)
+	}
+	if e := byTo("erin@example.net"); len(e) != 1 || !strings.Contains(e[0].Body, "District: missing") || e[0].ReplyTo != "ballots+join@example.org" {
+		t.Errorf("erin: want the sign-up problems, got %+v", e)
+	}
+	var cands []struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("candidates", "--json")), &cands); err != nil || len(cands) != 1 || cands[0].Status != "withdrawn" {
+		t.Errorf("candidates after WITHDRAW: %+v %v", cands, err)
+	}
+	if out, _, code := h.try("vet", "approve", "1"); code != 1 {
+		t.Errorf("approving a withdrawn candidate: exit %d %s", code, out)
+	}
+}
