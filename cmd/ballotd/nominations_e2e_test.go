@@ -244,7 +244,7 @@ func TestEndToEndNominationCommands(t *testing.T) {
 	sent := parseAll(t, h, 2)
 	notice := sentTo(t, sent, "staff@example.org")[0]
 	h.reply("lead@somerville.example", "ballots+nominate@example.org", "From: lead@somerville.example\nTo: ballots+nominate@example.org\nSubject: Re: nomination\nMessage-ID: <n2@somerville.example>\n\nWITHDRAW 1\n")
-	sent = parseAll(t, h, 3)
+	h.waitSent(3) // the withdrawal is handled before the stranger tries it again
 	h.reply("x@example.com", "ballots+nominate@example.org", "From: x@example.com\nTo: ballots+nominate@example.org\nSubject: nomination\nMessage-ID: <n3@example.com>\n\nwithdraw #1\n")
 	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s1@example.org>\n\nLooks fine to me.\n")
 	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s2@example.org>\n\nREJECT 1\nAPPROVE 77\n")
