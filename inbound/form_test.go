@@ -151,3 +151,23 @@ func TestReadForm(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReadForm reads the seed's Markey form (about 3 KB of text).
+func BenchmarkReadForm(b *testing.B) {
+	seed, err := os.ReadFile("testdata/markey_form.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := "From: lead@northampton.example\r\nTo: ballots+nominate@example.org\r\nSubject: Nomination\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		strings.ReplaceAll(string(seed), "\n", "\r\n")
+	m, err := Parse([]byte(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if f, probs := ReadForm(m); f.Candidate == "" || len(probs) != 0 {
+			b.Fatal(f, probs)
+		}
+	}
+}
