@@ -197,6 +197,9 @@ func TestEndToEndNominations(t *testing.T) {
 		t.Fatalf("candidates --json = %+v; want one approved Ed Markey with two groups", cands)
 	}
 	h.ballotd("vet", "questionnaire", fmt.Sprint(cands[0].ID), "passed")
+	if out := h.ballotd("candidates"); !regexp.MustCompile(`Ed Markey\s+approved\s+passed\s+Indivisible Northampton, Indivisible Somerville`).MatchString(out) {
+		t.Errorf("candidates:\n%s", out)
+	}
 
 	// 9. The race opens: every active MA member gets a ballot naming both groups.
 	if out := h.ballotd("race", "open", "MA-SEN"); !strings.Contains(out, "2 ballots") {
@@ -298,5 +301,12 @@ func TestEndToEndNominationCommands(t *testing.T) {
 	}
 	if out, _, code := h.try("vet", "approve", "1"); code != 1 {
 		t.Errorf("approving a withdrawn candidate: exit %d %s", code, out)
+	}
+	if _, _, code := h.try("vet", "reject"); code != 2 {
+		t.Errorf("vet reject without an ID: exit %d, want 2 (usage)", code)
+	}
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Roe", "--group", "Indivisible Somerville")
+	if out := h.ballotd("vet", "reject", "2", "--reason", "failed the questionnaire"); !strings.Contains(out, "candidate 2: Jane Roe in MA-07, rejected") {
+		t.Errorf("vet reject: %q", out)
 	}
 }
