@@ -1,9 +1,12 @@
 package inbound
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"golang.org/x/net/html"
 
 	"github.com/ballotd/ballotd/ballots"
 )
@@ -96,7 +99,8 @@ func cleanName(s string) string {
 
 // fields is what one block of text says.
 type fields struct {
-	values    map[string]string
+	values    map[string]string // the first value of each field
+	last      map[string]string // the last value of each field
 	lead      string // the last short line before the first field: a name heading
 	nominated [2]string
 	reason    []string
@@ -108,7 +112,7 @@ type fields struct {
 // reason starts at its (last) field and takes every following line that is
 // not itself a field, to the end of the text.
 func readFields(text string) fields {
-	f := fields{values: map[string]string{}}
+	f := fields{values: map[string]string{}, last: map[string]string{}}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	inReason := false
 	var lastPlain string
@@ -157,6 +161,7 @@ func readFields(text string) fields {
 		if value == "" {
 			continue
 		}
+		f.last[key] = value
 		if old, dup := f.values[key]; dup && !strings.EqualFold(strings.Join(strings.Fields(old), " "), strings.Join(strings.Fields(value), " ")) {
 			f.problems = append(f.problems, Problem{key, fmt.Sprintf("given twice (%q and %q); give it once", old, value)})
 			continue
@@ -195,6 +200,41 @@ func quotedText(text string) string {
 	return trimReply(b.String())
 }
 
+// htmlQuoted returns the text of the quoted parts of an HTML message
+// (blockquotes, Gmail's and Thunderbird's quote blocks, Outlook's quoted
+// message and what follows it), in order.
+func htmlQuoted(src string) string {
+	doc, err := html.Parse(strings.NewReader(src))
+	if err != nil {
+		return ""
+	}
+	var buf bytes.Buffer
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			switch quoteKind(c) {
+			case quoteSkip:
+				html.Render(&buf, c)
+				continue
+			case quoteStop:
+				for ; c != nil; c = c.NextSibling {
+					html.Render(&buf, c)
+				}
+				return
+			}
+			walk(c)
+		}
+	}
+	walk(doc)
+	if buf.Len() == 0 {
+		return ""
+	}
+	return htmlToText(buf.String(), false)
+}
+
 // ReadForm reads the nomination form in m: the sender's own text (plain, or
 // the HTML part's text), with the form they quote back (a reply to our
 // list of problems) filling in what the new text does not say; the new text
@@ -203,7 +243,12 @@ func quotedText(text string) string {
 func ReadForm(m *Message) (Form, []Problem) {
 	fresh := ReplyText(m)
 	cur := readFields(fresh)
-	base := readFields(quotedText(m.Text))
+	var base fields
+	if strings.TrimSpace(m.Text) != "" {
+		base = readFields(quotedText(m.Text))
+	} else {
+		base = readFields(htmlQuoted(m.HTML))
+	}
 	var form Form
 	form.Text = fresh
 	probs := append([]Problem{}, cur.problems...)
@@ -217,7 +262,9 @@ func ReadForm(m *Message) (Form, []Problem) {
 		if v := cur.values[k]; v != "" {
 			return strings.TrimSpace(v)
 		}
-		return strings.TrimSpace(base.values[k])
+		// In the quoted text, the form as received comes last (after our
+		// list of problems and the blank form).
+		return strings.TrimSpace(base.last[k])
 	}
 	nominated := cur.nominated
 	if nominated[0] == "" {

@@ -95,6 +95,18 @@ func TestReadForm(t *testing.T) {
 			want: markey, reason: "A climate leader."},
 		{name: "reply to our problems email with corrections only: the rest read from the form quoted back, not the blank form",
 			body: replyToProblems, want: markey, reason: "A climate leader.\n\nSecond paragraph."},
+		{name: "HTML-only reply from Outlook with a correction on top of the quoted form", headers: "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n",
+			body: `<html><body><div class=WordSection1><p class=MsoNormal>District: MA-SEN</p><p class=MsoNormal>Office: Senate</p>
+<div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Endorsement ballots &lt;ballots@example.org&gt;<br><b>Sent:</b> Monday<br><b>Subject:</b> We could not accept your nomination</div>
+<div><p>We could not accept your nomination:</p><ul><li>District: "MA-99": not a race code</li><li>Candidate: given twice</li></ul><p>Blank form:</p><pre>` + BlankForm + `</pre>
+<p>The form as we received it:</p><pre>Group: Indivisible Northampton
+Candidate: Ed Markey
+Office: House
+District: MA-99
+Local endorsement: yes
+Reason for endorsement:
+A climate leader.</pre></div></div></body></html>`,
+			want: markey, reason: "A climate leader."},
 		{name: "missing fields", body: "Group: Indivisible Northampton\nOffice: Senate\n",
 			want: Form{Group: "Indivisible Northampton", Office: ballots.OfficeSenate},
 			problems: []string{"Candidate: missing: the candidate's full name", "Reason for endorsement: missing: why the group endorses the candidate, after \"Reason for endorsement:\"",
