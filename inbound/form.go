@@ -101,7 +101,7 @@ func cleanName(s string) string {
 type fields struct {
 	values    map[string]string // the first value of each field
 	last      map[string]string // the last value of each field
-	lead      string // the last short line before the first field: a name heading
+	lead      string            // the last short line before the first field: a name heading
 	nominated [2]string
 	reason    []string
 	problems  []Problem
