@@ -145,7 +145,7 @@ func Classify(m *Message, box Mailbox) Class {
 		return ClassVote
 	}
 	subject := strings.ToLower(m.Subject)
-	if strings.Contains(subject, "nomination") || strings.Contains(subject, "nominate") {
+	if strings.Contains(subject, "nomination") || strings.Contains(subject, "nominate") || strings.TrimSpace(subject) == "form" {
 		return ClassNomination
 	}
 	return ClassUnknown

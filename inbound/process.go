@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -53,6 +54,11 @@ type Processor struct {
 	Logger *slog.Logger
 	// Enqueued, when set, is called after a commit that enqueued mail.
 	Enqueued func()
+	// Staff are the BALLOTD_STAFF addresses: they get vetting notices and
+	// may send vetting commands.
+	Staff []string
+	// Now, when set, is the clock nominations are checked against.
+	Now func() time.Time
 }
 
 // messageKey is what makes two readings of a message the same message.
@@ -132,6 +138,8 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		return out, false, nil
 	case ClassVote:
 		return p.vote(ctx, tx, id, m, res)
+	case ClassNomination, ClassJoin, ClassConfirm, ClassUnsubscribe, ClassStaff:
+		return p.front(ctx, tx, id, m, class)
 	case ClassUnknown:
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"

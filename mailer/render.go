@@ -119,7 +119,7 @@ func autoAnswer(kind string) bool {
 	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched:
 		return true
 	}
-	return false
+	return frontAnswer(kind)
 }
 
 // Render renders row into buf (reset first) and returns the message.
@@ -173,6 +173,12 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			}
 		}
 		data = a
+	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
+		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed:
+		var err error
+		if data, replyTo, err = r.renderFront(row); err != nil {
+			return Rendered{}, err
+		}
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}

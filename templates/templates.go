@@ -24,7 +24,9 @@ import (
 var files embed.FS
 
 // Kinds are the messages there are templates for.
-var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement"}
+var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
+	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
+	"join-confirm", "join-problems", "welcome", "unsubscribed"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {

@@ -232,18 +232,18 @@ func cmdCandidates(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	cs, err := st.Candidates(ctx)
+	cs, err := st.VettingList(ctx)
 	if err != nil {
 		return err
 	}
 	if asJSON {
 		type row struct {
-			ballots.Candidate
+			ballots.Vetting
 			Number *int64 `json:"number"`
 		}
 		out := make([]row, len(cs))
 		for i, c := range cs {
-			out[i].Candidate = c
+			out[i].Vetting = c
 			if c.Number.Valid {
 				n := c.Number.Int64
 				out[i].Number = &n
@@ -252,13 +252,17 @@ func cmdCandidates(ctx context.Context, e *env, args []string) error {
 		return printJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRACE\tNO.\tNAME\tSTATUS\tNOMINATED BY")
+	fmt.Fprintln(tw, "ID\tRACE\tNO.\tNAME\tSTATUS\tQUESTIONNAIRE\tNOMINATED BY\tCONFLICTS")
 	for _, c := range cs {
 		num := "-"
 		if c.Number.Valid {
 			num = fmt.Sprint(c.Number.Int64)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Race, num, c.Name, c.Status, orNone(c.Groups))
+		conflicts := "-"
+		if len(c.Conflicts) > 0 {
+			conflicts = strings.Join(c.Conflicts, "; ")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Race, num, c.Name, c.Status, c.Questionnaire, orNone(c.Groups), conflicts)
 	}
 	return tw.Flush()
 }

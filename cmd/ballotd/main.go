@@ -39,7 +39,8 @@ const usage = `ballotd: endorsement votes by email
 
 usage:
   ballotd migrate                          apply database migrations
-  ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox
+  ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
+                                           serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
   ballotd demo [--keep]                    a self-driving run of a whole wave on the embedded hub
   ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
@@ -48,7 +49,9 @@ usage:
                       [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
   ballotd waves [--json]
   ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
-  ballotd candidates [--json]
+  ballotd candidates [--json]               with questionnaire status and conflicts
+  ballotd vet approve|reject ID [--reason TEXT]
+  ballotd vet questionnaire ID received|passed|failed
   ballotd races [--json]
   ballotd race open|close CODE
   ballotd tally CODE [--json]
@@ -119,6 +122,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdCandidateAdd(ctx, e, args[2:])
 	case "candidates":
 		return cmdCandidates(ctx, e, args[1:])
+	case "vet":
+		return cmdVet(ctx, e, args[1:])
 	case "races":
 		return cmdRaces(ctx, e, args[1:])
 	case "race":

@@ -16,6 +16,7 @@ type daemon struct {
 	store  *ballots.Store
 	outbox *mailer.Outbox
 	reader *inbound.Reader
+	tokens *ballots.Tokens
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -45,10 +46,10 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,
 		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
-			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake},
+			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff},
 		Logger: e.log.With("part", "imap"),
 	}
-	return &daemon{store: st, outbox: ob, reader: rd}, nil
+	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks}, nil
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -85,12 +86,29 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	if ready != nil {
 		ready(d)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var httpErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
 	go func() { defer wg.Done(); d.reader.Run(ctx) }()
+	if cfg.HTTPAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
+			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http")); httpErr != nil {
+				e.log.Error("http stopped", "err", httpErr)
+				cancel() // the daemon does not run without its unsubscribe endpoint
+			}
+		}()
+	}
 	wg.Wait()
 	e.log.Info("ballotd stopped")
+	if httpErr != nil {
+		return fmt.Errorf("BALLOTD_HTTP_ADDR %s: %w", cfg.HTTPAddr, httpErr)
+	}
 	return nil
 }
 
