@@ -28,8 +28,10 @@ const (
 var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // Tokens makes and checks the unforgeable tokens ballotd puts in addresses
-// and ballot bodies. A token is base32(id ‖ HMAC-SHA256(secret, kind ‖ id ‖
-// nonce)[:12]) in lowercase: 96 bits of MAC, safe in a local part. Tokens are
+// and ballot bodies. A token is base32(mac ‖ id ⊕ mask) in lowercase, where
+// mac = HMAC-SHA256(secret, kind ‖ id ‖ nonce)[:12] (96 unforgeable bits)
+// and mask is derived from the secret and the mac, so the row id does not
+// show (tokens look random and reveal no counts). Safe in a local part. Tokens are
 // never stored: the database keeps only the per-row nonce, so a token can be
 // recomputed from BALLOTD_SECRET and checked in constant time.
 type Tokens struct {
@@ -60,37 +62,60 @@ func encodeID(id int64) []byte {
 	return b[8-tokenIDLen:]
 }
 
+// mask is the keystream that hides the id: HMAC(secret, "id" ‖ mac).
+func (t *Tokens) mask(mac []byte) []byte {
+	h := hmac.New(sha256.New, t.key)
+	h.Write([]byte("id\x00"))
+	h.Write(mac)
+	return h.Sum(nil)[:tokenIDLen]
+}
+
 // Make returns the token of kind for row id with the row's nonce (nil when
 // the row has none).
 func (t *Tokens) Make(kind string, id int64, nonce []byte) string {
 	idb := encodeID(id)
+	mac := t.mac(kind, idb, nonce)
 	buf := make([]byte, 0, tokenIDLen+tokenMACLen)
-	buf = append(buf, idb...)
-	buf = append(buf, t.mac(kind, idb, nonce)...)
+	buf = append(buf, mac...)
+	for i, m := range t.mask(mac) {
+		buf = append(buf, idb[i]^m)
+	}
 	return tokenEncoding.EncodeToString(buf)
+}
+
+// open decodes a token into its mac and id bytes.
+func (t *Tokens) open(token string) (mac, idb []byte, ok bool) {
+	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
+	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+		return nil, nil, false
+	}
+	mac, idb = raw[:tokenMACLen], raw[tokenMACLen:]
+	for i, m := range t.mask(mac) {
+		idb[i] ^= m
+	}
+	return mac, idb, true
 }
 
 // ID decodes the row id from a token without verifying it; Verify must
 // follow once the row's nonce is known.
 func (t *Tokens) ID(token string) (int64, error) {
-	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
-	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+	_, idb, ok := t.open(token)
+	if !ok {
 		return 0, ErrBadToken
 	}
 	var b [8]byte
-	copy(b[8-tokenIDLen:], raw[:tokenIDLen])
+	copy(b[8-tokenIDLen:], idb)
 	return int64(binary.BigEndian.Uint64(b[:])), nil
 }
 
 // Verify reports whether token is the kind's token for its row with nonce,
 // comparing in constant time.
 func (t *Tokens) Verify(kind, token string, nonce []byte) bool {
-	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
-	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+	mac, idb, ok := t.open(token)
+	if !ok {
 		return false
 	}
-	want := t.mac(kind, raw[:tokenIDLen], nonce)
-	return hmac.Equal(want, raw[tokenIDLen:])
+	return hmac.Equal(t.mac(kind, idb, nonce), mac)
 }
 
 // Open decodes and verifies a token whose row has no nonce (outbox rows).

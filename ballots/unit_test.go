@@ -137,3 +137,22 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// Consecutive rows get tokens that share nothing visible: the id is masked.
+func TestTokensHideTheID(t *testing.T) {
+	toks := mustTokens(t, "0123456789abcdef-secret")
+	a, b := toks.Make(TokenBallot, 1, nil), toks.Make(TokenBallot, 2, nil)
+	common := 0
+	for common < len(a) && a[common] == b[common] {
+		common++
+	}
+	if common > 3 || strings.HasPrefix(a, "aaaa") {
+		t.Fatalf("tokens of rows 1 and 2 share a %d-character prefix: %s %s", common, a, b)
+	}
+	for _, id := range []int64{0, 1, 2, 1 << 40} {
+		tok := toks.Make(TokenBounce, id, nil)
+		if got, err := toks.Open(TokenBounce, tok); err != nil || got != id {
+			t.Errorf("Open(Make(%d)) = %d, %v", id, got, err)
+		}
+	}
+}

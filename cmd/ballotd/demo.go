@@ -84,7 +84,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	step := 0
 	phase := func(name, format string, a ...any) {
 		step++
-		fmt.Fprintf(w, "[%d/8] %-16s %s\n", step, name, fmt.Sprintf(format, a...))
+		fmt.Fprintf(w, "[%d/9] %-15s %s\n", step, name, fmt.Sprintf(format, a...))
 	}
 	fmt.Fprintln(w, "ballotd demo: a whole endorsement wave on an embedded mail hub")
 
@@ -110,6 +110,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 			return "Indivisible Endorsements"
 		case "BALLOTD_IMAP_POLL":
 			return "500ms"
+		case "BALLOTD_STAFF":
+			return demoStaff
 		}
 		return base(k)
 	}
@@ -157,22 +159,63 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	phase("groups, members", "%d group leaders in 11 groups; %d members across MA-01 … MA-09", grep.Added+grep.Updated, mrep.Added)
 
 	now := time.Now().UTC().Truncate(time.Second)
-	wave := ballots.Wave{Name: "Demo wave " + now.Format("2006-01-02 15:04:05"), NominationsClose: now.Add(-time.Hour), VotingOpen: now,
-		VotingClose: now.Add(2 * time.Hour), Threshold: 0.6}
+	wave := ballots.Wave{Name: "Demo wave " + now.Format("2006-01-02 15:04:05"), NominationsClose: now.Add(10 * time.Minute),
+		VotingOpen: now.Add(10 * time.Minute), VotingClose: now.Add(2 * time.Hour), Threshold: 0.6}
 	if _, err := st.CreateWave(ctx, wave); err != nil {
 		return err
 	}
-	type cand struct{ race, name, bio, groups string }
-	for _, c := range []cand{
-		{"MA-SEN", "Ed Markey", markeyReason, "Indivisible Northampton|Indivisible Mass Coalition"},
-		{"MA-07", "Jordan Rivera", "Community organiser and tenant-rights lawyer from Somerville.", "Indivisible Somerville"},
-		{"MA-07", "Sam Okafor", "Public-school teacher and union steward from Jamaica Plain.", "Indivisible Jamaica Plain"},
-	} {
-		if _, err := st.AddCandidate(ctx, c.race, wave.Name, c.name, c.bio, strings.Split(c.groups, "|")); err != nil {
+	r := &demoReplier{hub: hub, cfg: cfg, rng: rng, expect: map[string]map[string]int{}, styles: map[string]int{}}
+	defer r.close()
+
+	// Group leaders email their nomination forms; one is refused with every
+	// problem listed.
+	for _, nom := range demoNominations {
+		if err := r.send(nom.from, "ballots+nominate@"+cfg.Domain, nom.message(cfg.Domain)); err != nil {
 			return err
 		}
 	}
-	phase("wave", "%q: MA-SEN (Ed Markey, nominated by 2 groups), MA-07 (Jordan Rivera, Sam Okafor); 60 %% to endorse", wave.Name)
+	confirmed := 0
+	for _, nom := range demoNominations {
+		prefix := "Nomination "
+		if nom.refused {
+			prefix = "We could not accept"
+		}
+		if _, err := r.waitMail(ctx, nom.from, prefix, 1); err != nil {
+			return err
+		}
+		if !nom.refused {
+			confirmed++
+		}
+	}
+	phase("nominations", "%d forms emailed by group leaders (the seed's Markey form among them): %d confirmed, 1 answered with its problems", len(demoNominations), confirmed)
+
+	// Staff approve each candidate by replying to its vetting notice.
+	notices, err := r.waitMail(ctx, demoStaff, "Vet candidate", confirmed)
+	if err != nil {
+		return err
+	}
+	approved := map[string]bool{}
+	for _, raw := range notices {
+		m, err := inbound.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("demo: vetting notice: %w", err)
+		}
+		id := strings.Fields(strings.TrimPrefix(m.Subject, "Vet candidate "))[0]
+		id = strings.TrimSuffix(id, ":")
+		if approved[id] {
+			continue
+		}
+		approved[id] = true
+		reply := fmt.Sprintf("From: Vetting Staff <%s>\r\nTo: %s\r\nSubject: Re: %s\r\nMessage-ID: <vet-%s@%s>\r\nIn-Reply-To: <%s>\r\n\r\nAPPROVE %s\r\n\r\nThanks!\r\n",
+			demoStaff, m.ReplyTo, m.Subject, id, cfg.Domain, m.MessageID, id)
+		if err := r.send(demoStaff, m.ReplyTo, reply); err != nil {
+			return err
+		}
+	}
+	if _, err := r.waitMail(ctx, demoStaff, "", confirmed+len(approved)); err != nil {
+		return err
+	}
+	phase("vetting", "staff approved %d candidates by replying APPROVE n to the vetting notices: MA-SEN Ed Markey (2 groups), MA-07 Jordan Rivera, Sam Okafor", len(approved))
 
 	opened := 0
 	for _, code := range []string{"MA-SEN", "MA-07"} {
@@ -189,8 +232,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	phase("ballots", "%d ballots sent (MA-SEN to every MA member, MA-07 to its district)", opened)
 
 	// Members read their ballots and reply.
-	r := &demoReplier{hub: hub, cfg: cfg, rng: rng, expect: map[string]map[string]int{}, styles: map[string]int{}}
-	defer r.close()
+	before := r.sent
 	for _, m := range members {
 		if err := r.answerBallots(ctx, m); err != nil {
 			return err
@@ -214,7 +256,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
 		return err
 	}
-	phase("replies", "%d messages from members: %s", r.sent, r.styleSummary())
+	phase("replies", "%d messages from members: %s", r.sent-before, r.styleSummary())
 
 	for _, code := range []string{"MA-SEN", "MA-07"} {
 		if _, err := st.CloseRace(ctx, code); err != nil {
@@ -372,6 +414,61 @@ func outboxSummary(counts []ballots.OutboxCount) string {
 		}
 	}
 	return "sent in all: " + strings.Join(parts, ", ")
+}
+
+// demoStaff is the staff address of the demo.
+const demoStaff = "staff@example.org"
+
+// demoNomination is a nomination form a group leader emails.
+type demoNomination struct {
+	from, body string
+	refused    bool
+}
+
+func (n demoNomination) message(domain string) string {
+	return fmt.Sprintf("From: %s\r\nTo: ballots+nominate@%s\r\nSubject: Nomination\r\nMessage-ID: <nom.%d@demo.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
+		n.from, domain, len(n.body)+int(n.from[0]), crlfText(n.body))
+}
+
+var demoNominations = []demoNomination{
+	// The seed's own wording (seed 000), as Indivisible Northampton published it.
+	{from: "leader@northampton.example", body: "Sen. Ed Markey\n\nState: Massachusetts\n\nElected Office: U.S. Senator\n\nCandidate District: MA-Sen\n\nReason for Endorsement:\n\n" +
+		markeyReason + "\n\nIndivisible Northampton nominated Sen. Ed Markey for a national endorsement. If you would like to join the group or get involved, you can find them on Facebook.\n"},
+	// DESIGN.md's wording.
+	{from: "board@imc.example", body: "Group: Indivisible Mass Coalition\nCandidate: Ed Markey\nOffice: U.S. Senate\nState: MA\nDistrict: MA-SEN\nLocal endorsement: yes\nReason for endorsement:\nOur coordinating board voted to endorse him.\n\n-- \nPat Board\n"},
+	{from: "chair@somerville.example", body: "Group: Indivisible Somerville\nCandidate: Jordan Rivera\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement:\nJordan has organised tenants in Somerville for a decade.\n"},
+	{from: "hello@jp.example", body: "Group: Indivisible Jamaica Plain\nCandidate: Sam Okafor\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement:\nSam teaches at our public high school and leads the union local.\n"},
+	// A group outside the district, with no local endorsement: refused, every problem listed.
+	{from: "team@lowell.example", body: "Group: Indivisible Lowell\nCandidate: Sam Okafor\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: no\nReason for endorsement:\nWe like him.\n", refused: true},
+}
+
+// waitMail waits until addr's mailbox holds n messages whose subject
+// starts with prefix, and returns them.
+func (r *demoReplier) waitMail(ctx context.Context, addr, prefix string, n int) ([][]byte, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		msgs, err := r.hub.Inbox(addr)
+		if err != nil {
+			return nil, err
+		}
+		var got [][]byte
+		for _, sm := range msgs {
+			if m, err := inbound.Parse(sm.Raw); err == nil && strings.HasPrefix(m.Subject, prefix) {
+				got = append(got, sm.Raw)
+			}
+		}
+		if len(got) >= n {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("demo: %s received %d messages %q…, want %d", addr, len(got), prefix, n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // demoReplier plays the members.

@@ -14,7 +14,7 @@ func TestDemoRunsAWave(t *testing.T) {
 	h := newHarness(t)
 	out := filepath.Join(t.TempDir(), "demo")
 	stdout := h.ballotd("demo", "--members", "60", "--out", out)
-	for _, want := range []string{"[8/8] announcements", "MA-SEN (closed)", "MA-07 (closed)", "verified: ballotd's tally equals"} {
+	for _, want := range []string{"[9/9] announcements", "[4/9] nominations", "[5/9] vetting", "MA-SEN (closed)", "MA-07 (closed)", "verified: ballotd's tally equals"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
