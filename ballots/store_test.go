@@ -16,7 +16,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // newStore returns a store on a fresh, migrated database.
-func newStore(t *testing.T) *ballots.Store {
+func newStore(t testing.TB) *ballots.Store {
 	t.Helper()
 	db := testenv.Database(t)
 	if _, err := ballots.Migrate(context.Background(), db); err != nil {
@@ -243,5 +243,61 @@ func TestTallyLatestVoteCounts(t *testing.T) {
 	}
 	if _, err := st.CloseRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
 		t.Fatalf("closing twice: %v", err)
+	}
+}
+
+func TestImportMemberListOptions(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	file := "\ufeffemail,name,district\r\n" +
+		"a@example.net,\"Doe, Ann\",MA-07\r\n" +
+		"b@example.net,Bo,MA-02\r\n" +
+		"A@EXAMPLE.NET,\"Doe, Ann Q.\",MA-07\r\n" + // same member again: the last row counts
+		"c@example.net,\"Cy\r\nBcc: x@example.com\",MA-03\r\n" + // a CR LF inside a quoted name
+		"bad,Nobody,MA-07\r\n"
+	dry, err := st.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.Added != 3 || dry.Duplicates != 1 || len(dry.Rejected) != 1 || !dry.DryRun {
+		t.Fatalf("dry run report = %+v", dry)
+	}
+	var n int
+	if err := st.DB.Get(&n, `SELECT count(*) FROM members`); err != nil || n != 0 {
+		t.Fatalf("a dry run changed the members table: %d rows", n)
+	}
+	var calls int
+	rep, err := st.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{Progress: func(int64, int) { calls++ }})
+	if err != nil || rep.Added != 3 || calls == 0 {
+		t.Fatalf("import = %+v, %v (progress calls %d)", rep, err, calls)
+	}
+	var name string
+	if err := st.DB.Get(&name, `SELECT name FROM members WHERE email = 'a@example.net'`); err != nil || name != "Doe, Ann Q." {
+		t.Fatalf("a's name = %q, %v; want the last row's", name, err)
+	}
+	if err := st.DB.Get(&name, `SELECT name FROM members WHERE email = 'c@example.net'`); err != nil || strings.ContainsAny(name, "\r\n") {
+		t.Fatalf("c's name = %q, %v; control characters must not be stored", name, err)
+	}
+	// A new export without b: kept without --sync, removed with it.
+	next := "email,name,district\na@example.net,\"Doe, Ann Q.\",MA-07\nc@example.net,Cy,MA-03\n"
+	rep, err = st.ImportMemberList(ctx, strings.NewReader(next), ballots.MemberImport{})
+	if err != nil || rep.Removed != 0 || rep.Updated != 1 || rep.Unchanged != 1 {
+		t.Fatalf("import without sync = %+v, %v", rep, err)
+	}
+	rep, err = st.ImportMemberList(ctx, strings.NewReader(next), ballots.MemberImport{Sync: true})
+	if err != nil || rep.Removed != 1 || len(rep.Sample) != 1 || rep.Sample[0] != "b@example.net" {
+		t.Fatalf("sync = %+v, %v", rep, err)
+	}
+	var status string
+	if err := st.DB.Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "removed" {
+		t.Fatalf("b = %q, %v; want removed", status, err)
+	}
+	// b comes back in a later export: active again.
+	rep, err = st.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{})
+	if err != nil || rep.Updated < 1 {
+		t.Fatalf("re-import = %+v, %v", rep, err)
+	}
+	if err := st.DB.Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "active" {
+		t.Fatalf("b = %q, %v; want active again", status, err)
 	}
 }

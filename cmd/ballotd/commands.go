@@ -83,12 +83,20 @@ func cmdMigrate(ctx context.Context, e *env) error {
 }
 
 func cmdImport(ctx context.Context, e *env, args []string) error {
-	if len(args) != 2 || (args[0] != "groups" && args[0] != "members") {
-		return usageError{"import: want import groups FILE.csv or import members FILE.csv"}
-	}
-	f, err := os.Open(args[1])
+	fs := flags("import")
+	dryRun := fs.Bool("dry-run", false, "report what would change, change nothing")
+	sync := fs.Bool("sync", false, "members: mark members missing from the file as removed")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", args[0], err)
+		return err
+	}
+	if len(pos) != 2 || (pos[0] != "groups" && pos[0] != "members") {
+		return usageError{"import: want import groups FILE.csv or import members FILE.csv [--dry-run] [--sync] [--json]"}
+	}
+	f, err := os.Open(pos[1])
+	if err != nil {
+		return fmt.Errorf("import %s: %w", pos[0], err)
 	}
 	defer f.Close()
 	st, _, err := openStore(ctx, e)
@@ -96,21 +104,95 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	var rep ballots.ImportReport
-	if args[0] == "groups" {
-		rep, err = st.ImportGroups(ctx, f)
-	} else {
-		rep, err = st.ImportMembers(ctx, f)
+	if pos[0] == "groups" {
+		if *dryRun || *sync {
+			return usageError{"import groups: --dry-run and --sync are for members"}
+		}
+		rep, err := st.ImportGroups(ctx, f)
+		if err != nil {
+			return err
+		}
+		return printImport(e, pos, rep, ballots.MemberReport{ImportReport: rep}, *asJSON)
 	}
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	p := newProgress(e.stderr, "import members", size)
+	rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, Progress: p.update})
+	p.done()
 	if err != nil {
 		return err
 	}
+	return printImport(e, pos, rep.ImportReport, rep, *asJSON)
+}
+
+func printImport(e *env, pos []string, rep ballots.ImportReport, full ballots.MemberReport, asJSON bool) error {
 	for _, r := range rep.Rejected {
-		fmt.Fprintf(e.stderr, "%s:%d: %s (row skipped)\n", args[1], r.Line, r.Problem)
+		fmt.Fprintf(e.stderr, "%s:%d: %s (row skipped)\n", pos[1], r.Line, r.Problem)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d rows: %d added, %d updated, %d unchanged, %d rejected\n",
-		args[0], rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
+	if asJSON {
+		if pos[0] == "groups" {
+			return printJSON(e.stdout, rep)
+		}
+		return printJSON(e.stdout, full)
+	}
+	prefix := pos[0]
+	if full.DryRun {
+		prefix += " (dry run, nothing changed)"
+	}
+	fmt.Fprintf(e.stdout, "%s: %d rows: %d added, %d updated, %d unchanged, %d rejected", prefix, rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
+	if full.Duplicates > 0 {
+		fmt.Fprintf(e.stdout, ", %d duplicates (the last row of each email counts)", full.Duplicates)
+	}
+	if full.Removed > 0 {
+		fmt.Fprintf(e.stdout, ", %d removed (not in the file), e.g. %s", full.Removed, strings.Join(full.Sample, ", "))
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// progress shows how far a long step has got: a redrawn bar on a
+// terminal, a plain line every few seconds otherwise (logs, CI).
+type progress struct {
+	w     io.Writer
+	label string
+	total int64
+	tty   bool
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer, label string, total int64) *progress {
+	now := time.Now()
+	return &progress{w: w, label: label, total: total, tty: isTerminal(w), start: now, last: now}
+}
+
+func (p *progress) update(done int64, rows int) {
+	now := time.Now()
+	if p.tty && now.Sub(p.last) < 100*time.Millisecond || !p.tty && now.Sub(p.last) < 5*time.Second {
+		return
+	}
+	p.last = now
+	rate := float64(rows) / now.Sub(p.start).Seconds()
+	if p.tty {
+		pct := 0.0
+		if p.total > 0 {
+			pct = float64(done) / float64(p.total)
+		}
+		bar := strings.Repeat("#", int(pct*30)) + strings.Repeat(".", 30-int(pct*30))
+		fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d rows, %.0f rows/s", p.label, bar, pct*100, rows, rate)
+		p.shown = true
+		return
+	}
+	fmt.Fprintf(p.w, "%s: %d rows read (%d of %d bytes), %.0f rows/s\n", p.label, rows, done, p.total, rate)
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
 }
 
 func cmdWaveCreate(ctx context.Context, e *env, args []string) error {

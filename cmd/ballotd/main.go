@@ -43,8 +43,9 @@ usage:
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
   ballotd demo [--keep]                    a self-driving run of a whole wave on the embedded hub
-  ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
-                                           or members (email,name,district)
+  ballotd import groups|members FILE.csv [--dry-run] [--sync] [--json]
+                                           upsert groups (name,state,district,leader_email,leader_name)
+                                           or members (email,name,district), streamed with COPY
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
   ballotd waves [--json]
@@ -57,6 +58,7 @@ usage:
   ballotd tally CODE [--json]
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
+  ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
 
 configuration is by environment: see README.md.
 `
@@ -133,6 +135,11 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdRace(ctx, e, sub, args[2])
 	case "tally":
 		return cmdTally(ctx, e, args[1:])
+	case "bench":
+		if sub != "import" {
+			return usageError{"bench: want bench import"}
+		}
+		return cmdBenchImport(ctx, e, args[2:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
 	}

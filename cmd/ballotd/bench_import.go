@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/metrics"
+	"strings"
+	"time"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// cmdBenchImport measures a members import against the least any importer
+// must do, in one run on one server: it writes a CSV of N generated
+// members, loads it with psql's \copy into a table keyed on the email, then
+// imports it with ballotd (COPY into staging, one set-based upsert), then
+// imports it again (nothing may change), and prints the rates, their ratio
+// and ballotd's peak memory.
+func cmdBenchImport(ctx context.Context, e *env, args []string) error {
+	fs := flags("bench import")
+	rows := fs.Int("rows", 1000000, "members to generate")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		return fmt.Errorf("bench import: psql is needed for the comparison: %w", err)
+	}
+	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	dir, err := os.MkdirTemp("", "ballotd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "members.csv")
+	size, err := writeMembersCSV(file, *rows)
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "bench import: %d members, %.1f MB CSV\n", *rows, float64(size)/1e6)
+
+	st, err := ballots.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", "CREATE TABLE bench_copy (email text PRIMARY KEY, name text, district text)").CombinedOutput(); err != nil {
+		return fmt.Errorf("bench import: psql: %v: %s", err, out)
+	}
+	t0 := time.Now()
+	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", `\copy bench_copy FROM '`+file+`' WITH (FORMAT csv, HEADER true)`).CombinedOutput(); err != nil {
+		return fmt.Errorf("bench import: psql \\copy: %v: %s", err, out)
+	}
+	copyTime := time.Since(t0)
+
+	importOnce := func() (ballots.MemberReport, time.Duration, error) {
+		f, err := os.Open(file)
+		if err != nil {
+			return ballots.MemberReport{}, 0, err
+		}
+		defer f.Close()
+		p := newProgress(e.stderr, "ballotd import", size)
+		t := time.Now()
+		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.update})
+		p.done()
+		return rep, time.Since(t), err
+	}
+	rep, importTime, err := importOnce()
+	if err != nil {
+		return err
+	}
+	again, againTime, err := importOnce()
+	if err != nil {
+		return err
+	}
+	rate := func(d time.Duration) float64 { return float64(*rows) / d.Seconds() }
+	fmt.Fprintf(w, "psql \\copy into a table keyed on email:  %6.2f s  %9.0f rows/s\n", copyTime.Seconds(), rate(copyTime))
+	fmt.Fprintf(w, "ballotd import members (first load):     %6.2f s  %9.0f rows/s  (%d added)\n", importTime.Seconds(), rate(importTime), rep.Added)
+	fmt.Fprintf(w, "ballotd import members (same file again): %6.2f s  %9.0f rows/s  (%d unchanged)\n", againTime.Seconds(), rate(againTime), again.Unchanged)
+	fmt.Fprintf(w, "ratio ballotd / psql \\copy: %.2f\n", copyTime.Seconds()/importTime.Seconds())
+	fmt.Fprintf(w, "ballotd peak memory: %s RSS high-water mark, %.1f MB Go heap\n", peakRSS(), heapMB())
+	if rep.Added != *rows || again.Unchanged != *rows || len(rep.Rejected) != 0 {
+		return fmt.Errorf("bench import: want %d added then %d unchanged, got %d and %d (%d rejected)", *rows, *rows, rep.Added, again.Unchanged, len(rep.Rejected))
+	}
+	return nil
+}
+
+func writeMembersCSV(path string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	bw.WriteString("email,name,district\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(bw, "member%d@example.net,\"Member %d, Jr.\",MA-%02d\n", i, i, 1+i%9)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return 0, err
+	}
+	return fi.Size(), f.Close()
+}
+
+// peakRSS is the process's resident-set high-water mark (Linux VmHWM).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
+
+// heapMB is the Go heap in use now, in MB.
+func heapMB() float64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return float64(s[0].Value.Uint64()) / 1e6
+}
