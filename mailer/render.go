@@ -110,6 +110,9 @@ type answerData struct {
 	Subject string `json:"subject,omitempty"`
 	// InReplyTo is the Message-ID of the message answered, for threading.
 	InReplyTo string `json:"in_reply_to,omitempty"`
+	// Name and LeaderOf address an announcement to a group leader.
+	Name     string   `json:"name,omitempty"`
+	LeaderOf []string `json:"leader_of,omitempty"`
 }
 
 // autoAnswer reports whether kind is an automatic answer to a message
@@ -172,7 +175,27 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 				a.Endorsed = append(a.Endorsed, c.Name)
 			}
 		}
+		if len(ad.LeaderOf) > 0 {
+			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
+		}
 		data = a
+	case ballots.MailReminder:
+		data = templates.Reminder{Name: row.MemberName, Race: raceData(sh), Candidates: candidateData(sh.Candidates),
+			Single: len(sh.Candidates) == 1, Code: code}
+	case ballots.MailVetting:
+		var v templates.Vetting
+		if err := json.Unmarshal(row.Data, &v); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: vetting data: %w", row.ID, err)
+		}
+		data = v
+		replyTo = r.ID.Address("staff")
+	case ballots.MailDigest:
+		var d templates.Digest
+		if err := json.Unmarshal(row.Data, &d); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
+		}
+		data = d
+		replyTo = r.ID.Address("staff")
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}

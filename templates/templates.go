@@ -24,7 +24,8 @@ import (
 var files embed.FS
 
 // Kinds are the messages there are templates for.
-var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement"}
+var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
+	"reminder", "vetting", "digest"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -36,6 +37,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
+	// barWidth is a turnout bar's width in pixels, 0 to 200.
+	"barWidth": func(f float64) int { return int(max(0, min(1, f)) * 200) },
 }
 
 // Load parses the embedded templates, each overridden by a file of the same
@@ -181,4 +184,85 @@ type Announcement struct {
 	Turnout  string
 	Results  []Result
 	Endorsed []string
+	// LeaderOf names the nominating groups the recipient leads, when the
+	// announcement goes to a group leader rather than a member.
+	LeaderOf []string
+}
+
+// Reminder is the data of the one reminder to a member who has not voted.
+type Reminder struct {
+	Name       string
+	Race       Race
+	Candidates []Candidate
+	Single     bool
+	Code       string
+}
+
+// VettingCandidate is a candidate in the vetting notice and the digest.
+type VettingCandidate struct {
+	ID     int64    `json:"id"`
+	Race   string   `json:"race"`
+	Wave   string   `json:"wave"`
+	Name   string   `json:"name"`
+	Status string   `json:"status"`
+	Groups []string `json:"groups"`
+}
+
+// VettingRace is one race of the vetting notice.
+type VettingRace struct {
+	Code       string             `json:"code"`
+	Candidates []VettingCandidate `json:"candidates"`
+}
+
+// Vetting is the data of the notice to staff that a wave's nominations
+// have closed (the JSON of ballots.VettingNotice).
+type Vetting struct {
+	Wave       string        `json:"wave"`
+	VotingOpen time.Time     `json:"voting_open"`
+	Races      []VettingRace `json:"races"`
+}
+
+// DigestResult is a closed race's tally in the digest (ballots.Tally).
+type DigestResult struct {
+	Race       string  `json:"race"`
+	Eligible   int     `json:"eligible"`
+	Voted      int     `json:"voted"`
+	Turnout    float64 `json:"turnout"`
+	Candidates []struct {
+		Number   int     `json:"number"`
+		Name     string  `json:"name"`
+		Votes    int     `json:"votes"`
+		Support  float64 `json:"support"`
+		Endorsed bool    `json:"endorsed"`
+	} `json:"candidates"`
+}
+
+// DigestRace is an open race in the digest.
+type DigestRace struct {
+	Code     string    `json:"code"`
+	Wave     string    `json:"wave"`
+	Eligible int       `json:"eligible"`
+	Voted    int       `json:"voted"`
+	Turnout  float64   `json:"turnout"`
+	Closes   time.Time `json:"closes"`
+	Left     string    `json:"left"`
+}
+
+// DigestProblem is a message needing a look in the digest.
+type DigestProblem struct {
+	Kind    string `json:"kind"`
+	ID      int64  `json:"id"`
+	Address string `json:"address"`
+	Detail  string `json:"detail"`
+}
+
+// Digest is the data of the staff digest (the JSON of ballots.Digest).
+type Digest struct {
+	Since       *time.Time         `json:"since"`
+	At          time.Time          `json:"at"`
+	Nominations []VettingCandidate `json:"nominations"`
+	Vetting     []VettingCandidate `json:"vetting"`
+	Open        []DigestRace       `json:"open"`
+	Problems    []DigestProblem    `json:"problems"`
+	Results     []DigestResult     `json:"results"`
 }

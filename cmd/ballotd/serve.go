@@ -16,6 +16,7 @@ type daemon struct {
 	store  *ballots.Store
 	outbox *mailer.Outbox
 	reader *inbound.Reader
+	sched  *ballots.Scheduler
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -47,7 +48,9 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake},
 		Logger: e.log.With("part", "imap"),
 	}
-	return &daemon{store: st, outbox: ob, reader: rd}, nil
+	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,
+		DigestEvery: cfg.DigestEvery, Logger: e.log.With("part", "scheduler"), Enqueued: ob.Wake}
+	return &daemon{store: st, outbox: ob, reader: rd, sched: sc}, nil
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -76,7 +79,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
 	go func() { defer wg.Done(); d.reader.Run(ctx) }()
 	wg.Wait()
