@@ -268,12 +268,12 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, e)
+	st, cfg, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rs, err := st.Races(ctx)
+	rs, err := st.RacePhases(ctx, cfg.RemindBefore)
 	if err != nil {
 		return err
 	}
@@ -281,10 +281,14 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 		return printJSON(e.stdout, rs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES")
+	fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES\tNEXT")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Status,
-			r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339))
+		next := "-"
+		if r.NextAt != nil {
+			next = r.NextStep + " at " + r.NextAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Phase,
+			r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339), next)
 	}
 	return tw.Flush()
 }

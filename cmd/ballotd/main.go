@@ -47,11 +47,14 @@ usage:
   ballotd waves [--json]
   ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
   ballotd candidates [--json]
-  ballotd races [--json]
+  ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
   ballotd tally CODE [--json]
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
+  ballotd digest send                      send the staff digest now (if anything is new)
+  ballotd export endorsements --format json|csv|html [--wave W]
+                                           endorsed candidates and per-race receipt hashes
 
 configuration is by environment: see README.md.
 `
@@ -124,6 +127,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdTally(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "digest":
+		return cmdDigest(ctx, e, args[1:])
+	case "export":
+		return cmdExport(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
