@@ -11,7 +11,7 @@ import (
 )
 
 // shift moves the wave's schedule: each argument is an SQL interval from
-// now() ('' keeps the time), standing in for the clock moving on.
+// now() (” keeps the time), standing in for the clock moving on.
 func shift(t *testing.T, st *ballots.Store, nc, vo, vc string) {
 	t.Helper()
 	for col, v := range map[string]string{"nominations_close": nc, "voting_open": vo, "voting_close": vc} {

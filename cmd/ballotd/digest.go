@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-
 )
 
 // cmdDigest enqueues the staff digest now (if anything is new since the
@@ -39,4 +38,3 @@ func cmdDigest(ctx context.Context, e *env, args []string) error {
 		len(cfg.Staff), len(dg.Nominations), len(dg.Vetting), len(dg.Open), len(dg.Problems), len(dg.Results))
 	return nil
 }
-
