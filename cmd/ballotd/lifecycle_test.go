@@ -1,0 +1,309 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// db opens the harness's database, for moving a wave's clock.
+func (h *harness) db() *sqlx.DB {
+	h.t.Helper()
+	db, err := sqlx.Open("postgres", h.env["DATABASE_URL"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// shift moves every wave's times to now() plus the given SQL intervals (''
+// keeps one): the clock moving on, without waiting for it.
+func (h *harness) shift(db *sqlx.DB, nc, vo, vc string) {
+	h.t.Helper()
+	for _, c := range []struct{ col, v string }{{"nominations_close", nc}, {"voting_open", vo}, {"voting_close", vc}} {
+		if c.v == "" {
+			continue
+		}
+		if _, err := db.Exec(`UPDATE waves SET `+c.col+` = now() + $1::interval`, c.v); err != nil {
+			h.t.Fatalf("shift %s: %v", c.col, err)
+		}
+	}
+}
+
+func voteReply(b ballotOf, from, id, answer string) string {
+	return fmt.Sprintf("From: %s\nTo: %s\nSubject: Re: %s\nMessage-ID: <%s@example.net>\n\n%s\n\n> Ballot code: %s\n", from, b.ReplyTo, b.Subject, id, answer, b.Code)
+}
+
+const lifecycleGroups = "name,state,district,leader_email,leader_name\nIndivisible Somerville,MA,MA-07,lead@somerville.example,Sam\n"
+const lifecycleMembers = "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-07\n" +
+	"dave@example.net,Dave,MA-07\nerin@example.net,Erin,MA-07\n"
+
+// TestWaveRunsUnderTwoServes runs a wave from its schedule under two
+// `serve` processes on one database, with no manual command: the wave's
+// clock is moved step by step. The first instance leads; it is stopped
+// mid-wave and the second finishes. Every mail goes out once.
+func TestWaveRunsUnderTwoServes(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.env["BALLOTD_TICK"] = "50ms"
+	h.env["BALLOTD_REMIND_BEFORE"] = "30m"
+	h.env["BALLOTD_DIGEST_EVERY"] = "off"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", lifecycleMembers))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "April", "--nominations-close", now.Add(time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(2*time.Hour).Format(time.RFC3339), "--voting-close", now.Add(3*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	db := h.db()
+
+	var races []struct {
+		Phase    string `json:"phase"`
+		NextStep string `json:"next_step"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("races", "--json")), &races); err != nil || len(races) != 1 || races[0].Phase != "nominations" || races[0].NextStep != "close-nominations" {
+		t.Fatalf("races --json before the wave: %+v, %v", races, err)
+	}
+
+	stopA := h.serve()
+	defer func() {
+		if stopA != nil {
+			stopA()
+		}
+	}()
+	h.shift(db, "-1 second", "", "")
+	vet := parseSent(t, h.waitSent(1)[0])
+	if vet.To != "staff@example.org" || !strings.HasPrefix(vet.Subject, "Nominations closed: April") ||
+		!strings.Contains(vet.Body, "#1 Jane Doe (approved), nominated by Indivisible Somerville") || !strings.Contains(vet.Body, "REJECT n reason") {
+		t.Fatalf("vetting notice: %+v", vet)
+	}
+
+	stopB := h.serve() // A holds the lock: B waits
+	defer func() {
+		if stopB != nil {
+			stopB()
+		}
+	}()
+
+	h.shift(db, "", "-1 second", "")
+	ballotsTo := map[string]ballotOf{}
+	for _, e := range h.waitSent(1 + 5)[1:] {
+		b := parseSent(t, e)
+		ballotsTo[b.To] = b
+	}
+	if len(ballotsTo) != 5 {
+		t.Fatalf("ballots to %v, want the 5 members", keys(ballotsTo))
+	}
+	h.reply("alice@example.net", ballotsTo["alice@example.net"].ReplyTo, voteReply(ballotsTo["alice@example.net"], "alice@example.net", "a1", "YES"))
+	h.reply("bob@example.net", ballotsTo["bob@example.net"].ReplyTo, voteReply(ballotsTo["bob@example.net"], "bob@example.net", "b1", "yes"))
+	h.reply("carol@example.net", ballotsTo["carol@example.net"].ReplyTo, voteReply(ballotsTo["carol@example.net"], "carol@example.net", "c1", "NO"))
+	receipts := map[string]string{}
+	for _, e := range h.waitSent(6 + 3)[6:] {
+		p := parseSent(t, e)
+		i := strings.Index(p.Body, "Receipt code: ")
+		if i < 0 || !strings.Contains(p.Body, "sha256sum") {
+			t.Fatalf("receipt to %s lacks its code or how to check it: %s", p.To, p.Body)
+		}
+		receipts[p.To] = strings.Fields(p.Body[i+len("Receipt code: "):])[0]
+	}
+
+	// The leader stops mid-wave; B takes the lock at its next tick.
+	stopA()
+	stopA = nil
+
+	h.shift(db, "", "", "10 minutes") // inside the reminder's lead time
+	var reminded []string
+	for _, e := range h.waitSent(9 + 2)[9:] {
+		p := parseSent(t, e)
+		if !strings.HasPrefix(p.Subject, "Reminder:") || p.Code != ballotsTo[p.To].Code {
+			t.Errorf("want a reminder carrying the ballot's code, got %q to %s (code %q)", p.Subject, p.To, p.Code)
+		}
+		reminded = append(reminded, p.To)
+	}
+	sort.Strings(reminded)
+	if got := strings.Join(reminded, " "); got != "dave@example.net erin@example.net" {
+		t.Fatalf("reminded %s; want only the members who had not voted", got)
+	}
+
+	h.shift(db, "", "", "-1 second")
+	announced := map[string]ballotOf{}
+	for _, e := range h.waitSent(11 + 6)[11:] {
+		p := parseSent(t, e)
+		announced[p.To] = p
+		if !strings.HasPrefix(p.Subject, "Results: ") || !strings.Contains(p.Body, "3 of 5 eligible members voted (60.0 %)") ||
+			!strings.Contains(p.Body, "2 votes, 66.7 % support, ENDORSED") || !strings.Contains(p.Body, "celebrate it locally") {
+			t.Errorf("announcement to %s: %s\n%s", p.To, p.Subject, p.Body)
+		}
+	}
+	if len(announced) != 6 || !strings.Contains(announced["lead@somerville.example"].Body, "as a leader of Indivisible Somerville") {
+		t.Fatalf("announced to %v; want 5 members and the nominating group's leader", keys(announced))
+	}
+
+	// A vote after the close is answered "closed" and changes nothing.
+	h.reply("dave@example.net", ballotsTo["dave@example.net"].ReplyTo, voteReply(ballotsTo["dave@example.net"], "dave@example.net", "d1", "YES"))
+	if late := parseSent(t, h.waitSent(18)[17]); late.To != "dave@example.net" || !strings.HasPrefix(late.Subject, "Voting has closed") {
+		t.Fatalf("late vote answered with %q to %s", late.Subject, late.To)
+	}
+	stopB()
+	stopB = nil
+
+	// Every outbox row was sent exactly once: no duplicate rows, and the
+	// hub received exactly as many messages.
+	var counts []struct {
+		Kind   string `json:"kind"`
+		Status string `json:"status"`
+		Count  int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &counts); err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string]int{}
+	total := 0
+	for _, c := range counts {
+		if c.Status != "sent" {
+			t.Errorf("outbox: %d %s rows %s", c.Count, c.Kind, c.Status)
+		}
+		byKind[c.Kind] += c.Count
+		total += c.Count
+	}
+	want := map[string]int{"vetting": 1, "ballot": 5, "receipt": 3, "reminder": 2, "announcement": 6, "closed": 1}
+	if fmt.Sprint(byKind) != fmt.Sprint(want) || len(h.sent()) != total {
+		t.Fatalf("outbox by kind %v (hub received %d); want %v", byKind, len(h.sent()), want)
+	}
+
+	final := h.tallyOf("MA-07")
+	if final.Status != "closed" || final.Eligible != 5 || final.Voted != 3 || len(final.Candidates) != 1 || final.Candidates[0].Votes != 2 || !final.Candidates[0].Endorsed {
+		t.Fatalf("frozen tally = %+v", final)
+	}
+	var steps []string
+	if err := db.Select(&steps, `SELECT step || ' ' || actor FROM race_steps ORDER BY done_at`); err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(steps, ", "); s != "open scheduler, remind scheduler, close scheduler" {
+		t.Fatalf("race steps: %s", s)
+	}
+
+	// The endorsement list, three ways, against the known result.
+	var list struct {
+		Endorsements []struct {
+			Race, State, Office, Candidate, Reason string
+			Groups                                 []string
+			Votes, Voted, Eligible                 int
+			Support, Turnout                       float64
+		} `json:"endorsements"`
+		Receipts []struct {
+			Race     string `json:"race"`
+			Receipts []struct {
+				Hash   string `json:"sha256"`
+				Choice string `json:"choice"`
+			} `json:"receipts"`
+		} `json:"receipts"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("export", "endorsements", "--format", "json", "--wave", "April")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Endorsements) != 1 {
+		t.Fatalf("export json: %+v", list)
+	}
+	en := list.Endorsements[0]
+	if en.Race != "MA-07" || en.State != "MA" || en.Office != "house" || en.Candidate != "Jane Doe" || strings.Join(en.Groups, ",") != "Indivisible Somerville" ||
+		en.Votes != 2 || en.Voted != 3 || en.Eligible != 5 || fmt.Sprintf("%.4f %.4f", en.Support, en.Turnout) != "0.6667 0.6000" {
+		t.Errorf("export json endorsement = %+v", en)
+	}
+	wantReceipts := map[string]string{hash(receipts["alice@example.net"]): "YES: Jane Doe", hash(receipts["bob@example.net"]): "YES: Jane Doe",
+		hash(receipts["carol@example.net"]): "NO: Jane Doe"}
+	if len(list.Receipts) != 1 || len(list.Receipts[0].Receipts) != 3 {
+		t.Fatalf("export json receipts = %+v", list.Receipts)
+	}
+	for _, r := range list.Receipts[0].Receipts {
+		if wantReceipts[r.Hash] != r.Choice {
+			t.Errorf("receipt %s counted as %q, want %q", r.Hash, r.Choice, wantReceipts[r.Hash])
+		}
+	}
+	csvOut := h.ballotd("export", "endorsements", "--format", "csv")
+	wantCSV := "wave,state,office,race,candidate,groups,reason,votes,voted,eligible,support,turnout\n" +
+		"April,MA,house,MA-07,Jane Doe,Indivisible Somerville,,2,3,5,0.6667,0.6000\n"
+	if csvOut != wantCSV {
+		t.Errorf("export csv =\n%s\nwant\n%s", csvOut, wantCSV)
+	}
+	page := h.ballotd("export", "endorsements", "--format", "html")
+	for _, w := range []string{"<!DOCTYPE html>", `name="viewport"`, "<h2>Jane Doe</h2>", "U.S. House · Massachusetts · MA-07",
+		"Support 66.7 % (2 of 3 who voted)", "turnout 60.0 % (3 of 5 eligible)", "Nominated by Indivisible Somerville",
+		hash(receipts["alice@example.net"]), "sha256sum"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("export html lacks %q", w)
+		}
+	}
+	if strings.Contains(page, "alice@example.net") {
+		t.Error("export html names a voter")
+	}
+}
+
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func (h *harness) tallyOf(code string) tallyJSON {
+	h.t.Helper()
+	var t tallyJSON
+	out := h.ballotd("tally", code, "--json")
+	if err := json.Unmarshal([]byte(out), &t); err != nil {
+		h.t.Fatalf("tally --json: %v\n%s", err, out)
+	}
+	return t
+}
+
+// TestWaveOnItsOwn is the new user's try: a wave whose times are a few
+// seconds apart, `serve`, and nothing else: the vetting notice, a digest,
+// the ballots and the results arrive in that order.
+func TestWaveOnItsOwn(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.env["BALLOTD_TICK"] = "100ms"
+	h.env["BALLOTD_REMIND_BEFORE"] = "off"
+	h.env["BALLOTD_DIGEST_EVERY"] = "1h"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n"))
+	now := time.Now().UTC().Truncate(time.Second)
+	h.ballotd("wave", "create", "--name", "May", "--nominations-close", now.Add(3*time.Second).Format(time.RFC3339),
+		"--voting-open", now.Add(4*time.Second).Format(time.RFC3339), "--voting-close", now.Add(6*time.Second).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	stop := h.serve()
+	defer stop()
+	// digest (first tick: a new nomination), vetting, 2 ballots, 2 + 1 announcements.
+	var kinds []string
+	for _, e := range h.waitSent(7) {
+		p := parseSent(t, e)
+		switch {
+		case strings.HasPrefix(p.Subject, "ballotd digest"):
+			kinds = append(kinds, "digest")
+			if p.To != "staff@example.org" || !strings.Contains(p.Body, "NEW NOMINATIONS") || p.ReplyTo != "ballots+staff@example.org" {
+				t.Errorf("digest: %+v", p)
+			}
+		case strings.HasPrefix(p.Subject, "Nominations closed"):
+			kinds = append(kinds, "vetting")
+		case strings.HasPrefix(p.Subject, "Your ballot"):
+			kinds = append(kinds, "ballot")
+		case strings.HasPrefix(p.Subject, "Results"):
+			kinds = append(kinds, "results")
+			if !strings.Contains(p.Body, "0 of 2 eligible members voted") {
+				t.Errorf("results to %s: %s", p.To, p.Body)
+			}
+		default:
+			kinds = append(kinds, p.Subject)
+		}
+	}
+	if got := strings.Join(kinds, " "); got != "digest vetting ballot ballot results results results" {
+		t.Fatalf("sent %s", got)
+	}
+}
