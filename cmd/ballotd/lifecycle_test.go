@@ -24,7 +24,7 @@ func (h *harness) db() *sqlx.DB {
 	return db
 }
 
-// shift moves every wave's times to now() plus the given SQL intervals (''
+// shift moves every wave's times to now() plus the given SQL intervals (”
 // keeps one): the clock moving on, without waiting for it.
 func (h *harness) shift(db *sqlx.DB, nc, vo, vc string) {
 	h.t.Helper()
