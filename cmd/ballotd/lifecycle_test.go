@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"sort"
 	"strings"
 	"testing"
@@ -247,6 +249,17 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	}
 }
 
+// htmlPart decodes the HTML alternative of a message ballotd composed.
+func htmlPart(raw string) string {
+	_, rest, ok := strings.Cut(raw, "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	if !ok {
+		return ""
+	}
+	body, _, _ := strings.Cut(rest, "\r\n--=_ballotd_")
+	b, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+	return string(b)
+}
+
 func hash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
@@ -306,4 +319,75 @@ func TestWaveOnItsOwn(t *testing.T) {
 	if got := strings.Join(kinds, " "); got != "digest vetting ballot ballot results results results" {
 		t.Fatalf("sent %s", got)
 	}
+}
+
+// TestDigestSend checks the staff digest's sections against known data:
+// what is new is sent once, empty sections are left out, and nothing new
+// sends nothing.
+func TestDigestSend(t *testing.T) {
+	h := newHarness(t)
+	if _, errOut, code := h.try("digest", "send"); code != 2 || !strings.Contains(errOut, "BALLOTD_STAFF") {
+		t.Fatalf("digest send without staff: exit %d, %q", code, errOut)
+	}
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "June", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(-time.Second).Format(time.RFC3339), "--voting-close", now.Add(49*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Nominee Two")
+	db := h.db()
+	if _, err := db.Exec(`UPDATE candidates SET status = 'nominated' WHERE name = 'Nominee Two'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO inbound_messages (message_key, raw, from_addr, subject, class, outcome, detail, quarantined)
+		VALUES ('q1', 'x', 'odd@example.com', 'weird', 'unknown', 'quarantined', 'unreadable message: bad MIME', true)`); err != nil {
+		t.Fatal(err)
+	}
+	h.ballotd("race", "open", "MA-07")
+
+	digest := func(wantOut string) ballotOf {
+		t.Helper()
+		before := len(h.sent())
+		out := h.ballotd("digest", "send")
+		if !strings.Contains(out, wantOut) {
+			t.Fatalf("digest send: %q, want %q", out, wantOut)
+		}
+		for _, e := range h.sent()[before:] {
+			if p := parseSent(t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+				p.Body += htmlPart(string(e.Data))
+				return p
+			}
+		}
+		return ballotOf{}
+	}
+	d := digest("digest sent to 1 staff: 2 new nominations, 1 to vet, 1 open races, 1 to look at, 0 results")
+	if d.To != "staff@example.org" || d.ReplyTo != "ballots+staff@example.org" || d.Subject != "ballotd digest, 1 to vet, 1 to look at" {
+		t.Errorf("digest headers: to %s, reply-to %s, subject %q", d.To, d.ReplyTo, d.Subject)
+	}
+	for _, w := range []string{"NEW NOMINATIONS", "#1 Jane Doe, MA-07 (June), by Indivisible Somerville", "#2 Nominee Two, MA-SEN (June)",
+		"VETTING QUEUE", "APPROVE 2 / REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
+		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>"} {
+		if !strings.Contains(d.Body, w) {
+			t.Errorf("digest lacks %q", w)
+		}
+	}
+	if strings.Contains(d.Body, "RESULTS") {
+		t.Error("digest has an empty results section")
+	}
+	digest("nothing new since the last digest")
+
+	h.ballotd("race", "close", "MA-07")
+	d = digest("digest sent to 1 staff: 0 new nominations, 1 to vet, 0 open races, 0 to look at, 1 results")
+	if !strings.Contains(d.Body, "RESULTS") || !strings.Contains(d.Body, "MA-07: 0 of 2 voted (0.0 %)") || !strings.Contains(d.Body, "1. Jane Doe: 0 votes, 0.0 %") {
+		t.Errorf("digest after the close lacks the result:\n%s", d.Body)
+	}
+	for _, absent := range []string{"NEW NOMINATIONS", "OPEN RACES", "NEEDS A LOOK"} {
+		if strings.Contains(d.Body, absent) {
+			t.Errorf("digest after the close has section %s", absent)
+		}
+	}
+	digest("nothing new since the last digest")
 }
