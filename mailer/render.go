@@ -90,6 +90,7 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 		Title:        title,
 		Close:        r.VotingClose,
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
+		Rule:         ballots.RuleLines(r.Threshold, r.MinTurnout, r.VotingClose, r.State),
 	}
 }
 

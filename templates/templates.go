@@ -117,6 +117,9 @@ type Race struct {
 	Title        string // "U.S. Senate, Massachusetts"
 	Close        time.Time
 	ThresholdPct string // "60 %"
+	// Rule is the endorsement rule in plain words, one sentence a line,
+	// from the wave's settings (ballots.RuleLines).
+	Rule []string
 }
 
 // Ballot is the data of a ballot email.

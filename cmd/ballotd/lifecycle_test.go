@@ -100,6 +100,11 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	for _, e := range h.waitSent(1 + 5)[1:] {
 		b := parseSent(t, e)
 		ballotsTo[b.To] = b
+		for _, w := range []string{"exactly 60 % is enough", "NO or NONE counts as having voted", "(Massachusetts time, America/New_York)"} {
+			if !strings.Contains(b.Body, w) {
+				t.Errorf("ballot to %s lacks the rule's %q", b.To, w)
+			}
+		}
 	}
 	if len(ballotsTo) != 5 {
 		t.Fatalf("ballots to %v, want the 5 members", keys(ballotsTo))
@@ -141,7 +146,8 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 		p := parseSent(t, e)
 		announced[p.To] = p
 		if !strings.HasPrefix(p.Subject, "Results: ") || !strings.Contains(p.Body, "3 of 5 eligible members voted (60.0 %)") ||
-			!strings.Contains(p.Body, "2 votes, 66.7 % support, ENDORSED") || !strings.Contains(p.Body, "celebrate it locally") {
+			!strings.Contains(p.Body, "2 votes, 66.7 % support, ENDORSED") || !strings.Contains(p.Body, "celebrate it locally") ||
+			!strings.Contains(p.Body, "The rule this vote was held under:\n- A candidate is endorsed with the support of 60 % or more") {
 			t.Errorf("announcement to %s: %s\n%s", p.To, p.Subject, p.Body)
 		}
 	}
