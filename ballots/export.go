@@ -51,7 +51,8 @@ type EndorsementList struct {
 
 // Endorsements lists the endorsed candidates of every closed race (of the
 // named wave, or all waves when wave is "") from the frozen tallies, and
-// each closed race's receipt hashes with the choice counted.
+// each closed race's receipt hashes with the choice counted. Results held
+// for staff are left out until released.
 func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList, error) {
 	l := EndorsementList{Wave: wave, Endorsements: []Endorsement{}, Receipts: []RaceReceipts{}}
 	if wave != "" {
@@ -65,6 +66,7 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 		FROM tally_candidates tc JOIN tallies t ON t.race_id = tc.race_id JOIN candidates c ON c.id = tc.candidate_id
 		JOIN races r ON r.id = tc.race_id JOIN waves w ON w.id = r.wave_id
 		WHERE tc.endorsed AND r.status = 'closed' AND ($1 = '' OR w.name = $1)
+		  AND (NOT w.hold_results OR r.released_at IS NOT NULL)
 		ORDER BY w.voting_close DESC, r.state, r.office, r.code, c.number`, wave)
 	if err != nil {
 		return l, fmt.Errorf("endorsements: %w", err)
@@ -89,7 +91,7 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 		                     ELSE c.number || '. ' || c.name END AS choice
 		FROM latest l JOIN races r ON r.id = l.race_id JOIN waves w ON w.id = r.wave_id
 		LEFT JOIN candidates c ON c.id = l.candidate_id
-		WHERE ($1 = '' OR w.name = $1)
+		WHERE ($1 = '' OR w.name = $1) AND (NOT w.hold_results OR r.released_at IS NOT NULL)
 		ORDER BY w.voting_close DESC, r.code`, wave)
 	if err != nil {
 		return l, fmt.Errorf("receipts: %w", err)

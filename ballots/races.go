@@ -37,11 +37,13 @@ type Race struct {
 	Candidates  int        `db:"candidates" json:"candidates"`
 	Ballots     int        `db:"ballots" json:"ballots"`
 	Voted       int        `db:"voted" json:"voted"`
+	HoldResults bool       `db:"hold_results" json:"hold_results"`
+	ReleasedAt  *time.Time `db:"released_at" json:"released_at,omitempty"`
 }
 
 const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
-	r.opened_at, r.closed_at,
+	r.opened_at, r.closed_at, w.hold_results, r.released_at,
 	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
 	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
 	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
@@ -269,13 +271,25 @@ func closeRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (Tally, e
 	if err := freezeTally(ctx, tx, r.ID, t); err != nil {
 		return t, err
 	}
+	if err := recordRaceStep(ctx, tx, r.ID, StepClose, actor); err != nil {
+		return t, err
+	}
+	if r.HoldResults {
+		return t, nil // announced on release (ReleaseResults)
+	}
+	return t, announce(ctx, tx, r)
+}
+
+// announce enqueues r's results to every eligible member and to the
+// leaders of the nominating groups.
+func announce(ctx context.Context, tx *sqlx.Tx, r Race) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
 		SELECT 'announcement', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
 		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
-		return t, fmt.Errorf("close race %s: enqueue announcements: %w", r.Code, err)
+		return fmt.Errorf("race %s: enqueue announcements: %w", r.Code, err)
 	}
 	if err := enqueueLeaderAnnouncements(ctx, tx, r); err != nil {
-		return t, fmt.Errorf("close race %s: %w", r.Code, err)
+		return fmt.Errorf("race %s: %w", r.Code, err)
 	}
-	return t, recordRaceStep(ctx, tx, r.ID, StepClose, actor)
+	return nil
 }

@@ -180,6 +180,10 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 					return errTaken
 				}
 				_, err = closeRace(ctx, tx, r, ActorScheduler)
+				if err == nil && r.HoldResults {
+					n, err = enqueueHeld(ctx, tx, r, staff)
+					break
+				}
 				n, err = countQueued(ctx, tx, r.ID, MailAnnouncement, err)
 			}
 			return err
@@ -359,6 +363,10 @@ func (s *Store) RacePhases(ctx context.Context, remindBefore time.Duration) ([]R
 			}
 		default:
 			p.Phase = "closed"
+			if r.HoldResults && r.ReleasedAt == nil {
+				p.Phase = "held"
+				p.NextStep = "release (staff: ballotd results release " + r.Code + ")"
+			}
 		}
 		out = append(out, p)
 	}

@@ -190,6 +190,18 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		}
 		data = v
 		replyTo = r.ID.Address("staff")
+	case ballots.MailHeld:
+		// The race's sheet may be cached from before its close: load it with its tally.
+		closed, err := r.sheet(ctx, row.RaceID.Int64, true)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		a, err := resultsData(closed, row.MemberName)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		data = a
+		replyTo = r.ID.Address("staff")
 	case ballots.MailDigest:
 		var d templates.Digest
 		if err := json.Unmarshal(row.Data, &d); err != nil {

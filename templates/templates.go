@@ -25,7 +25,7 @@ var files embed.FS
 
 // Kinds are the messages there are templates for.
 var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
-	"reminder", "vetting", "digest"}
+	"reminder", "vetting", "digest", "results-held"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {

@@ -26,3 +26,8 @@ CREATE TABLE digests (
 
 -- One reminder per ballot, ever.
 CREATE UNIQUE INDEX outbox_once_per_ballot_reminder ON outbox (kind, ballot_id) WHERE kind = 'reminder';
+
+-- Results held for staff: at the close the tally is frozen as always, and
+-- the announcements wait for a release.
+ALTER TABLE waves ADD COLUMN hold_results boolean NOT NULL DEFAULT false;
+ALTER TABLE races ADD COLUMN released_at timestamptz;

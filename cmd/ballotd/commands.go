@@ -121,10 +121,11 @@ func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
 	vc := fs.String("voting-close", "", "RFC 3339 time")
 	threshold := fs.Float64("threshold", 0.6, "support needed, a fraction")
 	minTurnout := fs.Float64("min-turnout", 0, "turnout needed, a fraction")
+	hold := fs.Bool("hold-results", false, "hold results for staff release before announcing")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout}
+	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout, HoldResults: *hold}
 	if w.Name == "" {
 		return usageError{"wave create: --name is required"}
 	}
@@ -310,6 +311,10 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 	t, err := st.CloseRace(ctx, code)
 	if err != nil {
 		return err
+	}
+	if r, err := st.Race(ctx, code); err == nil && r.HoldResults {
+		fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; results held: send them with ballotd results release %s\n", t.Race, t.Voted, t.Eligible, t.Race)
+		return writeTally(e.stdout, t)
 	}
 	fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; %d announcements queued\n", t.Race, t.Voted, t.Eligible, t.Eligible)
 	return writeTally(e.stdout, t)

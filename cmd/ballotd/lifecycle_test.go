@@ -397,3 +397,75 @@ func TestDigestSend(t *testing.T) {
 	}
 	digest("nothing new since the last digest")
 }
+
+// TestHeldResults: a wave created with --hold-results freezes its results
+// at the close and tells staff; members and leaders hear only after
+// `results release`, and the export shows nothing until then.
+func TestHeldResults(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.env["BALLOTD_TICK"] = "50ms"
+	h.env["BALLOTD_DIGEST_EVERY"] = "off"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "July", "--hold-results", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(time.Hour).Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	if _, errOut, code := h.try("results", "release", "MA-07"); code != 1 || !strings.Contains(errOut, "results are released after the close") {
+		t.Fatalf("release before the close: exit %d %q", code, errOut)
+	}
+	db := h.db()
+	stop := h.serve()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	h.shift(db, "", "-1 second", "")
+	bs := h.waitSent(1 + 2)[1:] // the vetting notice, then two ballots
+	a := parseSent(t, bs[0])
+	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "a1", "YES"))
+	h.waitSent(4)
+	h.shift(db, "", "", "-1 second")
+	held := parseSent(t, h.waitSent(5)[4])
+	if held.To != "staff@example.org" || held.Subject != "Results held for release: U.S. House, MA-07 (MA-07)" ||
+		!strings.Contains(held.Body, "1. Jane Doe: 1 votes, 100.0 % support, ENDORSED") || !strings.Contains(held.Body, "ballotd results release MA-07") {
+		t.Fatalf("held notice: %+v", held)
+	}
+	var races []struct {
+		Phase string `json:"phase"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("races", "--json")), &races); err != nil || races[0].Phase != "held" {
+		t.Fatalf("races --json while held: %+v %v", races, err)
+	}
+	if out := h.ballotd("export", "endorsements", "--format", "csv"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("export while held shows results:\n%s", out)
+	}
+
+	if out := h.ballotd("results", "release", "MA-07"); !strings.Contains(out, "results released") {
+		t.Fatalf("release: %q", out)
+	}
+	announced := map[string]bool{}
+	for _, e := range h.waitSent(5 + 3)[5:] {
+		p := parseSent(t, e)
+		if strings.HasPrefix(p.Subject, "Results: ") {
+			announced[p.To] = true
+		}
+	}
+	if len(announced) != 3 || !announced["lead@somerville.example"] {
+		t.Fatalf("after release, announced to %v; want alice, bob and the leader", keys(announced))
+	}
+	if _, errOut, code := h.try("results", "release", "MA-07"); code != 1 || !strings.Contains(errOut, "already released") {
+		t.Fatalf("second release: exit %d %q", code, errOut)
+	}
+	if out := h.ballotd("export", "endorsements", "--format", "csv"); !strings.Contains(out, "July,MA,house,MA-07,Jane Doe") {
+		t.Fatalf("export after release:\n%s", out)
+	}
+	stop()
+	stop = nil
+	if n := len(h.sent()); n != 8 {
+		t.Errorf("sent %d messages, want 8 (vetting, 2 ballots, receipt, held notice, 3 announcements)", n)
+	}
+}

@@ -43,13 +43,14 @@ usage:
   ballotd import groups|members FILE.csv   upsert groups (name,state,district,leader_email,leader_name)
                                            or members (email,name,district)
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
-                      [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
+                      [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
   ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
   ballotd candidates [--json]
   ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
   ballotd tally CODE [--json]
+  ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
   ballotd digest send                      send the staff digest now (if anything is new)
@@ -129,6 +130,11 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdOutbox(ctx, e, args[1:])
 	case "digest":
 		return cmdDigest(ctx, e, args[1:])
+	case "results":
+		if sub != "release" || len(args) != 3 {
+			return usageError{"results: want results release CODE"}
+		}
+		return cmdResultsRelease(ctx, e, args[2])
 	case "export":
 		return cmdExport(ctx, e, args[1:])
 	}
