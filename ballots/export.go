@@ -25,7 +25,11 @@ type Endorsement struct {
 	Eligible  int            `db:"eligible" json:"eligible"`
 	Support   float64        `db:"support" json:"support"`
 	Turnout   float64        `db:"turnout" json:"turnout"`
-	ClosedAt  time.Time      `db:"closed_at" json:"closed_at"`
+	// Reachable is eligible minus undelivered ballots; TurnoutReachable is
+	// voted ÷ reachable.
+	Reachable        int       `db:"reachable" json:"reachable"`
+	TurnoutReachable float64   `db:"turnout_reachable" json:"turnout_reachable"`
+	ClosedAt         time.Time `db:"closed_at" json:"closed_at"`
 }
 
 // ReceiptLine is one counted vote, published without its voter: the
@@ -62,7 +66,9 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 	}
 	err := s.DB.SelectContext(ctx, &l.Endorsements, `SELECT w.name AS wave, r.state, r.office, r.code AS race, c.name AS candidate,
 		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
-		'' AS reason, tc.votes, t.voted, t.eligible, tc.support::float8 AS support, t.turnout::float8 AS turnout, r.closed_at
+		'' AS reason, tc.votes, t.voted, t.eligible, tc.support::float8 AS support, t.turnout::float8 AS turnout, r.closed_at,
+		coalesce(t.reachable, t.eligible) AS reachable,
+		CASE WHEN coalesce(t.reachable, t.eligible) > 0 THEN t.voted::float8 / coalesce(t.reachable, t.eligible) ELSE 0 END AS turnout_reachable
 		FROM tally_candidates tc JOIN tallies t ON t.race_id = tc.race_id JOIN candidates c ON c.id = tc.candidate_id
 		JOIN races r ON r.id = tc.race_id JOIN waves w ON w.id = r.wave_id
 		WHERE tc.endorsed AND r.status = 'closed' AND ($1 = '' OR w.name = $1)
@@ -115,3 +121,10 @@ func ReceiptHash(code string) string {
 	h := sha256.Sum256([]byte(code))
 	return hex.EncodeToString(h[:])
 }
+
+// unreachableBallot is the SQL condition, over ballots b, of a ballot that
+// could not reach its member: the send failed for good (a 5xx or too many
+// attempts) or the member is marked bounced. When DSN bounce records land
+// (the delivery-status work), a hard-bounced ballot joins this condition.
+const unreachableBallot = `EXISTS (SELECT 1 FROM outbox o WHERE o.ballot_id = b.id AND o.kind = 'ballot' AND o.status = 'failed')
+	OR EXISTS (SELECT 1 FROM members m WHERE m.id = b.member_id AND m.status = 'bounced')`

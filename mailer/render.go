@@ -176,6 +176,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 				a.Endorsed = append(a.Endorsed, c.Name)
 			}
 		}
+		a.Reachable, a.Unreachable = sh.Tally.Reachable, sh.Tally.Eligible-sh.Tally.Reachable
+		a.TurnoutReachable = fmt.Sprintf("%.1f %%", sh.Tally.TurnoutReachable*100)
 		if len(ad.LeaderOf) > 0 {
 			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
 		}

@@ -185,8 +185,13 @@ type Announcement struct {
 	Eligible int
 	Voted    int
 	Turnout  string
-	Results  []Result
-	Endorsed []string
+	// Reachable is eligible minus the members whose ballot could not be
+	// delivered; TurnoutReachable is the turnout over them ("75.0 %").
+	Reachable        int
+	Unreachable      int
+	TurnoutReachable string
+	Results          []Result
+	Endorsed         []string
 	// LeaderOf names the nominating groups the recipient leads, when the
 	// announcement goes to a group leader rather than a member.
 	LeaderOf []string

@@ -31,3 +31,7 @@ CREATE UNIQUE INDEX outbox_once_per_ballot_reminder ON outbox (kind, ballot_id) 
 -- the announcements wait for a release.
 ALTER TABLE waves ADD COLUMN hold_results boolean NOT NULL DEFAULT false;
 ALTER TABLE races ADD COLUMN released_at timestamptz;
+
+-- Reachable turnout: eligible minus ballots that could not be delivered,
+-- frozen with the tally. NULL in tallies frozen before this column.
+ALTER TABLE tallies ADD COLUMN reachable int;

@@ -47,11 +47,12 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 
 func writeEndorsementsCSV(w io.Writer, l ballots.EndorsementList) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"wave", "state", "office", "race", "candidate", "groups", "reason", "votes", "voted", "eligible", "support", "turnout"})
+	cw.Write([]string{"wave", "state", "office", "race", "candidate", "groups", "reason", "votes", "voted", "eligible", "support", "turnout", "reachable", "turnout_reachable"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, x := range l.Endorsements {
 		cw.Write([]string{x.Wave, x.State, string(x.Office), x.Race, x.Candidate, strings.Join(x.Groups, "; "), x.Reason,
-			strconv.Itoa(x.Votes), strconv.Itoa(x.Voted), strconv.Itoa(x.Eligible), f(x.Support), f(x.Turnout)})
+			strconv.Itoa(x.Votes), strconv.Itoa(x.Voted), strconv.Itoa(x.Eligible), f(x.Support), f(x.Turnout),
+			strconv.Itoa(x.Reachable), f(x.TurnoutReachable)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -85,7 +86,7 @@ code{font-size:.95em}
 <div class="race">{{title .Office}} · {{state .State}} · {{.Race}}</div>
 <h2>{{.Candidate}}</h2>
 <div class="bar"><span style="width:{{pct .Support}}"></span></div>
-<p class="meta">Support {{pct .Support}} ({{.Votes}} of {{.Voted}} who voted) · turnout {{pct .Turnout}} ({{.Voted}} of {{.Eligible}} eligible)</p>
+<p class="meta">Support {{pct .Support}} ({{.Votes}} of {{.Voted}} who voted) · turnout {{pct .Turnout}} ({{.Voted}} of {{.Eligible}} eligible{{if lt .Reachable .Eligible}}; {{pct .TurnoutReachable}} of the {{.Reachable}} reachable{{end}})</p>
 {{if .Groups}}<p class="meta">Nominated by {{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</p>{{end}}
 {{if .Reason}}<p>{{.Reason}}</p>{{end}}
 </div>

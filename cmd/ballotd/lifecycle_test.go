@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -237,8 +238,8 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 		}
 	}
 	csvOut := h.ballotd("export", "endorsements", "--format", "csv")
-	wantCSV := "wave,state,office,race,candidate,groups,reason,votes,voted,eligible,support,turnout\n" +
-		"April,MA,house,MA-07,Jane Doe,Indivisible Somerville,,2,3,5,0.6667,0.6000\n"
+	wantCSV := "wave,state,office,race,candidate,groups,reason,votes,voted,eligible,support,turnout,reachable,turnout_reachable\n" +
+		"April,MA,house,MA-07,Jane Doe,Indivisible Somerville,,2,3,5,0.6667,0.6000,5,0.6000\n"
 	if csvOut != wantCSV {
 		t.Errorf("export csv =\n%s\nwant\n%s", csvOut, wantCSV)
 	}
@@ -468,4 +469,89 @@ func TestHeldResults(t *testing.T) {
 	if n := len(h.sent()); n != 8 {
 		t.Errorf("sent %d messages, want 8 (vetting, 2 ballots, receipt, held notice, 3 announcements)", n)
 	}
+}
+
+// TestReachableTurnout: a ballot the relay refuses for good lowers
+// reachable, not eligible, in the tally and the announcement.
+func TestReachableTurnout(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_DIGEST_EVERY"] = "off"
+	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
+		if rcpt == "carol@example.net" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	})
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	h.ballotd("race", "open", "MA-07")
+	stop := h.serve()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	var alice ballotOf
+	for _, e := range h.waitSent(2) {
+		if b := parseSent(t, e); b.To == "alice@example.net" {
+			alice = b
+		}
+	}
+	h.reply(alice.To, alice.ReplyTo, voteReply(alice, alice.To, "a1", "YES"))
+	h.waitSent(3)
+	// Carol's ballot is refused for good (a bounded wait for the outbox to
+	// record it, not a timing assertion).
+	for deadline := time.Now().Add(30 * time.Second); h.outboxCount("ballot", "failed") != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("carol's ballot never failed:\n%s", h.ballotd("outbox"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.ballotd("race", "close", "MA-07")
+	for _, e := range h.waitSent(3 + 3)[3:] {
+		p := parseSent(t, e)
+		if !strings.Contains(p.Body, "1 of 3 eligible members voted (33.3 %)") ||
+			!strings.Contains(p.Body, "1 ballot could not be delivered: of the 2 members we could reach, 50.0 % voted") {
+			t.Errorf("announcement to %s lacks both turnouts:\n%s", p.To, p.Body)
+		}
+	}
+	stop()
+	stop = nil
+	var tally struct {
+		Eligible         int     `json:"eligible"`
+		Voted            int     `json:"voted"`
+		Reachable        int     `json:"reachable"`
+		Turnout          float64 `json:"turnout"`
+		TurnoutReachable float64 `json:"turnout_reachable"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("tally", "MA-07", "--json")), &tally); err != nil {
+		t.Fatal(err)
+	}
+	if tally.Eligible != 3 || tally.Voted != 1 || tally.Reachable != 2 || tally.TurnoutReachable != 0.5 || tally.Turnout != 1.0/3 {
+		t.Fatalf("tally --json = %+v", tally)
+	}
+}
+
+// outboxCount is the number of outbox rows of kind in status.
+func (h *harness) outboxCount(kind, status string) int {
+	h.t.Helper()
+	var cs []struct {
+		Kind   string `json:"kind"`
+		Status string `json:"status"`
+		Count  int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &cs); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Kind == kind && c.Status == status {
+			return c.Count
+		}
+	}
+	return 0
 }
