@@ -112,8 +112,8 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			       left(CASE WHEN detail <> '' THEN detail ELSE subject END, 200) AS detail, received_at AS at
 			FROM inbound_messages WHERE (quarantined OR class = 'bounce') AND received_at > $1
 			UNION ALL
-			SELECT 'failed', id, recipient, left(coalesce(last_code::text || ' ', '') || last_reply, 200), created_at
-			FROM outbox WHERE status = 'failed' AND created_at > $1
+			SELECT 'failed', id, recipient, left(coalesce(last_code::text || ' ', '') || last_reply, 200), next_attempt
+			FROM outbox WHERE status = 'failed' AND next_attempt > $1
 		) p ORDER BY at, id LIMIT 50`, since); err != nil {
 		return d, fmt.Errorf("digest: problems: %w", err)
 	}
