@@ -105,8 +105,8 @@ type VettingNotice struct {
 // RunDueSteps takes every scheduled step whose time has come, by the
 // database's clock, each in its own transaction with its record: nominations
 // close (a vetting notice to staff), voting opens (a draft race with
-// approved candidates opens), the reminder remindBefore the close (once, to
-// members who have not voted), voting closes (tally frozen, announcements
+// approved candidates opens), the reminder remindBefore the close but not
+// before halfway through the voting (once, to members who have not voted), voting closes (tally frozen, announcements
 // enqueued). A step someone else took first (a manual command, another
 // replica) is skipped. Errors of one step do not stop the others; they are
 // joined.
@@ -152,7 +152,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		WHERE (r.status = 'draft' AND w.voting_open <= now() AND w.voting_close > now()
 		       AND EXISTS (SELECT 1 FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved'))
 		   OR (r.status = 'open' AND w.voting_close <= now())
-		   OR (r.status = 'open' AND w.voting_close - $1 * interval '1 millisecond' <= now()
+		   OR (r.status = 'open' AND `+remindAt+` <= now()
 		       AND NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'remind'))
 		ORDER BY w.voting_close, r.code`, remindBefore.Milliseconds()); err != nil {
 		return rep, fmt.Errorf("scheduler: due races: %w", err)
@@ -207,6 +207,21 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// remindAt is the SQL time of race r's reminder (wave w; lead time $1 in
+// milliseconds): the lead time before the close, but no earlier than
+// halfway through the voting, so a short vote does not get its reminder on
+// the heels of its ballot.
+const remindAt = `GREATEST(w.voting_close - $1 * interval '1 millisecond', r.opened_at + (w.voting_close - r.opened_at) / 2)`
+
+// RemindAt is the Go twin of remindAt.
+func RemindAt(opened, close time.Time, lead time.Duration) time.Time {
+	at := close.Add(-lead)
+	if mid := opened.Add(close.Sub(opened) / 2); mid.After(at) {
+		return mid
+	}
+	return at
 }
 
 // errTaken is a step someone else took between the look and the lock.
@@ -356,7 +371,11 @@ func (s *Store) RacePhases(ctx context.Context, remindBefore time.Duration) ([]R
 			}
 		case RaceOpen:
 			p.Phase = "voting"
-			if remindAt := r.VotingClose.Add(-remindBefore); !reminded && remindAt.After(now) {
+			opened := r.VotingOpen
+			if r.OpenedAt != nil {
+				opened = *r.OpenedAt
+			}
+			if remindAt := RemindAt(opened, r.VotingClose, remindBefore); !reminded && remindAt.After(now) {
 				at(StepRemind, remindAt)
 			} else {
 				at(StepClose, r.VotingClose)

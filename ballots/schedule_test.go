@@ -108,7 +108,11 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 	}
 
 	castVote(t, st, "MA-SEN", "alice@example.net", ballots.ChoiceYes, 1)
-	shift(t, st, "", "", "10 minutes") // inside the reminder's lead time
+	shift(t, st, "", "", "10 minutes") // inside the reminder's lead time…
+	if rep = runConcurrently(t, st, 2, staff, lead); rep.Any() {
+		t.Fatalf("reminded before halfway through the voting: %+v", rep)
+	}
+	openedAgo(t, st, "1 hour") // …and past halfway
 	rep = runConcurrently(t, st, 4, staff, lead)
 	if len(rep.Reminded) != 2 {
 		t.Fatalf("reminded %v, want MA-SEN and MA-07 once each", rep.Reminded)
@@ -156,6 +160,14 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 	}
 }
 
+// openedAgo moves the races' opening back by the SQL interval ago.
+func openedAgo(t *testing.T, st *ballots.Store, ago string) {
+	t.Helper()
+	if _, err := st.DB.Exec(`UPDATE races SET opened_at = now() - $1::interval WHERE opened_at IS NOT NULL`, ago); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func got(ss []string) string { return strings.Join(ss, " ") }
 
 func TestRacePhases(t *testing.T) {
@@ -192,6 +204,11 @@ func TestRacePhases(t *testing.T) {
 	}
 	check("voting", "remind")
 	shift(t, st, "", "", "1 hour")
+	if _, err := st.RunDueSteps(ctx, nil, lead); err != nil {
+		t.Fatal(err)
+	}
+	check("voting", "remind") // not before halfway through the voting
+	openedAgo(t, st, "3 hours")
 	if _, err := st.RunDueSteps(ctx, nil, lead); err != nil {
 		t.Fatal(err)
 	}

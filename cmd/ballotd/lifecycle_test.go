@@ -127,7 +127,10 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	stopA()
 	stopA = nil
 
-	h.shift(db, "", "", "10 minutes") // inside the reminder's lead time
+	h.shift(db, "", "", "10 minutes") // inside the reminder's lead time, and past halfway:
+	if _, err := db.Exec(`UPDATE races SET opened_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
 	var reminded []string
 	for _, e := range h.waitSent(9 + 2)[9:] {
 		p := parseSent(t, e)
@@ -557,4 +560,55 @@ func (h *harness) outboxCount(kind, status string) int {
 		}
 	}
 	return 0
+}
+
+// TestLeaderSessionKilled: the database session holding the scheduler's
+// lock is terminated mid-wave (the holder "dies"); the lock is free, a
+// replica takes it, and the wave finishes with every mail sent once.
+func TestLeaderSessionKilled(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_TICK"] = "50ms"
+	h.env["BALLOTD_DIGEST_EVERY"] = "off"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", lifecycleMembers))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "April", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(time.Hour).Format(time.RFC3339), "--voting-close", now.Add(3*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	db := h.db()
+	stopA, stopB := h.serve(), h.serve()
+	defer func() { stopA(); stopB() }()
+	h.shift(db, "", "-1 second", "")
+	h.waitSent(5)
+
+	// The scheduler lock is advisory key 0x7363686564: classid 0x73, objid 0x63686564.
+	holder := func() []int {
+		var pids []int
+		if err := db.Select(&pids, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 115 AND objid = 1667786084`); err != nil {
+			t.Fatal(err)
+		}
+		return pids
+	}
+	if pids := holder(); len(pids) != 1 {
+		t.Fatalf("scheduler lock held by %v, want one session", pids)
+	}
+	var killed bool
+	if err := db.Get(&killed, `SELECT pg_terminate_backend($1)`, holder()[0]); err != nil || !killed {
+		t.Fatalf("terminate the leader's session: %v %v", killed, err)
+	}
+
+	h.shift(db, "", "", "-1 second")
+	h.waitSent(5 + 6)
+	stopA()
+	stopB()
+	stopA, stopB = func() {}, func() {}
+	if n, b, a := len(h.sent()), h.outboxCount("ballot", "sent"), h.outboxCount("announcement", "sent"); n != 11 || b != 5 || a != 6 {
+		var got []string
+		for _, e := range h.sent() {
+			p := parseSent(t, e)
+			got = append(got, p.To+": "+p.Subject)
+		}
+		t.Fatalf("sent %d messages (%d ballots, %d announcements); want 5 ballots and 6 announcements once each:\n%s", n, b, a, strings.Join(got, "\n"))
+	}
 }
