@@ -150,3 +150,14 @@ func tallyOf(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) 
 	}
 	return t, nil
 }
+
+// Recount counts the race's votes afresh from the vote history, ignoring
+// any frozen tally: for a closed race it must reproduce the frozen numbers
+// (no vote is recorded after the close), which is how they are checked.
+func (s *Store) Recount(ctx context.Context, code string) (Tally, error) {
+	r, err := raceByCode(ctx, s.DB, code, "")
+	if err != nil {
+		return Tally{}, err
+	}
+	return countVotes(ctx, s.DB, r)
+}

@@ -321,12 +321,16 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 }
 
 func cmdTally(ctx context.Context, e *env, args []string) error {
-	asJSON, rest, err := jsonFlag("tally", args)
+	fs := flags("tally")
+	asJSONFlag := fs.Bool("json", false, "print JSON")
+	recount := fs.Bool("recount", false, "count afresh from the votes, ignoring the frozen tally")
+	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	asJSON := *asJSONFlag
 	if len(rest) != 1 {
-		return usageError{"tally: want tally CODE [--json]"}
+		return usageError{"tally: want tally CODE [--json] [--recount]"}
 	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
@@ -334,6 +338,9 @@ func cmdTally(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	t, err := st.TallyRace(ctx, rest[0])
+	if *recount {
+		t, err = st.Recount(ctx, rest[0])
+	}
 	if err != nil {
 		return err
 	}

@@ -195,6 +195,9 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	if final.Status != "closed" || final.Eligible != 5 || final.Voted != 3 || len(final.Candidates) != 1 || final.Candidates[0].Votes != 2 || !final.Candidates[0].Endorsed {
 		t.Fatalf("frozen tally = %+v", final)
 	}
+	if recount := h.ballotd("tally", "MA-07", "--recount", "--json"); recount != h.ballotd("tally", "MA-07", "--json") {
+		t.Fatalf("a recount does not reproduce the frozen tally:\n%s", recount)
+	}
 	var steps []string
 	if err := db.Select(&steps, `SELECT step || ' ' || actor FROM race_steps ORDER BY done_at`); err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ usage:
   ballotd candidates [--json]
   ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
-  ballotd tally CODE [--json]
+  ballotd tally CODE [--json] [--recount]  (--recount: afresh from the votes, to check a frozen tally)
   ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
