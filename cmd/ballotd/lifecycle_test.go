@@ -588,7 +588,8 @@ func TestLeaderSessionKilled(t *testing.T) {
 	// The scheduler lock is advisory key 0x7363686564: classid 0x73, objid 0x63686564.
 	holder := func() []int {
 		var pids []int
-		if err := db.Select(&pids, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 115 AND objid = 1667786084`); err != nil {
+		if err := db.Select(&pids, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 115 AND objid = 1667786084
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 			t.Fatal(err)
 		}
 		return pids
