@@ -60,6 +60,7 @@ func writeEndorsementsCSV(w io.Writer, l ballots.EndorsementList) error {
 
 var endorsementsPage = template.Must(template.New("endorsements").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
+	"width": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 	"state": ballots.StateName,
 	"title": func(o ballots.Office) string { return o.Title() },
 }).Parse(`<!DOCTYPE html>
@@ -85,7 +86,7 @@ code{font-size:.95em}
 {{range .Endorsements}}<div class="card">
 <div class="race">{{title .Office}} · {{state .State}} · {{.Race}}</div>
 <h2>{{.Candidate}}</h2>
-<div class="bar"><span style="width:{{pct .Support}}"></span></div>
+<div class="bar"><span style="width:{{width .Support}}"></span></div>
 <p class="meta">Support {{pct .Support}} ({{.Votes}} of {{.Voted}} who voted) · turnout {{pct .Turnout}} ({{.Voted}} of {{.Eligible}} eligible{{if lt .Reachable .Eligible}}; {{pct .TurnoutReachable}} of the {{.Reachable}} reachable{{end}})</p>
 {{if .Groups}}<p class="meta">Nominated by {{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</p>{{end}}
 {{if .Reason}}<p>{{.Reason}}</p>{{end}}

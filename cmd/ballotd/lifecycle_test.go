@@ -251,7 +251,7 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	}
 	page := h.ballotd("export", "endorsements", "--format", "html")
 	for _, w := range []string{"<!DOCTYPE html>", `name="viewport"`, "<h2>Jane Doe</h2>", "U.S. House · Massachusetts · MA-07",
-		"Support 66.7 % (2 of 3 who voted)", "turnout 60.0 % (3 of 5 eligible)", "Nominated by Indivisible Somerville",
+		"Support 66.7 % (2 of 3 who voted)", `<span style="width:66.7%">`, "turnout 60.0 % (3 of 5 eligible)", "Nominated by Indivisible Somerville",
 		hash(receipts["alice@example.net"]), "sha256sum"} {
 		if !strings.Contains(page, w) {
 			t.Errorf("export html lacks %q", w)
