@@ -37,13 +37,14 @@ type DigestCandidate struct {
 
 // DigestRace is an open race in a digest.
 type DigestRace struct {
-	Code     string    `db:"code" json:"code"`
-	Wave     string    `db:"wave" json:"wave"`
-	Eligible int       `db:"eligible" json:"eligible"`
-	Voted    int       `db:"voted" json:"voted"`
-	Turnout  float64   `json:"turnout"`
-	Closes   time.Time `db:"voting_close" json:"closes"`
-	Left     string    `json:"left"` // "2 days 3 hours"
+	Code      string    `db:"code" json:"code"`
+	Wave      string    `db:"wave" json:"wave"`
+	Eligible  int       `db:"eligible" json:"eligible"`
+	Reachable int       `db:"reachable" json:"reachable"` // eligible minus undelivered ballots
+	Voted     int       `db:"voted" json:"voted"`
+	Turnout   float64   `json:"turnout"`
+	Closes    time.Time `db:"voting_close" json:"closes"`
+	Left      string    `json:"left"` // "2 days 3 hours"
 }
 
 // DigestProblem is a message that needs a look: a bounce, a send that
@@ -92,6 +93,7 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	}
 	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.code, w.name AS wave, w.voting_close,
 		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS eligible,
+		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id AND NOT (`+unreachableBallot+`)) AS reachable,
 		(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted
 		FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.status = 'open' ORDER BY w.voting_close, r.code`); err != nil {
 		return d, fmt.Errorf("digest: open races: %w", err)

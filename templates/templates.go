@@ -247,13 +247,14 @@ type DigestResult struct {
 
 // DigestRace is an open race in the digest.
 type DigestRace struct {
-	Code     string    `json:"code"`
-	Wave     string    `json:"wave"`
-	Eligible int       `json:"eligible"`
-	Voted    int       `json:"voted"`
-	Turnout  float64   `json:"turnout"`
-	Closes   time.Time `json:"closes"`
-	Left     string    `json:"left"`
+	Code      string    `json:"code"`
+	Wave      string    `json:"wave"`
+	Eligible  int       `json:"eligible"`
+	Reachable int       `json:"reachable"`
+	Voted     int       `json:"voted"`
+	Turnout   float64   `json:"turnout"`
+	Closes    time.Time `json:"closes"`
+	Left      string    `json:"left"`
 }
 
 // DigestProblem is a message needing a look in the digest.
