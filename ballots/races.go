@@ -37,11 +37,13 @@ type Race struct {
 	Candidates  int        `db:"candidates" json:"candidates"`
 	Ballots     int        `db:"ballots" json:"ballots"`
 	Voted       int        `db:"voted" json:"voted"`
+	HoldResults bool       `db:"hold_results" json:"hold_results"`
+	ReleasedAt  *time.Time `db:"released_at" json:"released_at,omitempty"`
 }
 
 const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
-	r.opened_at, r.closed_at,
+	r.opened_at, r.closed_at, w.hold_results, r.released_at,
 	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
 	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
 	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
@@ -187,41 +189,49 @@ func (s *Store) OpenRace(ctx context.Context, code string) (int, error) {
 		if err != nil {
 			return err
 		}
-		if r.Status != RaceDraft {
-			return fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
-		}
-		if r.Candidates == 0 {
-			return fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
-			FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM candidates WHERE race_id = $1 AND status = 'approved') o
-			WHERE c.id = o.id`, r.ID); err != nil {
-			return fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
-		}
-		var res sql.Result
-		if r.Office == OfficeHouse {
-			res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
-				SELECT $1, id FROM members WHERE status = 'active' AND district = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.District)
-		} else {
-			res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
-				SELECT $1, id FROM members WHERE status = 'active' AND state = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.State)
-		}
-		if err != nil {
-			return fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
-		}
-		rows, _ := res.RowsAffected()
-		n = int(rows)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-			SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
-			WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
-			return fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
-			return fmt.Errorf("open race %s: %w", r.Code, err)
-		}
-		return nil
+		n, err = openRace(ctx, tx, r, ActorManual)
+		return err
 	})
 	return n, err
+}
+
+// openRace opens r, locked FOR UPDATE in tx, and records the step as done
+// by actor.
+func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (int, error) {
+	if r.Status != RaceDraft {
+		return 0, fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+	}
+	if r.Candidates == 0 {
+		return 0, fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
+		FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM candidates WHERE race_id = $1 AND status = 'approved') o
+		WHERE c.id = o.id`, r.ID); err != nil {
+		return 0, fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
+	}
+	var res sql.Result
+	var err error
+	if r.Office == OfficeHouse {
+		res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
+			SELECT $1, id FROM members WHERE status = 'active' AND district = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.District)
+	} else {
+		res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
+			SELECT $1, id FROM members WHERE status = 'active' AND state = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.State)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
+	}
+	rows, _ := res.RowsAffected()
+	n := int(rows)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+		SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
+		return 0, fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
+		return 0, fmt.Errorf("open race %s: %w", r.Code, err)
+	}
+	return n, recordRaceStep(ctx, tx, r.ID, StepOpen, actor)
 }
 
 // CloseRace closes the race with code: no vote counts after it. It computes
@@ -236,26 +246,50 @@ func (s *Store) CloseRace(ctx context.Context, code string) (Tally, error) {
 		if err != nil {
 			return err
 		}
-		if r.Status != RaceOpen {
-			return fmt.Errorf("close race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'closed', closed_at = now() WHERE id = $1`, r.ID); err != nil {
-			return fmt.Errorf("close race %s: %w", r.Code, err)
-		}
-		r.Status = RaceClosed
-		t, err = countVotes(ctx, tx, r)
-		if err != nil {
-			return err
-		}
-		if err := freezeTally(ctx, tx, r.ID, t); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-			SELECT 'announcement', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
-			WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
-			return fmt.Errorf("close race %s: enqueue announcements: %w", r.Code, err)
-		}
-		return nil
+		t, err = closeRace(ctx, tx, r, ActorManual)
+		return err
 	})
 	return t, err
+}
+
+// closeRace closes r, locked FOR UPDATE in tx: the tally is frozen, the
+// announcements to every eligible member and to the leaders of the
+// nominating groups are enqueued, and the step is recorded as done by actor.
+func closeRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (Tally, error) {
+	var t Tally
+	if r.Status != RaceOpen {
+		return t, fmt.Errorf("close race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'closed', closed_at = now() WHERE id = $1`, r.ID); err != nil {
+		return t, fmt.Errorf("close race %s: %w", r.Code, err)
+	}
+	r.Status = RaceClosed
+	t, err := countVotes(ctx, tx, r)
+	if err != nil {
+		return t, err
+	}
+	if err := freezeTally(ctx, tx, r.ID, t); err != nil {
+		return t, err
+	}
+	if err := recordRaceStep(ctx, tx, r.ID, StepClose, actor); err != nil {
+		return t, err
+	}
+	if r.HoldResults {
+		return t, nil // announced on release (ReleaseResults)
+	}
+	return t, announce(ctx, tx, r)
+}
+
+// announce enqueues r's results to every eligible member and to the
+// leaders of the nominating groups.
+func announce(ctx context.Context, tx *sqlx.Tx, r Race) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+		SELECT 'announcement', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
+		return fmt.Errorf("race %s: enqueue announcements: %w", r.Code, err)
+	}
+	if err := enqueueLeaderAnnouncements(ctx, tx, r); err != nil {
+		return fmt.Errorf("race %s: %w", r.Code, err)
+	}
+	return nil
 }

@@ -86,6 +86,8 @@ type Wave struct {
 	VotingClose      time.Time `db:"voting_close" json:"voting_close"`
 	Threshold        float64   `db:"threshold" json:"threshold"`
 	MinTurnout       float64   `db:"min_turnout" json:"min_turnout"`
+	// HoldResults keeps the announcements until staff release them.
+	HoldResults bool `db:"hold_results" json:"hold_results"`
 }
 
 // CreateWave records a new wave. Threshold and MinTurnout are fractions.
@@ -102,9 +104,9 @@ func (s *Store) CreateWave(ctx context.Context, w Wave) (Wave, error) {
 	if w.NominationsClose.After(w.VotingOpen) || !w.VotingOpen.Before(w.VotingClose) {
 		return w, fmt.Errorf("wave %s: want nominations close ≤ voting open < voting close", w.Name)
 	}
-	err := s.DB.GetContext(ctx, &w.ID, `INSERT INTO waves (name, nominations_close, voting_open, voting_close, threshold, min_turnout)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		w.Name, w.NominationsClose, w.VotingOpen, w.VotingClose, w.Threshold, w.MinTurnout)
+	err := s.DB.GetContext(ctx, &w.ID, `INSERT INTO waves (name, nominations_close, voting_open, voting_close, threshold, min_turnout, hold_results)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		w.Name, w.NominationsClose, w.VotingOpen, w.VotingClose, w.Threshold, w.MinTurnout, w.HoldResults)
 	if err != nil {
 		return w, fmt.Errorf("create wave %s: %w", w.Name, err)
 	}
@@ -115,7 +117,7 @@ func (s *Store) CreateWave(ctx context.Context, w Wave) (Wave, error) {
 func (s *Store) Waves(ctx context.Context) ([]Wave, error) {
 	var ws []Wave
 	err := s.DB.SelectContext(ctx, &ws, `SELECT id, name, nominations_close, voting_open, voting_close,
-		threshold::float8 AS threshold, min_turnout::float8 AS min_turnout FROM waves ORDER BY voting_open DESC, id DESC`)
+		threshold::float8 AS threshold, min_turnout::float8 AS min_turnout, hold_results FROM waves ORDER BY voting_open DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list waves: %w", err)
 	}

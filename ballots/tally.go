@@ -11,14 +11,19 @@ import (
 // Tally is a race's result: DESIGN.md's rule applied to the latest counted
 // vote of each voter.
 type Tally struct {
-	Race       string            `json:"race"`
-	Status     string            `json:"status"`
-	Eligible   int               `json:"eligible"`
-	Voted      int               `json:"voted"`
-	Turnout    float64           `json:"turnout"`
-	Threshold  float64           `json:"threshold"`
-	MinTurnout float64           `json:"min_turnout"`
-	Candidates []CandidateResult `json:"candidates"`
+	Race     string  `json:"race"`
+	Status   string  `json:"status"`
+	Eligible int     `json:"eligible"`
+	Voted    int     `json:"voted"`
+	Turnout  float64 `json:"turnout"`
+	// Reachable is eligible minus the members whose ballot could not be
+	// delivered (see unreachableBallots); TurnoutReachable = voted ÷
+	// reachable. The rule uses Turnout, over eligible.
+	Reachable        int               `json:"reachable"`
+	TurnoutReachable float64           `json:"turnout_reachable"`
+	Threshold        float64           `json:"threshold"`
+	MinTurnout       float64           `json:"min_turnout"`
+	Candidates       []CandidateResult `json:"candidates"`
 }
 
 // CandidateResult is one candidate's line in a tally.
@@ -49,6 +54,10 @@ func Decide(t *Tally) {
 	if t.Eligible > 0 {
 		t.Turnout = float64(t.Voted) / float64(t.Eligible)
 	}
+	t.TurnoutReachable = 0
+	if t.Reachable > 0 {
+		t.TurnoutReachable = float64(t.Voted) / float64(t.Reachable)
+	}
 	turnoutOK := t.Voted > 0 && (t.MinTurnout == 0 || ratioAtLeast(t.Voted, t.Eligible, t.MinTurnout))
 	for i := range t.Candidates {
 		c := &t.Candidates[i]
@@ -68,6 +77,10 @@ func countVotes(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, erro
 	err := sqlx.GetContext(ctx, q, &t.Eligible, `SELECT count(*) FROM ballots WHERE race_id = $1`, r.ID)
 	if err != nil {
 		return t, fmt.Errorf("tally %s: eligible: %w", r.Code, err)
+	}
+	err = sqlx.GetContext(ctx, q, &t.Reachable, `SELECT count(*) FROM ballots b WHERE b.race_id = $1 AND NOT (`+unreachableBallot+`)`, r.ID)
+	if err != nil {
+		return t, fmt.Errorf("tally %s: reachable: %w", r.Code, err)
 	}
 	err = sqlx.SelectContext(ctx, q, &t.Candidates, `
 		WITH latest AS (
@@ -92,8 +105,8 @@ func countVotes(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, erro
 }
 
 func freezeTally(ctx context.Context, tx *sqlx.Tx, raceID int64, t Tally) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO tallies (race_id, eligible, voted, turnout, threshold, min_turnout)
-		VALUES ($1, $2, $3, $4, $5, $6)`, raceID, t.Eligible, t.Voted, t.Turnout, t.Threshold, t.MinTurnout); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tallies (race_id, eligible, voted, turnout, threshold, min_turnout, reachable)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, raceID, t.Eligible, t.Voted, t.Turnout, t.Threshold, t.MinTurnout, t.Reachable); err != nil {
 		return fmt.Errorf("freeze tally %s: %w", t.Race, err)
 	}
 	for _, c := range t.Candidates {
@@ -121,10 +134,14 @@ func tallyOf(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) 
 		return countVotes(ctx, q, r)
 	}
 	t := Tally{Race: r.Code, Status: r.Status}
-	err := q.QueryRowxContext(ctx, `SELECT eligible, voted, turnout::float8, threshold::float8, min_turnout::float8 FROM tallies WHERE race_id = $1`, r.ID).
-		Scan(&t.Eligible, &t.Voted, &t.Turnout, &t.Threshold, &t.MinTurnout)
+	err := q.QueryRowxContext(ctx, `SELECT eligible, voted, turnout::float8, threshold::float8, min_turnout::float8, coalesce(reachable, eligible)
+		FROM tallies WHERE race_id = $1`, r.ID).
+		Scan(&t.Eligible, &t.Voted, &t.Turnout, &t.Threshold, &t.MinTurnout, &t.Reachable)
 	if err != nil {
 		return t, notFound(err, "tally of "+r.Code)
+	}
+	if t.Reachable > 0 {
+		t.TurnoutReachable = float64(t.Voted) / float64(t.Reachable)
 	}
 	err = sqlx.SelectContext(ctx, q, &t.Candidates, `SELECT c.number, c.name, tc.votes, tc.support::float8 AS support, tc.endorsed
 		FROM tally_candidates tc JOIN candidates c ON c.id = tc.candidate_id WHERE tc.race_id = $1 ORDER BY c.number`, r.ID)
@@ -132,4 +149,15 @@ func tallyOf(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) 
 		return t, fmt.Errorf("tally of %s: %w", r.Code, err)
 	}
 	return t, nil
+}
+
+// Recount counts the race's votes afresh from the vote history, ignoring
+// any frozen tally: for a closed race it must reproduce the frozen numbers
+// (no vote is recorded after the close), which is how they are checked.
+func (s *Store) Recount(ctx context.Context, code string) (Tally, error) {
+	r, err := raceByCode(ctx, s.DB, code, "")
+	if err != nil {
+		return Tally{}, err
+	}
+	return countVotes(ctx, s.DB, r)
 }

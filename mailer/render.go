@@ -90,6 +90,7 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 		Title:        title,
 		Close:        r.VotingClose,
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
+		Rule:         ballots.RuleLines(r.Threshold, r.MinTurnout, r.VotingClose, r.State),
 	}
 }
 
@@ -110,6 +111,9 @@ type answerData struct {
 	Subject string `json:"subject,omitempty"`
 	// InReplyTo is the Message-ID of the message answered, for threading.
 	InReplyTo string `json:"in_reply_to,omitempty"`
+	// Name and LeaderOf address an announcement to a group leader.
+	Name     string   `json:"name,omitempty"`
+	LeaderOf []string `json:"leader_of,omitempty"`
 }
 
 // autoAnswer reports whether kind is an automatic answer to a message
@@ -172,6 +176,11 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 				a.Endorsed = append(a.Endorsed, c.Name)
 			}
 		}
+		a.Reachable, a.Unreachable = sh.Tally.Reachable, sh.Tally.Eligible-sh.Tally.Reachable
+		a.TurnoutReachable = fmt.Sprintf("%.1f %%", sh.Tally.TurnoutReachable*100)
+		if len(ad.LeaderOf) > 0 {
+			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
+		}
 		data = a
 	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
 		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed:
@@ -179,6 +188,35 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if data, replyTo, err = r.renderFront(row); err != nil {
 			return Rendered{}, err
 		}
+	case ballots.MailReminder:
+		data = templates.Reminder{Name: row.MemberName, Race: raceData(sh), Candidates: candidateData(sh.Candidates),
+			Single: len(sh.Candidates) == 1, Code: code}
+	case ballots.MailVetting:
+		var v templates.Vetting
+		if err := json.Unmarshal(row.Data, &v); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: vetting data: %w", row.ID, err)
+		}
+		data = v
+		replyTo = r.ID.Address("staff")
+	case ballots.MailHeld:
+		// The race's sheet may be cached from before its close: load it with its tally.
+		closed, err := r.sheet(ctx, row.RaceID.Int64, true)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		a, err := resultsData(closed, row.MemberName)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		data = a
+		replyTo = r.ID.Address("staff")
+	case ballots.MailDigest:
+		var d templates.Digest
+		if err := json.Unmarshal(row.Data, &d); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
+		}
+		data = d
+		replyTo = r.ID.Address("staff")
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}

@@ -26,7 +26,8 @@ var files embed.FS
 // Kinds are the messages there are templates for.
 var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
-	"join-confirm", "join-problems", "welcome", "unsubscribed"}
+	"join-confirm", "join-problems", "welcome", "unsubscribed",
+	"reminder", "vetting", "digest", "results-held"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -38,6 +39,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
+	// barWidth is a turnout bar's width in pixels, 0 to 200.
+	"barWidth": func(f float64) int { return int(max(0, min(1, f)) * 200) },
 }
 
 // Load parses the embedded templates, each overridden by a file of the same
@@ -116,6 +119,9 @@ type Race struct {
 	Title        string // "U.S. Senate, Massachusetts"
 	Close        time.Time
 	ThresholdPct string // "60 %"
+	// Rule is the endorsement rule in plain words, one sentence a line,
+	// from the wave's settings (ballots.RuleLines).
+	Rule []string
 }
 
 // Ballot is the data of a ballot email.
@@ -181,6 +187,93 @@ type Announcement struct {
 	Eligible int
 	Voted    int
 	Turnout  string
-	Results  []Result
-	Endorsed []string
+	// Reachable is eligible minus the members whose ballot could not be
+	// delivered; TurnoutReachable is the turnout over them ("75.0 %").
+	Reachable        int
+	Unreachable      int
+	TurnoutReachable string
+	Results          []Result
+	Endorsed         []string
+	// LeaderOf names the nominating groups the recipient leads, when the
+	// announcement goes to a group leader rather than a member.
+	LeaderOf []string
+}
+
+// Reminder is the data of the one reminder to a member who has not voted.
+type Reminder struct {
+	Name       string
+	Race       Race
+	Candidates []Candidate
+	Single     bool
+	Code       string
+}
+
+// VettingCandidate is a candidate in the vetting notice and the digest.
+type VettingCandidate struct {
+	ID     int64    `json:"id"`
+	Race   string   `json:"race"`
+	Wave   string   `json:"wave"`
+	Name   string   `json:"name"`
+	Status string   `json:"status"`
+	Groups []string `json:"groups"`
+}
+
+// VettingRace is one race of the vetting notice.
+type VettingRace struct {
+	Code       string             `json:"code"`
+	Candidates []VettingCandidate `json:"candidates"`
+}
+
+// Vetting is the data of the notice to staff that a wave's nominations
+// have closed (the JSON of ballots.VettingNotice).
+type Vetting struct {
+	Wave       string        `json:"wave"`
+	VotingOpen time.Time     `json:"voting_open"`
+	Races      []VettingRace `json:"races"`
+}
+
+// DigestResult is a closed race's tally in the digest (ballots.Tally).
+type DigestResult struct {
+	Race       string  `json:"race"`
+	Eligible   int     `json:"eligible"`
+	Voted      int     `json:"voted"`
+	Turnout    float64 `json:"turnout"`
+	Candidates []struct {
+		Number   int     `json:"number"`
+		Name     string  `json:"name"`
+		Votes    int     `json:"votes"`
+		Support  float64 `json:"support"`
+		Endorsed bool    `json:"endorsed"`
+	} `json:"candidates"`
+}
+
+// DigestRace is an open race in the digest.
+type DigestRace struct {
+	Code      string    `json:"code"`
+	Wave      string    `json:"wave"`
+	Eligible  int       `json:"eligible"`
+	Reachable int       `json:"reachable"`
+	Voted     int       `json:"voted"`
+	Turnout   float64   `json:"turnout"`
+	Closes    time.Time `json:"closes"`
+	Left      string    `json:"left"`
+}
+
+// DigestProblem is a message needing a look in the digest.
+type DigestProblem struct {
+	Kind    string `json:"kind"`
+	ID      int64  `json:"id"`
+	Address string `json:"address"`
+	Detail  string `json:"detail"`
+}
+
+// Digest is the data of the staff digest (the JSON of ballots.Digest).
+type Digest struct {
+	Since       *time.Time         `json:"since"`
+	At          time.Time          `json:"at"`
+	Nominations []VettingCandidate `json:"nominations"`
+	Vetting     []VettingCandidate `json:"vetting"`
+	Open        []DigestRace       `json:"open"`
+	Problems    []DigestProblem    `json:"problems"`
+	Results     []DigestResult     `json:"results"`
 }

@@ -203,10 +203,11 @@ func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
 	vc := fs.String("voting-close", "", "RFC 3339 time")
 	threshold := fs.Float64("threshold", 0.6, "support needed, a fraction")
 	minTurnout := fs.Float64("min-turnout", 0, "turnout needed, a fraction")
+	hold := fs.Bool("hold-results", false, "hold results for staff release before announcing")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout}
+	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout, HoldResults: *hold}
 	if w.Name == "" {
 		return usageError{"wave create: --name is required"}
 	}
@@ -354,12 +355,12 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, e)
+	st, cfg, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rs, err := st.Races(ctx)
+	rs, err := st.RacePhases(ctx, cfg.RemindBefore)
 	if err != nil {
 		return err
 	}
@@ -367,10 +368,14 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 		return printJSON(e.stdout, rs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES")
+	fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES\tNEXT")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Status,
-			r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339))
+		next := "-"
+		if r.NextAt != nil {
+			next = r.NextStep + " at " + r.NextAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Phase,
+			r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339), next)
 	}
 	return tw.Flush()
 }
@@ -393,17 +398,25 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 	if err != nil {
 		return err
 	}
+	if r, err := st.Race(ctx, code); err == nil && r.HoldResults {
+		fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; results held: send them with ballotd results release %s\n", t.Race, t.Voted, t.Eligible, t.Race)
+		return writeTally(e.stdout, t)
+	}
 	fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; %d announcements queued\n", t.Race, t.Voted, t.Eligible, t.Eligible)
 	return writeTally(e.stdout, t)
 }
 
 func cmdTally(ctx context.Context, e *env, args []string) error {
-	asJSON, rest, err := jsonFlag("tally", args)
+	fs := flags("tally")
+	asJSONFlag := fs.Bool("json", false, "print JSON")
+	recount := fs.Bool("recount", false, "count afresh from the votes, ignoring the frozen tally")
+	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	asJSON := *asJSONFlag
 	if len(rest) != 1 {
-		return usageError{"tally: want tally CODE [--json]"}
+		return usageError{"tally: want tally CODE [--json] [--recount]"}
 	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
@@ -411,6 +424,9 @@ func cmdTally(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	t, err := st.TallyRace(ctx, rest[0])
+	if *recount {
+		t, err = st.Recount(ctx, rest[0])
+	}
 	if err != nil {
 		return err
 	}

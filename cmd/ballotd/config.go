@@ -28,6 +28,11 @@ type Config struct {
 	Secret      string
 	HTTPAddr    string
 	Templates   string
+	// The scheduler: how often it looks, the reminder's lead time before a
+	// close, and the staff digest's interval (0: no periodic digest).
+	Tick         time.Duration
+	RemindBefore time.Duration
+	DigestEvery  time.Duration
 }
 
 // configError is a missing or malformed setting: one line naming it, exit 2.
@@ -122,6 +127,26 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		}
 		if _, port, err := net.SplitHostPort(a.v); err != nil || port == "" {
 			return c, bad(a.name, a.v, "host:port")
+		}
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+		zero bool
+	}{{"BALLOTD_TICK", &c.Tick, 5 * time.Second, false}, {"BALLOTD_REMIND_BEFORE", &c.RemindBefore, 24 * time.Hour, true},
+		{"BALLOTD_DIGEST_EVERY", &c.DigestEvery, 24 * time.Hour, true}} {
+		*d.dst = d.def
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		if v == "off" && d.zero {
+			*d.dst = 0
+			continue
+		}
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 || (*d.dst == 0 && !d.zero) {
+			return c, bad(d.name, v, "a duration such as 5s, 30m or 24h")
 		}
 	}
 	if c.Secret != "" && len(c.Secret) < 16 {

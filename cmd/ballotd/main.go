@@ -47,18 +47,22 @@ usage:
                                            upsert groups (name,state,district,leader_email,leader_name)
                                            or members (email,name,district), streamed with COPY
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
-                      [--threshold 0.6] [--min-turnout 0]      (times in RFC 3339)
+                      [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
   ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
   ballotd candidates [--json]               with questionnaire status and conflicts
   ballotd vet approve|reject ID [--reason TEXT]
   ballotd vet questionnaire ID received|passed|failed
-  ballotd races [--json]
+  ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
-  ballotd tally CODE [--json]
+  ballotd tally CODE [--json] [--recount]  (--recount: afresh from the votes, to check a frozen tally)
+  ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
   ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
+  ballotd digest send                      send the staff digest now (if anything is new)
+  ballotd export endorsements --format json|csv|html [--wave W]
+                                           endorsed candidates and per-race receipt hashes
 
 configuration is by environment: see README.md.
 `
@@ -142,6 +146,15 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdBenchImport(ctx, e, args[2:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "digest":
+		return cmdDigest(ctx, e, args[1:])
+	case "results":
+		if sub != "release" || len(args) != 3 {
+			return usageError{"results: want results release CODE"}
+		}
+		return cmdResultsRelease(ctx, e, args[2])
+	case "export":
+		return cmdExport(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }

@@ -17,6 +17,7 @@ type daemon struct {
 	outbox *mailer.Outbox
 	reader *inbound.Reader
 	tokens *ballots.Tokens
+	sched  *ballots.Scheduler
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -49,7 +50,9 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff},
 		Logger: e.log.With("part", "imap"),
 	}
-	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks}, nil
+	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,
+		DigestEvery: cfg.DigestEvery, Logger: e.log.With("part", "scheduler"), Enqueued: ob.Wake}
+	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks, sched: sc}, nil
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -90,7 +93,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	defer cancel()
 	var httpErr error
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
 	go func() { defer wg.Done(); d.reader.Run(ctx) }()
 	if cfg.HTTPAddr != "" {

@@ -1,0 +1,211 @@
+package ballots
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Digest is the staff digest: what happened since the last one and what
+// needs a look. Its JSON is the outbox row's data, rendered at send time
+// (templates.Digest has the same shape).
+type Digest struct {
+	Since       *time.Time        `json:"since,omitempty"` // the last digest, nil for the first
+	At          time.Time         `json:"at"`
+	Nominations []DigestCandidate `json:"nominations,omitempty"` // nominated since the last digest
+	Vetting     []DigestCandidate `json:"vetting,omitempty"`     // waiting for approval
+	Open        []DigestRace      `json:"open,omitempty"`        // open races, turnout so far
+	Problems    []DigestProblem   `json:"problems,omitempty"`    // bounces, failed sends, quarantined mail
+	Results     []Tally           `json:"results,omitempty"`     // races closed since the last digest
+	NewVotes    int               `json:"new_votes"`             // votes cast since the last digest
+}
+
+// DigestCandidate is a candidate in a digest.
+type DigestCandidate struct {
+	ID     int64          `db:"id" json:"id"`
+	Race   string         `db:"race" json:"race"`
+	Wave   string         `db:"wave" json:"wave"`
+	Name   string         `db:"name" json:"name"`
+	Status string         `db:"status" json:"status"`
+	Groups pq.StringArray `db:"groups" json:"groups"`
+}
+
+// DigestRace is an open race in a digest.
+type DigestRace struct {
+	Code      string    `db:"code" json:"code"`
+	Wave      string    `db:"wave" json:"wave"`
+	Eligible  int       `db:"eligible" json:"eligible"`
+	Reachable int       `db:"reachable" json:"reachable"` // eligible minus undelivered ballots
+	Voted     int       `db:"voted" json:"voted"`
+	Turnout   float64   `json:"turnout"`
+	Closes    time.Time `db:"voting_close" json:"closes"`
+	Left      string    `json:"left"` // "2 days 3 hours"
+}
+
+// DigestProblem is a message that needs a look: a bounce, a send that
+// failed for good, quarantined inbound mail.
+type DigestProblem struct {
+	Kind    string    `db:"kind" json:"kind"` // bounce, failed, quarantined
+	ID      int64     `db:"id" json:"id"`
+	Address string    `db:"address" json:"address"`
+	Detail  string    `db:"detail" json:"detail"`
+	At      time.Time `db:"at" json:"at"`
+}
+
+// Empty reports whether nothing new happened since the last digest: no
+// nomination, no vote, no problem, no result. The vetting queue and open
+// races are standing state and do not make a digest worth sending alone.
+func (d Digest) Empty() bool {
+	return len(d.Nominations) == 0 && len(d.Problems) == 0 && len(d.Results) == 0 && d.NewVotes == 0
+}
+
+// digestLock serialises digests: the interval timer and `digest send`.
+const digestLock = 0x6469676573 // "diges"
+
+// BuildDigest computes the digest as of now, since the last one sent.
+func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
+	var d Digest
+	var since time.Time
+	if err := sqlx.GetContext(ctx, q, &d.At, `SELECT now()`); err != nil {
+		return d, fmt.Errorf("digest: %w", err)
+	}
+	var last sql.NullTime
+	if err := sqlx.GetContext(ctx, q, &last, `SELECT max(sent_at) FROM digests`); err != nil {
+		return d, fmt.Errorf("digest: last sent: %w", err)
+	}
+	if last.Valid {
+		since = last.Time
+		d.Since = &last.Time
+	}
+	const cand = `SELECT c.id, r.code AS race, w.name AS wave, c.name, c.status,
+		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
+		FROM candidates c JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id `
+	if err := sqlx.SelectContext(ctx, q, &d.Nominations, cand+`WHERE c.created_at > $1 ORDER BY r.code, c.id`, since); err != nil {
+		return d, fmt.Errorf("digest: nominations: %w", err)
+	}
+	if err := sqlx.SelectContext(ctx, q, &d.Vetting, cand+`WHERE c.status = 'nominated' AND r.status = 'draft' ORDER BY r.code, c.id`); err != nil {
+		return d, fmt.Errorf("digest: vetting queue: %w", err)
+	}
+	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.code, w.name AS wave, w.voting_close,
+		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS eligible,
+		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id AND NOT (`+unreachableBallot+`)) AS reachable,
+		(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted
+		FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.status = 'open' ORDER BY w.voting_close, r.code`); err != nil {
+		return d, fmt.Errorf("digest: open races: %w", err)
+	}
+	for i := range d.Open {
+		o := &d.Open[i]
+		if o.Eligible > 0 {
+			o.Turnout = float64(o.Voted) / float64(o.Eligible)
+		}
+		o.Left = Left(o.Closes.Sub(d.At))
+	}
+	if err := sqlx.GetContext(ctx, q, &d.NewVotes, `SELECT count(*) FROM votes WHERE cast_at > $1`, since); err != nil {
+		return d, fmt.Errorf("digest: new votes: %w", err)
+	}
+	if err := sqlx.SelectContext(ctx, q, &d.Problems, `
+		SELECT * FROM (
+			SELECT CASE WHEN class = 'bounce' THEN 'bounce' ELSE 'quarantined' END AS kind, id, from_addr AS address,
+			       left(CASE WHEN detail <> '' THEN detail ELSE subject END, 200) AS detail, received_at AS at
+			FROM inbound_messages WHERE (quarantined OR class = 'bounce') AND received_at > $1
+			UNION ALL
+			SELECT 'failed', id, recipient, left(coalesce(last_code::text || ' ', '') || last_reply, 200), next_attempt
+			FROM outbox WHERE status = 'failed' AND next_attempt > $1
+		) p ORDER BY at, id LIMIT 50`, since); err != nil {
+		return d, fmt.Errorf("digest: problems: %w", err)
+	}
+	var closed []Race
+	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+		WHERE r.status = 'closed' AND r.closed_at > $1 ORDER BY r.closed_at, r.code`, since); err != nil {
+		return d, fmt.Errorf("digest: results: %w", err)
+	}
+	for _, r := range closed {
+		t, err := tallyOf(ctx, q, r)
+		if err != nil {
+			return d, fmt.Errorf("digest: %w", err)
+		}
+		d.Results = append(d.Results, t)
+	}
+	return d, nil
+}
+
+func jsonOf(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Left writes a duration as people say it: "2 days 3 hours", "40 minutes".
+func Left(d time.Duration) string {
+	if d <= 0 {
+		return "closing now"
+	}
+	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return fmt.Sprintf("1 %s", unit)
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case days > 0:
+		return plural(days, "day") + " " + plural(hours, "hour")
+	case hours > 0:
+		return plural(hours, "hour") + " " + plural(mins, "minute")
+	case mins > 0:
+		return plural(mins, "minute")
+	}
+	return "less than a minute"
+}
+
+// SendDigest builds the digest and, unless nothing is new, enqueues it to
+// each staff address and records it, in one transaction under a lock so two
+// callers cannot send the same news twice. It reports whether a digest was
+// enqueued. With every > 0, a digest is due only that long after the last.
+func (s *Store) SendDigest(ctx context.Context, staff []string, every time.Duration) (Digest, bool, error) {
+	var d Digest
+	var sent bool
+	if len(staff) == 0 {
+		return d, false, fmt.Errorf("digest: no staff address (set BALLOTD_STAFF)")
+	}
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, digestLock); err != nil {
+			return fmt.Errorf("digest: lock: %w", err)
+		}
+		if every > 0 {
+			var due bool
+			if err := tx.GetContext(ctx, &due, `SELECT coalesce(max(sent_at) <= now() - $1 * interval '1 millisecond', true) FROM digests`,
+				every.Milliseconds()); err != nil {
+				return fmt.Errorf("digest: due: %w", err)
+			}
+			if !due {
+				return nil
+			}
+		}
+		var err error
+		if d, err = BuildDigest(ctx, tx); err != nil {
+			return err
+		}
+		if d.Empty() {
+			return nil
+		}
+		for _, to := range staff {
+			if _, err := Enqueue(ctx, tx, Mail{Kind: MailDigest, Recipient: to, Data: d}); err != nil {
+				return err
+			}
+		}
+		summary := map[string]int{"nominations": len(d.Nominations), "vetting": len(d.Vetting), "open": len(d.Open),
+			"problems": len(d.Problems), "results": len(d.Results), "new_votes": d.NewVotes}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO digests (sent_at, recipients, summary) VALUES ($1, $2, $3)`,
+			d.At, pq.Array(staff), jsonOf(summary)); err != nil {
+			return fmt.Errorf("digest: record: %w", err)
+		}
+		sent = true
+		return nil
+	})
+	return d, sent, err
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+func cmdExport(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "endorsements" {
+		return usageError{"export: want export endorsements --format json|csv|html [--wave W]"}
+	}
+	fs := flags("export endorsements")
+	format := fs.String("format", "json", "json, csv or html")
+	wave := fs.String("wave", "", "only this wave")
+	if rest, err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	} else if len(rest) != 0 {
+		return usageError{fmt.Sprintf("export endorsements: unexpected %q", rest[0])}
+	}
+	if *format != "json" && *format != "csv" && *format != "html" {
+		return usageError{fmt.Sprintf("export endorsements: --format %q: want json, csv or html", *format)}
+	}
+	st, _, err := openStore(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	l, err := st.Endorsements(ctx, *wave)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "csv":
+		return writeEndorsementsCSV(e.stdout, l)
+	case "html":
+		return endorsementsPage.Execute(e.stdout, l)
+	}
+	return printJSON(e.stdout, l)
+}
+
+func writeEndorsementsCSV(w io.Writer, l ballots.EndorsementList) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"wave", "state", "office", "race", "candidate", "groups", "reason", "votes", "voted", "eligible", "support", "turnout", "reachable", "turnout_reachable"})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	for _, x := range l.Endorsements {
+		cw.Write([]string{x.Wave, x.State, string(x.Office), x.Race, x.Candidate, strings.Join(x.Groups, "; "), x.Reason,
+			strconv.Itoa(x.Votes), strconv.Itoa(x.Voted), strconv.Itoa(x.Eligible), f(x.Support), f(x.Turnout),
+			strconv.Itoa(x.Reachable), f(x.TurnoutReachable)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+var endorsementsPage = template.Must(template.New("endorsements").Funcs(template.FuncMap{
+	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
+	"width": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+	"state": ballots.StateName,
+	"title": func(o ballots.Office) string { return o.Title() },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</title>
+<style>
+body{font-family:system-ui,-apple-system,Helvetica,Arial,sans-serif;line-height:1.45;max-width:760px;margin:0 auto;padding:16px;color:#1d1d1f;background:#fff}
+h1{font-size:1.6em;margin:.2em 0 .6em}
+.card{border:1px solid #dde3ea;border-radius:10px;padding:14px 16px;margin:0 0 14px}
+.card h2{font-size:1.25em;margin:0}
+.race{color:#3b6fb6;font-weight:600;font-size:.9em;text-transform:uppercase;letter-spacing:.03em}
+.meta{color:#555;font-size:.95em;margin:.4em 0 0}
+.bar{background:#eef1f5;border-radius:4px;height:8px;margin:.5em 0}
+.bar span{display:block;height:8px;border-radius:4px;background:#3b6fb6}
+details{margin:1.5em 0}
+table{border-collapse:collapse;font-size:.85em;width:100%}
+td{padding:2px 6px;border-bottom:1px solid #eee;word-break:break-all}
+code{font-size:.95em}
+</style></head>
+<body>
+<h1>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</h1>
+{{if not .Endorsements}}<p>No candidate has been endorsed yet.</p>{{end}}
+{{range .Endorsements}}<div class="card">
+<div class="race">{{title .Office}} · {{state .State}} · {{.Race}}</div>
+<h2>{{.Candidate}}</h2>
+<div class="bar"><span style="width:{{width .Support}}"></span></div>
+<p class="meta">Support {{pct .Support}} ({{.Votes}} of {{.Voted}} who voted) · turnout {{pct .Turnout}} ({{.Voted}} of {{.Eligible}} eligible{{if lt .Reachable .Eligible}}; {{pct .TurnoutReachable}} of the {{.Reachable}} reachable{{end}})</p>
+{{if .Groups}}<p class="meta">Nominated by {{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</p>{{end}}
+{{if .Reason}}<p>{{.Reason}}</p>{{end}}
+</div>
+{{end}}
+{{if .Receipts}}<h2 style="font-size:1.2em">Check your vote</h2>
+<p>Every counted vote is listed by the SHA-256 of the receipt code its voter was mailed, beside the choice counted. Compute yours with <code>printf %s 'YOUR-RECEIPT-CODE' | sha256sum</code> and find it below.</p>
+{{range .Receipts}}<details><summary>{{.Race}} ({{.Wave}}): {{len .Receipts}} counted votes</summary>
+<table>{{range .Receipts}}<tr><td><code>{{.Hash}}</code></td><td>{{.Choice}}</td></tr>
+{{end}}</table></details>
+{{end}}{{end}}
+</body></html>
+`))

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// cmdResultsRelease announces a held race's frozen results.
+func cmdResultsRelease(ctx context.Context, e *env, code string) error {
+	st, _, err := openStore(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := st.ReleaseResults(ctx, code)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "race %s: results released; announcements queued to its %d members and the nominating groups' leaders\n", t.Race, t.Eligible)
+	return writeTally(e.stdout, t)
+}

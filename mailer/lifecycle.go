@@ -1,0 +1,27 @@
+package mailer
+
+import (
+	"fmt"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
+)
+
+// resultsData is a closed race's results as the announcement and the
+// held-results notice show them.
+func resultsData(sh ballots.RaceSheet, name string) (templates.Announcement, error) {
+	if sh.Tally == nil {
+		return templates.Announcement{}, fmt.Errorf("race %s has no tally yet", sh.Race.Code)
+	}
+	a := templates.Announcement{Name: name, Race: raceData(sh), Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
+		Turnout: fmt.Sprintf("%.1f %%", sh.Tally.Turnout*100), Reachable: sh.Tally.Reachable, Unreachable: sh.Tally.Eligible - sh.Tally.Reachable,
+		TurnoutReachable: fmt.Sprintf("%.1f %%", sh.Tally.TurnoutReachable*100)}
+	for _, c := range sh.Tally.Candidates {
+		a.Results = append(a.Results, templates.Result{Number: c.Number, Name: c.Name, Votes: c.Votes,
+			Support: fmt.Sprintf("%.1f %%", c.Support*100), Endorsed: c.Endorsed})
+		if c.Endorsed {
+			a.Endorsed = append(a.Endorsed, c.Name)
+		}
+	}
+	return a, nil
+}
