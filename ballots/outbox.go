@@ -81,17 +81,26 @@ type OutboxRow struct {
 // ClaimOutbox leases up to limit rows that are due (queued, deferred past
 // their time, or sending with an expired lease, i.e. left by a crashed
 // worker) for lease. FOR UPDATE SKIP LOCKED lets several workers and
-// replicas claim side by side without taking the same row.
+// replicas claim side by side without taking the same row. The two kinds
+// of due rows are found separately so that each walks its own partial
+// index (outbox_ready, outbox_leased) instead of sorting the whole queue.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
 	var rows []OutboxRow
 	err := s.DB.SelectContext(ctx, &rows, `
-		WITH due AS (
+		WITH expired AS (
 			SELECT id FROM outbox
-			WHERE (status IN ('queued', 'deferred') AND next_attempt <= now())
-			   OR (status = 'sending' AND lease_until < now())
-			ORDER BY id
+			WHERE status = 'sending' AND lease_until < now()
+			ORDER BY lease_until
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
+		), ready AS (
+			SELECT id FROM outbox
+			WHERE status IN ('queued', 'deferred') AND next_attempt <= now()
+			ORDER BY next_attempt, id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED
+		), due AS (
+			(SELECT id FROM expired) UNION ALL (SELECT id FROM ready) LIMIT $1
 		), claimed AS (
 			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
 			FROM due WHERE o.id = due.id
@@ -105,6 +114,21 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration)
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	return rows, nil
+}
+
+// ReleaseOutbox gives claimed rows that were not tried back to the queue,
+// due now and without counting the attempt (a shutdown is not a failure).
+func (s *Store) ReleaseOutbox(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.DB.ExecContext(ctx, `UPDATE outbox SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+			attempts = greatest(attempts - 1, 0), lease_until = NULL, next_attempt = now()
+		WHERE id = ANY($1) AND status = 'sending'`, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("release %d claimed outbox rows: %w", len(ids), err)
+	}
+	return nil
 }
 
 // SendResult is what happened to one claimed row.
@@ -161,6 +185,27 @@ func (s *Store) OutboxCounts(ctx context.Context) ([]OutboxCount, error) {
 		return nil, fmt.Errorf("count outbox: %w", err)
 	}
 	return cs, nil
+}
+
+// OutboxFailure is a row that will not be sent, with the reason on record.
+type OutboxFailure struct {
+	ID        int64  `db:"id" json:"id"`
+	Kind      string `db:"kind" json:"kind"`
+	Recipient string `db:"recipient" json:"recipient"`
+	Code      int    `db:"code" json:"code"` // the SMTP reply code, 0 when none (network, render)
+	Reply     string `db:"reply" json:"reply"`
+	Attempts  int    `db:"attempts" json:"attempts"`
+}
+
+// OutboxFailures lists up to limit failed rows, oldest first.
+func (s *Store) OutboxFailures(ctx context.Context, limit int) ([]OutboxFailure, error) {
+	fs := []OutboxFailure{}
+	err := s.DB.SelectContext(ctx, &fs, `SELECT id, kind, recipient, coalesce(last_code, 0) AS code, last_reply AS reply, attempts
+		FROM outbox WHERE status = 'failed' ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list outbox failures: %w", err)
+	}
+	return fs, nil
 }
 
 // RaceSheet is everything a ballot or announcement shows about its race.

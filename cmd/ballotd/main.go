@@ -52,6 +52,9 @@ usage:
   ballotd tally CODE [--json]
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
+  ballotd bench send [--members 100000] [--conns 16] [--runs 1] [--batch N] [--cpuprofile FILE]
+                                           time the outbox against a raw SMTP client on a loopback
+                                           sink, in a scratch database (dropped after)
 
 configuration is by environment: see README.md.
 `
@@ -124,6 +127,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdTally(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "bench":
+		return cmdBench(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
