@@ -28,7 +28,7 @@ type Outbox struct {
 	Renderer  *Renderer
 	NewSender func() Sender
 	Workers   int           // default 4
-	Batch     int           // rows claimed (and results recorded) at once, default 200
+	Batch     int           // rows claimed (and results recorded) at once, default 500
 	Lease     time.Duration // how long a claim holds a row, default 5 minutes
 	Poll      time.Duration // wait when nothing is due, default 500ms
 	// MaxAttempts is when a temporary failure becomes final, default 12.
@@ -48,7 +48,7 @@ func (o *Outbox) defaults() {
 			o.Workers = 4
 		}
 		if o.Batch <= 0 {
-			o.Batch = 200
+			o.Batch = 500
 		}
 		if o.Lease <= 0 {
 			o.Lease = 5 * time.Minute
@@ -112,7 +112,7 @@ func (o *Outbox) claimSize() int {
 // pump runs the feeder, the workers and the recorder until ctx ends or,
 // when drain is set, until a claim finds nothing due.
 func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
-	rows := make(chan ballots.OutboxRow, o.Batch)
+	rows := make(chan ballots.OutboxRow, 2*o.Batch)
 	results := make(chan ballots.SendResult, 4*o.Batch)
 	var (
 		mu       sync.Mutex

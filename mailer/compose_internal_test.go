@@ -1,0 +1,54 @@
+package mailer
+
+import (
+	"bytes"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"testing"
+)
+
+// writeQP must decode back to the text (with CRLF line ends) and keep
+// every encoded line within 76 characters.
+func TestWriteQPRoundTrip(t *testing.T) {
+	long := strings.Repeat("abcdefghij", 20)
+	cases := map[string]string{
+		"empty":              "",
+		"plain":              "Dear Alice,\nVote YES or NO.\n",
+		"crlf":               "one\r\ntwo\r\n",
+		"no final newline":   "one\ntwo",
+		"equals":             "a=b == c\n",
+		"utf-8":              "Zoë Ä — “quoted” 日本語\n",
+		"trailing space":     "space at end \ntab at end\t\n",
+		"long line":          long + "\n",
+		"long utf-8":         strings.Repeat("ä", 100) + "\n",
+		"long ends in space": strings.Repeat("x", 75) + " \n",
+		"exactly 76":         strings.Repeat("y", 76) + "\n",
+		"77 with equals":     strings.Repeat("y", 74) + "=zz\n",
+		"lone CR":            "a\rb\n",
+		"controls":           "bell\x07 del\x7f\n",
+		"dot line":           ".\n..\n",
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			writeQP(&buf, []byte(in))
+			for _, l := range strings.Split(buf.String(), "\r\n") {
+				if len(l) > 76 {
+					t.Errorf("encoded line of %d characters: %q", len(l), l)
+				}
+				if strings.HasSuffix(l, " ") || strings.HasSuffix(l, "\t") {
+					t.Errorf("encoded line ends in whitespace: %q", l)
+				}
+			}
+			got, err := io.ReadAll(quotedprintable.NewReader(&buf))
+			if err != nil {
+				t.Fatalf("decode %q: %v", buf.String(), err)
+			}
+			want := strings.ReplaceAll(strings.ReplaceAll(in, "\r\n", "\n"), "\n", "\r\n")
+			if string(got) != want {
+				t.Errorf("round trip:\n got %q\nwant %q\n via %q", got, want, buf.String())
+			}
+		})
+	}
+}
