@@ -50,7 +50,8 @@ usage:
   ballotd races [--json]
   ballotd race open|close CODE
   ballotd tally CODE [--json]
-  ballotd outbox [--json]                  outbox rows by kind and status
+  ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
+                                           (recipient, kind, SMTP code, reply)
   ballotd send                             send what the outbox holds now, then exit
   ballotd bench send [--members 100000] [--conns 16] [--runs 1] [--batch N] [--cpuprofile FILE]
                                            time the outbox against a raw SMTP client on a loopback
