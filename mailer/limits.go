@@ -8,14 +8,23 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// Waiter blocks until one more message may go; *rate.Limiter is one.
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
+
 // Limits paces sending: Global is one rate shared by every worker of this
 // process (a replica's share of the relay's limit), Domains optional rates
-// per recipient domain (lowercase). Each limiter has a burst of one, so a
-// rate of r messages a second means one message every 1/r seconds, never
-// a burst above it. A nil limiter means unlimited.
+// per recipient domain (lowercase). The limiters NewLimits makes have a
+// burst of one, so a rate of r messages a second means one message every
+// 1/r seconds, never a burst above it. A nil Waiter means unlimited.
 type Limits struct {
-	Global  *rate.Limiter
-	Domains map[string]*rate.Limiter
+	Global  Waiter
+	Domains map[string]Waiter
+	// PerSecond is the global rate (0: unlimited); the outbox claims fewer
+	// rows at once when it is low, so that claimed rows do not outlive
+	// their lease waiting for their turn.
+	PerSecond float64
 }
 
 // NewLimits returns limits of perSecond messages a second overall (0 for
@@ -23,14 +32,14 @@ type Limits struct {
 func NewLimits(perSecond float64, perDomain map[string]float64) *Limits {
 	l := &Limits{}
 	if perSecond > 0 {
-		l.Global = rate.NewLimiter(rate.Limit(perSecond), 1)
+		l.Global, l.PerSecond = rate.NewLimiter(rate.Limit(perSecond), 1), perSecond
 	}
 	for d, r := range perDomain {
 		if r <= 0 {
 			continue
 		}
 		if l.Domains == nil {
-			l.Domains = map[string]*rate.Limiter{}
+			l.Domains = map[string]Waiter{}
 		}
 		l.Domains[strings.ToLower(d)] = rate.NewLimiter(rate.Limit(r), 1)
 	}
@@ -38,13 +47,14 @@ func NewLimits(perSecond float64, perDomain map[string]float64) *Limits {
 }
 
 // Wait blocks until a message to rcpt may go: first its domain's limit (so
-// a slow domain does not hold a global slot), then the global one.
+// a slow domain does not hold a global slot), then the global one. It is
+// called exactly once per message sent.
 func (l *Limits) Wait(ctx context.Context, rcpt string) error {
 	if l == nil {
 		return nil
 	}
-	if lim := l.Domains[domainOf(rcpt)]; lim != nil {
-		if err := lim.Wait(ctx); err != nil {
+	if w := l.Domains[domainOf(rcpt)]; w != nil {
+		if err := w.Wait(ctx); err != nil {
 			return fmt.Errorf("rate limit for %s: %w", domainOf(rcpt), err)
 		}
 	}
@@ -56,12 +66,11 @@ func (l *Limits) Wait(ctx context.Context, rcpt string) error {
 	return nil
 }
 
-// perSecond is the global rate, 0 when unlimited.
 func (l *Limits) perSecond() float64 {
-	if l == nil || l.Global == nil {
+	if l == nil {
 		return 0
 	}
-	return float64(l.Global.Limit())
+	return l.PerSecond
 }
 
 func domainOf(addr string) string {

@@ -18,7 +18,14 @@ type Identity struct {
 	Local    string // local part, "ballots"
 	Domain   string // mail domain
 	FromName string // display name of From
+	// PublicURL is the base URL of the HTTP side ("" for none): member mail
+	// then also carries the RFC 8058 one-click unsubscribe link.
+	PublicURL string
 }
+
+// tokenUnsubscribe is the token kind of ballots+u-TOKEN@ and of the
+// one-click link: made from the member id, no nonce.
+const tokenUnsubscribe = "u"
 
 // Address returns the mailbox's address with a plus tag ("" for none).
 func (id Identity) Address(tag string) string {
@@ -45,6 +52,8 @@ type Renderer struct {
 	Tokens    *ballots.Tokens
 	ID        Identity
 	Now       func() time.Time
+	// DKIM, when set, signs every message.
+	DKIM *DKIM
 
 	mu     sync.Mutex
 	sheets map[sheetKey]*sheet
@@ -232,8 +241,31 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		// RFC 3834 §5: generated, not a response; responders should stay silent.
 		headers = append(headers, Header{"Auto-Submitted", "auto-generated"})
 	}
+	if row.MemberID.Valid {
+		// RFC 2369 and RFC 8058: a member can leave from any message.
+		ut := r.Tokens.Make(tokenUnsubscribe, row.MemberID.Int64, nil)
+		lu := "<mailto:" + r.ID.Address(tokenUnsubscribe+"-"+ut) + ">"
+		if r.ID.PublicURL != "" {
+			lu += ", <" + r.ID.PublicURL + "/unsubscribe?t=" + ut + ">"
+			headers = append(headers, Header{"List-Unsubscribe", lu}, Header{"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"})
+		} else {
+			headers = append(headers, Header{"List-Unsubscribe", lu})
+		}
+	}
 	buf.Reset()
 	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken))
+	if r.DKIM != nil {
+		sig, err := r.DKIM.sign(buf.Bytes())
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		// The signature goes first; the signed message follows unchanged.
+		n := buf.Len()
+		buf.Write(sig)
+		b := buf.Bytes()
+		copy(b[len(sig):], b[:n])
+		copy(b, sig)
+	}
 	return Rendered{
 		From:      r.ID.Address(ballots.TokenBounce + "-" + r.Tokens.Make(ballots.TokenBounce, row.ID, nil)),
 		To:        row.Recipient,
