@@ -116,27 +116,46 @@ func qpLine(buf *bytes.Buffer, line []byte) {
 		buf.Write(line)
 		return
 	}
+	ws := func(c byte) bool { return c == ' ' || c == '\t' }
 	n := 0 // characters on the current output line
-	for i, c := range line {
-		last := i == len(line)-1
-		enc := !qpSafe(c) || last && (c == ' ' || c == '\t')
-		w := 1
-		if enc {
-			w = 3
+	for i := 0; i < len(line); {
+		if c := line[i]; qpSafe(c) && !(i == len(line)-1 && ws(c)) {
+			// A run of plain characters, copied in pieces that fit the line;
+			// whitespace ending the line is left to be encoded.
+			j := i + 1
+			for j < len(line) && qpSafe(line[j]) {
+				j++
+			}
+			if j == len(line) && ws(line[j-1]) {
+				j--
+			}
+			for i < j {
+				room := 75 - n // keep a column for the soft break "="
+				if j == len(line) && j-i <= 76-n {
+					room = j - i // the line's end needs no soft break
+				}
+				if room <= 0 {
+					buf.WriteString("=\r\n")
+					n = 0
+					continue
+				}
+				k := min(j-i, room)
+				buf.Write(line[i : i+k])
+				n += k
+				i += k
+			}
+			continue
 		}
-		// Room for the character and, unless it ends the line, a soft break.
-		if n+w > 75 && !(last && n+w <= 76) {
+		c := line[i]
+		if n+3 > 75 && !(i == len(line)-1 && n+3 <= 76) {
 			buf.WriteString("=\r\n")
 			n = 0
 		}
-		if enc {
-			buf.WriteByte('=')
-			buf.WriteByte(hexUpper[c>>4])
-			buf.WriteByte(hexUpper[c&0x0f])
-		} else {
-			buf.WriteByte(c)
-		}
-		n += w
+		buf.WriteByte('=')
+		buf.WriteByte(hexUpper[c>>4])
+		buf.WriteByte(hexUpper[c&0x0f])
+		n += 3
+		i++
 	}
 }
 

@@ -52,3 +52,33 @@ func TestWriteQPRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Random lines of plain, encoded and whitespace characters at every length
+// around the 76-column limit round-trip and stay within it.
+func TestWriteQPRandom(t *testing.T) {
+	alphabet := []string{"a", "b", " ", "\t", "=", "ä", "—", "\n", "\r\n", ".", "x"}
+	seed := uint32(1)
+	next := func(n int) int {
+		seed = seed*1664525 + 1013904223
+		return int(seed>>8) % n
+	}
+	for i := 0; i < 3000; i++ {
+		var sb strings.Builder
+		for k := next(260); k > 0; k-- {
+			sb.WriteString(alphabet[next(len(alphabet))])
+		}
+		in := sb.String()
+		var buf bytes.Buffer
+		writeQP(&buf, []byte(in))
+		for _, l := range strings.Split(buf.String(), "\r\n") {
+			if len(l) > 76 || strings.HasSuffix(l, " ") || strings.HasSuffix(l, "\t") {
+				t.Fatalf("input %q: bad encoded line %q", in, l)
+			}
+		}
+		got, err := io.ReadAll(quotedprintable.NewReader(&buf))
+		want := strings.ReplaceAll(strings.ReplaceAll(in, "\r\n", "\n"), "\n", "\r\n")
+		if err != nil || string(got) != want {
+			t.Fatalf("input %q: decoded %q (%v)", in, got, err)
+		}
+	}
+}
