@@ -76,6 +76,15 @@ type OutboxRow struct {
 	RaceID     sql.NullInt64   `db:"race_id"`
 	Data       json.RawMessage `db:"data"`
 	Attempts   int             `db:"attempts"`
+	// NextAttempt is when the row came due: with ID, its place in the queue.
+	NextAttempt time.Time `db:"next_attempt"`
+}
+
+// ClaimCursor is where a claimer's last batch ended in the queue's order
+// (next_attempt, id); the zero value is the start.
+type ClaimCursor struct {
+	NextAttempt time.Time
+	ID          int64
 }
 
 // ClaimOutbox leases up to limit rows that are due (queued, deferred past
@@ -85,6 +94,24 @@ type OutboxRow struct {
 // of due rows are found separately so that each walks its own partial
 // index (outbox_ready, outbox_leased) instead of sorting the whole queue.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
+	rows, _, err := s.ClaimOutboxAfter(ctx, ClaimCursor{}, limit, lease)
+	return rows, err
+}
+
+// ClaimOutboxAfter is ClaimOutbox for a claimer that keeps its place: it
+// takes ready rows after cur in the queue's order and returns where this
+// batch ended. Claimed rows leave the ready index only when vacuum comes,
+// so a scan from the start would step over every row already sent, and a
+// send of a hundred thousand would cost quadratic time; from the cursor
+// each claim reads only its own rows. A claimer should claim from the
+// start again when a claim after its cursor comes back short, so that
+// rows due earlier in the order (released, or skipped while another
+// replica held them) are not missed.
+func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int, lease time.Duration) ([]OutboxRow, ClaimCursor, error) {
+	after := any("-infinity")
+	if !cur.NextAttempt.IsZero() {
+		after = cur.NextAttempt
+	}
 	var rows []OutboxRow
 	err := s.DB.SelectContext(ctx, &rows, `
 		WITH expired AS (
@@ -96,6 +123,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration)
 		), ready AS (
 			SELECT id FROM outbox
 			WHERE status IN ('queued', 'deferred') AND next_attempt <= now()
+			  AND (next_attempt, id) > ($3::timestamptz, $4::bigint)
 			ORDER BY next_attempt, id
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
@@ -104,16 +132,21 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration)
 		), claimed AS (
 			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts
+			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.next_attempt
 		)
 		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, c.ballot_id,
-		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts
+		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.next_attempt
 		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
-		ORDER BY c.id`, limit, lease.Milliseconds())
+		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)
 	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
+		return nil, cur, fmt.Errorf("claim outbox: %w", err)
 	}
-	return rows, nil
+	for _, r := range rows {
+		if r.NextAttempt.After(cur.NextAttempt) || r.NextAttempt.Equal(cur.NextAttempt) && r.ID > cur.ID {
+			cur = ClaimCursor{r.NextAttempt, r.ID}
+		}
+	}
+	return rows, cur, nil
 }
 
 // ReleaseOutbox gives claimed rows that were not tried back to the queue,

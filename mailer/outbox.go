@@ -129,8 +129,19 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 	go func() {
 		defer close(rows)
 		backoff := o.Poll
+		var cur ballots.ClaimCursor
 		for ctx.Err() == nil {
-			batch, err := o.Store.ClaimOutbox(ctx, o.claimSize(), o.Lease)
+			size := o.claimSize()
+			batch, next, err := o.Store.ClaimOutboxAfter(ctx, cur, size, o.Lease)
+			if err == nil && len(batch) < size && cur != (ballots.ClaimCursor{}) {
+				// Short after the cursor: look again from the start of the queue.
+				cur = ballots.ClaimCursor{}
+				if len(batch) == 0 {
+					continue
+				}
+			} else if err == nil {
+				cur = next
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
