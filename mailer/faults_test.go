@@ -383,3 +383,67 @@ func TestReleaseReturnsUntriedRows(t *testing.T) {
 		t.Errorf("claim after release: %d rows, %v; want all 3", len(again), err)
 	}
 }
+
+// A claimer resumes after its cursor, and rows due behind it (released by
+// a stopping worker) are found again from the start; Drain sends them all.
+func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
+	st := openRaceOf(t, 3, func(int) string { return "example.net" })
+	ctx := context.Background()
+	first, cur, err := st.ClaimOutboxAfter(ctx, ballots.ClaimCursor{}, 2, time.Hour)
+	if err != nil || len(first) != 2 || cur.ID != first[1].ID {
+		t.Fatalf("first claim: %d rows, cursor %+v, %v", len(first), cur, err)
+	}
+	if err := st.ReleaseOutbox(ctx, []int64{first[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	// The released row is due again now, i.e. after the cursor in time:
+	// put it back to its place in the order, behind the cursor.
+	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, first[0].NextAttempt, first[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	next, _, err := st.ClaimOutboxAfter(ctx, cur, 2, time.Hour)
+	if err != nil || len(next) != 1 || next[0].ID == first[0].ID {
+		t.Fatalf("claim after the cursor: %+v, %v; want only the third row", next, err)
+	}
+	again, _, err := st.ClaimOutboxAfter(ctx, ballots.ClaimCursor{}, 2, time.Hour)
+	if err != nil || len(again) != 1 || again[0].ID != first[0].ID {
+		t.Fatalf("claim from the start: %+v, %v; want the released row", again, err)
+	}
+}
+
+// The running outbox, having sent everything else, still finds a row
+// released later at its old place in the queue order (before the rows it
+// claimed): the feeder goes back to the start when its cursor runs dry.
+func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
+	st := openRaceOf(t, 9, func(int) string { return "example.net" })
+	r := startRelay(t, &relay{})
+	ob := outboxTo(st, r.addr, 2) // batches of 7
+	ob.Poll = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	// Hold the first row as a crashed worker would.
+	held, err := st.ClaimOutbox(ctx, 1, time.Hour)
+	if err != nil || len(held) != 1 {
+		t.Fatal(held, err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); len(r.received()) < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("relay received %d of %d", len(r.received()), n)
+			}
+		}
+	}
+	waitFor(8)
+	// Give it back, due at its old place in the order: behind the cursor.
+	if err := st.ReleaseOutbox(ctx, []int64{held[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	ob.Wake()
+	waitFor(9)
+}
