@@ -76,35 +76,92 @@ type OutboxRow struct {
 	RaceID     sql.NullInt64   `db:"race_id"`
 	Data       json.RawMessage `db:"data"`
 	Attempts   int             `db:"attempts"`
+	// NextAttempt is when the row came due: with ID, its place in the queue.
+	NextAttempt time.Time `db:"next_attempt"`
+}
+
+// ClaimCursor is where a claimer's last batch ended in the queue's order
+// (next_attempt, id); the zero value is the start.
+type ClaimCursor struct {
+	NextAttempt time.Time
+	ID          int64
 }
 
 // ClaimOutbox leases up to limit rows that are due (queued, deferred past
 // their time, or sending with an expired lease, i.e. left by a crashed
 // worker) for lease. FOR UPDATE SKIP LOCKED lets several workers and
-// replicas claim side by side without taking the same row.
+// replicas claim side by side without taking the same row. The two kinds
+// of due rows are found separately so that each walks its own partial
+// index (outbox_ready, outbox_leased) instead of sorting the whole queue.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
+	rows, _, err := s.ClaimOutboxAfter(ctx, ClaimCursor{}, limit, lease)
+	return rows, err
+}
+
+// ClaimOutboxAfter is ClaimOutbox for a claimer that keeps its place: it
+// takes ready rows after cur in the queue's order and returns where this
+// batch ended. Claimed rows leave the ready index only when vacuum comes,
+// so a scan from the start would step over every row already sent, and a
+// send of a hundred thousand would cost quadratic time; from the cursor
+// each claim reads only its own rows. A claimer should claim from the
+// start again when a claim after its cursor comes back short, so that
+// rows due earlier in the order (released, or skipped while another
+// replica held them) are not missed.
+func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int, lease time.Duration) ([]OutboxRow, ClaimCursor, error) {
+	after := any("-infinity")
+	if !cur.NextAttempt.IsZero() {
+		after = cur.NextAttempt
+	}
 	var rows []OutboxRow
 	err := s.DB.SelectContext(ctx, &rows, `
-		WITH due AS (
+		WITH expired AS (
 			SELECT id FROM outbox
-			WHERE (status IN ('queued', 'deferred') AND next_attempt <= now())
-			   OR (status = 'sending' AND lease_until < now())
-			ORDER BY id
+			WHERE status = 'sending' AND lease_until < now()
+			ORDER BY lease_until
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
+		), ready AS (
+			SELECT id FROM outbox
+			WHERE status IN ('queued', 'deferred') AND next_attempt <= now()
+			  AND (next_attempt, id) > ($3::timestamptz, $4::bigint)
+			ORDER BY next_attempt, id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED
+		), due AS (
+			(SELECT id FROM expired) UNION ALL (SELECT id FROM ready) LIMIT $1
 		), claimed AS (
 			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts
+			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.next_attempt
 		)
 		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, c.ballot_id,
-		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts
+		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.next_attempt
 		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
-		ORDER BY c.id`, limit, lease.Milliseconds())
+		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)
 	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
+		return nil, cur, fmt.Errorf("claim outbox: %w", err)
 	}
-	return rows, nil
+	for _, r := range rows {
+		if r.NextAttempt.After(cur.NextAttempt) || r.NextAttempt.Equal(cur.NextAttempt) && r.ID > cur.ID {
+			cur = ClaimCursor{r.NextAttempt, r.ID}
+		}
+	}
+	return rows, cur, nil
+}
+
+// ReleaseOutbox gives claimed rows that were not tried back to the queue,
+// due now and without counting the attempt (a shutdown is not a failure).
+func (s *Store) ReleaseOutbox(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.DB.ExecContext(ctx, `UPDATE outbox SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+			attempts = greatest(attempts - 1, 0), lease_until = NULL, next_attempt = now()
+		WHERE id = ANY($1) AND status = 'sending'`, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("release %d claimed outbox rows: %w", len(ids), err)
+	}
+	return nil
 }
 
 // SendResult is what happened to one claimed row.
@@ -161,6 +218,27 @@ func (s *Store) OutboxCounts(ctx context.Context) ([]OutboxCount, error) {
 		return nil, fmt.Errorf("count outbox: %w", err)
 	}
 	return cs, nil
+}
+
+// OutboxFailure is a row that will not be sent, with the reason on record.
+type OutboxFailure struct {
+	ID        int64  `db:"id" json:"id"`
+	Kind      string `db:"kind" json:"kind"`
+	Recipient string `db:"recipient" json:"recipient"`
+	Code      int    `db:"code" json:"code"` // the SMTP reply code, 0 when none (network, render)
+	Reply     string `db:"reply" json:"reply"`
+	Attempts  int    `db:"attempts" json:"attempts"`
+}
+
+// OutboxFailures lists up to limit failed rows, oldest first.
+func (s *Store) OutboxFailures(ctx context.Context, limit int) ([]OutboxFailure, error) {
+	fs := []OutboxFailure{}
+	err := s.DB.SelectContext(ctx, &fs, `SELECT id, kind, recipient, coalesce(last_code, 0) AS code, last_reply AS reply, attempts
+		FROM outbox WHERE status = 'failed' ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list outbox failures: %w", err)
+	}
+	return fs, nil
 }
 
 // RaceSheet is everything a ballot or announcement shows about its race.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 	"time"
 )
@@ -36,6 +35,8 @@ func encodeWord(s string) string {
 	return mime.QEncoding.Encode("utf-8", cleanHeader(s))
 }
 
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // FormatAddress writes name <addr> with the name encoded and quoted as
 // needed.
 func FormatAddress(name, addr string) string {
@@ -46,7 +47,7 @@ func FormatAddress(name, addr string) string {
 	}
 	enc := mime.QEncoding.Encode("utf-8", name)
 	if enc == name {
-		enc = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+		enc = `"` + quoteEscaper.Replace(name) + `"`
 	}
 	return enc + " <" + addr + ">"
 }
@@ -72,9 +73,7 @@ func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []b
 		buf.WriteString("\r\nContent-Type: ")
 		buf.WriteString(ctype)
 		buf.WriteString("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-		w := quotedprintable.NewWriter(buf)
-		w.Write(crlf(body))
-		w.Close()
+		writeQP(buf, body)
 		buf.WriteString("\r\n")
 	}
 	part("text/plain", text)
@@ -84,13 +83,80 @@ func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []b
 	buf.WriteString("--\r\n")
 }
 
-// crlf turns bare LF line ends into CRLF, which quoted-printable keeps as
-// hard line breaks.
-func crlf(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\n")) || bytes.Contains(b, []byte("\r\n")) {
-		return b
+const hexUpper = "0123456789ABCDEF"
+
+// writeQP writes body quoted-printable (RFC 2045 §6.7) into buf: line ends
+// (LF or CRLF) become CRLF hard breaks, lines longer than 76 characters get
+// soft breaks, and "=", control and non-ASCII bytes and whitespace at a line
+// end are encoded. A line of plain ASCII is copied as it is; this runs for
+// every part of every message, so it avoids the byte-at-a-time encoder of
+// mime/quotedprintable.
+func writeQP(buf *bytes.Buffer, body []byte) {
+	for len(body) > 0 {
+		line, rest, nl := bytes.Cut(body, []byte("\n"))
+		if nl {
+			line = bytes.TrimSuffix(line, []byte("\r"))
+		}
+		qpLine(buf, line)
+		if nl {
+			buf.WriteString("\r\n")
+		}
+		body = rest
 	}
-	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+}
+
+func qpSafe(c byte) bool { return c >= ' ' && c <= '~' && c != '=' || c == '\t' }
+
+func qpLine(buf *bytes.Buffer, line []byte) {
+	plain := len(line) <= 76
+	for i := 0; plain && i < len(line); i++ {
+		plain = qpSafe(line[i])
+	}
+	if plain && (len(line) == 0 || (line[len(line)-1] != ' ' && line[len(line)-1] != '\t')) {
+		buf.Write(line)
+		return
+	}
+	ws := func(c byte) bool { return c == ' ' || c == '\t' }
+	n := 0 // characters on the current output line
+	for i := 0; i < len(line); {
+		if c := line[i]; qpSafe(c) && !(i == len(line)-1 && ws(c)) {
+			// A run of plain characters, copied in pieces that fit the line;
+			// whitespace ending the line is left to be encoded.
+			j := i + 1
+			for j < len(line) && qpSafe(line[j]) {
+				j++
+			}
+			if j == len(line) && ws(line[j-1]) {
+				j--
+			}
+			for i < j {
+				room := 75 - n // keep a column for the soft break "="
+				if j == len(line) && j-i <= 76-n {
+					room = j - i // the line's end needs no soft break
+				}
+				if room <= 0 {
+					buf.WriteString("=\r\n")
+					n = 0
+					continue
+				}
+				k := min(j-i, room)
+				buf.Write(line[i : i+k])
+				n += k
+				i += k
+			}
+			continue
+		}
+		c := line[i]
+		if n+3 > 75 && !(i == len(line)-1 && n+3 <= 76) {
+			buf.WriteString("=\r\n")
+			n = 0
+		}
+		buf.WriteByte('=')
+		buf.WriteByte(hexUpper[c>>4])
+		buf.WriteByte(hexUpper[c&0x0f])
+		n += 3
+		i++
+	}
 }
 
 // dateHeader is an RFC 5322 date.

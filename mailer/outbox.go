@@ -15,21 +15,28 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 )
 
-// Outbox sends what the outbox holds: Workers goroutines, each with its own
-// Sender (one persistent connection), claim batches of due rows, render and
-// send them, and record every row's outcome. A row is never dropped: it is
-// sent, deferred to a later attempt, or failed with the reason on record.
+// Outbox sends what the outbox holds. One feeder claims due rows in
+// batches (FOR UPDATE SKIP LOCKED, so replicas share the work) and hands
+// them to Workers goroutines, each with its own Sender (one persistent
+// connection), which render and send them; one recorder writes the
+// outcomes back in batches. Claiming and recording run beside the sending,
+// so the database never stalls an SMTP connection. A row is never dropped:
+// it is sent, deferred to a later attempt, failed with the reason on
+// record, or (at shutdown, not yet tried) released back to the queue.
 type Outbox struct {
 	Store     *ballots.Store
 	Renderer  *Renderer
 	NewSender func() Sender
 	Workers   int           // default 4
-	Batch     int           // rows claimed at once per worker, default 50
+	Batch     int           // rows claimed (and results recorded) at once, default 500
 	Lease     time.Duration // how long a claim holds a row, default 5 minutes
 	Poll      time.Duration // wait when nothing is due, default 500ms
 	// MaxAttempts is when a temporary failure becomes final, default 12.
 	MaxAttempts int
-	Logger      *slog.Logger
+	// Limits, when set, paces sending: one global rate shared by every
+	// worker, and optional per-recipient-domain rates.
+	Limits *Limits
+	Logger *slog.Logger
 
 	wake chan struct{}
 	once sync.Once
@@ -41,7 +48,7 @@ func (o *Outbox) defaults() {
 			o.Workers = 4
 		}
 		if o.Batch <= 0 {
-			o.Batch = 50
+			o.Batch = 500
 		}
 		if o.Lease <= 0 {
 			o.Lease = 5 * time.Minute
@@ -59,7 +66,7 @@ func (o *Outbox) defaults() {
 	})
 }
 
-// Wake tells an idle worker to look for rows now (after an enqueue).
+// Wake tells an idle feeder to look for rows now (after an enqueue).
 func (o *Outbox) Wake() {
 	o.defaults()
 	select {
@@ -68,38 +75,20 @@ func (o *Outbox) Wake() {
 	}
 }
 
-// Run sends until ctx is done. Rows a worker holds when ctx ends are
-// finished first (their results recorded) where possible; anything left
-// goes back to the queue when its lease expires.
+// Run sends until ctx is done. Rows a worker is sending when ctx ends are
+// finished and recorded; claimed rows not yet tried are released to the
+// queue, so a shutdown neither resends nor delays anything.
 func (o *Outbox) Run(ctx context.Context) error {
 	o.defaults()
-	var wg sync.WaitGroup
-	for i := 0; i < o.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o.work(ctx)
-		}()
-	}
-	wg.Wait()
-	return nil
+	_, err := o.pump(ctx, false)
+	return err
 }
 
-// Drain sends until nothing is due and returns the number of rows handled;
-// for the CLI and tests.
+// Drain sends until nothing is due and returns the number of rows handled
+// (sent, deferred or failed); for the CLI, the benchmark and tests.
 func (o *Outbox) Drain(ctx context.Context) (int, error) {
 	o.defaults()
-	s := o.NewSender()
-	defer closeSender(s)
-	var buf bytes.Buffer
-	total := 0
-	for {
-		n, err := o.round(ctx, s, &buf)
-		total += n
-		if err != nil || n == 0 {
-			return total, err
-		}
-	}
+	return o.pump(ctx, true)
 }
 
 func closeSender(s Sender) {
@@ -108,77 +97,184 @@ func closeSender(s Sender) {
 	}
 }
 
-func (o *Outbox) work(ctx context.Context) {
-	s := o.NewSender()
-	defer closeSender(s)
-	var buf bytes.Buffer
-	backoff := o.Poll
-	for ctx.Err() == nil {
-		n, err := o.round(ctx, s, &buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			o.Logger.Error("outbox round failed", "err", err)
-		}
-		if n > 0 && err == nil {
-			backoff = o.Poll
-			continue
-		}
-		if err != nil {
-			backoff = min(backoff*2, 30*time.Second)
-		}
-		select {
-		case <-ctx.Done():
-		case <-o.wake:
-		case <-time.After(backoff):
+// claimSize is how many rows one claim takes: Batch, or fewer when a rate
+// limit is so low that Batch rows would outlive their lease in the queue.
+func (o *Outbox) claimSize() int {
+	n := o.Batch
+	if o.Limits != nil {
+		if r := o.Limits.perSecond(); r > 0 {
+			n = min(n, max(1, int(r*o.Lease.Seconds()/4)))
 		}
 	}
+	return n
 }
 
-// round claims one batch, sends it and records the results.
-func (o *Outbox) round(ctx context.Context, s Sender, buf *bytes.Buffer) (int, error) {
-	rows, err := o.Store.ClaimOutbox(ctx, o.Batch, o.Lease)
-	if err != nil || len(rows) == 0 {
-		return 0, err
+// pump runs the feeder, the workers and the recorder until ctx ends or,
+// when drain is set, until a claim finds nothing due.
+func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
+	rows := make(chan ballots.OutboxRow, 2*o.Batch)
+	results := make(chan ballots.SendResult, 4*o.Batch)
+	var (
+		mu       sync.Mutex
+		released []int64
+		feedErr  error
+	)
+	release := func(ids ...int64) {
+		mu.Lock()
+		released = append(released, ids...)
+		mu.Unlock()
 	}
-	results := make([]ballots.SendResult, 0, len(rows))
-	// Results are recorded even if ctx ends mid-batch, so a shutdown does not
-	// leave sent rows to be sent again after their lease.
-	defer func() {
-		if err := o.Store.RecordResults(context.WithoutCancel(ctx), results); err != nil {
-			o.Logger.Error("record send results", "rows", len(results), "err", err)
+
+	// Feeder.
+	go func() {
+		defer close(rows)
+		backoff := o.Poll
+		var cur ballots.ClaimCursor
+		for ctx.Err() == nil {
+			size := o.claimSize()
+			batch, next, err := o.Store.ClaimOutboxAfter(ctx, cur, size, o.Lease)
+			if err == nil && len(batch) < size && cur != (ballots.ClaimCursor{}) {
+				// Short after the cursor: look again from the start of the queue.
+				cur = ballots.ClaimCursor{}
+				if len(batch) == 0 {
+					continue
+				}
+			} else if err == nil {
+				cur = next
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if drain {
+					feedErr = err
+					return
+				}
+				o.Logger.Error("outbox claim failed", "err", err)
+				backoff = min(backoff*2, 30*time.Second)
+			} else {
+				backoff = o.Poll
+			}
+			if len(batch) == 0 {
+				if drain && err == nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-o.wake:
+				case <-time.After(backoff):
+				}
+				continue
+			}
+			for i, row := range batch {
+				select {
+				case rows <- row:
+				case <-ctx.Done():
+					for _, r := range batch[i:] {
+						release(r.ID)
+					}
+					return
+				}
+			}
 		}
 	}()
-	for _, row := range rows {
-		if ctx.Err() != nil {
-			break
-		}
-		results = append(results, o.sendOne(ctx, s, row, buf))
+
+	// Workers.
+	var wg sync.WaitGroup
+	for i := 0; i < o.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := o.NewSender()
+			defer closeSender(s)
+			var buf bytes.Buffer
+			for row := range rows {
+				if ctx.Err() != nil {
+					release(row.ID)
+					continue
+				}
+				res, ok := o.sendOne(ctx, s, row, &buf)
+				if !ok {
+					release(row.ID)
+					continue
+				}
+				results <- res
+			}
+		}()
 	}
-	return len(rows), nil
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	// Recorder: results are recorded even after ctx ends, so a shutdown
+	// does not leave sent rows to be sent again after their lease.
+	rctx := context.WithoutCancel(ctx)
+	total := 0
+	pending := make([]ballots.SendResult, 0, o.Batch)
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		if err := o.Store.RecordResults(rctx, pending); err != nil {
+			o.Logger.Error("record send results", "rows", len(pending), "err", err)
+		}
+		total += len(pending)
+		pending = pending[:0]
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case res, ok := <-results:
+			if !ok {
+				break loop
+			}
+			pending = append(pending, res)
+			if len(pending) >= o.Batch {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+	flush()
+	if len(released) > 0 {
+		if err := o.Store.ReleaseOutbox(rctx, released); err != nil {
+			o.Logger.Error("release claimed rows", "rows", len(released), "err", err)
+		}
+	}
+	return total, feedErr
 }
 
-func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, buf *bytes.Buffer) ballots.SendResult {
+// sendOne renders, paces and sends one row. It reports false when ctx
+// ended while waiting for the rate limit: the row was not tried.
+func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, buf *bytes.Buffer) (ballots.SendResult, bool) {
 	res := ballots.SendResult{ID: row.ID}
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
 		// A message that cannot be rendered will not render next time either.
 		res.Status, res.Reply = ballots.OutboxFailed, "render: "+err.Error()
 		o.Logger.Error("outbox render failed", "id", row.ID, "kind", row.Kind, "err", err)
-		return res
+		return res, true
+	}
+	if o.Limits != nil {
+		if err := o.Limits.Wait(ctx, msg.To); err != nil {
+			return res, false
+		}
 	}
 	err = s.Send(ctx, msg.From, msg.To, msg.Data)
 	if err == nil {
 		res.Status, res.Code, res.Reply = ballots.OutboxSent, 250, "ok"
-		return res
+		return res, true
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		res.Code, res.Reply = se.Code, fmt.Sprintf("%d %s", se.Code, se.Message)
 		if se.Code/100 == 5 {
 			res.Status = ballots.OutboxFailed
-			return res
+			return res, true
 		}
 	} else {
 		res.Reply = err.Error()
@@ -186,10 +282,10 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 	if row.Attempts >= o.MaxAttempts {
 		res.Status = ballots.OutboxFailed
 		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", row.Attempts, res.Reply)
-		return res
+		return res, true
 	}
 	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
-	return res
+	return res, true
 }
 
 // Backoff is the wait before attempt n+1 after n failed ones: exponential

@@ -18,6 +18,9 @@ type Identity struct {
 	Local    string // local part, "ballots"
 	Domain   string // mail domain
 	FromName string // display name of From
+	// PublicURL is the base URL of the HTTP side ("" for none): member mail
+	// then also carries the RFC 8058 one-click unsubscribe link.
+	PublicURL string
 }
 
 // Address returns the mailbox's address with a plus tag ("" for none).
@@ -45,17 +48,34 @@ type Renderer struct {
 	Tokens    *ballots.Tokens
 	ID        Identity
 	Now       func() time.Time
+	// DKIM, when set, signs every message.
+	DKIM *DKIM
 
 	mu     sync.Mutex
-	sheets map[sheetKey]ballots.RaceSheet
+	sheets map[sheetKey]*sheet
+
+	fixed     sync.Once
+	fromHdr   string // the From header, the same on every message
+	replyName string // the display name part of Reply-To, formatted
+	bufs      sync.Pool
 }
+
+// sheet is a race's sheet with its template data, built once.
+type sheet struct {
+	ballots.RaceSheet
+	race       templates.Race
+	candidates []templates.Candidate
+}
+
+// bodies is a pair of pooled buffers for the text and HTML parts.
+type bodies struct{ text, html bytes.Buffer }
 
 type sheetKey struct {
 	race   int64
 	closed bool
 }
 
-func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (ballots.RaceSheet, error) {
+func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (*sheet, error) {
 	key := sheetKey{raceID, needTally}
 	r.mu.Lock()
 	sh, ok := r.sheets[key]
@@ -63,16 +83,17 @@ func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (bal
 	if ok {
 		return sh, nil
 	}
-	sh, err := r.Store.RaceSheet(ctx, raceID)
+	rs, err := r.Store.RaceSheet(ctx, raceID)
 	if err != nil {
-		return sh, err
+		return nil, err
 	}
-	if needTally && sh.Tally == nil {
-		return sh, fmt.Errorf("race %s has no tally yet", sh.Race.Code)
+	if needTally && rs.Tally == nil {
+		return nil, fmt.Errorf("race %s has no tally yet", rs.Race.Code)
 	}
+	sh = &sheet{RaceSheet: rs, race: raceData(rs), candidates: candidateData(rs.Candidates)}
 	r.mu.Lock()
 	if r.sheets == nil {
-		r.sheets = map[sheetKey]ballots.RaceSheet{}
+		r.sheets = map[sheetKey]*sheet{}
 	}
 	r.sheets[key] = sh
 	r.mu.Unlock()
@@ -128,10 +149,21 @@ func autoAnswer(kind string) bool {
 
 // Render renders row into buf (reset first) and returns the message.
 func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes.Buffer) (Rendered, error) {
-	var text, html bytes.Buffer
+	r.fixed.Do(func() {
+		r.fromHdr = FormatAddress(r.ID.FromName, r.ID.Address(""))
+		r.replyName = strings.TrimSuffix(FormatAddress(r.ID.FromName, "x"), "<x>")
+	})
+	b, _ := r.bufs.Get().(*bodies)
+	if b == nil {
+		b = new(bodies)
+	}
+	defer r.bufs.Put(b)
+	text, html := &b.text, &b.html
+	text.Reset()
+	html.Reset()
 	var data any
 	var ad answerData
-	if len(row.Data) > 0 {
+	if len(row.Data) > 0 && string(row.Data) != "{}" {
 		if err := json.Unmarshal(row.Data, &ad); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: data: %w", row.ID, err)
 		}
@@ -144,7 +176,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	if code != "" {
 		replyTo = r.ID.Address(ballots.TokenBallot + "-" + code)
 	}
-	var sh ballots.RaceSheet
+	sh := &sheet{}
 	if row.RaceID.Valid {
 		var err error
 		if sh, err = r.sheet(ctx, row.RaceID.Int64, row.Kind == ballots.MailAnnouncement); err != nil {
@@ -153,21 +185,21 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	}
 	switch row.Kind {
 	case ballots.MailBallot:
-		data = templates.Ballot{Name: row.MemberName, Race: raceData(sh), Candidates: candidateData(sh.Candidates),
+		data = templates.Ballot{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code}
 	case ballots.MailReceipt:
-		data = templates.Receipt{Name: row.MemberName, Race: raceData(sh), Choice: ad.Choice, Receipt: ad.Receipt, Code: code}
+		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code}
 	case ballots.MailClarify:
-		data = templates.Clarify{Name: row.MemberName, Race: raceData(sh), Reason: ad.Reason, Candidates: candidateData(sh.Candidates),
+		data = templates.Clarify{Name: row.MemberName, Race: sh.race, Reason: ad.Reason, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code}
 	case ballots.MailClosed:
-		data = templates.Closed{Name: row.MemberName, Race: raceData(sh)}
+		data = templates.Closed{Name: row.MemberName, Race: sh.race}
 	case ballots.MailNotVoter:
-		data = templates.NotVoter{Name: row.MemberName, Race: raceData(sh), Sender: ad.Sender}
+		data = templates.NotVoter{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
 	case ballots.MailUnmatched:
 		data = templates.Unmatched{Subject: ad.Subject}
 	case ballots.MailAnnouncement:
-		a := templates.Announcement{Name: row.MemberName, Race: raceData(sh), Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
+		a := templates.Announcement{Name: row.MemberName, Race: sh.race, Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
 			Turnout: fmt.Sprintf("%.1f %%", sh.Tally.Turnout*100)}
 		for _, c := range sh.Tally.Candidates {
 			a.Results = append(a.Results, templates.Result{Number: c.Number, Name: c.Name, Votes: c.Votes,
@@ -189,7 +221,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			return Rendered{}, err
 		}
 	case ballots.MailReminder:
-		data = templates.Reminder{Name: row.MemberName, Race: raceData(sh), Candidates: candidateData(sh.Candidates),
+		data = templates.Reminder{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code}
 	case ballots.MailVetting:
 		var v templates.Vetting
@@ -204,7 +236,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
-		a, err := resultsData(closed, row.MemberName)
+		a, err := resultsData(closed.RaceSheet, row.MemberName)
 		if err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
@@ -220,7 +252,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}
-	subject, err := r.Templates.Render(row.Kind, data, &text, &html)
+	subject, err := r.Templates.Render(row.Kind, data, text, html)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 	}
@@ -231,9 +263,9 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		now = r.Now
 	}
 	headers := []Header{
-		{"From", FormatAddress(r.ID.FromName, r.ID.Address(""))},
+		{"From", r.fromHdr},
 		{"To", FormatAddress(row.MemberName, row.Recipient)},
-		{"Reply-To", FormatAddress(r.ID.FromName, replyTo)},
+		{"Reply-To", r.replyName + "<" + cleanHeader(replyTo) + ">"},
 		{"Date", dateHeader(now())},
 		{"Message-ID", "<" + msgID + ">"},
 		// Exchange: no out-of-office or read receipts back to us.
@@ -249,8 +281,31 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		// RFC 3834 §5: generated, not a response; responders should stay silent.
 		headers = append(headers, Header{"Auto-Submitted", "auto-generated"})
 	}
+	if row.MemberID.Valid {
+		// RFC 2369 and RFC 8058: a member can leave from any message.
+		ut := r.Tokens.Make(ballots.TokenUnsubscribe, row.MemberID.Int64, nil)
+		lu := "<mailto:" + r.ID.Address(ballots.TokenUnsubscribe+"-"+ut) + ">"
+		if r.ID.PublicURL != "" {
+			lu += ", <" + r.ID.PublicURL + "/unsubscribe?t=" + ut + ">"
+			headers = append(headers, Header{"List-Unsubscribe", lu}, Header{"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"})
+		} else {
+			headers = append(headers, Header{"List-Unsubscribe", lu})
+		}
+	}
 	buf.Reset()
 	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken))
+	if r.DKIM != nil {
+		sig, err := r.DKIM.sign(buf.Bytes())
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		// The signature goes first; the signed message follows unchanged.
+		n := buf.Len()
+		buf.Write(sig)
+		b := buf.Bytes()
+		copy(b[len(sig):], b[:n])
+		copy(b, sig)
+	}
 	return Rendered{
 		From:      r.ID.Address(ballots.TokenBounce + "-" + r.Tokens.Make(ballots.TokenBounce, row.ID, nil)),
 		To:        row.Recipient,

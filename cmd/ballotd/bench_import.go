@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/metrics"
-	"strings"
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
@@ -90,7 +88,7 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "ballotd import members (first load):     %6.2f s  %9.0f rows/s  (%d added)\n", importTime.Seconds(), rate(importTime), rep.Added)
 	fmt.Fprintf(w, "ballotd import members (same file again): %6.2f s  %9.0f rows/s  (%d unchanged)\n", againTime.Seconds(), rate(againTime), again.Unchanged)
 	fmt.Fprintf(w, "ratio ballotd / psql \\copy: %.2f\n", copyTime.Seconds()/importTime.Seconds())
-	fmt.Fprintf(w, "ballotd peak memory: %s RSS high-water mark, %.1f MB Go heap\n", peakRSS(), heapMB())
+	fmt.Fprintf(w, "ballotd peak memory: %.1f MB RSS high-water mark (VmHWM, whole run)\n", float64(peakRSS())/1e6)
 	if rep.Added != *rows || again.Unchanged != *rows || len(rep.Rejected) != 0 {
 		return fmt.Errorf("bench import: want %d added then %d unchanged, got %d and %d (%d rejected)", *rows, *rows, rep.Added, again.Unchanged, len(rep.Rejected))
 	}
@@ -117,25 +115,4 @@ func writeMembersCSV(path string, n int) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), f.Close()
-}
-
-// peakRSS is the process's resident-set high-water mark (Linux VmHWM).
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
-		}
-	}
-	return "unknown"
-}
-
-// heapMB is the Go heap in use now, in MB.
-func heapMB() float64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return float64(s[0].Value.Uint64()) / 1e6
 }

@@ -456,8 +456,10 @@ func writeTally(w io.Writer, t ballots.Tally) error {
 }
 
 func cmdOutbox(ctx context.Context, e *env, args []string) error {
-	asJSON, _, err := jsonFlag("outbox", args)
-	if err != nil {
+	fs := flags("outbox")
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("failures", 100, "failed rows to list")
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	st, _, err := openStore(ctx, e)
@@ -469,13 +471,26 @@ func cmdOutbox(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(e.stdout, cs)
+	fails, err := st.OutboxFailures(ctx, max(*limit, 0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, struct {
+			Counts   []ballots.OutboxCount   `json:"counts"`
+			Failures []ballots.OutboxFailure `json:"failures"`
+		}{cs, fails})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tSTATUS\tCOUNT")
 	for _, c := range cs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", c.Kind, c.Status, c.Count)
+	}
+	if len(fails) > 0 {
+		fmt.Fprintln(tw, "\nFAILED\tKIND\tCODE\tREPLY")
+		for _, f := range fails {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.Recipient, f.Kind, f.Code, f.Reply)
+		}
 	}
 	return tw.Flush()
 }

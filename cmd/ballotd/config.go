@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,17 @@ type Config struct {
 	Tick         time.Duration
 	RemindBefore time.Duration
 	DigestEvery  time.Duration
+	// SMTPRate is the global send rate in messages a second (0: unlimited);
+	// SMTPDomainRates optional rates per recipient domain.
+	SMTPRate        float64
+	SMTPDomainRates map[string]float64
+	// PublicURL is where the HTTP side is reachable from outside, for the
+	// one-click unsubscribe link ("" for none).
+	PublicURL string
+	// DKIMKey is the path of a PEM private key (RSA or Ed25519) to sign
+	// with under DKIMSelector; both or neither.
+	DKIMKey      string
+	DKIMSelector string
 }
 
 // configError is a missing or malformed setting: one line naming it, exit 2.
@@ -120,6 +133,39 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		if c.OutboxLease, err = time.ParseDuration(v); err != nil || c.OutboxLease < time.Second {
 			return c, bad("BALLOTD_OUTBOX_LEASE", v, "a duration of at least 1s, such as 5m")
 		}
+	}
+	if v := getenv("BALLOTD_SMTP_RATE"); v != "" {
+		if c.SMTPRate, err = strconv.ParseFloat(v, 64); err != nil || c.SMTPRate < 0 || math.IsInf(c.SMTPRate, 0) {
+			return c, bad("BALLOTD_SMTP_RATE", v, "messages a second, such as 20 or 0.5 (0 for no limit)")
+		}
+	}
+	if v := getenv("BALLOTD_SMTP_DOMAIN_RATES"); v != "" {
+		c.SMTPDomainRates = map[string]float64{}
+		for _, part := range strings.Split(v, ",") {
+			d, r, ok := strings.Cut(strings.TrimSpace(part), "=")
+			rate, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+			d = strings.ToLower(strings.TrimSpace(d))
+			if !ok || err != nil || rate <= 0 || math.IsInf(rate, 0) || d == "" || strings.ContainsAny(d, "@ ") {
+				return c, bad("BALLOTD_SMTP_DOMAIN_RATES", v, "domain=messages a second, comma-separated, such as gmail.com=10,yahoo.com=5")
+			}
+			c.SMTPDomainRates[d] = rate
+		}
+	}
+	if v := strings.TrimSpace(getenv("BALLOTD_PUBLIC_URL")); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return c, bad("BALLOTD_PUBLIC_URL", v, "the public base URL of the HTTP side, such as https://ballots.example.org")
+		}
+		c.PublicURL = strings.TrimRight(v, "/")
+	}
+	c.DKIMKey, c.DKIMSelector = getenv("BALLOTD_DKIM_KEY"), strings.TrimSpace(getenv("BALLOTD_DKIM_SELECTOR"))
+	switch {
+	case c.DKIMKey != "" && c.DKIMSelector == "":
+		return c, missing("BALLOTD_DKIM_SELECTOR", "the DKIM selector published in DNS for BALLOTD_DKIM_KEY")
+	case c.DKIMKey == "" && c.DKIMSelector != "":
+		return c, missing("BALLOTD_DKIM_KEY", "the path of the PEM private key for BALLOTD_DKIM_SELECTOR")
+	case c.DKIMSelector != "" && strings.ContainsAny(c.DKIMSelector, " ;=@"):
+		return c, bad("BALLOTD_DKIM_SELECTOR", c.DKIMSelector, "a DNS label such as ballots2026")
 	}
 	for _, a := range []struct{ name, v string }{{"BALLOTD_IMAP_ADDR", c.IMAP.Addr}, {"BALLOTD_SMTP_ADDR", c.SMTP.Addr}, {"BALLOTD_HTTP_ADDR", c.HTTPAddr}} {
 		if a.v == "" {

@@ -169,17 +169,19 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 
 	// Every outbox row was sent exactly once: no duplicate rows, and the
 	// hub received exactly as many messages.
-	var counts []struct {
-		Kind   string `json:"kind"`
-		Status string `json:"status"`
-		Count  int    `json:"count"`
+	var ob struct {
+		Counts []struct {
+			Kind   string `json:"kind"`
+			Status string `json:"status"`
+			Count  int    `json:"count"`
+		} `json:"counts"`
 	}
-	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &counts); err != nil {
+	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &ob); err != nil {
 		t.Fatal(err)
 	}
 	byKind := map[string]int{}
 	total := 0
-	for _, c := range counts {
+	for _, c := range ob.Counts {
 		if c.Status != "sent" {
 			t.Errorf("outbox: %d %s rows %s", c.Count, c.Kind, c.Status)
 		}
@@ -549,15 +551,17 @@ func TestReachableTurnout(t *testing.T) {
 // outboxCount is the number of outbox rows of kind in status.
 func (h *harness) outboxCount(kind, status string) int {
 	h.t.Helper()
-	var cs []struct {
-		Kind   string `json:"kind"`
-		Status string `json:"status"`
-		Count  int    `json:"count"`
+	var out struct {
+		Counts []struct {
+			Kind   string `json:"kind"`
+			Status string `json:"status"`
+			Count  int    `json:"count"`
+		} `json:"counts"`
 	}
-	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &cs); err != nil {
+	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &out); err != nil {
 		h.t.Fatal(err)
 	}
-	for _, c := range cs {
+	for _, c := range out.Counts {
 		if c.Kind == kind && c.Status == status {
 			return c.Count
 		}

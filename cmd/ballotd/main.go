@@ -57,12 +57,16 @@ usage:
   ballotd race open|close CODE
   ballotd tally CODE [--json] [--recount]  (--recount: afresh from the votes, to check a frozen tally)
   ballotd results release CODE             announce a held wave's frozen results
-  ballotd outbox [--json]                  outbox rows by kind and status
+  ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
+                                           (recipient, kind, SMTP code, reply)
   ballotd send                             send what the outbox holds now, then exit
-  ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]
                                            endorsed candidates and per-race receipt hashes
+  ballotd bench send [--members 100000] [--conns 16] [--runs 1] [--batch N] [--cpuprofile FILE]
+                                           time the outbox against a raw SMTP client on a loopback
+                                           sink, in a scratch database (dropped after)
+  ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
 
 configuration is by environment: see README.md.
 `
@@ -140,10 +144,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "tally":
 		return cmdTally(ctx, e, args[1:])
 	case "bench":
-		if sub != "import" {
-			return usageError{"bench: want bench import"}
+		if sub == "import" {
+			return cmdBenchImport(ctx, e, args[2:])
 		}
-		return cmdBenchImport(ctx, e, args[2:])
+		return cmdBench(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
 	case "digest":

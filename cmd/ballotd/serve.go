@@ -35,14 +35,26 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		st.Close()
 		return nil, fmt.Errorf("BALLOTD_TEMPLATES: %w", err)
 	}
-	id := mailer.Identity{Local: cfg.Mailbox, Domain: cfg.Domain, FromName: cfg.From}
+	id := mailer.Identity{Local: cfg.Mailbox, Domain: cfg.Domain, FromName: cfg.From, PublicURL: cfg.PublicURL}
+	rd0 := &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: id}
+	if cfg.DKIMKey != "" {
+		key, err := mailer.LoadDKIMKey(cfg.DKIMKey)
+		if err != nil {
+			st.Close()
+			return nil, configError{"BALLOTD_DKIM_KEY: " + err.Error()}
+		}
+		rd0.DKIM = &mailer.DKIM{Domain: cfg.Domain, Selector: cfg.DKIMSelector, Key: key}
+	}
 	ob := &mailer.Outbox{
 		Store:     st,
-		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: id},
+		Renderer:  rd0,
 		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(cfg.SMTP) },
 		Workers:   cfg.SMTPConns,
 		Lease:     cfg.OutboxLease,
 		Logger:    e.log.With("part", "outbox"),
+	}
+	if cfg.SMTPRate > 0 || len(cfg.SMTPDomainRates) > 0 {
+		ob.Limits = mailer.NewLimits(cfg.SMTPRate, cfg.SMTPDomainRates)
 	}
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,

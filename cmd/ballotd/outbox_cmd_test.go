@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// ballotd outbox lists the counts and every failure with its SMTP reply.
+func TestOutboxCommandShowsFailures(t *testing.T) {
+	h := newHarness(t)
+	h.ballotd("migrate")
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
+		"alice@example.net,Alice,MA-07\nbob@gone.example,Bob,MA-02\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March",
+		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339),
+		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
+	h.ballotd("race", "open", "MA-SEN")
+	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
+		if strings.HasSuffix(rcpt, "@gone.example") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
+		}
+		return nil
+	})
+	h.ballotd("send")
+
+	var got struct {
+		Counts []struct {
+			Kind, Status string
+			Count        int
+		}
+		Failures []struct {
+			Recipient, Kind, Reply string
+			Code                   int
+		}
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("outbox", "--json")), &got); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, c := range got.Counts {
+		counts[c.Kind+"/"+c.Status] = c.Count
+	}
+	if counts["ballot/sent"] != 1 || counts["ballot/failed"] != 1 {
+		t.Errorf("counts %v; want one ballot sent and one failed", counts)
+	}
+	if len(got.Failures) != 1 || got.Failures[0].Recipient != "bob@gone.example" || got.Failures[0].Kind != "ballot" ||
+		got.Failures[0].Code != 550 || got.Failures[0].Reply != "550 mailbox unavailable" {
+		t.Errorf("failures %+v; want bob@gone.example's 550 with its reply", got.Failures)
+	}
+	text := h.ballotd("outbox")
+	for _, want := range []string{"FAILED", "bob@gone.example", "550 mailbox unavailable"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("outbox listing lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// bench send runs end to end on a small list and verifies its own count.
+func TestBenchSendSmall(t *testing.T) {
+	h := newHarness(t)
+	out := h.ballotd("bench", "send", "--members", "300", "--conns", "3")
+	for _, want := range []string{"ballotd send", "raw go-smtp client", "ratio ballotd/raw", "peak memory", "verified                   300 members"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}
