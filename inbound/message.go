@@ -60,6 +60,18 @@ type Message struct {
 	deliveryStatus bool   // a message/delivery-status (RFC 3464) part was seen
 	feedbackReport bool   // a message/feedback-report (RFC 5965) part was seen
 	embedded       bool   // a message/rfc822 or text/rfc822-headers part was seen
+	dsnFields      []byte // the first message/delivery-status part, decoded (ReadBounce)
+	returned       []byte // the first returned message or headers, decoded (ReadBounce)
+}
+
+// maxKept bounds the report parts kept for ReadBounce.
+const maxKept = 64 << 10
+
+func keep(b []byte) []byte {
+	if len(b) > maxKept {
+		b = b[:maxKept]
+	}
+	return append([]byte(nil), b...)
 }
 
 // Parse reads one raw email. It never panics. It returns an error wrapping
@@ -493,6 +505,9 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 	case mt == "message/rfc822" || mt == "message/global":
 		m.embedded = true
 		data := m.transferDecode(&h, body)
+		if m.returned == nil {
+			m.returned = keep(data)
+		}
 		eh, rest, err := m.readPartHeader(data)
 		if err != nil {
 			m.problem("%s: %v", mt, err)
@@ -501,12 +516,18 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 		return m.walk(eh, rest, depth+1, true)
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
 		m.deliveryStatus = true
+		if m.dsnFields == nil {
+			m.dsnFields = keep(m.transferDecode(&h, body))
+		}
 		return nil
 	case mt == "message/feedback-report":
 		m.feedbackReport = true
 		return nil
 	case mt == "text/rfc822-headers" || mt == "text/global-headers":
 		m.embedded = true
+		if m.returned == nil {
+			m.returned = keep(m.transferDecode(&h, body))
+		}
 		return nil
 	}
 	return m.leaf(h, mt, params, body, inEmbedded)

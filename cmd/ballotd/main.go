@@ -52,6 +52,8 @@ usage:
   ballotd tally CODE [--json]
   ballotd outbox [--json]                  outbox rows by kind and status
   ballotd send                             send what the outbox holds now, then exit
+  ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
+  ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
 
 configuration is by environment: see README.md.
 `
@@ -124,6 +126,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdTally(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "quarantine":
+		return cmdQuarantine(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }

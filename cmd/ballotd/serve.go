@@ -44,7 +44,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,
 		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
-			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake},
+			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, AuthservID: cfg.AuthservID},
 		Logger: e.log.With("part", "imap"),
 	}
 	return &daemon{store: st, outbox: ob, reader: rd}, nil

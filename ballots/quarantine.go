@@ -1,0 +1,79 @@
+package ballots
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// AllowAnswer claims the one automatic answer of reason (an outbox kind) to
+// sender on the current UTC day, in tx. It reports false when that answer
+// was already given today: the caller records its outcome and sends
+// nothing. A rolled-back tx gives the claim back.
+func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, inboundID int64) (bool, error) {
+	var n []int
+	err := tx.SelectContext(ctx, &n, `INSERT INTO answer_limits (sender, reason, day, inbound_id)
+		VALUES (lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3) ON CONFLICT DO NOTHING RETURNING 1`,
+		strings.TrimSpace(sender), reason, nullID(inboundID))
+	if err != nil {
+		return false, fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
+	}
+	return len(n) > 0, nil
+}
+
+// QuarantineEntry is one quarantined inbound message, as listed for staff.
+type QuarantineEntry struct {
+	ID       int64     `db:"id" json:"id"`
+	Received time.Time `db:"received_at" json:"received"`
+	From     string    `db:"from_addr" json:"from"`
+	Subject  string    `db:"subject" json:"subject"`
+	Class    string    `db:"class" json:"class"`
+	Outcome  string    `db:"outcome" json:"outcome"`
+	Detail   string    `db:"detail" json:"detail"`
+}
+
+// Quarantine lists the quarantined inbound messages, oldest first.
+func (s *Store) Quarantine(ctx context.Context) ([]QuarantineEntry, error) {
+	var es []QuarantineEntry
+	err := s.DB.SelectContext(ctx, &es, `SELECT id, received_at, from_addr, subject, class, outcome, detail
+		FROM inbound_messages WHERE quarantined ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	return es, nil
+}
+
+// InboundRaw locks inbound message id in tx (a replay and the reader never
+// apply it at the same time) and returns its raw bytes.
+func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, error) {
+	var raw []byte
+	if err := tx.GetContext(ctx, &raw, `SELECT raw FROM inbound_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return nil, notFound(err, fmt.Sprintf("inbound message %d", id))
+	}
+	return raw, nil
+}
+
+// VoteOfInbound returns the receipt of the vote inbound message id cast, or
+// "" when it cast none.
+func VoteOfInbound(ctx context.Context, q sqlx.QueryerContext, id int64) (string, error) {
+	var receipts []string
+	if err := sqlx.SelectContext(ctx, q, &receipts, `SELECT receipt FROM votes WHERE inbound_id = $1`, id); err != nil {
+		return "", fmt.Errorf("vote of inbound %d: %w", id, err)
+	}
+	if len(receipts) == 0 {
+		return "", nil
+	}
+	return receipts[0], nil
+}
+
+// SetInboundHeader updates the sender and subject recorded for message id
+// (a replay may read them where the first reading could not).
+func SetInboundHeader(ctx context.Context, tx *sqlx.Tx, id int64, from, subject string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET from_addr = $2, subject = $3 WHERE id = $1`, id, from, truncate(subject, 500)); err != nil {
+		return fmt.Errorf("inbound %d header: %w", id, err)
+	}
+	return nil
+}
