@@ -13,4 +13,4 @@ require (
 	golang.org/x/text v0.43.0
 )
 
-require github.com/emersion/go-msgauth v0.7.0 // indirect
+require github.com/emersion/go-msgauth v0.7.0
