@@ -15,6 +15,8 @@ type Bounce struct {
 	Diagnostic string // the remote server's words (Diagnostic-Code, or the text bounce's line)
 	Recipient  string // the failed address, lowercased ("" when not found)
 	Standard   bool   // read from an RFC 3464 message/delivery-status part
+
+	report string // a text bounce's report text, for deciding permanence
 }
 
 // maxDiagnostic bounds Bounce.Diagnostic.
@@ -26,11 +28,18 @@ var (
 	// "said: 550 …", "550-5.1.1 …", "remote host said: 552 …".
 	smtpReplyPattern = regexp.MustCompile(`(?i)(?:^|said:|said|response:|reply:|error:|\(|\s)\s*([45][0-9]{2})[ \-]`)
 	// hardWords and softWords decide text bounces that give no code.
-	hardWords  = regexp.MustCompile(`(?i)(user unknown|unknown user|no such (user|recipient|mailbox|address)|does not exist|doesn't exist|invalid (recipient|address|mailbox)|recipient address rejected|address rejected|mailbox unavailable|not our customer|no mailbox|account (has been )?(disabled|closed|deleted)|unrouteable|host or domain name not found|domain not found|no longer (valid|available))`)
-	softWords  = regexp.MustCompile(`(?i)(mailbox (is )?full|over ?quota|quota exceeded|exceeded (the )?storage|temporar(y|ily)|try again later|deferred|delayed|greylist|too many (connections|messages))`)
-	addrInText = regexp.MustCompile(`<?([a-zA-Z0-9.!#$%&'*+/=?^_{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)>?`)
-	// diagLine picks the line of a text bounce that carries the reason.
-	diagLine = regexp.MustCompile(`(?i)(said:|\b[45][0-9]{2}[ \-][0-9 ]|\b[45]\.\d{1,3}\.\d{1,3}\b|user unknown|no such|does not exist|mailbox (is )?full|quota|rejected|unknown user|invalid)`)
+	hardWords = regexp.MustCompile(`(?i)(user unknown|unknown user|no such (user|recipient|mailbox|address)|does not exist|doesn't exist|invalid (user|recipient|address|mailbox)|recipient address rejected|address rejected|mailbox unavailable|not our customer|no mailbox|account (has been |is )?(disabled|closed|deleted|locked)|unrouteable|host or domain name not found|domain not found|no longer (valid|available)|not listed in|recipient not found|wasn.t found at the destination)`)
+	// permanentWords in a text bounce's report say the failure is final.
+	permanentWords = regexp.MustCompile(`(?i)(permanent (error|fatal|failure)|i've given up|permanently|fatal error)`)
+	softWords      = regexp.MustCompile(`(?i)(mailbox (is )?full|over ?quota|quota exceeded|exceeded (the )?storage|temporar(y|ily)|try again later|deferred|delayed|greylist|too many (connections|messages))`)
+	addrInText     = regexp.MustCompile(`<?([a-zA-Z0-9.!#$%&'*+/=?^_{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)>?`)
+	// diagTiers pick the line of a text bounce that carries the reason: the
+	// remote server quoted, then any reply or status code, then words.
+	diagTiers = []*regexp.Regexp{
+		regexp.MustCompile(`(?i)(said:|server returned '|\b[45][0-9]{2}[ \-][45]\.\d{1,3}\.\d{1,3})`),
+		regexp.MustCompile(`(?i)(\b[45][0-9]{2}[ \-]\S|\b[45]\.\d{1,3}\.\d{1,3}\b)`),
+		regexp.MustCompile(`(?i)(user unknown|unknown user|no such|does not exist|mailbox (is )?full|quota|rejected|invalid|not listed|locked|disabled|not found)`),
+	}
 )
 
 // ReadBounce reads what a bounce says: RFC 3464 fields when the message has
@@ -81,7 +90,10 @@ func hardBounce(b Bounce) bool {
 	if softWords.MatchString(b.Diagnostic) {
 		return false
 	}
-	return hardWords.MatchString(b.Diagnostic)
+	if hardWords.MatchString(b.Diagnostic) {
+		return true
+	}
+	return permanentWords.MatchString(b.report) && !softWords.MatchString(b.report)
 }
 
 // readDSNFields reads an RFC 3464 message/delivery-status body: a block
@@ -203,21 +215,26 @@ func readTextBounce(m *Message) Bounce {
 	if loc := textBounceCut.FindStringIndex(text); loc != nil && loc[0] > 0 {
 		text = text[:loc[0]]
 	}
+	b.report = text
 	lines := strings.Split(text, "\n")
-	for i, line := range lines {
-		if !diagLine.MatchString(line) {
-			continue
-		}
-		d := strings.TrimSpace(line)
-		// A reason often continues on the next line ("said: 550 5.1.1 <x>:\n    Recipient address rejected").
-		if i+1 < len(lines) {
-			next := strings.TrimSpace(lines[i+1])
-			if next != "" && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
-				d += " " + next
+tiers:
+	for _, re := range diagTiers {
+		for i, line := range lines {
+			if !re.MatchString(line) {
+				continue
 			}
+			d := strings.TrimSpace(line)
+			// A reason often continues on the next, indented line ("said: 550
+			// 5.1.1 <x>:\n    Recipient address rejected").
+			if i+1 < len(lines) {
+				next := strings.TrimSpace(lines[i+1])
+				if next != "" && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+					d += " " + next
+				}
+			}
+			b.Diagnostic = truncateRunes(strings.Join(strings.Fields(d), " "), maxDiagnostic)
+			break tiers
 		}
-		b.Diagnostic = truncateRunes(strings.Join(strings.Fields(d), " "), maxDiagnostic)
-		break
 	}
 	b.Status = findStatus(text, false)
 	if b.Status == "" {

@@ -18,14 +18,13 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // MA-07 (one candidate: yes/no) and MA-SEN (two candidates), and the
 // processor that reads replies to their ballots.
 type world struct {
-	t     *testing.T
-	ctx   context.Context
-	st    *ballots.Store
-	toks  *ballots.Tokens
-	box   Mailbox
-	p     *Processor
-	seq   atomic.Int64
-	races map[string]bool
+	t    *testing.T
+	ctx  context.Context
+	st   *ballots.Store
+	toks *ballots.Tokens
+	box  Mailbox
+	p    *Processor
+	seq  atomic.Int64
 }
 
 const worldMembers = "email,name,district\n" +
