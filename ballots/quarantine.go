@@ -72,8 +72,15 @@ func VoteOfInbound(ctx context.Context, q sqlx.QueryerContext, id int64) (string
 // SetInboundHeader updates the sender and subject recorded for message id
 // (a replay may read them where the first reading could not).
 func SetInboundHeader(ctx context.Context, tx *sqlx.Tx, id int64, from, subject string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET from_addr = $2, subject = $3 WHERE id = $1`, id, from, truncate(subject, 500)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET from_addr = $2, subject = $3 WHERE id = $1`, id, textColumn(from), textColumn(truncate(subject, 500))); err != nil {
 		return fmt.Errorf("inbound %d header: %w", id, err)
 	}
 	return nil
+}
+
+// textColumn makes s storable in a text column: PostgreSQL rejects NUL
+// characters and invalid UTF-8, and one such byte in a subject must not make
+// a message unrecordable (it would be read again forever).
+func textColumn(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }

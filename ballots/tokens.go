@@ -73,8 +73,8 @@ func (t *Tokens) Make(kind string, id int64, nonce []byte) string {
 // ID decodes the row id from a token without verifying it; Verify must
 // follow once the row's nonce is known.
 func (t *Tokens) ID(token string) (int64, error) {
-	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
-	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+	raw, ok := decodeToken(token)
+	if !ok {
 		return 0, ErrBadToken
 	}
 	var b [8]byte
@@ -85,8 +85,8 @@ func (t *Tokens) ID(token string) (int64, error) {
 // Verify reports whether token is the kind's token for its row with nonce,
 // comparing in constant time.
 func (t *Tokens) Verify(kind, token string, nonce []byte) bool {
-	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
-	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+	raw, ok := decodeToken(token)
+	if !ok {
 		return false
 	}
 	want := t.mac(kind, raw[:tokenIDLen], nonce)
@@ -103,4 +103,16 @@ func (t *Tokens) Open(kind, token string) (int64, error) {
 		return 0, ErrBadToken
 	}
 	return id, nil
+}
+
+// decodeToken decodes a token, accepting only its one canonical spelling
+// (any case): base32 leaves unused bits in the last character, and a token
+// that differs there must not pass as the same token.
+func decodeToken(token string) ([]byte, bool) {
+	token = strings.ToLower(strings.TrimSpace(token))
+	raw, err := tokenEncoding.DecodeString(token)
+	if err != nil || len(raw) != tokenIDLen+tokenMACLen || tokenEncoding.EncodeToString(raw) != token {
+		return nil, false
+	}
+	return raw, true
 }

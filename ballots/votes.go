@@ -129,7 +129,7 @@ func RecordInbound(ctx context.Context, tx *sqlx.Tx, in Inbound) (int64, error) 
 	var ids []int64
 	err := tx.SelectContext(ctx, &ids, `INSERT INTO inbound_messages (message_key, mailbox, uid_validity, uid, raw, from_addr, subject)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING RETURNING id`,
-		in.MessageKey, in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, in.From, truncate(in.Subject, 500))
+		textColumn(in.MessageKey), in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, textColumn(in.From), textColumn(truncate(in.Subject, 500)))
 	if err != nil {
 		return 0, fmt.Errorf("record message %s: %w", in.MessageKey, err)
 	}
@@ -150,7 +150,7 @@ type Outcome struct {
 // FinishInbound records what became of message id.
 func FinishInbound(ctx context.Context, tx *sqlx.Tx, id int64, o Outcome) error {
 	_, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET class = $2, outcome = $3, detail = $4, quarantined = $5, processed_at = now()
-		WHERE id = $1`, id, o.Class, o.Outcome, truncate(o.Detail, 2000), o.Quarantined)
+		WHERE id = $1`, id, o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined)
 	if err != nil {
 		return fmt.Errorf("finish message %d: %w", id, err)
 	}

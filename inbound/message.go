@@ -295,7 +295,7 @@ func msgIDs(v string) []string {
 func (m *Message) parseHeader() {
 	h := &m.Header
 	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
-		m.MessageID = ids[0]
+		m.MessageID = noNUL(ids[0])
 	}
 	for _, v := range h.Values("In-Reply-To") {
 		m.InReplyTo = append(m.InReplyTo, msgIDs(v)...)
@@ -304,8 +304,8 @@ func (m *Message) parseHeader() {
 		m.References = append(m.References, msgIDs(v)...)
 	}
 	if from := m.addresses("From", h.Get("From")); len(from) > 0 {
-		m.From = from[0].Address
-		m.FromName = from[0].Name
+		m.From = noNUL(from[0].Address)
+		m.FromName = noNUL(from[0].Name)
 	}
 	if rt := m.addresses("Reply-To", h.Get("Reply-To")); len(rt) > 0 {
 		m.ReplyTo = rt[0].Address
@@ -342,7 +342,16 @@ func (m *Message) decodeHeaderText(name, v string) string {
 		m.problem("%s: %v", name, err)
 		s = v
 	}
-	return repairUTF8(s)
+	return noNUL(repairUTF8(s))
+}
+
+// noNUL drops NUL characters: no mail text needs them, and PostgreSQL text
+// (and jsonb) cannot hold them, so one would make a message unrecordable.
+func noNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
 }
 
 var addrPattern = regexp.MustCompile(`[^\s<>"'(),;:\[\]]+@[^\s<>"'(),;:\[\]]+`)
@@ -551,7 +560,7 @@ func (m *Message) leaf(h textproto.Header, mt string, params map[string]string, 
 		label = htmlMetaCharset(data)
 	}
 	text := m.decodeCharset(label, data)
-	text = strings.ReplaceAll(text, "\r\n", "\n")
+	text = noNUL(strings.ReplaceAll(text, "\r\n", "\n"))
 	if mt == "text/plain" {
 		m.Text = text
 	} else {
