@@ -304,7 +304,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		// sent this: not counted; the notice goes to the registered
 		// address, where the real voter reads it.
 		out.Outcome, out.Detail = OutcomeUnauthenticated, "sender not authenticated: "+auth.Detail
-		reply.Kind, data.Sender, data.InReplyTo = ballots.MailNotVoter, m.From+" (not authenticated)", ""
+		reply.Kind, data.Sender, data.InReplyTo = ballots.MailUnauthenticated, m.From, ""
 	case b.RaceStatus != ballots.RaceOpen:
 		out.Outcome = OutcomeClosed
 		reply.Kind = ballots.MailClosed

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -212,10 +213,15 @@ func TestSenderAuthenticity(t *testing.T) {
 		}
 	}
 	// The notices went to the registered address, never counted.
-	if n := w.count(`SELECT count(*) FROM outbox WHERE kind = 'not-voter' AND recipient = 'alice@example.net'`); n != 1 {
+	if n := w.count(`SELECT count(*) FROM outbox WHERE kind = 'unauthenticated' AND recipient = 'alice@example.net'`); n != 1 {
 		t.Fatalf("notices = %d, want 1 (rate-limited)", n)
 	}
 	if n := w.count(`SELECT count(*) FROM votes`); n != 3 {
 		t.Fatalf("votes = %d, want 3", n)
+	}
+	msgs := w.rendered(ballots.MailUnauthenticated)
+	if len(msgs) != 1 || msgs[0].To != "alice@example.net" || !bytes.Contains(msgs[0].Data, []byte("authentication failed")) ||
+		!bytes.Contains(msgs[0].Data, []byte("Auto-Submitted: auto-replied")) {
+		t.Fatalf("notice = %d messages: %.600s", len(msgs), msgs)
 	}
 }

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/mailer"
+	"github.com/ballotd/ballotd/templates"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -131,6 +134,35 @@ func (w *world) count(q string, args ...any) int {
 		w.t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// rendered claims every due outbox row of kind and renders it as the
+// mailer would send it.
+func (w *world) rendered(kind string) []mailer.Rendered {
+	w.t.Helper()
+	tpl, err := templates.Load("")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	r := &mailer.Renderer{Store: w.st, Templates: tpl, Tokens: w.toks, ID: mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Ballots"}}
+	rows, err := w.st.ClaimOutbox(w.ctx, 100000, time.Minute)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []mailer.Rendered
+	for _, row := range rows {
+		if row.Kind != kind {
+			continue
+		}
+		var buf bytes.Buffer
+		msg, err := r.Render(w.ctx, row, &buf)
+		if err != nil {
+			w.t.Fatalf("render outbox %d: %v", row.ID, err)
+		}
+		msg.Data = append([]byte(nil), msg.Data...)
+		out = append(out, msg)
+	}
+	return out
 }
 
 // answers counts outbox rows of kind (not ballots).

@@ -24,7 +24,7 @@ import (
 var files embed.FS
 
 // Kinds are the messages there are templates for.
-var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement"}
+var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement", "unauthenticated"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -148,6 +148,14 @@ type Clarify struct {
 type Closed struct {
 	Name string
 	Race Race
+}
+
+// Unauthenticated is the data of the notice sent to a ballot's voter when
+// a reply from their address failed sender authentication (DMARC).
+type Unauthenticated struct {
+	Name   string
+	Race   Race
+	Sender string
 }
 
 // NotVoter is the data of the notice sent to a ballot's voter when someone
