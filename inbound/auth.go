@@ -17,7 +17,7 @@ type Authenticity struct {
 }
 
 // CheckSender reads the Authentication-Results header (RFC 8601) that the
-// trusted server authservID added to h and decides whether the message
+// trusted server authservID (or one of a comma-separated list) added to h and decides whether the message
 // comes from the domain of from. Only the topmost header with that
 // authserv-id counts (the trusted server adds its own above whatever the
 // message arrived with, and removes forged ones under its name); headers of
@@ -38,7 +38,7 @@ func CheckSender(h textproto.Header, authservID, from string) Authenticity {
 	found := false
 	for _, v := range h.Values("Authentication-Results") {
 		id, rs, err := authres.Parse(v)
-		if !strings.EqualFold(strings.TrimSpace(id), authservID) {
+		if !trustedID(strings.TrimSpace(id), authservID) {
 			continue
 		}
 		if err != nil {
@@ -99,6 +99,17 @@ func CheckSender(h textproto.Header, authservID, from string) Authenticity {
 		}
 	}
 	return a
+}
+
+// trustedID reports whether id is one of the comma-separated authserv-ids
+// in trusted (a provider whose MX hosts each write their own name).
+func trustedID(id, trusted string) bool {
+	for _, t := range strings.Split(trusted, ",") {
+		if t = strings.TrimSpace(t); t != "" && strings.EqualFold(id, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // aligned reports relaxed alignment (RFC 7489 §3.1): the same domain, or

@@ -303,7 +303,10 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		// The voter's address, but the trusted server could not show it
 		// sent this: not counted; the notice goes to the registered
 		// address, where the real voter reads it.
+		// Kept in quarantine: if the trusted server was misconfigured,
+		// staff fix it and replay.
 		out.Outcome, out.Detail = OutcomeUnauthenticated, "sender not authenticated: "+auth.Detail
+		out.Quarantined = true
 		reply.Kind, data.Sender, data.InReplyTo = ballots.MailUnauthenticated, m.From, ""
 	case b.RaceStatus != ballots.RaceOpen:
 		out.Outcome = OutcomeClosed

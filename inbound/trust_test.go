@@ -188,7 +188,7 @@ func TestNoAnswerToMachines(t *testing.T) {
 
 func TestSenderAuthenticity(t *testing.T) {
 	w := newWorld(t)
-	w.p.AuthservID = "mx.example.org"
+	w.p.AuthservID = "mx.example.org, mx2.example.org"
 	cases := []struct {
 		name    string
 		headers []string
@@ -204,6 +204,13 @@ func TestSenderAuthenticity(t *testing.T) {
 			"Authentication-Results: mx.example.org; dmarc=fail header.from=example.net"}, OutcomeUnauthenticated},
 		{"only another server's results", []string{"Authentication-Results: mx.example.net; dmarc=pass header.from=example.net"}, OutcomeUnauthenticated},
 		{"no results", nil, OutcomeUnauthenticated},
+		{"trusted fail on top, a forged pass under the same id below", []string{
+			"Authentication-Results: mx.example.org; dmarc=fail header.from=example.net",
+			"Authentication-Results: mx.example.org; dmarc=pass header.from=example.net"}, OutcomeUnauthenticated},
+		{"Gmail-style comments", []string{"Authentication-Results: mx.example.org;\r\n       dkim=pass header.i=@example.net header.s=s1 header.b=abc;\r\n" +
+			"       spf=pass (example.org: domain of alice@example.net designates 192.0.2.1 as permitted sender) smtp.mailfrom=alice@example.net;\r\n" +
+			"       dmarc=pass (p=NONE sp=NONE dis=NONE) header.from=example.net"}, OutcomeCounted},
+		{"second of a list of trusted ids", []string{"Authentication-Results: MX2.example.org; dmarc=pass header.from=example.net"}, OutcomeCounted},
 	}
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	for _, c := range cases {
@@ -216,8 +223,13 @@ func TestSenderAuthenticity(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM outbox WHERE kind = 'unauthenticated' AND recipient = 'alice@example.net'`); n != 1 {
 		t.Fatalf("notices = %d, want 1 (rate-limited)", n)
 	}
-	if n := w.count(`SELECT count(*) FROM votes`); n != 3 {
-		t.Fatalf("votes = %d, want 3", n)
+	if n := w.count(`SELECT count(*) FROM votes`); n != 5 {
+		t.Fatalf("votes = %d, want 5", n)
+	}
+	// Kept for staff: after a configuration fix, a replay counts them.
+	qs, err := w.st.Quarantine(w.ctx)
+	if err != nil || len(qs) != 6 {
+		t.Fatalf("quarantined = %d, %v; want the 6 unauthenticated", len(qs), err)
 	}
 	msgs := w.rendered(ballots.MailUnauthenticated)
 	if len(msgs) != 1 || msgs[0].To != "alice@example.net" || !bytes.Contains(msgs[0].Data, []byte("authentication failed")) ||

@@ -62,8 +62,8 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		Templates:   getenv("BALLOTD_TEMPLATES"),
 		AuthservID:  strings.TrimSpace(getenv("BALLOTD_AUTHSERV_ID")),
 	}
-	if strings.ContainsAny(c.AuthservID, " \t;") {
-		return c, bad("BALLOTD_AUTHSERV_ID", c.AuthservID, "the authserv-id your mail server writes in Authentication-Results, e.g. mx.example.org")
+	if strings.ContainsAny(c.AuthservID, "\t;@") || strings.Contains(strings.ReplaceAll(c.AuthservID, ", ", ","), " ") {
+		return c, bad("BALLOTD_AUTHSERV_ID", c.AuthservID, "the authserv-id your mail server writes in Authentication-Results, e.g. mx.example.org (several: comma-separated)")
 	}
 	if c.DatabaseURL == "" {
 		return c, missing("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/ballotd?sslmode=disable")

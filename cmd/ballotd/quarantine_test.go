@@ -69,3 +69,26 @@ func nested(depth int) string {
 	}
 	return b.String()
 }
+
+func TestAuthservIDConfig(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true},
+		{"mx.example.org", true},
+		{"mx1.messagingengine.com, mx2.messagingengine.com", true},
+		{"mx.example.org; dmarc=pass", false},
+		{"mx example org", false},
+		{"postmaster@example.org", false},
+	} {
+		env := map[string]string{"DATABASE_URL": "postgres://x", "BALLOTD_AUTHSERV_ID": c.value}
+		cfg, err := loadConfig(func(k string) string { return env[k] }, need{})
+		if (err == nil) != c.ok {
+			t.Errorf("%q: %v, want ok=%v", c.value, err, c.ok)
+		}
+		if err == nil && cfg.AuthservID != c.value {
+			t.Errorf("%q: read as %q", c.value, cfg.AuthservID)
+		}
+	}
+}
