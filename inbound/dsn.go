@@ -47,8 +47,10 @@ var (
 // failed, else the first), otherwise the wording of the common non-standard
 // bounces (qmail, Exim, Sendmail, Exchange, providers). It never panics and
 // returns the zero Bounce when it finds nothing. Hard is true for a 5.x.x
-// status, else for a 5xx reply code, else for the words of a permanent
-// failure; a bounce that says nothing decisive is soft.
+// status about the address (permanentStatus: not 5.7.x policy, 5.6.x
+// content, 5.2.2 mailbox full, 5.2.3/5.3.4 too large), else for a 5xx reply
+// code, else for the words of a permanent failure; a bounce that says
+// nothing decisive is soft.
 func ReadBounce(m *Message) Bounce {
 	var b Bounce
 	if len(m.dsnFields) > 0 {
@@ -78,7 +80,7 @@ func ReadBounce(m *Message) Bounce {
 // the diagnostic, then the Action, then the words.
 func hardBounce(b Bounce) bool {
 	if b.Status != "" {
-		return b.Status[0] == '5'
+		return permanentStatus(b.Status)
 	}
 	if sm := smtpReplyPattern.FindStringSubmatch(b.Diagnostic); sm != nil {
 		return sm[1][0] == '5'
@@ -94,6 +96,25 @@ func hardBounce(b Bounce) bool {
 		return true
 	}
 	return permanentWords.MatchString(b.report) && !softWords.MatchString(b.report)
+}
+
+// permanentStatus reports whether an RFC 3463 status says the address will
+// never take mail: class 5, except the permanent failures that are about
+// the message or the sender rather than the address (a blocklisted relay,
+// a message rejected as spam, a full mailbox, a message too large). Marking
+// members bounced for those would cut off every member behind a provider
+// that blocked one wave.
+func permanentStatus(status string) bool {
+	if !strings.HasPrefix(status, "5.") {
+		return false
+	}
+	rest := status[2:]
+	for _, p := range []string{"2.2", "2.3", "3.4"} {
+		if rest == p {
+			return false
+		}
+	}
+	return !strings.HasPrefix(rest, "6.") && !strings.HasPrefix(rest, "7.")
 }
 
 // readDSNFields reads an RFC 3464 message/delivery-status body: a block

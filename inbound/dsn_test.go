@@ -24,7 +24,7 @@ func TestReadBounceTable(t *testing.T) {
 		{"lhost-postfix-17", "5.4.4", true, "kijitora@example.org", "Name service error"},
 		{"lhost-sendmail-01", "5.1.1", true, "userunknown@bouncehammer.jp", "User Unknown"},
 		{"lhost-sendmail-20", "5.4.6", true, "kijitora@example.com", "Too many hops"},
-		{"lhost-exim-01", "5.7.0", true, "kijitora@example.ed.jp", "550 5.7.0"},
+		{"lhost-exim-01", "5.7.0", false, "kijitora@example.ed.jp", "550 5.7.0"}, // policy: about us, not the address
 		{"lhost-exim-07", "", false, "shiba@example.com", "mailbox is full"},
 		{"lhost-exim-37", "", true, "kijitora@example.net", "553 neko.example.com does not exist"},
 		{"lhost-qmail-01", "5.5.0", true, "kijitora@example.ne.jp", "said: 550 Unknown user"},
@@ -124,4 +124,16 @@ func TestReadBounceCorpus(t *testing.T) {
 	t.Logf("bounces read: %d; RFC 3464 with a Status field: %d, status extracted correctly: %d; "+
 		"with a status: %d, a diagnostic: %d, a recipient: %d; hard: %d",
 		total, standard, standardOK, withStatus, withDiag, withRecipient, hard)
+}
+
+func TestPermanentStatus(t *testing.T) {
+	for status, want := range map[string]bool{
+		"5.0.0": true, "5.1.1": true, "5.1.10": true, "5.2.1": true, "5.4.4": true, "5.5.0": true,
+		"5.2.2": false, "5.2.3": false, "5.3.4": false, "5.6.0": false, "5.7.1": false, "5.7.26": false,
+		"4.2.2": false, "4.4.1": false, "2.0.0": false, "": false,
+	} {
+		if got := permanentStatus(status); got != want {
+			t.Errorf("permanentStatus(%q) = %v, want %v", status, got, want)
+		}
+	}
 }

@@ -46,7 +46,7 @@ func FuzzDSN(f *testing.F) {
 		if !utf8.ValidString(b.Diagnostic) || len(b.Diagnostic) > maxDiagnostic {
 			t.Errorf("diagnostic invalid or too long (%d bytes)", len(b.Diagnostic))
 		}
-		if b.Status != "" && b.Hard != (b.Status[0] == '5') {
+		if b.Status != "" && b.Hard != permanentStatus(b.Status) {
 			t.Errorf("status %q but hard=%v", b.Status, b.Hard)
 		}
 	}
