@@ -126,9 +126,16 @@ func readDSNFields(body []byte) Bounce {
 	if len(blocks) == 0 {
 		return b
 	}
-	recips := blocks
-	if len(blocks) > 1 {
-		recips = blocks[1:]
+	// Per-recipient blocks are those that name a recipient or say what
+	// happened; the per-message block (Reporting-MTA…) does neither.
+	var recips []map[string]string
+	for _, blk := range blocks {
+		if blk["final-recipient"] != "" || blk["original-recipient"] != "" || blk["action"] != "" || blk["status"] != "" {
+			recips = append(recips, blk)
+		}
+	}
+	if len(recips) == 0 {
+		recips = blocks
 	}
 	chosen := recips[0]
 	for _, blk := range recips {

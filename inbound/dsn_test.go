@@ -46,17 +46,24 @@ func TestReadBounceTable(t *testing.T) {
 		{"rfc3464-01", "5.1.1", true, "userunknown@bouncehammer.jp", "User Unknown"},
 		{"rhost-google-01", "5.2.1", true, "shironeko@example.ne.jp", "account that you tried to reach is disabled"},
 		{"rhost-franceptt-01", "5.1.1", true, "pseudo-local-part-kijitora-nyaaan@orange.fr", "Invalid recipient"},
+		// Two failed recipients and no per-message block: the first one.
+		{"discourse/spec/fixtures/emails/bounced_email_multiple_status_codes.eml", "5.1.1", true, "linux-admin@b-s-c.co.jp", `unknown user: "linux-admin"`},
+		{"discourse/spec/fixtures/emails/hard_bounce_via_verp.eml", "5.1.1", true, "linux-admin@b-s-c.co.jp", "unknown user"},
 	}
 	mtas := map[string]bool{}
 	for _, c := range cases {
-		mtas[c.file[:strings.LastIndexByte(c.file, '-')]] = true
-		b := ReadBounce(parseCorpus(t, "set-of-emails/maildir/bsd/"+c.file+".eml"))
+		rel := c.file
+		if !strings.Contains(rel, "/") {
+			rel = "set-of-emails/maildir/bsd/" + rel + ".eml"
+			mtas[c.file[:strings.LastIndexByte(c.file, '-')]] = true
+		}
+		b := ReadBounce(parseCorpus(t, rel))
 		if b.Status != c.status || b.Hard != c.hard || b.Recipient != c.recipient || !strings.Contains(b.Diagnostic, c.diag) {
 			t.Errorf("%s: got status %q hard %v recipient %q diagnostic %q;\n\twant status %q hard %v recipient %q diagnostic containing %q",
 				c.file, b.Status, b.Hard, b.Recipient, b.Diagnostic, c.status, c.hard, c.recipient, c.diag)
 		}
 	}
-	t.Logf("bounce table: %d files from %d MTAs", len(cases), len(mtas))
+	t.Logf("bounce table: %d files (set-of-emails: %d MTAs; discourse)", len(cases), len(mtas))
 }
 
 var dsnStatusField = regexp.MustCompile(`(?mi)^Status:\s*([245]\.\d{1,3}\.\d{1,3})`)
