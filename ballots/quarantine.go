@@ -47,13 +47,26 @@ func (s *Store) Quarantine(ctx context.Context) ([]QuarantineEntry, error) {
 }
 
 // InboundRaw locks inbound message id in tx (a replay and the reader never
-// apply it at the same time) and returns its raw bytes.
-func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, error) {
-	var raw []byte
-	if err := tx.GetContext(ctx, &raw, `SELECT raw FROM inbound_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
-		return nil, notFound(err, fmt.Sprintf("inbound message %d", id))
+// apply it at the same time) and returns its raw bytes and when it was
+// received.
+func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, time.Time, error) {
+	var row struct {
+		Raw      []byte    `db:"raw"`
+		Received time.Time `db:"received_at"`
 	}
-	return raw, nil
+	if err := tx.GetContext(ctx, &row, `SELECT raw, received_at FROM inbound_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return nil, time.Time{}, notFound(err, fmt.Sprintf("inbound message %d", id))
+	}
+	return row.Raw, row.Received, nil
+}
+
+// LaterVote reports whether ballot id has a vote cast after at.
+func LaterVote(ctx context.Context, q sqlx.QueryerContext, id int64, at time.Time) (bool, error) {
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, `SELECT count(*) FROM votes WHERE ballot_id = $1 AND cast_at > $2`, id, at); err != nil {
+		return false, fmt.Errorf("later votes on ballot %d: %w", id, err)
+	}
+	return n > 0, nil
 }
 
 // VoteOfInbound returns the receipt of the vote inbound message id cast, or

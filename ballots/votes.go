@@ -80,6 +80,9 @@ type VoteInput struct {
 	InboundID   int64
 	Choice      string
 	CandidateID int64 // 0 for NONE
+	// CastAt is when the vote was cast; zero means now. A replayed message
+	// is cast when it was received, so it cannot overtake a later vote.
+	CastAt time.Time
 }
 
 // newReceipt returns a fresh receipt code, 80 random bits written as four
@@ -100,8 +103,9 @@ func RecordVote(ctx context.Context, tx *sqlx.Tx, v VoteInput) (string, error) {
 		cand = sql.NullInt64{Int64: v.CandidateID, Valid: true}
 	}
 	receipt := newReceipt()
+	castAt := sql.NullTime{Time: v.CastAt, Valid: !v.CastAt.IsZero()}
 	_, err := tx.ExecContext(ctx, `INSERT INTO votes (ballot_id, inbound_id, choice, candidate_id, receipt, cast_at)
-		VALUES ($1, $2, $3, $4, $5, clock_timestamp())`, v.BallotID, v.InboundID, v.Choice, cand, receipt)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6, clock_timestamp()))`, v.BallotID, v.InboundID, v.Choice, cand, receipt, castAt)
 	if err != nil {
 		return "", fmt.Errorf("record vote on ballot %d: %w", v.BallotID, err)
 	}

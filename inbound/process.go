@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -46,6 +47,8 @@ type Result struct {
 	Class     Class
 	Outcome   string
 	Race      string
+
+	received time.Time // a replay: when the message first arrived
 }
 
 // Processor applies each message's effect: one transaction records the raw
@@ -146,10 +149,11 @@ func (p *Processor) Replay(ctx context.Context, id int64) (Result, error) {
 	enqueued := false
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, enqueued = Result{InboundID: id}, false
-		raw, err := ballots.InboundRaw(ctx, tx, id)
+		raw, received, err := ballots.InboundRaw(ctx, tx, id)
 		if err != nil {
 			return err
 		}
+		res.received = received
 		receipt, err := ballots.VoteOfInbound(ctx, tx, id)
 		if err != nil {
 			return err
@@ -326,12 +330,24 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 			}
 			break
 		}
-		v.BallotID, v.InboundID = b.ID, id
+		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
 		receipt, err := ballots.RecordVote(ctx, tx, v)
 		if err != nil {
 			return out, false, err
 		}
 		out.Outcome = OutcomeCounted
+		if !res.received.IsZero() {
+			later, err := ballots.LaterVote(ctx, tx, b.ID, res.received)
+			if err != nil {
+				return out, false, err
+			}
+			if later {
+				// A replayed vote older than the voter's latest: kept in the
+				// history, and the latest stands; a receipt would mislead.
+				out.Detail = "replayed vote, cast before the voter's latest vote, which stands"
+				return out, false, nil
+			}
+		}
 		reply.Kind, data.Choice, data.Receipt = ballots.MailReceipt, text, receipt
 	}
 	reply.Data = data

@@ -237,3 +237,32 @@ func TestSenderAuthenticity(t *testing.T) {
 		t.Fatalf("notice = %d messages: %.600s", len(msgs), msgs)
 	}
 }
+
+// A replayed vote is cast when it arrived: it does not overtake the vote
+// the voter sent after it.
+func TestReplayDoesNotOvertakeLaterVote(t *testing.T) {
+	w := newWorld(t)
+	_, tok := w.ballot("MA-07", "alice@example.net")
+	good := w.p
+	w.p = &Processor{Store: w.st, Tokens: w.toks, Box: Mailbox{Local: "ballots", Domain: "wrong.example"}}
+	early := w.handle(w.reply("alice@example.net", "v-"+tok, "Re: ballot", "YES"))
+	if early.Outcome != OutcomeQuarantined {
+		t.Fatalf("early: %q", early.Outcome)
+	}
+	w.p = good
+	if res := w.handle(w.reply("alice@example.net", "v-"+tok, "Re: ballot", "NO")); res.Outcome != OutcomeCounted {
+		t.Fatalf("later NO: %q", res.Outcome)
+	}
+	if res, err := w.p.Replay(w.ctx, early.InboundID); err != nil || res.Outcome != OutcomeCounted {
+		t.Fatalf("replay: %+v, %v", res, err)
+	}
+	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=0" {
+		t.Fatalf("tally = %s, want alice's later NO", got)
+	}
+	if n := w.count(`SELECT count(*) FROM votes`); n != 2 {
+		t.Fatalf("votes = %d, want 2 in the history", n)
+	}
+	if n := w.answers(ballots.MailReceipt); n != 1 {
+		t.Fatalf("receipts = %d, want 1 (none for the superseded replay)", n)
+	}
+}
