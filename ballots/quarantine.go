@@ -2,6 +2,7 @@ package ballots
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -9,19 +10,46 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// AllowAnswer claims the one automatic answer of reason (an outbox kind) to
-// sender on the current UTC day, in tx. It reports false when that answer
-// was already given today: the caller records its outcome and sends
-// nothing. A rolled-back tx gives the claim back.
-func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, inboundID int64) (bool, error) {
-	var n []int
-	err := tx.SelectContext(ctx, &n, `INSERT INTO answer_limits (sender, reason, day, inbound_id)
-		VALUES (lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3) ON CONFLICT DO NOTHING RETURNING 1`,
-		strings.TrimSpace(sender), reason, nullID(inboundID))
-	if err != nil {
-		return false, fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
+// AllowAnswer claims one of the slots automatic answers of reason have per
+// sender per UTC day (usually one), in tx. It reports false when all were
+// used today: the caller records its outcome and sends nothing. A
+// rolled-back tx gives the claim back.
+func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64) (bool, error) {
+	for k := 1; k <= max(1, slots); k++ {
+		r := reason
+		if k > 1 {
+			r = fmt.Sprintf("%s#%d", reason, k)
+		}
+		var n []int
+		err := tx.SelectContext(ctx, &n, `INSERT INTO answer_limits (sender, reason, day, inbound_id)
+			VALUES (lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3) ON CONFLICT DO NOTHING RETURNING 1`,
+			textColumn(strings.TrimSpace(sender)), r, nullID(inboundID))
+		if err != nil {
+			return false, fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
+		}
+		if len(n) > 0 {
+			return true, nil
+		}
 	}
-	return len(n) > 0, nil
+	return false, nil
+}
+
+// StandingVote returns the choice and candidate of ballot id's latest vote;
+// ok is false when it has none.
+func StandingVote(ctx context.Context, q sqlx.QueryerContext, id int64) (choice string, candidateID int64, ok bool, err error) {
+	var rows []struct {
+		Choice    string        `db:"choice"`
+		Candidate sql.NullInt64 `db:"candidate_id"`
+	}
+	err = sqlx.SelectContext(ctx, q, &rows, `SELECT choice, candidate_id FROM votes WHERE ballot_id = $1
+		ORDER BY cast_at DESC, id DESC LIMIT 1`, id)
+	if err != nil {
+		return "", 0, false, fmt.Errorf("standing vote on ballot %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return "", 0, false, nil
+	}
+	return rows[0].Choice, rows[0].Candidate.Int64, true, nil
 }
 
 // QuarantineEntry is one quarantined inbound message, as listed for staff.

@@ -42,14 +42,15 @@ func noAnswer(m *Message, recipient string, box Mailbox) string {
 }
 
 // answer enqueues mail, an automatic answer to m, in tx unless m must not
-// be answered (noAnswer) or mail's recipient already had an answer for
-// reason today (ballots.AllowAnswer). Every automatic answer goes through
-// here. It returns whether it enqueued, and else why not.
-func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *Message, mail ballots.Mail, reason string) (bool, string, error) {
+// be answered (noAnswer) or mail's recipient already had its slots of
+// answers for reason today (ballots.AllowAnswer; one, except receipts).
+// Every automatic answer goes through here. It returns whether it
+// enqueued, and else why not.
+func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *Message, mail ballots.Mail, reason string, slots int) (bool, string, error) {
 	if why := noAnswer(m, mail.Recipient, p.Box); why != "" {
 		return false, why, nil
 	}
-	ok, err := ballots.AllowAnswer(ctx, tx, mail.Recipient, reason, mail.InboundID)
+	ok, err := ballots.AllowAnswer(ctx, tx, mail.Recipient, reason, slots, mail.InboundID)
 	if err != nil {
 		return false, "", err
 	}

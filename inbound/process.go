@@ -207,7 +207,7 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"
 		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched)
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	default:
@@ -284,7 +284,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		out.Outcome, out.Quarantined = OutcomeUnmatched, true
 		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
 		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched)
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	}
@@ -331,6 +331,10 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 			break
 		}
 		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
+		prevChoice, prevCandidate, voted, err := ballots.StandingVote(ctx, tx, b.ID)
+		if err != nil {
+			return out, false, err
+		}
 		receipt, err := ballots.RecordVote(ctx, tx, v)
 		if err != nil {
 			return out, false, err
@@ -348,18 +352,28 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 				return out, false, nil
 			}
 		}
+		if voted && prevChoice == v.Choice && prevCandidate == v.CandidateID {
+			// The same vote again: nothing changed, the last receipt holds.
+			out.Detail = "the same vote as the standing one; no new receipt"
+			return out, false, nil
+		}
 		reply.Kind, data.Choice, data.Receipt = ballots.MailReceipt, text, receipt
 	}
 	reply.Data = data
-	reason := fmt.Sprintf("%s:%d", reply.Kind, b.ID)
+	reason, slots := fmt.Sprintf("%s:%d", reply.Kind, b.ID), 1
 	if reply.Kind == ballots.MailReceipt {
-		// A changed vote gets its receipt; the same vote sent again does not.
-		reason += ":" + data.Choice
+		// Every changed vote gets its receipt, so the last receipt a voter
+		// holds names the vote that stands, up to a bound against floods.
+		slots = maxReceiptsPerDay
 	}
-	sent, why, err := p.answer(ctx, tx, m, reply, reason)
+	sent, why, err := p.answer(ctx, tx, m, reply, reason, slots)
 	noteAnswer(&out, why)
 	return out, sent, err
 }
+
+// maxReceiptsPerDay bounds the receipts for one ballot in a day: a voter
+// who changes their vote more often than this stops getting receipts.
+const maxReceiptsPerDay = 10
 
 // voteOf turns an answer into the vote to record and the words the receipt
 // repeats it in; ok is false when the answer is not a vote on this ballot.

@@ -140,14 +140,15 @@ func TestAnswerLimit(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM inbound_messages WHERE outcome = 'unclear' AND detail LIKE '%already answered today%'`); n != 49 {
 		t.Fatalf("limited outcomes = %d, want 49", n)
 	}
-	// A changed vote gets its receipt; the same vote again does not.
+	// A changed vote gets its receipt; the same vote again does not, so the
+	// last receipt always names the vote that stands.
 	for _, ans := range []string{"YES", "YES", "NO", "NO", "YES"} {
 		if res := w.handle(w.reply("alice@example.net", "v-"+tok, "Re: ballot", ans)); res.Outcome != OutcomeCounted {
 			t.Fatalf("%s: %q", ans, res.Outcome)
 		}
 	}
-	if n := w.answers(ballots.MailReceipt); n != 2 {
-		t.Fatalf("receipts = %d, want 2 (YES, NO; YES again is the same receipt reason)", n)
+	if n := w.answers(ballots.MailReceipt); n != 3 {
+		t.Fatalf("receipts = %d, want 3 (YES, NO, YES)", n)
 	}
 	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=1" {
 		t.Fatalf("tally = %s, want alice's latest YES", got)
