@@ -20,6 +20,9 @@ const (
 	MailNotVoter     = "not-voter"
 	MailUnmatched    = "unmatched"
 	MailAnnouncement = "announcement"
+	// MailUnauthenticated tells a voter that a reply from their address
+	// failed sender authentication and was not counted.
+	MailUnauthenticated = "unauthenticated"
 )
 
 // Outbox row status values.

@@ -85,8 +85,8 @@ func (t *Tokens) Make(kind string, id int64, nonce []byte) string {
 
 // open decodes a token into its mac and id bytes.
 func (t *Tokens) open(token string) (mac, idb []byte, ok bool) {
-	raw, err := tokenEncoding.DecodeString(strings.ToLower(strings.TrimSpace(token)))
-	if err != nil || len(raw) != tokenIDLen+tokenMACLen {
+	raw, ok := decodeToken(token)
+	if !ok {
 		return nil, nil, false
 	}
 	mac, idb = raw[:tokenMACLen], raw[tokenMACLen:]
@@ -128,4 +128,16 @@ func (t *Tokens) Open(kind, token string) (int64, error) {
 		return 0, ErrBadToken
 	}
 	return id, nil
+}
+
+// decodeToken decodes a token, accepting only its one canonical spelling
+// (any case): base32 leaves unused bits in the last character, and a token
+// that differs there must not pass as the same token.
+func decodeToken(token string) ([]byte, bool) {
+	token = strings.ToLower(strings.TrimSpace(token))
+	raw, err := tokenEncoding.DecodeString(token)
+	if err != nil || len(raw) != tokenIDLen+tokenMACLen || tokenEncoding.EncodeToString(raw) != token {
+		return nil, false
+	}
+	return raw, true
 }

@@ -80,6 +80,9 @@ type VoteInput struct {
 	InboundID   int64
 	Choice      string
 	CandidateID int64 // 0 for NONE
+	// CastAt is when the vote was cast; zero means now. A replayed message
+	// is cast when it was received, so it cannot overtake a later vote.
+	CastAt time.Time
 }
 
 // newReceipt returns a fresh receipt code, 80 random bits written as four
@@ -100,8 +103,9 @@ func RecordVote(ctx context.Context, tx *sqlx.Tx, v VoteInput) (string, error) {
 		cand = sql.NullInt64{Int64: v.CandidateID, Valid: true}
 	}
 	receipt := newReceipt()
+	castAt := sql.NullTime{Time: v.CastAt, Valid: !v.CastAt.IsZero()}
 	_, err := tx.ExecContext(ctx, `INSERT INTO votes (ballot_id, inbound_id, choice, candidate_id, receipt, cast_at)
-		VALUES ($1, $2, $3, $4, $5, clock_timestamp())`, v.BallotID, v.InboundID, v.Choice, cand, receipt)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6, clock_timestamp()))`, v.BallotID, v.InboundID, v.Choice, cand, receipt, castAt)
 	if err != nil {
 		return "", fmt.Errorf("record vote on ballot %d: %w", v.BallotID, err)
 	}
@@ -129,7 +133,7 @@ func RecordInbound(ctx context.Context, tx *sqlx.Tx, in Inbound) (int64, error) 
 	var ids []int64
 	err := tx.SelectContext(ctx, &ids, `INSERT INTO inbound_messages (message_key, mailbox, uid_validity, uid, raw, from_addr, subject)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING RETURNING id`,
-		in.MessageKey, in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, in.From, truncate(in.Subject, 500))
+		textColumn(in.MessageKey), in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, textColumn(in.From), textColumn(truncate(in.Subject, 500)))
 	if err != nil {
 		return 0, fmt.Errorf("record message %s: %w", in.MessageKey, err)
 	}
@@ -150,7 +154,7 @@ type Outcome struct {
 // FinishInbound records what became of message id.
 func FinishInbound(ctx context.Context, tx *sqlx.Tx, id int64, o Outcome) error {
 	_, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET class = $2, outcome = $3, detail = $4, quarantined = $5, processed_at = now()
-		WHERE id = $1`, id, o.Class, o.Outcome, truncate(o.Detail, 2000), o.Quarantined)
+		WHERE id = $1`, id, o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined)
 	if err != nil {
 		return fmt.Errorf("finish message %d: %w", id, err)
 	}

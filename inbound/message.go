@@ -60,6 +60,18 @@ type Message struct {
 	deliveryStatus bool   // a message/delivery-status (RFC 3464) part was seen
 	feedbackReport bool   // a message/feedback-report (RFC 5965) part was seen
 	embedded       bool   // a message/rfc822 or text/rfc822-headers part was seen
+	dsnFields      []byte // the first message/delivery-status part, decoded (ReadBounce)
+	returned       []byte // the first returned message or headers, decoded (ReadBounce)
+}
+
+// maxKept bounds the report parts kept for ReadBounce.
+const maxKept = 64 << 10
+
+func keep(b []byte) []byte {
+	if len(b) > maxKept {
+		b = b[:maxKept]
+	}
+	return append([]byte(nil), b...)
 }
 
 // Parse reads one raw email. It never panics. It returns an error wrapping
@@ -283,7 +295,7 @@ func msgIDs(v string) []string {
 func (m *Message) parseHeader() {
 	h := &m.Header
 	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
-		m.MessageID = ids[0]
+		m.MessageID = noNUL(ids[0])
 	}
 	for _, v := range h.Values("In-Reply-To") {
 		m.InReplyTo = append(m.InReplyTo, msgIDs(v)...)
@@ -292,8 +304,8 @@ func (m *Message) parseHeader() {
 		m.References = append(m.References, msgIDs(v)...)
 	}
 	if from := m.addresses("From", h.Get("From")); len(from) > 0 {
-		m.From = from[0].Address
-		m.FromName = from[0].Name
+		m.From = noNUL(from[0].Address)
+		m.FromName = noNUL(from[0].Name)
 	}
 	if rt := m.addresses("Reply-To", h.Get("Reply-To")); len(rt) > 0 {
 		m.ReplyTo = rt[0].Address
@@ -330,7 +342,16 @@ func (m *Message) decodeHeaderText(name, v string) string {
 		m.problem("%s: %v", name, err)
 		s = v
 	}
-	return repairUTF8(s)
+	return noNUL(repairUTF8(s))
+}
+
+// noNUL drops NUL characters: no mail text needs them, and PostgreSQL text
+// (and jsonb) cannot hold them, so one would make a message unrecordable.
+func noNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
 }
 
 var addrPattern = regexp.MustCompile(`[^\s<>"'(),;:\[\]]+@[^\s<>"'(),;:\[\]]+`)
@@ -493,6 +514,9 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 	case mt == "message/rfc822" || mt == "message/global":
 		m.embedded = true
 		data := m.transferDecode(&h, body)
+		if m.returned == nil {
+			m.returned = keep(data)
+		}
 		eh, rest, err := m.readPartHeader(data)
 		if err != nil {
 			m.problem("%s: %v", mt, err)
@@ -501,12 +525,18 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 		return m.walk(eh, rest, depth+1, true)
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
 		m.deliveryStatus = true
+		if m.dsnFields == nil {
+			m.dsnFields = keep(m.transferDecode(&h, body))
+		}
 		return nil
 	case mt == "message/feedback-report":
 		m.feedbackReport = true
 		return nil
 	case mt == "text/rfc822-headers" || mt == "text/global-headers":
 		m.embedded = true
+		if m.returned == nil {
+			m.returned = keep(m.transferDecode(&h, body))
+		}
 		return nil
 	}
 	return m.leaf(h, mt, params, body, inEmbedded)
@@ -530,7 +560,7 @@ func (m *Message) leaf(h textproto.Header, mt string, params map[string]string, 
 		label = htmlMetaCharset(data)
 	}
 	text := m.decodeCharset(label, data)
-	text = strings.ReplaceAll(text, "\r\n", "\n")
+	text = noNUL(strings.ReplaceAll(text, "\r\n", "\n"))
 	if mt == "text/plain" {
 		m.Text = text
 	} else {

@@ -25,6 +25,12 @@ const (
 	OutcomeIgnored     = "ignored"
 	OutcomeQuarantined = "quarantined"
 	OutcomeDuplicate   = "duplicate"
+	// OutcomeUnauthenticated is a vote from the voter's address that the
+	// trusted server could not authenticate: not counted.
+	OutcomeUnauthenticated = "unauthenticated"
+	// OutcomeBounced is a delivery report mapped back to the message it
+	// reports on.
+	OutcomeBounced = "bounced"
 )
 
 // Delivery is one message as the mailbox holds it.
@@ -41,6 +47,8 @@ type Result struct {
 	Class     Class
 	Outcome   string
 	Race      string
+
+	received time.Time // a replay: when the message first arrived
 }
 
 // Processor applies each message's effect: one transaction records the raw
@@ -59,6 +67,10 @@ type Processor struct {
 	Staff []string
 	// Now, when set, is the clock nominations are checked against.
 	Now func() time.Time
+	// AuthservID is the authserv-id of the trusted server whose
+	// Authentication-Results decide whether a vote's From is authentic
+	// (BALLOTD_AUTHSERV_ID); "" trusts every From.
+	AuthservID string
 }
 
 // messageKey is what makes two readings of a message the same message.
@@ -95,27 +107,13 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 			return err
 		}
 		res.InboundID = id
-		out := ballots.Outcome{}
-		if perr != nil {
-			res.Class = ClassUnknown
-			out = ballots.Outcome{Class: string(ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
-		} else {
-			res.Class = Classify(m, p.Box)
-			out, enqueued, err = p.apply(ctx, tx, id, m, res.Class, &res)
-			if err != nil {
-				return err
-			}
-		}
-		res.Outcome = out.Outcome
-		return ballots.FinishInbound(ctx, tx, id, out)
+		_, enqueued, err = p.process(ctx, tx, id, m, perr, &res)
+		return err
 	})
 	if err != nil {
 		return res, fmt.Errorf("handle uid %d of %s: %w", d.UID, d.Mailbox, err)
 	}
-	log := p.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := p.logger()
 	mid := ""
 	if m != nil {
 		mid = m.MessageID
@@ -127,12 +125,84 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 	return res, nil
 }
 
+// process applies message id (parsed as m, or perr) in tx and records its
+// outcome. It returns the outcome and whether it enqueued mail.
+func (p *Processor) process(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, perr error, res *Result) (ballots.Outcome, bool, error) {
+	var out ballots.Outcome
+	enqueued := false
+	if perr != nil {
+		res.Class = ClassUnknown
+		out = ballots.Outcome{Class: string(ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
+	} else {
+		res.Class = Classify(m, p.Box)
+		var err error
+		out, enqueued, err = p.apply(ctx, tx, id, m, res.Class, res)
+		if err != nil {
+			return out, false, err
+		}
+	}
+	res.Outcome = out.Outcome
+	return out, enqueued, ballots.FinishInbound(ctx, tx, id, out)
+}
+
+// Replay applies stored message id again, in one transaction, as if it had
+// just arrived: after a fix, or after the race it was about opened. Its
+// recorded outcome is replaced. A message that already cast a vote is not
+// applied again (its vote counts once); its outcome stays "counted".
+func (p *Processor) Replay(ctx context.Context, id int64) (Result, error) {
+	var res Result
+	enqueued := false
+	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, enqueued = Result{InboundID: id}, false
+		raw, received, err := ballots.InboundRaw(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		res.received = received
+		receipt, err := ballots.VoteOfInbound(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if receipt != "" {
+			res.Class, res.Outcome = ClassVote, OutcomeCounted
+			return ballots.FinishInbound(ctx, tx, id, ballots.Outcome{Class: string(ClassVote), Outcome: OutcomeCounted,
+				Detail: "already counted (receipt " + receipt + "); replay changed nothing"})
+		}
+		m, perr := Parse(raw)
+		if m != nil {
+			if err := ballots.SetInboundHeader(ctx, tx, id, m.From, m.Subject); err != nil {
+				return err
+			}
+		}
+		_, enqueued, err = p.process(ctx, tx, id, m, perr, &res)
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("replay inbound %d: %w", id, err)
+	}
+	p.logger().Info("message replayed", "inbound_id", id, "class", res.Class, "outcome", res.Outcome, "race", res.Race)
+	if enqueued && p.Enqueued != nil {
+		p.Enqueued()
+	}
+	return res, nil
+}
+
+func (p *Processor) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.Default()
+	}
+	return p.Logger
+}
+
 // apply decides what the message does, by class. It returns the outcome to
 // record and whether it enqueued mail.
 func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class, res *Result) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(class)}
 	switch class {
-	case ClassBounce, ClassAutoReply, ClassLoop:
+	case ClassBounce:
+		// Never answered; mapped back to the message it reports on.
+		return p.bounce(ctx, tx, id, m)
+	case ClassAutoReply, ClassLoop:
 		// Machines are never answered: no mail loops, no backscatter.
 		out.Outcome = OutcomeIgnored
 		return out, false, nil
@@ -143,12 +213,10 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 	case ClassUnknown:
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"
-		if m.From == "" {
-			return out, false, nil
-		}
-		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}})
-		return out, err == nil, err
+		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+		noteAnswer(&out, why)
+		return out, sent, err
 	default:
 		// Routed to a handler this build does not have yet: kept for staff.
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
@@ -222,18 +290,17 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 	if !found {
 		out.Outcome, out.Quarantined = OutcomeUnmatched, true
 		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
-		if m.From == "" {
-			return out, false, nil
-		}
-		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}})
-		return out, err == nil, err
+		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
+			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+		noteAnswer(&out, why)
+		return out, sent, err
 	}
 	b, err := ballots.BallotForVote(ctx, tx, bid)
 	if err != nil {
 		return out, false, err
 	}
 	res.Race = b.RaceCode
+	auth := CheckSender(m.Header, p.AuthservID, m.From)
 	reply := ballots.Mail{Recipient: b.MemberEmail, MemberID: b.MemberID, BallotID: b.ID, RaceID: b.RaceID, InboundID: id}
 	data := answer{InReplyTo: m.MessageID}
 	switch {
@@ -243,6 +310,15 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		out.Outcome = OutcomeNotVoter
 		out.Detail = fmt.Sprintf("From %q is not the ballot's voter", m.From)
 		reply.Kind, data.Sender, data.InReplyTo = ballots.MailNotVoter, m.From, ""
+	case !auth.OK:
+		// The voter's address, but the trusted server could not show it
+		// sent this: not counted; the notice goes to the registered
+		// address, where the real voter reads it.
+		// Kept in quarantine: if the trusted server was misconfigured,
+		// staff fix it and replay.
+		out.Outcome, out.Detail = OutcomeUnauthenticated, "sender not authenticated: "+auth.Detail
+		out.Quarantined = true
+		reply.Kind, data.Sender, data.InReplyTo = ballots.MailUnauthenticated, m.From, ""
 	case b.RaceStatus != ballots.RaceOpen:
 		out.Outcome = OutcomeClosed
 		reply.Kind = ballots.MailClosed
@@ -261,20 +337,50 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 			}
 			break
 		}
-		v.BallotID, v.InboundID = b.ID, id
+		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
+		prevChoice, prevCandidate, voted, err := ballots.StandingVote(ctx, tx, b.ID)
+		if err != nil {
+			return out, false, err
+		}
 		receipt, err := ballots.RecordVote(ctx, tx, v)
 		if err != nil {
 			return out, false, err
 		}
 		out.Outcome = OutcomeCounted
+		if !res.received.IsZero() {
+			later, err := ballots.LaterVote(ctx, tx, b.ID, res.received)
+			if err != nil {
+				return out, false, err
+			}
+			if later {
+				// A replayed vote older than the voter's latest: kept in the
+				// history, and the latest stands; a receipt would mislead.
+				out.Detail = "replayed vote, cast before the voter's latest vote, which stands"
+				return out, false, nil
+			}
+		}
+		if voted && prevChoice == v.Choice && prevCandidate == v.CandidateID {
+			// The same vote again: nothing changed, the last receipt holds.
+			out.Detail = "the same vote as the standing one; no new receipt"
+			return out, false, nil
+		}
 		reply.Kind, data.Choice, data.Receipt = ballots.MailReceipt, text, receipt
 	}
 	reply.Data = data
-	if _, err := ballots.Enqueue(ctx, tx, reply); err != nil {
-		return out, false, err
+	reason, slots := fmt.Sprintf("%s:%d", reply.Kind, b.ID), 1
+	if reply.Kind == ballots.MailReceipt {
+		// Every changed vote gets its receipt, so the last receipt a voter
+		// holds names the vote that stands, up to a bound against floods.
+		slots = maxReceiptsPerDay
 	}
-	return out, true, nil
+	sent, why, err := p.answer(ctx, tx, m, reply, reason, slots)
+	noteAnswer(&out, why)
+	return out, sent, err
 }
+
+// maxReceiptsPerDay bounds the receipts for one ballot in a day: a voter
+// who changes their vote more often than this stops getting receipts.
+const maxReceiptsPerDay = 10
 
 // voteOf turns an answer into the vote to record and the words the receipt
 // repeats it in; ok is false when the answer is not a vote on this ballot.

@@ -141,7 +141,7 @@ type answerData struct {
 // (RFC 3834 §5: Auto-Submitted: auto-replied).
 func autoAnswer(kind string) bool {
 	switch kind {
-	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched:
+	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated:
 		return true
 	}
 	return frontAnswer(kind)
@@ -196,6 +196,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		data = templates.Closed{Name: row.MemberName, Race: sh.race}
 	case ballots.MailNotVoter:
 		data = templates.NotVoter{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
+	case ballots.MailUnauthenticated:
+		data = templates.Unauthenticated{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
 	case ballots.MailUnmatched:
 		data = templates.Unmatched{Subject: ad.Subject}
 	case ballots.MailAnnouncement:

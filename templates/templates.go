@@ -27,7 +27,7 @@ var files embed.FS
 var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
-	"reminder", "vetting", "digest", "results-held"}
+	"reminder", "vetting", "digest", "results-held", "unauthenticated"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -156,6 +156,14 @@ type Clarify struct {
 type Closed struct {
 	Name string
 	Race Race
+}
+
+// Unauthenticated is the data of the notice sent to a ballot's voter when
+// a reply from their address failed sender authentication (DMARC).
+type Unauthenticated struct {
+	Name   string
+	Race   Race
+	Sender string
 }
 
 // NotVoter is the data of the notice sent to a ballot's voter when someone

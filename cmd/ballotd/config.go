@@ -46,6 +46,10 @@ type Config struct {
 	// with under DKIMSelector; both or neither.
 	DKIMKey      string
 	DKIMSelector string
+	// AuthservID is the authserv-id of the trusted server whose
+	// Authentication-Results decide whether a vote's sender is authentic
+	// (BALLOTD_AUTHSERV_ID; "" trusts every From).
+	AuthservID string
 }
 
 // configError is a missing or malformed setting: one line naming it, exit 2.
@@ -77,6 +81,10 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		Secret:      getenv("BALLOTD_SECRET"),
 		HTTPAddr:    getenv("BALLOTD_HTTP_ADDR"),
 		Templates:   getenv("BALLOTD_TEMPLATES"),
+		AuthservID:  strings.TrimSpace(getenv("BALLOTD_AUTHSERV_ID")),
+	}
+	if strings.ContainsAny(c.AuthservID, "\t;@") || strings.Contains(strings.ReplaceAll(c.AuthservID, ", ", ","), " ") {
+		return c, bad("BALLOTD_AUTHSERV_ID", c.AuthservID, "the authserv-id your mail server writes in Authentication-Results, e.g. mx.example.org (several: comma-separated)")
 	}
 	if c.DatabaseURL == "" {
 		return c, missing("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/ballotd?sslmode=disable")

@@ -67,6 +67,8 @@ usage:
                                            time the outbox against a raw SMTP client on a loopback
                                            sink, in a scratch database (dropped after)
   ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
+  ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
+  ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
 
 configuration is by environment: see README.md.
 `
@@ -159,6 +161,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdResultsRelease(ctx, e, args[2])
 	case "export":
 		return cmdExport(ctx, e, args[1:])
+	case "quarantine":
+		return cmdQuarantine(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }

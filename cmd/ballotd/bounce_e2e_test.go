@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// TestEndToEndBounce sends ballots over SMTP, returns one as a mail server
+// would (a DSN to the VERP envelope sender, through SMTP into the IMAP
+// mailbox), and checks the member is marked bounced, gets no ballot in the
+// next race, and that nothing answered the bounce.
+func TestEndToEndBounce(t *testing.T) {
+	h := newHarness(t)
+	h.ballotd("migrate")
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
+		"alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March",
+		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339),
+		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
+	h.ballotd("race", "open", "MA-SEN")
+	stop := h.serve()
+	defer func() { stop() }()
+	var bob string
+	var msgID string
+	for _, e := range h.waitSent(3) {
+		if len(e.To) == 1 && e.To[0] == "bob@example.net" {
+			bob = e.From
+			msgID = parseSent(t, e).MessageID
+		}
+	}
+	if !strings.HasPrefix(bob, "ballots+b-") {
+		t.Fatalf("bob's ballot went out with envelope sender %q", bob)
+	}
+	dsn := fmt.Sprintf("From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: %s\n"+
+		"Subject: Undelivered Mail Returned to Sender\nMessage-ID: <bounce-1@mx.example.net>\nAuto-Submitted: auto-replied\n"+
+		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"R\"\n\n"+
+		"--R\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.net. Your message could not be delivered.\n\n"+
+		"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"+
+		"Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.1.1\n"+
+		"Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n\n"+
+		"--R\nContent-Type: text/rfc822-headers\n\nTo: bob@example.net\nMessage-ID: %s\nSubject: Your ballot\n\n--R--\n", bob, msgID)
+	h.reply("", bob, dsn)
+
+	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// A bounded wait for the daemon to read the mailbox.
+	var status, bounceStatus string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := st.DB.QueryRow(`SELECT m.status, o.bounce_status FROM members m JOIN outbox o ON o.member_id = m.id
+			WHERE m.email = 'bob@example.net' AND o.kind = 'ballot'`).Scan(&status, &bounceStatus); err != nil {
+			t.Fatal(err)
+		}
+		if status == "bounced" {
+			break
+		}
+	}
+	if status != "bounced" || bounceStatus != "5.1.1" {
+		t.Fatalf("bob: status %q, ballot's bounce status %q; want bounced, 5.1.1", status, bounceStatus)
+	}
+	stop()
+	stop = func() {}
+	if n := len(h.sent()); n != 3 {
+		t.Fatalf("%d messages sent, want the 3 ballots only (a bounce is never answered)", n)
+	}
+	h.ballotd("candidate", "add", "--race", "MA-GOV", "--name", "Maura Healey")
+	if out := h.ballotd("race", "open", "MA-GOV"); !strings.Contains(out, "2 ballots") {
+		t.Fatalf("race open MA-GOV: %q, want 2 ballots (not bob)", out)
+	}
+}
