@@ -25,31 +25,39 @@ var ErrNotHeld = errors.New("results are not held")
 func (s *Store) ReleaseResults(ctx context.Context, code string) (Tally, error) {
 	var t Tally
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
-		if err != nil {
-			return err
-		}
-		switch {
-		case r.Status != RaceClosed:
-			return fmt.Errorf("release %s: it is %s; results are released after the close: %w", r.Code, r.Status, ErrRaceState)
-		case !r.HoldResults:
-			return fmt.Errorf("release %s: wave %s does not hold results; they went out at the close: %w", r.Code, r.Wave, ErrNotHeld)
-		case r.ReleasedAt != nil:
-			return fmt.Errorf("release %s: already released at %s: %w", r.Code, r.ReleasedAt.UTC().Format("2006-01-02 15:04 UTC"), ErrNotHeld)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE races SET released_at = now() WHERE id = $1`, r.ID); err != nil {
-			return fmt.Errorf("release %s: %w", r.Code, err)
-		}
-		if err := announce(ctx, tx, r); err != nil {
-			return err
-		}
-		if err := recordRaceStep(ctx, tx, r.ID, StepRelease, ActorManual); err != nil {
-			return err
-		}
-		t, err = tallyOf(ctx, tx, Race{ID: r.ID, Code: r.Code, Status: RaceClosed})
+		var err error
+		t, err = ReleaseResultsTx(ctx, tx, code, ActorManual)
 		return err
 	})
 	return t, err
+}
+
+// ReleaseResultsTx is ReleaseResults in the caller's transaction (a staff
+// member's RELEASE reply is handled with the message that carries it),
+// recording who released: ActorManual (the CLI) or ActorStaff (by email).
+func ReleaseResultsTx(ctx context.Context, tx *sqlx.Tx, code, actor string) (Tally, error) {
+	r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
+	if err != nil {
+		return Tally{}, err
+	}
+	switch {
+	case r.Status != RaceClosed:
+		return Tally{}, fmt.Errorf("release %s: it is %s; results are released after the close: %w", r.Code, r.Status, ErrRaceState)
+	case !r.HoldResults:
+		return Tally{}, fmt.Errorf("release %s: wave %s does not hold results; they went out at the close: %w", r.Code, r.Wave, ErrNotHeld)
+	case r.ReleasedAt != nil:
+		return Tally{}, fmt.Errorf("release %s: already released at %s: %w", r.Code, r.ReleasedAt.UTC().Format("2006-01-02 15:04 UTC"), ErrNotHeld)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE races SET released_at = now() WHERE id = $1`, r.ID); err != nil {
+		return Tally{}, fmt.Errorf("release %s: %w", r.Code, err)
+	}
+	if err := announce(ctx, tx, r); err != nil {
+		return Tally{}, err
+	}
+	if err := recordRaceStep(ctx, tx, r.ID, StepRelease, actor); err != nil {
+		return Tally{}, err
+	}
+	return tallyOf(ctx, tx, Race{ID: r.ID, Code: r.Code, Status: RaceClosed})
 }
 
 // enqueueHeld tells each staff address that r's results are frozen and wait

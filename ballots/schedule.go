@@ -24,6 +24,7 @@ const (
 const (
 	ActorScheduler = "scheduler"
 	ActorManual    = "manual"
+	ActorStaff     = "staff" // a staff member's command by email
 )
 
 // More outbox message kinds: the lifecycle's mails.

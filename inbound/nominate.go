@@ -150,6 +150,9 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 	return out, true, nil
 }
 
+// releaseCommand is "RELEASE MA-07": send a held race's results.
+var releaseCommand = regexp.MustCompile(`(?i)^\s*release\s+([a-z]{2}-[a-z0-9]{1,3})\s*[.!]?\s*$`)
+
 var staffCommand = regexp.MustCompile(`(?i)^\s*(approve|reject)\s+#?(\d{1,12})\b[\s:,.-]*(.*)$`)
 
 func (p *Processor) isStaff(addr string) bool {
@@ -177,16 +180,36 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		if err != nil && !errors.Is(err, ballots.ErrNotFound) {
 			return out, false, err
 		}
-		valid = kind == ballots.MailVettingNotice || kind == ballots.MailStaffAnswer
+		switch kind {
+		case ballots.MailVettingNotice, ballots.MailStaffAnswer, ballots.MailVetting, ballots.MailDigest, ballots.MailHeld:
+			valid = true
+		}
 	}
 	ans := templates.StaffAnswer{Results: []string{}}
 	if !valid {
-		ans.Results = append(ans.Results, "This address is not a staff command address: reply to a vetting notice.")
+		ans.Results = append(ans.Results, "This address is not a staff command address: reply to a vetting notice, a digest or a results notice.")
 		ans.Help = true
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, "staff command to an unknown staff token"
 		return out, true, enqueueTo(ctx, tx, ballots.MailStaffAnswer, m.From, id, m, ans)
 	}
 	for _, line := range strings.Split(ReplyText(m), "\n") {
+		if rc := releaseCommand.FindStringSubmatch(line); rc != nil {
+			t, err := ballots.ReleaseResultsTx(ctx, tx, rc[1], ballots.ActorStaff)
+			switch {
+			case errors.Is(err, ballots.ErrNotFound) || errors.Is(err, ballots.ErrNotHeld) || errors.Is(err, ballots.ErrRaceState):
+				ans.Results = append(ans.Results, fmt.Sprintf("RELEASE %s: not done: %v", strings.ToUpper(rc[1]), err))
+			case err != nil:
+				// A malformed code is the sender's mistake, not ours.
+				if _, perr := ballots.ParseRaceCode(rc[1]); perr != nil {
+					ans.Results = append(ans.Results, fmt.Sprintf("RELEASE %s: not done: %v", strings.ToUpper(rc[1]), perr))
+					continue
+				}
+				return out, false, err
+			default:
+				ans.Results = append(ans.Results, fmt.Sprintf("RELEASE %s: released; the results are going to %d eligible members and the nominating groups' leaders", t.Race, t.Eligible))
+			}
+			continue
+		}
 		c := staffCommand.FindStringSubmatch(line)
 		if c == nil {
 			continue

@@ -147,6 +147,13 @@ func autoAnswer(kind string) bool {
 	return frontAnswer(kind)
 }
 
+// staffReplyTo is the Reply-To of mail to staff: a staff tag whose token
+// names this outbox row, so a reply's commands can be checked as answers to
+// something we sent (inbound.Processor.staff).
+func (r *Renderer) staffReplyTo(rowID int64) string {
+	return r.ID.Address(ballots.TokenStaff + "-" + r.Tokens.Make(ballots.TokenStaff, rowID, nil))
+}
+
 // Render renders row into buf (reset first) and returns the message.
 func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes.Buffer) (Rendered, error) {
 	r.fixed.Do(func() {
@@ -231,7 +238,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			return Rendered{}, fmt.Errorf("outbox %d: vetting data: %w", row.ID, err)
 		}
 		data = v
-		replyTo = r.ID.Address("staff")
+		replyTo = r.staffReplyTo(row.ID)
 	case ballots.MailHeld:
 		// The race's sheet may be cached from before its close: load it with its tally.
 		closed, err := r.sheet(ctx, row.RaceID.Int64, true)
@@ -243,14 +250,14 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
 		data = a
-		replyTo = r.ID.Address("staff")
+		replyTo = r.staffReplyTo(row.ID)
 	case ballots.MailDigest:
 		var d templates.Digest
 		if err := json.Unmarshal(row.Data, &d); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
 		}
 		data = d
-		replyTo = r.ID.Address("staff")
+		replyTo = r.staffReplyTo(row.ID)
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}

@@ -44,7 +44,7 @@ func (r *Renderer) renderFront(row ballots.OutboxRow) (data any, replyTo string,
 	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm:
 		replyTo = r.ID.Address("nominate")
 	case ballots.MailVettingNotice, ballots.MailStaffAnswer:
-		replyTo = r.ID.Address(ballots.TokenStaff + "-" + r.Tokens.Make(ballots.TokenStaff, row.ID, nil))
+		replyTo = r.staffReplyTo(row.ID)
 	case ballots.MailJoinConfirm:
 		if !row.MemberID.Valid {
 			return nil, "", fmt.Errorf("outbox %d: join-confirm without a member", row.ID)

@@ -315,7 +315,7 @@ func TestWaveOnItsOwn(t *testing.T) {
 		switch {
 		case strings.HasPrefix(p.Subject, "ballotd digest"):
 			kinds = append(kinds, "digest")
-			if p.To != "staff@example.org" || !strings.Contains(p.Body, "NEW NOMINATIONS") || p.ReplyTo != "ballots+staff@example.org" {
+			if p.To != "staff@example.org" || !strings.Contains(p.Body, "NEW NOMINATIONS") || !strings.HasPrefix(p.ReplyTo, "ballots+s-") {
 				t.Errorf("digest: %+v", p)
 			}
 		case strings.HasPrefix(p.Subject, "Nominations closed"):
@@ -382,7 +382,7 @@ func TestDigestSend(t *testing.T) {
 		return ballotOf{}
 	}
 	d := digest("digest sent to 1 staff: 2 new nominations, 1 to vet, 1 open races, 1 to look at, 0 results")
-	if d.To != "staff@example.org" || d.ReplyTo != "ballots+staff@example.org" || d.Subject != "ballotd digest, 1 to vet, 1 to look at" {
+	if d.To != "staff@example.org" || !strings.HasPrefix(d.ReplyTo, "ballots+s-") || d.Subject != "ballotd digest, 1 to vet, 1 to look at" {
 		t.Errorf("digest headers: to %s, reply-to %s, subject %q", d.To, d.ReplyTo, d.Subject)
 	}
 	for _, w := range []string{"NEW NOMINATIONS", "#1 Jane Doe, MA-07 (June), by Indivisible Somerville", "#2 Nominee Two, MA-SEN (June)",
@@ -618,5 +618,64 @@ func TestLeaderSessionKilled(t *testing.T) {
 			got = append(got, p.To+": "+p.Subject)
 		}
 		t.Fatalf("sent %d messages (%d ballots, %d announcements); want 5 ballots and 6 announcements once each:\n%s", n, b, a, strings.Join(got, "\n"))
+	}
+}
+
+// TestHeldResultsReleasedByStaffEmail: staff release held results by
+// replying RELEASE to the results notice; the same reply from a member does
+// nothing.
+func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.env["BALLOTD_TICK"] = "50ms"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
+	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "July", "--hold-results", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(time.Hour).Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	db := h.db()
+	stop := h.serve()
+	defer stop()
+	h.shift(db, "", "-1 second", "")
+	bs := h.waitSent(1 + 2)[1:]
+	a := parseSent(t, bs[0])
+	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "a1", "YES"))
+	h.waitSent(4)
+	h.shift(db, "", "", "-1 second")
+	held := parseSent(t, h.waitSent(5)[4])
+	if !strings.HasPrefix(held.ReplyTo, "ballots+s-") || !strings.Contains(held.Body, "RELEASE MA-07") {
+		t.Fatalf("held notice: Reply-To %q, body %q", held.ReplyTo, held.Body)
+	}
+	// A member who got hold of the notice's address cannot release.
+	h.reply("alice@example.net", held.ReplyTo, "From: alice@example.net\nTo: "+held.ReplyTo+"\nSubject: Re: results\nMessage-ID: <rel-alice@example.net>\n\nRELEASE MA-07\n")
+	// Staff can.
+	h.reply("staff@example.org", held.ReplyTo, "From: Staff <staff@example.org>\nTo: "+held.ReplyTo+"\nSubject: Re: results\nMessage-ID: <rel-staff@example.org>\n\nRELEASE MA-07\n\nOn Monday ballots wrote:\n> RELEASE MA-99\n")
+	sent := h.waitSent(5 + 1 + 3) // the staff answer and three announcements
+	var answer ballotOf
+	announced := map[string]bool{}
+	for _, e := range sent[5:] {
+		p := parseSent(t, e)
+		switch {
+		case strings.HasPrefix(p.Subject, "Results: "):
+			announced[p.To] = true
+		case p.To == "staff@example.org":
+			answer = p
+		}
+	}
+	if len(announced) != 3 || announced["alice@example.net"] != true {
+		t.Fatalf("announced to %v; want alice, bob and the leader", keys(announced))
+	}
+	if !strings.Contains(answer.Body, "RELEASE MA-07: released") || strings.Contains(answer.Body, "MA-99") {
+		t.Fatalf("staff answer: %q", answer.Body)
+	}
+	var actor string
+	if err := db.Get(&actor, `SELECT actor FROM race_steps WHERE step = 'release'`); err != nil || actor != "staff" {
+		t.Fatalf("release recorded by %q, %v; want staff", actor, err)
+	}
+	time.Sleep(300 * time.Millisecond) // anything more would be a second send; not a timing assertion on ballotd
+	if n := len(h.sent()); n != 9 {
+		t.Errorf("sent %d messages, want 9 (nothing to alice's RELEASE, no second announcement)", n)
 	}
 }
