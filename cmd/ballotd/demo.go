@@ -300,10 +300,34 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("demo: ballotd's tally differs from the replies the demo sent")
 	}
 	fmt.Fprintln(w, "verified: ballotd's tally equals the demo's own count of the replies it sent.")
+	// The staff digest of the wave, and the public endorsement page.
+	if _, _, err := st.SendDigest(ctx, []string{demoStaff}, 0); err != nil {
+		return err
+	}
+	d.outbox.Wake()
+	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
+		return err
+	}
 	if err := writeDemoFiles(*outDir, hub, tallies); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nwhere to look (in %s/): ballot.eml, receipt.eml, clarification.eml, announcement.eml (open in any mail client), results.json\n", *outDir)
+	list, err := st.Endorsements(ctx, wave.Name)
+	if err != nil {
+		return err
+	}
+	page, err := os.Create(filepath.Join(*outDir, "endorsements.html"))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	err = endorsementsPage.Execute(page, list)
+	if cerr := page.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("demo: endorsement page: %w", err)
+	}
+	fmt.Fprintf(w, "\nwhere to look (in %s/): endorsements.html (the public page), digest.eml (what staff got),\n"+
+		"  ballot.eml, receipt.eml, clarification.eml, announcement.eml (open in any mail client), results.json\n", *outDir)
 	fmt.Fprintf(w, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	if *keep {
 		fmt.Fprintf(w, "\n--keep: the hub stays up until Ctrl-C. IMAP %s, SMTP %s, password %q; log in as any member, e.g. %s\n",
@@ -644,7 +668,8 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml", "Results:": "announcement.eml"}
+	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml",
+		"Results:": "announcement.eml", "ballotd digest": "digest.eml"}
 	for _, env := range hub.Received() {
 		if !strings.HasPrefix(env.From, "ballots+b-") {
 			continue

@@ -19,10 +19,14 @@ func TestDemoRunsAWave(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
-	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "results.json"} {
+	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "digest.eml", "endorsements.html", "results.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo did not write %s: %v", f, err)
 		}
+	}
+	page, err := os.ReadFile(filepath.Join(out, "endorsements.html"))
+	if err != nil || !strings.Contains(string(page), "Ed Markey") {
+		t.Errorf("endorsement page does not name the endorsed candidate: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
