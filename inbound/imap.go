@@ -185,9 +185,15 @@ func (r *Reader) Once(ctx context.Context) (int, error) {
 func (r *Reader) Run(ctx context.Context) error {
 	backoff := time.Second
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := r.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if time.Since(started) > time.Minute {
+			// The session was healthy for a while: this is a new outage,
+			// not the same one going on.
+			backoff = time.Second
 		}
 		r.logger().Error("imap: session ended; reconnecting", "err", err, "in", backoff)
 		select {

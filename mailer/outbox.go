@@ -222,7 +222,7 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		total += len(pending)
 		pending = pending[:0]
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(recordInterval)
 	defer tick.Stop()
 loop:
 	for {
@@ -232,7 +232,7 @@ loop:
 				break loop
 			}
 			pending = append(pending, res)
-			if len(pending) >= o.Batch {
+			if len(pending) >= recordEvery {
 				flush()
 			}
 		case <-tick.C:
@@ -254,8 +254,16 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 	res := ballots.SendResult{ID: row.ID}
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
-		// A message that cannot be rendered will not render next time either.
-		res.Status, res.Reply = ballots.OutboxFailed, "render: "+err.Error()
+		res.Reply = "render: " + err.Error()
+		if errors.Is(err, ErrTransient) && row.Attempts < o.MaxAttempts {
+			// The data could not be loaded now (a database outage): later.
+			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
+			o.Logger.Warn("outbox render deferred", "id", row.ID, "kind", row.Kind, "err", err)
+			return res, true
+		}
+		// A message whose template or data is wrong will not render next
+		// time either.
+		res.Status = ballots.OutboxFailed
 		o.Logger.Error("outbox render failed", "id", row.ID, "kind", row.Kind, "err", err)
 		return res, true
 	}
@@ -287,6 +295,17 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
 	return res, true
 }
+
+// A result is recorded within recordInterval or once recordEvery results
+// are waiting, whichever comes first. What is sent but not yet recorded when
+// the process dies is sent again (same Message-ID) after its lease: these
+// bound that window. Measured at 50,000 ballots on 16 connections: 100 ms /
+// 500 results gave ~120 resends per kill -9 and ~7,000 msg/s; 25 ms / 100
+// gave ~26 and 7–11 % fewer msg/s; this is between the two.
+const (
+	recordInterval = 50 * time.Millisecond
+	recordEvery    = 250
+)
 
 // Backoff is the wait before attempt n+1 after n failed ones: exponential
 // from 10 seconds, capped at an hour, with ±20 % jitter so that a throttled

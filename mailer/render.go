@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +13,10 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/templates"
 )
+
+// ErrTransient marks a render failure that may pass (the database was
+// away): the row is deferred and tried again, never failed for it.
+var ErrTransient = errors.New("temporary failure")
 
 // Identity is the ballot mailbox ballotd sends as and receives at.
 type Identity struct {
@@ -85,7 +90,11 @@ func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (*sh
 	}
 	rs, err := r.Store.RaceSheet(ctx, raceID)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ballots.ErrNotFound) {
+			return nil, err
+		}
+		// The database was away or the context ended: try again later.
+		return nil, fmt.Errorf("%w: %w", ErrTransient, err)
 	}
 	if needTally && rs.Tally == nil {
 		return nil, fmt.Errorf("race %s has no tally yet", rs.Race.Code)

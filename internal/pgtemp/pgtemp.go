@@ -179,6 +179,17 @@ func (c *Cluster) start(ctx context.Context) error {
 	return err
 }
 
+// Pause stops the server, keeping its data, so a test can see what its
+// clients do while the database is away; Resume starts it again on the
+// same port.
+func (c *Cluster) Pause(ctx context.Context) error {
+	_, err := c.run(ctx, "pg_ctl", "stop", "-w", "-m", "fast", "-D", c.dataDir())
+	return err
+}
+
+// Resume starts a paused server again.
+func (c *Cluster) Resume(ctx context.Context) error { return c.start(ctx) }
+
 // Stop shuts the server down (pg_ctl stop -m fast) and removes its
 // directory.
 func (c *Cluster) Stop() error {
