@@ -57,6 +57,34 @@ func jsonFlag(name string, args []string) (bool, []string, error) {
 	return *asJSON, pos, err
 }
 
+// listing runs a listing command: --json prints what fetch loads (shaped
+// by asJSON when set), else table writes it as aligned columns.
+func listing[T any](ctx context.Context, e *env, name string, args []string,
+	fetch func(context.Context, *ballots.Store, Config) (T, error), table func(*tabwriter.Writer, T), asJSON func(T) any) error {
+	wantJSON, _, err := jsonFlag(name, args)
+	if err != nil {
+		return err
+	}
+	st, cfg, err := openStore(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := fetch(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	if wantJSON {
+		if asJSON != nil {
+			return printJSON(e.stdout, asJSON(v))
+		}
+		return printJSON(e.stdout, v)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	table(tw, v)
+	return tw.Flush()
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -240,29 +268,15 @@ func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdWaves(ctx context.Context, e *env, args []string) error {
-	asJSON, _, err := jsonFlag("waves", args)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ws, err := st.Waves(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(e.stdout, ws)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WAVE\tNOMINATIONS CLOSE\tVOTING OPENS\tVOTING CLOSES\tTHRESHOLD\tMIN TURNOUT")
-	for _, w := range ws {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%g\t%g\n", w.Name, w.NominationsClose.Format(time.RFC3339),
-			w.VotingOpen.Format(time.RFC3339), w.VotingClose.Format(time.RFC3339), w.Threshold, w.MinTurnout)
-	}
-	return tw.Flush()
+	return listing(ctx, e, "waves", args, func(ctx context.Context, st *ballots.Store, _ Config) ([]ballots.Wave, error) {
+		return st.Waves(ctx)
+	}, func(tw *tabwriter.Writer, ws []ballots.Wave) {
+		fmt.Fprintln(tw, "WAVE\tNOMINATIONS CLOSE\tVOTING OPENS\tVOTING CLOSES\tTHRESHOLD\tMIN TURNOUT")
+		for _, w := range ws {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%g\t%g\n", w.Name, w.NominationsClose.Format(time.RFC3339),
+				w.VotingOpen.Format(time.RFC3339), w.VotingClose.Format(time.RFC3339), w.Threshold, w.MinTurnout)
+		}
+	}, nil)
 }
 
 // multi is a repeatable string flag.
@@ -306,20 +320,22 @@ func orNone(ss []string) string {
 }
 
 func cmdCandidates(ctx context.Context, e *env, args []string) error {
-	asJSON, _, err := jsonFlag("candidates", args)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	cs, err := st.VettingList(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
+	return listing(ctx, e, "candidates", args, func(ctx context.Context, st *ballots.Store, _ Config) ([]ballots.Vetting, error) {
+		return st.VettingList(ctx)
+	}, func(tw *tabwriter.Writer, cs []ballots.Vetting) {
+		fmt.Fprintln(tw, "ID\tRACE\tNO.\tNAME\tSTATUS\tQUESTIONNAIRE\tNOMINATED BY\tCONFLICTS")
+		for _, c := range cs {
+			num := "-"
+			if c.Number.Valid {
+				num = fmt.Sprint(c.Number.Int64)
+			}
+			conflicts := "-"
+			if len(c.Conflicts) > 0 {
+				conflicts = strings.Join(c.Conflicts, "; ")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Race, num, c.Name, c.Status, c.Questionnaire, orNone(c.Groups), conflicts)
+		}
+	}, func(cs []ballots.Vetting) any {
 		type row struct {
 			ballots.Vetting
 			Number *int64 `json:"number"`
@@ -332,52 +348,24 @@ func cmdCandidates(ctx context.Context, e *env, args []string) error {
 				out[i].Number = &n
 			}
 		}
-		return printJSON(e.stdout, out)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRACE\tNO.\tNAME\tSTATUS\tQUESTIONNAIRE\tNOMINATED BY\tCONFLICTS")
-	for _, c := range cs {
-		num := "-"
-		if c.Number.Valid {
-			num = fmt.Sprint(c.Number.Int64)
-		}
-		conflicts := "-"
-		if len(c.Conflicts) > 0 {
-			conflicts = strings.Join(c.Conflicts, "; ")
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Race, num, c.Name, c.Status, c.Questionnaire, orNone(c.Groups), conflicts)
-	}
-	return tw.Flush()
+		return out
+	})
 }
 
 func cmdRaces(ctx context.Context, e *env, args []string) error {
-	asJSON, _, err := jsonFlag("races", args)
-	if err != nil {
-		return err
-	}
-	st, cfg, err := openStore(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rs, err := st.RacePhases(ctx, cfg.RemindBefore)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(e.stdout, rs)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES\tNEXT")
-	for _, r := range rs {
-		next := "-"
-		if r.NextAt != nil {
-			next = r.NextStep + " at " + r.NextAt.Format(time.RFC3339)
+	return listing(ctx, e, "races", args, func(ctx context.Context, st *ballots.Store, cfg Config) ([]ballots.RacePhase, error) {
+		return st.RacePhases(ctx, cfg.RemindBefore)
+	}, func(tw *tabwriter.Writer, rs []ballots.RacePhase) {
+		fmt.Fprintln(tw, "RACE\tOFFICE\tWAVE\tSTATUS\tCANDIDATES\tBALLOTS\tVOTED\tCLOSES\tNEXT")
+		for _, r := range rs {
+			next := "-"
+			if r.NextAt != nil {
+				next = r.NextStep + " at " + r.NextAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Phase,
+				r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339), next)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Code, r.Office.Title(), r.Wave, r.Phase,
-			r.Candidates, r.Ballots, r.Voted, r.VotingClose.Format(time.RFC3339), next)
-	}
-	return tw.Flush()
+	}, nil)
 }
 
 func cmdRace(ctx context.Context, e *env, verb, code string) error {

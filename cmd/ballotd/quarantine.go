@@ -35,32 +35,19 @@ func cmdQuarantine(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdQuarantineList(ctx context.Context, e *env, args []string) error {
-	asJSON, _, err := jsonFlag("quarantine list", args)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	qs, err := st.Quarantine(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
+	return listing(ctx, e, "quarantine list", args, func(ctx context.Context, st *ballots.Store, _ Config) ([]ballots.QuarantineEntry, error) {
+		qs, err := st.Quarantine(ctx)
 		if qs == nil {
 			qs = []ballots.QuarantineEntry{}
 		}
-		return printJSON(e.stdout, qs)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tCLASS\tOUTCOME\tDETAIL")
-	for _, q := range qs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.Received.UTC().Format(time.RFC3339), cell(q.From, 40),
-			cell(q.Subject, 40), q.Class, q.Outcome, cell(q.Detail, 80))
-	}
-	return tw.Flush()
+		return qs, err
+	}, func(tw *tabwriter.Writer, qs []ballots.QuarantineEntry) {
+		fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tCLASS\tOUTCOME\tDETAIL")
+		for _, q := range qs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.Received.UTC().Format(time.RFC3339), cell(q.From, 40),
+				cell(q.Subject, 40), q.Class, q.Outcome, cell(q.Detail, 80))
+		}
+	}, nil)
 }
 
 // cell makes s one short table cell: no tabs or line breaks (a hostile
