@@ -19,7 +19,7 @@ type Endorsement struct {
 	Race      string         `db:"race" json:"race"`
 	Candidate string         `db:"candidate" json:"candidate"`
 	Groups    pq.StringArray `db:"groups" json:"groups"`
-	Reason    string         `db:"reason" json:"reason"` // empty until nominations by email record one
+	Reason    string         `db:"reason" json:"reason"` // each nominating group's reason for endorsement, "Group: reason", blank-line separated
 	Votes     int            `db:"votes" json:"votes"`
 	Voted     int            `db:"voted" json:"voted"`
 	Eligible  int            `db:"eligible" json:"eligible"`
@@ -66,7 +66,9 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 	}
 	err := s.DB.SelectContext(ctx, &l.Endorsements, `SELECT w.name AS wave, r.state, r.office, r.code AS race, c.name AS candidate,
 		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
-		'' AS reason, tc.votes, t.voted, t.eligible, tc.support::float8 AS support, t.turnout::float8 AS turnout, r.closed_at,
+		coalesce((SELECT string_agg(CASE WHEN g.name IS NULL THEN n.reason ELSE g.name || ': ' || n.reason END, E'\n\n' ORDER BY n.id)
+		          FROM nominations n LEFT JOIN groups g ON g.id = n.group_id
+		          WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.reason <> ''), '') AS reason, tc.votes, t.voted, t.eligible, tc.support::float8 AS support, t.turnout::float8 AS turnout, r.closed_at,
 		coalesce(t.reachable, t.eligible) AS reachable,
 		CASE WHEN coalesce(t.reachable, t.eligible) > 0 THEN t.voted::float8 / coalesce(t.reachable, t.eligible) ELSE 0 END AS turnout_reachable
 		FROM tally_candidates tc JOIN tallies t ON t.race_id = tc.race_id JOIN candidates c ON c.id = tc.candidate_id

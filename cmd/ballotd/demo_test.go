@@ -25,8 +25,8 @@ func TestDemoRunsAWave(t *testing.T) {
 		}
 	}
 	page, err := os.ReadFile(filepath.Join(out, "endorsements.html"))
-	if err != nil || !strings.Contains(string(page), "Ed Markey") {
-		t.Errorf("endorsement page does not name the endorsed candidate: %v", err)
+	if err != nil || !strings.Contains(string(page), "Ed Markey") || !strings.Contains(string(page), "Indivisible Mass Coalition: Our coordinating board voted to endorse him.") {
+		t.Errorf("endorsement page does not name the endorsed candidate with the groups' reasons: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {

@@ -73,6 +73,8 @@ h1{font-size:1.6em;margin:.2em 0 .6em}
 .card h2{font-size:1.25em;margin:0}
 .race{color:#3b6fb6;font-weight:600;font-size:.9em;text-transform:uppercase;letter-spacing:.03em}
 .meta{color:#555;font-size:.95em;margin:.4em 0 0}
+.reason{white-space:pre-line;margin:.8em 0 0}
+.code{white-space:nowrap}
 .bar{background:#eef1f5;border-radius:4px;height:8px;margin:.5em 0}
 .bar span{display:block;height:8px;border-radius:4px;background:#3b6fb6}
 details{margin:1.5em 0}
@@ -84,12 +86,12 @@ code{font-size:.95em}
 <h1>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</h1>
 {{if not .Endorsements}}<p>No candidate has been endorsed yet.</p>{{end}}
 {{range .Endorsements}}<div class="card">
-<div class="race">{{title .Office}} · {{state .State}} · {{.Race}}</div>
+<div class="race">{{title .Office}} · {{state .State}} · <span class="code">{{.Race}}</span></div>
 <h2>{{.Candidate}}</h2>
 <div class="bar"><span style="width:{{width .Support}}"></span></div>
 <p class="meta">Support {{pct .Support}} ({{.Votes}} of {{.Voted}} who voted) · turnout {{pct .Turnout}} ({{.Voted}} of {{.Eligible}} eligible{{if lt .Reachable .Eligible}}; {{pct .TurnoutReachable}} of the {{.Reachable}} reachable{{end}})</p>
 {{if .Groups}}<p class="meta">Nominated by {{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</p>{{end}}
-{{if .Reason}}<p>{{.Reason}}</p>{{end}}
+{{if .Reason}}<p class="reason">{{.Reason}}</p>{{end}}
 </div>
 {{end}}
 {{if .Receipts}}<h2 style="font-size:1.2em">Check your vote</h2>
