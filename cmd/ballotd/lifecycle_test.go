@@ -252,7 +252,7 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 		t.Errorf("export csv =\n%s\nwant\n%s", csvOut, wantCSV)
 	}
 	page := h.ballotd("export", "endorsements", "--format", "html")
-	for _, w := range []string{"<!DOCTYPE html>", `name="viewport"`, "<h2>Jane Doe</h2>", "U.S. House · Massachusetts · MA-07",
+	for _, w := range []string{"<!DOCTYPE html>", `name="viewport"`, "<h2>Jane Doe</h2>", `U.S. House · Massachusetts · <span class="code">MA-07</span>`,
 		"Support 66.7 % (2 of 3 who voted)", `<span style="width:66.7%">`, "turnout 60.0 % (3 of 5 eligible)", "Nominated by Indivisible Somerville",
 		hash(receipts["alice@example.net"]), "sha256sum"} {
 		if !strings.Contains(page, w) {
