@@ -156,3 +156,23 @@ func TestTokensHideTheID(t *testing.T) {
 		}
 	}
 }
+
+// The fast path accepts exactly what net/mail accepts for plain addresses,
+// and hands everything unusual to net/mail.
+func TestParseEmail(t *testing.T) {
+	good := map[string]string{
+		"Alice@Example.NET": "alice@example.net", "a.b+tag@mail.example.org": "a.b+tag@mail.example.org",
+		"o'brien@example.com": "o'brien@example.com", "Ann Doe <ann@example.com>": "ann@example.com",
+	}
+	for in, want := range good {
+		if got, err := ParseEmail(in); err != nil || got != want {
+			t.Errorf("ParseEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "no-at", "@example.com", "a@", "a@@example.com", "a..b@example.com", ".a@example.com",
+		"a@example..com", "a b@example.com", "a@exa mple.com", "a@b@example.com"} {
+		if got, err := ParseEmail(in); err == nil {
+			t.Errorf("ParseEmail(%q) = %q, accepted", in, got)
+		}
+	}
+}
