@@ -226,6 +226,7 @@ type countingReader struct {
 	n int64
 }
 
+// Read implements io.Reader, counting the bytes.
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)

@@ -33,6 +33,7 @@ type Problem struct {
 	Text  string
 }
 
+// String implements fmt.Stringer.
 func (p Problem) String() string { return p.Field + ": " + p.Text }
 
 // form fields, by canonical key.

@@ -481,9 +481,16 @@ type sinkSession struct {
 	br *bufio.Reader
 }
 
-func (*sinkSession) Reset()                               {}
-func (*sinkSession) Logout() error                        { return nil }
+// Reset implements smtp.Session for the discard sink.
+func (*sinkSession) Reset() {}
+
+// Logout implements smtp.Session for the discard sink.
+func (*sinkSession) Logout() error { return nil }
+
+// Mail implements smtp.Session for the discard sink.
 func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+
+// Rcpt implements smtp.Session for the discard sink.
 func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 
 var replyToTag = []byte("ballots+v-")

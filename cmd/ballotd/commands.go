@@ -282,7 +282,10 @@ func cmdWaves(ctx context.Context, e *env, args []string) error {
 // multi is a repeatable string flag.
 type multi []string
 
-func (m *multi) String() string     { return strings.Join(*m, ",") }
+// String implements flag.Value.
+func (m *multi) String() string { return strings.Join(*m, ",") }
+
+// Set implements flag.Value: each use of the flag adds one value.
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func cmdCandidateAdd(ctx context.Context, e *env, args []string) error {

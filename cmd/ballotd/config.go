@@ -55,6 +55,7 @@ type Config struct {
 // configError is a missing or malformed setting: one line naming it, exit 2.
 type configError struct{ msg string }
 
+// Error implements error.
 func (e configError) Error() string { return e.msg }
 
 func missing(name, what string) error {

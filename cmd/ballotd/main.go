@@ -33,6 +33,7 @@ type env struct {
 // usageError is a command line that is wrong: exit 2 with the usage.
 type usageError struct{ msg string }
 
+// Error implements error.
 func (e usageError) Error() string { return e.msg }
 
 const usage = `ballotd: endorsement votes by email

@@ -31,6 +31,7 @@ var unsubscribePage = template.Must(template.New("u").Parse(`<!DOCTYPE html>
 </body></html>
 `))
 
+// ServeHTTP implements http.Handler: the RFC 8058 one-click unsubscribe.
 func (h *unsubscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("t")
 	if tok == "" && r.Method == http.MethodPost {

@@ -369,8 +369,10 @@ type smtpSession struct {
 
 var _ smtp.AuthSession = (*smtpSession)(nil)
 
+// AuthMechanisms implements smtp.AuthSession: PLAIN only.
 func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 
+// Auth implements smtp.AuthSession: any user with the hub password.
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	if mech != sasl.Plain {
 		return nil, smtp.ErrAuthUnknownMechanism
@@ -383,11 +385,13 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
+// Mail implements smtp.Session: any sender.
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 	s.from, s.to = from, nil
 	return nil
 }
 
+// Rcpt implements smtp.Session: any recipient, unless a fault is set for it.
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.hub.mu.Lock()
 	fault := s.hub.rcptFault
@@ -404,6 +408,7 @@ func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
+// Data implements smtp.Session: files the message in each recipient's INBOX.
 func (s *smtpSession) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -425,8 +430,10 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
+// Reset implements smtp.Session.
 func (s *smtpSession) Reset() { s.from, s.to = "", nil }
 
+// Logout implements smtp.Session.
 func (s *smtpSession) Logout() error { return nil }
 
 // imapSession is imapmemserver's session with a login that accepts any
@@ -438,6 +445,7 @@ type imapSession struct {
 
 var _ imapserver.SessionIMAP4rev2 = (*imapSession)(nil)
 
+// Login implements imapserver.Session: any address with the hub password, creating its mailbox on first use.
 func (s *imapSession) Login(username, password string) error {
 	if subtle.ConstantTimeCompare([]byte(password), []byte(s.hub.Password)) != 1 {
 		return imapserver.ErrAuthFailed
@@ -502,5 +510,8 @@ type literal struct{ *bytes.Reader }
 // logAdapter feeds the servers' Printf-style error logs into slog.
 type logAdapter struct{ l *slog.Logger }
 
+// Printf implements the servers' logger interface.
 func (a logAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a logAdapter) Println(v ...any)               { a.l.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+// Println implements the servers' logger interface.
+func (a logAdapter) Println(v ...any) { a.l.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
