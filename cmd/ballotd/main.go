@@ -39,6 +39,8 @@ const usage = `ballotd: endorsement votes by email
 
 usage:
   ballotd migrate                          apply database migrations
+  ballotd check                            check the configuration against PostgreSQL, IMAP and SMTP
+                                           (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent)
   ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
@@ -110,6 +112,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "migrate":
 		return cmdMigrate(ctx, e)
+	case "check":
+		return cmdCheck(ctx, e, args[1:])
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
 	case "dev":

@@ -97,6 +97,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 			e.log.Info("migration applied", "name", a)
 		}
 	}
+	warnInsecure(e, cfg)
+	go logChecks(ctx, e, cfg)
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
 	if ready != nil {
 		ready(d)
@@ -142,4 +144,20 @@ func cmdSend(ctx context.Context, e *env) error {
 	n, err := d.outbox.Drain(ctx)
 	fmt.Fprintf(e.stdout, "%d outbox rows handled\n", n)
 	return err
+}
+
+// logChecks runs the checks of `ballotd check` once at start and logs
+// each part. A failing IMAP or SMTP part does not stop the daemon: the
+// reader and the outbox retry; the log says what to change.
+func logChecks(ctx context.Context, e *env, cfg Config) {
+	for _, r := range runChecks(ctx, cfg) {
+		if ctx.Err() != nil {
+			return
+		}
+		if r.OK {
+			e.log.Info("check: "+r.Part+" OK", "detail", r.Detail)
+		} else {
+			e.log.Error("check: "+r.Part+" FAILED; retrying in the background", "detail", r.Detail)
+		}
+	}
 }
