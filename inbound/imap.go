@@ -37,6 +37,9 @@ type Reader struct {
 	Logger    *slog.Logger
 	// Polled, when set, is called after every completed pass.
 	Polled func(handled int)
+	// Reconnecting, when set, is called each time a session ended and
+	// the reader is about to reconnect (metrics).
+	Reconnecting func(err error)
 }
 
 func (r *Reader) logger() *slog.Logger {
@@ -213,6 +216,9 @@ func (r *Reader) Run(ctx context.Context) error {
 			return nil
 		}
 		r.logger().Error("imap: session ended; reconnecting", "err", err, "in", backoff)
+		if r.Reconnecting != nil {
+			r.Reconnecting(err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -18,6 +18,7 @@ type daemon struct {
 	reader *inbound.Reader
 	tokens *ballots.Tokens
 	sched  *ballots.Scheduler
+	obs    *observer // metrics and health, set by serveDaemon
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -99,6 +100,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	}
 	warnInsecure(e, cfg)
 	go logChecks(ctx, e, cfg)
+	d.obs = newObserver(d.store)
+	d.obs.attach(d)
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
 	if ready != nil {
 		ready(d)
@@ -116,7 +119,7 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		go func() {
 			defer wg.Done()
 			h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
-			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http")); httpErr != nil {
+			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http"), d.obs.routes); httpErr != nil {
 				e.log.Error("http stopped", "err", httpErr)
 				cancel() // the daemon does not run without its unsubscribe endpoint
 			}
