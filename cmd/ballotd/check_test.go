@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +186,63 @@ func TestCheckTLS(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func TestLogFormat(t *testing.T) {
+	for _, tc := range []struct {
+		format, prefix string
+		code           int
+	}{
+		{"", `{"time":`, 0},     // not a terminal: JSON
+		{"json", `{"time":`, 0}, // asked for
+		{"text", `time=`, 0},
+		{"yaml", "ballotd: BALLOTD_LOG_FORMAT=\"yaml\" is malformed", 2},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			var out, errOut strings.Builder
+			env := map[string]string{"BALLOTD_LOG_FORMAT": tc.format, "BALLOTD_TLS_INSECURE": "1", "DATABASE_URL": "postgres://127.0.0.1:1/x",
+				"BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "0123456789abcdef0", "BALLOTD_IMAP_ADDR": "127.0.0.1:1",
+				"BALLOTD_IMAP_USER": "u", "BALLOTD_SMTP_ADDR": "127.0.0.1:1"}
+			code := run(t.Context(), []string{"check"}, func(k string) string { return env[k] }, &out, &errOut)
+			if !strings.HasPrefix(errOut.String(), tc.prefix) || (tc.code == 2) != (code == 2) {
+				t.Errorf("exit %d, stderr %q; want prefix %q", code, errOut.String(), tc.prefix)
+			}
+		})
+	}
+}
+
+// TestEnvExample: contrib/ballotd.env.example documents every setting
+// ballotd reads, and is itself a configuration serve accepts.
+func TestEnvExample(t *testing.T) {
+	example, err := os.ReadFile("../../contrib/ballotd.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src []byte
+	for _, f := range []string{"config.go", "main.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
+	}
+	names := regexp.MustCompile(`getenv\("([A-Z_]+)"\)`).FindAllSubmatch(src, -1)
+	if len(names) < 20 {
+		t.Fatalf("found only %d settings in config.go", len(names))
+	}
+	for _, n := range names {
+		if !regexp.MustCompile(`(?m)^#?` + string(n[1]) + `=`).Match(example) {
+			t.Errorf("contrib/ballotd.env.example does not document %s", n[1])
+		}
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(example), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+		}
+	}
+	if _, err := loadConfig(func(k string) string { return env[k] }, need{mail: true}); err != nil {
+		t.Errorf("the example does not load: %v", err)
 	}
 }
