@@ -25,6 +25,9 @@ type Scheduler struct {
 	DigestEvery  time.Duration // staff digest interval, 0 for none
 	Logger       *slog.Logger
 	Enqueued     func() // called after a step enqueued mail (wakes the outbox)
+	// Ticked, when set, is called after every tick with whether this
+	// scheduler led and the steps it took (metrics and health).
+	Ticked func(leading bool, rep StepReport)
 
 	conn *sql.Conn // the connection holding the lock, nil when not leading
 }
@@ -55,9 +58,15 @@ func (s *Scheduler) Leading() bool { return s.conn != nil }
 
 func (s *Scheduler) tick(ctx context.Context) {
 	if !s.lead(ctx) {
+		if s.Ticked != nil {
+			s.Ticked(false, StepReport{})
+		}
 		return
 	}
 	rep, err := s.Store.RunDueSteps(ctx, s.Staff, s.RemindBefore)
+	if s.Ticked != nil {
+		s.Ticked(true, rep)
+	}
 	if err != nil && ctx.Err() == nil {
 		s.Logger.Error("scheduled step failed", "err", err)
 	}

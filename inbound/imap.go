@@ -22,6 +22,9 @@ type IMAPConfig struct {
 	Mailbox  string        // default INBOX
 	Poll     time.Duration // how often to look without IDLE, default 30s
 	Batch    int           // messages fetched at once, default 50
+	// TLSConfig holds the trust settings (extra roots, verification off);
+	// nil verifies against the system roots. ServerName is set from Addr.
+	TLSConfig *tls.Config
 }
 
 // Reader reads the ballot mailbox: it fetches every message after the last
@@ -34,6 +37,9 @@ type Reader struct {
 	Logger    *slog.Logger
 	// Polled, when set, is called after every completed pass.
 	Polled func(handled int)
+	// Reconnecting, when set, is called each time a session ended and
+	// the reader is about to reconnect (metrics).
+	Reconnecting func(err error)
 }
 
 func (r *Reader) logger() *slog.Logger {
@@ -74,6 +80,10 @@ func (r *Reader) connect(ctx context.Context) (*session, error) {
 	}
 	host, _, _ := net.SplitHostPort(r.Config.Addr)
 	opts.TLSConfig = &tls.Config{ServerName: host}
+	if r.Config.TLSConfig != nil {
+		opts.TLSConfig = r.Config.TLSConfig.Clone()
+		opts.TLSConfig.ServerName = host
+	}
 	var err error
 	switch r.Config.TLS {
 	case "tls":
@@ -99,6 +109,22 @@ func (r *Reader) connect(ctx context.Context) (*session, error) {
 	caps := s.c.Caps()
 	s.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)
 	return s, nil
+}
+
+// Check connects and logs in as a Reader would, selects the mailbox and
+// logs out; it reports whether the server supports IDLE. It is the IMAP
+// part of `ballotd check`.
+func Check(ctx context.Context, cfg IMAPConfig) (idle bool, err error) {
+	r := &Reader{Config: cfg}
+	s, err := r.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer s.c.Close()
+	if err := s.c.Logout().Wait(); err != nil {
+		return s.idle, fmt.Errorf("imap logout: %w", err)
+	}
+	return s.idle, nil
 }
 
 // pass handles every message after the cursor; it returns how many it
@@ -196,6 +222,9 @@ func (r *Reader) Run(ctx context.Context) error {
 			backoff = time.Second
 		}
 		r.logger().Error("imap: session ended; reconnecting", "err", err, "in", backoff)
+		if r.Reconnecting != nil {
+			r.Reconnecting(err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -71,6 +71,8 @@ type Processor struct {
 	// Authentication-Results decide whether a vote's From is authentic
 	// (BALLOTD_AUTHSERV_ID); "" trusts every From.
 	AuthservID string
+	// Handled, when set, is called with each committed result (metrics).
+	Handled func(Result)
 }
 
 // messageKey is what makes two readings of a message the same message.
@@ -119,6 +121,9 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 		mid = m.MessageID
 	}
 	log.Info("message handled", "uid", d.UID, "message_id", mid, "class", res.Class, "outcome", res.Outcome, "race", res.Race)
+	if p.Handled != nil {
+		p.Handled(res)
+	}
 	if enqueued && p.Enqueued != nil {
 		p.Enqueued()
 	}

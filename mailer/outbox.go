@@ -37,6 +37,9 @@ type Outbox struct {
 	// worker, and optional per-recipient-domain rates.
 	Limits *Limits
 	Logger *slog.Logger
+	// Sent, when set, is called after every SMTP attempt with its error
+	// (nil: accepted) and how long it took (metrics).
+	Sent func(err error, took time.Duration)
 
 	wake chan struct{}
 	once sync.Once
@@ -272,7 +275,11 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 			return res, false
 		}
 	}
+	start := time.Now()
 	err = s.Send(ctx, msg.From, msg.To, msg.Data)
+	if o.Sent != nil {
+		o.Sent(err, time.Since(start))
+	}
 	if err == nil {
 		res.Status, res.Code, res.Reply = ballots.OutboxSent, 250, "ok"
 		return res, true

@@ -26,6 +26,9 @@ type SMTPConfig struct {
 	Password string
 	HeloName string // EHLO name; the mail domain is a good one
 	Timeout  time.Duration
+	// TLSConfig holds the trust settings (extra roots, verification off);
+	// nil verifies against the system roots. ServerName is set from Addr.
+	TLSConfig *tls.Config
 }
 
 // SMTPSender is one persistent SMTP connection. It dials on first use,
@@ -49,6 +52,10 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 	d := net.Dialer{Timeout: s.Config.Timeout}
 	host, _, _ := net.SplitHostPort(s.Config.Addr)
 	tlsConfig := &tls.Config{ServerName: host}
+	if s.Config.TLSConfig != nil {
+		tlsConfig = s.Config.TLSConfig.Clone()
+		tlsConfig.ServerName = host
+	}
 	var c *smtp.Client
 	switch s.Config.TLS {
 	case "tls":
@@ -88,6 +95,19 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 		}
 	}
 	s.c = c
+	return nil
+}
+
+// CheckSMTP connects as a sender would (TLS, EHLO, AUTH when a user is
+// set) and quits without sending; it is the SMTP part of `ballotd check`.
+func CheckSMTP(ctx context.Context, cfg SMTPConfig) error {
+	s := NewSMTPSender(cfg)
+	if err := s.dial(ctx); err != nil {
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("smtp quit %s: %w", cfg.Addr, err)
+	}
 	return nil
 }
 

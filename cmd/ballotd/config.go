@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +53,11 @@ type Config struct {
 	// Authentication-Results decide whether a vote's sender is authentic
 	// (BALLOTD_AUTHSERV_ID; "" trusts every From).
 	AuthservID string
+	// TLSCAFile is a PEM file of CAs trusted besides the system roots
+	// (BALLOTD_TLS_CA_FILE); TLSInsecure turns certificate verification
+	// off for IMAP and SMTP (BALLOTD_TLS_INSECURE=1), logged loudly.
+	TLSCAFile   string
+	TLSInsecure bool
 }
 
 // configError is a missing or malformed setting: one line naming it, exit 2.
@@ -130,6 +138,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		Password: getenv("BALLOTD_SMTP_PASSWORD"), HeloName: c.Domain,
 	}
 	if c.SMTP.TLS, err = tlsMode("BALLOTD_SMTP_TLS", getenv("BALLOTD_SMTP_TLS")); err != nil {
+		return c, err
+	}
+	if err := loadTLS(&c, getenv); err != nil {
 		return c, err
 	}
 	c.SMTPConns = 4
@@ -233,4 +244,38 @@ func tlsMode(name, v string) (string, error) {
 		return v, nil
 	}
 	return "", bad(name, v, "none, starttls or tls")
+}
+
+// loadTLS builds the trust settings IMAP and SMTP share: the system roots,
+// plus BALLOTD_TLS_CA_FILE's certificates, or no verification at all with
+// BALLOTD_TLS_INSECURE=1.
+func loadTLS(c *Config, getenv func(string) string) error {
+	c.TLSCAFile = strings.TrimSpace(getenv("BALLOTD_TLS_CA_FILE"))
+	switch v := strings.TrimSpace(getenv("BALLOTD_TLS_INSECURE")); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.TLSInsecure = true
+	default:
+		return bad("BALLOTD_TLS_INSECURE", v, "1 to turn certificate verification off (never in production), or unset")
+	}
+	if c.TLSCAFile == "" && !c.TLSInsecure {
+		return nil
+	}
+	tc := &tls.Config{InsecureSkipVerify: c.TLSInsecure} //nolint:gosec // explicit operator setting, logged at start
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return configError{fmt.Sprintf("BALLOTD_TLS_CA_FILE: %v", err)}
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return bad("BALLOTD_TLS_CA_FILE", c.TLSCAFile, "a file of PEM certificates (-----BEGIN CERTIFICATE-----)")
+		}
+		tc.RootCAs = pool
+	}
+	c.IMAP.TLSConfig, c.SMTP.TLSConfig = tc, tc
+	return nil
 }

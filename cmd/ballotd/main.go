@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -40,6 +41,8 @@ const usage = `ballotd: endorsement votes by email
 
 usage:
   ballotd migrate                          apply database migrations
+  ballotd check                            check the configuration against PostgreSQL, IMAP and SMTP
+                                           (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent)
   ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
@@ -77,7 +80,11 @@ configuration is by environment: see README.md.
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
-	e.log = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr)
+	var lerr error
+	if e.log, lerr = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr); lerr != nil {
+		fmt.Fprintf(stderr, "ballotd: %v\n", lerr)
+		return 2
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -111,6 +118,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "migrate":
 		return cmdMigrate(ctx, e)
+	case "check":
+		return cmdCheck(ctx, e, args[1:])
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
 	case "dev":
@@ -168,9 +177,19 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+// newLogger logs in BALLOTD_LOG_FORMAT: text or json; unset, text on a
+// terminal (a person reads it) and JSON otherwise (journald, a collector).
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch strings.ToLower(strings.TrimSpace(format)) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, nil)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, nil)), bad("BALLOTD_LOG_FORMAT", format, "text or json (unset: text on a terminal, JSON otherwise)")
 }

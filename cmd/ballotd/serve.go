@@ -18,6 +18,7 @@ type daemon struct {
 	reader *inbound.Reader
 	tokens *ballots.Tokens
 	sched  *ballots.Scheduler
+	obs    *observer // metrics and health, set by serveDaemon
 }
 
 func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
@@ -97,6 +98,10 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 			e.log.Info("migration applied", "name", a)
 		}
 	}
+	warnInsecure(e, cfg)
+	go logChecks(ctx, e, cfg)
+	d.obs = newObserver(d.store)
+	d.obs.attach(d)
 	e.log.Info("ballotd serving", "mailbox", cfg.Mailbox+"@"+cfg.Domain, "imap", cfg.IMAP.Addr, "smtp", cfg.SMTP.Addr, "connections", cfg.SMTPConns)
 	if ready != nil {
 		ready(d)
@@ -114,7 +119,7 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		go func() {
 			defer wg.Done()
 			h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
-			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http")); httpErr != nil {
+			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http"), d.obs.routes); httpErr != nil {
 				e.log.Error("http stopped", "err", httpErr)
 				cancel() // the daemon does not run without its unsubscribe endpoint
 			}
@@ -142,4 +147,20 @@ func cmdSend(ctx context.Context, e *env) error {
 	n, err := d.outbox.Drain(ctx)
 	fmt.Fprintf(e.stdout, "%d outbox rows handled\n", n)
 	return err
+}
+
+// logChecks runs the checks of `ballotd check` once at start and logs
+// each part. A failing IMAP or SMTP part does not stop the daemon: the
+// reader and the outbox retry; the log says what to change.
+func logChecks(ctx context.Context, e *env, cfg Config) {
+	for _, r := range runChecks(ctx, cfg) {
+		if ctx.Err() != nil {
+			return
+		}
+		if r.OK {
+			e.log.Info("check: "+r.Part+" OK", "detail", r.Detail)
+		} else {
+			e.log.Error("check: "+r.Part+" FAILED; retrying in the background", "detail", r.Detail)
+		}
+	}
 }

@@ -69,9 +69,12 @@ func (h *unsubscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveHTTP serves the unsubscribe endpoint on addr until ctx ends, then
 // shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger, more ...func(*http.ServeMux)) error {
 	mux := http.NewServeMux()
 	mux.Handle("/unsubscribe", h)
+	for _, add := range more {
+		add(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	ln, err := net.Listen("tcp", addr)

@@ -34,6 +34,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -62,6 +63,10 @@ type Options struct {
 	// Password is the one password of every mailbox (IMAP login, SMTP
 	// AUTH); "" generates a random one, see Hub.Password.
 	Password string
+	// TLSConfig, when set, is the servers' certificate: both offer
+	// STARTTLS, or with ImplicitTLS speak TLS from the first byte.
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
 	// Logger receives connection errors and one line per delivery; nil
 	// discards them.
 	Logger *slog.Logger
@@ -147,6 +152,9 @@ func Start(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("mailhub: imap: %w", err)
 	}
 	h.SMTPAddr, h.IMAPAddr = smtpLn.Addr().String(), imapLn.Addr().String()
+	if opts.TLSConfig != nil && opts.ImplicitTLS {
+		smtpLn, imapLn = tls.NewListener(smtpLn, opts.TLSConfig), tls.NewListener(imapLn, opts.TLSConfig)
+	}
 	h.listeners = []net.Listener{smtpLn, imapLn}
 
 	h.smtp = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
@@ -160,6 +168,9 @@ func Start(opts Options) (*Hub, error) {
 	h.smtp.WriteTimeout = time.Minute
 	h.smtp.EnableSMTPUTF8 = true
 	h.smtp.ErrorLog = logAdapter{h.log.With("server", "smtp")}
+	if opts.TLSConfig != nil && !opts.ImplicitTLS {
+		h.smtp.TLSConfig = opts.TLSConfig
+	}
 
 	h.imap = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
@@ -177,6 +188,7 @@ func Start(opts Options) (*Hub, error) {
 			imap.CapSearchRes: {},
 		},
 		InsecureAuth: true,
+		TLSConfig:    imapTLS(opts),
 		Logger:       logAdapter{h.log.With("server", "imap")},
 	})
 
@@ -515,3 +527,10 @@ func (a logAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(forma
 
 // Println implements the servers' logger interface.
 func (a logAdapter) Println(v ...any) { a.l.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+func imapTLS(opts Options) *tls.Config {
+	if opts.ImplicitTLS {
+		return nil
+	}
+	return opts.TLSConfig
+}

@@ -1,0 +1,60 @@
+package ballots
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// PendingMigrations returns the names of the embedded migrations the
+// database has not applied yet (all of them on an empty database).
+func PendingMigrations(ctx context.Context, db *sqlx.DB) ([]string, error) {
+	migs, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := db.GetContext(ctx, &exists, `SELECT to_regclass('schema_migrations') IS NOT NULL`); err != nil {
+		return nil, fmt.Errorf("pending migrations: %w", err)
+	}
+	done := map[int]bool{}
+	if exists {
+		var vs []int
+		if err := db.SelectContext(ctx, &vs, `SELECT version FROM schema_migrations`); err != nil {
+			return nil, fmt.Errorf("pending migrations: %w", err)
+		}
+		for _, v := range vs {
+			done[v] = true
+		}
+	}
+	var out []string
+	for _, m := range migs {
+		if !done[m.Version] {
+			out = append(out, m.Name)
+		}
+	}
+	return out, nil
+}
+
+// Health is what /healthz and /metrics read from the database at once.
+type Health struct {
+	// OldestUnsent is the age in seconds of the oldest outbox row not yet
+	// sent or failed (0 when there is none).
+	OldestUnsent float64 `db:"oldest_unsent"`
+	// Quarantined is how many inbound messages wait for staff.
+	Quarantined int64 `db:"quarantined"`
+}
+
+// ReadHealth reads the outbox backlog's age and the quarantine's size.
+func (s *Store) ReadHealth(ctx context.Context) (Health, error) {
+	var h Health
+	err := s.DB.GetContext(ctx, &h, `SELECT
+		coalesce((SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox
+			WHERE status IN ('queued', 'sending', 'deferred')), 0) AS oldest_unsent,
+		(SELECT count(*) FROM inbound_messages WHERE quarantined) AS quarantined`)
+	if err != nil {
+		return h, fmt.Errorf("read health: %w", err)
+	}
+	return h, nil
+}

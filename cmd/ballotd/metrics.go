@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound"
+)
+
+// pollStale is how old the last successful IMAP pass may be before
+// /healthz answers 503.
+const pollStale = 5 * time.Minute
+
+// observer counts what the daemon does for /metrics and remembers what
+// /healthz reports. Its hooks are called from the daemon's goroutines.
+type observer struct {
+	store   *ballots.Store
+	reg     *prometheus.Registry
+	started time.Time
+
+	received   *prometheus.CounterVec
+	votes      prometheus.Counter
+	sends      *prometheus.CounterVec
+	latency    prometheus.Histogram
+	reconnects prometheus.Counter
+	steps      *prometheus.CounterVec
+
+	mu       sync.Mutex
+	lastPoll time.Time // zero: no pass yet
+	imapErr  string    // the error that ended the last IMAP session, until a pass succeeds
+	smtpErr  string    // the last connection error of a send, until one is accepted
+	leading  bool
+}
+
+var (
+	outboxDesc     = prometheus.NewDesc("ballotd_outbox_rows", "Outbox rows by status, counted at scrape.", []string{"status"}, nil)
+	quarantineDesc = prometheus.NewDesc("ballotd_quarantine_messages", "Inbound messages kept for staff (quarantined), counted at scrape.", nil, nil)
+)
+
+func newObserver(st *ballots.Store) *observer {
+	o := &observer{
+		store:   st,
+		reg:     prometheus.NewRegistry(),
+		started: time.Now(),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_messages_received_total",
+			Help: "Inbound messages handled, by class and outcome."}, []string{"class", "outcome"}),
+		votes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballotd_votes_recorded_total",
+			Help: "Votes counted."}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_smtp_sends_total",
+			Help: "SMTP send attempts by reply code class (2xx, 4xx, 5xx, or network)."}, []string{"code_class"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ballotd_smtp_send_seconds",
+			Help: "Time of one SMTP transaction (MAIL, RCPT, DATA), including a dial.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballotd_imap_reconnects_total",
+			Help: "IMAP sessions that ended and were reconnected."}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_scheduler_steps_total",
+			Help: "Scheduled steps taken by this replica, by step."}, []string{"step"}),
+	}
+	o.reg.MustRegister(o.received, o.votes, o.sends, o.latency, o.reconnects, o.steps, o,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return o
+}
+
+// attach sets the daemon's hooks to count into o.
+func (o *observer) attach(d *daemon) {
+	d.reader.Processor.Handled = func(r inbound.Result) {
+		o.received.WithLabelValues(string(r.Class), r.Outcome).Inc()
+		if r.Class == inbound.ClassVote && r.Outcome == inbound.OutcomeCounted {
+			o.votes.Inc()
+		}
+	}
+	polled := d.reader.Polled
+	d.reader.Polled = func(n int) {
+		o.mu.Lock()
+		o.lastPoll, o.imapErr = time.Now(), ""
+		o.mu.Unlock()
+		if polled != nil {
+			polled(n)
+		}
+	}
+	d.reader.Reconnecting = func(err error) {
+		o.reconnects.Inc()
+		o.mu.Lock()
+		o.imapErr = err.Error()
+		o.mu.Unlock()
+	}
+	d.outbox.Sent = func(err error, took time.Duration) {
+		o.latency.Observe(took.Seconds())
+		class := "2xx"
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			class = fmt.Sprintf("%dxx", se.Code/100)
+		default:
+			class = "network"
+		}
+		o.sends.WithLabelValues(class).Inc()
+		o.mu.Lock()
+		if class == "network" {
+			o.smtpErr = err.Error()
+		} else {
+			o.smtpErr = ""
+		}
+		o.mu.Unlock()
+	}
+	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
+		o.mu.Lock()
+		o.leading = leading
+		o.mu.Unlock()
+		for step, n := range map[string]int{"vetting": len(rep.Vetting), "open": len(rep.Opened), "remind": len(rep.Reminded), "close": len(rep.Closed)} {
+			if n > 0 {
+				o.steps.WithLabelValues(step).Add(float64(n))
+			}
+		}
+	}
+}
+
+// Describe implements prometheus.Collector for the counts read at scrape.
+func (o *observer) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxDesc
+	ch <- quarantineDesc
+}
+
+// Collect implements prometheus.Collector: it counts outbox rows by status
+// and the quarantine in the database. A database error leaves them out
+// (the scrape still answers; /healthz says why).
+func (o *observer) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cs, err := o.store.OutboxCounts(ctx); err == nil {
+		by := map[string]int{ballots.OutboxQueued: 0, ballots.OutboxSending: 0, ballots.OutboxDeferred: 0, ballots.OutboxSent: 0, ballots.OutboxFailed: 0}
+		for _, c := range cs {
+			by[c.Status] += c.Count
+		}
+		for s, n := range by {
+			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), s)
+		}
+	}
+	if h, err := o.store.ReadHealth(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(h.Quarantined))
+	}
+}
+
+// health is the /healthz answer.
+type health struct {
+	Database              string   `json:"database"`
+	IMAP                  string   `json:"imap"`
+	SMTP                  string   `json:"smtp"`
+	SchedulerLeader       bool     `json:"scheduler_leader"`
+	LastIMAPPollAge       *float64 `json:"last_imap_poll_age_seconds"`
+	OldestUnsentOutboxAge *float64 `json:"oldest_unsent_outbox_age_seconds"`
+	OK                    bool     `json:"ok"`
+}
+
+func (o *observer) health(ctx context.Context) health {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	h := health{Database: "ok", IMAP: "ok", SMTP: "ok"}
+	if dh, err := o.store.ReadHealth(ctx); err != nil {
+		h.Database = "error: " + err.Error()
+	} else {
+		h.OldestUnsentOutboxAge = &dh.OldestUnsent
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h.SchedulerLeader = o.leading
+	since := o.started
+	if !o.lastPoll.IsZero() {
+		age := time.Since(o.lastPoll).Seconds()
+		h.LastIMAPPollAge = &age
+		since = o.lastPoll
+	} else {
+		h.IMAP = "not polled yet"
+	}
+	if o.imapErr != "" {
+		h.IMAP = "error: " + o.imapErr
+	}
+	if o.smtpErr != "" {
+		h.SMTP = "error: " + o.smtpErr
+	}
+	stale := time.Since(since) > pollStale
+	if stale && o.imapErr == "" {
+		h.IMAP = fmt.Sprintf("no successful poll for %s", time.Since(since).Round(time.Second))
+	}
+	h.OK = h.Database == "ok" && !stale
+	return h
+}
+
+// ServeHTTP answers /healthz: 200 when healthy, 503 otherwise.
+func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := o.health(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !h.OK {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(h)
+}
+
+// routes adds /healthz and /metrics to mux.
+func (o *observer) routes(mux *http.ServeMux) {
+	mux.Handle("/healthz", o)
+	mux.Handle("/metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{}))
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
+)
+
+// TestHealthz: 200 while the database answers and IMAP polls; 503 when the
+// last poll is stale, and when the database is gone.
+func TestHealthz(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Database(t)
+	if _, err := ballots.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	st := &ballots.Store{DB: db}
+	o := newObserver(st)
+	get := func() (int, health) {
+		rec := httptest.NewRecorder()
+		o.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		var h health
+		if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+			t.Fatalf("healthz body %q: %v", rec.Body.String(), err)
+		}
+		return rec.Code, h
+	}
+	for _, tc := range []struct {
+		name     string
+		setup    func()
+		code     int
+		database string
+		imap     string
+	}{
+		{"fresh start, not polled yet", func() {}, 200, "ok", "not polled yet"},
+		{"polled", func() { o.lastPoll = time.Now() }, 200, "ok", "ok"},
+		{"poll stale", func() { o.lastPoll = time.Now().Add(-6 * time.Minute) }, 503, "ok", "no successful poll for 6m0s"},
+		{"database closed", func() { o.lastPoll = time.Now(); db.Close() }, 503, "error: read health: sql: database is closed", "ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.setup()
+			code, h := get()
+			if code != tc.code || h.Database != tc.database || h.IMAP != tc.imap || h.OK != (tc.code == 200) {
+				t.Errorf("healthz %d %+v; want %d, database %q, imap %q", code, h, tc.code, tc.database, tc.imap)
+			}
+		})
+	}
+}
+
+// scrape reads /metrics into "name{labels}" → value.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// waitMetric waits (bounded) until every metric in want has at least its value.
+func waitMetric(t *testing.T, base string, want map[string]float64) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := scrape(t, base)
+		short := ""
+		for k, v := range want {
+			if m[k] < v {
+				short += fmt.Sprintf("%s = %v (want ≥ %v); ", k, m[k], v)
+			}
+		}
+		if short == "" {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics did not move: %s", short)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMetricsMove runs serve with BALLOTD_HTTP_ADDR: /metrics counts the
+// ballot sent and the vote ingested, and /healthz answers 200 once the
+// mailbox was read.
+func TestMetricsMove(t *testing.T) {
+	h := newHarness(t)
+	addr := closedPort(t)
+	h.env["BALLOTD_HTTP_ADDR"] = addr
+	base := "http://" + addr
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("groups.csv", "name,state,district,leader_email,leader_name\nIndivisible Somerville,MA,MA-07,lead@somerville.example,Sam\n"))
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\nalice@example.net,Alice,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey", "--group", "Indivisible Somerville")
+	h.ballotd("race", "open", "MA-SEN")
+
+	stop := h.serve()
+	defer stop()
+	b := parseSent(t, h.waitSent(1)[0])
+	m := waitMetric(t, base, map[string]float64{
+		`ballotd_smtp_sends_total{code_class="2xx"}`: 1,
+		`ballotd_smtp_send_seconds_count`:            1,
+	})
+	if m[`ballotd_votes_recorded_total`] != 0 {
+		t.Errorf("votes before any reply: %v", m[`ballotd_votes_recorded_total`])
+	}
+	h.reply("alice@example.net", b.ReplyTo, fmt.Sprintf("From: alice@example.net\nTo: %s\nSubject: Re: %s\nMessage-ID: <alice-1@example.net>\n\nYES\n", b.ReplyTo, b.Subject))
+	h.waitSent(2) // the receipt
+	waitMetric(t, base, map[string]float64{
+		`ballotd_messages_received_total{class="vote",outcome="counted"}`: 1,
+		`ballotd_votes_recorded_total`:                                    1,
+		`ballotd_smtp_sends_total{code_class="2xx"}`:                      2,
+		`ballotd_outbox_rows{status="sent"}`:                              2,
+	})
+	m = scrape(t, base)
+	if _, ok := m[`ballotd_quarantine_messages`]; !ok {
+		t.Error("ballotd_quarantine_messages missing")
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hz health
+	json.NewDecoder(resp.Body).Decode(&hz)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !hz.OK || hz.Database != "ok" || hz.LastIMAPPollAge == nil {
+		t.Errorf("healthz %d %+v; want 200, ok, polled", resp.StatusCode, hz)
+	}
+}
