@@ -136,6 +136,35 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 	if _, errOut, code := h.try("ballots", "MA-SEN", "--status", "lost"); code != 2 || !strings.Contains(errOut, "lost") {
 		t.Errorf("--status lost: exit %d %q, want 2 naming the status", code, errOut)
 	}
+
+	// The staff digest names the ballots that did not reach members. Erin's
+	// ballot stands in for one deferred over an hour (a state a loopback
+	// server cannot age into).
+	stop()
+	stop = func() {}
+	if _, err := st.DB.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
+		WHERE kind = 'ballot' AND recipient = 'erin@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	before := len(h.sent())
+	h.ballotd("digest", "send")
+	var digest ballotOf
+	for _, e := range h.sent()[before:] {
+		if p := parseSent(t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+			digest = p
+			digest.Body += htmlPart(string(e.Data))
+		}
+	}
+	for _, w := range []string{"BALLOTS THAT DID NOT REACH MEMBERS", "bounced: 1 (bob@example.net)", "deferred: 1 (erin@example.net)",
+		"failed: 1 (carol@example.net)", "Ballots that did not reach members</h2>"} {
+		if !strings.Contains(digest.Body, w) {
+			t.Errorf("digest lacks %q:\n%s", w, digest.Body)
+		}
+	}
+	if strings.Contains(digest.Body, "alice@example.net") || strings.Contains(digest.Body, "dave@example.net") {
+		t.Errorf("digest names a member whose ballot arrived:\n%s", digest.Body)
+	}
 }
 
 func (h *harness) deliveries(args ...string) ballots.BallotDeliveries {
