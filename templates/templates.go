@@ -27,7 +27,8 @@ var files embed.FS
 var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
-	"reminder", "vetting", "digest", "results-held", "unauthenticated"}
+	"reminder", "vetting", "digest", "results-held", "unauthenticated",
+	"resend-neutral"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
