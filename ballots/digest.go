@@ -23,7 +23,22 @@ type Digest struct {
 	Problems    []DigestProblem   `json:"problems,omitempty"`    // bounces, failed sends, quarantined mail
 	Results     []Tally           `json:"results,omitempty"`     // races closed since the last digest
 	NewVotes    int               `json:"new_votes"`             // votes cast since the last digest
+	// Undelivered: ballots of open races that did not reach members, per
+	// reason (standing state, like Open: it alone does not make a digest).
+	Undelivered []DigestUndelivered `json:"undelivered,omitempty"`
 }
+
+// DigestUndelivered counts the ballots of open races that did not reach
+// members for one reason (bounced, failed, or deferred for over an hour),
+// with the first few addresses.
+type DigestUndelivered struct {
+	Reason    string         `db:"reason" json:"reason"`
+	Count     int            `db:"count" json:"count"`
+	Addresses pq.StringArray `db:"addresses" json:"addresses"`
+}
+
+// undeliveredFirst is how many addresses the digest names per reason.
+const undeliveredFirst = 5
 
 // DigestCandidate is a candidate in a digest.
 type DigestCandidate struct {
@@ -118,6 +133,18 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			FROM outbox WHERE status = 'failed' AND next_attempt > $1
 		) p ORDER BY at, id LIMIT 50`, since); err != nil {
 		return d, fmt.Errorf("digest: problems: %w", err)
+	}
+	if err := sqlx.SelectContext(ctx, q, &d.Undelivered, `SELECT reason, count(*) AS count,
+		(array_agg(recipient ORDER BY recipient))[1:$1] AS addresses
+		FROM (SELECT o.recipient, CASE
+				WHEN o.bounce_hard OR o.bounce_status LIKE '5.%' THEN 'bounced'
+				WHEN o.status = 'failed' THEN 'failed'
+				WHEN o.status = 'deferred' AND o.created_at < now() - interval '1 hour' THEN 'deferred'
+			END AS reason
+			FROM outbox o JOIN ballots b ON b.id = o.ballot_id JOIN races r ON r.id = b.race_id
+			WHERE o.kind = 'ballot' AND r.status = 'open') u
+		WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`, undeliveredFirst); err != nil {
+		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
 	}
 	var closed []Race
 	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id

@@ -19,6 +19,7 @@ const (
 	ClassConfirm     Class = "confirm"
 	ClassUnsubscribe Class = "unsubscribe"
 	ClassStaff       Class = "staff"
+	ClassResend      Class = "resend" // a member asks for their open ballots again
 	ClassUnknown     Class = "unknown"
 )
 
@@ -134,6 +135,8 @@ func Classify(m *Message, box Mailbox) Class {
 			return ClassUnsubscribe
 		case "s":
 			return ClassStaff
+		case "resend":
+			return ClassResend
 		case "b":
 			// VERP (our envelope sender): only delivery reports come back here.
 			return ClassBounce
@@ -145,10 +148,30 @@ func Classify(m *Message, box Mailbox) Class {
 		return ClassVote
 	}
 	subject := strings.ToLower(m.Subject)
+	if _, tagged := FindTag(m, box); !tagged && toPlainAddress(m, box) && strings.Contains(subject, "ballot") &&
+		!replyPrefix.MatchString(subject) {
+		// A new message to the plain address, "ballot" in the subject, no
+		// code: a lost ballot. A reply that lost its tag and code is not a
+		// request: it stays unmatched, kept for staff.
+		return ClassResend
+	}
 	if strings.Contains(subject, "nomination") || strings.Contains(subject, "nominate") || strings.TrimSpace(subject) == "form" {
 		return ClassNomination
 	}
 	return ClassUnknown
+}
+
+// replyPrefix matches the subject of a reply or a forward.
+var replyPrefix = regexp.MustCompile(`^\s*(re|fwd?|aw|sv|tr|antw)\s*(\[\d+\])?\s*:`)
+
+// toPlainAddress reports whether m was sent to box's address without a tag.
+func toPlainAddress(m *Message, box Mailbox) bool {
+	for _, r := range m.Recipients {
+		if at := strings.LastIndexByte(r, '@'); at >= 0 && strings.EqualFold(r[:at], box.Local) && strings.EqualFold(r[at+1:], box.Domain) {
+			return true
+		}
+	}
+	return false
 }
 
 // daemonLocalPart matches sender local parts used by mail systems.

@@ -215,6 +215,8 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		return p.vote(ctx, tx, id, m, res)
 	case ClassNomination, ClassJoin, ClassConfirm, ClassUnsubscribe, ClassStaff:
 		return p.front(ctx, tx, id, m, class)
+	case ClassResend:
+		return p.resend(ctx, tx, id, m)
 	case ClassUnknown:
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"

@@ -150,7 +150,8 @@ type answerData struct {
 // (RFC 3834 §5: Auto-Submitted: auto-replied).
 func autoAnswer(kind string) bool {
 	switch kind {
-	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated:
+	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated,
+		ballots.MailResendNeutral:
 		return true
 	}
 	return frontAnswer(kind)
@@ -200,7 +201,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		}
 	}
 	switch row.Kind {
-	case ballots.MailBallot:
+	case ballots.MailBallot, ballots.MailBallotResend:
 		data = templates.Ballot{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code}
 	case ballots.MailReceipt:
@@ -215,6 +216,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	case ballots.MailUnauthenticated:
 		data = templates.Unauthenticated{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
 	case ballots.MailUnmatched:
+		data = templates.Unmatched{Subject: ad.Subject}
+	case ballots.MailResendNeutral:
 		data = templates.Unmatched{Subject: ad.Subject}
 	case ballots.MailAnnouncement:
 		a := templates.Announcement{Name: row.MemberName, Race: sh.race, Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
@@ -270,7 +273,11 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}
-	subject, err := r.Templates.Render(row.Kind, data, text, html)
+	kind := row.Kind
+	if kind == ballots.MailBallotResend {
+		kind = ballots.MailBallot // the same ballot, the same token
+	}
+	subject, err := r.Templates.Render(kind, data, text, html)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 	}

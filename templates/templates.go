@@ -27,7 +27,8 @@ var files embed.FS
 var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
-	"reminder", "vetting", "digest", "results-held", "unauthenticated"}
+	"reminder", "vetting", "digest", "results-held", "unauthenticated",
+	"resend-neutral"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -277,11 +278,20 @@ type DigestProblem struct {
 
 // Digest is the data of the staff digest (the JSON of ballots.Digest).
 type Digest struct {
-	Since       *time.Time         `json:"since"`
-	At          time.Time          `json:"at"`
-	Nominations []VettingCandidate `json:"nominations"`
-	Vetting     []VettingCandidate `json:"vetting"`
-	Open        []DigestRace       `json:"open"`
-	Problems    []DigestProblem    `json:"problems"`
-	Results     []DigestResult     `json:"results"`
+	Since       *time.Time          `json:"since"`
+	At          time.Time           `json:"at"`
+	Nominations []VettingCandidate  `json:"nominations"`
+	Vetting     []VettingCandidate  `json:"vetting"`
+	Open        []DigestRace        `json:"open"`
+	Problems    []DigestProblem     `json:"problems"`
+	Results     []DigestResult      `json:"results"`
+	Undelivered []DigestUndelivered `json:"undelivered"`
+}
+
+// DigestUndelivered is one reason ballots did not reach members, in the
+// digest: how many, and the first few addresses.
+type DigestUndelivered struct {
+	Reason    string   `json:"reason"`
+	Count     int      `json:"count"`
+	Addresses []string `json:"addresses"`
 }

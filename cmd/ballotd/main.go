@@ -60,6 +60,9 @@ usage:
   ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
   ballotd tally CODE [--json] [--recount]  (--recount: afresh from the votes, to check a frozen tally)
+  ballotd ballots CODE [--json] [--status S]
+                                           every eligible member's ballot: queued, sent, deferred,
+                                           failed, bounced, unsubscribed or voted (when, never how)
   ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
                                            (recipient, kind, SMTP code, reply)
@@ -164,6 +167,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdOutbox(ctx, e, args[1:])
 	case "digest":
 		return cmdDigest(ctx, e, args[1:])
+	case "ballots":
+		return cmdBallots(ctx, e, args[1:])
 	case "results":
 		if sub != "release" || len(args) != 3 {
 			return usageError{"results: want results release CODE"}

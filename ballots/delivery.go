@@ -1,0 +1,108 @@
+package ballots
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Delivery statuses of a ballot, as `ballotd ballots` shows them. A ballot
+// has exactly one: the first that applies in the order voted, bounced,
+// unsubscribed, failed, deferred, sent, queued.
+const (
+	DeliveryQueued       = "queued"
+	DeliverySent         = "sent"
+	DeliveryDeferred     = "deferred"
+	DeliveryFailed       = "failed"
+	DeliveryBounced      = "bounced"
+	DeliveryUnsubscribed = "unsubscribed"
+	DeliveryVoted        = "voted"
+)
+
+// DeliveryStatuses lists every delivery status, in the order of a totals line.
+var DeliveryStatuses = []string{DeliveryQueued, DeliverySent, DeliveryDeferred, DeliveryFailed,
+	DeliveryBounced, DeliveryUnsubscribed, DeliveryVoted}
+
+// BallotDelivery is one eligible member's ballot in a race and how far it
+// got. It never carries the member's choice, only when they last voted.
+type BallotDelivery struct {
+	Email            string     `db:"email" json:"email"`
+	Name             string     `db:"name" json:"name"`
+	Status           string     `db:"status" json:"status"`
+	Code             *int       `db:"last_code" json:"smtp_code,omitempty"`
+	Reply            string     `db:"last_reply" json:"reply,omitempty"`
+	Attempts         int        `db:"attempts" json:"attempts"`
+	NextAttempt      *time.Time `db:"next_attempt" json:"next_attempt,omitempty"`
+	BounceStatus     string     `db:"bounce_status" json:"bounce_status,omitempty"`
+	BounceDiagnostic string     `db:"bounce_diagnostic" json:"bounce_diagnostic,omitempty"`
+	VotedAt          *time.Time `db:"voted_at" json:"voted_at,omitempty"`
+}
+
+// BallotDeliveries is a race's ballots with a count per delivery status.
+type BallotDeliveries struct {
+	Race    string           `json:"race"`
+	Wave    string           `json:"wave"`
+	Ballots []BallotDelivery `json:"ballots"`
+	Totals  map[string]int   `json:"totals"`
+}
+
+// deliveryQuery is one row per ballot of race $1: the member, the ballot's
+// own outbox row (kind 'ballot', unique per ballot) and the latest vote's
+// time.
+const deliveryQuery = `SELECT m.email, m.name,
+		CASE
+			WHEN v.cast_at IS NOT NULL THEN 'voted'
+			WHEN o.bounce_hard OR (o.bounce_status LIKE '5.%') THEN 'bounced'
+			WHEN m.status = 'unsubscribed' THEN 'unsubscribed'
+			WHEN o.status = 'failed' THEN 'failed'
+			WHEN o.status = 'deferred' THEN 'deferred'
+			WHEN o.status = 'sent' THEN 'sent'
+			ELSE 'queued'
+		END AS status,
+		o.last_code, COALESCE(o.last_reply, '') AS last_reply, COALESCE(o.attempts, 0) AS attempts,
+		CASE WHEN o.status = 'deferred' THEN o.next_attempt END AS next_attempt,
+		COALESCE(o.bounce_status, '') AS bounce_status, COALESCE(o.bounce_diagnostic, '') AS bounce_diagnostic,
+		v.cast_at AS voted_at
+	FROM ballots b
+	JOIN members m ON m.id = b.member_id
+	LEFT JOIN outbox o ON o.ballot_id = b.id AND o.kind = 'ballot'
+	LEFT JOIN LATERAL (SELECT max(cast_at) AS cast_at FROM votes WHERE ballot_id = b.id) v ON true
+	WHERE b.race_id = $1
+	ORDER BY m.email`
+
+// Deliveries lists every eligible member of the race with code (latest
+// wave) and their ballot's delivery status; status, if not empty, keeps
+// only the ballots with that status. Totals always count every ballot.
+func (s *Store) Deliveries(ctx context.Context, code, status string) (BallotDeliveries, error) {
+	if status != "" && !validDelivery(status) {
+		return BallotDeliveries{}, fmt.Errorf("delivery status %q: want one of %v", status, DeliveryStatuses)
+	}
+	r, err := s.Race(ctx, code)
+	if err != nil {
+		return BallotDeliveries{}, err
+	}
+	d := BallotDeliveries{Race: r.Code, Wave: r.Wave, Ballots: []BallotDelivery{}, Totals: map[string]int{}}
+	for _, st := range DeliveryStatuses {
+		d.Totals[st] = 0
+	}
+	var all []BallotDelivery
+	if err := s.DB.SelectContext(ctx, &all, deliveryQuery, r.ID); err != nil {
+		return d, fmt.Errorf("ballots of %s: %w", r.Code, err)
+	}
+	for _, b := range all {
+		d.Totals[b.Status]++
+		if status == "" || b.Status == status {
+			d.Ballots = append(d.Ballots, b)
+		}
+	}
+	return d, nil
+}
+
+func validDelivery(s string) bool {
+	for _, x := range DeliveryStatuses {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// TestBallotsDeliveryStatus sends a race's ballots over SMTP and checks
+// `ballotd ballots` shows each member's status: one rejected at RCPT (550),
+// one returned by a DSN, one unsubscribed, one who voted (the time, never
+// the choice), one simply sent; and that --status filters.
+func TestBallotsDeliveryStatus(t *testing.T) {
+	h := newHarness(t)
+	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
+		if rcpt == "carol@example.net" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	})
+	h.ballotd("migrate")
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
+		"alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n"+
+		"dave@example.net,Dave,MA-05\nerin@example.net,Erin,MA-07\n"))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March",
+		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339),
+		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
+	h.ballotd("race", "open", "MA-SEN")
+
+	// Before serving, every ballot is queued.
+	if d := h.deliveries("MA-SEN"); d.Totals["queued"] != 5 || len(d.Ballots) != 5 {
+		t.Fatalf("before sending: %+v, want 5 queued", d)
+	}
+
+	stop := h.serve()
+	defer func() { stop() }()
+	sent := map[string]ballotOf{}
+	var bobFrom string
+	for _, e := range h.waitSent(4) {
+		b := parseSent(t, e)
+		sent[b.To] = b
+		if b.To == "bob@example.net" {
+			bobFrom = e.From
+		}
+	}
+	a := sent["alice@example.net"]
+	h.reply("alice@example.net", a.ReplyTo, fmt.Sprintf("From: Alice <alice@example.net>\nTo: %s\nSubject: Re: %s\nMessage-ID: <alice-1@example.net>\n\nYes\n", a.ReplyTo, a.Subject))
+	h.reply("", bobFrom, fmt.Sprintf("From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: %s\n"+
+		"Subject: Undelivered Mail Returned to Sender\nMessage-ID: <bounce-1@mx.example.net>\nAuto-Submitted: auto-replied\n"+
+		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"R\"\n\n"+
+		"--R\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"+
+		"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"+
+		"Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.1.1\n"+
+		"Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: User unknown\n\n"+
+		"--R\nContent-Type: text/rfc822-headers\n\nTo: bob@example.net\nMessage-ID: %s\n\n--R--\n", bobFrom, sent["bob@example.net"].MessageID))
+
+	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var daveID int64
+	if err := st.DB.Get(&daveID, `SELECT id FROM members WHERE email = 'dave@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Unsubscribe(context.Background(), daveID); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]string{
+		"alice@example.net": "voted", "bob@example.net": "bounced", "carol@example.net": "failed",
+		"dave@example.net": "unsubscribed", "erin@example.net": "sent",
+	}
+	// A bounded wait for the daemon to read the vote and the bounce.
+	var d ballots.BallotDeliveries
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		d = h.deliveries("MA-SEN")
+		if reflect.DeepEqual(statusOf(d), want) {
+			break
+		}
+	}
+	if got := statusOf(d); !reflect.DeepEqual(got, want) {
+		t.Fatalf("statuses = %v, want %v", got, want)
+	}
+	for _, b := range d.Ballots {
+		switch b.Email {
+		case "alice@example.net":
+			if b.VotedAt == nil {
+				t.Errorf("alice voted but has no time")
+			}
+		case "bob@example.net":
+			if b.BounceStatus != "5.1.1" || !strings.Contains(b.BounceDiagnostic, "User unknown") {
+				t.Errorf("bob: bounce %q %q, want 5.1.1 and the diagnostic", b.BounceStatus, b.BounceDiagnostic)
+			}
+		case "carol@example.net":
+			if b.Code == nil || *b.Code != 550 || !strings.Contains(b.Reply, "no such user") {
+				t.Errorf("carol: code %v reply %q, want 550 no such user", b.Code, b.Reply)
+			}
+		case "erin@example.net":
+			if b.Code == nil || *b.Code != 250 {
+				t.Errorf("erin: code %v reply %q, want the server's 250", b.Code, b.Reply)
+			}
+		}
+	}
+	want1 := map[string]int{"queued": 0, "sent": 1, "deferred": 0, "failed": 1, "bounced": 1, "unsubscribed": 1, "voted": 1}
+	if !reflect.DeepEqual(d.Totals, want1) {
+		t.Errorf("totals = %v, want %v", d.Totals, want1)
+	}
+
+	// The JSON never carries a choice.
+	raw := h.ballotd("ballots", "MA-SEN", "--json")
+	for _, never := range []string{"yes", "choice", "candidate"} {
+		if strings.Contains(strings.ToLower(raw), never) {
+			t.Errorf("ballots --json mentions %q: %s", never, raw)
+		}
+	}
+	if f := h.deliveries("MA-SEN", "--status", "bounced"); len(f.Ballots) != 1 || f.Ballots[0].Email != "bob@example.net" || f.Totals["voted"] != 1 {
+		t.Errorf("--status bounced: %+v, want bob only, totals over all", f)
+	}
+	text := h.ballotd("ballots", "MA-SEN", "--status", "failed")
+	if !strings.Contains(text, "carol@example.net") || strings.Contains(text, "alice@example.net") ||
+		!strings.Contains(text, "totals: queued 0, sent 1, deferred 0, failed 1, bounced 1, unsubscribed 1, voted 1") {
+		t.Errorf("ballots --status failed:\n%s", text)
+	}
+	if _, errOut, code := h.try("ballots", "MA-SEN", "--status", "lost"); code != 2 || !strings.Contains(errOut, "lost") {
+		t.Errorf("--status lost: exit %d %q, want 2 naming the status", code, errOut)
+	}
+
+	// The staff digest names the ballots that did not reach members. Erin's
+	// ballot stands in for one deferred over an hour (a state a loopback
+	// server cannot age into).
+	stop()
+	stop = func() {}
+	if _, err := st.DB.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
+		WHERE kind = 'ballot' AND recipient = 'erin@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	before := len(h.sent())
+	h.ballotd("digest", "send")
+	var digest ballotOf
+	for _, e := range h.sent()[before:] {
+		if p := parseSent(t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+			digest = p
+			digest.Body += htmlPart(string(e.Data))
+		}
+	}
+	for _, w := range []string{"BALLOTS THAT DID NOT REACH MEMBERS", "bounced: 1 (bob@example.net)", "deferred: 1 (erin@example.net)",
+		"failed: 1 (carol@example.net)", "Ballots that did not reach members</h2>"} {
+		if !strings.Contains(digest.Body, w) {
+			t.Errorf("digest lacks %q:\n%s", w, digest.Body)
+		}
+	}
+	if strings.Contains(digest.Body, "alice@example.net") || strings.Contains(digest.Body, "dave@example.net") {
+		t.Errorf("digest names a member whose ballot arrived:\n%s", digest.Body)
+	}
+}
+
+func (h *harness) deliveries(args ...string) ballots.BallotDeliveries {
+	h.t.Helper()
+	var d ballots.BallotDeliveries
+	out := h.ballotd(append([]string{"ballots", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		h.t.Fatalf("ballots --json: %v\n%s", err, out)
+	}
+	return d
+}
+
+func statusOf(d ballots.BallotDeliveries) map[string]string {
+	m := map[string]string{}
+	for _, b := range d.Ballots {
+		m[b.Email] = b.Status
+	}
+	return m
+}

@@ -1,0 +1,42 @@
+package inbound
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// OutcomeResent is the outcome of a resend request that enqueued ballots.
+const OutcomeResent = "resent"
+
+// resend serves a request for a lost ballot (ClassResend): each open
+// ballot of the member the From address belongs to is enqueued again, to
+// the registered address only, with the same token (ballots.ResendBallots),
+// at most ballots.ResendsPerDay times a day. Every other request — not a
+// member, no open ballot, over the daily limit — gets the one neutral
+// answer, itself at most once a day per address through the answer gate,
+// so a reply never tells whether an address is registered.
+func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *Message) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(ClassResend)}
+	if why := noAnswer(m, m.From, p.Box); why != "" {
+		out.Outcome, out.Detail = OutcomeIgnored, "not answered: "+why
+		return out, false, nil
+	}
+	n, err := ballots.ResendBallots(ctx, tx, m.From, id)
+	if err != nil {
+		return out, false, err
+	}
+	if n > 0 {
+		out.Outcome, out.Detail = OutcomeResent, fmt.Sprintf("%d open ballots sent again", n)
+		return out, true, nil
+	}
+	out.Outcome = OutcomeIgnored
+	out.Detail = "no ballot sent again (not a member, no open ballot, or over the daily limit)"
+	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailResendNeutral, Recipient: m.From, InboundID: id,
+		Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailResendNeutral, 1)
+	noteAnswer(&out, why)
+	return out, sent, err
+}
