@@ -16,16 +16,7 @@ import (
 // next race, and that nothing answered the bounce.
 func TestEndToEndBounce(t *testing.T) {
 	h := newHarness(t)
-	h.ballotd("migrate")
-	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
-		"alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March",
-		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339),
-		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
-	h.ballotd("race", "open", "MA-SEN")
+	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n", "MA-SEN", "Ed Markey")
 	stop := h.serve()
 	defer func() { stop() }()
 	var bob string

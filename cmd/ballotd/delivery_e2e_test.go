@@ -26,17 +26,8 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		}
 		return nil
 	})
-	h.ballotd("migrate")
-	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
-		"alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n"+
-		"dave@example.net,Dave,MA-05\nerin@example.net,Erin,MA-07\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March",
-		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339),
-		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
-	h.ballotd("race", "open", "MA-SEN")
+	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n"+
+		"dave@example.net,Dave,MA-05\nerin@example.net,Erin,MA-07\n", "MA-SEN", "Ed Markey")
 
 	// Before serving, every ballot is queued.
 	if d := h.deliveries("MA-SEN"); d.Totals["queued"] != 5 || len(d.Ballots) != 5 {

@@ -77,6 +77,23 @@ func (h *harness) file(name, content string) string {
 	return p
 }
 
+// openRace is the usual start of a test: migrate, import the members (CSV
+// rows after the header email,name,district), a wave "March" whose voting
+// runs from now for 48 hours, one candidate (with any more flags, such as
+// --group) and the race opened.
+func (h *harness) openRace(members, race, candidate string, candidateFlags ...string) {
+	h.t.Helper()
+	h.ballotd("migrate")
+	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+members))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "March",
+		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Format(time.RFC3339),
+		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+	h.ballotd(append([]string{"candidate", "add", "--race", race, "--name", candidate}, candidateFlags...)...)
+	h.ballotd("race", "open", race)
+}
+
 // serve starts `ballotd serve` and returns a func that stops it (SIGTERM's
 // path: the context is cancelled) and checks it exited 0.
 func (h *harness) serve() (stop func()) {

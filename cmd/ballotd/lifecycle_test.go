@@ -495,12 +495,7 @@ func TestReachableTurnout(t *testing.T) {
 	})
 	h.ballotd("migrate")
 	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
-	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-07\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
-	h.ballotd("race", "open", "MA-07")
+	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-07\n", "MA-07", "Jane Doe", "--group", "Indivisible Somerville")
 	stop := h.serve()
 	defer func() {
 		if stop != nil {

@@ -112,12 +112,7 @@ func TestMetricsMove(t *testing.T) {
 	base := "http://" + addr
 	h.ballotd("migrate")
 	h.ballotd("import", "groups", h.file("groups.csv", "name,state,district,leader_email,leader_name\nIndivisible Somerville,MA,MA-07,lead@somerville.example,Sam\n"))
-	h.ballotd("import", "members", h.file("members.csv", "email,name,district\nalice@example.net,Alice,MA-07\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey", "--group", "Indivisible Somerville")
-	h.ballotd("race", "open", "MA-SEN")
+	h.openRace("alice@example.net,Alice,MA-07\n", "MA-SEN", "Ed Markey", "--group", "Indivisible Somerville")
 
 	stop := h.serve()
 	defer stop()

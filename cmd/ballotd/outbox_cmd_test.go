@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -12,16 +11,7 @@ import (
 // ballotd outbox lists the counts and every failure with its SMTP reply.
 func TestOutboxCommandShowsFailures(t *testing.T) {
 	h := newHarness(t)
-	h.ballotd("migrate")
-	h.ballotd("import", "members", h.file("members.csv", "email,name,district\n"+
-		"alice@example.net,Alice,MA-07\nbob@gone.example,Bob,MA-02\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March",
-		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339),
-		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
-	h.ballotd("race", "open", "MA-SEN")
+	h.openRace("alice@example.net,Alice,MA-07\nbob@gone.example,Bob,MA-02\n", "MA-SEN", "Ed Markey")
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
 		if strings.HasSuffix(rcpt, "@gone.example") {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}

@@ -14,15 +14,7 @@ import (
 // answer only.
 func TestResendBallot(t *testing.T) {
 	h := newHarness(t)
-	h.ballotd("migrate")
-	h.ballotd("import", "members", h.file("members.csv", "email,name,district\nalice@example.net,Alice,MA-07\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "March",
-		"--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339),
-		"--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
-	h.ballotd("race", "open", "MA-SEN")
+	h.openRace("alice@example.net,Alice,MA-07\n", "MA-SEN", "Ed Markey")
 	stop := h.serve()
 	defer stop()
 	first := parseSent(t, h.waitSent(1)[0])
