@@ -414,17 +414,7 @@ func TestDigestSend(t *testing.T) {
 // at the close and tells staff; members and leaders hear only after
 // `results release`, and the export shows nothing until then.
 func TestHeldResults(t *testing.T) {
-	h := newHarness(t)
-	h.env["BALLOTD_STAFF"] = "staff@example.org"
-	h.env["BALLOTD_TICK"] = "50ms"
-	h.env["BALLOTD_DIGEST_EVERY"] = "off"
-	h.ballotd("migrate")
-	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups))
-	h.ballotd("import", "members", h.file("m.csv", "email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n"))
-	now := time.Now().UTC()
-	h.ballotd("wave", "create", "--name", "July", "--hold-results", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Add(time.Hour).Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
-	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	h := newHeldWave(t)
 	if _, errOut, code := h.try("results", "release", "MA-07"); code != 1 || !strings.Contains(errOut, "results are released after the close") {
 		t.Fatalf("release before the close: exit %d %q", code, errOut)
 	}
@@ -616,10 +606,11 @@ func TestLeaderSessionKilled(t *testing.T) {
 	}
 }
 
-// TestHeldResultsReleasedByStaffEmail: staff release held results by
-// replying RELEASE to the results notice; the same reply from a member does
-// nothing.
-func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
+// newHeldWave is a harness with staff, a fast scheduler and a wave that
+// holds its results: voting opens in an hour (tests shift it), MA-07 has
+// Jane Doe, nominated by Indivisible Somerville, and two members vote.
+func newHeldWave(t *testing.T) *harness {
+	t.Helper()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_TICK"] = "50ms"
@@ -630,6 +621,14 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 	h.ballotd("wave", "create", "--name", "July", "--hold-results", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
 		"--voting-open", now.Add(time.Hour).Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
 	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jane Doe", "--group", "Indivisible Somerville")
+	return h
+}
+
+// TestHeldResultsReleasedByStaffEmail: staff release held results by
+// replying RELEASE to the results notice; the same reply from a member does
+// nothing.
+func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
+	h := newHeldWave(t)
 	db := h.db()
 	stop := h.serve()
 	defer stop()
