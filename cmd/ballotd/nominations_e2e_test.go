@@ -36,6 +36,26 @@ func parseAll(t *testing.T, h *harness, n int) []ballotOf {
 	return out
 }
 
+// unsubscribeToken is the u- token ballotd gives the member with this
+// address (List-Unsubscribe, one-click POST).
+func (h *harness) unsubscribeToken(email string) string {
+	h.t.Helper()
+	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer st.Close()
+	id, err := ballots.MemberByEmail(context.Background(), st.DB, email)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	toks, err := ballots.NewTokens(h.env["BALLOTD_SECRET"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return toks.Make(ballots.TokenUnsubscribe, id, nil)
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,17 +174,7 @@ func TestEndToEndNominations(t *testing.T) {
 	}
 
 	// 7. Bob unsubscribes by RFC 8058 one-click POST.
-	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	bobID, err := ballots.MemberByEmail(context.Background(), st.DB, "bob@example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	toks, _ := ballots.NewTokens(h.env["BALLOTD_SECRET"])
-	url := "http://" + h.env["BALLOTD_HTTP_ADDR"] + "/unsubscribe?t=" + toks.Make(ballots.TokenUnsubscribe, bobID, nil)
+	url := "http://" + h.env["BALLOTD_HTTP_ADDR"] + "/unsubscribe?t=" + h.unsubscribeToken("bob@example.net")
 	if resp, err := http.Post("http://"+h.env["BALLOTD_HTTP_ADDR"]+"/unsubscribe?t=forged", "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click")); err == nil {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("forged one-click token: status %d, want 400", resp.StatusCode)
@@ -251,17 +261,7 @@ func TestEndToEndNominationCommands(t *testing.T) {
 	h.reply("x@example.com", "ballots+nominate@example.org", "From: x@example.com\nTo: ballots+nominate@example.org\nSubject: nomination\nMessage-ID: <n3@example.com>\n\nwithdraw #1\n")
 	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s1@example.org>\n\nLooks fine to me.\n")
 	h.reply("staff@example.org", notice.ReplyTo, "From: staff@example.org\nTo: "+notice.ReplyTo+"\nSubject: Re: vet\nMessage-ID: <s2@example.org>\n\nREJECT 1\nAPPROVE 77\n")
-	toks, _ := ballots.NewTokens(h.env["BALLOTD_SECRET"])
-	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	aliceID, err := ballots.MemberByEmail(context.Background(), st.DB, "alice@example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "ballots+u-" + toks.Make(ballots.TokenUnsubscribe, aliceID, nil) + "@example.org"
+	u := "ballots+u-" + h.unsubscribeToken("alice@example.net") + "@example.org"
 	h.reply("alice@example.net", u, "From: alice@example.net\nTo: "+u+"\nSubject: unsubscribe\nMessage-ID: <u1@example.net>\n\nunsubscribe\n")
 	h.reply("erin@example.net", "ballots+join@example.org", "From: erin@example.net\nTo: ballots+join@example.org\nSubject: join\nMessage-ID: <j1@example.net>\n\nPlease add me!\n")
 	sent = parseAll(t, h, 8)
