@@ -46,6 +46,23 @@ type Mail struct {
 	Data      any
 }
 
+// AnswerData is the Data of an outbox row addressed to one person: what
+// its template needs beyond the rows the outbox row references. inbound
+// writes it when it answers a message; mailer reads it when rendering.
+type AnswerData struct {
+	Choice  string `json:"choice,omitempty"`
+	Receipt string `json:"receipt,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Sender  string `json:"sender,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	// InReplyTo is the Message-ID of the message answered, for threading.
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// Name and LeaderOf address an announcement to a group leader (the
+	// scheduler builds these in SQL with the same keys).
+	Name     string   `json:"name,omitempty"`
+	LeaderOf []string `json:"leader_of,omitempty"`
+}
+
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // Enqueue adds m to the outbox in tx: it is sent only if tx commits.

@@ -221,7 +221,7 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"
 		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	default:
@@ -230,16 +230,6 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		out.Detail = fmt.Sprintf("%s messages are not handled yet", class)
 		return out, false, nil
 	}
-}
-
-// answer is the Data of an answer in the outbox (mailer.answerData).
-type answer struct {
-	Choice    string `json:"choice,omitempty"`
-	Receipt   string `json:"receipt,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Sender    string `json:"sender,omitempty"`
-	Subject   string `json:"subject,omitempty"`
-	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
 // findBallot returns the ballot a reply is about: the plus-address token,
@@ -298,7 +288,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		out.Outcome, out.Quarantined = OutcomeUnmatched, true
 		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
 		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	}
@@ -309,7 +299,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 	res.Race = b.RaceCode
 	auth := CheckSender(m.Header, p.AuthservID, m.From)
 	reply := ballots.Mail{Recipient: b.MemberEmail, MemberID: b.MemberID, BallotID: b.ID, RaceID: b.RaceID, InboundID: id}
-	data := answer{InReplyTo: m.MessageID}
+	data := ballots.AnswerData{InReplyTo: m.MessageID}
 	switch {
 	case !strings.EqualFold(m.From, b.MemberEmail):
 		// Not the voter: not counted, and the notice goes to the voter's own

@@ -36,7 +36,7 @@ func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *Messag
 	out.Outcome = OutcomeIgnored
 	out.Detail = "no ballot sent again (not a member, no open ballot, or over the daily limit)"
 	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailResendNeutral, Recipient: m.From, InboundID: id,
-		Data: answer{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailResendNeutral, 1)
+		Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailResendNeutral, 1)
 	noteAnswer(&out, why)
 	return out, sent, err
 }

@@ -9,11 +9,11 @@ import (
 
 // resultsData is a closed race's results as the announcement and the
 // held-results notice show them.
-func resultsData(sh ballots.RaceSheet, name string) (templates.Announcement, error) {
+func resultsData(sh ballots.RaceSheet, race templates.Race, name string) (templates.Announcement, error) {
 	if sh.Tally == nil {
 		return templates.Announcement{}, fmt.Errorf("race %s has no tally yet", sh.Race.Code)
 	}
-	a := templates.Announcement{Name: name, Race: raceData(sh), Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
+	a := templates.Announcement{Name: name, Race: race, Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
 		Turnout: fmt.Sprintf("%.1f %%", sh.Tally.Turnout*100), Reachable: sh.Tally.Reachable, Unreachable: sh.Tally.Eligible - sh.Tally.Reachable,
 		TurnoutReachable: fmt.Sprintf("%.1f %%", sh.Tally.TurnoutReachable*100)}
 	for _, c := range sh.Tally.Candidates {

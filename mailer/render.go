@@ -132,20 +132,6 @@ func candidateData(cs []ballots.Candidate) []templates.Candidate {
 	return out
 }
 
-// answerData is the Data of an answer row (receipt, clarify, …).
-type answerData struct {
-	Choice  string `json:"choice,omitempty"`
-	Receipt string `json:"receipt,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	Sender  string `json:"sender,omitempty"`
-	Subject string `json:"subject,omitempty"`
-	// InReplyTo is the Message-ID of the message answered, for threading.
-	InReplyTo string `json:"in_reply_to,omitempty"`
-	// Name and LeaderOf address an announcement to a group leader.
-	Name     string   `json:"name,omitempty"`
-	LeaderOf []string `json:"leader_of,omitempty"`
-}
-
 // autoAnswer reports whether kind is an automatic answer to a message
 // (RFC 3834 §5: Auto-Submitted: auto-replied).
 func autoAnswer(kind string) bool {
@@ -179,7 +165,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	text.Reset()
 	html.Reset()
 	var data any
-	var ad answerData
+	var ad ballots.AnswerData
 	if len(row.Data) > 0 && string(row.Data) != "{}" {
 		if err := json.Unmarshal(row.Data, &ad); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: data: %w", row.ID, err)
@@ -220,17 +206,10 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	case ballots.MailResendNeutral:
 		data = templates.Unmatched{Subject: ad.Subject}
 	case ballots.MailAnnouncement:
-		a := templates.Announcement{Name: row.MemberName, Race: sh.race, Eligible: sh.Tally.Eligible, Voted: sh.Tally.Voted,
-			Turnout: fmt.Sprintf("%.1f %%", sh.Tally.Turnout*100)}
-		for _, c := range sh.Tally.Candidates {
-			a.Results = append(a.Results, templates.Result{Number: c.Number, Name: c.Name, Votes: c.Votes,
-				Support: fmt.Sprintf("%.1f %%", c.Support*100), Endorsed: c.Endorsed})
-			if c.Endorsed {
-				a.Endorsed = append(a.Endorsed, c.Name)
-			}
+		a, err := resultsData(sh.RaceSheet, sh.race, row.MemberName)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
-		a.Reachable, a.Unreachable = sh.Tally.Reachable, sh.Tally.Eligible-sh.Tally.Reachable
-		a.TurnoutReachable = fmt.Sprintf("%.1f %%", sh.Tally.TurnoutReachable*100)
 		if len(ad.LeaderOf) > 0 {
 			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
 		}
@@ -257,7 +236,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
-		a, err := resultsData(closed.RaceSheet, row.MemberName)
+		a, err := resultsData(closed.RaceSheet, closed.race, row.MemberName)
 		if err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
