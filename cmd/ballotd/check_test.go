@@ -11,8 +11,6 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -209,40 +207,5 @@ func TestLogFormat(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want prefix %q", code, errOut.String(), tc.prefix)
 			}
 		})
-	}
-}
-
-// TestEnvExample: contrib/ballotd.env.example documents every setting
-// ballotd reads, and is itself a configuration serve accepts.
-func TestEnvExample(t *testing.T) {
-	example, err := os.ReadFile("../../contrib/ballotd.env.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var src []byte
-	for _, f := range []string{"config.go", "main.go"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src = append(src, b...)
-	}
-	names := regexp.MustCompile(`getenv\("([A-Z_]+)"\)`).FindAllSubmatch(src, -1)
-	if len(names) < 20 {
-		t.Fatalf("found only %d settings in config.go", len(names))
-	}
-	for _, n := range names {
-		if !regexp.MustCompile(`(?m)^#?` + string(n[1]) + `=`).Match(example) {
-			t.Errorf("contrib/ballotd.env.example does not document %s", n[1])
-		}
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(example), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[k] = v
-		}
-	}
-	if _, err := loadConfig(func(k string) string { return env[k] }, need{mail: true}); err != nil {
-		t.Errorf("the example does not load: %v", err)
 	}
 }

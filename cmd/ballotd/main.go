@@ -39,7 +39,8 @@ func (e usageError) Error() string { return e.msg }
 
 const usage = `ballotd: endorsement votes by email
 
-usage:
+usage: ballotd [--config FILE] COMMAND ...
+
   ballotd migrate                          apply database migrations
   ballotd check                            check the configuration against PostgreSQL, IMAP and SMTP
                                            (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent)
@@ -77,11 +78,20 @@ usage:
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
 
-configuration is by environment: see README.md.
+configuration is by environment, over the settings in --config FILE or
+BALLOTD_CONFIG (KEY=value lines, as contrib/ballotd.env.example): see README.md.
 `
 
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	path, args, err := configFile(args, getenv)
+	if err == nil && path != "" {
+		getenv, err = withConfigFile(path, getenv)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ballotd: %v\n", err)
+		return 2
+	}
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
 	var lerr error
 	if e.log, lerr = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr); lerr != nil {
@@ -95,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 0
 	}
-	err := dispatch(ctx, e, args)
+	err = dispatch(ctx, e, args)
 	var ce configError
 	var ue usageError
 	switch {
