@@ -182,6 +182,11 @@ func explainMailErr(proto, addr, mode, user string, err error) string {
 			why = operr.Err.Error()
 		}
 		return fmt.Sprintf("cannot connect to %s: %s — check %sADDR and that the server is running", addr, why, v)
+	case mode == "none" && (strings.Contains(err.Error(), "doesn't support AUTH") ||
+		errors.As(err, &smerr) && smerr.Code == 530 && strings.Contains(strings.ToUpper(smerr.Message), "STARTTLS")):
+		return fmt.Sprintf("%s wants TLS before AUTH — set %sTLS=starttls (submission, port 587) or tls (port 465)", addr, v)
+	case strings.Contains(err.Error(), "doesn't support AUTH"):
+		return fmt.Sprintf("%s offers no AUTH — use its submission port, or unset %sUSER if it relays for this host without a login", addr, v)
 	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap login"):
 		return fmt.Sprintf("login as %s refused by %s (%s) — check %sUSER and %sPASSWORD", user, addr, imerr.Text, v, v)
 	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap select"):

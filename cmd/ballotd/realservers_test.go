@@ -219,3 +219,73 @@ func sendPlain(t *testing.T, addr, from, to, raw string) {
 		t.Fatalf("send from %s: %v", from, err)
 	}
 }
+
+// TestRealServersCheck runs `ballotd check` against the real Dovecot and
+// Postfix with TLS from a private CA (e2e/realservers.sh sets them up):
+// what works is OK, and each usual mistake gets the line that says what to
+// change.
+func TestRealServersCheck(t *testing.T) {
+	imaps, plainIMAP, submit, ca := os.Getenv("BALLOTD_E2E_IMAPS"), os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SUBMIT"), os.Getenv("BALLOTD_E2E_CA")
+	if imaps == "" || submit == "" || ca == "" {
+		t.Skip("no real TLS servers: run e2e/realservers.sh")
+	}
+	dbURL := testenv.DatabaseURL(t)
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"migrate"}, func(k string) string { return map[string]string{"DATABASE_URL": dbURL}[k] }, &out, &errOut); code != 0 {
+		t.Fatalf("migrate: %s", errOut.String())
+	}
+	base := map[string]string{
+		"DATABASE_URL": dbURL, "BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "realservers-secret-0123456789",
+		"BALLOTD_IMAP_ADDR": imaps, "BALLOTD_IMAP_TLS": "tls", "BALLOTD_IMAP_USER": "ballots@example.org", "BALLOTD_IMAP_PASSWORD": "secret",
+		"BALLOTD_SMTP_ADDR": submit, "BALLOTD_SMTP_TLS": "starttls", "BALLOTD_SMTP_USER": "ballots@example.org", "BALLOTD_SMTP_PASSWORD": "secret",
+		"BALLOTD_TLS_CA_FILE": ca,
+	}
+	imapOK := "imap  OK " + imaps + " (tls), logged in as ballots@example.org, mailbox INBOX selected, IDLE supported"
+	smtpOK := "smtp  OK " + submit + " (starttls), EHLO example.org, authenticated as ballots@example.org, no mail sent"
+	untrusted := func(proto, addr string) string {
+		return proto + `  FAILED: certificate of ` + addr + ` is signed by an unknown authority (issued by "CN=ballotd e2e CA") — set BALLOTD_TLS_CA_FILE to the CA that signed it, or install a publicly trusted certificate`
+	}
+	cases := []struct {
+		name       string
+		set        map[string]string
+		code       int
+		imap, smtp string
+	}{
+		{"implicit TLS and submission with STARTTLS", nil, 0, imapOK, smtpOK},
+		{"IMAP STARTTLS", map[string]string{"BALLOTD_IMAP_ADDR": plainIMAP, "BALLOTD_IMAP_TLS": "starttls"}, 0,
+			"imap  OK " + plainIMAP + " (starttls), logged in as ballots@example.org, mailbox INBOX selected, IDLE supported", smtpOK},
+		{"CA not configured", map[string]string{"BALLOTD_TLS_CA_FILE": ""}, 1, untrusted("imap", imaps), untrusted("smtp", submit)},
+		{"wrong password", map[string]string{"BALLOTD_IMAP_PASSWORD": "wrong", "BALLOTD_SMTP_PASSWORD": "wrong"}, 1,
+			"imap  FAILED: login as ballots@example.org refused by " + imaps + " (Authentication failed.) — check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD",
+			"smtp  FAILED: AUTH as ballots@example.org refused by " + submit + " (535 Error: authentication failed: (reason unavailable)) — check BALLOTD_SMTP_USER and BALLOTD_SMTP_PASSWORD"},
+		{"TLS on a plain port, no TLS on submission", map[string]string{"BALLOTD_IMAP_ADDR": plainIMAP, "BALLOTD_SMTP_TLS": "none"}, 1,
+			"imap  FAILED: " + plainIMAP + " does not speak TLS on connect — set BALLOTD_IMAP_TLS=starttls (or none), or use the implicit-TLS port",
+			"smtp  FAILED: " + submit + " wants TLS before AUTH — set BALLOTD_SMTP_TLS=starttls (submission, port 587) or tls (port 465)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range c.set {
+				env[k] = v
+			}
+			var out, errOut bytes.Buffer
+			code := run(t.Context(), []string{"check"}, func(k string) string { return env[k] }, &out, &errOut)
+			lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+			if code != c.code || len(lines) != 3 {
+				t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr: %s", code, c.code, out.String(), errOut.String())
+			}
+			if !strings.HasPrefix(lines[0], "database  OK ") {
+				t.Errorf("database line %q", lines[0])
+			}
+			if lines[1] != c.imap {
+				t.Errorf("imap line\n got %q\nwant %q", lines[1], c.imap)
+			}
+			if lines[2] != c.smtp {
+				t.Errorf("smtp line\n got %q\nwant %q", lines[2], c.smtp)
+			}
+		})
+	}
+}
