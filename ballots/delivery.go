@@ -8,7 +8,8 @@ import (
 
 // Delivery statuses of a ballot, as `ballotd ballots` shows them. A ballot
 // has exactly one: the first that applies in the order voted, bounced,
-// unsubscribed, failed, deferred, sent, queued.
+// unsubscribed, failed, deferred, sent, queued, judged on the copy that
+// reached the member if one did, else on the latest copy.
 const (
 	DeliveryQueued       = "queued"
 	DeliverySent         = "sent"
@@ -36,6 +37,9 @@ type BallotDelivery struct {
 	BounceStatus     string     `db:"bounce_status" json:"bounce_status,omitempty"`
 	BounceDiagnostic string     `db:"bounce_diagnostic" json:"bounce_diagnostic,omitempty"`
 	VotedAt          *time.Time `db:"voted_at" json:"voted_at,omitempty"`
+	// Copies is how many copies of the ballot were enqueued: the first and
+	// each one sent again on the member's request.
+	Copies int `db:"copies" json:"copies"`
 }
 
 // BallotDeliveries is a race's ballots with a count per delivery status.
@@ -46,9 +50,10 @@ type BallotDeliveries struct {
 	Totals  map[string]int   `json:"totals"`
 }
 
-// deliveryQuery is one row per ballot of race $1: the member, the ballot's
-// own outbox row (kind 'ballot', unique per ballot) and the latest vote's
-// time.
+// deliveryQuery is one row per ballot of race $1: the member, the copy of
+// the ballot that tells most (any copy sent and not bounced, else the
+// latest: a ballot sent again on request can reach a member the first copy
+// did not), how many copies there are, and the latest vote's time.
 const deliveryQuery = `SELECT m.email, m.name,
 		CASE
 			WHEN v.cast_at IS NOT NULL THEN 'voted'
@@ -62,13 +67,28 @@ const deliveryQuery = `SELECT m.email, m.name,
 		o.last_code, COALESCE(o.last_reply, '') AS last_reply, COALESCE(o.attempts, 0) AS attempts,
 		CASE WHEN o.status = 'deferred' THEN o.next_attempt END AS next_attempt,
 		COALESCE(o.bounce_status, '') AS bounce_status, COALESCE(o.bounce_diagnostic, '') AS bounce_diagnostic,
-		v.cast_at AS voted_at
+		v.cast_at AS voted_at, COALESCE(o.copies, 0) AS copies
 	FROM ballots b
 	JOIN members m ON m.id = b.member_id
-	LEFT JOIN outbox o ON o.ballot_id = b.id AND o.kind = 'ballot'
+	` + bestBallotCopy + `
 	LEFT JOIN LATERAL (SELECT max(cast_at) AS cast_at FROM votes WHERE ballot_id = b.id) v ON true
 	WHERE b.race_id = $1
 	ORDER BY m.email`
+
+// ballotCopy is the SQL condition, over outbox o, of a copy of ballot b:
+// the first or one sent again on request.
+const ballotCopy = `o.ballot_id = b.id AND o.kind IN ('` + MailBallot + `', '` + MailBallotResend + `')`
+
+// reachedMember is the SQL condition of an outbox row o the recipient's
+// server took and did not hand back.
+const reachedMember = `o.status = 'sent' AND NOT o.bounce_hard AND COALESCE(o.bounce_status, '') NOT LIKE '5.%'`
+
+// bestBallotCopy joins, over ballots b, the copy o of the ballot that
+// tells most (any copy that reached the member, else the latest) with
+// o.copies, how many copies there are.
+const bestBallotCopy = `LEFT JOIN LATERAL (
+		SELECT o.*, count(*) OVER () AS copies FROM outbox o WHERE ` + ballotCopy + `
+		ORDER BY (` + reachedMember + `) DESC, o.id DESC LIMIT 1) o ON true`
 
 // Deliveries lists every eligible member of the race with code (latest
 // wave) and their ballot's delivery status; status, if not empty, keeps

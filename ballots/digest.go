@@ -141,8 +141,8 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 				WHEN o.status = 'failed' THEN 'failed'
 				WHEN o.status = 'deferred' AND o.created_at < now() - interval '1 hour' THEN 'deferred'
 			END AS reason
-			FROM outbox o JOIN ballots b ON b.id = o.ballot_id JOIN races r ON r.id = b.race_id
-			WHERE o.kind = 'ballot' AND r.status = 'open') u
+			FROM ballots b JOIN races r ON r.id = b.race_id `+bestBallotCopy+`
+			WHERE r.status = 'open' AND o.id IS NOT NULL) u
 		WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`, undeliveredFirst); err != nil {
 		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
 	}

@@ -125,8 +125,9 @@ func ReceiptHash(code string) string {
 }
 
 // unreachableBallot is the SQL condition, over ballots b, of a ballot that
-// could not reach its member: the send failed for good (a 5xx or too many
-// attempts) or the member is marked bounced. When DSN bounce records land
-// (the delivery-status work), a hard-bounced ballot joins this condition.
-const unreachableBallot = `EXISTS (SELECT 1 FROM outbox o WHERE o.ballot_id = b.id AND o.kind = 'ballot' AND o.status = 'failed')
+// could not reach its member: a copy failed for good (a 5xx or too many
+// attempts) and none sent on request reached them, or the member is marked
+// bounced.
+const unreachableBallot = `(EXISTS (SELECT 1 FROM outbox o WHERE ` + ballotCopy + ` AND o.status = 'failed')
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE ` + ballotCopy + ` AND ` + reachedMember + `))
 	OR EXISTS (SELECT 1 FROM members m WHERE m.id = b.member_id AND m.status = 'bounced')`

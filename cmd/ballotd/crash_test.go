@@ -123,9 +123,12 @@ func (r *crashRig) killLoop(n int, progress func() int) []int {
 // checks it exits cleanly.
 func (r *crashRig) finish(done func() bool) {
 	r.t.Helper()
+	before := r.logSize()
 	cmd := r.start()
 	deadline := time.Now().Add(3 * time.Minute)
-	for !done() {
+	// SIGTERM only once serve has logged: its handler is set up first
+	// thing, and a signal before that kills it the default way.
+	for !done() || r.logSize() == before {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -137,6 +140,15 @@ func (r *crashRig) finish(done func() bool) {
 	if err := cmd.Wait(); err != nil {
 		r.t.Errorf("serve after SIGTERM: %v", err)
 	}
+}
+
+// logSize is how much the serve processes have logged so far.
+func (r *crashRig) logSize() int64 {
+	fi, err := r.logs.Stat()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 func (r *crashRig) count(query string, args ...any) int {

@@ -46,7 +46,14 @@ func writeDeliveries(w io.Writer, d ballots.BallotDeliveries) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tDETAIL")
 	for _, b := range d.Ballots {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Email, b.Name, b.Status, deliveryDetail(b))
+		detail := deliveryDetail(b)
+		switch {
+		case b.Copies == 2:
+			detail = strings.TrimSpace(detail + " (sent again once on request)")
+		case b.Copies > 2:
+			detail = strings.TrimSpace(fmt.Sprintf("%s (sent again %d times on request)", detail, b.Copies-1))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Email, b.Name, b.Status, detail)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

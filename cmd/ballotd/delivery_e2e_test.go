@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +176,69 @@ func statusOf(d ballots.BallotDeliveries) map[string]string {
 		m[b.Email] = b.Status
 	}
 	return m
+}
+
+// TestBallotsAfterResend: a member whose first ballot was refused gets it
+// again on request, and `ballotd ballots` then shows the copy that reached
+// them (sent, 250), not the refused one, and how many copies there are.
+func TestBallotsAfterResend(t *testing.T) {
+	h := newHarness(t)
+	refuse := true
+	var mu sync.Mutex
+	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse && rcpt == "carol@example.net" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "mailbox full"}
+		}
+		return nil
+	})
+	h.openRace("alice@example.net,Alice,MA-07\ncarol@example.net,Carol,MA-05\n", "MA-SEN", "Ed Markey")
+	stop := h.serve()
+	defer stop()
+	h.waitSent(1)
+	carol := func() ballots.BallotDelivery {
+		for _, b := range h.deliveries("MA-SEN").Ballots {
+			if b.Email == "carol@example.net" {
+				return b
+			}
+		}
+		t.Fatal("carol has no ballot")
+		return ballots.BallotDelivery{}
+	}
+	var c ballots.BallotDelivery
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c = carol(); c.Status == ballots.DeliveryFailed {
+			break
+		}
+	}
+	if c.Status != ballots.DeliveryFailed || c.Copies != 1 || c.Code == nil || *c.Code != 550 {
+		t.Fatalf("before the resend: %+v, want failed, 1 copy, 550", c)
+	}
+	if tl := h.tally(); tl.Reachable != 1 {
+		t.Errorf("before the resend: reachable %d, want 1 (carol's ballot failed)", tl.Reachable)
+	}
+
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	h.reply("carol@example.net", "ballots+resend@example.org", "From: carol@example.net\nTo: ballots+resend@example.org\n"+
+		"Subject: resend\nMessage-ID: <carol-resend@example.net>\n\nMy ballot never came.\n")
+	if again := parseSent(t, h.waitSent(2)[1]); again.To != "carol@example.net" || again.Code == "" {
+		t.Fatalf("second message: to %s code %q, want carol's ballot", again.To, again.Code)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c = carol(); c.Status == ballots.DeliverySent {
+			break
+		}
+	}
+	if c.Status != ballots.DeliverySent || c.Copies != 2 || c.Code == nil || *c.Code != 250 {
+		t.Fatalf("after the resend: %+v, want sent, 2 copies, 250", c)
+	}
+	if tl := h.tally(); tl.Reachable != 2 {
+		t.Errorf("after the resend: reachable %d, want 2 (the copy sent on request reached carol)", tl.Reachable)
+	}
+	if text := h.ballotd("ballots", "MA-SEN", "--status", "sent"); !regexp.MustCompile(`carol@example\.net\s+Carol\s+sent\s+250 .*\(sent again once on request\)`).MatchString(text) {
+		t.Errorf("ballots --status sent:\n%s", text)
+	}
 }
