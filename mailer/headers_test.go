@@ -240,3 +240,53 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// A ballot filled from the race's stamp is byte for byte the ballot
+// rendered from the templates, for every kind of name: plain ones take the
+// stamp, others (quotes, ampersands, header injection) are rendered.
+func TestStampedBallotsEqualRendered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	more := "email,name,district\n" +
+		"dan@example.net,,MA-07\n" +
+		"erin@example.net,Erin O'Brien,MA-07\n" +
+		"fay@example.net,José María Nguyễn-Ødegård,MA-07\n" +
+		"gus@example.net,Tom & <b>Jerry</b>,MA-07\n"
+	if _, err := f.st.ImportMembers(ctx, strings.NewReader(more)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.AddCandidate(ctx, "MA-07", "", "Jordan Rivera", "Organiser & \"teacher\".", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.AddCandidate(ctx, "MA-07", "", "Sam Okafor", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.OpenRace(ctx, "MA-07"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	base := f.outbox.Renderer
+	stamped := &mailer.Renderer{Store: base.Store, Templates: base.Templates, Tokens: base.Tokens, ID: base.ID, Now: func() time.Time { return now }}
+	rendered := &mailer.Renderer{Store: base.Store, Templates: base.Templates, Tokens: base.Tokens, ID: base.ID, Now: stamped.Now, NoStamps: true}
+	rows, err := f.st.ClaimOutbox(ctx, 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3+5 {
+		t.Fatalf("%d rows, want 8 ballots", len(rows))
+	}
+	for _, row := range rows {
+		var b1, b2 bytes.Buffer
+		m1, err := stamped.Render(ctx, row, &b1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := rendered.Render(ctx, row, &b2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m1.Data, m2.Data) {
+			t.Errorf("%s (%q): stamped and rendered differ\nstamped:\n%s\nrendered:\n%s", row.Recipient, row.MemberName, m1.Data, m2.Data)
+		}
+	}
+}

@@ -55,6 +55,9 @@ type Renderer struct {
 	Now       func() time.Time
 	// DKIM, when set, signs every message.
 	DKIM *DKIM
+	// NoStamps renders every message from its templates, never from a
+	// race's stamp (templates.Stamp); for comparing the two.
+	NoStamps bool
 
 	mu     sync.Mutex
 	sheets map[sheetKey]*sheet
@@ -70,6 +73,14 @@ type sheet struct {
 	ballots.RaceSheet
 	race       templates.Race
 	candidates []templates.Candidate
+	// stamps are the race's ballot and reminder with the member's name and
+	// code as holes, made on first use (nil: the kind cannot be stamped).
+	stamps map[stampKey]*templates.Stamp
+}
+
+type stampKey struct {
+	kind  string
+	named bool
 }
 
 // bodies is a pair of pooled buffers for the text and HTML parts.
@@ -130,6 +141,48 @@ func candidateData(cs []ballots.Candidate) []templates.Candidate {
 		out[i] = templates.Candidate{Number: int(c.Number.Int64), Name: c.Name, Bio: c.Bio, Groups: c.Groups}
 	}
 	return out
+}
+
+// stampFor is the stamp a message of kind to a member called name is
+// filled from, or nil when it is rendered: only for the kinds sent to every
+// member of a race, and plain names.
+func (r *Renderer) stampFor(sh *sheet, kind, name string) *templates.Stamp {
+	if r.NoStamps || (kind != ballots.MailBallot && kind != ballots.MailReminder) || !templates.PlainName(name) {
+		return nil
+	}
+	return r.stamp(sh, kind, name != "")
+}
+
+// stamp returns sh's stamp of kind for a member with or without a name, or
+// nil when the kind is not stamped and each message is rendered.
+func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
+	key := stampKey{kind, named}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := sh.stamps[key]; ok {
+		return st
+	}
+	single := len(sh.Candidates) == 1
+	var data func(name, code string) any
+	switch kind {
+	case ballots.MailBallot:
+		data = func(name, code string) any {
+			return templates.Ballot{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code}
+		}
+	case ballots.MailReminder:
+		data = func(name, code string) any {
+			return templates.Reminder{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code}
+		}
+	}
+	var st *templates.Stamp
+	if data != nil {
+		st, _ = r.Templates.Stamp(kind, named, data)
+	}
+	if sh.stamps == nil {
+		sh.stamps = map[stampKey]*templates.Stamp{}
+	}
+	sh.stamps[key] = st
+	return st
 }
 
 // autoAnswer reports whether kind is an automatic answer to a message
@@ -256,9 +309,14 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	if kind == ballots.MailBallotResend {
 		kind = ballots.MailBallot // the same ballot, the same token
 	}
-	subject, err := r.Templates.Render(kind, data, text, html)
-	if err != nil {
-		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+	var subject string
+	if st := r.stampFor(sh, kind, row.MemberName); st != nil {
+		subject = st.Fill(row.MemberName, code, text, html)
+	} else {
+		var err error
+		if subject, err = r.Templates.Render(kind, data, text, html); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
 	}
 	msgToken := r.Tokens.Make(ballots.TokenMessageID, row.ID, nil)
 	msgID := msgToken + "@" + r.ID.Domain

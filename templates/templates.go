@@ -34,6 +34,9 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 type Set struct {
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
+	// own is the kinds whose templates both come from the binary, not
+	// from the override directory: only those are stamped (Stamp).
+	own map[string]bool
 }
 
 var funcs = map[string]any{
@@ -48,11 +51,13 @@ var funcs = map[string]any{
 // name in dir when dir is not "".
 func Load(dir string) (*Set, error) {
 	var fsys fs.FS = files
-	s := &Set{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	s := &Set{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}, own: map[string]bool{}}
+	overridden := map[string]bool{}
 	read := func(name string) ([]byte, error) {
 		if dir != "" {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err == nil {
+				overridden[strings.TrimSuffix(strings.TrimSuffix(name, ".txt"), ".html")] = true
 				return b, nil
 			}
 			if !os.IsNotExist(err) {
@@ -82,6 +87,7 @@ func Load(dir string) (*Set, error) {
 			return nil, fmt.Errorf("template %s.html: %w", k, err)
 		}
 		s.text[k], s.html[k] = tt, ht
+		s.own[k] = !overridden[k]
 	}
 	return s, nil
 }
@@ -89,6 +95,12 @@ func Load(dir string) (*Set, error) {
 // Render fills kind's templates with data: the subject (one line) and the
 // text and HTML bodies written into text and html.
 func (s *Set) Render(kind string, data any, text, html *bytes.Buffer) (subject string, err error) {
+	subject, err = s.render(kind, data, text, html)
+	return strings.Join(strings.Fields(subject), " "), err
+}
+
+// render is Render with the subject as the template wrote it.
+func (s *Set) render(kind string, data any, text, html *bytes.Buffer) (subject string, err error) {
 	tt, ok := s.text[kind]
 	if !ok {
 		return "", fmt.Errorf("no template %q", kind)
@@ -103,7 +115,7 @@ func (s *Set) Render(kind string, data any, text, html *bytes.Buffer) (subject s
 	if err := s.html[kind].Execute(html, data); err != nil {
 		return "", fmt.Errorf("render %s html: %w", kind, err)
 	}
-	return strings.Join(strings.Fields(sb.String()), " "), nil
+	return sb.String(), nil
 }
 
 // Candidate is one candidate as a ballot shows them.
