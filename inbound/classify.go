@@ -232,23 +232,28 @@ func isBounce(m *Message) bool {
 	if daemon && (subject || m.embedded) {
 		return true
 	}
-	body := m.Text
-	if body == "" && m.HTML != "" {
-		body = htmlToText(m.HTML, false)
-	}
-	if len(body) > 20000 {
-		body = body[:20000]
-	}
-	bodyMatch := bounceBody.MatchString(body)
 	programSender := daemon || isNoReply(localPart(m.From))
-	forwarded := forwardSubject.MatchString(m.Subject) && !programSender && !nullSender
-	if bodyMatch && !forwarded && (programSender || nullSender || subject || m.From == "") {
-		return true
-	}
-	// RFC 3464 §2 in spirit: a report from the null sender that returns the
-	// original message (or its headers).
-	if nullSender && m.embedded && (subject || bodyMatch || programSender) {
-		return true
+	// The body's wording counts only from a sender or with a subject that
+	// could be a mail system's: a member's reply (nearly every message) is
+	// not searched, which is most of the time classifying takes.
+	if programSender || nullSender || subject || m.From == "" {
+		body := m.Text
+		if body == "" && m.HTML != "" {
+			body = htmlToText(m.HTML, false)
+		}
+		if len(body) > 20000 {
+			body = body[:20000]
+		}
+		bodyMatch := bounceBody.MatchString(body)
+		forwarded := forwardSubject.MatchString(m.Subject) && !programSender && !nullSender
+		if bodyMatch && !forwarded {
+			return true
+		}
+		// RFC 3464 §2 in spirit: a report from the null sender that returns
+		// the original message (or its headers).
+		if nullSender && m.embedded && (subject || bodyMatch || programSender) {
+			return true
+		}
 	}
 	// Microsoft's feedback loop (JMRP) sends complaints as a plain
 	// message with the original attached.

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // MA-07 (one candidate: yes/no) and MA-SEN (two candidates), and the
 // processor that reads replies to their ballots.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	st   *ballots.Store
 	toks *ballots.Tokens
@@ -36,7 +36,7 @@ const worldMembers = "email,name,district\n" +
 	"carol@example.net,Carol C,MA-07\n" +
 	"mallory@example.com,Mallory M,MA-07\n"
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := testenv.Database(t)
