@@ -237,6 +237,9 @@ type VettingCandidate struct {
 	Name   string   `json:"name"`
 	Status string   `json:"status"`
 	Groups []string `json:"groups"`
+	// Conflicts are the other candidates of the race nominated by groups
+	// (in the digest's conflicts section).
+	Conflicts []string `json:"conflicts"`
 }
 
 // VettingRace is one race of the vetting notice.
@@ -278,6 +281,9 @@ type DigestRace struct {
 	Turnout   float64   `json:"turnout"`
 	Closes    time.Time `json:"closes"`
 	Left      string    `json:"left"`
+	// MinTurnout is the wave's minimum turnout, 0 for none (not the
+	// endorsement threshold).
+	MinTurnout float64 `json:"min_turnout"`
 }
 
 // DigestProblem is a message needing a look in the digest.
@@ -294,6 +300,7 @@ type Digest struct {
 	At          time.Time           `json:"at"`
 	Nominations []VettingCandidate  `json:"nominations"`
 	Vetting     []VettingCandidate  `json:"vetting"`
+	Conflicts   []VettingCandidate  `json:"conflicts"`
 	Open        []DigestRace        `json:"open"`
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
