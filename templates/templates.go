@@ -43,7 +43,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
-	// barWidth is a turnout bar's width in pixels, 0 to 200.
+	// barWidth is a turnout bar's width in pixels, 0 to 200 (the digest
+	// draws a chart now; kept for override templates that use it).
 	"barWidth": func(f float64) int { return int(max(0, min(1, f)) * 200) },
 }
 
@@ -305,6 +306,12 @@ type Digest struct {
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
 	Undelivered []DigestUndelivered `json:"undelivered"`
+	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
+	// HTML part, "" for none; ChartRaces are the open races it draws and
+	// ChartMore how many it leaves out. The renderer sets them.
+	Chart      htmltemplate.URL `json:"-"`
+	ChartRaces []DigestRace     `json:"-"`
+	ChartMore  int              `json:"-"`
 }
 
 // DigestUndelivered is one reason ballots did not reach members, in the

@@ -270,7 +270,8 @@ func htmlPart(raw string) string {
 	if !ok {
 		return ""
 	}
-	body, _, _ := strings.Cut(rest, "\r\n--=_ballotd_")
+	// The next boundary: the message's, or its related part's (=_rel=_ballotd_).
+	body, _, _ := strings.Cut(rest, "\r\n--=_")
 	b, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 	return string(b)
 }
@@ -373,7 +374,8 @@ func TestDigestSend(t *testing.T) {
 	}
 	for _, w := range []string{"NEW NOMINATIONS", "#1 Jane Doe, MA-07 (June), by Indivisible Somerville", "#2 Nominee Two, MA-SEN (June)",
 		"VETTING QUEUE", "APPROVE 2 / REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
-		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>"} {
+		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>",
+		`<img src="cid:turnout.`, `alt="Turnout so far: MA-07 0 of 2 voted, 0.0 %"`} {
 		if !strings.Contains(d.Body, w) {
 			t.Errorf("digest lacks %q", w)
 		}
@@ -388,7 +390,7 @@ func TestDigestSend(t *testing.T) {
 	if !strings.Contains(d.Body, "RESULTS") || !strings.Contains(d.Body, "MA-07: 0 of 2 voted (0.0 %)") || !strings.Contains(d.Body, "1. Jane Doe: 0 votes, 0.0 %") {
 		t.Errorf("digest after the close lacks the result:\n%s", d.Body)
 	}
-	for _, absent := range []string{"NEW NOMINATIONS", "OPEN RACES", "NEEDS A LOOK"} {
+	for _, absent := range []string{"NEW NOMINATIONS", "OPEN RACES", "NEEDS A LOOK", "<img"} {
 		if strings.Contains(d.Body, absent) {
 			t.Errorf("digest after the close has section %s", absent)
 		}
