@@ -26,6 +26,10 @@ type Digest struct {
 	// Undelivered: ballots of open races that did not reach members, per
 	// reason (standing state, like Open: it alone does not make a digest).
 	Undelivered []DigestUndelivered `json:"undelivered,omitempty"`
+	// Conflicts: candidates waiting for approval whose race has other
+	// candidates nominated by groups (VettingList), each with those listed
+	// (standing state, like Vetting).
+	Conflicts []DigestCandidate `json:"conflicts,omitempty"`
 }
 
 // DigestUndelivered counts the ballots of open races that did not reach
@@ -48,6 +52,9 @@ type DigestCandidate struct {
 	Name   string         `db:"name" json:"name"`
 	Status string         `db:"status" json:"status"`
 	Groups pq.StringArray `db:"groups" json:"groups"`
+	// Conflicts are the other candidates of the race nominated by groups,
+	// "Name (Group, Group)" (only in Digest.Conflicts).
+	Conflicts []string `db:"-" json:"conflicts,omitempty"`
 }
 
 // DigestRace is an open race in a digest.
@@ -60,6 +67,9 @@ type DigestRace struct {
 	Turnout   float64   `json:"turnout"`
 	Closes    time.Time `db:"voting_close" json:"closes"`
 	Left      string    `json:"left"` // "2 days 3 hours"
+	// MinTurnout is the wave's minimum turnout (0: none), not the
+	// endorsement threshold.
+	MinTurnout float64 `db:"min_turnout" json:"min_turnout,omitempty"`
 }
 
 // DigestProblem is a message that needs a look: a bounce, a send that
@@ -106,7 +116,12 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	if err := sqlx.SelectContext(ctx, q, &d.Vetting, cand+`WHERE c.status = 'nominated' AND r.status = 'draft' ORDER BY r.code, c.id`); err != nil {
 		return d, fmt.Errorf("digest: vetting queue: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.code, w.name AS wave, w.voting_close,
+	conflicts, err := digestConflicts(ctx, q, d.Vetting)
+	if err != nil {
+		return d, err
+	}
+	d.Conflicts = conflicts
+	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.code, w.name AS wave, w.voting_close, w.min_turnout::float8 AS min_turnout,
 		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS eligible,
 		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id AND NOT (`+unreachableBallot+`)) AS reachable,
 		(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted
@@ -159,6 +174,31 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 		d.Results = append(d.Results, t)
 	}
 	return d, nil
+}
+
+// digestConflicts is the candidates of the vetting queue that conflict
+// with others of their race, as VettingList finds them: the conflicts
+// staff have not resolved yet by approving or rejecting.
+func digestConflicts(ctx context.Context, q sqlx.QueryerContext, queue []DigestCandidate) ([]DigestCandidate, error) {
+	if len(queue) == 0 {
+		return nil, nil
+	}
+	vs, err := VettingList(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("digest: conflicts: %w", err)
+	}
+	with := make(map[int64][]string, len(vs))
+	for _, v := range vs {
+		with[v.ID] = v.Conflicts
+	}
+	var out []DigestCandidate
+	for _, c := range queue {
+		if cs := with[c.ID]; len(cs) > 0 {
+			c.Conflicts = cs
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func jsonOf(v any) []byte {
@@ -225,7 +265,7 @@ func (s *Store) SendDigest(ctx context.Context, staff []string, every time.Durat
 				return err
 			}
 		}
-		summary := map[string]int{"nominations": len(d.Nominations), "vetting": len(d.Vetting), "open": len(d.Open),
+		summary := map[string]int{"nominations": len(d.Nominations), "vetting": len(d.Vetting), "conflicts": len(d.Conflicts), "open": len(d.Open),
 			"problems": len(d.Problems), "results": len(d.Results), "new_votes": d.NewVotes}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO digests (sent_at, recipients, summary) VALUES ($1, $2, $3)`,
 			d.At, pq.Array(staff), jsonOf(summary)); err != nil {

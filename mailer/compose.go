@@ -6,6 +6,7 @@ package mailer
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"mime"
 	"strings"
@@ -52,10 +53,21 @@ func FormatAddress(name, addr string) string {
 	return enc + " <" + addr + ">"
 }
 
+// Inline is a part the HTML shows by a cid: URL (RFC 2392), such as a
+// chart; Compose sends it in a multipart/related (RFC 2387) with the HTML,
+// because Gmail and Outlook do not show data: URLs.
+type Inline struct {
+	ContentID string // without the angle brackets; the HTML has "cid:" + ContentID
+	Type      string // "image/png"
+	Name      string // file name, "turnout.png"
+	Data      []byte
+}
+
 // Compose writes a multipart/alternative message with a text and an HTML
-// part, both UTF-8 quoted-printable, into buf. Header values must already
-// be formatted (addresses) or are encoded here (Subject).
-func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []byte, boundary string) {
+// part, both UTF-8 quoted-printable, into buf. With inline parts, the HTML
+// part is a multipart/related of the HTML and those, base64. Header values
+// must already be formatted (addresses) or are encoded here (Subject).
+func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []byte, boundary string, inline ...Inline) {
 	for _, h := range headers {
 		buf.WriteString(h.Name)
 		buf.WriteString(": ")
@@ -67,20 +79,52 @@ func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []b
 	buf.WriteString("\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"")
 	buf.WriteString(boundary)
 	buf.WriteString("\"\r\n\r\n")
-	part := func(ctype string, body []byte) {
-		buf.WriteString("--")
-		buf.WriteString(boundary)
-		buf.WriteString("\r\nContent-Type: ")
-		buf.WriteString(ctype)
-		buf.WriteString("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-		writeQP(buf, body)
-		buf.WriteString("\r\n")
+	textPart(buf, boundary, "text/plain", text)
+	if len(inline) == 0 {
+		textPart(buf, boundary, "text/html", html)
+	} else {
+		// RFC 2046 §5.1.1: a boundary must not begin with an enclosing one.
+		related := "=_rel" + boundary
+		buf.WriteString("--" + boundary + "\r\nContent-Type: multipart/related; type=\"text/html\"; boundary=\"" + related + "\"\r\n\r\n")
+		textPart(buf, related, "text/html", html)
+		for _, in := range inline {
+			name := cleanHeader(strings.ReplaceAll(in.Name, `"`, ""))
+			buf.WriteString("--" + related + "\r\nContent-Type: " + cleanHeader(in.Type) + "; name=\"" + name +
+				"\"\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <" + cleanHeader(in.ContentID) +
+				">\r\nContent-Disposition: inline; filename=\"" + name + "\"\r\n\r\n")
+			writeBase64(buf, in.Data)
+			buf.WriteString("\r\n")
+		}
+		buf.WriteString("--" + related + "--\r\n")
 	}
-	part("text/plain", text)
-	part("text/html", html)
 	buf.WriteString("--")
 	buf.WriteString(boundary)
 	buf.WriteString("--\r\n")
+}
+
+// textPart writes a UTF-8 quoted-printable part of a multipart.
+func textPart(buf *bytes.Buffer, boundary, ctype string, body []byte) {
+	buf.WriteString("--")
+	buf.WriteString(boundary)
+	buf.WriteString("\r\nContent-Type: ")
+	buf.WriteString(ctype)
+	buf.WriteString("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	writeQP(buf, body)
+	buf.WriteString("\r\n")
+}
+
+// writeBase64 writes data base64 in lines of 76 characters (RFC 2045
+// §6.8), the last without a line end.
+func writeBase64(buf *bytes.Buffer, data []byte) {
+	const perLine = 76 / 4 * 3
+	for len(data) > 0 {
+		n := min(len(data), perLine)
+		buf.WriteString(base64.StdEncoding.EncodeToString(data[:n]))
+		data = data[n:]
+		if len(data) > 0 {
+			buf.WriteString("\r\n")
+		}
+	}
 }
 
 const hexUpper = "0123456789ABCDEF"

@@ -232,6 +232,9 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	if code != "" {
 		replyTo = r.ID.Address(ballots.TokenBallot + "-" + code)
 	}
+	msgToken := r.Tokens.Make(ballots.TokenMessageID, row.ID, nil)
+	msgID := msgToken + "@" + r.ID.Domain
+	var inline []Inline // parts the HTML shows by cid: URL
 	sh := &sheet{}
 	if row.RaceID.Valid {
 		var err error
@@ -300,6 +303,13 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if err := json.Unmarshal(row.Data, &d); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
 		}
+		if len(d.Open) > 0 {
+			chart, err := digestChart(&d, msgID)
+			if err != nil {
+				return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+			}
+			inline = append(inline, chart)
+		}
 		data = d
 		replyTo = r.staffReplyTo(row.ID)
 	default:
@@ -318,8 +328,6 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
 	}
-	msgToken := r.Tokens.Make(ballots.TokenMessageID, row.ID, nil)
-	msgID := msgToken + "@" + r.ID.Domain
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -355,7 +363,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		}
 	}
 	buf.Reset()
-	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken))
+	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken), inline...)
 	if r.DKIM != nil {
 		sig, err := r.DKIM.sign(buf.Bytes())
 		if err != nil {

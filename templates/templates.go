@@ -43,7 +43,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
-	// barWidth is a turnout bar's width in pixels, 0 to 200.
+	// barWidth is a turnout bar's width in pixels, 0 to 200 (the digest
+	// draws a chart now; kept for override templates that use it).
 	"barWidth": func(f float64) int { return int(max(0, min(1, f)) * 200) },
 }
 
@@ -237,6 +238,9 @@ type VettingCandidate struct {
 	Name   string   `json:"name"`
 	Status string   `json:"status"`
 	Groups []string `json:"groups"`
+	// Conflicts are the other candidates of the race nominated by groups
+	// (in the digest's conflicts section).
+	Conflicts []string `json:"conflicts"`
 }
 
 // VettingRace is one race of the vetting notice.
@@ -278,6 +282,9 @@ type DigestRace struct {
 	Turnout   float64   `json:"turnout"`
 	Closes    time.Time `json:"closes"`
 	Left      string    `json:"left"`
+	// MinTurnout is the wave's minimum turnout, 0 for none (not the
+	// endorsement threshold).
+	MinTurnout float64 `json:"min_turnout"`
 }
 
 // DigestProblem is a message needing a look in the digest.
@@ -294,10 +301,17 @@ type Digest struct {
 	At          time.Time           `json:"at"`
 	Nominations []VettingCandidate  `json:"nominations"`
 	Vetting     []VettingCandidate  `json:"vetting"`
+	Conflicts   []VettingCandidate  `json:"conflicts"`
 	Open        []DigestRace        `json:"open"`
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
 	Undelivered []DigestUndelivered `json:"undelivered"`
+	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
+	// HTML part, "" for none; ChartRaces are the open races it draws and
+	// ChartMore how many it leaves out. The renderer sets them.
+	Chart      htmltemplate.URL `json:"-"`
+	ChartRaces []DigestRace     `json:"-"`
+	ChartMore  int              `json:"-"`
 }
 
 // DigestUndelivered is one reason ballots did not reach members, in the

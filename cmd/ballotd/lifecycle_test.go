@@ -270,7 +270,8 @@ func htmlPart(raw string) string {
 	if !ok {
 		return ""
 	}
-	body, _, _ := strings.Cut(rest, "\r\n--=_ballotd_")
+	// The next boundary: the message's, or its related part's (=_rel=_ballotd_).
+	body, _, _ := strings.Cut(rest, "\r\n--=_")
 	b, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 	return string(b)
 }
@@ -366,28 +367,15 @@ func TestDigestSend(t *testing.T) {
 	}
 	h.ballotd("race", "open", "MA-07")
 
-	digest := func(wantOut string) ballotOf {
-		t.Helper()
-		before := len(h.sent())
-		out := h.ballotd("digest", "send")
-		if !strings.Contains(out, wantOut) {
-			t.Fatalf("digest send: %q, want %q", out, wantOut)
-		}
-		for _, e := range h.sent()[before:] {
-			if p := parseSent(t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
-				p.Body += htmlPart(string(e.Data))
-				return p
-			}
-		}
-		return ballotOf{}
-	}
+	digest := h.digest
 	d := digest("digest sent to 1 staff: 2 new nominations, 1 to vet, 1 open races, 1 to look at, 0 results")
 	if d.To != "staff@example.org" || !strings.HasPrefix(d.ReplyTo, "ballots+s-") || d.Subject != "ballotd digest, 1 to vet, 1 to look at" {
 		t.Errorf("digest headers: to %s, reply-to %s, subject %q", d.To, d.ReplyTo, d.Subject)
 	}
 	for _, w := range []string{"NEW NOMINATIONS", "#1 Jane Doe, MA-07 (June), by Indivisible Somerville", "#2 Nominee Two, MA-SEN (June)",
 		"VETTING QUEUE", "APPROVE 2 / REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
-		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>"} {
+		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>",
+		`<img src="cid:turnout.`, `alt="Turnout so far: MA-07 0 of 2 voted, 0.0 %"`} {
 		if !strings.Contains(d.Body, w) {
 			t.Errorf("digest lacks %q", w)
 		}
@@ -402,12 +390,113 @@ func TestDigestSend(t *testing.T) {
 	if !strings.Contains(d.Body, "RESULTS") || !strings.Contains(d.Body, "MA-07: 0 of 2 voted (0.0 %)") || !strings.Contains(d.Body, "1. Jane Doe: 0 votes, 0.0 %") {
 		t.Errorf("digest after the close lacks the result:\n%s", d.Body)
 	}
-	for _, absent := range []string{"NEW NOMINATIONS", "OPEN RACES", "NEEDS A LOOK"} {
+	for _, absent := range []string{"NEW NOMINATIONS", "OPEN RACES", "NEEDS A LOOK", "<img"} {
 		if strings.Contains(d.Body, absent) {
 			t.Errorf("digest after the close has section %s", absent)
 		}
 	}
 	digest("nothing new since the last digest")
+}
+
+// digest runs `digest send`, checks its output has wantOut and returns the
+// digest it sent, its body the text part followed by the HTML part.
+func (h *harness) digest(wantOut string) ballotOf {
+	h.t.Helper()
+	before := len(h.sent())
+	out := h.ballotd("digest", "send")
+	if !strings.Contains(out, wantOut) {
+		h.t.Fatalf("digest send: %q, want %q", out, wantOut)
+	}
+	for _, e := range h.sent()[before:] {
+		if p := parseSent(h.t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+			p.Body += htmlPart(string(e.Data))
+			return p
+		}
+	}
+	return ballotOf{}
+}
+
+// between is the part of s from the first start to the next end after it
+// ("" when start is not there).
+func between(s, start, end string) string {
+	_, rest, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	sec, _, _ := strings.Cut(rest, end)
+	return sec
+}
+
+// TestDigestConflicts: the digest lists the candidates waiting for
+// approval whose race has other candidates nominated by groups, with the
+// groups, what they conflict with and the reply command, in the text and
+// the HTML part; a conflict staff resolved (approved, rejected) leaves.
+func TestDigestConflicts(t *testing.T) {
+	h := newHarness(t)
+	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.ballotd("migrate")
+	h.ballotd("import", "groups", h.file("g.csv", lifecycleGroups+
+		"Indivisible Northampton,MA,MA-02,lead@northampton.example,Nia\nIndivisible Cambridge,MA,MA-07,lead@cambridge.example,Cam\n"))
+	h.ballotd("import", "members", h.file("m.csv", lifecycleMembers))
+	now := time.Now().UTC()
+	h.ballotd("wave", "create", "--name", "June", "--nominations-close", now.Add(time.Hour).Format(time.RFC3339),
+		"--voting-open", now.Add(48*time.Hour).Format(time.RFC3339), "--voting-close", now.Add(96*time.Hour).Format(time.RFC3339))
+	db := h.db()
+	nominate := func(race, name string, groups ...string) {
+		t.Helper()
+		args := []string{"candidate", "add", "--race", race, "--name", name}
+		for _, g := range groups {
+			args = append(args, "--group", g)
+		}
+		h.ballotd(args...)
+		// candidate add approves; a nomination by email waits for vetting.
+		if _, err := db.Exec(`UPDATE candidates SET status = 'nominated' WHERE name = $1`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nominate("MA-SEN", "Ed Markey", "Indivisible Northampton")                               // 1
+	nominate("MA-SEN", "Ayanna Pressley", "Indivisible Somerville", "Indivisible Cambridge") // 2
+	nominate("MA-SEN", "Write In")                                                           // 3: no group, no conflict
+	nominate("MA-07", "Jane Doe", "Indivisible Somerville")                                  // 4: alone in MA-07
+
+	d := h.digest("digest sent to 1 staff: 4 new nominations, 4 to vet")
+	const conflicts = "CONFLICTS (other candidates nominated in the same race; reply APPROVE n, or REJECT n reason)\n"
+	text := between(d.Body, conflicts, "\n\n")
+	html := between(d.Body, "Conflicts</h2>", "</ul>")
+	for _, want := range []struct{ text, html string }{
+		{"  #1 Ed Markey, MA-SEN (June), by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville)   APPROVE 1 / REJECT 1 reason",
+			"<li>#1 Ed Markey, MA-SEN (June), by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville): <code>APPROVE 1</code> / <code>REJECT 1 reason</code></li>"},
+		{"  #2 Ayanna Pressley, MA-SEN (June), by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton)   APPROVE 2 / REJECT 2 reason",
+			"<li>#2 Ayanna Pressley, MA-SEN (June), by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton): <code>APPROVE 2</code> / <code>REJECT 2 reason</code></li>"},
+	} {
+		if !strings.Contains(text, want.text) {
+			t.Errorf("text conflicts lack %q:\n%s", want.text, text)
+		}
+		if !strings.Contains(html, want.html) {
+			t.Errorf("HTML conflicts lack %q:\n%s", want.html, html)
+		}
+	}
+	if n := strings.Count(text, "\n"); n != 2 || strings.Count(html, "<li>") != 2 {
+		t.Errorf("conflicts: %d text lines, %d HTML items; want 2 each:\n%s\n%s", n, strings.Count(html, "<li>"), text, html)
+	}
+
+	// Staff reject Ayanna Pressley: Ed Markey conflicts with no one left.
+	// Sam Okafor joins Jane Doe in MA-07 and Jane Doe is approved: only
+	// Sam Okafor waits with a conflict.
+	h.ballotd("vet", "reject", "2", "--reason", "nominated twice")
+	nominate("MA-07", "Sam Okafor", "Indivisible Cambridge") // 5
+	h.ballotd("vet", "approve", "4")
+	d = h.digest("digest sent to 1 staff: 1 new nominations, 3 to vet")
+	text = between(d.Body, conflicts, "\n\n")
+	html = between(d.Body, "Conflicts</h2>", "</ul>")
+	if !strings.HasSuffix(text, "\n  #5 Sam Okafor, MA-07 (June), by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville)   APPROVE 5 / REJECT 5 reason") ||
+		strings.Count(text, "\n") != 1 {
+		t.Errorf("text conflicts after vetting:\n%s", text)
+	}
+	if !strings.Contains(html, "<li>#5 Sam Okafor, MA-07 (June), by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville):") ||
+		strings.Count(html, "<li>") != 1 {
+		t.Errorf("HTML conflicts after vetting:\n%s", html)
+	}
 }
 
 // TestHeldResults: a wave created with --hold-results freezes its results

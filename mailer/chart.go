@@ -1,0 +1,116 @@
+package mailer
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"image/color"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/ballotd/ballotd/templates"
+)
+
+// chartMax is how many open races the digest's turnout chart draws; the
+// table beside it has them all.
+const chartMax = 30
+
+// chartDPI is the chart's resolution: at 96 dots per inch a 10-point
+// label is as large as the text around the image in a mail client.
+const chartDPI = 96
+
+// chartSize is the turnout chart's size in pixels for n races: a row of 24
+// pixels a race and 60 for the title and the axis.
+func chartSize(n int) (w, h int) { return 600, 60 + 24*n }
+
+var (
+	chartBar  = color.RGBA{0x3b, 0x6f, 0xb6, 0xff}
+	chartMin  = color.RGBA{0xc0, 0x1c, 0x28, 0xff}
+	chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+)
+
+// digestChart draws the digest's turnout chart of its first chartMax open
+// races as a part of the message whose Message-ID is msgID, and points the
+// digest's HTML at it.
+func digestChart(d *templates.Digest, msgID string) (Inline, error) {
+	d.ChartRaces = d.Open[:min(len(d.Open), chartMax)]
+	d.ChartMore = len(d.Open) - len(d.ChartRaces)
+	png, err := turnoutChart(d.ChartRaces)
+	if err != nil {
+		return Inline{}, err
+	}
+	cid := "turnout." + msgID
+	d.Chart = htmltemplate.URL("cid:" + cid)
+	return Inline{ContentID: cid, Type: "image/png", Name: "turnout.png", Data: png}, nil
+}
+
+// turnoutChart draws the turnout of each race (voted ÷ eligible, not the
+// support a candidate needs) as a horizontal bar, the first race on top,
+// with its percentage at the bar's end and, when the race's wave has a
+// minimum turnout, a red mark across the bar where it lies. The PNG is
+// chartSize(len(races)) pixels; the same races make the same bytes.
+func turnoutChart(races []templates.DigestRace) ([]byte, error) {
+	n := len(races)
+	p := plot.New()
+	p.Title.Text = "Turnout so far"
+	p.Title.TextStyle.Font = font.From(chartFont, 11)
+	p.X.Min, p.X.Max = 0, 1.12 // room for "100.0 %" at a full bar's end
+	p.X.Tick.Label.Font = font.From(chartFont, 9)
+	p.X.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0 %"}, {Value: .25, Label: "25 %"},
+		{Value: .5, Label: "50 %"}, {Value: .75, Label: "75 %"}, {Value: 1, Label: "100 %"}}
+	p.Y.Tick.Label.Font = font.From(chartFont, 10)
+
+	// Row i from the bottom is race n-1-i, so the list reads top down.
+	names := make([]string, n)
+	turnout := make(plotter.Values, n)
+	ends := plotter.XYLabels{XYs: make(plotter.XYs, n), Labels: make([]string, n)}
+	var marks []plot.Plotter
+	for i, r := range races {
+		row := n - 1 - i
+		t := max(0, min(1, r.Turnout))
+		names[row], turnout[row] = r.Code, t
+		ends.XYs[row] = plotter.XY{X: t, Y: float64(row)}
+		ends.Labels[row] = fmt.Sprintf("%.1f %%", r.Turnout*100)
+		if r.MinTurnout > 0 {
+			mark, err := plotter.NewLine(plotter.XYs{{X: r.MinTurnout, Y: float64(row) - .4}, {X: r.MinTurnout, Y: float64(row) + .4}})
+			if err != nil {
+				return nil, fmt.Errorf("turnout chart: %s minimum: %w", r.Code, err)
+			}
+			mark.Color, mark.Width = chartMin, vg.Points(2)
+			marks = append(marks, mark)
+			p.Title.Text = "Turnout so far (red: the minimum turnout)"
+		}
+	}
+	bars, err := plotter.NewBarChart(turnout, vg.Points(12))
+	if err != nil {
+		return nil, fmt.Errorf("turnout chart: %w", err)
+	}
+	bars.Horizontal, bars.Color, bars.LineStyle.Width = true, chartBar, 0
+	labels, err := plotter.NewLabels(ends)
+	if err != nil {
+		return nil, fmt.Errorf("turnout chart: %w", err)
+	}
+	for i := range labels.TextStyle {
+		labels.TextStyle[i].Font = font.From(chartFont, 9)
+		labels.TextStyle[i].YAlign = draw.YCenter
+	}
+	labels.Offset = vg.Point{X: vg.Points(3)}
+	p.Add(bars, labels)
+	p.Add(marks...) // over the bars
+	p.NominalY(names...)
+
+	w, h := chartSize(n)
+	c := vgimg.NewWith(vgimg.UseWH(vg.Length(w)*vg.Inch/chartDPI, vg.Length(h)*vg.Inch/chartDPI),
+		vgimg.UseDPI(chartDPI), vgimg.UseBackgroundColor(color.White))
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("turnout chart: png: %w", err)
+	}
+	return buf.Bytes(), nil
+}
