@@ -102,6 +102,18 @@ func (p *Provider) Expired(tok string) bool {
 	return !time.Now().Before(p.issued[tok])
 }
 
+// WaitExpired waits until tok has expired by the provider's clock.
+func (p *Provider) WaitExpired(t testing.TB, tok string) {
+	t.Helper()
+	deadline := time.Now().Add(p.lifetime + 30*time.Second)
+	for !p.Expired(tok) {
+		if time.Now().After(deadline) {
+			t.Fatalf("authtest: %s has not expired", tok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Revoke makes the servers refuse tok before it expires.
 func (p *Provider) Revoke(tok string) {
 	p.mu.Lock()

@@ -20,18 +20,6 @@ func tokensOf(p *authtest.Provider) *mailauth.Tokens {
 	return mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, p.RefreshToken)
 }
 
-// waitExpired waits until tok has expired by the provider's clock.
-func waitExpired(t *testing.T, p *authtest.Provider, tok string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !p.Expired(tok) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has not expired", tok)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // A token is reused while it is valid, refreshed once it has expired, and
 // refreshed when the server refused it (Forget).
 func TestTokensReuseAndRefresh(t *testing.T) {
@@ -61,7 +49,7 @@ func TestTokensReuseAndRefresh(t *testing.T) {
 	if tok, err := toks.Token(ctx); err != nil || tok.AccessToken != "token-1" {
 		t.Fatalf("%v, %v; want token-1", tok, err)
 	}
-	waitExpired(t, short, "token-1")
+	short.WaitExpired(t, "token-1")
 	if tok, err := toks.Token(ctx); err != nil || tok.AccessToken != "token-2" || short.Refreshes() != 2 {
 		t.Errorf("after expiry: %v, %v, %d refreshes; want token-2 from a second refresh", tok, err, short.Refreshes())
 	}
