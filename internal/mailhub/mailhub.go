@@ -88,14 +88,30 @@ type SASL struct {
 	NewServer func(mech string, login func(username string) error) sasl.Server
 }
 
-// server returns the server side of mech, or nil when it is not offered.
-func (a *SASL) server(mech string, login func(username string) error) sasl.Server {
+// server returns the server side of mech, or nil when it is not offered;
+// a failed exchange ends with the protocol's failure, failed.
+func (a *SASL) server(mech string, login func(username string) error, failed error) sasl.Server {
 	for _, m := range a.Mechanisms {
 		if strings.EqualFold(m, mech) {
-			return a.NewServer(m, login)
+			return failAs{a.NewServer(m, login), failed}
 		}
 	}
 	return nil
+}
+
+// failAs is a SASL server whose failures are one protocol error.
+type failAs struct {
+	sasl.Server
+	failed error
+}
+
+// Next implements sasl.Server.
+func (f failAs) Next(resp []byte) ([]byte, bool, error) {
+	challenge, done, err := f.Server.Next(resp)
+	if err != nil {
+		err = f.failed
+	}
+	return challenge, done, err
 }
 
 // Hub is a running mail hub. Its exported fields are set by Start and must
@@ -421,7 +437,7 @@ func (s *smtpSession) AuthMechanisms() []string {
 // Options.SASL says.
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	if s.hub.sasl != nil {
-		if srv := s.hub.sasl.server(mech, func(string) error { return nil }); srv != nil {
+		if srv := s.hub.sasl.server(mech, func(string) error { return nil }, smtp.ErrAuthFailed); srv != nil {
 			return srv, nil
 		}
 		return nil, smtp.ErrAuthUnknownMechanism
@@ -547,7 +563,7 @@ func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
 		}
 		s.UserSession = imapmemserver.NewUserSession(u)
 		return nil
-	})
+	}, imapserver.ErrAuthFailed)
 	if srv == nil {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
 	}
