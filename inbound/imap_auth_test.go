@@ -15,18 +15,14 @@ import (
 func TestReaderXOAuth2(t *testing.T) {
 	w := newWorld(t)
 	p := authtest.Start(t, time.Hour)
-	hub, err := mailhub.Start(mailhub.Options{SASL: p.SASL(mailauth.XOAuth2)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
+	hub := p.Hub(t, mailhub.Options{}, mailauth.XOAuth2)
 	raw := "From: Alice <alice@example.net>\r\nTo: ballots@example.org\r\nSubject: hello\r\nMessage-ID: <oauth-1@example.net>\r\n\r\nhello\r\n"
 	if err := hub.Deliver("ballots@example.org", []byte(raw)); err != nil {
 		t.Fatal(err)
 	}
 	r := &Reader{Processor: w.p, Config: IMAPConfig{
 		Addr: hub.IMAPAddr, Username: p.User, Mechanism: mailauth.XOAuth2,
-		Tokens: mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, p.RefreshToken),
+		Tokens: p.Tokens(),
 	}}
 	n, err := r.Once(w.ctx)
 	if err != nil || n != 1 {

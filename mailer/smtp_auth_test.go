@@ -17,14 +17,10 @@ import (
 func TestSMTPSenderOAuthBearer(t *testing.T) {
 	ctx := t.Context()
 	p := authtest.Start(t, 2*time.Second)
-	hub, err := mailhub.Start(mailhub.Options{SASL: p.SASL(mailauth.OAuthBearer)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
+	hub := p.Hub(t, mailhub.Options{}, mailauth.OAuthBearer)
 	s := mailer.NewSMTPSender(mailer.SMTPConfig{
 		Addr: hub.SMTPAddr, HeloName: "example.org", Username: p.User, Mechanism: mailauth.OAuthBearer,
-		Tokens: mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, p.RefreshToken),
+		Tokens: p.Tokens(),
 	})
 	msg := []byte("From: ballots@example.org\r\nTo: alice@example.net\r\nSubject: one\r\n\r\nbody\r\n")
 	if err := s.Send(ctx, "ballots@example.org", "alice@example.net", msg); err != nil {

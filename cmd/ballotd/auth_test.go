@@ -15,13 +15,7 @@ import (
 // authHub starts a hub over TLS from the first byte (a certificate of ca)
 // that authenticates only with the given mechanisms of p.
 func authHub(t *testing.T, ca testCA, p *authtest.Provider, mechs ...string) *mailhub.Hub {
-	t.Helper()
-	hub, err := mailhub.Start(mailhub.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.server}}, ImplicitTLS: true, SASL: p.SASL(mechs...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
-	return hub
+	return p.Hub(t, mailhub.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.server}}, ImplicitTLS: true}, mechs...)
 }
 
 // checkPrints runs `ballotd check` and compares its lines and exit status.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/internal/mailhub"
 )
 
@@ -131,6 +132,24 @@ func (p *Provider) check(user, tok string) bool {
 	}
 	p.accepted = append(p.accepted, tok)
 	return true
+}
+
+// Hub starts a mail hub with opts that authenticates only with mechs of
+// p; it stops when the test ends.
+func (p *Provider) Hub(t testing.TB, opts mailhub.Options, mechs ...string) *mailhub.Hub {
+	t.Helper()
+	opts.SASL = p.SASL(mechs...)
+	hub, err := mailhub.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	return hub
+}
+
+// Tokens returns a client's token source for p's account.
+func (p *Provider) Tokens() *mailauth.Tokens {
+	return mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, p.RefreshToken)
 }
 
 // SASL returns the hub authentication offering exactly mechs, from

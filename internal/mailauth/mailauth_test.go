@@ -15,17 +15,12 @@ import (
 	"github.com/ballotd/ballotd/internal/mailhub"
 )
 
-// tokensOf returns Tokens for the provider's account.
-func tokensOf(p *authtest.Provider) *mailauth.Tokens {
-	return mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, p.RefreshToken)
-}
-
 // A token is reused while it is valid, refreshed once it has expired, and
 // refreshed when the server refused it (Forget).
 func TestTokensReuseAndRefresh(t *testing.T) {
 	ctx := t.Context()
 	long := authtest.Start(t, time.Hour)
-	toks := tokensOf(long)
+	toks := long.Tokens()
 	for i := range 3 {
 		tok, err := toks.Token(ctx)
 		if err != nil || tok.AccessToken != "token-1" {
@@ -45,7 +40,7 @@ func TestTokensReuseAndRefresh(t *testing.T) {
 	}
 
 	short := authtest.Start(t, 2*time.Second)
-	toks = tokensOf(short)
+	toks = short.Tokens()
 	if tok, err := toks.Token(ctx); err != nil || tok.AccessToken != "token-1" {
 		t.Fatalf("%v, %v; want token-1", tok, err)
 	}
@@ -76,7 +71,7 @@ func TestTokensRefreshError(t *testing.T) {
 // The initial responses are those of Google's XOAUTH2 and RFC 7628.
 func TestBearerInitialResponse(t *testing.T) {
 	p := authtest.Start(t, time.Hour)
-	toks := tokensOf(p)
+	toks := p.Tokens()
 	for mech, want := range map[string]string{
 		mailauth.XOAuth2:     "user=ballots@example.org\x01auth=Bearer token-1\x01\x01",
 		mailauth.OAuthBearer: "n,a=ballots@example.org,\x01auth=Bearer token-1\x01\x01",
@@ -128,12 +123,8 @@ func TestAuthenticateRetriesRefusedToken(t *testing.T) {
 			t.Run(mech+"/"+proto, func(t *testing.T) {
 				ctx := t.Context()
 				p := authtest.Start(t, time.Hour)
-				hub, err := mailhub.Start(mailhub.Options{SASL: p.SASL(mech)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { hub.Close() })
-				a := mailauth.Auth{Mechanism: mech, Username: p.User, Tokens: tokensOf(p)}
+				hub := p.Hub(t, mailhub.Options{}, mech)
+				a := mailauth.Auth{Mechanism: mech, Username: p.User, Tokens: p.Tokens()}
 				if err := connect(ctx, hub, a); err != nil {
 					t.Fatalf("first connection: %v", err)
 				}
@@ -146,7 +137,7 @@ func TestAuthenticateRetriesRefusedToken(t *testing.T) {
 				}
 
 				a.Username = "someone-else@example.org"
-				err = connect(ctx, hub, a)
+				err := connect(ctx, hub, a)
 				var re *mailauth.RefusedError
 				if !errors.As(err, &re) || re.Mechanism != mech {
 					t.Fatalf("wrong account: %v, want a RefusedError", err)
@@ -172,11 +163,7 @@ func TestAuthenticatePassword(t *testing.T) {
 			}
 			t.Run(mech+"/"+proto, func(t *testing.T) {
 				p := authtest.Start(t, time.Hour)
-				hub, err := mailhub.Start(mailhub.Options{SASL: p.SASL(mech)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { hub.Close() })
+				hub := p.Hub(t, mailhub.Options{}, mech)
 				a := mailauth.Auth{Mechanism: mech, Username: p.User, Password: p.Password}
 				if err := connect(t.Context(), hub, a); err != nil {
 					t.Errorf("right password: %v", err)
