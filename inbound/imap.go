@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/ballotd/ballotd/internal/mailauth"
 )
 
 // IMAPConfig says how to reach the ballot mailbox.
@@ -19,9 +21,15 @@ type IMAPConfig struct {
 	TLS      string // none, starttls or tls
 	Username string
 	Password string
-	Mailbox  string        // default INBOX
-	Poll     time.Duration // how often to look without IDLE, default 30s
-	Batch    int           // messages fetched at once, default 50
+	// Mechanism is how to log in: "" or mailauth.Login for the LOGIN
+	// command, else the SASL mechanism of AUTHENTICATE (mailauth.Plain,
+	// XOAuth2, OAuthBearer).
+	Mechanism string
+	// Tokens hands out the access tokens of XOAUTH2 and OAUTHBEARER.
+	Tokens  *mailauth.Tokens
+	Mailbox string        // default INBOX
+	Poll    time.Duration // how often to look without IDLE, default 30s
+	Batch   int           // messages fetched at once, default 50
 	// TLSConfig holds the trust settings (extra roots, verification off);
 	// nil verifies against the system roots. ServerName is set from Addr.
 	TLSConfig *tls.Config
@@ -96,9 +104,9 @@ func (r *Reader) connect(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imap dial %s: %w", r.Config.Addr, err)
 	}
-	if err := s.c.Login(r.Config.Username, r.Config.Password).Wait(); err != nil {
+	if err := r.logIn(ctx, s.c); err != nil {
 		s.c.Close()
-		return nil, fmt.Errorf("imap login %s as %s: %w", r.Config.Addr, r.Config.Username, err)
+		return nil, err
 	}
 	sel, err := s.c.Select(r.mailbox(), nil).Wait()
 	if err != nil {
@@ -109,6 +117,23 @@ func (r *Reader) connect(ctx context.Context) (*session, error) {
 	caps := s.c.Caps()
 	s.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)
 	return s, nil
+}
+
+// logIn authenticates with the LOGIN command, or with AUTHENTICATE and the
+// configured SASL mechanism.
+func (r *Reader) logIn(ctx context.Context, c *imapclient.Client) error {
+	cfg := r.Config
+	if cfg.Mechanism == "" || cfg.Mechanism == mailauth.Login {
+		if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+			return fmt.Errorf("imap login %s as %s: %w", cfg.Addr, cfg.Username, err)
+		}
+		return nil
+	}
+	a := mailauth.Auth{Mechanism: cfg.Mechanism, Username: cfg.Username, Password: cfg.Password, Tokens: cfg.Tokens}
+	if err := a.Authenticate(ctx, c.Authenticate); err != nil {
+		return fmt.Errorf("imap authenticate %s %s as %s: %w", cfg.Mechanism, cfg.Addr, cfg.Username, err)
+	}
+	return nil
 }
 
 // Check connects and logs in as a Reader would, selects the mailbox and

@@ -8,8 +8,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/internal/mailauth"
 )
 
 // Sender delivers one message to one recipient. Implementations need not
@@ -22,8 +23,13 @@ type Sender interface {
 type SMTPConfig struct {
 	Addr     string // host:port
 	TLS      string // none, starttls or tls
-	Username string // AUTH PLAIN when set
+	Username string // AUTH when set
 	Password string
+	// Mechanism is the SASL mechanism of AUTH: mailauth.Plain (also when
+	// ""), Login, XOAuth2 or OAuthBearer.
+	Mechanism string
+	// Tokens hands out the access tokens of XOAUTH2 and OAUTHBEARER.
+	Tokens   *mailauth.Tokens
 	HeloName string // EHLO name; the mail domain is a good one
 	Timeout  time.Duration
 	// TLSConfig holds the trust settings (extra roots, verification off);
@@ -88,10 +94,14 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 			return fmt.Errorf("smtp hello %s: %w", s.Config.Addr, err)
 		}
 	}
-	if s.Config.Username != "" {
-		if err := c.Auth(sasl.NewPlainClient("", s.Config.Username, s.Config.Password)); err != nil {
+	if cfg := s.Config; cfg.Username != "" {
+		a := mailauth.Auth{Mechanism: cfg.Mechanism, Username: cfg.Username, Password: cfg.Password, Tokens: cfg.Tokens}
+		if a.Mechanism == "" {
+			a.Mechanism = mailauth.Plain
+		}
+		if err := a.Authenticate(ctx, c.Auth); err != nil {
 			c.Close()
-			return fmt.Errorf("smtp auth %s as %s: %w", s.Config.Addr, s.Config.Username, err)
+			return fmt.Errorf("smtp auth %s %s as %s: %w", a.Mechanism, cfg.Addr, cfg.Username, err)
 		}
 	}
 	s.c = c

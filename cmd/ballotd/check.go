@@ -17,6 +17,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/mailer"
 )
 
@@ -110,13 +111,17 @@ func checkIMAP(ctx context.Context, cfg Config) checkResult {
 	}
 	idle, err := inbound.Check(ctx, c)
 	if err != nil {
-		return checkResult{"imap", false, explainMailErr("IMAP", c.Addr, c.TLS, c.Username, err)}
+		return checkResult{"imap", false, explainMailErr("IMAP", c.Addr, c.TLS, c.Username, c.Mechanism, err)}
 	}
 	support := "IDLE supported"
 	if !idle {
 		support = fmt.Sprintf("no IDLE: polling every %s", pollOf(c))
 	}
-	return checkResult{"imap", true, fmt.Sprintf("%s (%s), logged in as %s, mailbox %s selected, %s", c.Addr, c.TLS, c.Username, box, support)}
+	login := "logged in as " + c.Username
+	if c.Mechanism != "" && c.Mechanism != mailauth.Login {
+		login = "authenticated with " + c.Mechanism + " as " + c.Username
+	}
+	return checkResult{"imap", true, fmt.Sprintf("%s (%s), %s, mailbox %s selected, %s", c.Addr, c.TLS, login, box, support)}
 }
 
 func pollOf(c inbound.IMAPConfig) time.Duration {
@@ -132,31 +137,39 @@ func checkSMTP(ctx context.Context, cfg Config) checkResult {
 	c := cfg.SMTP
 	c.Timeout = 20 * time.Second
 	if err := mailer.CheckSMTP(ctx, c); err != nil {
-		return checkResult{"smtp", false, explainMailErr("SMTP", c.Addr, c.TLS, c.Username, err)}
+		return checkResult{"smtp", false, explainMailErr("SMTP", c.Addr, c.TLS, c.Username, c.Mechanism, err)}
 	}
 	auth := "no AUTH (BALLOTD_SMTP_USER not set)"
-	if c.Username != "" {
+	switch {
+	case c.Username == "":
+	case c.Mechanism == "" || c.Mechanism == mailauth.Plain:
 		auth = "authenticated as " + c.Username
+	default:
+		auth = "authenticated with " + c.Mechanism + " as " + c.Username
 	}
 	return checkResult{"smtp", true, fmt.Sprintf("%s (%s), EHLO %s, %s, no mail sent", c.Addr, c.TLS, c.HeloName, auth)}
 }
 
 // explainMailErr turns an IMAP or SMTP connection error into what failed
-// and which setting to change.
-func explainMailErr(proto, addr, mode, user string, err error) string {
+// and which setting to change; mech is the authentication mechanism.
+func explainMailErr(proto, addr, mode, user, mech string, err error) string {
 	v := "BALLOTD_" + proto + "_"
+	oauth := mailauth.Auth{Mechanism: mech}.OAuth()
 	var (
-		verr  *tls.CertificateVerificationError
-		herr  x509.HostnameError
-		uaerr x509.UnknownAuthorityError
-		ierr  x509.CertificateInvalidError
-		rerr  tls.RecordHeaderError
-		operr *net.OpError
-		imerr *imap.Error
-		smerr *smtp.SMTPError
+		referr *mailauth.RefreshError
+		verr   *tls.CertificateVerificationError
+		herr   x509.HostnameError
+		uaerr  x509.UnknownAuthorityError
+		ierr   x509.CertificateInvalidError
+		rerr   tls.RecordHeaderError
+		operr  *net.OpError
+		imerr  *imap.Error
+		smerr  *smtp.SMTPError
 	)
 	host, _, _ := net.SplitHostPort(addr)
 	switch {
+	case errors.As(err, &referr):
+		return referr.Error() + " — " + refreshAdvice(referr)
 	case errors.As(err, &herr):
 		return fmt.Sprintf("certificate of %s is not valid for that name (%v) — set %sADDR to a name the certificate covers", addr, herr, v)
 	case errors.As(err, &uaerr):
@@ -189,12 +202,48 @@ func explainMailErr(proto, addr, mode, user string, err error) string {
 		return fmt.Sprintf("%s offers no AUTH — use its submission port, or unset %sUSER if it relays for this host without a login", addr, v)
 	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap login"):
 		return fmt.Sprintf("login as %s refused by %s (%s) — check %sUSER and %sPASSWORD", user, addr, imerr.Text, v, v)
+	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap authenticate") && oauth:
+		return fmt.Sprintf("AUTHENTICATE %s as %s refused by %s (%s) — %s", mech, user, addr, imerr.Text, tokenAdvice(proto, err))
+	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap authenticate"):
+		return fmt.Sprintf("AUTHENTICATE %s as %s refused by %s (%s) — check %sUSER and %sPASSWORD", mech, user, addr, imerr.Text, v, v)
 	case errors.As(err, &imerr) && strings.Contains(err.Error(), "imap select"):
 		return fmt.Sprintf("mailbox cannot be selected on %s (%s) — check %sMAILBOX", addr, imerr.Text, v)
+	case errors.As(err, &smerr) && strings.Contains(err.Error(), "smtp auth") && oauth:
+		return fmt.Sprintf("AUTH %s as %s refused by %s (%d %s) — %s", mech, user, addr, smerr.Code, smerr.Message, tokenAdvice(proto, err))
 	case errors.As(err, &smerr) && strings.Contains(err.Error(), "smtp auth"):
-		return fmt.Sprintf("AUTH as %s refused by %s (%d %s) — check %sUSER and %sPASSWORD", user, addr, smerr.Code, smerr.Message, v, v)
+		as := "AUTH"
+		if mech != "" && mech != mailauth.Plain {
+			as += " " + mech
+		}
+		return fmt.Sprintf("%s as %s refused by %s (%d %s) — check %sUSER and %sPASSWORD", as, user, addr, smerr.Code, smerr.Message, v, v)
 	case mode == "starttls" && strings.Contains(err.Error(), "starttls"):
 		return fmt.Sprintf("STARTTLS failed on %s (%v) — check %sTLS (tls for an implicit-TLS port, none for no TLS)", host, err, v)
 	}
 	return fmt.Sprintf("%v — check the %s* settings", err, v)
+}
+
+// refreshAdvice says which setting to change when the token endpoint
+// refused a refresh (RFC 6749 §5.2 error codes) or could not be reached.
+func refreshAdvice(e *mailauth.RefreshError) string {
+	switch e.Code {
+	case "invalid_grant":
+		return "get a new refresh token (BALLOTD_OAUTH_REFRESH_TOKEN)"
+	case "invalid_client", "unauthorized_client", "invalid_request":
+		return "check BALLOTD_OAUTH_CLIENT_ID and BALLOTD_OAUTH_CLIENT_SECRET (the client the refresh token was issued to)"
+	case "":
+		return "check BALLOTD_OAUTH_TOKEN_URL (or BALLOTD_OAUTH_PROVIDER) and that it can be reached"
+	}
+	return "check the BALLOTD_OAUTH_* settings"
+}
+
+// tokenAdvice says what to change when the mail server refused an access
+// token the endpoint had issued: the wrong account, or a scope that does not
+// cover the protocol.
+func tokenAdvice(proto string, err error) string {
+	scope := ""
+	var rerr *mailauth.RefusedError
+	if errors.As(err, &rerr) && rerr.Scope != "" {
+		scope = fmt.Sprintf(" (the server asks for %q)", rerr.Scope)
+	}
+	return fmt.Sprintf("check that BALLOTD_%s_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers %s%s", proto, proto, scope)
 }

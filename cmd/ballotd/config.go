@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/mailer"
 )
 
@@ -141,6 +142,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		return c, err
 	}
 	if err := loadTLS(&c, getenv); err != nil {
+		return c, err
+	}
+	if err := loadAuth(&c, getenv); err != nil {
 		return c, err
 	}
 	c.SMTPConns = 4
@@ -278,4 +282,90 @@ func loadTLS(c *Config, getenv func(string) string) error {
 	}
 	c.IMAP.TLSConfig, c.SMTP.TLSConfig = tc, tc
 	return nil
+}
+
+// loadAuth reads how ballotd logs in to IMAP and SMTP: the mechanism of
+// each (default: the IMAP LOGIN command and AUTH PLAIN) and, for XOAUTH2
+// and OAUTHBEARER, the OAuth2 client and refresh token both share (they log
+// in to the one mailbox account). Secrets are never echoed in an error.
+func loadAuth(c *Config, getenv func(string) string) error {
+	mechs := map[string]string{"login": mailauth.Login, "plain": mailauth.Plain, "xoauth2": mailauth.XOAuth2, "oauthbearer": mailauth.OAuthBearer}
+	c.IMAP.Mechanism, c.SMTP.Mechanism = mailauth.Login, mailauth.Plain
+	for _, a := range []struct {
+		name, v string
+		dst     *string
+	}{{"BALLOTD_IMAP_AUTH", getenv("BALLOTD_IMAP_AUTH"), &c.IMAP.Mechanism}, {"BALLOTD_SMTP_AUTH", getenv("BALLOTD_SMTP_AUTH"), &c.SMTP.Mechanism}} {
+		v := strings.ToLower(strings.TrimSpace(a.v))
+		if v == "" {
+			continue
+		}
+		m, ok := mechs[v]
+		if !ok {
+			return bad(a.name, a.v, "login, plain, xoauth2 or oauthbearer")
+		}
+		*a.dst = m
+		if a.name == "BALLOTD_SMTP_AUTH" && c.SMTP.Username == "" {
+			return missing("BALLOTD_SMTP_USER", "the SMTP login for BALLOTD_SMTP_AUTH="+v)
+		}
+	}
+	provider := strings.ToLower(strings.TrimSpace(getenv("BALLOTD_OAUTH_PROVIDER")))
+	tenant := strings.TrimSpace(getenv("BALLOTD_OAUTH_TENANT"))
+	tokenURL := strings.TrimSpace(getenv("BALLOTD_OAUTH_TOKEN_URL"))
+	clientID := strings.TrimSpace(getenv("BALLOTD_OAUTH_CLIENT_ID"))
+	secret := strings.TrimSpace(getenv("BALLOTD_OAUTH_CLIENT_SECRET"))
+	refresh := strings.TrimSpace(getenv("BALLOTD_OAUTH_REFRESH_TOKEN"))
+	imapOAuth := c.IMAP.Mechanism == mailauth.XOAuth2 || c.IMAP.Mechanism == mailauth.OAuthBearer
+	smtpOAuth := c.SMTP.Mechanism == mailauth.XOAuth2 || c.SMTP.Mechanism == mailauth.OAuthBearer
+	if !imapOAuth && !smtpOAuth {
+		if provider+tokenURL+clientID+secret+refresh != "" {
+			return configError{"BALLOTD_OAUTH_* is set, but neither BALLOTD_IMAP_AUTH nor BALLOTD_SMTP_AUTH is xoauth2 or oauthbearer"}
+		}
+		return nil
+	}
+	switch {
+	case tenant != "" && provider != "microsoft":
+		return bad("BALLOTD_OAUTH_TENANT", tenant, "unset unless BALLOTD_OAUTH_PROVIDER=microsoft")
+	case strings.ContainsAny(tenant, "/?#% "):
+		return bad("BALLOTD_OAUTH_TENANT", tenant, "a Microsoft Entra tenant: common, organizations, or the directory's id or domain")
+	case provider != "" && tokenURL != "":
+		return bad("BALLOTD_OAUTH_TOKEN_URL", tokenURL, "unset when BALLOTD_OAUTH_PROVIDER is set (it gives the token URL)")
+	}
+	switch provider {
+	case "":
+	case "google":
+		tokenURL = mailauth.GoogleTokenURL
+	case "microsoft":
+		if tenant == "" {
+			tenant = "common"
+		}
+		tokenURL = fmt.Sprintf(mailauth.MicrosoftTokenURL, tenant)
+	default:
+		return bad("BALLOTD_OAUTH_PROVIDER", provider, "google or microsoft (or set BALLOTD_OAUTH_TOKEN_URL instead)")
+	}
+	switch {
+	case tokenURL == "":
+		return missing("BALLOTD_OAUTH_TOKEN_URL", "the provider's OAuth2 token endpoint, or BALLOTD_OAUTH_PROVIDER=google or microsoft")
+	case !secureURL(tokenURL):
+		return bad("BALLOTD_OAUTH_TOKEN_URL", tokenURL, "an https URL such as https://oauth2.googleapis.com/token (http only on loopback)")
+	case clientID == "":
+		return missing("BALLOTD_OAUTH_CLIENT_ID", "the OAuth2 client ID the refresh token was issued to")
+	case refresh == "":
+		return missing("BALLOTD_OAUTH_REFRESH_TOKEN", "the refresh token of the mailbox account, see README, Connecting to your mail provider")
+	}
+	tokens := mailauth.NewTokens(tokenURL, clientID, secret, refresh)
+	c.IMAP.Tokens, c.SMTP.Tokens = tokens, tokens
+	return nil
+}
+
+// secureURL reports whether u is an https URL, or an http one on loopback.
+func secureURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return false
+	}
+	if p.Scheme == "https" {
+		return true
+	}
+	ip := net.ParseIP(p.Hostname())
+	return p.Scheme == "http" && (p.Hostname() == "localhost" || ip != nil && ip.IsLoopback())
 }

@@ -34,6 +34,15 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"bad staff", map[string]string{"BALLOTD_STAFF": "staff@example.org, not an address"}, "", []string{"serve"}, "BALLOTD_STAFF="},
 		{"bad poll", map[string]string{"BALLOTD_IMAP_POLL": "soon"}, "", []string{"serve"}, `BALLOTD_IMAP_POLL="soon" is malformed`},
 		{"bad conns", map[string]string{"BALLOTD_SMTP_CONNS": "0"}, "", []string{"serve"}, `BALLOTD_SMTP_CONNS="0" is malformed`},
+		{"bad imap auth", map[string]string{"BALLOTD_IMAP_AUTH": "cram-md5"}, "", []string{"serve"}, `BALLOTD_IMAP_AUTH="cram-md5" is malformed: want login, plain, xoauth2 or oauthbearer`},
+		{"smtp auth, no user", map[string]string{"BALLOTD_SMTP_AUTH": "login"}, "", []string{"serve"}, "BALLOTD_SMTP_USER is not set (the SMTP login for BALLOTD_SMTP_AUTH=login)"},
+		{"oauth, no token url", map[string]string{"BALLOTD_IMAP_AUTH": "xoauth2"}, "", []string{"serve"}, "BALLOTD_OAUTH_TOKEN_URL is not set (the provider's OAuth2 token endpoint, or BALLOTD_OAUTH_PROVIDER=google or microsoft)"},
+		{"oauth, no client", map[string]string{"BALLOTD_IMAP_AUTH": "oauthbearer", "BALLOTD_OAUTH_PROVIDER": "google"}, "", []string{"serve"}, "BALLOTD_OAUTH_CLIENT_ID is not set"},
+		{"oauth, no refresh token", map[string]string{"BALLOTD_IMAP_AUTH": "xoauth2", "BALLOTD_OAUTH_PROVIDER": "microsoft", "BALLOTD_OAUTH_CLIENT_ID": "id"}, "", []string{"serve"}, "BALLOTD_OAUTH_REFRESH_TOKEN is not set"},
+		{"oauth, plain http", map[string]string{"BALLOTD_IMAP_AUTH": "xoauth2", "BALLOTD_OAUTH_TOKEN_URL": "http://auth.example.org/token"}, "", []string{"serve"}, `BALLOTD_OAUTH_TOKEN_URL="http://auth.example.org/token" is malformed: want an https URL`},
+		{"bad provider", map[string]string{"BALLOTD_IMAP_AUTH": "xoauth2", "BALLOTD_OAUTH_PROVIDER": "yahoo"}, "", []string{"serve"}, `BALLOTD_OAUTH_PROVIDER="yahoo" is malformed: want google or microsoft`},
+		{"tenant without microsoft", map[string]string{"BALLOTD_IMAP_AUTH": "xoauth2", "BALLOTD_OAUTH_PROVIDER": "google", "BALLOTD_OAUTH_TENANT": "contoso.com"}, "", []string{"serve"}, `BALLOTD_OAUTH_TENANT="contoso.com" is malformed: want unset unless BALLOTD_OAUTH_PROVIDER=microsoft`},
+		{"oauth unused", map[string]string{"BALLOTD_OAUTH_REFRESH_TOKEN": "1//secret"}, "", []string{"serve"}, "BALLOTD_OAUTH_* is set, but neither BALLOTD_IMAP_AUTH nor BALLOTD_SMTP_AUTH is xoauth2 or oauthbearer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,5 +61,29 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line containing %q", code, errOut.String(), c.want)
 			}
 		})
+	}
+}
+
+// BALLOTD_OAUTH_PROVIDER fills in the provider's token endpoint; IMAP and
+// SMTP share one token source.
+func TestOAuthProvider(t *testing.T) {
+	for _, tc := range []struct{ provider, tenant, want string }{
+		{"google", "", "https://oauth2.googleapis.com/token"},
+		{"Microsoft", "", "https://login.microsoftonline.com/common/oauth2/v2.0/token"},
+		{"microsoft", "contoso.onmicrosoft.com", "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"},
+	} {
+		env := map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none", "BALLOTD_IMAP_AUTH": "XOAUTH2", "BALLOTD_SMTP_AUTH": "oauthbearer",
+			"BALLOTD_SMTP_USER": "ballots@example.org", "BALLOTD_OAUTH_PROVIDER": tc.provider, "BALLOTD_OAUTH_TENANT": tc.tenant,
+			"BALLOTD_OAUTH_CLIENT_ID": "id", "BALLOTD_OAUTH_REFRESH_TOKEN": "refresh"}
+		c, err := loadConfig(func(k string) string { return env[k] }, need{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.provider, err)
+		}
+		if c.IMAP.Tokens == nil || c.IMAP.Tokens != c.SMTP.Tokens || c.IMAP.Tokens.TokenURL() != tc.want {
+			t.Errorf("%s %s: tokens %p, %p; want one source at %s", tc.provider, tc.tenant, c.IMAP.Tokens, c.SMTP.Tokens, tc.want)
+		}
+		if c.IMAP.Mechanism != "XOAUTH2" || c.SMTP.Mechanism != "OAUTHBEARER" {
+			t.Errorf("mechanisms %q, %q; want XOAUTH2, OAUTHBEARER", c.IMAP.Mechanism, c.SMTP.Mechanism)
+		}
 	}
 }

@@ -12,6 +12,8 @@
 // log in before mail arrives. All state is in memory and lost on Close.
 //
 // IMAP. Plain-text LOGIN and AUTHENTICATE PLAIN are allowed without TLS.
+// With Options.SASL, both servers offer other mechanisms instead of the
+// password (tests of a client's XOAUTH2, OAUTHBEARER or LOGIN).
 // The server speaks IMAP4rev1 and IMAP4rev2 and, through imapmemserver
 // (v2.0.0-beta.8), supports IDLE (sessions with a selected mailbox are woken
 // by new deliveries; see imapSession.Idle for a race this package works
@@ -70,6 +72,46 @@ type Options struct {
 	// Logger receives connection errors and one line per delivery; nil
 	// discards them.
 	Logger *slog.Logger
+	// SASL, when set, replaces the hub password, for tests of a client's
+	// authentication: IMAP and SMTP offer exactly its mechanisms and IMAP
+	// LOGIN is refused.
+	SASL *SASL
+}
+
+// SASL is the authentication a hub offers instead of its password.
+type SASL struct {
+	// Mechanisms are the SASL mechanisms offered, such as "OAUTHBEARER".
+	Mechanisms []string
+	// NewServer returns the server side of an exchange with mech (one of
+	// Mechanisms). The server calls login with the username it has
+	// authenticated and fails the exchange with login's error.
+	NewServer func(mech string, login func(username string) error) sasl.Server
+}
+
+// server returns the server side of mech, or nil when it is not offered;
+// a failed exchange ends with the protocol's failure, failed.
+func (a *SASL) server(mech string, login func(username string) error, failed error) sasl.Server {
+	for _, m := range a.Mechanisms {
+		if strings.EqualFold(m, mech) {
+			return failAs{a.NewServer(m, login), failed}
+		}
+	}
+	return nil
+}
+
+// failAs is a SASL server whose failures are one protocol error.
+type failAs struct {
+	sasl.Server
+	failed error
+}
+
+// Next implements sasl.Server.
+func (f failAs) Next(resp []byte) ([]byte, bool, error) {
+	challenge, done, err := f.Server.Next(resp)
+	if err != nil {
+		err = f.failed
+	}
+	return challenge, done, err
 }
 
 // Hub is a running mail hub. Its exported fields are set by Start and must
@@ -82,6 +124,7 @@ type Hub struct {
 
 	log  *slog.Logger
 	mem  *imapmemserver.Server
+	sasl *SASL
 	imap *imapserver.Server
 	// listeners are closed by Close too: a Close that runs before Serve
 	// has registered its listener would otherwise leave Serve blocked.
@@ -138,6 +181,7 @@ func Start(opts Options) (*Hub, error) {
 		Password: opts.Password,
 		log:      opts.Logger,
 		mem:      imapmemserver.New(),
+		sasl:     opts.SASL,
 		users:    make(map[string]*imapmemserver.User),
 		changed:  make(chan struct{}),
 	}
@@ -381,11 +425,23 @@ type smtpSession struct {
 
 var _ smtp.AuthSession = (*smtpSession)(nil)
 
-// AuthMechanisms implements smtp.AuthSession: PLAIN only.
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+// AuthMechanisms implements smtp.AuthSession: PLAIN, or Options.SASL's.
+func (s *smtpSession) AuthMechanisms() []string {
+	if s.hub.sasl != nil {
+		return s.hub.sasl.Mechanisms
+	}
+	return []string{sasl.Plain}
+}
 
-// Auth implements smtp.AuthSession: any user with the hub password.
+// Auth implements smtp.AuthSession: any user with the hub password, or as
+// Options.SASL says.
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
+	if s.hub.sasl != nil {
+		if srv := s.hub.sasl.server(mech, func(string) error { return nil }, smtp.ErrAuthFailed); srv != nil {
+			return srv, nil
+		}
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
 	if mech != sasl.Plain {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
@@ -455,10 +511,17 @@ type imapSession struct {
 	hub                        *Hub
 }
 
-var _ imapserver.SessionIMAP4rev2 = (*imapSession)(nil)
+var (
+	_ imapserver.SessionIMAP4rev2 = (*imapSession)(nil)
+	_ imapserver.SessionSASL      = (*imapSession)(nil)
+)
 
 // Login implements imapserver.Session: any address with the hub password, creating its mailbox on first use.
+// With Options.SASL it is refused.
 func (s *imapSession) Login(username, password string) error {
+	if s.hub.sasl != nil {
+		return imapserver.ErrAuthFailed
+	}
 	if subtle.ConstantTimeCompare([]byte(password), []byte(s.hub.Password)) != 1 {
 		return imapserver.ErrAuthFailed
 	}
@@ -468,6 +531,43 @@ func (s *imapSession) Login(username, password string) error {
 	}
 	s.UserSession = imapmemserver.NewUserSession(u)
 	return nil
+}
+
+// AuthenticateMechanisms implements imapserver.SessionSASL: PLAIN, or
+// Options.SASL's.
+func (s *imapSession) AuthenticateMechanisms() []string {
+	if s.hub.sasl != nil {
+		return s.hub.sasl.Mechanisms
+	}
+	return []string{sasl.Plain}
+}
+
+// Authenticate implements imapserver.SessionSASL: PLAIN with the hub
+// password, or as Options.SASL says.
+func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
+	if s.hub.sasl == nil {
+		if mech != sasl.Plain {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
+		}
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				return imapserver.ErrAuthFailed
+			}
+			return s.Login(username, password)
+		}), nil
+	}
+	srv := s.hub.sasl.server(mech, func(username string) error {
+		u, err := s.hub.user(username, true)
+		if err != nil {
+			return imapserver.ErrAuthFailed
+		}
+		s.UserSession = imapmemserver.NewUserSession(u)
+		return nil
+	}, imapserver.ErrAuthFailed)
+	if srv == nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
+	}
+	return srv, nil
 }
 
 // Idle works around a race in imapserver.SessionTracker.Idle

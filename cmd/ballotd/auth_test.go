@@ -1,0 +1,124 @@
+package main
+
+import (
+	"crypto/tls"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ballotd/ballotd/internal/authtest"
+	"github.com/ballotd/ballotd/internal/mailauth"
+	"github.com/ballotd/ballotd/internal/mailhub"
+)
+
+// authHub starts a hub over TLS from the first byte (a certificate of ca)
+// that authenticates only with the given mechanisms of p.
+func authHub(t *testing.T, ca testCA, p *authtest.Provider, mechs ...string) *mailhub.Hub {
+	return p.Hub(t, mailhub.Options{TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.server}}, ImplicitTLS: true}, mechs...)
+}
+
+// checkPrints runs `ballotd check` and compares its lines and exit status.
+func checkPrints(t *testing.T, h *harness, code int, want ...string) {
+	t.Helper()
+	out, errOut, got := h.try("check")
+	if got != code {
+		t.Errorf("exit %d, want %d; stderr: %s", got, code, errOut)
+	}
+	if got, want := strings.TrimRight(out, "\n"), strings.Join(want, "\n"); got != want {
+		t.Errorf("check printed\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestCheckOAuth runs check against IMAP and SMTP servers over TLS that
+// require OAUTHBEARER or XOAUTH2 with a token the test's endpoint issued:
+// one refresh serves both; a refresh token the endpoint refuses, and a
+// token for another account, say what to change.
+func TestCheckOAuth(t *testing.T) {
+	ca := newTestCA(t)
+	for _, mech := range []string{mailauth.OAuthBearer, mailauth.XOAuth2} {
+		t.Run(mech, func(t *testing.T) {
+			p := authtest.Start(t, time.Hour)
+			hub := authHub(t, ca, p, mech)
+			h := newHarness(t)
+			h.ballotd("migrate")
+			for k, v := range map[string]string{
+				"BALLOTD_IMAP_ADDR": hub.IMAPAddr, "BALLOTD_SMTP_ADDR": hub.SMTPAddr, "BALLOTD_IMAP_TLS": "tls", "BALLOTD_SMTP_TLS": "tls",
+				"BALLOTD_TLS_CA_FILE": h.file("ca.pem", string(ca.pem)), "BALLOTD_IMAP_PASSWORD": "",
+				"BALLOTD_IMAP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_USER": p.User,
+				"BALLOTD_OAUTH_TOKEN_URL": p.TokenURL, "BALLOTD_OAUTH_CLIENT_ID": p.ClientID,
+				"BALLOTD_OAUTH_CLIENT_SECRET": p.ClientSecret, "BALLOTD_OAUTH_REFRESH_TOKEN": p.RefreshToken,
+			} {
+				h.env[k] = v
+			}
+			db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
+			checkPrints(t, h, 0, db,
+				"imap  OK "+hub.IMAPAddr+" (tls), authenticated with "+mech+" as ballots@example.org, mailbox INBOX selected, IDLE supported",
+				"smtp  OK "+hub.SMTPAddr+" (tls), EHLO example.org, authenticated with "+mech+" as ballots@example.org, no mail sent")
+			if got, want := p.Accepted(), []string{"token-1", "token-1"}; !slices.Equal(got, want) || p.Refreshes() != 1 {
+				t.Errorf("servers accepted %v after %d refreshes, want %v after 1", got, p.Refreshes(), want)
+			}
+
+			h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = "revoked-refresh-token"
+			refused := "FAILED: oauth2 token refresh failed at " + p.TokenURL + ": invalid_grant — get a new refresh token (BALLOTD_OAUTH_REFRESH_TOKEN)"
+			checkPrints(t, h, 1, db, "imap  "+refused, "smtp  "+refused)
+			h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = p.RefreshToken
+
+			h.env["BALLOTD_IMAP_USER"], h.env["BALLOTD_SMTP_USER"] = "other@example.org", "other@example.org"
+			scope := map[string]string{mailauth.OAuthBearer: "mail", mailauth.XOAuth2: "https://mail.google.com/"}[mech]
+			checkPrints(t, h, 1, db,
+				"imap  FAILED: AUTHENTICATE "+mech+" as other@example.org refused by "+hub.IMAPAddr+" (Authentication failed) — check that BALLOTD_IMAP_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers IMAP (the server asks for \""+scope+"\")",
+				"smtp  FAILED: AUTH "+mech+" as other@example.org refused by "+hub.SMTPAddr+" (535 Authentication failed) — check that BALLOTD_SMTP_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers SMTP (the server asks for \""+scope+"\")")
+		})
+	}
+}
+
+// TestCheckPasswordMechanisms runs check against an IMAP server offering
+// only AUTHENTICATE PLAIN and an SMTP server offering only AUTH LOGIN.
+func TestCheckPasswordMechanisms(t *testing.T) {
+	ca := newTestCA(t)
+	p := authtest.Start(t, time.Hour)
+	imapHub, smtpHub := authHub(t, ca, p, mailauth.Plain), authHub(t, ca, p, mailauth.Login)
+	h := newHarness(t)
+	h.ballotd("migrate")
+	for k, v := range map[string]string{
+		"BALLOTD_IMAP_ADDR": imapHub.IMAPAddr, "BALLOTD_SMTP_ADDR": smtpHub.SMTPAddr, "BALLOTD_IMAP_TLS": "tls", "BALLOTD_SMTP_TLS": "tls",
+		"BALLOTD_TLS_CA_FILE": h.file("ca.pem", string(ca.pem)), "BALLOTD_IMAP_PASSWORD": p.Password,
+		"BALLOTD_SMTP_USER": p.User, "BALLOTD_SMTP_PASSWORD": p.Password,
+	} {
+		h.env[k] = v
+	}
+	db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		code int
+		want []string
+	}{
+		{"mechanisms set", map[string]string{"BALLOTD_IMAP_AUTH": "plain", "BALLOTD_SMTP_AUTH": "login"}, 0, []string{db,
+			"imap  OK " + imapHub.IMAPAddr + " (tls), authenticated with PLAIN as ballots@example.org, mailbox INBOX selected, IDLE supported",
+			"smtp  OK " + smtpHub.SMTPAddr + " (tls), EHLO example.org, authenticated with LOGIN as ballots@example.org, no mail sent",
+		}},
+		{"wrong password", map[string]string{"BALLOTD_IMAP_AUTH": "plain", "BALLOTD_SMTP_AUTH": "login", "BALLOTD_IMAP_PASSWORD": "wrong", "BALLOTD_SMTP_PASSWORD": "wrong"}, 1, []string{db,
+			"imap  FAILED: AUTHENTICATE PLAIN as ballots@example.org refused by " + imapHub.IMAPAddr + " (Authentication failed) — check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD",
+			"smtp  FAILED: AUTH LOGIN as ballots@example.org refused by " + smtpHub.SMTPAddr + " (535 Authentication failed) — check BALLOTD_SMTP_USER and BALLOTD_SMTP_PASSWORD",
+		}},
+		{"defaults", nil, 1, []string{db,
+			"imap  FAILED: login as ballots@example.org refused by " + imapHub.IMAPAddr + " (Authentication failed) — check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD",
+			"smtp  FAILED: AUTH as ballots@example.org refused by " + smtpHub.SMTPAddr + " (504 Unsupported authentication mechanism) — check BALLOTD_SMTP_USER and BALLOTD_SMTP_PASSWORD",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := map[string]string{}
+			for k, v := range tc.env {
+				saved[k], h.env[k] = h.env[k], v
+			}
+			defer func() {
+				for k, v := range saved {
+					h.env[k] = v
+				}
+			}()
+			checkPrints(t, h, tc.code, tc.want...)
+		})
+	}
+}
