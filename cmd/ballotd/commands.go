@@ -511,14 +511,23 @@ func cmdOutbox(ctx context.Context, e *env, args []string) error {
 	fs := flags("outbox")
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("failures", 100, "failed rows to list")
+	watch := fs.Bool("watch", false, "show the outbox by status, its pace and ETA every --interval")
+	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often to look")
+	untilEmpty := fs.Bool("until-empty", false, "with --watch: stop once nothing is queued, being sent or deferred")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *watch && (*asJSON || *interval <= 0) || !*watch && *untilEmpty {
+		return usageError{"outbox: --watch takes --interval (above 0) and --until-empty, not --json"}
 	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *watch {
+		return watchOutbox(ctx, st, e.stdout, *interval, *untilEmpty)
+	}
 	cs, err := st.OutboxCounts(ctx)
 	if err != nil {
 		return err

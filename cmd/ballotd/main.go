@@ -66,6 +66,9 @@ usage:
   ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
                                            (recipient, kind, SMTP code, reply)
+  ballotd outbox --watch [--interval 2s] [--until-empty]
+                                           the outbox by status, sent/deferred/failed a second and the
+                                           ETA of what is queued, every interval (until empty, or Ctrl-C)
   ballotd send                             send what the outbox holds now, then exit
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]
