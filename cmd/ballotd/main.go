@@ -69,6 +69,8 @@ usage:
   ballotd outbox --watch [--interval 2s] [--until-empty]
                                            the outbox by status, sent/deferred/failed a second and the
                                            ETA of what is queued, every interval (until empty, or Ctrl-C)
+  ballotd status [--json]                  one screen: the current races' turnout, the outbox, the
+                                           quarantine, and a running serve's /healthz (BALLOTD_HTTP_ADDR)
   ballotd send                             send what the outbox holds now, then exit
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]
@@ -168,6 +170,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdBench(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "status":
+		return cmdStatus(ctx, e, args[1:])
 	case "digest":
 		return cmdDigest(ctx, e, args[1:])
 	case "ballots":
