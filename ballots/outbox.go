@@ -228,12 +228,16 @@ type OutboxCount struct {
 	Kind   string `db:"kind" json:"kind"`
 	Status string `db:"status" json:"status"`
 	Count  int    `db:"count" json:"count"`
+	// Attempts is the sum of the rows' tries so far (a row is tried once
+	// it is claimed; a release for shutdown does not count).
+	Attempts int `db:"attempts" json:"attempts"`
 }
 
 // OutboxCounts counts outbox rows by kind and status.
 func (s *Store) OutboxCounts(ctx context.Context) ([]OutboxCount, error) {
 	var cs []OutboxCount
-	err := s.DB.SelectContext(ctx, &cs, `SELECT kind, status, count(*) AS count FROM outbox GROUP BY kind, status ORDER BY kind, status`)
+	err := s.DB.SelectContext(ctx, &cs, `SELECT kind, status, count(*) AS count, coalesce(sum(attempts), 0) AS attempts
+		FROM outbox GROUP BY kind, status ORDER BY kind, status`)
 	if err != nil {
 		return nil, fmt.Errorf("count outbox: %w", err)
 	}

@@ -183,21 +183,38 @@ func approvedCandidates(ctx context.Context, q sqlx.QueryerContext, raceID int64
 // district; Senate and governor: same state) and enqueues each ballot, all
 // set-wise in one transaction. It returns the number of ballots created.
 func (s *Store) OpenRace(ctx context.Context, code string) (int, error) {
+	return s.OpenRaceProgress(ctx, code, nil)
+}
+
+// OpenProgress is told how far a race open has got: the ballots created so
+// far (not committed yet) and the share of the member table read, 0 to 1.
+type OpenProgress func(ballots int, read float64)
+
+// OpenRaceProgress is OpenRace calling progress, when set, after each batch
+// of members: still one transaction, so the race opens whole or not at all.
+func (s *Store) OpenRaceProgress(ctx context.Context, code string, progress OpenProgress) (int, error) {
 	var n int
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
 		if err != nil {
 			return err
 		}
-		n, err = openRace(ctx, tx, r, ActorManual)
+		n, err = openRace(ctx, tx, r, ActorManual, progress)
 		return err
 	})
 	return n, err
 }
 
+// openBatch is how many member ids one statement of a race open covers:
+// large enough that the batches cost no more than one statement would,
+// small enough that progress moves every second or so.
+const openBatch = 50000
+
 // openRace opens r, locked FOR UPDATE in tx, and records the step as done
-// by actor.
-func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (int, error) {
+// by actor. Ballots are created and enqueued by ranges of member ids (the
+// two statements of each range cost what one pair over the whole table
+// does), calling progress (when set) after each range.
+func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress OpenProgress) (int, error) {
 	if r.Status != RaceDraft {
 		return 0, fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
 	}
@@ -209,24 +226,33 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (int, erro
 		WHERE c.id = o.id`, r.ID); err != nil {
 		return 0, fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
 	}
-	var res sql.Result
-	var err error
+	var lo, hi int64
+	if err := tx.QueryRowxContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM members`).Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("open race %s: member ids: %w", r.Code, err)
+	}
+	where, key := "state = $2", r.State
 	if r.Office == OfficeHouse {
-		res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
-			SELECT $1, id FROM members WHERE status = 'active' AND district = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.District)
-	} else {
-		res, err = tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
-			SELECT $1, id FROM members WHERE status = 'active' AND state = $2 ORDER BY id ON CONFLICT DO NOTHING`, r.ID, r.State)
+		where, key = "district = $2", r.District
 	}
-	if err != nil {
-		return 0, fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
-	}
-	rows, _ := res.RowsAffected()
-	n := int(rows)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-		SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
-		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
-		return 0, fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
+	n := 0
+	for from := lo; from <= hi; from += openBatch {
+		res, err := tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
+			SELECT $1, id FROM members WHERE status = 'active' AND `+where+` AND id >= $3 AND id < $4
+			ORDER BY id ON CONFLICT DO NOTHING`, r.ID, key, from, from+openBatch)
+		if err != nil {
+			return 0, fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
+		}
+		rows, _ := res.RowsAffected()
+		n += int(rows)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+			SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+			WHERE b.race_id = $1 AND b.member_id >= $2 AND b.member_id < $3 ORDER BY b.id ON CONFLICT DO NOTHING`,
+			r.ID, from, from+openBatch); err != nil {
+			return 0, fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
+		}
+		if progress != nil {
+			progress(n, min(1, float64(from+openBatch-lo)/float64(hi-lo+1)))
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
 		return 0, fmt.Errorf("open race %s: %w", r.Code, err)

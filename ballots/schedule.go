@@ -170,7 +170,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 				if r.Status != RaceDraft {
 					return errTaken
 				}
-				n, err = openRace(ctx, tx, r, ActorScheduler)
+				n, err = openRace(ctx, tx, r, ActorScheduler, nil)
 			case StepRemind:
 				if r.Status != RaceOpen {
 					return errTaken

@@ -69,9 +69,9 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 			return ballots.MemberReport{}, 0, err
 		}
 		defer f.Close()
-		p := newProgress(e.stderr, "ballotd import", size)
+		p := newProgress(e.stderr, "ballotd import")
 		t := time.Now()
-		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.update})
+		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.importRows(size)})
 		p.done()
 		return rep, time.Since(t), err
 	}

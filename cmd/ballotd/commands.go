@@ -146,8 +146,8 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if fi, err := f.Stat(); err == nil {
 		size = fi.Size()
 	}
-	p := newProgress(e.stderr, "import members", size)
-	rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, Progress: p.update})
+	p := newProgress(e.stderr, "import members")
+	rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, Progress: p.importRows(size)})
 	p.done()
 	if err != nil {
 		return err
@@ -180,47 +180,101 @@ func printImport(e *env, pos []string, rep ballots.ImportReport, full ballots.Me
 	return nil
 }
 
-// progress shows how far a long step has got: a redrawn bar on a
-// terminal, a plain line every few seconds otherwise (logs, CI).
+// progress shows how far a long step has got: a line redrawn in place on
+// a terminal, a plain line every few seconds otherwise (logs, CI).
 type progress struct {
 	w     io.Writer
 	label string
-	total int64
 	tty   bool
+	every time.Duration // the least time between two lines when w is not a terminal
 	start time.Time
 	last  time.Time
-	shown bool
+	width int // of the line drawn on the terminal, to blank what a shorter one leaves
 }
 
-func newProgress(w io.Writer, label string, total int64) *progress {
+func newProgress(w io.Writer, label string) *progress {
 	now := time.Now()
-	return &progress{w: w, label: label, total: total, tty: isTerminal(w), start: now, last: now}
+	return &progress{w: w, label: label, tty: isTerminal(w), every: 5 * time.Second, start: now, last: now}
 }
 
-func (p *progress) update(done int64, rows int) {
+// show draws line: in place on a terminal (at most every 100ms), as a new
+// line otherwise (at most every p.every); final draws it in any case.
+func (p *progress) show(line string, final bool) {
 	now := time.Now()
-	if p.tty && now.Sub(p.last) < 100*time.Millisecond || !p.tty && now.Sub(p.last) < 5*time.Second {
+	period := p.every
+	if p.tty {
+		period = 100 * time.Millisecond
+	}
+	if !final && now.Sub(p.last) < period {
 		return
 	}
 	p.last = now
-	rate := float64(rows) / now.Sub(p.start).Seconds()
-	if p.tty {
-		pct := 0.0
-		if p.total > 0 {
-			pct = float64(done) / float64(p.total)
-		}
-		bar := strings.Repeat("#", int(pct*30)) + strings.Repeat(".", 30-int(pct*30))
-		fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d rows, %.0f rows/s", p.label, bar, pct*100, rows, rate)
-		p.shown = true
+	if !p.tty {
+		fmt.Fprintln(p.w, line)
 		return
 	}
-	fmt.Fprintf(p.w, "%s: %d rows read (%d of %d bytes), %.0f rows/s\n", p.label, rows, done, p.total, rate)
+	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", max(0, p.width-len(line))))
+	p.width = len(line)
 }
 
-func (p *progress) done() {
-	if p.shown {
-		fmt.Fprintln(p.w)
+// step shows n units done, a share of the whole (0 to 1), and the rate
+// since the start: a bar on a terminal, the count with detail otherwise.
+func (p *progress) step(share float64, n int, unit, detail string) {
+	rate := float64(n) / time.Since(p.start).Seconds()
+	if p.tty {
+		share = min(max(share, 0), 1)
+		bar := strings.Repeat("#", int(share*30)) + strings.Repeat(".", 30-int(share*30))
+		p.show(fmt.Sprintf("%s [%s] %3.0f%% %s %s, %.0f %s/s", p.label, bar, share*100, grouped(n), unit, rate, unit), false)
+		return
 	}
+	p.show(fmt.Sprintf("%s: %s %s (%s), %.0f %s/s", p.label, grouped(n), unit, detail, rate, unit), false)
+}
+
+// done ends the terminal's line, if anything was drawn on it.
+func (p *progress) done() {
+	if p.width > 0 {
+		fmt.Fprintln(p.w)
+		p.width = 0
+	}
+}
+
+// clear blanks the terminal's line, if anything was drawn on it, so that
+// the next output takes its place.
+func (p *progress) clear() {
+	if p.width > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.width))
+		p.width = 0
+	}
+}
+
+// importRows is an import's Progress for a file of size bytes.
+func (p *progress) importRows(size int64) func(read int64, rows int) {
+	return func(read int64, rows int) {
+		share := 0.0
+		if size > 0 {
+			share = float64(read) / float64(size)
+		}
+		p.step(share, rows, "rows", fmt.Sprintf("%d of %d bytes read", read, size))
+	}
+}
+
+// openRace is a race open's ballots.OpenProgress.
+func (p *progress) openRace(n int, read float64) {
+	p.step(read, n, "ballots", fmt.Sprintf("%.0f %% of members read", read*100))
+}
+
+// grouped writes n with thousands separators: 12,345.
+func grouped(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
 }
 
 func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
@@ -378,11 +432,18 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 	}
 	defer st.Close()
 	if verb == "open" {
-		n, err := st.OpenRace(ctx, code)
+		if rc, err := ballots.ParseRaceCode(code); err == nil {
+			code = rc.Code
+		}
+		p := newProgress(e.stderr, "race open "+code)
+		n, err := st.OpenRaceProgress(ctx, code, p.openRace)
+		p.done()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "race %s open: %d ballots queued\n", strings.ToUpper(code), n)
+		took := time.Since(p.start)
+		fmt.Fprintf(e.stdout, "race %s open: %s ballots queued in %s (%.0f ballots/s)\n",
+			code, grouped(n), took.Round(time.Millisecond), float64(n)/took.Seconds())
 		return nil
 	}
 	t, err := st.CloseRace(ctx, code)
@@ -450,14 +511,23 @@ func cmdOutbox(ctx context.Context, e *env, args []string) error {
 	fs := flags("outbox")
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("failures", 100, "failed rows to list")
+	watch := fs.Bool("watch", false, "show the outbox by status, its pace and ETA every --interval")
+	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often to look")
+	untilEmpty := fs.Bool("until-empty", false, "with --watch: stop once nothing is queued, being sent or deferred")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *watch && (*asJSON || *interval <= 0) || !*watch && *untilEmpty {
+		return usageError{"outbox: --watch takes --interval (above 0) and --until-empty, not --json"}
 	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *watch {
+		return watchOutbox(ctx, st, e.stdout, *interval, *untilEmpty)
+	}
 	cs, err := st.OutboxCounts(ctx)
 	if err != nil {
 		return err

@@ -219,7 +219,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 	opened := 0
 	for _, code := range []string{"MA-SEN", "MA-07"} {
-		k, err := st.OpenRace(ctx, code)
+		p := newProgress(w, "      opening "+code)
+		k, err := st.OpenRaceProgress(ctx, code, p.openRace)
+		p.clear()
 		if err != nil {
 			return err
 		}
@@ -233,12 +235,15 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 	// Members read their ballots and reply.
 	before := r.sent
-	for _, m := range members {
+	p := newProgress(w, "      members replying")
+	for i, m := range members {
 		if err := r.answerBallots(ctx, m); err != nil {
 			return err
 		}
+		p.step(float64(i+1)/float64(len(members)), r.sent-before, "replies", fmt.Sprintf("%d of %d members read their ballots", i+1, len(members)))
 	}
-	if err := waitInbound(ctx, st, r.sent); err != nil {
+	p.clear()
+	if err := waitInbound(ctx, st, w, r.sent); err != nil {
 		return err
 	}
 	// Those whose reply could not be read got a clarification; they answer it.
@@ -250,7 +255,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if err := waitInbound(ctx, st, r.sent); err != nil {
+	if err := waitInbound(ctx, st, w, r.sent); err != nil {
 		return err
 	}
 	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
@@ -361,35 +366,25 @@ func redactURL(u string) string {
 // progress for label when w is not io.Discard.
 func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label string) error {
 	deadline := time.Now().Add(5 * time.Minute)
-	last := ""
+	p := newProgress(w, "      sending "+label)
+	defer p.clear()
+	first := -1
 	for {
 		counts, err := st.OutboxCounts(ctx)
 		if err != nil {
 			return err
 		}
-		pending, sent, total := 0, 0, 0
-		for _, c := range counts {
-			total += c.Count
-			switch c.Status {
-			case ballots.OutboxQueued, ballots.OutboxSending, ballots.OutboxDeferred:
-				pending += c.Count
-			case ballots.OutboxSent:
-				sent += c.Count
-			}
-		}
-		line := fmt.Sprintf("      sending %s: %d of %d messages sent", label, sent, total)
-		if label != "" && line != last && isTerminal(w) {
-			fmt.Fprintf(w, "\r%s", line)
-			last = line
-		}
-		if pending == 0 {
-			if last != "" {
-				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", len(last)))
-			}
+		t := totalsOf(counts)
+		if t.pending() == 0 {
 			return nil
 		}
+		if first < 0 {
+			first = t.Sent
+		}
+		sent := t.Sent - first
+		p.step(float64(sent)/float64(sent+t.pending()), sent, "sent", fmt.Sprintf("%s to go", grouped(t.pending())))
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: %d messages still unsent after 5 minutes", pending)
+			return fmt.Errorf("demo: %d messages still unsent after 5 minutes", t.pending())
 		}
 		select {
 		case <-ctx.Done():
@@ -399,9 +394,13 @@ func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label strin
 	}
 }
 
-// waitInbound waits until ballotd has handled n messages.
-func waitInbound(ctx context.Context, st *ballots.Store, n int) error {
+// waitInbound waits until ballotd has handled n messages, showing
+// progress on w.
+func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) error {
 	deadline := time.Now().Add(5 * time.Minute)
+	p := newProgress(w, "      ballotd reading")
+	defer p.clear()
+	first := -1
 	for {
 		var got int
 		if err := st.DB.GetContext(ctx, &got, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
@@ -410,6 +409,10 @@ func waitInbound(ctx context.Context, st *ballots.Store, n int) error {
 		if got >= n {
 			return nil
 		}
+		if first < 0 {
+			first = got
+		}
+		p.step(float64(got-first)/float64(n-first), got-first, "messages", fmt.Sprintf("%s to go", grouped(n-got)))
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo: ballotd handled %d of %d replies in 5 minutes", got, n)
 		}

@@ -67,6 +67,11 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
                                            (recipient, kind, SMTP code, reply)
+  ballotd outbox --watch [--interval 2s] [--until-empty]
+                                           the outbox by status, sent/deferred/failed a second and the
+                                           ETA of what is queued, every interval (until empty, or Ctrl-C)
+  ballotd status [--json]                  one screen: the current races' turnout, the outbox, the
+                                           quarantine, and a running serve's /healthz (BALLOTD_HTTP_ADDR)
   ballotd send                             send what the outbox holds now, then exit
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]
@@ -175,6 +180,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdBench(ctx, e, args[1:])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
+	case "status":
+		return cmdStatus(ctx, e, args[1:])
 	case "digest":
 		return cmdDigest(ctx, e, args[1:])
 	case "ballots":

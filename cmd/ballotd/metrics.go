@@ -139,10 +139,9 @@ func (o *observer) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if cs, err := o.store.OutboxCounts(ctx); err == nil {
-		by := map[string]int{ballots.OutboxQueued: 0, ballots.OutboxSending: 0, ballots.OutboxDeferred: 0, ballots.OutboxSent: 0, ballots.OutboxFailed: 0}
-		for _, c := range cs {
-			by[c.Status] += c.Count
-		}
+		t := totalsOf(cs)
+		by := map[string]int{ballots.OutboxQueued: t.Queued, ballots.OutboxSending: t.Sending, ballots.OutboxDeferred: t.Deferred,
+			ballots.OutboxSent: t.Sent, ballots.OutboxFailed: t.Failed}
 		for s, n := range by {
 			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), s)
 		}
