@@ -442,8 +442,8 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 			return err
 		}
 		took := time.Since(p.start)
-		fmt.Fprintf(e.stdout, "race %s open: %s ballots queued in %s (%.0f ballots/s)\n",
-			code, grouped(n), took.Round(time.Millisecond), float64(n)/took.Seconds())
+		fmt.Fprintf(e.stdout, "race %s open: %s ballots queued in %s (%s ballots/s)\n",
+			code, grouped(n), took.Round(time.Millisecond), grouped(int(float64(n)/took.Seconds())))
 		return nil
 	}
 	t, err := st.CloseRace(ctx, code)

@@ -16,7 +16,7 @@ func TestStatus(t *testing.T) {
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-02\n", "MA-SEN", "Ed Markey")
 	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jordan Rivera")
-	if out := h.ballotd("race", "open", "ma-7"); !regexp.MustCompile(`^race MA-07 open: 2 ballots queued in \S+ \(\d+ ballots/s\)\n$`).MatchString(out) {
+	if out := h.ballotd("race", "open", "ma-7"); !regexp.MustCompile(`^race MA-07 open: 2 ballots queued in \S+ \([\d,]+ ballots/s\)\n$`).MatchString(out) {
 		t.Errorf("race open ma-7 said %q; want the count, the time and the rate", out)
 	}
 
