@@ -206,12 +206,15 @@ func TestBallotsAfterResend(t *testing.T) {
 		t.Fatal("carol has no ballot")
 		return ballots.BallotDelivery{}
 	}
-	var c ballots.BallotDelivery
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c = carol(); c.Status == ballots.DeliveryFailed {
-			break
+	// carolWhen waits (bounded) for carol's ballot to reach status.
+	carolWhen := func(status string) ballots.BallotDelivery {
+		c := carol()
+		for deadline := time.Now().Add(30 * time.Second); c.Status != status && time.Now().Before(deadline); c = carol() {
+			time.Sleep(50 * time.Millisecond)
 		}
+		return c
 	}
+	c := carolWhen(ballots.DeliveryFailed)
 	if c.Status != ballots.DeliveryFailed || c.Copies != 1 || c.Code == nil || *c.Code != 550 {
 		t.Fatalf("before the resend: %+v, want failed, 1 copy, 550", c)
 	}
@@ -227,12 +230,7 @@ func TestBallotsAfterResend(t *testing.T) {
 	if again := parseSent(t, h.waitSent(2)[1]); again.To != "carol@example.net" || again.Code == "" {
 		t.Fatalf("second message: to %s code %q, want carol's ballot", again.To, again.Code)
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c = carol(); c.Status == ballots.DeliverySent {
-			break
-		}
-	}
-	if c.Status != ballots.DeliverySent || c.Copies != 2 || c.Code == nil || *c.Code != 250 {
+	if c = carolWhen(ballots.DeliverySent); c.Status != ballots.DeliverySent || c.Copies != 2 || c.Code == nil || *c.Code != 250 {
 		t.Fatalf("after the resend: %+v, want sent, 2 copies, 250", c)
 	}
 	if tl := h.tally(); tl.Reachable != 2 {
