@@ -32,10 +32,26 @@ type ImportReport struct {
 // the database failed, so the transaction cannot go on.
 type fatalRow struct{ error }
 
+// csvRow is one row of a CSV being read: its fields by column name. It is
+// only valid during the call it is passed to.
+type csvRow struct {
+	rec []string
+	col map[string]int
+}
+
+// get returns the field of the named column, trimmed, or "" if the row is
+// short.
+func (r csvRow) get(name string) string {
+	if i, ok := r.col[name]; ok && i < len(r.rec) {
+		return strings.TrimSpace(r.rec[i])
+	}
+	return ""
+}
+
 // csvRows reads a CSV with a header naming at least the want columns (in
-// any order, case-insensitive) and calls fn with each row as a map and its
-// line number. A row fn rejects is recorded and skipped.
-func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, row map[string]string) error) error {
+// any order, case-insensitive) and calls fn with each row and its line
+// number. A row fn rejects is recorded and skipped.
+func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, row csvRow) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -53,8 +69,7 @@ func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, ro
 			return fmt.Errorf("header: missing column %q (want %s)", w, strings.Join(want, ","))
 		}
 	}
-	row := make(map[string]string, len(col))
-	cr.ReuseRecord = true
+	cr.ReuseRecord = true // fn reads the row, never keeps it
 	for {
 		rec, err := cr.Read()
 		line, _ := cr.FieldPos(0)
@@ -74,13 +89,7 @@ func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, ro
 			continue
 		}
 		rep.Rows++
-		clear(row) // one map for the whole file: fn reads it, never keeps it
-		for name, i := range col {
-			if i < len(rec) {
-				row[name] = strings.TrimSpace(rec[i])
-			}
-		}
-		if err := fn(line, row); err != nil {
+		if err := fn(line, csvRow{rec: rec, col: col}); err != nil {
 			var f fatalRow
 			if errors.As(err, &f) {
 				return f.error
@@ -139,18 +148,18 @@ func ParseEmail(s string) (string, error) {
 func (s *Store) ImportGroups(ctx context.Context, r io.Reader) (ImportReport, error) {
 	var rep ImportReport
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		return csvRows(r, []string{"name", "state", "district", "leader_email"}, &rep, func(line int, row map[string]string) error {
-			name := cleanText(row["name"])
+		return csvRows(r, []string{"name", "state", "district", "leader_email"}, &rep, func(line int, row csvRow) error {
+			name := cleanText(row.get("name"))
 			if name == "" {
 				return errors.New("name is empty")
 			}
-			state, err := ParseState(row["state"])
+			state, err := ParseState(row.get("state"))
 			if err != nil {
 				return err
 			}
 			district := ""
-			if row["district"] != "" {
-				d, err := ParseDistrict(row["district"])
+			if row.get("district") != "" {
+				d, err := ParseDistrict(row.get("district"))
 				if err != nil {
 					return err
 				}
@@ -159,7 +168,7 @@ func (s *Store) ImportGroups(ctx context.Context, r io.Reader) (ImportReport, er
 				}
 				district = d.Code
 			}
-			email, err := ParseEmail(row["leader_email"])
+			email, err := ParseEmail(row.get("leader_email"))
 			if err != nil {
 				return fmt.Errorf("leader_email: %w", err)
 			}
@@ -177,7 +186,7 @@ func (s *Store) ImportGroups(ctx context.Context, r io.Reader) (ImportReport, er
 				err = tx.SelectContext(ctx, &leaderInserted, `INSERT INTO group_leaders (group_id, email, name) VALUES ($1, $2, $3)
 					ON CONFLICT (group_id, email) DO UPDATE SET name = EXCLUDED.name
 					WHERE group_leaders.name IS DISTINCT FROM EXCLUDED.name
-					RETURNING (xmax = 0)`, gid, email, cleanText(row["leader_name"]))
+					RETURNING (xmax = 0)`, gid, email, cleanText(row.get("leader_name")))
 			}
 			if err != nil {
 				return fatalRow{fmt.Errorf("line %d: store group %q: %w", line, name, err)}
@@ -262,16 +271,16 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 	if err != nil {
 		return rep, fmt.Errorf("import members: copy: %w", err)
 	}
-	err = csvRows(cr, []string{"email", "district"}, &rep.ImportReport, func(line int, row map[string]string) error {
-		email, err := ParseEmail(row["email"])
+	err = csvRows(cr, []string{"email", "district"}, &rep.ImportReport, func(line int, row csvRow) error {
+		email, err := ParseEmail(row.get("email"))
 		if err != nil {
 			return err
 		}
-		d, err := ParseDistrict(row["district"])
+		d, err := ParseDistrict(row.get("district"))
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, line, email, cleanText(row["name"]), d.State, d.Code); err != nil {
+		if _, err := stmt.ExecContext(ctx, line, email, cleanText(row.get("name")), d.State, d.Code); err != nil {
 			return fatalRow{fmt.Errorf("line %d: copy: %w", line, err)}
 		}
 		if opt.Progress != nil && rep.Rows%5000 == 0 {
