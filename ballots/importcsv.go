@@ -2,6 +2,7 @@ package ballots
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // RowError is one rejected row of an import, by its line in the file.
@@ -244,10 +246,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // ImportMembers upserts members from CSV with the columns email,name,district
 // (district a House code such as MA-07; the state comes from it). It streams
-// the file: rows are checked in Go (bad ones reported by line and skipped),
-// copied into a staging table with COPY, and applied in one set-based
-// upsert, so memory stays flat in the file's size and a million rows take
-// seconds. Idempotent: importing the same file again changes nothing. A
+// the file: rows are checked in Go (bad ones reported by line and skipped)
+// and sent with COPY, straight into an empty table or into a staging table
+// applied in one set-based upsert, so memory stays flat in the file's size
+// and a million rows take seconds. Idempotent: importing the same file again changes nothing. A
 // member who unsubscribed or bounced keeps that status; one removed by an
 // earlier sync and present again becomes active.
 func (s *Store) ImportMembers(ctx context.Context, r io.Reader) (ImportReport, error) {
@@ -256,21 +258,62 @@ func (s *Store) ImportMembers(ctx context.Context, r io.Reader) (ImportReport, e
 }
 
 // ImportMemberList is ImportMembers with options and the full report.
+//
+// Into an empty members table (the first import, the usual one for a big
+// list) the rows go straight in with COPY; otherwise through a staging
+// table and one set-based upsert. Both give the same report and the same
+// rows.
 func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImport) (MemberReport, error) {
 	rep := MemberReport{DryRun: opt.DryRun}
 	cr := &countingReader{r: r}
+	// Looked at without a lock first, so that an import into a table in use
+	// never asks for the exclusive lock; then again under the lock, since a
+	// sign-up may have come in between.
+	const isEmpty = `SELECT NOT EXISTS (SELECT 1 FROM members)`
+	var empty bool
+	if err := s.DB.GetContext(ctx, &empty, isEmpty); err != nil {
+		return rep, fmt.Errorf("import members: %w", err)
+	}
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return rep, fmt.Errorf("import members: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_members (line int, email text, name text, state text, district text) ON COMMIT DROP`); err != nil {
-		return rep, fmt.Errorf("import members: staging table: %w", err)
+	if empty {
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE members IN ACCESS EXCLUSIVE MODE`); err != nil {
+			return rep, fmt.Errorf("import members: lock: %w", err)
+		}
+		if err := tx.GetContext(ctx, &empty, isEmpty); err != nil {
+			return rep, fmt.Errorf("import members: %w", err)
+		}
 	}
-	stmt, err := tx.PrepareContext(ctx, `COPY import_members (line, email, name, state, district) FROM STDIN`)
+	if empty {
+		err = loadFirst(ctx, tx, cr, opt, &rep)
+	} else {
+		err = loadUpsert(ctx, tx, cr, opt, &rep)
+	}
 	if err != nil {
-		return rep, fmt.Errorf("import members: copy: %w", err)
+		return rep, fmt.Errorf("import members: %w", err)
 	}
+	if opt.DryRun {
+		return rep, nil // the deferred rollback undoes it all
+	}
+	if err := tx.Commit(); err != nil {
+		return rep, fmt.Errorf("import members: commit: %w", err)
+	}
+	return rep, nil
+}
+
+// copyMembers checks the rows of a members CSV in Go (bad ones reported by
+// line and skipped) and streams the good ones to the COPY query, whose
+// columns are (line,) email, name, state, district.
+func copyMembers(ctx context.Context, tx *sqlx.Tx, cr *countingReader, opt MemberImport, rep *MemberReport, query string, withLine bool) error {
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	defer stmt.Close()
+	args := make([]any, 0, 5)
 	err = csvRows(cr, []string{"email", "district"}, &rep.ImportReport, func(line int, row csvRow) error {
 		email, err := ParseEmail(row.get("email"))
 		if err != nil {
@@ -280,7 +323,12 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, line, email, cleanText(row.get("name")), d.State, d.Code); err != nil {
+		args = args[:0]
+		if withLine {
+			args = append(args, line)
+		}
+		args = append(args, email, cleanText(row.get("name")), d.State, d.Code)
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fatalRow{fmt.Errorf("line %d: copy: %w", line, err)}
 		}
 		if opt.Progress != nil && rep.Rows%5000 == 0 {
@@ -289,24 +337,83 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 		return nil
 	})
 	if err != nil {
-		stmt.Close()
-		return rep, fmt.Errorf("import members: %w", err)
+		return err
 	}
 	if _, err := stmt.ExecContext(ctx); err != nil {
-		stmt.Close()
-		return rep, fmt.Errorf("import members: copy: %w", err)
+		return fmt.Errorf("copy: %w", err)
 	}
 	if err := stmt.Close(); err != nil {
-		return rep, fmt.Errorf("import members: copy: %w", err)
+		return fmt.Errorf("copy: %w", err)
 	}
 	if opt.Progress != nil {
 		opt.Progress(cr.n, rep.Rows)
 	}
-	// One sort dedupes the file (the last row of an email wins); then a plain
-	// UPDATE of what changed and an anti-join INSERT of what is new. This is
-	// much faster than INSERT … ON CONFLICT, whose speculative insertion
-	// costs per row; the table lock keeps a concurrent sign-up from racing
-	// the anti-join (writers wait the few seconds the import takes).
+	return nil
+}
+
+// loadFirst imports into an empty members table, locked exclusively. With
+// the unique index on email dropped, the rows are copied straight into
+// members: no staging table, no sort, no index kept up row by row (the
+// standard bulk load). The index is then built once. Only if that build
+// finds an email twice in the file are the earlier rows of each such email
+// deleted (ids follow the file, so the highest id is the last row, the one
+// that counts) and the index built again.
+func loadFirst(ctx context.Context, tx *sqlx.Tx, cr *countingReader, opt MemberImport, rep *MemberReport) error {
+	for _, q := range []string{
+		`SET LOCAL maintenance_work_mem = '256MB'`,
+		`ALTER TABLE members DROP CONSTRAINT members_email_key`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := copyMembers(ctx, tx, cr, opt, rep, `COPY members (email, name, state, district) FROM STDIN`, false); err != nil {
+		return err
+	}
+	const addKey = `ALTER TABLE members ADD CONSTRAINT members_email_key UNIQUE (email)`
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT email_key`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, addKey)
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		var res sql.Result
+		_, err = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT email_key`)
+		if err == nil {
+			res, err = tx.ExecContext(ctx, `DELETE FROM members m
+				USING (SELECT email, max(id) AS last FROM members GROUP BY email HAVING count(*) > 1) d
+				WHERE m.email = d.email AND m.id <> d.last`)
+		}
+		if err == nil {
+			n, _ := res.RowsAffected()
+			rep.Duplicates = int(n)
+			_, err = tx.ExecContext(ctx, addKey)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("email index: %w", err)
+	}
+	rep.Added = rep.Rows - len(rep.Rejected) - rep.Duplicates
+	return nil // with Sync, nobody to remove: the table held only this file
+}
+
+// loadUpsert imports into a members table that has rows: COPY into a
+// staging table, then one sort dedupes the file (the last row of an email
+// wins), a plain UPDATE changes what changed and an anti-join INSERT adds
+// what is new. This is much faster than INSERT … ON CONFLICT, whose
+// speculative insertion costs per row; the table lock keeps a concurrent
+// sign-up from racing the anti-join (writers wait the few seconds the
+// upsert takes; readers never wait).
+func loadUpsert(ctx context.Context, tx *sqlx.Tx, cr *countingReader, opt MemberImport, rep *MemberReport) error {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_members (line int, email text, name text, state text, district text) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("staging table: %w", err)
+	}
+	if err := copyMembers(ctx, tx, cr, opt, rep, `COPY import_members (line, email, name, state, district) FROM STDIN`, true); err != nil {
+		return err
+	}
+	// The sort compares bytes (COLLATE "C"): equality is the same as under
+	// the database's collation, the order does not matter, and it sorts in
+	// less than half the time.
 	var distinct int
 	for _, q := range []struct {
 		sql string
@@ -315,7 +422,7 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 		{`SET LOCAL work_mem = '256MB'`, nil},
 		{`LOCK TABLE members IN SHARE ROW EXCLUSIVE MODE`, nil},
 		{`CREATE TEMP TABLE import_src ON COMMIT DROP AS
-			SELECT DISTINCT ON (email) email, name, state, district FROM import_members ORDER BY email, line DESC`, &distinct},
+			SELECT DISTINCT ON (email COLLATE "C") email, name, state, district FROM import_members ORDER BY email COLLATE "C", line DESC`, &distinct},
 		{`ANALYZE import_src`, nil},
 		{`UPDATE members m SET name = s.name, state = s.state, district = s.district,
 				status = CASE WHEN m.status = 'removed' THEN 'active' ELSE m.status END, updated_at = now()
@@ -327,7 +434,7 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 	} {
 		res, err := tx.ExecContext(ctx, q.sql)
 		if err != nil {
-			return rep, fmt.Errorf("import members: upsert: %w", err)
+			return fmt.Errorf("upsert: %w", err)
 		}
 		if q.n != nil {
 			n, _ := res.RowsAffected()
@@ -337,26 +444,21 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 	good := rep.Rows - len(rep.Rejected)
 	rep.Duplicates = good - distinct
 	rep.Unchanged = distinct - rep.Added - rep.Updated
-	if opt.Sync {
-		if err := tx.SelectContext(ctx, &rep.Sample, `WITH gone AS (
-				UPDATE members m SET status = 'removed', updated_at = now()
-				WHERE m.status <> 'removed' AND NOT EXISTS (SELECT 1 FROM import_src i WHERE i.email = m.email)
-				RETURNING m.email)
-			SELECT email FROM gone ORDER BY email`); err != nil {
-			return rep, fmt.Errorf("import members: sync: %w", err)
-		}
-		rep.Removed = len(rep.Sample)
-		if len(rep.Sample) > 10 {
-			rep.Sample = rep.Sample[:10]
-		}
+	if !opt.Sync {
+		return nil
 	}
-	if opt.DryRun {
-		return rep, nil // the deferred rollback undoes it all
+	if err := tx.SelectContext(ctx, &rep.Sample, `WITH gone AS (
+			UPDATE members m SET status = 'removed', updated_at = now()
+			WHERE m.status <> 'removed' AND NOT EXISTS (SELECT 1 FROM import_src i WHERE i.email = m.email)
+			RETURNING m.email)
+		SELECT email FROM gone ORDER BY email`); err != nil {
+		return fmt.Errorf("sync: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return rep, fmt.Errorf("import members: commit: %w", err)
+	rep.Removed = len(rep.Sample)
+	if len(rep.Sample) > 10 {
+		rep.Sample = rep.Sample[:10]
 	}
-	return rep, nil
+	return nil
 }
 
 // cleanText turns control characters (a CR or LF smuggled into a quoted

@@ -1,0 +1,106 @@
+package ballots_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ballotd/ballotd/ballots"
+)
+
+// memberRow is a member as an import leaves it.
+type memberRow struct {
+	Email, Name, State, District, Status string
+}
+
+// importedMembers lists the members of st other than except, by email.
+func importedMembers(t *testing.T, st *ballots.Store, except string) []memberRow {
+	t.Helper()
+	var rows []memberRow
+	if err := st.DB.Select(&rows, `SELECT email, name, state, district, status FROM members WHERE email <> $1 ORDER BY email`, except); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// emailKey returns the definition of the unique constraint on members'
+// email, "" if it is missing.
+func emailKey(t *testing.T, st *ballots.Store) string {
+	t.Helper()
+	var defs []string
+	if err := st.DB.Select(&defs, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = 'members'::regclass AND conname = 'members_email_key'`); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(defs, "; ")
+}
+
+// TestImportFirstLoadSameAsUpsert imports each file into an empty members
+// table (rows copied straight in) and into one that already holds an
+// unrelated member (staging table and upsert): both must give the same
+// report and the same members, leave the unique index on email as the
+// migrations made it, and a second import must change nothing.
+func TestImportFirstLoadSameAsUpsert(t *testing.T) {
+	const other = "other@example.net"
+	ctx := context.Background()
+	files := map[string]string{
+		"plain": "email,name,district\n" +
+			"a@example.net,Ann,MA-07\nb@example.net,Bo,NY-10\nc@example.net,,AK-AL\n",
+		"duplicates": "email,name,district\n" +
+			"a@example.net,Ann,MA-07\n" +
+			"b@example.net,Bo,MA-02\n" +
+			"A@Example.NET,Ann Two,MA-03\n" + // a again: later rows count
+			"b@example.net,Bo,MA-02\n" + // b again, the same
+			"\"Ann <a@example.net>\",Ann Three,MA-04\n" + // a a third time, the last
+			"d@example.net,Di,MA-05\n",
+		"bad rows": membersCSV,
+		"quoted":   "\ufeffemail,name,district\r\n\"e@example.net\",\"Eve\r\nBcc: x@example.com\",ma-9\r\nf@example.net,\"Back\\slash\tTab\",MA-01\r\n",
+		"all bad":  "email,name,district\nnot-an-address,X,MA-07\nx@example.net,X,MA-SEN\n",
+		"empty":    "email,name,district\n",
+	}
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			first := newStore(t)
+			dry, err := first.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{DryRun: true})
+			if err != nil {
+				t.Fatalf("dry run into an empty table: %v", err)
+			}
+			if got := importedMembers(t, first, ""); len(got) != 0 {
+				t.Fatalf("a dry run left %d members", len(got))
+			}
+			if def := emailKey(t, first); def != "UNIQUE (email)" {
+				t.Fatalf("after a dry run the email key is %q", def)
+			}
+			fast, err := first.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{})
+			if err != nil {
+				t.Fatalf("import into an empty table: %v", err)
+			}
+
+			staged := newStore(t)
+			if _, err := staged.ImportMembers(ctx, strings.NewReader("email,name,district\n"+other+",Other,MA-01\n")); err != nil {
+				t.Fatal(err)
+			}
+			slow, err := staged.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{})
+			if err != nil {
+				t.Fatalf("import into a table in use: %v", err)
+			}
+
+			dry.DryRun = false
+			if !reflect.DeepEqual(fast, slow) || !reflect.DeepEqual(dry, fast) {
+				t.Fatalf("reports differ:\nempty table %+v\ntable in use %+v\ndry run %+v", fast, slow, dry)
+			}
+			a, b := importedMembers(t, first, ""), importedMembers(t, staged, other)
+			if !reflect.DeepEqual(a, b) || len(a) != fast.Added {
+				t.Fatalf("members differ (%d added):\nempty table %+v\ntable in use %+v", fast.Added, a, b)
+			}
+			if def := emailKey(t, first); def != "UNIQUE (email)" {
+				t.Fatalf("after the import the email key is %q", def)
+			}
+			again, err := first.ImportMemberList(ctx, strings.NewReader(file), ballots.MemberImport{})
+			if err != nil || again.Added != 0 || again.Updated != 0 || again.Unchanged != fast.Added || again.Duplicates != fast.Duplicates {
+				t.Fatalf("second import = %+v, %v; want all %d unchanged", again, err, fast.Added)
+			}
+		})
+	}
+}
