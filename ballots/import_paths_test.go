@@ -55,9 +55,11 @@ func TestImportFirstLoadSameAsUpsert(t *testing.T) {
 			"\"Ann <a@example.net>\",Ann Three,MA-04\n" + // a a third time, the last
 			"d@example.net,Di,MA-05\n",
 		"bad rows": membersCSV,
-		"quoted":   "\ufeffemail,name,district\r\n\"e@example.net\",\"Eve\r\nBcc: x@example.com\",ma-9\r\nf@example.net,\"Back\\slash\tTab\",MA-01\r\n",
-		"all bad":  "email,name,district\nnot-an-address,X,MA-07\nx@example.net,X,MA-SEN\n",
-		"empty":    "email,name,district\n",
+		"quoted": "\ufeffemail,name,district\r\n\"e@example.net\",\"Eve\r\nBcc: x@example.com\",ma-9\r\nf@example.net,\"Back\\slash\tTab\",MA-01\r\n" +
+			"\"\"\"odd\\\\name\"\"@example.net\",Odd,MA-01\r\n" + // a backslash in the address
+			"\"\"\"tab\tx\"\"@example.net\",Tab,MA-01\r\n", // and a tab
+		"all bad": "email,name,district\nnot-an-address,X,MA-07\nx@example.net,X,MA-SEN\n",
+		"empty":   "email,name,district\n",
 	}
 	for name, file := range files {
 		t.Run(name, func(t *testing.T) {
@@ -91,6 +93,17 @@ func TestImportFirstLoadSameAsUpsert(t *testing.T) {
 				t.Fatalf("reports differ:\nempty table %+v\ntable in use %+v\ndry run %+v", fast, slow, dry)
 			}
 			a, b := importedMembers(t, first, ""), importedMembers(t, staged, other)
+			if name == "quoted" { // COPY's escapes round-trip
+				want := []memberRow{
+					{"e@example.net", "Eve Bcc: x@example.com", "MA", "MA-09", "active"},
+					{"f@example.net", `Back\slash Tab`, "MA", "MA-01", "active"},
+					{`odd\name@example.net`, "Odd", "MA", "MA-01", "active"},
+					{"tab\tx@example.net", "Tab", "MA", "MA-01", "active"},
+				}
+				if !reflect.DeepEqual(a, want) {
+					t.Fatalf("members = %q, want %q", a, want)
+				}
+			}
 			if !reflect.DeepEqual(a, b) || len(a) != fast.Added {
 				t.Fatalf("members differ (%d added):\nempty table %+v\ntable in use %+v", fast.Added, a, b)
 			}
