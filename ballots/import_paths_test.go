@@ -2,6 +2,8 @@ package ballots_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,5 +117,37 @@ func TestImportFirstLoadSameAsUpsert(t *testing.T) {
 				t.Fatalf("second import = %+v, %v; want all %d unchanged", again, err, fast.Added)
 			}
 		})
+	}
+}
+
+// TestImportFirstLoadFailsCleanly cancels a first import half-way through
+// its COPY: the error is returned and the empty table is left as it was,
+// unique index on email included, ready for the next import.
+func TestImportFirstLoadFailsCleanly(t *testing.T) {
+	st := newStore(t)
+	var b strings.Builder
+	b.WriteString("email,name,district\n")
+	for i := 0; i < 50000; i++ {
+		fmt.Fprintf(&b, "m%d@example.net,M %d,MA-07\n", i, i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := st.ImportMemberList(ctx, strings.NewReader(b.String()), ballots.MemberImport{Progress: func(_ int64, rows int) {
+		if rows >= 10000 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled import returned %v", err)
+	}
+	if got := importedMembers(t, st, ""); len(got) != 0 {
+		t.Fatalf("a failed import left %d members", len(got))
+	}
+	if def := emailKey(t, st); def != "UNIQUE (email)" {
+		t.Fatalf("after a failed import the email key is %q", def)
+	}
+	rep, err := st.ImportMemberList(context.Background(), strings.NewReader(b.String()), ballots.MemberImport{})
+	if err != nil || rep.Added != 50000 {
+		t.Fatalf("import after the failed one = %+v, %v", rep, err)
 	}
 }

@@ -342,6 +342,9 @@ func copyMembers(ctx context.Context, conn *sqlx.Conn, cr *countingReader, opt M
 		const chunk = 64 << 10
 		buf := make([]byte, 0, chunk+1024)
 		flush := func() error {
+			if err := ctx.Err(); err != nil {
+				return err // before the driver turns it into a bad connection
+			}
 			if len(buf) == 0 {
 				return nil
 			}
