@@ -75,6 +75,8 @@ func TestParseRaceCode(t *testing.T) {
 		"MA-07":  {Code: "MA-07", State: "MA", Office: OfficeHouse, District: "MA-07"},
 		"ma-7":   {Code: "MA-07", State: "MA", Office: OfficeHouse, District: "MA-07"},
 		"AK-AL":  {Code: "AK-AL", State: "AK", Office: OfficeHouse, District: "AK-AL"},
+		"Ny-10":  {Code: "NY-10", State: "NY", Office: OfficeHouse, District: "NY-10"},
+		" ma-7 ": {Code: "MA-07", State: "MA", Office: OfficeHouse, District: "MA-07"},
 	}
 	for in, want := range good {
 		got, err := ParseRaceCode(in)
@@ -82,7 +84,7 @@ func TestParseRaceCode(t *testing.T) {
 			t.Errorf("ParseRaceCode(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "MA", "XX-SEN", "MA-00", "MA-123", "MA-PRES", "MA SEN", "MA-SEN; DROP TABLE races"} {
+	for _, in := range []string{"", "MA", "XX-SEN", "MA-00", "MA-0", "XX-07", "M1-07", "1A-07", "MA-7a", "MA-123", "MA-PRES", "MA SEN", "MA-SEN; DROP TABLE races"} {
 		if _, err := ParseRaceCode(in); err == nil {
 			t.Errorf("ParseRaceCode(%q) accepted", in)
 		}
