@@ -30,6 +30,76 @@ func checkPrints(t *testing.T, h *harness, code int, want ...string) {
 	}
 }
 
+// oauthEnv points h's ballotd at hub over TLS, logging in with mech and
+// the OAuth2 client and refresh token of p.
+func oauthEnv(h *harness, ca testCA, p *authtest.Provider, hub *mailhub.Hub, mech string) {
+	for k, v := range map[string]string{
+		"BALLOTD_IMAP_ADDR": hub.IMAPAddr, "BALLOTD_SMTP_ADDR": hub.SMTPAddr, "BALLOTD_IMAP_TLS": "tls", "BALLOTD_SMTP_TLS": "tls",
+		"BALLOTD_TLS_CA_FILE": h.file("ca.pem", string(ca.pem)), "BALLOTD_IMAP_PASSWORD": "",
+		"BALLOTD_IMAP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_USER": p.User,
+		"BALLOTD_OAUTH_TOKEN_URL": p.TokenURL, "BALLOTD_OAUTH_CLIENT_ID": p.ClientID,
+		"BALLOTD_OAUTH_CLIENT_SECRET": p.ClientSecret, "BALLOTD_OAUTH_REFRESH_TOKEN": p.RefreshToken,
+	} {
+		h.env[k] = v
+	}
+}
+
+// TestRotatedRefreshTokenSurvivesRestart: a provider that rotates refresh
+// tokens (each refresh answers with a new one, the old one dead) would
+// leave a restarted ballotd with a configured token that no longer works;
+// ballotd keeps the latest in the database, sealed, and goes on from it in
+// the next process (check, then send), until the operator configures a
+// new one.
+func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
+	ca := newTestCA(t)
+	p := authtest.Start(t, time.Hour)
+	p.Rotate = true
+	hub := authHub(t, ca, p, mailauth.XOAuth2)
+	h := newHarness(t)
+	h.openRace("alice@example.net,Alice,MA-07\n", "MA-SEN", "Ed Markey")
+	oauthEnv(h, ca, p, hub, mailauth.XOAuth2)
+	db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
+	imapOK := "imap  OK " + hub.IMAPAddr + " (tls), authenticated with XOAUTH2 as ballots@example.org, mailbox INBOX selected, IDLE supported"
+	smtpOK := "smtp  OK " + hub.SMTPAddr + " (tls), EHLO example.org, authenticated with XOAUTH2 as ballots@example.org, no mail sent"
+	stored := func() (n int, sealed []byte) {
+		t.Helper()
+		if err := h.db().QueryRow(`SELECT count(*), coalesce((array_agg(sealed ORDER BY updated_at DESC))[1], '') FROM oauth_refresh_tokens`).Scan(&n, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		return n, sealed
+	}
+
+	// The first process: the configured refresh-1 is used, and the
+	// provider's refresh-rotated-1 is kept, sealed.
+	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	if n, sealed := stored(); n != 1 || len(sealed) == 0 || strings.Contains(string(sealed), "refresh-") {
+		t.Fatalf("after the first check: %d stored, sealed %q; want one, not in clear", n, sealed)
+	}
+	// The next processes: refresh-1 is dead at the provider; each goes on
+	// from the stored token.
+	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	if out := h.ballotd("send"); !strings.HasPrefix(out, "1 outbox rows handled") {
+		t.Fatalf("send: %q", out)
+	}
+	if got := hub.Received(); len(got) != 1 || len(got[0].To) != 1 || got[0].To[0] != "alice@example.net" {
+		t.Fatalf("the hub received %v, want alice's ballot", got)
+	}
+	if n := p.Refreshes(); n != 3 {
+		t.Errorf("%d refreshes, want 3 (check, check, send)", n)
+	}
+	if n, _ := stored(); n != 1 {
+		t.Errorf("%d chains stored, want 1", n)
+	}
+
+	// The operator consents again and configures the new token: it is
+	// used, not the stored chain of the old one.
+	h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = p.Grant()
+	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	if n, _ := stored(); n != 2 {
+		t.Errorf("%d chains stored, want 2 (the new token starts its own)", n)
+	}
+}
+
 // TestCheckOAuth runs check against IMAP and SMTP servers over TLS that
 // require OAUTHBEARER or XOAUTH2 with a token the test's endpoint issued:
 // one refresh serves both; a refresh token the endpoint refuses, and a
@@ -42,15 +112,7 @@ func TestCheckOAuth(t *testing.T) {
 			hub := authHub(t, ca, p, mech)
 			h := newHarness(t)
 			h.ballotd("migrate")
-			for k, v := range map[string]string{
-				"BALLOTD_IMAP_ADDR": hub.IMAPAddr, "BALLOTD_SMTP_ADDR": hub.SMTPAddr, "BALLOTD_IMAP_TLS": "tls", "BALLOTD_SMTP_TLS": "tls",
-				"BALLOTD_TLS_CA_FILE": h.file("ca.pem", string(ca.pem)), "BALLOTD_IMAP_PASSWORD": "",
-				"BALLOTD_IMAP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_AUTH": strings.ToLower(mech), "BALLOTD_SMTP_USER": p.User,
-				"BALLOTD_OAUTH_TOKEN_URL": p.TokenURL, "BALLOTD_OAUTH_CLIENT_ID": p.ClientID,
-				"BALLOTD_OAUTH_CLIENT_SECRET": p.ClientSecret, "BALLOTD_OAUTH_REFRESH_TOKEN": p.RefreshToken,
-			} {
-				h.env[k] = v
-			}
+			oauthEnv(h, ca, p, hub, mech)
 			db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
 			checkPrints(t, h, 0, db,
 				"imap  OK "+hub.IMAPAddr+" (tls), authenticated with "+mech+" as ballots@example.org, mailbox INBOX selected, IDLE supported",

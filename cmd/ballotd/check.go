@@ -47,6 +47,14 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	warnInsecure(e, cfg)
+	// As serve does: a refresh token the provider rotated is read from, and
+	// kept in, the database (when it can be reached; its line says if not).
+	if st, err := ballots.Open(ctx, cfg.DatabaseURL); err == nil {
+		defer st.Close()
+		if err := keepOAuth(cfg, st, e.log); err != nil {
+			return err
+		}
+	}
 	failed := 0
 	for _, r := range runChecks(ctx, cfg) {
 		fmt.Fprintln(e.stdout, r)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/ballotd/ballotd/ballots"
@@ -30,6 +31,10 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	if err != nil {
 		st.Close()
 		return nil, configError{"BALLOTD_SECRET: " + err.Error()}
+	}
+	if err := keepOAuth(cfg, st, e.log); err != nil {
+		st.Close()
+		return nil, err
 	}
 	tpl, err := templates.Load(cfg.Templates)
 	if err != nil {
@@ -66,6 +71,26 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,
 		DigestEvery: cfg.DigestEvery, Logger: e.log.With("part", "scheduler"), Enqueued: ob.Wake}
 	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks, sched: sc}, nil
+}
+
+// keepOAuth makes the OAuth2 token source, when there is one, keep the
+// refresh tokens the provider rotates in the database, so that a restart
+// goes on from the latest rather than the configured one, which the
+// provider may have let expire. Call it before anything asks for a token.
+func keepOAuth(cfg Config, st *ballots.Store, log *slog.Logger) error {
+	tokens := cfg.IMAP.Tokens
+	if tokens == nil {
+		tokens = cfg.SMTP.Tokens
+	}
+	if tokens == nil {
+		return nil
+	}
+	kept, err := ballots.NewRefreshTokens(st.DB, cfg.Secret)
+	if err != nil {
+		return err
+	}
+	tokens.Keep(kept, log.With("part", "oauth2"))
+	return nil
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {

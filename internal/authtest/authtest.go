@@ -34,8 +34,15 @@ type Provider struct {
 	// Password is what PLAIN and LOGIN accept for User.
 	Password string
 
+	// Rotate makes the endpoint rotate refresh tokens strictly: each
+	// refresh answers with a new refresh token and the one used stops
+	// working (Microsoft sends a new one each time too, though it keeps
+	// the old one valid until it expires).
+	Rotate bool
+
 	lifetime time.Duration
 	mu       sync.Mutex
+	current  string               // the refresh token the endpoint takes
 	issued   map[string]time.Time // access token → expiry
 	revoked  map[string]bool
 	refresh  int
@@ -69,17 +76,42 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_request")
 	case r.PostForm.Get("client_id") != p.ClientID || r.PostForm.Get("client_secret") != p.ClientSecret:
 		fail(http.StatusUnauthorized, "invalid_client")
-	case r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != p.RefreshToken:
+	case r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != p.currentRefresh():
 		fail(http.StatusBadRequest, "invalid_grant")
 	default:
 		p.mu.Lock()
 		p.refresh++
 		tok := fmt.Sprintf("token-%d", p.refresh)
 		p.issued[tok] = time.Now().Add(p.lifetime)
+		answer := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(p.lifetime / time.Second)}
+		if p.Rotate {
+			p.current = fmt.Sprintf("refresh-rotated-%d", p.refresh)
+			answer["refresh_token"] = p.current
+		}
 		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(p.lifetime / time.Second)})
+		json.NewEncoder(w).Encode(answer)
 	}
+}
+
+// currentRefresh is the refresh token the endpoint takes now.
+func (p *Provider) currentRefresh() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.current == "" {
+		return p.RefreshToken
+	}
+	return p.current
+}
+
+// Grant is a new consent by the account's owner: it returns a new refresh
+// token, the only one the endpoint takes from now on.
+func (p *Provider) Grant() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh++
+	p.current = fmt.Sprintf("refresh-granted-%d", p.refresh)
+	return p.current
 }
 
 // Refreshes returns how many tokens the endpoint has issued.

@@ -2,8 +2,11 @@ package mailauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -33,9 +36,40 @@ type Tokens struct {
 	client *http.Client
 	sem    chan struct{} // held while looking at or refreshing tok
 
-	refresh string
-	tok     *oauth2.Token
-	early   time.Duration // how long before tok's expiry it is refreshed
+	refresh    string
+	configured string // the refresh token the configuration gave
+	tok        *oauth2.Token
+	early      time.Duration // how long before tok's expiry it is refreshed
+
+	// store keeps a rotated refresh token across restarts (nil: memory
+	// only); origin names the configured token its chain started from.
+	store    RefreshStore
+	origin   string
+	restored bool
+	logger   *slog.Logger
+}
+
+// RefreshStore keeps an account's latest refresh token across restarts:
+// a provider that rotates refresh tokens (Microsoft sends a new one with
+// every refresh) may let the configured one expire while the daemon runs
+// on its successors. origin names the configured token a chain started
+// from, so that configuring a new token starts afresh.
+type RefreshStore interface {
+	LoadRefresh(ctx context.Context, origin string) (string, error)
+	SaveRefresh(ctx context.Context, origin, token string) error
+}
+
+// Keep makes s keep its refresh token in store: the latest one stored for
+// the configured token is used instead of it, and each rotated one is
+// saved. A store that fails is logged to logger and s goes on in memory.
+func (s *Tokens) Keep(store RefreshStore, logger *slog.Logger) {
+	s.sem <- struct{}{}
+	defer func() { <-s.sem }()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sum := sha256.Sum256([]byte(s.configured))
+	s.store, s.origin, s.restored, s.logger = store, hex.EncodeToString(sum[:16]), false, logger
 }
 
 // NewTokens returns the tokens of the account whose refresh token is
@@ -51,7 +85,7 @@ func NewTokens(tokenURL, clientID, clientSecret, refreshToken string) *Tokens {
 		},
 		client:  &http.Client{Timeout: 30 * time.Second},
 		sem:     make(chan struct{}, 1),
-		refresh: refreshToken,
+		refresh: refreshToken, configured: refreshToken, logger: slog.Default(),
 	}
 }
 
@@ -70,18 +104,39 @@ func (s *Tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	if s.tok != nil && (s.tok.Expiry.IsZero() || time.Until(s.tok.Expiry) > s.early) {
 		return s.tok, nil
 	}
+	if s.store != nil && !s.restored {
+		switch latest, err := s.store.LoadRefresh(ctx, s.origin); {
+		case err != nil:
+			s.logger.Warn("oauth2: the stored refresh token cannot be read; using the configured one", "err", err)
+		case latest != "":
+			s.refresh = latest
+		}
+		s.restored = true
+	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.client)
 	// A source made afresh from the refresh token alone refreshes at once;
 	// the reuse is done here, with the caller's context for each refresh.
 	tok, err := s.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
+	if err != nil && s.refresh != s.configured {
+		// A stored successor the provider no longer takes: the configured
+		// token may still be good.
+		s.logger.Warn("oauth2: the stored refresh token was refused; trying the configured one", "err", err)
+		s.refresh = s.configured
+		tok, err = s.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
+	}
 	if err != nil {
 		return nil, refreshError(s.conf.Endpoint.TokenURL, err)
 	}
 	if tok.AccessToken == "" {
 		return nil, &RefreshError{URL: s.conf.Endpoint.TokenURL, Err: errors.New("the response has no access_token")}
 	}
-	if tok.RefreshToken != "" {
+	if tok.RefreshToken != "" && tok.RefreshToken != s.refresh {
 		s.refresh = tok.RefreshToken
+		if s.store != nil {
+			if err := s.store.SaveRefresh(ctx, s.origin, s.refresh); err != nil {
+				s.logger.Warn("oauth2: the rotated refresh token could not be stored; it is kept in memory only", "err", err)
+			}
+		}
 	}
 	s.tok, s.early = tok, min(earlyExpiry, time.Until(tok.Expiry)/2)
 	return tok, nil
