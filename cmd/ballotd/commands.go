@@ -224,10 +224,10 @@ func (p *progress) step(share float64, n int, unit, detail string) {
 	if p.tty {
 		share = min(max(share, 0), 1)
 		bar := strings.Repeat("#", int(share*30)) + strings.Repeat(".", 30-int(share*30))
-		p.show(fmt.Sprintf("%s [%s] %3.0f%% %s %s, %.0f %s/s", p.label, bar, share*100, grouped(n), unit, rate, unit), false)
+		p.show(fmt.Sprintf("%s [%s] %3.0f%% %s %s, %s %s/s", p.label, bar, share*100, grouped(n), unit, grouped(int(rate)), unit), false)
 		return
 	}
-	p.show(fmt.Sprintf("%s: %s %s (%s), %.0f %s/s", p.label, grouped(n), unit, detail, rate, unit), false)
+	p.show(fmt.Sprintf("%s: %s %s (%s), %s %s/s", p.label, grouped(n), unit, detail, grouped(int(rate)), unit), false)
 }
 
 // done ends the terminal's line, if anything was drawn on it.

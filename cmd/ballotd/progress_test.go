@@ -17,7 +17,7 @@ func TestProgressLines(t *testing.T) {
 	p.openRace(1234567, 0.5)
 	p.done()
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
-	if len(lines) != 1 || !regexp.MustCompile(`^race open MA-SEN: 1,234,567 ballots \(50 % of members read\), \d+ ballots/s$`).MatchString(lines[0]) {
+	if len(lines) != 1 || !regexp.MustCompile(`^race open MA-SEN: 1,234,567 ballots \(50 % of members read\), [\d,]+ ballots/s$`).MatchString(lines[0]) {
 		t.Errorf("progress wrote %q; want one line with the count, the share and the rate", b.String())
 	}
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 12345: "12,345", -1234567: "-1,234,567"} {
