@@ -262,6 +262,14 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	phase("replies", "%d messages from members: %s", r.sent-before, r.styleSummary())
+	// The staff digest while the vote is open: turnout so far, with its chart.
+	if _, _, err := st.SendDigest(ctx, []string{demoStaff}, 0); err != nil {
+		return err
+	}
+	d.outbox.Wake()
+	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
+		return err
+	}
 
 	for _, code := range []string{"MA-SEN", "MA-07"} {
 		if _, err := st.CloseRace(ctx, code); err != nil {
@@ -305,7 +313,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("demo: ballotd's tally differs from the replies the demo sent")
 	}
 	fmt.Fprintln(w, "verified: ballotd's tally equals the demo's own count of the replies it sent.")
-	// The staff digest of the wave, and the public endorsement page.
+	// The staff digest of the results, and the public endorsement page.
 	if _, _, err := st.SendDigest(ctx, []string{demoStaff}, 0); err != nil {
 		return err
 	}
@@ -331,7 +339,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: endorsement page: %w", err)
 	}
-	fmt.Fprintf(w, "\nwhere to look (in %s/): endorsements.html (the public page), digest.eml (what staff got),\n"+
+	fmt.Fprintf(w, "\nwhere to look (in %s/): endorsements.html (the public page), digest-voting.eml and digest.eml\n"+
+		"  (what staff got while the vote was open, with its turnout chart, and after the close),\n"+
 		"  ballot.eml, receipt.eml, clarification.eml, announcement.eml (open in any mail client), results.json\n", *outDir)
 	fmt.Fprintf(w, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	if *keep {
@@ -673,6 +682,7 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 	}
 	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml",
 		"Results:": "announcement.eml", "ballotd digest": "digest.eml"}
+	digests := 0
 	for _, env := range hub.Received() {
 		if !strings.HasPrefix(env.From, "ballots+b-") {
 			continue
@@ -680,6 +690,15 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 		m, err := inbound.Parse(env.Data)
 		if err != nil {
 			continue
+		}
+		if strings.HasPrefix(m.Subject, "ballotd digest") {
+			// The first while the vote is open, the last after the close.
+			if digests++; digests == 1 {
+				if err := os.WriteFile(filepath.Join(dir, "digest-voting.eml"), env.Data, 0o644); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
+				continue
+			}
 		}
 		for prefix, file := range want {
 			if strings.HasPrefix(m.Subject, prefix) {

@@ -19,10 +19,17 @@ func TestDemoRunsAWave(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
-	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "digest.eml", "endorsements.html", "results.json"} {
+	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "digest-voting.eml", "digest.eml", "endorsements.html", "results.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo did not write %s: %v", f, err)
 		}
+	}
+	// Staff saw turnout while the vote was open (the chart), and the results after.
+	if b, err := os.ReadFile(filepath.Join(out, "digest-voting.eml")); err != nil || !strings.Contains(string(b), "Content-Type: image/png") {
+		t.Errorf("digest-voting.eml has no turnout chart: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "digest.eml")); err != nil || !strings.Contains(string(b), "Ed Markey") || strings.Contains(string(b), "image/png") {
+		t.Errorf("digest.eml is not the results digest: %v", err)
 	}
 	page, err := os.ReadFile(filepath.Join(out, "endorsements.html"))
 	if err != nil || !strings.Contains(string(page), "Ed Markey") || !strings.Contains(string(page), "Indivisible Mass Coalition: Our coordinating board voted to endorse him.") {
