@@ -201,9 +201,11 @@ func digestConflicts(ctx context.Context, q sqlx.QueryerContext, queue []DigestC
 	return out, nil
 }
 
-func jsonOf(v any) []byte {
+// jsonOf is v as JSON text: a string, so that lib/pq sends it as text in
+// binary_parameters mode (a []byte would go as jsonb's binary form).
+func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
-	return b
+	return string(b)
 }
 
 // Left writes a duration as people say it: "2 days 3 hours", "40 minutes".

@@ -77,7 +77,7 @@ func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
 	var id int64
 	err := tx.GetContext(ctx, &id, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		m.Kind, m.Recipient, nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID), data)
+		m.Kind, m.Recipient, nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID), string(data))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind, m.Recipient, err)
 	}

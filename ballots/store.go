@@ -14,6 +14,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,9 +35,29 @@ type Store struct {
 	DB *sqlx.DB
 }
 
+// OneRoundTrip returns the connection string dsn (a URL or key=value
+// pairs) with lib/pq's binary_parameters on, unless dsn sets it: a
+// statement with parameters is then sent in one round trip instead of two
+// (a separate prepare). Every statement of a reply's transaction waits on
+// its round trip, so this is most of the time handling a reply takes. It
+// also sends []byte parameters in binary, which is right for bytea and
+// text but not jsonb: JSON goes as a string.
+func OneRoundTrip(dsn string) string {
+	if strings.Contains(dsn, "binary_parameters") {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return strings.TrimSpace(dsn) + " binary_parameters=yes"
+}
+
 // Open connects to PostgreSQL at url and checks the connection.
 func Open(ctx context.Context, url string) (*Store, error) {
-	db, err := sqlx.Open("postgres", url)
+	db, err := sqlx.Open("postgres", OneRoundTrip(url))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

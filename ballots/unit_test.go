@@ -228,3 +228,19 @@ func BenchmarkTokenMake(b *testing.B) {
 		toks.Make(TokenBallot, i, nonce)
 	}
 }
+
+// TestOneRoundTrip: binary_parameters is added to either form of
+// connection string, and an operator's own setting is left alone.
+func TestOneRoundTrip(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://ballotd@db.example.org/ballotd":                          "postgres://ballotd@db.example.org/ballotd?binary_parameters=yes",
+		"postgresql://u:p@127.0.0.1:5432/b?sslmode=disable":                  "postgresql://u:p@127.0.0.1:5432/b?binary_parameters=yes&sslmode=disable",
+		"postgres://u@h/b?binary_parameters=no":                              "postgres://u@h/b?binary_parameters=no",
+		"host=/run/postgresql dbname=ballotd":                                "host=/run/postgresql dbname=ballotd binary_parameters=yes",
+		"host=127.0.0.1 dbname=ballotd binary_parameters=no sslmode=disable": "host=127.0.0.1 dbname=ballotd binary_parameters=no sslmode=disable",
+	} {
+		if got := OneRoundTrip(in); got != want {
+			t.Errorf("OneRoundTrip(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/ballots"
 	_ "github.com/lib/pq" // the "postgres" driver
 
 	"github.com/ballotd/ballotd/internal/pgtemp"
@@ -153,7 +155,7 @@ func DatabaseURL(t testing.TB) string {
 func Database(t testing.TB) *sqlx.DB {
 	t.Helper()
 	u := DatabaseURL(t)
-	db, err := sqlx.Open("postgres", u)
+	db, err := sqlx.Open("postgres", ballots.OneRoundTrip(u))
 	if err != nil {
 		t.Fatal(err)
 	}
