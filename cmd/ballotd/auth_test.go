@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/authtest"
 	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/internal/mailhub"
@@ -182,5 +183,43 @@ func TestCheckPasswordMechanisms(t *testing.T) {
 			}()
 			checkPrints(t, h, tc.code, tc.want...)
 		})
+	}
+}
+
+// TestRotatedRefreshTokenTwoReplicas: two serve replicas share one
+// account; when one rotates the refresh token, the other's (now dead) is
+// refused, and it goes on from the one stored in the database instead of
+// failing.
+func TestRotatedRefreshTokenTwoReplicas(t *testing.T) {
+	p := authtest.Start(t, 2*time.Second)
+	p.Rotate = true
+	h := newHarness(t)
+	h.ballotd("migrate")
+	store, err := ballots.NewRefreshTokens(h.db(), "a secret of the right length")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := func() *mailauth.Tokens {
+		tk := p.Tokens()
+		tk.Keep(store, nil)
+		return tk
+	}
+	a, b := replica(), replica()
+	ctx := t.Context()
+	tb, err := b.Token(ctx) // b: refresh-1 → refresh-rotated-1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Token(ctx); err != nil { // a: the stored refresh-rotated-1 → refresh-rotated-2
+		t.Fatalf("a: %v", err)
+	}
+	p.WaitExpired(t, tb.AccessToken)
+	// b still holds refresh-rotated-1, which the provider no longer takes.
+	tb2, err := b.Token(ctx)
+	if err != nil {
+		t.Fatalf("b after a rotated the token: %v", err)
+	}
+	if tb2.AccessToken == tb.AccessToken || p.Refreshes() != 3 {
+		t.Errorf("b got %s after %d refreshes; want a new token after 3", tb2.AccessToken, p.Refreshes())
 	}
 }

@@ -117,12 +117,12 @@ func (s *Tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	// A source made afresh from the refresh token alone refreshes at once;
 	// the reuse is done here, with the caller's context for each refresh.
 	tok, err := s.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
-	if err != nil && s.refresh != s.configured {
-		// A stored successor the provider no longer takes: the configured
-		// token may still be good.
-		s.logger.Warn("oauth2: the stored refresh token was refused; trying the configured one", "err", err)
-		s.refresh = s.configured
-		tok, err = s.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refresh}).Token()
+	for _, alt := range s.alternatives(ctx, err) {
+		s.logger.Warn("oauth2: refresh token refused; trying the "+alt.what+" one", "err", err)
+		s.refresh = alt.token
+		if tok, err = s.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refresh}).Token(); err == nil {
+			break
+		}
 	}
 	if err != nil {
 		return nil, refreshError(s.conf.Endpoint.TokenURL, err)
@@ -140,6 +140,29 @@ func (s *Tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	s.tok, s.early = tok, min(earlyExpiry, time.Until(tok.Expiry)/2)
 	return tok, nil
+}
+
+// alternatives are the refresh tokens to try when the one in use was
+// refused (err): the stored one, which another replica may have rotated
+// since, then the configured one; none when err is nil or the refresh was
+// not refused.
+func (s *Tokens) alternatives(ctx context.Context, err error) []struct{ what, token string } {
+	var re *oauth2.RetrieveError
+	if err == nil || !errors.As(err, &re) {
+		return nil
+	}
+	var alts []struct{ what, token string }
+	tried := map[string]bool{s.refresh: true}
+	if s.store != nil {
+		if stored, lerr := s.store.LoadRefresh(ctx, s.origin); lerr == nil && stored != "" && !tried[stored] {
+			alts = append(alts, struct{ what, token string }{"stored", stored})
+			tried[stored] = true
+		}
+	}
+	if !tried[s.configured] {
+		alts = append(alts, struct{ what, token string }{"configured", s.configured})
+	}
+	return alts
 }
 
 // Forget drops the access token if it is still the current one, so the
