@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,9 +97,33 @@ func (h *harness) openRace(members, race, candidate string, candidateFlags ...st
 // serve starts `ballotd serve` and returns a func that stops it (SIGTERM's
 // path: the context is cancelled) and checks it exited 0.
 func (h *harness) serve() (stop func()) {
+	stop, _ = h.serveLogged()
+	return stop
+}
+
+// lockedBuffer is a buffer the daemon's logger writes while a test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// serveLogged is serve, with what the daemon has logged so far.
+func (h *harness) serveLogged() (stop func(), logs func() string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var errOut bytes.Buffer
+	var errOut lockedBuffer
 	go func() {
 		done <- run(ctx, []string{"serve"}, func(k string) string { return h.env[k] }, &bytes.Buffer{}, &errOut)
 	}()
@@ -112,7 +137,7 @@ func (h *harness) serve() (stop func()) {
 		case <-time.After(30 * time.Second):
 			h.t.Fatal("serve did not stop within 30s of its context ending")
 		}
-	}
+	}, errOut.String
 }
 
 // sent returns what ballotd sent (envelope sender is its VERP address),
