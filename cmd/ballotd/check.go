@@ -47,6 +47,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	warnInsecure(e, cfg)
+	if e.config.path != "" {
+		fmt.Fprintln(e.stdout, configLine(e.config))
+	}
 	// As serve does: a refresh token the provider rotated is read from, and
 	// kept in, the database (when it can be reached; its line says if not).
 	if st, err := ballots.Open(ctx, cfg.DatabaseURL); err == nil {
@@ -66,6 +69,17 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("check: %d of 3 parts failed", failed)
 	}
 	return nil
+}
+
+// configLine is check's line for the settings file: how many settings it
+// gave, and which of them the environment overrides (a change to the file
+// that seems to do nothing).
+func configLine(src configSource) string {
+	line := fmt.Sprintf("config  OK %s, %d settings", src.path, len(src.keys))
+	if len(src.overridden) > 0 {
+		line += "; the environment overrides " + strings.Join(src.overridden, ", ")
+	}
+	return line
 }
 
 // warnInsecure logs, loudly, that certificates are not verified.

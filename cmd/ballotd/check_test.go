@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/url"
@@ -207,5 +209,29 @@ func TestLogFormat(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want prefix %q", code, errOut.String(), tc.prefix)
 			}
 		})
+	}
+}
+
+// TestCheckFromSettingsFile: check run from a settings file says which
+// file, how many settings it gave, and which of them the environment
+// overrides, then checks as usual with the file's settings.
+func TestCheckFromSettingsFile(t *testing.T) {
+	h := newHarness(t)
+	h.ballotd("migrate")
+	var file strings.Builder
+	file.WriteString("# ballotd settings\n")
+	for _, k := range settings {
+		if v, ok := h.env[k]; ok {
+			fmt.Fprintf(&file, "%s=%s\n", k, v)
+		}
+	}
+	path := h.file("ballotd.env", file.String())
+	env := map[string]string{"DATABASE_URL": h.env["DATABASE_URL"], "BALLOTD_IMAP_POLL": "1s"}
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"--config", path, "check"}, func(k string) string { return env[k] }, &out, &errOut)
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	want0 := fmt.Sprintf("config  OK %s, %d settings; the environment overrides DATABASE_URL, BALLOTD_IMAP_POLL", path, len(h.env))
+	if code != 0 || len(lines) != 4 || lines[0] != want0 || !strings.HasPrefix(lines[2], "imap  OK "+h.hub.IMAPAddr) {
+		t.Errorf("exit %d, printed\n%s\nwant first %q and every part OK; stderr %s", code, out.String(), want0, errOut.String())
 	}
 }

@@ -44,25 +44,41 @@ func configFile(args []string, getenv func(string) string) (string, []string, er
 	return getenv("BALLOTD_CONFIG"), args, nil
 }
 
+// configSource is where the settings came from, for check to say.
+type configSource struct {
+	path       string   // the settings file ("" for none)
+	keys       []string // the settings the file sets
+	overridden []string // those of them the environment sets too, and wins
+}
+
 // withConfigFile returns a getenv that reads the environment first and the
 // settings file at path second: the file holds the installation's
 // settings, and the environment can change one of them for one run.
-func withConfigFile(path string, getenv func(string) string) (func(string) string, error) {
+func withConfigFile(path string, getenv func(string) string) (func(string) string, configSource, error) {
+	src := configSource{path: path}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, configError{fmt.Sprintf("config file: %v", err)}
+		return nil, src, configError{fmt.Sprintf("config file: %v", err)}
 	}
 	defer f.Close()
 	file, err := parseSettings(f)
 	if err != nil {
-		return nil, configError{fmt.Sprintf("config file %s: %v", path, err)}
+		return nil, src, configError{fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	for _, k := range settings {
+		if _, ok := file[k]; ok {
+			src.keys = append(src.keys, k)
+			if getenv(k) != "" {
+				src.overridden = append(src.overridden, k)
+			}
+		}
 	}
 	return func(k string) string {
 		if v := getenv(k); v != "" {
 			return v
 		}
 		return file[k]
-	}, nil
+	}, src, nil
 }
 
 // parseSettings reads a settings file in the format of systemd's

@@ -29,6 +29,8 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	// config is the settings file read, if any.
+	config configSource
 }
 
 // usageError is a command line that is wrong: exit 2 with the usage.
@@ -90,14 +92,15 @@ BALLOTD_CONFIG (KEY=value lines, as contrib/ballotd.env.example): see README.md.
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	path, args, err := configFile(args, getenv)
+	var src configSource
 	if err == nil && path != "" {
-		getenv, err = withConfigFile(path, getenv)
+		getenv, src, err = withConfigFile(path, getenv)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ballotd: %v\n", err)
 		return 2
 	}
-	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr, config: src}
 	var lerr error
 	if e.log, lerr = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr); lerr != nil {
 		fmt.Fprintf(stderr, "ballotd: %v\n", lerr)
