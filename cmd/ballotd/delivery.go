@@ -82,8 +82,16 @@ func deliveryDetail(b ballots.BallotDelivery) string {
 			next = "next attempt " + b.NextAttempt.UTC().Format(time.RFC3339) + "; "
 		}
 		return fmt.Sprintf("%slast reply: %s%s", next, code, b.Reply)
-	case ballots.DeliveryFailed, ballots.DeliverySent:
+	case ballots.DeliveryFailed:
 		return strings.TrimSpace(code + b.Reply)
+	case ballots.DeliverySent:
+		d := strings.TrimSpace(code + b.Reply)
+		if strings.HasPrefix(b.BounceStatus, "4.") {
+			// Taken, then reported delayed (a full mailbox, a slow server):
+			// the receiving side is still trying.
+			d += "; then delayed: " + strings.TrimSpace(b.BounceStatus+" "+b.BounceDiagnostic)
+		}
+		return d
 	}
 	return ""
 }

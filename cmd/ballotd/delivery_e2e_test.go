@@ -58,6 +58,22 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		"Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: User unknown\n\n"+
 		"--R\nContent-Type: text/rfc822-headers\n\nTo: bob@example.net\nMessage-ID: %s\n\n--R--\n", bobFrom, sent["bob@example.net"].MessageID))
 
+	// Erin's server took the ballot, then reported it delayed: still sent.
+	var erinFrom string
+	for _, e := range h.sent() {
+		if parseSent(t, e).To == "erin@example.net" {
+			erinFrom = e.From
+		}
+	}
+	h.reply("", erinFrom, fmt.Sprintf("From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: %s\n"+
+		"Subject: Delayed Mail (still being retried)\nMessage-ID: <delay-1@mx.example.net>\nAuto-Submitted: auto-replied\n"+
+		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"R\"\n\n"+
+		"--R\nContent-Type: text/plain\n\nYour message has not been delivered yet; we will keep trying.\n\n"+
+		"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"+
+		"Final-Recipient: rfc822; erin@example.net\nAction: delayed\nStatus: 4.2.2\n"+
+		"Diagnostic-Code: smtp; 452 4.2.2 Mailbox full\n\n"+
+		"--R--\n", erinFrom))
+
 	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
@@ -75,11 +91,19 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		"alice@example.net": "voted", "bob@example.net": "bounced", "carol@example.net": "failed",
 		"dave@example.net": "unsubscribed", "erin@example.net": "sent",
 	}
-	// A bounded wait for the daemon to read the vote and the bounce.
+	// A bounded wait for the daemon to read the vote and the two reports.
 	var d ballots.BallotDeliveries
+	erinDelayed := func() bool {
+		for _, b := range d.Ballots {
+			if b.Email == "erin@example.net" {
+				return b.BounceStatus == "4.2.2"
+			}
+		}
+		return false
+	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		d = h.deliveries("MA-SEN")
-		if reflect.DeepEqual(statusOf(d), want) {
+		if reflect.DeepEqual(statusOf(d), want) && erinDelayed() {
 			break
 		}
 	}
@@ -120,6 +144,9 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 	}
 	if f := h.deliveries("MA-SEN", "--status", "bounced"); len(f.Ballots) != 1 || f.Ballots[0].Email != "bob@example.net" || f.Totals["voted"] != 1 {
 		t.Errorf("--status bounced: %+v, want bob only, totals over all", f)
+	}
+	if text := h.ballotd("ballots", "MA-SEN", "--status", "sent"); !regexp.MustCompile(`erin@example\.net\s+Erin\s+sent\s+250 .*; then delayed: 4\.2\.2 452 4\.2\.2 Mailbox full`).MatchString(text) {
+		t.Errorf("ballots --status sent does not show erin's delay:\n%s", text)
 	}
 	text := h.ballotd("ballots", "MA-SEN", "--status", "failed")
 	if !strings.Contains(text, "carol@example.net") || strings.Contains(text, "alice@example.net") ||
