@@ -232,10 +232,11 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 	}
 }
 
-// findBallot returns the ballot a reply is about: the plus-address token,
-// then the ballot Message-ID it replies to, then a "Ballot code:" in its
-// text; the first that verifies wins. Found is false when none does.
-func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (int64, bool, error) {
+// findBallot returns the ballot a reply is about, with its race (locked
+// against the close) and candidates: the plus-address token, then the
+// ballot Message-ID it replies to, then a "Ballot code:" in its text; the
+// first that verifies wins. Found is false when none does.
+func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ballots.Ballot, bool, error) {
 	var tokens []string
 	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenBallot {
 		tokens = append(tokens, tag.Token)
@@ -254,9 +255,10 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (in
 			continue
 		}
 		if err != nil {
-			return 0, false, err
+			return ballots.Ballot{}, false, err
 		}
-		return bid, true, nil
+		b, err := ballots.BallotForVote(ctx, tx, bid)
+		return b, err == nil, err
 	}
 	tokens = append(tokens, BallotCodes(m)...)
 	for _, tok := range tokens {
@@ -264,23 +266,25 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (in
 		if err != nil {
 			continue
 		}
-		nonce, err := ballots.BallotNonce(ctx, tx, bid)
+		// The ballot with its nonce, race and candidates in one go: the
+		// token is checked against the nonce it brings.
+		b, err := ballots.BallotForVote(ctx, tx, bid)
 		if errors.Is(err, ballots.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, false, err
+			return ballots.Ballot{}, false, err
 		}
-		if p.Tokens.Verify(ballots.TokenBallot, tok, nonce) {
-			return bid, true, nil
+		if p.Tokens.Verify(ballots.TokenBallot, tok, b.Nonce) {
+			return b, true, nil
 		}
 	}
-	return 0, false, nil
+	return ballots.Ballot{}, false, nil
 }
 
 func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, res *Result) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(ClassVote)}
-	bid, found, err := p.findBallot(ctx, tx, m)
+	b, found, err := p.findBallot(ctx, tx, m)
 	if err != nil {
 		return out, false, err
 	}
@@ -291,10 +295,6 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)
 		return out, sent, err
-	}
-	b, err := ballots.BallotForVote(ctx, tx, bid)
-	if err != nil {
-		return out, false, err
 	}
 	res.Race = b.RaceCode
 	auth := CheckSender(m.Header, p.AuthservID, m.From)
