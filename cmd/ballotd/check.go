@@ -79,11 +79,24 @@ func configLine(src configSource) string {
 	if len(src.overridden) > 0 {
 		line += "; the environment overrides " + strings.Join(src.overridden, ", ")
 	}
+	if len(src.exposed) > 0 {
+		line += "; WARNING: " + exposedWarning(src)
+	}
 	return line
 }
 
-// warnInsecure logs, loudly, that certificates are not verified.
+// exposedWarning says that the settings file's secrets are readable by
+// every user of the machine, and what to do.
+func exposedWarning(src configSource) string {
+	return fmt.Sprintf("every user can read %s, which holds %s — chmod 640 it (owner root, group ballotd)", src.path, strings.Join(src.exposed, ", "))
+}
+
+// warnInsecure logs, loudly, that certificates are not verified, and that
+// the settings file's secrets are readable by everyone.
 func warnInsecure(e *env, cfg Config) {
+	if len(e.config.exposed) > 0 {
+		e.log.Warn("SETTINGS FILE IS WORLD-READABLE: " + exposedWarning(e.config))
+	}
 	if cfg.TLSInsecure {
 		e.log.Warn("TLS CERTIFICATE VERIFICATION IS OFF (BALLOTD_TLS_INSECURE=1): anyone on the network path can read the mailbox password and the votes")
 	}

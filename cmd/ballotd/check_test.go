@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,21 @@ func TestCheckFromSettingsFile(t *testing.T) {
 	want0 := fmt.Sprintf("config  OK %s, %d settings; the environment overrides DATABASE_URL, BALLOTD_IMAP_POLL", path, len(h.env))
 	if code != 0 || len(lines) != 4 || lines[0] != want0 || !strings.HasPrefix(lines[2], "imap  OK "+h.hub.IMAPAddr) {
 		t.Errorf("exit %d, printed\n%s\nwant first %q and every part OK; stderr %s", code, out.String(), want0, errOut.String())
+	}
+
+	// The same file readable by every user of the machine: said, with what
+	// to do (h.file writes 0600).
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	run(t.Context(), []string{"--config", path, "check"}, func(k string) string { return env[k] }, &out, &errOut)
+	want0 += "; WARNING: every user can read " + path + ", which holds DATABASE_URL, BALLOTD_SECRET, BALLOTD_IMAP_PASSWORD — chmod 640 it (owner root, group ballotd)"
+	if got := strings.SplitN(out.String(), "\n", 2)[0]; got != want0 {
+		t.Errorf("world-readable file: first line\n%s\nwant\n%s", got, want0)
+	}
+	if !strings.Contains(errOut.String(), "SETTINGS FILE IS WORLD-READABLE") {
+		t.Errorf("no warning logged: %s", errOut.String())
 	}
 }

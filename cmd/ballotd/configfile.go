@@ -49,7 +49,14 @@ type configSource struct {
 	path       string   // the settings file ("" for none)
 	keys       []string // the settings the file sets
 	overridden []string // those of them the environment sets too, and wins
+	// exposed names the secrets the file holds when any user of the
+	// machine may read it.
+	exposed []string
 }
+
+// secretSettings are the settings that must not be readable by others.
+var secretSettings = []string{"DATABASE_URL", "BALLOTD_SECRET", "BALLOTD_IMAP_PASSWORD", "BALLOTD_SMTP_PASSWORD",
+	"BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN"}
 
 // withConfigFile returns a getenv that reads the environment first and the
 // settings file at path second: the file holds the installation's
@@ -64,6 +71,13 @@ func withConfigFile(path string, getenv func(string) string) (func(string) strin
 	file, err := parseSettings(f)
 	if err != nil {
 		return nil, src, configError{fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		for _, k := range secretSettings {
+			if file[k] != "" {
+				src.exposed = append(src.exposed, k)
+			}
+		}
 	}
 	for _, k := range settings {
 		if _, ok := file[k]; ok {
