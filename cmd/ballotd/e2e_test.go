@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,29 +100,11 @@ func (h *harness) serve() (stop func()) {
 	return stop
 }
 
-// lockedBuffer is a buffer the daemon's logger writes while a test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serveLogged is serve, with what the daemon has logged so far.
 func (h *harness) serveLogged() (stop func(), logs func() string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var errOut lockedBuffer
+	var errOut syncBuffer
 	go func() {
 		done <- run(ctx, []string{"serve"}, func(k string) string { return h.env[k] }, &bytes.Buffer{}, &errOut)
 	}()
