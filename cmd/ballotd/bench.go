@@ -58,7 +58,7 @@ type benchResult struct {
 // go-smtp client on one loopback discard sink, in a scratch database.
 func cmdBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "send" {
-		return usageError{"bench: want bench send or bench import"}
+		return usageError{"bench: want bench send, bench import or bench replies"}
 	}
 	fs := flags("bench send")
 	var o benchOptions

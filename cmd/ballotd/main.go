@@ -82,6 +82,8 @@ usage: ballotd [--config FILE] COMMAND ...
                                            time the outbox against a raw SMTP client on a loopback
                                            sink, in a scratch database (dropped after)
   ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
+  ballotd bench replies [--replies 5000]   time the mailbox reader handling replies against a raw
+                                           reader that only fetches and stores them, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
 
@@ -177,8 +179,11 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "tally":
 		return cmdTally(ctx, e, args[1:])
 	case "bench":
-		if sub == "import" {
+		switch sub {
+		case "import":
 			return cmdBenchImport(ctx, e, args[2:])
+		case "replies":
+			return cmdBenchReplies(ctx, e, args[2:])
 		}
 		return cmdBench(ctx, e, args[1:])
 	case "outbox":

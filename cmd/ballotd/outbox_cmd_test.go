@@ -62,3 +62,15 @@ func TestBenchSendSmall(t *testing.T) {
 		}
 	}
 }
+
+// bench replies runs end to end on a small mailbox and verifies that every
+// reply was handled and counted (a YES or NO each, as it sent them).
+func TestBenchRepliesSmall(t *testing.T) {
+	h := newHarness(t)
+	out := h.ballotd("bench", "replies", "--replies", "60")
+	for _, want := range []string{"raw reader", "ballotd reader", "ratio ballotd / raw", "verified: 60 handled, tally voted 60, Ed Markey 40 YES of 60"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/mailhub"
+)
+
+// cmdBenchReplies runs `ballotd bench replies`: ballotd's mailbox reader
+// handling N members' replies (each its own transaction: the message, the
+// vote, the receipt in the outbox, the cursor), against a raw reader of the
+// same mailbox that does the least any reader must: fetch each message,
+// store it in a transaction of its own, flag it \Seen. Both read the
+// embedded hub over IMAP on loopback, in batches of 50, into one scratch
+// database.
+func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
+	fs := flags("bench replies")
+	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return usageError{"bench replies: --replies must be ≥ 1"}
+	}
+	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	st, err := ballots.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+		return err
+	}
+	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
+		SELECT 'member' || g || '@bench.example', 'Member ' || g, 'MA', 'MA-0' || (g % 9 + 1)
+		FROM generate_series(1, $1) g`, *n); err != nil {
+		return fmt.Errorf("bench replies: members: %w", err)
+	}
+	now := time.Now()
+	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "Bench", NominationsClose: now, VotingOpen: now,
+		VotingClose: now.Add(24 * time.Hour), Threshold: 0.6}); err != nil {
+		return err
+	}
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		return err
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
+		return err
+	}
+	toks, err := ballots.NewTokens("bench-replies-secret-0123456789")
+	if err != nil {
+		return err
+	}
+	hub, err := mailhub.Start(mailhub.Options{})
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+	const box = "ballots@bench.example"
+
+	// Each member replies to their ballot, top-posted over the quoted
+	// ballot as a phone's mail client does; every third says NO.
+	var rows []struct {
+		ID    int64  `db:"id"`
+		Nonce []byte `db:"nonce"`
+		Email string `db:"email"`
+	}
+	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
+		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+		return err
+	}
+	yes := 0
+	for i, r := range rows {
+		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
+		answer := "Yes"
+		if i%3 == 2 {
+			answer = "No"
+		} else {
+			yes++
+		}
+		raw := fmt.Sprintf("From: Member <%s>\r\nTo: ballots+v-%s@bench.example\r\nSubject: Re: Your ballot: U.S. Senate, Massachusetts (MA-SEN)\r\n"+
+			"Message-ID: <reply-%d@phone.example>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
+			"%s\r\n\r\nSent from my iPhone\r\n\r\n> On 23 Nov 2026, at 09:00, Endorsement ballots <ballots@bench.example> wrote:\r\n>\r\n"+
+			"> Voting is open on a national endorsement in the U.S. Senate, Massachusetts race (MA-SEN).\r\n"+
+			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, tok, i, answer, tok)
+		if err := hub.Deliver(box, []byte(raw)); err != nil {
+			return err
+		}
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "bench replies: %d replies in one IMAP mailbox (embedded hub on loopback), batches of 50\n", len(rows))
+
+	cfg := inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}
+	t0 := time.Now()
+	if err := rawReplies(ctx, st, cfg); err != nil {
+		return fmt.Errorf("bench replies: raw reader: %w", err)
+	}
+	rawTime := time.Since(t0)
+
+	rd := &inbound.Reader{Config: cfg, Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
+		Box: inbound.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
+	t0 = time.Now()
+	handled, err := rd.Once(ctx)
+	if err != nil {
+		return fmt.Errorf("bench replies: ballotd: %w", err)
+	}
+	ballotdTime := time.Since(t0)
+
+	tl, err := st.TallyRace(ctx, "MA-SEN")
+	if err != nil {
+		return err
+	}
+	rate := func(d time.Duration) float64 { return float64(len(rows)) / d.Seconds() }
+	fmt.Fprintf(w, "raw reader (fetch, store each in its own transaction, flag \\Seen): %6.2f s  %7.0f messages/s\n", rawTime.Seconds(), rate(rawTime))
+	fmt.Fprintf(w, "ballotd reader (the whole vote, receipt enqueued, cursor):       %6.2f s  %7.0f replies/s  (%.0f a minute)\n",
+		ballotdTime.Seconds(), rate(ballotdTime), 60*rate(ballotdTime))
+	fmt.Fprintf(w, "ratio ballotd / raw: %.2f\n", rawTime.Seconds()/ballotdTime.Seconds())
+	got := map[string]int{}
+	for _, c := range tl.Candidates {
+		got[c.Name] = c.Votes
+	}
+	fmt.Fprintf(w, "verified: %d handled, tally voted %d, Ed Markey %d YES of %d\n", handled, tl.Voted, got["Ed Markey"], tl.Voted)
+	if handled != len(rows) || tl.Voted != len(rows) || got["Ed Markey"] != yes {
+		return fmt.Errorf("bench replies: want %d handled and voted with %d YES, got %d handled, %d voted, %d YES", len(rows), yes, handled, tl.Voted, got["Ed Markey"])
+	}
+	return nil
+}
+
+// discard is an io.Writer that keeps nothing: the handler still formats
+// each log line, as serve's does.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// rawReplies is the least a mailbox reader must do, as inbound.Reader does
+// it: search, fetch in batches of 50, store each message in a transaction
+// of its own, flag the batch \Seen.
+func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) error {
+	if _, err := st.DB.ExecContext(ctx, `CREATE TABLE bench_raw (uid bigint PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+		return err
+	}
+	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+		return err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return err
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	found, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{all}}, nil).Wait()
+	if err != nil {
+		return err
+	}
+	uids := found.AllUIDs()
+	for len(uids) > 0 {
+		chunk := uids[:min(50, len(uids))]
+		uids = uids[len(chunk):]
+		msgs, err := c.Fetch(imap.UIDSetNum(chunk...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			tx, err := st.DB.BeginTxx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO bench_raw (uid, raw) VALUES ($1, $2)`, int64(m.UID), m.FindBodySection(&imap.FetchItemBodySection{})); err != nil {
+				tx.Rollback()
+				return err
+			}
+			if err := tx.Commit(); err != nil {
+				return err
+			}
+		}
+		if err := c.Store(imap.UIDSetNum(chunk...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+			return err
+		}
+	}
+	return c.Logout().Wait()
+}
