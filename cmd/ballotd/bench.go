@@ -182,29 +182,13 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 	fmt.Fprintf(e.stdout, "  scratch database    %s\n", name)
 
 	// Members, a wave, one candidate; then the race opens (timed).
-	t0 := time.Now()
-	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
-		SELECT 'member' || g || '@bench.example',
-		       CASE WHEN g % 10 = 0 THEN 'Zoë Member ' ELSE 'Member ' END || g,
-		       'MA', 'MA-0' || (g % 9 + 1)
-		FROM generate_series(1, $1) g`, o.members); err != nil {
-		return res, fmt.Errorf("create members: %w", err)
-	}
-	membersTime := time.Since(t0)
-	res.membersRate = float64(o.members) / membersTime.Seconds()
-	if _, err := st.DB.ExecContext(ctx, "ANALYZE members"); err != nil {
-		return res, err
-	}
-	now := time.Now()
-	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "Bench", NominationsClose: now, VotingOpen: now,
-		VotingClose: now.Add(24 * time.Hour), Threshold: 0.6}); err != nil {
-		return res, err
-	}
 	bio := strings.Repeat("Served two terms in the state senate; led the campaign for clean energy and fair wages. ", 6)
-	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", bio, nil); err != nil {
+	membersTime, err := benchWave(ctx, st, o.members, bio)
+	if err != nil {
 		return res, err
 	}
-	t0 = time.Now()
+	res.membersRate = float64(o.members) / membersTime.Seconds()
+	t0 := time.Now()
 	n, err := st.OpenRace(ctx, "MA-SEN")
 	if err != nil {
 		return res, err
@@ -300,6 +284,34 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 	fmt.Fprintf(e.stdout, "  ratio ballotd/raw   %10.2f  (CPU per message: raw/ballotd %.2f; PostgreSQL's CPU not included)\n",
 		res.ballotdRate/res.rawRate, res.rawCPU/res.ballotdCPU)
 	return res, nil
+}
+
+// benchWave makes what the bench commands run on: n generated members in
+// Massachusetts (every tenth with a non-ASCII name), a wave voting from
+// now, and one candidate, Ed Markey with bio, in MA-SEN; the race is left
+// for the caller to open. It returns how long creating the members took.
+func benchWave(ctx context.Context, st *ballots.Store, n int, bio string) (time.Duration, error) {
+	t0 := time.Now()
+	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
+		SELECT 'member' || g || '@bench.example',
+		       CASE WHEN g % 10 = 0 THEN 'Zoë Member ' ELSE 'Member ' END || g,
+		       'MA', 'MA-0' || (g % 9 + 1)
+		FROM generate_series(1, $1) g`, n); err != nil {
+		return 0, fmt.Errorf("create members: %w", err)
+	}
+	took := time.Since(t0)
+	if _, err := st.DB.ExecContext(ctx, "ANALYZE members"); err != nil {
+		return took, err
+	}
+	now := time.Now()
+	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "Bench", NominationsClose: now, VotingOpen: now,
+		VotingClose: now.Add(24 * time.Hour), Threshold: 0.6}); err != nil {
+		return took, err
+	}
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", bio, nil); err != nil {
+		return took, err
+	}
+	return took, nil
 }
 
 // verifyBench checks that the sink got exactly one message per member,

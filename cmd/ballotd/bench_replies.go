@@ -43,18 +43,8 @@ func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
 		return err
 	}
-	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
-		SELECT 'member' || g || '@bench.example', 'Member ' || g, 'MA', 'MA-0' || (g % 9 + 1)
-		FROM generate_series(1, $1) g`, *n); err != nil {
-		return fmt.Errorf("bench replies: members: %w", err)
-	}
-	now := time.Now()
-	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "Bench", NominationsClose: now, VotingOpen: now,
-		VotingClose: now.Add(24 * time.Hour), Threshold: 0.6}); err != nil {
-		return err
-	}
-	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
-		return err
+	if _, err := benchWave(ctx, st, *n, ""); err != nil {
+		return fmt.Errorf("bench replies: %w", err)
 	}
 	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
 		return err
