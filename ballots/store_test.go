@@ -18,11 +18,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // newStore returns a store on a fresh, migrated database.
 func newStore(t testing.TB) *ballots.Store {
 	t.Helper()
-	db := testenv.Database(t)
-	if _, err := ballots.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	return &ballots.Store{DB: db}
+	return testenv.Store(t)
 }
 
 func TestMigrateTwice(t *testing.T) {

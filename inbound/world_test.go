@@ -39,11 +39,7 @@ const worldMembers = "email,name,district\n" +
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
-	db := testenv.Database(t)
-	if _, err := ballots.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st := &ballots.Store{DB: db}
+	st := testenv.Store(t)
 	toks, err := ballots.NewTokens("a test secret of enough length")
 	if err != nil {
 		t.Fatal(err)

@@ -19,11 +19,8 @@ import (
 func benchRace(b *testing.B, n int) (*ballots.Store, *mailer.Renderer) {
 	b.Helper()
 	ctx := context.Background()
-	db := testenv.Database(b)
-	if _, err := ballots.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	st := &ballots.Store{DB: db}
+	st := testenv.Store(b)
+	db := st.DB
 	if _, err := db.Exec(`INSERT INTO members (email, name, state, district)
 		SELECT 'member' || g || '@bench.example', 'Member ' || g, 'MA', 'MA-0' || (g % 9 + 1) FROM generate_series(1, $1) g`, n); err != nil {
 		b.Fatal(err)

@@ -140,11 +140,7 @@ func (s *relaySession) Data(rd io.Reader) error {
 func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 	t.Helper()
 	ctx := context.Background()
-	db := testenv.Database(t)
-	if _, err := ballots.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st := &ballots.Store{DB: db}
+	st := testenv.Store(t)
 	var csv strings.Builder
 	csv.WriteString("email,name,district\n")
 	for i := 1; i <= n; i++ {

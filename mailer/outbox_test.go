@@ -32,11 +32,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db := testenv.Database(t)
-	if _, err := ballots.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st := &ballots.Store{DB: db}
+	st := testenv.Store(t)
 	members := "email,name,district\n" +
 		"alice@example.net,Alice Ä,MA-07\n" +
 		"bob@example.net,\"Bob\r\nBcc: victim@example.com\",MA-02\n" +

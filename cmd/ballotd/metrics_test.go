@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,19 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestHealthz: 200 while the database answers and IMAP polls; 503 when the
 // last poll is stale, and when the database is gone.
 func TestHealthz(t *testing.T) {
-	ctx := context.Background()
-	db := testenv.Database(t)
-	if _, err := ballots.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st := &ballots.Store{DB: db}
+	st := testenv.Store(t)
+	db := st.DB
 	o := newObserver(st)
 	get := func() (int, health) {
 		rec := httptest.NewRecorder()

@@ -150,6 +150,17 @@ func DatabaseURL(t testing.TB) string {
 	return dbURL
 }
 
+// Store is Database migrated, as a ballots.Store: what most tests start
+// from.
+func Store(t testing.TB) *ballots.Store {
+	t.Helper()
+	db := Database(t)
+	if _, err := ballots.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
+	return &ballots.Store{DB: db}
+}
+
 // Database is DatabaseURL opened with sqlx (driver "postgres", lib/pq). The
 // handle is closed in t.Cleanup, before the database is dropped.
 func Database(t testing.TB) *sqlx.DB {
