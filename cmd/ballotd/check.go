@@ -50,12 +50,15 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if e.config.path != "" {
 		fmt.Fprintln(e.stdout, configLine(e.config))
 	}
-	// As serve does: a refresh token the provider rotated is read from, and
-	// kept in, the database (when it can be reached; its line says if not).
-	if st, err := ballots.Open(ctx, cfg.DatabaseURL); err == nil {
-		defer st.Close()
-		if err := keepOAuth(cfg, st, e.log); err != nil {
-			return err
+	// As serve does: with OAuth2, a refresh token the provider rotated is
+	// read from, and kept in, the database (when it can be reached; its line
+	// says if not).
+	if cfg.IMAP.Tokens != nil || cfg.SMTP.Tokens != nil {
+		if st, err := ballots.Open(ctx, cfg.DatabaseURL); err == nil {
+			defer st.Close()
+			if err := keepOAuth(cfg, st, e.log); err != nil {
+				return err
+			}
 		}
 	}
 	failed := 0
