@@ -52,10 +52,16 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 	if n != len(answers) {
 		t.Fatalf("replied to %d ballots, want %d", n, len(answers))
 	}
-	h.waitSent(5 + len(answers)) // the receipts: every vote was handled and logged
+	h.waitSent(5 + len(answers)) // the receipts: every vote was handled
+	// The log line follows the commit, which the receipt may overtake: a
+	// bounded wait for the last one.
+	text := logs()
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(text, `"msg":"message handled"`) < len(answers) && time.Now().Before(deadline); text = logs() {
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	handled := 0
-	for _, line := range strings.Split(strings.TrimSpace(logs()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("a log line is not JSON: %q", line)
