@@ -33,6 +33,12 @@ type Answer struct {
 	Kind   AnswerKind
 	Number int    // the chosen candidate's number for AnswerCandidate
 	Reason string // for unclear: a short human sentence for the clarification email
+	// Read, when set, says how a near-miss was read, for the receipt:
+	// `"Pressly" as Ayanna Pressley`.
+	Read string
+	// Quote is the start of the member's own text as read (shortened), for
+	// the clarification email.
+	Quote string
 }
 
 // Reasons given with AnswerUnclear.
@@ -71,7 +77,10 @@ var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|reply (with )?(yes|no|
 // holds an answer decides, and any contradiction nearby makes the answer
 // unclear. With one choice the answers are yes and no (the candidate's name
 // means yes); with several, a candidate's number or name, or none.
-func ReadAnswer(m *Message, choices []Choice) Answer {
+//
+// voter is the member's own name: a line that is (part of) it is a
+// signature, never an answer.
+func ReadAnswer(m *Message, choices []Choice, voter string) Answer {
 	return readAnswerText(ReplyText(m), choices)
 }
 

@@ -102,7 +102,7 @@ func TestReadAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ReadAnswer(tt.m, tt.choices)
+			got := ReadAnswer(tt.m, tt.choices, "")
 			if got.Kind != tt.want || got.Number != tt.number {
 				t.Errorf("ReadAnswer = %+v, want %s %d (reply text %q)", got, tt.want, tt.number, ReplyText(tt.m))
 			}
@@ -243,7 +243,7 @@ func TestReadAnswerClients(t *testing.T) {
 			if r := normalizeSpace(ReplyText(m)); r != v.text {
 				t.Errorf("%s, vote %q: ReplyText = %q", rel, v.text, r)
 			}
-			got := ReadAnswer(m, v.choices)
+			got := ReadAnswer(m, v.choices, "")
 			switch {
 			case got.Kind == v.want && got.Number == v.number:
 				correct++
@@ -311,7 +311,7 @@ func FuzzReadAnswer(f *testing.F) {
 		if r := ReplyText(m); !utf8.ValidString(r) && utf8.ValidString(text) {
 			t.Errorf("ReplyText is not valid UTF-8: %q", r)
 		}
-		a := ReadAnswer(m, choices)
+		a := ReadAnswer(m, choices, "")
 		switch a.Kind {
 		case AnswerYes, AnswerNo:
 			if len(choices) != 1 {

@@ -13,6 +13,9 @@ const (
 	ClassBounce      Class = "bounce"
 	ClassAutoReply   Class = "auto-reply"
 	ClassLoop        Class = "loop" // From is our own mailbox
+	// ClassReadReceipt is a read or displayed receipt (RFC 8098 MDN): a
+	// machine's report, recorded and never answered.
+	ClassReadReceipt Class = "read-receipt"
 	ClassVote        Class = "vote"
 	ClassNomination  Class = "nomination"
 	ClassJoin        Class = "join"
@@ -22,6 +25,17 @@ const (
 	ClassResend      Class = "resend" // a member asks for their open ballots again
 	ClassUnknown     Class = "unknown"
 )
+
+// IsMachine reports whether messages of class c come from a program (a
+// bounce, an automatic reply, a read receipt, our own loop): they are
+// recorded and never answered.
+func IsMachine(c Class) bool {
+	switch c {
+	case ClassBounce, ClassAutoReply, ClassLoop, ClassReadReceipt:
+		return true
+	}
+	return false
+}
 
 // Mailbox identifies our own address: Local "ballots", Domain "example.org".
 type Mailbox struct{ Local, Domain string }

@@ -324,7 +324,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		for i, c := range b.Candidates {
 			choices[i] = Choice{Number: int(c.Number.Int64), Name: c.Name}
 		}
-		ans := ReadAnswer(m, choices)
+		ans := ReadAnswer(m, choices, b.MemberName)
 		v, text, ok := voteOf(ans, b.Candidates)
 		if !ok {
 			out.Outcome, out.Detail = OutcomeUnclear, ans.Reason
