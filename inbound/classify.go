@@ -10,9 +10,9 @@ type Class string
 
 // The classes Classify returns.
 const (
-	ClassBounce      Class = "bounce"
-	ClassAutoReply   Class = "auto-reply"
-	ClassLoop        Class = "loop" // From is our own mailbox
+	ClassBounce    Class = "bounce"
+	ClassAutoReply Class = "auto-reply"
+	ClassLoop      Class = "loop" // From is our own mailbox
 	// ClassReadReceipt is a read or displayed receipt (RFC 8098 MDN): a
 	// machine's report, recorded and never answered.
 	ClassReadReceipt Class = "read-receipt"
