@@ -3,9 +3,9 @@ package inbound
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -43,249 +43,915 @@ type Answer struct {
 
 // Reasons given with AnswerUnclear.
 const (
-	reasonNothing = "we found no answer"
-	reasonBoth    = `we found both "yes" and "no"`
+	reasonNothing   = "we found no answer"
+	reasonNotAlone  = "we count a name, a number, yes or no only when it is the whole answer, not inside a sentence"
+	reasonNegation  = "your reply has a negation (such as \"not\" or \"won't\") where we expected the answer"
+	reasonQuestion  = "your reply asks a question"
+	reasonSecond    = "a later line of your reply changes or questions the answer"
+	reasonOther     = "a later line of your reply names another answer"
+	reasonAmbiguous = "the name you wrote fits more than one candidate"
+	reasonOwnName   = "what you wrote is also your own name, which may be your signature"
+	reasonHedge     = "your reply sounds unsure, or sets a condition"
 )
-
-// maxAnswerLines is how many non-empty lines of the reply are read: a
-// vote is short, and later prose must not change it.
-const maxAnswerLines = 3
-
-var (
-	yesWords = map[string]bool{"yes": true, "yeah": true, "yep": true, "yup": true, "aye": true, "oui": true, "ja": true}
-	noWords  = map[string]bool{"no": true, "nope": true, "nay": true, "non": true, "nein": true}
-	// shortOnly words count only when they are (nearly) the whole answer.
-	shortYes = map[string]bool{"y": true, "si": true}
-	shortNo  = map[string]bool{"n": true}
-	// "no" followed by these is not an answer ("no idea", "no one").
-	notAnswerAfterNo = map[string]bool{
-		"one": true, "idea": true, "clue": true, "opinion": true, "preference": true, "problem": true,
-		"worries": true, "doubt": true, "matter": true, "longer": true, "more": true, "need": true,
-		"reason": true, "rush": true, "comment": true, "body": true, "time": true,
-	}
-	negators = map[string]bool{"not": true, "dont": true, "don't": true, "cannot": true, "can't": true, "cant": true, "never": true, "unsure": true, "maybe": true, "perhaps": true, "undecided": true}
-	// numberLead words introduce a candidate number in a longer sentence.
-	numberLead = map[string]bool{"vote": true, "voting": true, "number": true, "option": true, "candidate": true, "choice": true, "choose": true, "pick": true, "for": true, "#": true}
-)
-
-// ballotEcho matches lines of the ballot itself that a reply may carry
-// unquoted; reading stops there.
-var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|reply (with )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:)`)
 
 // ReadAnswer reads the vote in ReplyText(m) for a ballot with the given
-// choices. It reads the first few non-empty lines; the first sentence that
-// holds an answer decides, and any contradiction nearby makes the answer
-// unclear. With one choice the answers are yes and no (the candidate's name
-// means yes); with several, a candidate's number or name, or none.
+// choices, as a careful election official would: a vote is counted only
+// when the member's own text (quote, signature and ballot echo removed)
+// begins with an answer and is nothing but an answer. The answer may have
+// a lead-in ("I vote", "my vote:") and a polite tail ("thanks", an emoji).
+// Later lines may comment freely, but a later line that names another
+// answer or candidate, hedges, sets a condition or changes its mind makes
+// the reply unclear. With one choice the answers are yes and no (the
+// candidate's name alone means yes); with several, a candidate's number or
+// name, or none.
 //
 // voter is the member's own name: a line that is (part of) it is a
 // signature, never an answer.
 func ReadAnswer(m *Message, choices []Choice, voter string) Answer {
-	return readAnswerText(ReplyText(m), choices)
+	return readAnswerText(ReplyText(m), choices, voter)
 }
 
-// finding is what one sentence says.
-type finding struct {
-	yes, no, none bool
-	candidates    []int // candidate numbers, in order, distinct
-	badNumber     int   // a number that is not on the ballot
-	negated       bool
+// meaning is what one clause of a reply says.
+type meaning struct {
+	kind     AnswerKind // "" when the clause is not an answer at all
+	number   int        // the candidate for AnswerCandidate
+	byNumber bool       // the candidate was given by number, not by name
+	read     string     // how a near-miss name was read
 }
 
-func (f finding) empty() bool {
-	return !f.yes && !f.no && !f.none && len(f.candidates) == 0 && f.badNumber == 0
-}
-
-func readAnswerText(text string, choices []Choice) Answer {
+func readAnswerText(text string, choices []Choice, voter string) Answer {
 	if len(choices) == 0 {
 		return Answer{Kind: AnswerUnclear, Reason: "the ballot has no candidates"}
 	}
-	var lines []string
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
+	b := newBallotWords(choices, voter)
+	lines := ownLines(text, b)
+	quote := quoteOf(lines)
+	unclear := func(reason string) Answer {
+		return Answer{Kind: AnswerUnclear, Reason: reason, Quote: quote}
+	}
+	var clauses []clause
+	for _, l := range lines {
+		clauses = append(clauses, splitClauses(l)...)
+	}
+	// Greetings and thanks above the answer are skipped.
+	for len(clauses) > 0 && b.isPleasantry(clauses[0].text) {
+		clauses = clauses[1:]
+	}
+	if len(clauses) == 0 {
+		return unclear(reasonNothing)
+	}
+	first := clauses[0]
+	if strings.Contains(first.text, "?") {
+		return unclear(reasonQuestion)
+	}
+	toks := tokens(first.text)
+	if hasCue(toks, hedgeWords) || hasCue(toks, conditionWords) {
+		return unclear(reasonHedge)
+	}
+	m, why := b.readAnswer(toks)
+	if m.kind == "" {
+		if why == "" {
+			switch {
+			case hasCue(toks, negations):
+				why = reasonNegation
+			case b.mentionsAnswer(toks):
+				why = reasonNotAlone
+			default:
+				why = reasonNothing
+			}
 		}
-		if ballotEcho.MatchString(l) {
-			break
-		}
-		lines = append(lines, l)
-		if len(lines) == maxAnswerLines {
-			break
+		return unclear(why)
+	}
+	// The clauses after the answer: comments are welcome, but not another
+	// answer, a hedge or a second thought.
+	for _, c := range clauses[1:] {
+		if why := b.contradicts(c, m); why != "" {
+			return unclear(why)
 		}
 	}
-	var decided *finding
-	for _, line := range lines {
-		for _, seg := range segments(line) {
-			f := readSegment(seg, choices)
-			if f.empty() {
-				continue
-			}
-			if decided == nil {
-				decided = &f
-				continue
-			}
-			// Later sentences may only repeat the answer, never start
-			// with a different one.
-			if leadsWithDifferentAnswer(seg, *decided, choices) {
-				return Answer{Kind: AnswerUnclear, Reason: "we found more than one answer"}
-			}
-		}
+	a := judge(m, choices)
+	a.Quote = quote
+	if a.Kind == AnswerUnclear {
+		return a
 	}
-	if decided == nil {
-		return Answer{Kind: AnswerUnclear, Reason: reasonNothing}
-	}
-	return judge(*decided, choices)
+	a.Read = m.read
+	return a
 }
 
-// judge turns the deciding finding into an answer.
-func judge(f finding, choices []Choice) Answer {
-	if len(choices) == 1 {
-		switch {
-		case f.none:
-			return Answer{Kind: AnswerUnclear, Reason: `"none" is not an answer when the ballot has one candidate: reply YES or NO`}
-		case f.yes && f.no:
-			return Answer{Kind: AnswerUnclear, Reason: reasonBoth}
-		case f.no && len(f.candidates) > 0:
-			// "No, I support Markey": too ambiguous to count.
-			return Answer{Kind: AnswerUnclear, Reason: `we found "no" together with the candidate's name`}
-		case f.negated && (f.yes || len(f.candidates) > 0):
-			return Answer{Kind: AnswerUnclear, Reason: `we could not tell whether you meant "yes"`}
-		case f.no:
-			return Answer{Kind: AnswerNo}
-		case f.yes || len(f.candidates) > 0:
-			return Answer{Kind: AnswerYes}
-		case f.badNumber != 0:
-			return Answer{Kind: AnswerUnclear, Reason: fmt.Sprintf("we found the number %d, but this ballot asks for YES or NO", f.badNumber)}
+// judge checks the answer against the kind of ballot.
+func judge(m meaning, choices []Choice) Answer {
+	single := len(choices) == 1
+	switch m.kind {
+	case AnswerYes, AnswerNo:
+		if !single {
+			return Answer{Kind: AnswerUnclear, Reason: "this ballot has several candidates: reply with a number or a name, or NONE"}
 		}
-		return Answer{Kind: AnswerUnclear, Reason: reasonNothing}
-	}
-	switch {
-	case len(f.candidates) > 1:
-		return Answer{Kind: AnswerUnclear, Reason: "we found more than one candidate"}
-	case len(f.candidates) == 1 && (f.none || f.no):
-		return Answer{Kind: AnswerUnclear, Reason: "we found both a candidate and a refusal"}
-	case len(f.candidates) == 1 && f.negated:
-		return Answer{Kind: AnswerUnclear, Reason: "we could not tell whether you chose this candidate"}
-	case len(f.candidates) == 1:
-		return Answer{Kind: AnswerCandidate, Number: f.candidates[0]}
-	case f.none && !f.yes:
+		return Answer{Kind: m.kind}
+	case AnswerCandidate:
+		if single {
+			// The candidate's name alone on a YES/NO ballot means yes; a
+			// number does not (the ballot asks for YES or NO).
+			if m.number == choices[0].Number && !m.byNumber {
+				return Answer{Kind: AnswerYes}
+			}
+			return Answer{Kind: AnswerUnclear, Reason: "this ballot asks for YES or NO"}
+		}
+		if _, ok := choiceByNumber(choices, m.number); !ok {
+			return Answer{Kind: AnswerUnclear, Reason: fmt.Sprintf("we found the number %d, which is not on the ballot", m.number)}
+		}
+		return Answer{Kind: AnswerCandidate, Number: m.number}
+	case AnswerNone:
+		if single {
+			return Answer{Kind: AnswerUnclear, Reason: `"none" is not an answer when the ballot has one candidate: reply YES or NO`}
+		}
 		return Answer{Kind: AnswerNone}
-	case f.badNumber != 0:
-		return Answer{Kind: AnswerUnclear, Reason: fmt.Sprintf("we found the number %d, which is not on the ballot", f.badNumber)}
-	case f.yes || f.no:
-		return Answer{Kind: AnswerUnclear, Reason: "this ballot has several candidates: reply with a number or a name, or NONE"}
 	}
 	return Answer{Kind: AnswerUnclear, Reason: reasonNothing}
 }
 
-var segmentSplit = regexp.MustCompile(`[.!?;]+(\s+|$)|\s+[-–—]+\s+|,\s+(but|though|although)\s+`)
+// clause is a piece of a line between sentence or clause punctuation.
+type clause struct {
+	text string
+}
 
-// segments splits a line into sentences.
-func segments(line string) []string {
+// splitClauses splits a line at sentence ends, commas, colons after an
+// answer, dashes and ellipses; a '?' stays with its clause.
+func splitClauses(line string) []clause {
+	var out []clause
+	var sb strings.Builder
+	flush := func() {
+		if t := strings.TrimSpace(sb.String()); t != "" {
+			out = append(out, clause{text: t})
+		}
+		sb.Reset()
+	}
+	rs := []rune(line)
+	for i, r := range rs {
+		switch r {
+		case '.', '!', ';', ',', '…', '¡', '¿', '。', '，', '！', '；', '、', '،', '؛':
+			// "No. 2" and "2." keep a number's dot; decimal points too.
+			if r == '.' && i > 0 && i+1 < len(rs) && unicode.IsDigit(rs[i-1]) && unicode.IsDigit(rs[i+1]) {
+				sb.WriteRune(r)
+				continue
+			}
+			flush()
+		case '?', '？', '؟':
+			sb.WriteRune('?')
+			flush()
+		case '-', '–', '—':
+			// A dash between words separates clauses; inside a word it joins.
+			if i > 0 && i+1 < len(rs) && !unicode.IsSpace(rs[i-1]) && !unicode.IsSpace(rs[i+1]) {
+				sb.WriteRune(r)
+				continue
+			}
+			flush()
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	flush()
+	return out
+}
+
+// normalize applies NFKC (full-width letters from CJK keyboards), makes
+// curly quotes and apostrophes straight, and drops zero-width characters.
+func normalize(s string) string {
+	s = norm.NFKC.String(s)
+	return quoteFolder.Replace(s)
+}
+
+var quoteFolder = strings.NewReplacer(
+	"\u2018", "'", "\u2019", "'", "\u201b", "'", "\u02bc", "'", "\u2032", "'", "`", "'", "\u00b4", "'",
+	"\u201c", `"`, "\u201d", `"`, "\u201e", `"`, "\u00ab", `"`, "\u00bb", `"`,
+	"\u200b", "", "\u200c", "", "\u200d", "", "\u2060", "", "\ufeff", "", "\u00ad", "",
+)
+
+// fold lowercases s and removes accents, keeping Hangul and other
+// composed scripts whole.
+func fold(s string) string {
+	var sb strings.Builder
+	for _, r := range norm.NFD.String(normalize(s)) {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		switch r {
+		case 'đ', 'Đ':
+			r = 'd'
+		case 'ł', 'Ł':
+			r = 'l'
+		case 'ß':
+			sb.WriteString("ss")
+			continue
+		}
+		sb.WriteRune(unicode.ToLower(r))
+	}
+	return norm.NFC.String(sb.String())
+}
+
+// tokens splits text into folded words: letters and digits, '#' before a
+// number, and apostrophes inside words ("don't"). Han, kana and Thai
+// characters have no spaces between words; each run is one token.
+func tokens(s string) []string {
+	f := fold(s)
+	raw := strings.FieldsFunc(f, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '#' || r == '\'' || unicode.Is(unicode.Mc, r))
+	})
 	var out []string
-	for _, s := range segmentSplit.Split(line, -1) {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
+	for _, w := range raw {
+		w = strings.Trim(w, "'")
+		// "#2" stays, "2#" or "##" do not.
+		if strings.Contains(w, "#") {
+			rest := strings.TrimLeft(w, "#")
+			if rest == "" {
+				continue
+			}
+			if strings.Contains(rest, "#") {
+				w = strings.ReplaceAll(rest, "#", " ")
+				out = append(out, strings.Fields(w)...)
+				continue
+			}
+			if rest[0] >= '0' && rest[0] <= '9' {
+				w = "#" + rest
+			} else {
+				w = rest
+			}
+		}
+		if w != "" {
+			out = append(out, w)
 		}
 	}
 	return out
 }
 
-// fold lowercases s and removes accents.
-func fold(s string) string {
-	var sb strings.Builder
-	for _, r := range norm.NFD.String(s) {
-		if unicode.Is(unicode.Mn, r) {
+// phrase is a sequence of folded tokens.
+type phrase []string
+
+func phrases(list ...string) []phrase {
+	out := make([]phrase, 0, len(list))
+	for _, s := range list {
+		out = append(out, phrase(tokens(s)))
+	}
+	return out
+}
+
+// matchAt reports the length of the longest phrase of list that toks has at
+// position i, or 0.
+func matchAt(toks []string, i int, list []phrase) int {
+	best := 0
+	for _, p := range list {
+		if len(p) <= best || i+len(p) > len(toks) {
 			continue
 		}
-		sb.WriteRune(unicode.ToLower(r))
-	}
-	return sb.String()
-}
-
-// words splits folded text into words, keeping '#' and digits and
-// apostrophes inside words.
-func words(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '#' || r == '\'')
-	})
-}
-
-var numberToken = regexp.MustCompile(`^#?(\d{1,3})(st|nd|rd|th)?$`)
-
-// readSegment reads one sentence.
-func readSegment(seg string, choices []Choice) finding {
-	var f finding
-	folded := fold(seg)
-	ws := words(folded)
-	if len(ws) == 0 {
-		return f
-	}
-	short := len(ws) <= 6
-	for i, w := range ws {
-		w = strings.Trim(w, "'")
-		switch {
-		case yesWords[w] && (short || i == 0):
-			f.yes = true
-		case shortYes[w] && len(ws) <= 2:
-			f.yes = true
-		case w == "no" && i+1 < len(ws) && notAnswerAfterNo[ws[i+1]]:
-			// "no one", "no idea": not an answer.
-		case noWords[w] && (short || i == 0):
-			f.no = true
-		case shortNo[w] && len(ws) <= 2:
-			f.no = true
-		case w == "none" || w == "abstain" || w == "abstaining" || w == "neither" || w == "abstention":
-			f.none = true
-		case negators[w]:
-			f.negated = true
+		ok := true
+		for k, w := range p {
+			if toks[i+k] != w {
+				ok = false
+				break
+			}
 		}
-		if sm := numberToken.FindStringSubmatch(w); sm != nil && len(choices) > 1 {
-			// A bare number counts in a short answer or after "vote",
-			// "number", "option"...; not in prose ("I have 2 kids").
-			if len(ws) <= 3 || (i > 0 && numberLead[ws[i-1]]) || strings.HasPrefix(w, "#") {
-				n, _ := strconv.Atoi(sm[1])
-				if c, ok := choiceByNumber(choices, n); ok {
-					f.candidates = appendDistinct(f.candidates, c)
-				} else if f.badNumber == 0 {
-					f.badNumber = n
+		if ok {
+			best = len(p)
+		}
+	}
+	return best
+}
+
+// hasCue reports whether toks contain any phrase of list.
+func hasCue(toks []string, list []phrase) bool {
+	for i := range toks {
+		if matchAt(toks, i, list) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// The words of answers, in English and the languages most spoken by US
+// members: Spanish, Chinese, Vietnamese, Tagalog, Korean, Portuguese,
+// French, German, Italian, Dutch, Arabic and Russian. All are folded
+// (lowercase, no accents).
+var (
+	yesPhrases = phrases(
+		"yes", "yeah", "yea", "yep", "yup", "yes yes", "yess", "yesss", "yas", "ya", "aye", "y", "si", "sí",
+		"sure", "absolutely", "definitely", "certainly", "of course", "ok", "okay", "affirmative", "totally",
+		"absolutely yes", "definitely yes", "yes absolutely", "yes definitely", "yes of course", "of course yes",
+		"yes indeed", "a big yes", "big yes", "strong yes", "hell yes", "heck yes", "a yes", "yes sir", "yes ma'am",
+		"i approve", "approve", "i agree", "agree", "agreed", "endorse", "i endorse", "i support", "support",
+		"yes i do", "yes i endorse", "i do", "count me in",
+		// Spanish, Portuguese, Italian, French, German, Dutch
+		"si claro", "claro", "claro que si", "por supuesto", "desde luego", "sim", "claro que sim", "com certeza",
+		"certo", "certamente", "oui", "bien sur", "ja", "jawohl", "ja klar", "klar", "natuurlijk", "jazeker",
+		"voto si", "voto sim",
+		// Chinese, Vietnamese, Tagalog, Korean, Arabic, Russian
+		"是", "是的", "对", "對", "好", "好的", "同意", "赞成", "贊成", "支持", "可以",
+		"co", "vang", "dong y", "u", "da", "ung ho", "co a",
+		"oo", "opo", "oo po", "oho",
+		"네", "예", "찬성", "동의", "좋아요", "네 찬성",
+		"نعم", "اجل", "ايوه", "موافق",
+		"да", "конечно", "за", "согласен", "согласна",
+	)
+	noPhrases = phrases(
+		"no", "nope", "nah", "naw", "nay", "n", "no no", "definitely not", "absolutely not", "of course not",
+		"certainly not", "hell no", "heck no", "a big no", "big no", "strong no", "a no", "no sir", "no thank you", "no thanks",
+		"i oppose", "oppose", "against", "i'm against", "im against", "i am against", "reject", "i reject", "disapprove",
+		"i disapprove", "i do not", "i don't", "i do not endorse", "i don't endorse", "do not endorse", "don't endorse",
+		"not endorse",
+		"no gracias", "nao", "nao obrigado", "non", "non merci", "nein", "nein danke", "nee", "neen", "nee bedankt",
+		"不", "不是", "否", "不同意", "反对", "反對", "不支持", "不要", "不行",
+		"khong", "khong dong y", "khong ung ho",
+		"hindi", "hindi po", "ayoko",
+		"아니요", "아니오", "아니", "반대", "아뇨",
+		"لا", "كلا",
+		"нет", "против", "не согласен", "не согласна",
+	)
+	nonePhrases = phrases(
+		"none", "none of them", "none of the above", "none of these", "none of those", "none of the candidates",
+		"no one", "noone", "nobody", "neither", "neither one", "neither of them", "neither candidate",
+		"abstain", "i abstain", "abstaining", "i'm abstaining", "abstention", "no candidate", "no endorsement",
+		"ninguno", "ninguna", "ninguno de ellos", "ninguno de los dos", "nadie", "me abstengo", "abstencion",
+		"nenhum", "nenhuma", "nenhum deles", "ninguem", "aucun", "aucune", "aucun d'entre eux", "personne",
+		"keiner", "keine", "keinen", "niemand", "enthaltung", "geen", "geen van beide", "geen van allen", "nessuno",
+		"nessuno dei due", "astensione",
+		"都不", "都不选", "都不選", "一个都不", "无", "無", "弃权", "棄權",
+		"khong ai", "khong chon ai",
+		"wala", "wala po",
+		"없음", "없어요", "기권", "아무도",
+		"لا احد", "لا أحد", "امتناع",
+		"никто", "ни один", "никого", "воздерживаюсь",
+	)
+	// leadIns may come before the answer: "I vote", "my vote is".
+	leadIns = phrases(
+		"i vote", "i vote for", "i'm voting", "i'm voting for", "im voting", "im voting for", "i am voting",
+		"i am voting for", "i'll vote", "i'll vote for", "i will vote", "i will vote for", "vote", "vote for",
+		"voting", "voting for", "my vote", "my vote is", "my vote is for", "my vote goes to", "my vote is a",
+		"my vote would be", "my answer", "my answer is", "answer", "my choice", "my choice is", "choice",
+		"i choose", "i pick", "i select", "i'd like to vote", "i would like to vote", "i want to vote",
+		"i'd like to vote for", "i would like to vote for", "i want to vote for", "please count my vote as",
+		"please record my vote as", "count me as", "put me down for", "put me down as", "i say", "i'm for",
+		"im for", "i am for", "i'm a", "i am a", "i go with", "i'll go with", "going with", "i'm going with",
+		"for", "to", "please", "hi", "hello", "ok", "okay", "so",
+		"mi voto", "mi voto es", "voto", "voto por", "voto para", "o meu voto", "meu voto", "meu voto e",
+		"je vote", "je vote pour", "mon vote", "ich stimme", "ich stimme fur", "ich wahle", "meine stimme",
+		"ik stem", "ik stem op", "mijn stem", "il mio voto", "voto per", "我投", "我选", "我選", "我投票给", "我投給",
+		"toi bau", "toi chon", "boto ko", "ang boto ko", "제 투표는", "أصوت", "انا اصوت", "я голосую", "голосую за",
+	)
+	// tails may follow the answer: "thanks", "please".
+	tails = phrases(
+		"thanks", "thank you", "thx", "ty", "tks", "thanks so much", "thank you so much", "thanks a lot",
+		"thanks again", "please", "pls", "plz", "from me", "for me", "vote", "my vote", "all the way", "100",
+		"gracias", "obrigado", "obrigada", "merci", "danke", "dank je", "bedankt", "grazie", "salamat", "salamat po",
+		"cam on", "감사합니다", "谢谢", "謝謝", "شكرا", "спасибо", "po",
+	)
+	// hedgeWords make an answer unsure.
+	hedgeWords = phrases(
+		"maybe", "perhaps", "probably", "possibly", "leaning", "lean", "leaning towards", "not sure", "unsure",
+		"undecided", "think", "i think", "guess", "i guess", "suppose", "might", "torn", "hmm", "hmmm", "idk",
+		"on the fence", "not certain", "kind of", "kinda", "sort of", "sorta", "tentatively", "tentative",
+		"i believe", "depends", "quizas", "quiza", "tal vez", "talvez", "peut etre", "vielleicht", "forse", "misschien",
+		"может быть", "наверное", "也许", "可能", "아마", "có lẽ", "co le", "siguro", "baka",
+	)
+	// conditionWords attach a condition or a reservation to an answer.
+	conditionWords = phrases(
+		"if", "unless", "only if", "provided", "as long as", "but", "except", "anyone but", "anybody but",
+		"although", "though", "however", "assuming", "si no", "pero", "sauf", "aber", "mais", "ma", "maar",
+		"但", "但是", "如果", "nhung", "neu", "pero po", "하지만", "만약", "لكن", "но", "если",
+	)
+	// changeCues change or question an answer given before them.
+	changeCues = phrases(
+		"actually", "wait", "sorry", "i meant", "i mean", "meant", "on second thought", "on second thoughts",
+		"second thoughts", "changed my mind", "change my mind", "change my vote", "changing my vote",
+		"scratch that", "correction", "oops", "rather", "instead", "never mind", "nevermind", "disregard",
+		"ignore", "no wait", "typo", "mistake", "ignore that", "undo", "retract", "en realidad", "perdon",
+		"quise decir", "en fait", "pardon", "eigentlich", "doch", "sorry", "scusa", "eigenlijk", "на самом деле",
+		"其实", "不对", "抱歉",
+	)
+	// negations, with a reference to the choice, question it.
+	negations = phrases(
+		"not", "don't", "dont", "do not", "won't", "wont", "will not", "can't", "cant", "cannot", "never",
+		"isn't", "doesn't", "doesnt", "does not", "didn't", "didnt", "shouldn't", "wouldn't", "hasn't", "haven't",
+		"hasnt", "havent", "has not", "have not", "nor", "no way", "against", "oppose", "nunca", "jamais", "nie",
+		"niet", "mai", "не", "没有", "沒有",
+	)
+	// choiceWords say that a clause is about the vote or a candidate.
+	choiceWords = phrases(
+		"vote", "voting", "voted", "endorse", "endorsement", "support", "back", "backing", "choose", "choice",
+		"pick", "ballot", "candidate", "him", "her", "them", "he", "she", "they", "his", "hers", "he's", "she's",
+		"they're", "answer", "option", "yes", "no", "none",
+	)
+	// numberLeads make a number a candidate's number: "option 2".
+	numberLeads = phrases("option", "candidate", "number", "choice", "no", "nr", "num", "opcion", "numero", "option number", "candidate number", "the number", "#")
+	numberWords = map[string]int{
+		"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+		"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+		"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6,
+	}
+	ordinals = map[string]bool{"first": true, "second": true, "third": true, "fourth": true, "fifth": true, "sixth": true,
+		"1st": true, "2nd": true, "3rd": true, "4th": true, "5th": true, "6th": true}
+	honorifics = map[string]bool{
+		"mr": true, "mrs": true, "ms": true, "miss": true, "mx": true, "dr": true, "rep": true, "sen": true,
+		"senator": true, "representative": true, "congresswoman": true, "congressman": true, "congressmember": true,
+		"gov": true, "governor": true, "candidate": true, "prof": true, "professor": true, "judge": true,
+		"mayor": true, "the": true, "hon": true, "honorable": true, "councilmember": true, "councilwoman": true, "councilman": true,
+	}
+	nameSuffixes = map[string]bool{"jr": true, "sr": true, "ii": true, "iii": true, "iv": true, "phd": true, "md": true, "esq": true}
+	particles    = map[string]bool{"de": true, "la": true, "del": true, "van": true, "von": true, "der": true, "den": true,
+		"da": true, "di": true, "du": true, "le": true, "st": true, "dos": true, "das": true, "ter": true, "ten": true, "bin": true, "al": true}
+)
+
+// candidateNames is what a candidate can be called.
+type candidateNames struct {
+	number  int
+	name    string
+	forms   []phrase // full name, given + surname, surname
+	given   phrase   // given name, when no one else is called it
+	surname string   // last word of the surname, for near misses
+}
+
+// ballotWords is what the reader knows of a ballot and its voter.
+type ballotWords struct {
+	choices []Choice
+	names   []candidateNames
+	nameTok map[string]bool // every token of every candidate's name
+	voter   map[string]bool // tokens of the voter's own name
+}
+
+func newBallotWords(choices []Choice, voter string) *ballotWords {
+	b := &ballotWords{choices: choices, nameTok: map[string]bool{}, voter: map[string]bool{}}
+	for _, w := range nameTokens(voter) {
+		b.voter[w] = true
+	}
+	for _, c := range choices {
+		ws := nameTokens(c.Name)
+		cn := candidateNames{number: c.Number, name: c.Name}
+		if len(ws) > 0 {
+			cn.forms = append(cn.forms, ws)
+			// The surname with its particles: "de la Cruz", "O'Rourke".
+			s := len(ws) - 1
+			for s > 1 && particles[ws[s-1]] {
+				s--
+			}
+			if len(ws) > 1 {
+				sur := ws[s:]
+				cn.forms = append(cn.forms, append(append(phrase{}, ws[0]), sur...), sur)
+				if len(sur) > 1 {
+					cn.forms = append(cn.forms, phrase{ws[len(ws)-1]}, append(phrase{ws[0]}, ws[len(ws)-1]))
+				}
+				cn.given = phrase{ws[0]}
+			}
+			cn.surname = ws[len(ws)-1]
+		}
+		for _, w := range ws {
+			b.nameTok[w] = true
+		}
+		b.names = append(b.names, cn)
+	}
+	return b
+}
+
+// nameTokens are the folded words of a name without honorifics, suffixes
+// and apostrophes ("O'Rourke" is "orourke").
+func nameTokens(name string) phrase {
+	var out phrase
+	for _, w := range tokens(strings.ReplaceAll(normalize(name), "'", "")) {
+		if nameSuffixes[w] || (honorifics[w] && w != "the") {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// readAnswer reads a clause that must be nothing but an answer. It returns
+// the meaning, or an empty meaning and, when it knows one, the reason.
+func (b *ballotWords) readAnswer(toks []string) (meaning, string) {
+	// Apostrophes inside names ("O'Rourke") are dropped for matching; they
+	// stay in "don't".
+	toks = trimTails(toks)
+	var found []meaning
+	i := 0
+	leads := 0
+	for i < len(toks) {
+		if n := matchAt(toks, i, leadIns); n > 0 && (len(found) == 0 || toks[i] == "for" || toks[i] == "to") {
+			i += n
+			leads++
+			continue
+		}
+		m, n, why := b.readAtom(toks, i)
+		if n == 0 {
+			return meaning{}, why
+		}
+		found = append(found, m)
+		i += n
+	}
+	if len(found) == 0 {
+		return meaning{}, ""
+	}
+	return agree(found)
+}
+
+// trimTails drops polite words at the end of an answer.
+func trimTails(toks []string) []string {
+	for len(toks) > 0 {
+		cut := 0
+		for _, p := range tails {
+			if len(p) <= len(toks) && len(p) > cut {
+				ok := true
+				for k, w := range p {
+					if toks[len(toks)-len(p)+k] != w {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					cut = len(p)
+				}
+			}
+		}
+		if cut == 0 || cut == len(toks) {
+			return toks
+		}
+		toks = toks[:len(toks)-cut]
+	}
+	return toks
+}
+
+// agree merges the atoms of one answer ("yes, Markey", "2 Pressley"): they
+// must mean the same thing.
+func agree(found []meaning) (meaning, string) {
+	m := found[0]
+	for _, f := range found[1:] {
+		switch {
+		case f.kind == m.kind && f.number == m.number:
+			if f.read != "" {
+				m.read = f.read
+			}
+			m.byNumber = m.byNumber && f.byNumber
+		case m.kind == AnswerYes && f.kind == AnswerCandidate:
+			// "Yes, Markey": the name carries the answer.
+			m = f
+		case m.kind == AnswerCandidate && f.kind == AnswerYes:
+			// "Markey, yes".
+		default:
+			return meaning{}, "we found more than one answer"
+		}
+	}
+	return m, ""
+}
+
+// readAtom reads one answer at toks[i]: yes, no, none, a number or a name.
+// n is the number of tokens it took, 0 when there is none.
+func (b *ballotWords) readAtom(toks []string, i int) (m meaning, n int, why string) {
+	// Names first: "Neither" is not a name, but a candidate called "Sure"
+	// would be.
+	if m, n, why := b.readName(toks, i); n > 0 || why != "" {
+		return m, n, why
+	}
+	if n := b.readNumber(toks, i, &m); n > 0 {
+		return m, n, ""
+	}
+	best, kind := 0, AnswerKind("")
+	for _, l := range []struct {
+		list []phrase
+		kind AnswerKind
+	}{{nonePhrases, AnswerNone}, {noPhrases, AnswerNo}, {yesPhrases, AnswerYes}} {
+		if n := matchAt(toks, i, l.list); n > best {
+			best, kind = n, l.kind
+		}
+	}
+	if best > 0 {
+		// "no one", "no idea": "no" followed by more is not "no".
+		return meaning{kind: kind}, best, ""
+	}
+	return meaning{}, 0, ""
+}
+
+// readNumber reads "2", "#2", "option 2", "number two", "the second one".
+func (b *ballotWords) readNumber(toks []string, i int, m *meaning) int {
+	j := i
+	if toks[j] == "the" && j+1 < len(toks) {
+		j++
+	}
+	lead := false
+	if n := matchAt(toks, j, numberLeads); n > 0 && j+n < len(toks) {
+		// "no 2" is not "no": but "no" alone is handled as an answer.
+		if toks[j] == "no" && !isDigits(toks[j+n]) {
+			return 0
+		}
+		j += n
+		lead = true
+	}
+	w := toks[j]
+	num := 0
+	switch {
+	case strings.HasPrefix(w, "#") && isDigits(w[1:]):
+		num = atoi(w[1:])
+	case isDigits(w) && len(w) <= 3:
+		num = atoi(w)
+	case numberWords[w] > 0:
+		num = numberWords[w]
+		if ordinals[w] && !lead && toks[i] != "the" && j+1 < len(toks) && toks[j+1] != "one" && toks[j+1] != "candidate" && toks[j+1] != "option" {
+			return 0
+		}
+	default:
+		return 0
+	}
+	if toks[i] == "the" && !ordinals[w] && !lead {
+		return 0
+	}
+	j++
+	if j < len(toks) && ordinals[w] && (toks[j] == "one" || toks[j] == "candidate" || toks[j] == "option") {
+		j++
+	}
+	m.kind, m.number, m.byNumber = AnswerCandidate, num, true
+	return j - i
+}
+
+// readName reads a candidate's name at toks[i], with honorifics; why is
+// set when the name fits several candidates or is the voter's own.
+func (b *ballotWords) readName(toks []string, i int) (meaning, int, string) {
+	j := i
+	for j < len(toks) && honorifics[toks[j]] {
+		j++
+	}
+	if j == len(toks) {
+		return meaning{}, 0, ""
+	}
+	// Apostrophes and hyphens in names: "o'rourke", "ocasio-cortez".
+	cand := make([]string, 0, len(toks)-j)
+	for _, w := range toks[j:] {
+		cand = append(cand, strings.ReplaceAll(w, "'", ""))
+	}
+	best := 0
+	var who []int
+	for _, cn := range b.names {
+		forms := append([]phrase{}, cn.forms...)
+		if cn.given != nil {
+			forms = append(forms, cn.given)
+		}
+		for _, f := range forms {
+			if len(f) > len(cand) || len(f) < best {
+				continue
+			}
+			if !prefixEq(cand, f) {
+				continue
+			}
+			// A suffix after the name: "Jr", "Sr".
+			if len(f) > best {
+				best, who = len(f), nil
+			}
+			if !containsInt(who, cn.number) {
+				who = append(who, cn.number)
+			}
+		}
+	}
+	if best > 0 {
+		k := j + best
+		for k < len(toks) && nameSuffixes[toks[k]] {
+			k++
+		}
+		if len(who) > 1 {
+			return meaning{}, 0, reasonAmbiguous
+		}
+		if b.ownName(cand[:best]) {
+			return meaning{}, 0, reasonOwnName
+		}
+		return meaning{kind: AnswerCandidate, number: who[0]}, k - i, ""
+	}
+	// One edit away from a unique surname of five or more letters
+	// ("Pressly"), alone or after the given name.
+	if n, num, w := b.nearSurname(cand); n > 0 {
+		k := j + n
+		for k < len(toks) && nameSuffixes[toks[k]] {
+			k++
+		}
+		return meaning{kind: AnswerCandidate, number: num, read: w}, k - i, ""
+	}
+	return meaning{}, 0, ""
+}
+
+// nearSurname matches a misspelt surname, alone or after the given name:
+// one edit from exactly one candidate's surname of five or more letters,
+// and from no other word of any candidate's name.
+func (b *ballotWords) nearSurname(cand []string) (n, number int, read string) {
+	near := func(w string) (candidateNames, bool) {
+		if utf8.RuneCountInString(w) < 5 || b.nameTok[w] {
+			return candidateNames{}, false
+		}
+		var hit candidateNames
+		hits := 0
+		for _, cn := range b.names {
+			if utf8.RuneCountInString(cn.surname) >= 5 && oneEdit(w, cn.surname) {
+				hit, hits = cn, hits+1
+			}
+		}
+		if hits != 1 {
+			return hit, false
+		}
+		for t := range b.nameTok {
+			if t != hit.surname && oneEdit(w, t) {
+				return hit, false
+			}
+		}
+		return hit, true
+	}
+	if len(cand) >= 1 {
+		if cn, ok := near(cand[0]); ok {
+			return 1, cn.number, fmt.Sprintf("%q as %s", cand[0], cn.name)
+		}
+	}
+	if len(cand) >= 2 {
+		if cn, ok := near(cand[1]); ok && cn.given != nil && cand[0] == cn.given[0] {
+			return 2, cn.number, fmt.Sprintf("%q as %s", cand[0]+" "+cand[1], cn.name)
+		}
+	}
+	return 0, 0, ""
+}
+
+// ownName reports whether the name words are all the voter's own: a
+// signature, not an answer.
+func (b *ballotWords) ownName(ws []string) bool {
+	if len(b.voter) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if !b.voter[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// mentionsAnswer reports whether toks hold any answer word, name or
+// number: a sentence around an answer, rather than no answer at all.
+func (b *ballotWords) mentionsAnswer(toks []string) bool {
+	for i, w := range toks {
+		if b.nameTok[strings.ReplaceAll(w, "'", "")] || isDigits(strings.TrimPrefix(w, "#")) || numberWords[w] > 0 {
+			return true
+		}
+		if matchAt(toks, i, yesPhrases) > 0 || matchAt(toks, i, noPhrases) > 0 || matchAt(toks, i, nonePhrases) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// contradicts says why a later clause makes the answer unclear, or "".
+func (b *ballotWords) contradicts(c clause, m meaning) string {
+	toks := tokens(c.text)
+	if len(toks) == 0 {
+		return ""
+	}
+	if hasCue(toks, changeCues) {
+		return reasonSecond
+	}
+	if hasCue(toks, hedgeWords) || hasCue(toks, conditionWords) {
+		return reasonHedge
+	}
+	// Another answer: a clause that is an answer must be the same one.
+	if other, _ := b.readAnswer(toks); other.kind != "" {
+		if _, why := agree([]meaning{m, other}); why != "" {
+			return reasonOther
+		}
+		return ""
+	}
+	about := hasCue(toks, choiceWords)
+	for i, w := range toks {
+		bare := strings.ReplaceAll(w, "'", "")
+		// Another candidate named anywhere.
+		for _, cn := range b.names {
+			if m.kind == AnswerCandidate && cn.number == m.number {
+				continue
+			}
+			if len(b.names) == 1 {
+				continue
+			}
+			for _, f := range append(append([]phrase{}, cn.forms...), cn.given) {
+				if len(f) > 0 && prefixEq(stripApos(toks[i:]), f) && !b.ownName(f) {
+					return reasonOther
+				}
+			}
+		}
+		// Yes or no against the answer ("yes" after NO).
+		if matchAt(toks, i, yesPhrases) > 0 && (toks[i] == "yes" || toks[i] == "yeah" || toks[i] == "si") && m.kind == AnswerNo {
+			return reasonOther
+		}
+		if (w == "no" || w == "nope") && m.kind != AnswerNo && matchAt(toks, i, nonePhrases) == 0 {
+			return reasonOther
+		}
+		if matchAt(toks, i, nonePhrases) > 0 && m.kind != AnswerNone && len(b.names) > 1 && about {
+			return reasonOther
+		}
+		// A number that is another candidate's, where it reads as one.
+		if len(b.names) > 1 {
+			num := 0
+			if strings.HasPrefix(bare, "#") && isDigits(bare[1:]) {
+				num = atoi(bare[1:])
+			} else if isDigits(bare) && (len(toks) <= 3 || (i > 0 && matchAt(toks, i-1, numberLeads) > 0)) {
+				num = atoi(bare)
+			}
+			if num > 0 && !(m.kind == AnswerCandidate && m.number == num) {
+				if _, ok := choiceByNumber(b.choices, num); ok {
+					return reasonOther
 				}
 			}
 		}
 	}
-	for _, c := range namedChoices(folded, choices) {
-		f.candidates = appendDistinct(f.candidates, c)
+	// A negation about the choice questions it.
+	if hasCue(toks, negations) && (about || len(toks) <= 4 || b.namesAny(toks)) {
+		return reasonSecond
 	}
-	return f
+	return ""
 }
 
-// leadsWithDifferentAnswer reports whether a later sentence starts with an
-// answer other than the deciding one (e.g. "Yes. No, wait.").
-func leadsWithDifferentAnswer(seg string, decided finding, choices []Choice) bool {
-	ws := words(fold(seg))
-	if len(ws) == 0 {
-		return false
-	}
-	first := strings.Trim(ws[0], "'")
-	if first == "no" && len(ws) > 1 && notAnswerAfterNo[ws[1]] {
-		return false
-	}
-	isYes := yesWords[first] || (shortYes[first] && len(ws) <= 2)
-	isNo := noWords[first] || (shortNo[first] && len(ws) <= 2)
-	isNone := first == "none" || first == "abstain" || first == "neither"
-	if len(choices) == 1 {
-		return (isYes && decided.no) || (isNo && !decided.no) || isNone
-	}
-	f := readSegment(seg, choices)
-	if len(ws) <= 3 && len(f.candidates) > 0 {
-		for _, c := range f.candidates {
-			if len(decided.candidates) == 0 || decided.candidates[0] != c {
-				return true
-			}
+func (b *ballotWords) namesAny(toks []string) bool {
+	for _, w := range toks {
+		if b.nameTok[strings.ReplaceAll(w, "'", "")] {
+			return true
 		}
 	}
-	return (isNone && !decided.none) || (decided.none && len(f.candidates) > 0 && len(ws) <= 3)
+	return false
+}
+
+func stripApos(ws []string) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = strings.ReplaceAll(w, "'", "")
+	}
+	return out
+}
+
+func prefixEq(ws []string, p phrase) bool {
+	if len(p) > len(ws) {
+		return false
+	}
+	for k, w := range p {
+		if ws[k] != w {
+			return false
+		}
+	}
+	return true
+}
+
+func containsInt(list []int, n int) bool {
+	for _, x := range list {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, r := range s {
+		n = n*10 + int(r-'0')
+		if n > 1_000_000 {
+			return n
+		}
+	}
+	return n
+}
+
+// oneEdit reports whether a and b differ by exactly one insertion,
+// deletion, substitution or transposition of adjacent letters.
+func oneEdit(a, b string) bool {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > len(rb) {
+		ra, rb = rb, ra
+	}
+	switch len(rb) - len(ra) {
+	case 0:
+		diff := -1
+		for i := range ra {
+			if ra[i] != rb[i] {
+				if diff >= 0 {
+					// A transposition: two adjacent differences, swapped.
+					return diff == i-1 && ra[diff] == rb[i] && ra[i] == rb[diff] && string(ra[i+1:]) == string(rb[i+1:])
+				}
+				diff = i
+			}
+		}
+		return diff >= 0
+	case 1:
+		i := 0
+		for i < len(ra) && ra[i] == rb[i] {
+			i++
+		}
+		return string(ra[i:]) == string(rb[i+1:])
+	}
+	return false
 }
 
 func choiceByNumber(choices []Choice, n int) (int, bool) {
@@ -297,36 +963,118 @@ func choiceByNumber(choices []Choice, n int) (int, bool) {
 	return 0, false
 }
 
-func appendDistinct(list []int, n int) []int {
-	for _, x := range list {
-		if x == n {
-			return list
+// quoteOf is the start of the member's own text, shortened, for the
+// clarification.
+func quoteOf(lines []string) string {
+	var sb strings.Builder
+	for i, l := range lines {
+		if i == 3 {
+			break
 		}
+		if i > 0 {
+			sb.WriteString("\n")
+		}
+		sb.WriteString(l)
 	}
-	return append(list, n)
+	s := sb.String()
+	if utf8.RuneCountInString(s) > 200 {
+		r := []rune(s)
+		s = strings.TrimSpace(string(r[:200])) + "…"
+	}
+	return s
 }
 
-// namedChoices returns the candidates named in folded text: by full name,
-// or by surname when no other candidate shares it.
-func namedChoices(folded string, choices []Choice) []int {
-	surnames := map[string]int{}
-	for _, c := range choices {
-		if ws := words(fold(c.Name)); len(ws) > 0 {
-			surnames[ws[len(ws)-1]]++
-		}
-	}
-	text := " " + strings.Join(words(folded), " ") + " "
-	var out []int
-	for _, c := range choices {
-		ws := words(fold(c.Name))
-		if len(ws) == 0 {
+// ballotEcho matches lines of the ballot itself that a reply may carry
+// unquoted; reading stops there.
+var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|reply (with )?(just )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:|^\s*\d+\.\s.*\(nominated by)`)
+
+// closingLine is a sign-off: everything after it is a signature.
+var closingLine = regexp.MustCompile(`(?i)^\W*(best|best regards|best wishes|all the best|regards|kind regards|warm regards|warmly|warmest|thanks|thank you|thanks so much|many thanks|thanks again|thx|ty|cheers|sincerely|yours|yours truly|cordially|respectfully|take care|love|xo|xoxo|peace|in solidarity|solidarity|onward|onwards|stay safe|saludos|atentamente|un saludo|gracias|muchas gracias|merci|cordialement|bien à vous|danke|viele grüße|mit freundlichen grüßen|lg|groeten|met vriendelijke groet|saluti|cordiali saluti|grazie|obrigad[oa]|abraços|atenciosamente|спасибо|с уважением|谢谢|謝謝|감사합니다|cảm ơn|salamat( po)?|شكرا)\W*(\s+\p{L}+){0,3}\W*$`)
+
+// phoneLine is a line that is mostly a phone number.
+var phoneLine = regexp.MustCompile(`(?i)^\W*((tel|phone|cell|mobile|mob|ph|m|c|t|o|office)\.?\s*:?\s*)?\+?[\d\s().\-–]{7,}\d\W*$|(^|\s)\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}`)
+
+// addressLine is a postal address line or a unit, ward or precinct.
+var addressLine = regexp.MustCompile(`(?i)^\W*(\d+\s+(\p{L}+\.?\s+){1,4}(st|street|ave|avenue|rd|road|blvd|boulevard|ln|lane|dr|drive|way|ct|court|pl|place|ter|terrace|pkwy|parkway|hwy|highway|cir|circle|sq|square)\b.*|(apt|apartment|unit|suite|ste|ward|precinct|district|box|po box|p\.o\. box|floor|fl|room|rm)\.?\s*#?\s*\d+\w*.*|.*,\s*[A-Z]{2}\s+\d{5}(-\d{4})?\s*)$`)
+
+// sentFrom is a mail app's one-line signature, in any wording.
+var sentFrom = regexp.MustCompile(`(?i)^\W*(sent|envoy[ée]|enviado|inviato|gesendet|verzonden|отправлено)\s+(from|via|with|using|by|on|de|depuis|desde|da|von|met|с|из)\b`)
+
+// dashSignature is "- Maria" or "—ML" on a line of its own.
+var dashSignature = regexp.MustCompile(`^\s*[-–—~]+\s*\p{L}[\p{L}.'\s]{0,40}$`)
+
+// ownLines returns the non-empty lines of the member's own text, without
+// the ballot's echo and the signature.
+func ownLines(text string, b *ballotWords) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(normalize(l))
+		if l == "" {
 			continue
 		}
-		full := " " + strings.Join(ws, " ") + " "
-		sur := ws[len(ws)-1]
-		if strings.Contains(text, full) || (surnames[sur] == 1 && len(sur) >= 2 && strings.Contains(text, " "+sur+" ")) {
-			out = appendDistinct(out, c.Number)
+		if ballotEcho.MatchString(l) || sentFrom.MatchString(l) {
+			break
 		}
+		if len(out) > 0 && b.isSignature(l) {
+			break
+		}
+		out = append(out, l)
 	}
 	return out
+}
+
+// isSignature reports a line that starts a signature: a sign-off, the
+// voter's own name, a phone number, an address.
+func (b *ballotWords) isSignature(l string) bool {
+	if closingLine.MatchString(l) || phoneLine.MatchString(l) || addressLine.MatchString(l) || dashSignature.MatchString(l) {
+		return true
+	}
+	ws := nameTokens(strings.TrimLeft(l, "-–—~ "))
+	if len(ws) > 0 && len(ws) <= 4 && len(b.voter) > 0 {
+		own := 0
+		for _, w := range ws {
+			if b.voter[w] {
+				own++
+			}
+		}
+		// "Maria", "Maria Lopez", "Maria L." (an initial).
+		if own > 0 && own+initials(ws) == len(ws) {
+			return true
+		}
+	}
+	return false
+}
+
+// initials counts one-letter words.
+func initials(ws []string) int {
+	n := 0
+	for _, w := range ws {
+		if utf8.RuneCountInString(w) == 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// greeting is a salutation line above the answer.
+var greeting = regexp.MustCompile(`(?i)^\W*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings|hola|buenos días|buenas|bonjour|salut|hallo|guten tag|ciao|olá|ola|hoi|привет|здравствуйте|你好|您好|안녕하세요|xin chào|kumusta)\b[\p{L}\s.,!']{0,40}$`)
+
+// thanksLine is a line of thanks with nothing else in it.
+var thanksLine = regexp.MustCompile(`(?i)^\W*(thanks|thank you|many thanks|thanks so much|thank you so much)( (for|to) [\p{L}\s',]{0,80})?\W*$`)
+
+// isPleasantry reports a greeting or thanks above the answer that holds no
+// answer of its own.
+func (b *ballotWords) isPleasantry(l string) bool {
+	if strings.Contains(l, "?") {
+		return false
+	}
+	if !greeting.MatchString(l) && !thanksLine.MatchString(l) {
+		return false
+	}
+	toks := tokens(l)
+	if hasCue(toks, negations) || hasCue(toks, hedgeWords) || hasCue(toks, conditionWords) {
+		return false
+	}
+	// "Hi, yes" is split before this; "Hello Markey" is not a greeting.
+	return !b.mentionsAnswer(toks[1:])
 }

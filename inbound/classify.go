@@ -129,7 +129,10 @@ func Classify(m *Message, box Mailbox) Class {
 	if isBounce(m) {
 		return ClassBounce
 	}
-	if isAutoReply(m) {
+	if isReadReceipt(m) {
+		return ClassReadReceipt
+	}
+	if isAutoReply(m) || isChallenge(m) {
 		return ClassAutoReply
 	}
 	if m.From != "" && isOwnAddress(m.From, box) {
@@ -157,7 +160,9 @@ func Classify(m *Message, box Mailbox) Class {
 		}
 	}
 	// A reply that lost its plus address still carries the ballot code
-	// quoted back.
+	// quoted back; failing that, one that names one of our messages in
+	// In-Reply-To or References is read as a vote (below): the processor
+	// matches it to a ballot, and only for the ballot's voter.
 	if len(BallotCodes(m)) > 0 {
 		return ClassVote
 	}
@@ -172,8 +177,75 @@ func Classify(m *Message, box Mailbox) Class {
 	if strings.Contains(subject, "nomination") || strings.Contains(subject, "nominate") || strings.TrimSpace(subject) == "form" {
 		return ClassNomination
 	}
+	if len(OwnReferences(m, box)) > 0 {
+		return ClassVote
+	}
 	return ClassUnknown
 }
+
+// OwnReferences returns the local parts of the Message-IDs in m's
+// In-Reply-To and References that are on our domain (the messages ballotd
+// sent), In-Reply-To first, without duplicates.
+func OwnReferences(m *Message, box Mailbox) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ref := range append(append([]string{}, m.InReplyTo...), m.References...) {
+		local, domain, ok := strings.Cut(ref, "@")
+		if !ok || local == "" || !strings.EqualFold(domain, box.Domain) || seen[local] {
+			continue
+		}
+		seen[local] = true
+		out = append(out, local)
+	}
+	return out
+}
+
+// isReadReceipt reports a message disposition notification: a read or
+// displayed receipt (RFC 8098), including Outlook's plain "Read:" receipts
+// that carry no report part.
+func isReadReceipt(m *Message) bool {
+	// RFC 8098 §3: multipart/report; report-type=disposition-notification
+	// with a message/disposition-notification part.
+	if m.disposition || (m.mediaType == "multipart/report" && m.reportType == "disposition-notification") {
+		return true
+	}
+	// Outlook and Exchange send receipts as a message class header, or as
+	// a plain message with "Read:" / "Not read:" subjects.
+	if strings.HasPrefix(strings.ToLower(m.Header.Get("Content-Class")), "urn:content-classes:mdn") {
+		return true
+	}
+	subject := strings.ToLower(strings.TrimSpace(m.Subject))
+	if readSubject.MatchString(subject) && (m.embedded || strings.Contains(strings.ToLower(m.Text), "was read on") ||
+		strings.Contains(strings.ToLower(m.Text), "was displayed") || strings.Contains(strings.ToLower(m.Text), "your message")) {
+		return true
+	}
+	return false
+}
+
+// readSubject is the subject of a read receipt in the common clients.
+var readSubject = regexp.MustCompile(`^(read|not read|read receipt|return receipt|displayed|gelesen|ungelesen|lu|non lu|leído|leido|lido|letto|gelezen|прочитано|已读|已讀|開封済み|읽음)\s*:`)
+
+// isChallenge reports a challenge-response request: a spam filter asking
+// us to prove we are human before our mail is delivered. Answering one
+// would confirm the ballot address to a stranger's filter; it is recorded
+// and never answered.
+func isChallenge(m *Message) bool {
+	h := &m.Header
+	for _, k := range []string{"X-Boxbe-Pending", "X-Challenge", "X-Spamarrest-Noauth", "X-SpamArrest-Challenge", "X-Sender-Verification"} {
+		if h.Has(k) {
+			return true
+		}
+	}
+	text := m.Subject + "\n" + m.Text
+	if len(text) > 4000 {
+		text = text[:4000]
+	}
+	return challengeText.MatchString(text)
+}
+
+// challengeText is the wording of challenge-response systems (Boxbe,
+// SpamArrest, Mailbug, Bluebottle and similar).
+var challengeText = regexp.MustCompile(`(?i)(please verify (that )?you('| a)re (a )?(human|real|person)|verify (yourself|your (email|address|identity)) (to|so that|in order)|(sender|email) verification (request|required)|confirm (that )?you('| a)re (a )?(human|real person)|prove (that )?you('| a)re (a )?(human|real)|challenge[- ]response|your (message|email) (is|has been) (being )?held (pending|until)|awaiting (your )?verification|spam ?arrest|boxbe|i use .{0,40}to (protect|block).{0,40}spam)`)
 
 // replyPrefix matches the subject of a reply or a forward.
 var replyPrefix = regexp.MustCompile(`^\s*(re|fwd?|aw|sv|tr|antw)\s*(\[\d+\])?\s*:`)

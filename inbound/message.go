@@ -59,6 +59,7 @@ type Message struct {
 	reportType     string // report-type parameter of a multipart/report, lowercased
 	deliveryStatus bool   // a message/delivery-status (RFC 3464) part was seen
 	feedbackReport bool   // a message/feedback-report (RFC 5965) part was seen
+	disposition    bool   // a message/disposition-notification (RFC 8098) part was seen
 	embedded       bool   // a message/rfc822 or text/rfc822-headers part was seen
 	dsnFields      []byte // the first message/delivery-status part, decoded (ReadBounce)
 	returned       []byte // the first returned message or headers, decoded (ReadBounce)
@@ -531,6 +532,9 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 		return nil
 	case mt == "message/feedback-report":
 		m.feedbackReport = true
+		return nil
+	case mt == "message/disposition-notification" || mt == "message/global-disposition-notification":
+		m.disposition = true
 		return nil
 	case mt == "text/rfc822-headers" || mt == "text/global-headers":
 		m.embedded = true

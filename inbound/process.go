@@ -233,19 +233,20 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 }
 
 // findBallot returns the ballot a reply is about, with its race (locked
-// against the close) and candidates: the plus-address token, then the
-// ballot Message-ID it replies to, then a "Ballot code:" in its text; the
-// first that verifies wins. Found is false when none does.
+// against the close) and candidates. The ballot's own reply address (the
+// plus-address token) decides; only when it is missing or does not verify
+// do the ballot Message-ID the reply names (In-Reply-To, References) and a
+// "Ballot code:" in its text count, and a ballot found by a header counts
+// only when the reply's From is that ballot's voter. Found is false when
+// none does.
 func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ballots.Ballot, bool, error) {
-	var tokens []string
 	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenBallot {
-		tokens = append(tokens, tag.Token)
-	}
-	for _, ref := range append(append([]string{}, m.InReplyTo...), m.References...) {
-		local, domain, ok := strings.Cut(ref, "@")
-		if !ok || !strings.EqualFold(domain, p.Box.Domain) {
-			continue
+		b, ok, err := p.ballotOfToken(ctx, tx, tag.Token)
+		if ok || err != nil {
+			return b, ok, err
 		}
+	}
+	for _, local := range OwnReferences(m, p.Box) {
 		oid, err := p.Tokens.Open(ballots.TokenMessageID, local)
 		if err != nil {
 			continue
@@ -258,26 +259,39 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ba
 			return ballots.Ballot{}, false, err
 		}
 		b, err := ballots.BallotForVote(ctx, tx, bid)
-		return b, err == nil, err
-	}
-	tokens = append(tokens, BallotCodes(m)...)
-	for _, tok := range tokens {
-		bid, err := p.Tokens.ID(tok)
 		if err != nil {
-			continue
+			return b, false, err
 		}
-		// The ballot with its nonce, race and candidates in one go: the
-		// token is checked against the nonce it brings.
-		b, err := ballots.BallotForVote(ctx, tx, bid)
-		if errors.Is(err, ballots.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return ballots.Ballot{}, false, err
-		}
-		if p.Tokens.Verify(ballots.TokenBallot, tok, b.Nonce) {
+		if strings.EqualFold(m.From, b.MemberEmail) {
 			return b, true, nil
 		}
+	}
+	for _, tok := range BallotCodes(m) {
+		b, ok, err := p.ballotOfToken(ctx, tx, tok)
+		if ok || err != nil {
+			return b, ok, err
+		}
+	}
+	return ballots.Ballot{}, false, nil
+}
+
+// ballotOfToken returns the ballot a ballot token names, if it verifies.
+func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string) (ballots.Ballot, bool, error) {
+	bid, err := p.Tokens.ID(tok)
+	if err != nil {
+		return ballots.Ballot{}, false, nil
+	}
+	// The ballot with its nonce, race and candidates in one go: the
+	// token is checked against the nonce it brings.
+	b, err := ballots.BallotForVote(ctx, tx, bid)
+	if errors.Is(err, ballots.ErrNotFound) {
+		return ballots.Ballot{}, false, nil
+	}
+	if err != nil {
+		return ballots.Ballot{}, false, err
+	}
+	if p.Tokens.Verify(ballots.TokenBallot, tok, b.Nonce) {
+		return b, true, nil
 	}
 	return ballots.Ballot{}, false, nil
 }
