@@ -17,6 +17,9 @@ const (
 	MailReceipt      = "receipt"
 	MailClarify      = "clarify"
 	MailClosed       = "closed"
+	// MailNoChange answers a reply that changed nothing: the same vote
+	// again, or a reply written before the vote that stands.
+	MailNoChange = "no-change"
 	MailNotVoter     = "not-voter"
 	MailUnmatched    = "unmatched"
 	MailAnnouncement = "announcement"
@@ -53,6 +56,13 @@ type AnswerData struct {
 	Choice  string `json:"choice,omitempty"`
 	Receipt string `json:"receipt,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Quote is the start of what the member wrote, for a clarification.
+	Quote string `json:"quote,omitempty"`
+	// Read says how a near-miss answer was read, for a receipt.
+	Read string `json:"read,omitempty"`
+	// Stale marks a no-change note for a reply written before the vote
+	// that stands.
+	Stale bool `json:"stale,omitempty"`
 	Sender  string `json:"sender,omitempty"`
 	Subject string `json:"subject,omitempty"`
 	// InReplyTo is the Message-ID of the message answered, for threading.

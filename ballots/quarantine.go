@@ -34,22 +34,32 @@ func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots 
 	return false, nil
 }
 
-// StandingVote returns the choice and candidate of ballot id's latest vote;
-// ok is false when it has none.
-func StandingVote(ctx context.Context, q sqlx.QueryerContext, id int64) (choice string, candidateID int64, ok bool, err error) {
+// Standing is a ballot's latest vote: the one that counts.
+type Standing struct {
+	Choice      string
+	CandidateID int64
+	// Raw is the message that cast it (nil for a vote without one).
+	Raw []byte
+}
+
+// StandingVote returns ballot id's latest vote with the message that cast
+// it; ok is false when it has none.
+func StandingVote(ctx context.Context, q sqlx.QueryerContext, id int64) (s Standing, ok bool, err error) {
 	var rows []struct {
 		Choice    string        `db:"choice"`
 		Candidate sql.NullInt64 `db:"candidate_id"`
+		Raw       []byte        `db:"raw"`
 	}
-	err = sqlx.SelectContext(ctx, q, &rows, `SELECT choice, candidate_id FROM votes WHERE ballot_id = $1
-		ORDER BY cast_at DESC, id DESC LIMIT 1`, id)
+	err = sqlx.SelectContext(ctx, q, &rows, `SELECT v.choice, v.candidate_id, i.raw FROM votes v
+		LEFT JOIN inbound_messages i ON i.id = v.inbound_id
+		WHERE v.ballot_id = $1 ORDER BY v.cast_at DESC, v.id DESC LIMIT 1`, id)
 	if err != nil {
-		return "", 0, false, fmt.Errorf("standing vote on ballot %d: %w", id, err)
+		return s, false, fmt.Errorf("standing vote on ballot %d: %w", id, err)
 	}
 	if len(rows) == 0 {
-		return "", 0, false, nil
+		return s, false, nil
 	}
-	return rows[0].Choice, rows[0].Candidate.Int64, true, nil
+	return Standing{Choice: rows[0].Choice, CandidateID: rows[0].Candidate.Int64, Raw: rows[0].Raw}, true, nil
 }
 
 // QuarantineEntry is one quarantined inbound message, as listed for staff.

@@ -28,6 +28,9 @@ const (
 	// OutcomeUnauthenticated is a vote from the voter's address that the
 	// trusted server could not authenticate: not counted.
 	OutcomeUnauthenticated = "unauthenticated"
+	// OutcomeStale is a reply written before the vote that stands (by its
+	// Date): a replay cannot undo a later vote.
+	OutcomeStale = "stale"
 	// OutcomeBounced is a delivery report mapped back to the message it
 	// reports on.
 	OutcomeBounced = "bounced"
@@ -342,16 +345,26 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		v, text, ok := voteOf(ans, b.Candidates)
 		if !ok {
 			out.Outcome, out.Detail = OutcomeUnclear, ans.Reason
-			reply.Kind, data.Reason = ballots.MailClarify, ans.Reason
+			reply.Kind, data.Reason, data.Quote = ballots.MailClarify, ans.Reason, ans.Quote
 			if data.Reason == "" {
 				data.Reason = "we found no answer we could read"
 			}
 			break
 		}
 		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
-		prevChoice, prevCandidate, voted, err := ballots.StandingVote(ctx, tx, b.ID)
+		prev, voted, err := ballots.StandingVote(ctx, tx, b.ID)
 		if err != nil {
 			return out, false, err
+		}
+		same := voted && prev.Choice == v.Choice && prev.CandidateID == v.CandidateID
+		if voted && !same && res.received.IsZero() && writtenBefore(m, prev.Raw) {
+			// A reply cannot undo a later vote: one written (by its Date)
+			// before the reply that cast the standing vote is a replay or
+			// a late delivery, and is not counted.
+			out.Outcome, out.Quarantined = OutcomeStale, true
+			out.Detail = "written before the vote that stands; not counted (a replayed or late reply)"
+			reply.Kind, data.Choice, data.Stale = ballots.MailNoChange, choiceText(prev, b.Candidates), true
+			break
 		}
 		receipt, err := ballots.RecordVote(ctx, tx, v)
 		if err != nil {
@@ -370,16 +383,18 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 				return out, false, nil
 			}
 		}
-		if voted && prevChoice == v.Choice && prevCandidate == v.CandidateID {
-			// The same vote again: nothing changed, the last receipt holds.
+		if same {
+			// The same vote again: recorded, nothing changes, and a short
+			// note says so (the last receipt holds).
 			out.Detail = "the same vote as the standing one; no new receipt"
-			return out, false, nil
+			reply.Kind, data.Choice = ballots.MailNoChange, text
+			break
 		}
-		reply.Kind, data.Choice, data.Receipt = ballots.MailReceipt, text, receipt
+		reply.Kind, data.Choice, data.Receipt, data.Read = ballots.MailReceipt, text, receipt, ans.Read
 	}
 	reply.Data = data
 	reason, slots := fmt.Sprintf("%s:%d", reply.Kind, b.ID), 1
-	if reply.Kind == ballots.MailReceipt {
+	if reply.Kind == ballots.MailReceipt || reply.Kind == ballots.MailNoChange {
 		// Every changed vote gets its receipt, so the last receipt a voter
 		// holds names the vote that stands, up to a bound against floods.
 		slots = maxReceiptsPerDay
@@ -387,6 +402,47 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 	sent, why, err := p.answer(ctx, tx, m, reply, reason, slots)
 	noteAnswer(&out, why)
 	return out, sent, err
+}
+
+// writtenBefore reports whether m was written before the message
+// prev (the raw message that cast the standing vote), by their Date
+// headers. A Date in the future counts as now; a message without a Date is
+// never "before".
+func writtenBefore(m *Message, prev []byte) bool {
+	if m.Date.IsZero() || len(prev) == 0 {
+		return false
+	}
+	pm, err := Parse(prev)
+	if err != nil || pm.Date.IsZero() {
+		return false
+	}
+	now := time.Now()
+	at, prevAt := m.Date, pm.Date
+	if at.After(now) {
+		at = now
+	}
+	if prevAt.After(now) {
+		prevAt = now
+	}
+	return at.Before(prevAt)
+}
+
+// choiceText is the standing vote in the words of a receipt.
+func choiceText(s ballots.Standing, cs []ballots.Candidate) string {
+	for _, c := range cs {
+		if c.ID != s.CandidateID {
+			continue
+		}
+		switch s.Choice {
+		case ballots.ChoiceYes:
+			return "YES: endorse " + c.Name
+		case ballots.ChoiceNo:
+			return "NO: do not endorse " + c.Name
+		case ballots.ChoiceCandidate:
+			return fmt.Sprintf("%d. %s", c.Number.Int64, c.Name)
+		}
+	}
+	return "NONE of the candidates"
 }
 
 // maxReceiptsPerDay bounds the receipts for one ballot in a day: a voter

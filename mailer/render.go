@@ -167,11 +167,13 @@ func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
 	switch kind {
 	case ballots.MailBallot:
 		data = func(name, code string) any {
-			return templates.Ballot{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code}
+			return templates.Ballot{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code,
+				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
 		}
 	case ballots.MailReminder:
 		data = func(name, code string) any {
-			return templates.Reminder{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code}
+			return templates.Reminder{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code,
+				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
 		}
 	}
 	var st *templates.Stamp
@@ -189,7 +191,7 @@ func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
 // (RFC 3834 §5: Auto-Submitted: auto-replied).
 func autoAnswer(kind string) bool {
 	switch kind {
-	case ballots.MailReceipt, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated,
+	case ballots.MailReceipt, ballots.MailNoChange, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated,
 		ballots.MailResendNeutral:
 		return true
 	}
@@ -245,14 +247,25 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	switch row.Kind {
 	case ballots.MailBallot, ballots.MailBallotResend:
 		data = templates.Ballot{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code}
+			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailReceipt:
-		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code}
+		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code, Read: ad.Read}
+	case ballots.MailNoChange:
+		data = templates.NoChange{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Stale: ad.Stale, Code: code}
 	case ballots.MailClarify:
-		data = templates.Clarify{Name: row.MemberName, Race: sh.race, Reason: ad.Reason, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code}
+		data = templates.Clarify{Name: row.MemberName, Race: sh.race, Reason: ad.Reason, Quote: ad.Quote, Candidates: sh.candidates,
+			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailClosed:
-		data = templates.Closed{Name: row.MemberName, Race: sh.race}
+		c := templates.Closed{Name: row.MemberName, Race: sh.race}
+		// Once the results are out, the answer says what they were; the
+		// cached sheet may be from before the close, so read it afresh.
+		if rs, err := r.Store.RaceSheet(ctx, row.RaceID.Int64); err == nil && rs.Tally != nil &&
+			(!rs.Race.HoldResults || rs.Race.ReleasedAt != nil) {
+			if a, err := resultsData(rs, raceData(rs), row.MemberName); err == nil {
+				c.Results = &a
+			}
+		}
+		data = c
 	case ballots.MailNotVoter:
 		data = templates.NotVoter{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
 	case ballots.MailUnauthenticated:
@@ -278,7 +291,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		}
 	case ballots.MailReminder:
 		data = templates.Reminder{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code}
+			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailVetting:
 		var v templates.Vetting
 		if err := json.Unmarshal(row.Data, &v); err != nil {

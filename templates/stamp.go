@@ -42,9 +42,13 @@ const (
 // hold a space and a non-ASCII letter, which PlainName lets through: a
 // context that would encode them (a URL) changes the marker and so refuses
 // the stamp.
+//
+// The code markers are letters and digits only, like a code: the code
+// stands inside the one-tap mailto: links too, where a URL context would
+// encode anything else and refuse every stamp.
 var markers = [2]struct{ name, code string }{
-	{"\x1eNa \u00e9\x1e", "\x1eCA\x1e"},
-	{"\x1eNbb \u00fc\x1e", "\x1eCBB\x1e"},
+	{"\x1eNa \u00e9\x1e", "q0q0ca0q0q"},
+	{"\x1eNbb \u00fc\x1e", "q0q0cbb0q0q"},
 }
 
 // Stamp makes kind's stamp from data, which builds the template data with

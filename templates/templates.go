@@ -13,6 +13,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,15 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
 	"reminder", "vetting", "digest", "results-held", "unauthenticated",
-	"resend-neutral"}
+	"resend-neutral", "no-change"}
+
+// mailto builds an RFC 6068 mailto: URL. The address is written as it is
+// (a ballot address has only letters, digits, '+', '-' and '@'); the
+// subject and body are percent-encoded, spaces as %20 (RFC 6068 §5: '+'
+// would not be read as a space).
+func mailto(addr, subject, body string) string {
+	return "mailto:" + addr + "?subject=" + url.PathEscape(subject) + "&body=" + url.PathEscape(body)
+}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -43,6 +52,11 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
+	// mailto is a one-tap answer (RFC 6068): a link that opens a reply to
+	// addr with the subject and the body (the answer) filled in.
+	"mailto": mailto,
+	// lines splits text into its lines, for quoting.
+	"lines": func(s string) []string { return strings.Split(s, "\n") },
 	// barWidth is a turnout bar's width in pixels, 0 to 200 (the digest
 	// draws a chart now; kept for override templates that use it).
 	"barWidth": func(f float64) int { return int(max(0, min(1, f)) * 200) },
@@ -145,6 +159,8 @@ type Ballot struct {
 	Candidates []Candidate
 	Single     bool   // one candidate: answer YES or NO
 	Code       string // the ballot code, also the reply address's token
+	// Reply is the ballot's reply address, for the one-tap answers.
+	Reply string
 }
 
 // Receipt is the data of a vote receipt.
@@ -154,6 +170,19 @@ type Receipt struct {
 	Choice  string // "YES for Ed Markey", "2. Jane Doe", "NONE of the candidates"
 	Receipt string
 	Code    string
+	// Read says how a near-miss answer was read: `"Pressly" as Ayanna
+	// Pressley`.
+	Read string
+}
+
+// NoChange is the data of the note to a reply that changed nothing: the
+// same vote again, or (Stale) a reply written before the vote that stands.
+type NoChange struct {
+	Name   string
+	Race   Race
+	Choice string // the vote that stands, in words
+	Stale  bool
+	Code   string
 }
 
 // Clarify is the data of the answer to a reply ballotd could not read.
@@ -161,15 +190,19 @@ type Clarify struct {
 	Name       string
 	Race       Race
 	Reason     string
+	Quote      string // the start of what the member wrote, as read
 	Candidates []Candidate
 	Single     bool
 	Code       string
+	Reply      string // the ballot's reply address, for the one-tap answers
 }
 
 // Closed is the data of the answer to a vote after the close.
 type Closed struct {
 	Name string
 	Race Race
+	// Results, when the race's results are out, is what was decided.
+	Results *Announcement
 }
 
 // Unauthenticated is the data of the notice sent to a ballot's voter when
@@ -228,6 +261,7 @@ type Reminder struct {
 	Candidates []Candidate
 	Single     bool
 	Code       string
+	Reply      string // the ballot's reply address, for the one-tap answers
 }
 
 // VettingCandidate is a candidate in the vetting notice and the digest.
