@@ -41,6 +41,19 @@ type Answer struct {
 	Quote string
 }
 
+// hedgeEmoji are the emoji of doubt: 🤔 🤷 😕 😬 🙃 ❓ ❔.
+const hedgeEmoji = "\U0001F914\U0001F937\U0001F615\U0001F62C\U0001F643\u2753\u2754"
+
+// lineHasQuestion reports whether any clause of line asks a question.
+func lineHasQuestion(clauses []clause, line int) bool {
+	for _, c := range clauses {
+		if c.line == line && strings.Contains(c.text, "?") {
+			return true
+		}
+	}
+	return false
+}
+
 // Reasons given with AnswerUnclear.
 const (
 	reasonNothing   = "we found no answer"
@@ -90,8 +103,11 @@ func readAnswerText(text string, choices []Choice, voter string) Answer {
 		return Answer{Kind: AnswerUnclear, Reason: reason, Quote: quote}
 	}
 	var clauses []clause
-	for _, l := range lines {
-		clauses = append(clauses, splitClauses(l)...)
+	for i, l := range lines {
+		for _, c := range splitClauses(l) {
+			c.line = i
+			clauses = append(clauses, c)
+		}
 	}
 	// Greetings and thanks above the answer are skipped.
 	for len(clauses) > 0 && b.isPleasantry(clauses[0].text) {
@@ -101,8 +117,14 @@ func readAnswerText(text string, choices []Choice, voter string) Answer {
 		return unclear(reasonNothing)
 	}
 	first := clauses[0]
-	if strings.Contains(first.text, "?") {
+	if strings.Contains(first.text, "?") || (len(clauses) > 1 && clauses[1].line == first.line && lineHasQuestion(clauses, first.line)) {
+		// A question on the answer's line: "Kennedy, really?"
 		return unclear(reasonQuestion)
+	}
+	for _, l := range lines {
+		if strings.ContainsAny(l, hedgeEmoji) {
+			return unclear(reasonHedge)
+		}
 	}
 	toks := tokens(first.text)
 	if hasCue(toks, hedgeWords) || hasCue(toks, conditionWords) {
@@ -125,6 +147,13 @@ func readAnswerText(text string, choices []Choice, voter string) Answer {
 	// The clauses after the answer: comments are welcome, but not another
 	// answer, a hedge or a second thought.
 	for _, c := range clauses[1:] {
+		if c.line == first.line {
+			// The answer's own line holds no condition or hedge at all:
+			// "Sí, pero solo si…".
+			if t := tokens(c.text); hasCue(t, conditionWords) || hasCue(t, hedgeWords) {
+				return unclear(reasonHedge)
+			}
+		}
 		if why := b.contradicts(c, m); why != "" {
 			return unclear(why)
 		}
@@ -172,6 +201,7 @@ func judge(m meaning, choices []Choice) Answer {
 // clause is a piece of a line between sentence or clause punctuation.
 type clause struct {
 	text string
+	line int // which line of the member's text it is on
 }
 
 // splitClauses splits a line at sentence ends, commas, colons after an
@@ -194,6 +224,16 @@ func splitClauses(line string) []clause {
 				sb.WriteRune(r)
 				continue
 			}
+			// "Rep. Pressley", "Raphael G. Warnock", "No. 2": the dot
+			// of an abbreviation or an initial ends nothing.
+			if r == '.' && i+2 < len(rs) && unicode.IsSpace(rs[i+1]) && unicode.IsDigit(rs[i+2]) && numberAbbreviation(rs[:i]) {
+				sb.WriteRune(' ')
+				continue
+			}
+			if r == '.' && i+1 < len(rs) && unicode.IsSpace(rs[i+1]) && abbreviationBefore(rs[:i]) {
+				sb.WriteRune(' ')
+				continue
+			}
 			flush()
 		case '?', '？', '؟':
 			sb.WriteRune('?')
@@ -211,6 +251,38 @@ func splitClauses(line string) []clause {
 	}
 	flush()
 	return out
+}
+
+// abbreviations end in a dot that does not end a sentence.
+var abbreviations = map[string]bool{"mr": true, "mrs": true, "ms": true, "dr": true, "rep": true, "sen": true,
+	"gov": true, "rev": true, "jr": true, "sr": true, "st": true, "no": true, "nr": true, "prof": true, "hon": true, "mx": true}
+
+// abbreviationBefore reports whether the word before a dot is an
+// abbreviation or an initial.
+func abbreviationBefore(rs []rune) bool {
+	j := len(rs)
+	for j > 0 && unicode.IsLetter(rs[j-1]) {
+		j--
+	}
+	w := strings.ToLower(string(rs[j:]))
+	if j > 0 && !unicode.IsSpace(rs[j-1]) {
+		return false
+	}
+	if w == "no" || w == "nr" {
+		// "No. 2", but "No. Never."
+		return false
+	}
+	return abbreviations[w] || (utf8.RuneCountInString(w) == 1 && unicode.IsUpper(rs[j]))
+}
+
+// numberAbbreviation reports "No" or "Nr" before a dot: "No. 2".
+func numberAbbreviation(rs []rune) bool {
+	j := len(rs)
+	for j > 0 && unicode.IsLetter(rs[j-1]) {
+		j--
+	}
+	w := strings.ToLower(string(rs[j:]))
+	return (w == "no" || w == "nr") && (j == 0 || unicode.IsSpace(rs[j-1]))
 }
 
 // normalize applies NFKC (full-width letters from CJK keyboards), makes
@@ -257,7 +329,7 @@ func tokens(s string) []string {
 		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '#' || r == '\'' || unicode.Is(unicode.Mc, r))
 	})
 	var out []string
-	for _, w := range raw {
+	for _, w := range splitScripts(raw) {
 		w = strings.Trim(w, "'")
 		// "#2" stays, "2#" or "##" do not.
 		if strings.Contains(w, "#") {
@@ -279,6 +351,33 @@ func tokens(s string) []string {
 		if w != "" {
 			out = append(out, w)
 		}
+	}
+	return out
+}
+
+// splitScripts splits words where digits meet Chinese, Japanese or Korean
+// letters, which are written without spaces: "我投2号" is "我投 2 号".
+func splitScripts(words []string) []string {
+	var out []string
+	for _, w := range words {
+		start, prev := 0, 0
+		for i, r := range w {
+			c := 0
+			switch {
+			case unicode.IsDigit(r):
+				c = 1
+			case unicode.In(r, unicode.Han, unicode.Hangul, unicode.Hiragana, unicode.Katakana):
+				c = 2
+			}
+			if i > 0 && c != 0 && prev != 0 && c != prev {
+				out = append(out, w[start:i])
+				start = i
+			}
+			if c != 0 {
+				prev = c
+			}
+		}
+		out = append(out, w[start:])
 	}
 	return out
 }
@@ -340,19 +439,20 @@ var (
 		"yes i do", "yes i endorse", "i do", "count me in",
 		// Spanish, Portuguese, Italian, French, German, Dutch
 		"si claro", "claro", "claro que si", "por supuesto", "desde luego", "sim", "claro que sim", "com certeza",
-		"certo", "certamente", "oui", "bien sur", "ja", "jawohl", "ja klar", "klar", "natuurlijk", "jazeker",
+		"certo", "certamente", "oui", "bien sur", "ja", "jawohl", "ja klar", "klar", "natuurlijk", "jazeker", "ja hoor",
+		"ja graag", "oui bien sur", "hard yes", "firm yes",
 		"voto si", "voto sim",
 		// Chinese, Vietnamese, Tagalog, Korean, Arabic, Russian
 		"是", "是的", "对", "對", "好", "好的", "同意", "赞成", "贊成", "支持", "可以",
 		"co", "vang", "dong y", "u", "da", "ung ho", "co a",
 		"oo", "opo", "oo po", "oho",
-		"네", "예", "찬성", "동의", "좋아요", "네 찬성",
+		"네", "예", "찬성", "동의", "좋아요", "네 찬성", "찬성합니다", "동의합니다", "네 찬성합니다",
 		"نعم", "اجل", "ايوه", "موافق",
 		"да", "конечно", "за", "согласен", "согласна",
 	)
 	noPhrases = phrases(
 		"no", "nope", "nah", "naw", "nay", "n", "no no", "definitely not", "absolutely not", "of course not",
-		"certainly not", "hell no", "heck no", "a big no", "big no", "strong no", "a no", "no sir", "no thank you", "no thanks",
+		"certainly not", "hell no", "heck no", "hard no", "firm no", "nee hoor", "a big no", "big no", "strong no", "a no", "no sir", "no thank you", "no thanks",
 		"i oppose", "oppose", "against", "i'm against", "im against", "i am against", "reject", "i reject", "disapprove",
 		"i disapprove", "i do not", "i don't", "i do not endorse", "i don't endorse", "do not endorse", "don't endorse",
 		"not endorse",
@@ -367,17 +467,17 @@ var (
 	nonePhrases = phrases(
 		"none", "none of them", "none of the above", "none of these", "none of those", "none of the candidates",
 		"no one", "noone", "nobody", "neither", "neither one", "neither of them", "neither candidate",
-		"abstain", "i abstain", "abstaining", "i'm abstaining", "abstention", "no candidate", "no endorsement",
-		"ninguno", "ninguna", "ninguno de ellos", "ninguno de los dos", "nadie", "me abstengo", "abstencion",
+		"no candidate", "no endorsement", "nobody please",
+		"ninguno", "ninguna", "ninguno de ellos", "ninguno de los dos", "nadie", "ninguno de los candidatos",
 		"nenhum", "nenhuma", "nenhum deles", "ninguem", "aucun", "aucune", "aucun d'entre eux", "personne",
-		"keiner", "keine", "keinen", "niemand", "enthaltung", "geen", "geen van beide", "geen van allen", "nessuno",
-		"nessuno dei due", "astensione",
-		"都不", "都不选", "都不選", "一个都不", "无", "無", "弃权", "棄權",
-		"khong ai", "khong chon ai",
-		"wala", "wala po",
-		"없음", "없어요", "기권", "아무도",
-		"لا احد", "لا أحد", "امتناع",
-		"никто", "ни один", "никого", "воздерживаюсь",
+		"keiner", "keine", "keinen", "niemand", "geen", "geen van beide", "geen van allen", "nessuno",
+		"nessuno dei due",
+		"都不", "都不选", "都不選", "一个都不", "无", "無", "都不要",
+		"khong ai", "khong ai ca", "khong chon ai",
+		"wala", "wala po", "wala sa kanila",
+		"없음", "없어요", "아무도", "아무도 없음",
+		"لا احد", "لا أحد",
+		"никто", "ни один", "никого", "ни за кого",
 	)
 	// leadIns may come before the answer: "I vote", "my vote is".
 	leadIns = phrases(
@@ -392,7 +492,7 @@ var (
 		"for", "to", "please", "hi", "hello", "ok", "okay", "so",
 		"mi voto", "mi voto es", "voto", "voto por", "voto para", "o meu voto", "meu voto", "meu voto e",
 		"je vote", "je vote pour", "mon vote", "ich stimme", "ich stimme fur", "ich wahle", "meine stimme",
-		"ik stem", "ik stem op", "mijn stem", "il mio voto", "voto per", "我投", "我选", "我選", "我投票给", "我投給",
+		"ik stem", "ik stem op", "mijn stem", "il mio voto", "voto per", "我投", "我选", "我選", "投", "选", "選", "我投票给", "我投給",
 		"toi bau", "toi chon", "boto ko", "ang boto ko", "제 투표는", "أصوت", "انا اصوت", "я голосую", "голосую за",
 	)
 	// tails may follow the answer: "thanks", "please".
@@ -418,13 +518,15 @@ var (
 	)
 	// changeCues change or question an answer given before them.
 	changeCues = phrases(
-		"actually", "wait", "sorry", "i meant", "i mean", "meant", "on second thought", "on second thoughts",
+		"i meant", "i mean", "meant to say", "meant to write", "on second thought", "on second thoughts",
 		"second thoughts", "changed my mind", "change my mind", "change my vote", "changing my vote",
-		"scratch that", "correction", "oops", "rather", "instead", "never mind", "nevermind", "disregard",
-		"ignore", "no wait", "typo", "mistake", "ignore that", "undo", "retract", "en realidad", "perdon",
-		"quise decir", "en fait", "pardon", "eigentlich", "doch", "sorry", "scusa", "eigenlijk", "на самом деле",
-		"其实", "不对", "抱歉",
+		"scratch that", "correction", "never mind", "nevermind", "disregard", "ignore my", "ignore that",
+		"ignore the", "no wait", "typo", "by mistake", "mistake", "undo", "retract", "instead", "en realidad",
+		"quise decir", "en fait", "eigentlich", "eigenlijk", "на самом деле", "其实", "不对",
 	)
+	// leadingCues change an answer when they start a clause with more in
+	// it: "Actually, no", "Sorry I meant 2" (but "none of them, sorry").
+	leadingCues = phrases("actually", "wait", "sorry", "oops", "hmm", "perdon", "pardon", "doch", "scusa", "抱歉", "oh wait")
 	// negations, with a reference to the choice, question it.
 	negations = phrases(
 		"not", "don't", "dont", "do not", "won't", "wont", "will not", "can't", "cant", "cannot", "never",
@@ -439,19 +541,33 @@ var (
 		"they're", "answer", "option", "yes", "no", "none",
 	)
 	// numberLeads make a number a candidate's number: "option 2".
-	numberLeads = phrases("option", "candidate", "number", "choice", "no", "nr", "num", "opcion", "numero", "option number", "candidate number", "the number", "#")
+	numberLeads = phrases("option", "candidate", "number", "choice", "no", "nr", "num", "opcion", "numero", "option number",
+		"candidate number", "the number", "#", "nummer", "номер", "candidato", "candidat", "kandidat", "opcao", "opzione")
 	numberWords = map[string]int{
 		"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
 		"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
 		"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6,
+		"primero": 1, "primer": 1, "primera": 1, "segundo": 2, "segunda": 2, "tercero": 3, "tercera": 3, "cuarto": 4, "cuarta": 4,
+		"premier": 1, "premiere": 1, "deuxieme": 2, "second e": 2, "troisieme": 3, "quatrieme": 4,
+		"erste": 1, "ersten": 1, "zweite": 2, "zweiten": 2, "dritte": 3, "dritten": 3,
+		"primo": 1, "terzo": 3, "quarto": 4, "eerste": 1, "tweede": 2, "derde": 3,
 	}
 	ordinals = map[string]bool{"first": true, "second": true, "third": true, "fourth": true, "fifth": true, "sixth": true,
-		"1st": true, "2nd": true, "3rd": true, "4th": true, "5th": true, "6th": true}
-	honorifics = map[string]bool{
+		"1st": true, "2nd": true, "3rd": true, "4th": true, "5th": true, "6th": true,
+		"primero": true, "primer": true, "primera": true, "segundo": true, "segunda": true, "tercero": true, "tercera": true,
+		"cuarto": true, "cuarta": true, "premier": true, "premiere": true, "deuxieme": true, "troisieme": true, "quatrieme": true,
+		"erste": true, "ersten": true, "zweite": true, "zweiten": true, "dritte": true, "dritten": true,
+		"primo": true, "terzo": true, "quarto": true, "eerste": true, "tweede": true, "derde": true, "last": true}
+	// articles may stand before an ordinal: "the second", "el segundo".
+	articles = map[string]bool{"the": true, "el": true, "la": true, "le": true, "der": true, "die": true, "das": true,
+		"den": true, "il": true, "lo": true, "de": true, "het": true, "o": true}
+	// numberSuffixes follow a number in Chinese and Korean: "2号", "2번".
+	numberSuffixes = map[string]bool{"号": true, "號": true, "번": true, "번째": true, "位": true, "号候选人": true}
+	honorifics     = map[string]bool{
 		"mr": true, "mrs": true, "ms": true, "miss": true, "mx": true, "dr": true, "rep": true, "sen": true,
 		"senator": true, "representative": true, "congresswoman": true, "congressman": true, "congressmember": true,
 		"gov": true, "governor": true, "candidate": true, "prof": true, "professor": true, "judge": true,
-		"mayor": true, "the": true, "hon": true, "honorable": true, "councilmember": true, "councilwoman": true, "councilman": true,
+		"mayor": true, "the": true, "rev": true, "reverend": true, "pastor": true, "sister": true, "father": true, "hon": true, "honorable": true, "councilmember": true, "councilwoman": true, "councilman": true,
 	}
 	nameSuffixes = map[string]bool{"jr": true, "sr": true, "ii": true, "iii": true, "iv": true, "phd": true, "md": true, "esq": true}
 	particles    = map[string]bool{"de": true, "la": true, "del": true, "van": true, "von": true, "der": true, "den": true,
@@ -481,42 +597,95 @@ func newBallotWords(choices []Choice, voter string) *ballotWords {
 		b.voter[w] = true
 	}
 	for _, c := range choices {
-		ws := nameTokens(c.Name)
+		words := nameWords(c.Name)
 		cn := candidateNames{number: c.Number, name: c.Name}
-		if len(ws) > 0 {
-			cn.forms = append(cn.forms, ws)
-			// The surname with its particles: "de la Cruz", "O'Rourke".
-			s := len(ws) - 1
-			for s > 1 && particles[ws[s-1]] {
+		if n := len(words); n > 0 {
+			cn.forms = append(cn.forms, product(words)...)
+			// The surname with its particles: "de la Cruz".
+			s := n - 1
+			for s > 1 && particles[words[s-1][0][0]] {
 				s--
 			}
-			if len(ws) > 1 {
-				sur := ws[s:]
-				cn.forms = append(cn.forms, append(append(phrase{}, ws[0]), sur...), sur)
-				if len(sur) > 1 {
-					cn.forms = append(cn.forms, phrase{ws[len(ws)-1]}, append(phrase{ws[0]}, ws[len(ws)-1]))
+			if n > 1 {
+				sur := product(words[s:])
+				cn.forms = append(cn.forms, product(append([][]phrase{words[0]}, words[s:]...))...)
+				cn.forms = append(cn.forms, sur...)
+				last := words[n-1]
+				if s < n-1 {
+					cn.forms = append(cn.forms, last...)
 				}
-				cn.given = phrase{ws[0]}
+				// "Ocasio-Cortez": "Cortez" alone too.
+				for _, v := range last {
+					if len(v) > 1 {
+						cn.forms = append(cn.forms, phrase{v[len(v)-1]})
+					}
+				}
+				cn.given = words[0][0]
 			}
-			cn.surname = ws[len(ws)-1]
+			cn.surname = words[n-1][0][0]
+			if joined := strings.Join(words[n-1][len(words[n-1])-1], ""); len(words[n-1]) > 1 {
+				cn.surname = joined
+			}
 		}
-		for _, w := range ws {
-			b.nameTok[w] = true
+		for _, f := range cn.forms {
+			for _, w := range f {
+				b.nameTok[w] = true
+			}
 		}
 		b.names = append(b.names, cn)
 	}
 	return b
 }
 
+// nameWords splits a name into its words without honorifics and
+// suffixes; each word has the ways it can be written: "O'Rourke" as
+// "orourke" or "o rourke", "Ocasio-Cortez" as "ocasio cortez" or
+// "ocasiocortez".
+func nameWords(name string) [][]phrase {
+	var out [][]phrase
+	for _, raw := range strings.Fields(normalize(name)) {
+		split := phrase(tokens(strings.NewReplacer("'", " ", "-", " ", ".", " ").Replace(raw)))
+		if len(split) == 0 {
+			continue
+		}
+		if len(split) == 1 && (nameSuffixes[split[0]] || (honorifics[split[0]] && split[0] != "the")) {
+			continue
+		}
+		joined := phrase{strings.Join(split, "")}
+		if len(split) == 1 {
+			out = append(out, []phrase{split})
+			continue
+		}
+		if strings.Contains(raw, "'") {
+			out = append(out, []phrase{joined, split})
+		} else {
+			out = append(out, []phrase{split, joined})
+		}
+	}
+	return out
+}
+
+// product is every way of writing the words one after another.
+func product(words [][]phrase) []phrase {
+	out := []phrase{{}}
+	for _, variants := range words {
+		var next []phrase
+		for _, p := range out {
+			for _, v := range variants {
+				next = append(next, append(append(phrase{}, p...), v...))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
 // nameTokens are the folded words of a name without honorifics, suffixes
 // and apostrophes ("O'Rourke" is "orourke").
 func nameTokens(name string) phrase {
 	var out phrase
-	for _, w := range tokens(strings.ReplaceAll(normalize(name), "'", "")) {
-		if nameSuffixes[w] || (honorifics[w] && w != "the") {
-			continue
-		}
-		out = append(out, w)
+	for _, w := range nameWords(name) {
+		out = append(out, w[0]...)
 	}
 	return out
 }
@@ -628,8 +797,10 @@ func (b *ballotWords) readAtom(toks []string, i int) (m meaning, n int, why stri
 // readNumber reads "2", "#2", "option 2", "number two", "the second one".
 func (b *ballotWords) readNumber(toks []string, i int, m *meaning) int {
 	j := i
-	if toks[j] == "the" && j+1 < len(toks) {
+	article := false
+	if articles[toks[j]] && j+1 < len(toks) {
 		j++
+		article = true
 	}
 	lead := false
 	if n := matchAt(toks, j, numberLeads); n > 0 && j+n < len(toks) {
@@ -647,24 +818,27 @@ func (b *ballotWords) readNumber(toks []string, i int, m *meaning) int {
 		num = atoi(w[1:])
 	case isDigits(w) && len(w) <= 3:
 		num = atoi(w)
+	case w == "last" && (article || lead):
+		num = len(b.choices)
 	case numberWords[w] > 0:
 		num = numberWords[w]
-		if ordinals[w] && !lead && toks[i] != "the" && j+1 < len(toks) && toks[j+1] != "one" && toks[j+1] != "candidate" && toks[j+1] != "option" {
-			return 0
-		}
 	default:
 		return 0
 	}
-	if toks[i] == "the" && !ordinals[w] && !lead {
+	if article && !ordinals[w] && !lead {
 		return 0
 	}
 	j++
-	if j < len(toks) && ordinals[w] && (toks[j] == "one" || toks[j] == "candidate" || toks[j] == "option") {
+	if j < len(toks) && (ordinals[w] || isDigits(w)) && (ordinalNouns[toks[j]] || numberSuffixes[toks[j]]) {
 		j++
 	}
 	m.kind, m.number, m.byNumber = AnswerCandidate, num, true
 	return j - i
 }
+
+// ordinalNouns follow an ordinal: "the second one", "el segundo candidato".
+var ordinalNouns = map[string]bool{"one": true, "candidate": true, "option": true, "choice": true, "name": true,
+	"candidato": true, "candidata": true, "candidat": true, "kandidat": true, "opcion": true}
 
 // readName reads a candidate's name at toks[i], with honorifics; why is
 // set when the name fits several candidates or is the voter's own.
@@ -801,10 +975,22 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 	if len(toks) == 0 {
 		return ""
 	}
+	about := hasCue(toks, choiceWords) || b.namesAny(toks)
 	if hasCue(toks, changeCues) {
 		return reasonSecond
 	}
-	if hasCue(toks, hedgeWords) || hasCue(toks, conditionWords) {
+	if n := matchAt(toks, 0, leadingCues); n > 0 && !(n == len(toks) && toks[0] == "sorry") {
+		// "Actually, no"; a lone "sorry" is politeness.
+		return reasonSecond
+	}
+	if strings.Contains(c.text, "?") && about {
+		return reasonQuestion
+	}
+	if (hasCue(toks, hedgeWords) || hasCue(toks, conditionWords)) && (about || len(toks) <= 4) {
+		return reasonHedge
+	}
+	// "But …", "Only if …" opening a clause; "not (100%) sure".
+	if matchAt(toks, 0, conditionWords) > 0 || (hasCue(toks, negations) && hasCue(toks, phrases("sure", "certain", "convinced", "decided"))) {
 		return reasonHedge
 	}
 	// Another answer: a clause that is an answer must be the same one.
@@ -814,7 +1000,6 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 		}
 		return ""
 	}
-	about := hasCue(toks, choiceWords)
 	for i, w := range toks {
 		bare := strings.ReplaceAll(w, "'", "")
 		// Another candidate named anywhere.
@@ -856,8 +1041,9 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 			}
 		}
 	}
-	// A negation about the choice questions it.
-	if hasCue(toks, negations) && (about || len(toks) <= 4 || b.namesAny(toks)) {
+	// A negation about the choice questions it; after NO or NONE it only
+	// agrees.
+	if m.kind != AnswerNo && m.kind != AnswerNone && hasCue(toks, negations) && (about || len(toks) <= 4) {
 		return reasonSecond
 	}
 	return ""
@@ -986,7 +1172,7 @@ func quoteOf(lines []string) string {
 
 // ballotEcho matches lines of the ballot itself that a reply may carry
 // unquoted; reading stops there.
-var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|reply (with )?(just )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:|^\s*\d+\.\s.*\(nominated by)`)
+var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|voting is open on|nominated by local groups|^\s*nominated by:|reply (with )?(just )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:|^\s*\d+\.\s.*\(nominated by)`)
 
 // closingLine is a sign-off: everything after it is a signature.
 var closingLine = regexp.MustCompile(`(?i)^\W*(best|best regards|best wishes|all the best|regards|kind regards|warm regards|warmly|warmest|thanks|thank you|thanks so much|many thanks|thanks again|thx|ty|cheers|sincerely|yours|yours truly|cordially|respectfully|take care|love|xo|xoxo|peace|in solidarity|solidarity|onward|onwards|stay safe|saludos|atentamente|un saludo|gracias|muchas gracias|merci|cordialement|bien à vous|danke|viele grüße|mit freundlichen grüßen|lg|groeten|met vriendelijke groet|saluti|cordiali saluti|grazie|obrigad[oa]|abraços|atenciosamente|спасибо|с уважением|谢谢|謝謝|감사합니다|cảm ơn|salamat( po)?|شكرا)\W*(\s+\p{L}+){0,3}\W*$`)
@@ -999,6 +1185,9 @@ var addressLine = regexp.MustCompile(`(?i)^\W*(\d+\s+(\p{L}+\.?\s+){1,4}(st|stre
 
 // sentFrom is a mail app's one-line signature, in any wording.
 var sentFrom = regexp.MustCompile(`(?i)^\W*(sent|envoy[ée]|enviado|inviato|gesendet|verzonden|отправлено)\s+(from|via|with|using|by|on|de|depuis|desde|da|von|met|с|из)\b`)
+
+// disclaimer is the legal notice some organisations append to every mail.
+var disclaimer = regexp.MustCompile(`(?i)^\W*(confidentiality notice|confidential(ity)?\s*:|disclaimer\s*:|privileged (and|&) confidential|this (e-?mail|message|communication)( and any attachments?)? (is|are|may contain|contains|is intended)|the information (contained )?in this (e-?mail|message)|if you (have received|are not the intended))`)
 
 // dashSignature is "- Maria" or "—ML" on a line of its own.
 var dashSignature = regexp.MustCompile(`^\s*[-–—~]+\s*\p{L}[\p{L}.'\s]{0,40}$`)
@@ -1026,7 +1215,9 @@ func ownLines(text string, b *ballotWords) []string {
 // isSignature reports a line that starts a signature: a sign-off, the
 // voter's own name, a phone number, an address.
 func (b *ballotWords) isSignature(l string) bool {
-	if closingLine.MatchString(l) || phoneLine.MatchString(l) || addressLine.MatchString(l) || dashSignature.MatchString(l) {
+	if closingLine.MatchString(l) || phoneLine.MatchString(l) || addressLine.MatchString(l) || dashSignature.MatchString(l) ||
+		disclaimer.MatchString(l) || greeting.MatchString(l) {
+		// A greeting below the answer starts a message pasted back.
 		return true
 	}
 	ws := nameTokens(strings.TrimLeft(l, "-–—~ "))

@@ -90,7 +90,7 @@ func TestReadAnswer(t *testing.T) {
 		{"I vote for 3", textMessage("I vote for 3, thanks"), threeChoices, AnswerCandidate, 3},
 		{"none", textMessage("none"), threeChoices, AnswerNone, 0},
 		{"none of them", textMessage("None of them."), threeChoices, AnswerNone, 0},
-		{"abstain", textMessage("I abstain"), threeChoices, AnswerNone, 0},
+		{"abstain is not NONE", textMessage("I abstain"), threeChoices, AnswerUnclear, 0},
 		{"two candidates", textMessage("Markey or Kennedy"), threeChoices, AnswerUnclear, 0},
 		{"two numbers", textMessage("1 and 3"), threeChoices, AnswerUnclear, 0},
 		{"number off the ballot", textMessage("7"), threeChoices, AnswerUnclear, 0},

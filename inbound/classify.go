@@ -245,7 +245,7 @@ func isChallenge(m *Message) bool {
 
 // challengeText is the wording of challenge-response systems (Boxbe,
 // SpamArrest, Mailbug, Bluebottle and similar).
-var challengeText = regexp.MustCompile(`(?i)(please verify (that )?you('| a)re (a )?(human|real|person)|verify (yourself|your (email|address|identity)) (to|so that|in order)|(sender|email) verification (request|required)|confirm (that )?you('| a)re (a )?(human|real person)|prove (that )?you('| a)re (a )?(human|real)|challenge[- ]response|your (message|email) (is|has been) (being )?held (pending|until)|awaiting (your )?verification|spam ?arrest|boxbe|i use .{0,40}to (protect|block).{0,40}spam)`)
+var challengeText = regexp.MustCompile(`(?i)(please\s+verify\s+(that\s+)?you('|\s+a)re\s+(a\s+)?(human|real|person)|verify\s+(yourself|your\s+(email|address|identity))\s+(to|so\s+that|in\s+order)|(sender|email)\s+verification\s+(request|required)|confirm\s+(that\s+)?you('|\s+a)re\s+(a\s+)?(human|real\s+person)|prove\s+(that\s+)?you('|\s+a)re\s+(a\s+)?(human|real)|challenge[-\s+]response|your\s+(message|email)\s+(is|has\s+been)\s+(being\s+)?held\s+(pending|until)|awaiting\s+(your\s+)?verification|spam\s+?arrest|boxbe|i\s+use\s+.{0,40}to\s+(protect|block).{0,40}spam)`)
 
 // replyPrefix matches the subject of a reply or a forward.
 var replyPrefix = regexp.MustCompile(`^\s*(re|fwd?|aw|sv|tr|antw)\s*(\[\d+\])?\s*:`)
