@@ -13,13 +13,13 @@ import (
 
 // Outbox message kinds.
 const (
-	MailBallot       = "ballot"
-	MailReceipt      = "receipt"
-	MailClarify      = "clarify"
-	MailClosed       = "closed"
+	MailBallot  = "ballot"
+	MailReceipt = "receipt"
+	MailClarify = "clarify"
+	MailClosed  = "closed"
 	// MailNoChange answers a reply that changed nothing: the same vote
 	// again, or a reply written before the vote that stands.
-	MailNoChange = "no-change"
+	MailNoChange     = "no-change"
 	MailNotVoter     = "not-voter"
 	MailUnmatched    = "unmatched"
 	MailAnnouncement = "announcement"
@@ -62,7 +62,7 @@ type AnswerData struct {
 	Read string `json:"read,omitempty"`
 	// Stale marks a no-change note for a reply written before the vote
 	// that stands.
-	Stale bool `json:"stale,omitempty"`
+	Stale   bool   `json:"stale,omitempty"`
 	Sender  string `json:"sender,omitempty"`
 	Subject string `json:"subject,omitempty"`
 	// InReplyTo is the Message-ID of the message answered, for threading.

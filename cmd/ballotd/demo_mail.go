@@ -52,7 +52,7 @@ var replyStyles = []replyStyle{
 	}},
 	{"Gmail, text and HTML", func(r replyInput) string {
 		b := "=_gmail_demo"
-		quoteHTML := strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>")
+		quoteHTML := strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>\r\n")
 		return header(r, "Content-Type: multipart/alternative; boundary=\""+b+"\"\r\n\r\n") +
 			"--" + b + "\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + crlfText(r.Answer) + "\r\n\r\n" +
 			fmt.Sprintf("On %s %s wrote:\r\n", r.Sent, r.BallotFrom) + quoteLines(r.BallotText, "> ") + "\r\n\r\n" +
@@ -70,7 +70,7 @@ var replyStyles = []replyStyle{
 			"<html><body><div>" + html.EscapeString(r.Answer) + "</div><div><br></div>" +
 			"<div id=\"divRplyFwdMsg\" dir=\"ltr\"><hr style=\"display:inline-block;width:98%\"><b>From:</b> " + html.EscapeString(r.BallotFrom) +
 			"<br><b>Sent:</b> " + html.EscapeString(r.Sent) + "<br><b>Subject:</b> " + html.EscapeString(r.Subject) + "</div>" +
-			"<div>" + strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>") + "</div></body></html>\r\n"
+			"<div>" + strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>\r\n") + "</div></body></html>\r\n"
 	}},
 	{"Thunderbird, bottom-posted", func(r replyInput) string {
 		return header(r, "Content-Type: text/plain; charset=UTF-8; format=flowed\r\nUser-Agent: Mozilla Thunderbird\r\n\r\n") +
