@@ -227,7 +227,10 @@ func splitClauses(line string) []clause {
 			// "Rep. Pressley", "Raphael G. Warnock", "No. 2": the dot
 			// of an abbreviation or an initial ends nothing.
 			if r == '.' && i+2 < len(rs) && unicode.IsSpace(rs[i+1]) && unicode.IsDigit(rs[i+2]) && numberAbbreviation(rs[:i]) {
-				sb.WriteRune(' ')
+				// "No. 2" is "number 2"; "No 2" stays unclear (no to 2?).
+				s := sb.String()
+				sb.Reset()
+				sb.WriteString(s[:len(s)-2] + "number")
 				continue
 			}
 			if r == '.' && i+1 < len(rs) && unicode.IsSpace(rs[i+1]) && abbreviationBefore(rs[:i]) {
@@ -436,7 +439,8 @@ var (
 		"absolutely yes", "definitely yes", "yes absolutely", "yes definitely", "yes of course", "of course yes",
 		"yes indeed", "a big yes", "big yes", "strong yes", "hell yes", "heck yes", "a yes", "yes sir", "yes ma'am",
 		"i approve", "approve", "i agree", "agree", "agreed", "endorse", "i endorse", "i support", "support",
-		"yes i do", "yes i endorse", "i do", "count me in",
+		"yes i do", "yes i endorse", "i do", "count me in", "sure thing", "you bet", "hell yeah", "heck yeah", "yes please",
+		"oo naman", "oo naman po", "sim claro", "si por supuesto", "نعم بالتأكيد", "بالتأكيد", "да конечно", "конечно да",
 		// Spanish, Portuguese, Italian, French, German, Dutch
 		"si claro", "claro", "claro que si", "por supuesto", "desde luego", "sim", "claro que sim", "com certeza",
 		"certo", "certamente", "oui", "bien sur", "ja", "jawohl", "ja klar", "klar", "natuurlijk", "jazeker", "ja hoor",
@@ -456,7 +460,9 @@ var (
 		"i oppose", "oppose", "against", "i'm against", "im against", "i am against", "reject", "i reject", "disapprove",
 		"i disapprove", "i do not", "i don't", "i do not endorse", "i don't endorse", "do not endorse", "don't endorse",
 		"not endorse",
-		"no gracias", "nao", "nao obrigado", "non", "non merci", "nein", "nein danke", "nee", "neen", "nee bedankt",
+		"claro que no", "por supuesto que no", "de ninguna manera", "no gracias", "nao", "claro que nao", "certo que nao",
+		"bien sur que non", "absolument pas", "auf keinen fall", "natuurlijk niet", "assolutamente no", "khong a", "hindi po talaga",
+		"конечно нет", "nao obrigado", "non", "non merci", "nein", "nein danke", "nee", "neen", "nee bedankt",
 		"不", "不是", "否", "不同意", "反对", "反對", "不支持", "不要", "不行",
 		"khong", "khong dong y", "khong ung ho",
 		"hindi", "hindi po", "ayoko",
@@ -468,7 +474,12 @@ var (
 		"none", "none of them", "none of the above", "none of these", "none of those", "none of the candidates",
 		"no one", "noone", "nobody", "neither", "neither one", "neither of them", "neither candidate",
 		"no candidate", "no endorsement", "nobody please",
-		"ninguno", "ninguna", "ninguno de ellos", "ninguno de los dos", "nadie", "ninguno de los candidatos",
+		"ninguno", "ninguna", "ninguno de ellos", "ninguno de los dos", "nadie", "ninguno de los candidatos", "ninguno de los tres",
+		"ninguno de los cuatro", "ninguna de ellas", "aucun des candidats", "aucun des deux", "aucun des trois", "aucune d'entre elles",
+		"keiner von ihnen", "keiner von beiden", "keinen von ihnen", "nessuno dei tre", "nessuno di loro", "nessuno dei candidati",
+		"nenhum dos candidatos", "nenhum deles", "nenhum dos dois", "nenhum dos tres", "geen van hen", "geen van de kandidaten",
+		"都不支持", "都不选择", "一个也不", "没有人", "아무도 아님", "없습니다", "لا أحد منهم", "لا احد منهم", "никто из них", "ни один из них",
+		"wala sa kanila po", "khong ai het",
 		"nenhum", "nenhuma", "nenhum deles", "ninguem", "aucun", "aucune", "aucun d'entre eux", "personne",
 		"keiner", "keine", "keinen", "niemand", "geen", "geen van beide", "geen van allen", "nessuno",
 		"nessuno dei due",
@@ -489,7 +500,7 @@ var (
 		"i'd like to vote for", "i would like to vote for", "i want to vote for", "please count my vote as",
 		"please record my vote as", "count me as", "put me down for", "put me down as", "i say", "i'm for",
 		"im for", "i am for", "i'm a", "i am a", "i go with", "i'll go with", "going with", "i'm going with",
-		"for", "to", "please", "hi", "hello", "ok", "okay", "so",
+		"for", "to", "on", "please", "hi", "hello", "ok", "okay", "so",
 		"mi voto", "mi voto es", "voto", "voto por", "voto para", "o meu voto", "meu voto", "meu voto e",
 		"je vote", "je vote pour", "mon vote", "ich stimme", "ich stimme fur", "ich wahle", "meine stimme",
 		"ik stem", "ik stem op", "mijn stem", "il mio voto", "voto per", "我投", "我选", "我選", "投", "选", "選", "我投票给", "我投給",
@@ -541,7 +552,7 @@ var (
 		"they're", "answer", "option", "yes", "no", "none",
 	)
 	// numberLeads make a number a candidate's number: "option 2".
-	numberLeads = phrases("option", "candidate", "number", "choice", "no", "nr", "num", "opcion", "numero", "option number",
+	numberLeads = phrases("option", "candidate", "number", "choice", "nr", "num", "opcion", "numero", "option number",
 		"candidate number", "the number", "#", "nummer", "номер", "candidato", "candidat", "kandidat", "opcao", "opzione")
 	numberWords = map[string]int{
 		"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -585,14 +596,15 @@ type candidateNames struct {
 
 // ballotWords is what the reader knows of a ballot and its voter.
 type ballotWords struct {
-	choices []Choice
-	names   []candidateNames
-	nameTok map[string]bool // every token of every candidate's name
-	voter   map[string]bool // tokens of the voter's own name
+	choices   []Choice
+	names     []candidateNames
+	nameTok   map[string]bool // every token of every candidate's name
+	voter     map[string]bool // tokens of the voter's own name
+	voterName string
 }
 
 func newBallotWords(choices []Choice, voter string) *ballotWords {
-	b := &ballotWords{choices: choices, nameTok: map[string]bool{}, voter: map[string]bool{}}
+	b := &ballotWords{choices: choices, nameTok: map[string]bool{}, voter: map[string]bool{}, voterName: voter}
 	for _, w := range nameTokens(voter) {
 		b.voter[w] = true
 	}
@@ -621,6 +633,11 @@ func newBallotWords(choices []Choice, voter string) *ballotWords {
 					}
 				}
 				cn.given = words[0][0]
+				if n >= 3 && s == n-1 {
+					// "Wasserman Schultz", "Blunt Rochester": a double
+					// surname without a hyphen.
+					cn.forms = append(cn.forms, product(words[1:])...)
+				}
 			}
 			cn.surname = words[n-1][0][0]
 			if joined := strings.Join(words[n-1][len(words[n-1])-1], ""); len(words[n-1]) > 1 {
@@ -700,7 +717,7 @@ func (b *ballotWords) readAnswer(toks []string) (meaning, string) {
 	i := 0
 	leads := 0
 	for i < len(toks) {
-		if n := matchAt(toks, i, leadIns); n > 0 && (len(found) == 0 || toks[i] == "for" || toks[i] == "to") {
+		if n := matchAt(toks, i, leadIns); n > 0 && (len(found) == 0 || toks[i] == "for" || toks[i] == "to" || toks[i] == "on") {
 			i += n
 			leads++
 			continue
@@ -883,7 +900,9 @@ func (b *ballotWords) readName(toks []string, i int) (meaning, int, string) {
 		for k < len(toks) && nameSuffixes[toks[k]] {
 			k++
 		}
-		if len(who) > 1 {
+		if len(who) > 1 || (best == 1 && b.inOtherName(cand[0], who[0])) {
+			// "Kelly" for Mark Kelly and Kelly Ayotte; "Gay" for Marcus
+			// Gay and Mary Gay Scanlon.
 			return meaning{}, 0, reasonAmbiguous
 		}
 		if b.ownName(cand[:best]) {
@@ -939,6 +958,24 @@ func (b *ballotWords) nearSurname(cand []string) (n, number int, read string) {
 		}
 	}
 	return 0, 0, ""
+}
+
+// inOtherName reports whether word is any word of the name of a candidate
+// other than number.
+func (b *ballotWords) inOtherName(word string, number int) bool {
+	for _, cn := range b.names {
+		if cn.number == number {
+			continue
+		}
+		for _, f := range cn.forms {
+			for _, w := range f {
+				if w == word {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ownName reports whether the name words are all the voter's own: a
@@ -1020,7 +1057,10 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 		if matchAt(toks, i, yesPhrases) > 0 && (toks[i] == "yes" || toks[i] == "yeah" || toks[i] == "si") && m.kind == AnswerNo {
 			return reasonOther
 		}
-		if (w == "no" || w == "nope") && m.kind != AnswerNo && matchAt(toks, i, nonePhrases) == 0 {
+		// "no" against the answer, but not in a slogan ("No Kings!") nor
+		// a ballot measure's ("Vote No on Prop 22").
+		if (w == "no" || w == "nope") && m.kind != AnswerNo && matchAt(toks, i, nonePhrases) == 0 &&
+			(about || len(toks) <= 2) && !measureSlogan(toks, i) {
 			return reasonOther
 		}
 		if matchAt(toks, i, nonePhrases) > 0 && m.kind != AnswerNone && len(b.names) > 1 && about {
@@ -1031,7 +1071,8 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 			num := 0
 			if strings.HasPrefix(bare, "#") && isDigits(bare[1:]) {
 				num = atoi(bare[1:])
-			} else if isDigits(bare) && (len(toks) <= 3 || (i > 0 && matchAt(toks, i-1, numberLeads) > 0)) {
+			} else if isDigits(bare) && (len(toks) <= 3 || (i > 0 && matchAt(toks, i-1, numberLeads) > 0) ||
+				hasCue(toks, phrases("or", "if", "unless", "vote", "pick", "choice", "instead", "also", "too", "and"))) {
 				num = atoi(bare)
 			}
 			if num > 0 && !(m.kind == AnswerCandidate && m.number == num) {
@@ -1047,6 +1088,13 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 		return reasonSecond
 	}
 	return ""
+}
+
+// measureSlogan reports "yes/no on prop 22" at toks[i]: a ballot measure,
+// not this vote.
+func measureSlogan(toks []string, i int) bool {
+	return i+2 < len(toks) && toks[i+1] == "on" &&
+		map[string]bool{"prop": true, "proposition": true, "measure": true, "question": true, "amendment": true, "issue": true, "initiative": true, "referendum": true}[toks[i+2]]
 }
 
 func (b *ballotWords) namesAny(toks []string) bool {
@@ -1233,6 +1281,11 @@ func (b *ballotWords) isSignature(l string) bool {
 			return true
 		}
 	}
+	// "Maria Lopez (she/her)", "Maria Lopez | Indivisible Springfield":
+	// a line that starts with the voter's whole name.
+	if full := nameTokens(b.voterName); len(full) >= 2 && len(ws) > len(full) && prefixEq(ws, full) {
+		return true
+	}
 	return false
 }
 
@@ -1250,12 +1303,19 @@ func initials(ws []string) int {
 // greeting is a salutation line above the answer.
 var greeting = regexp.MustCompile(`(?i)^\W*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings|hola|buenos días|buenas|bonjour|salut|hallo|guten tag|ciao|olá|ola|hoi|привет|здравствуйте|你好|您好|안녕하세요|xin chào|kumusta)\b[\p{L}\s.,!']{0,40}$`)
 
+// externalBanner is the warning an organisation's mail system puts above
+// a message from outside.
+var externalBanner = regexp.MustCompile(`(?i)^\W*(\[?external\]?|caution|warning|notice)\s*[:\-–]\s*(this|the) (e-?mail|message)\s+(originated|came|was sent|is) from outside`)
+
 // thanksLine is a line of thanks with nothing else in it.
 var thanksLine = regexp.MustCompile(`(?i)^\W*(thanks|thank you|many thanks|thanks so much|thank you so much)( (for|to) [\p{L}\s',]{0,80})?\W*$`)
 
 // isPleasantry reports a greeting or thanks above the answer that holds no
 // answer of its own.
 func (b *ballotWords) isPleasantry(l string) bool {
+	if externalBanner.MatchString(l) {
+		return true
+	}
 	if strings.Contains(l, "?") {
 		return false
 	}
