@@ -262,8 +262,9 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress O
 
 // CloseRace closes the race with code: no vote counts after it. It computes
 // and freezes the tally and enqueues the announcement to every eligible
-// member, in one transaction.
-func (s *Store) CloseRace(ctx context.Context, code string) (Tally, error) {
+// member, in one transaction. When the wave holds its results, each staff
+// address gets the held-results notice instead, as at a scheduled close.
+func (s *Store) CloseRace(ctx context.Context, code string, staff ...string) (Tally, error) {
 	var t Tally
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		// FOR UPDATE waits for every vote transaction holding the race FOR
@@ -272,7 +273,12 @@ func (s *Store) CloseRace(ctx context.Context, code string) (Tally, error) {
 		if err != nil {
 			return err
 		}
-		t, err = closeRace(ctx, tx, r, ActorManual)
+		if t, err = closeRace(ctx, tx, r, ActorManual); err != nil {
+			return err
+		}
+		if r.HoldResults {
+			_, err = enqueueHeld(ctx, tx, r, staff)
+		}
 		return err
 	})
 	return t, err

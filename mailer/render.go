@@ -124,7 +124,9 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 	r := sh.Race
 	title := r.Office.Title() + ", " + ballots.StateName(r.State)
 	if r.Office == ballots.OfficeHouse {
-		title = r.Office.Title() + ", " + r.Code
+		// "U.S. House, Massachusetts district 7": the code follows in
+		// parentheses wherever a title is shown, so it is not repeated.
+		title = r.Office.Title() + ", " + ballots.StateName(r.State) + " " + districtWords(r.Code)
 	}
 	return templates.Race{
 		Code:         r.Code,
@@ -133,6 +135,16 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
 		Rule:         ballots.RuleLines(r.Threshold, r.MinTurnout, r.VotingClose, r.State),
 	}
+}
+
+// districtWords names a House district: "district 7" for MA-07,
+// "at-large" for AK-AL.
+func districtWords(code string) string {
+	_, d, _ := strings.Cut(code, "-")
+	if strings.EqualFold(d, "AL") {
+		return "at-large"
+	}
+	return "district " + strings.TrimLeft(d, "0")
 }
 
 func candidateData(cs []ballots.Candidate) []templates.Candidate {

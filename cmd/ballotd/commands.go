@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -426,7 +427,7 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdRace(ctx context.Context, e *env, verb, code string) error {
-	st, _, err := openStore(ctx, e)
+	st, cfg, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -438,6 +439,13 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 		p := newProgress(e.stderr, "race open "+code)
 		n, err := st.OpenRaceProgress(ctx, code, p.openRace)
 		p.done()
+		if errors.Is(err, ballots.ErrRaceState) {
+			// Opening an open race is what the operator wanted: say so.
+			if r, rerr := st.Race(ctx, code); rerr == nil && r.Status == ballots.RaceOpen {
+				fmt.Fprintf(e.stdout, "race %s is already open (%d ballots)\n", code, r.Ballots)
+				return nil
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -446,12 +454,13 @@ func cmdRace(ctx context.Context, e *env, verb, code string) error {
 			code, grouped(n), took.Round(time.Millisecond), grouped(int(float64(n)/took.Seconds())))
 		return nil
 	}
-	t, err := st.CloseRace(ctx, code)
+	t, err := st.CloseRace(ctx, code, cfg.Staff...)
 	if err != nil {
 		return err
 	}
 	if r, err := st.Race(ctx, code); err == nil && r.HoldResults {
-		fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; results held: send them with ballotd results release %s\n", t.Race, t.Voted, t.Eligible, t.Race)
+		fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; results held: staff (%d) notified; send them with ballotd results release %s\n",
+			t.Race, t.Voted, t.Eligible, len(cfg.Staff), t.Race)
 		return writeTally(e.stdout, t)
 	}
 	fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; %d announcements queued\n", t.Race, t.Voted, t.Eligible, t.Eligible)

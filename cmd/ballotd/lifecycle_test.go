@@ -521,7 +521,7 @@ func TestHeldResults(t *testing.T) {
 	h.waitSent(4)
 	h.shift(db, "", "", "-1 second")
 	held := parseSent(t, h.waitSent(5)[4])
-	if held.To != "staff@example.org" || held.Subject != "Results held for release: U.S. House, MA-07 (MA-07)" ||
+	if held.To != "staff@example.org" || held.Subject != "Results held for release: U.S. House, Massachusetts district 7 (MA-07)" ||
 		!strings.Contains(held.Body, "1. Jane Doe: 1 votes, 100.0 % support, ENDORSED") || !strings.Contains(held.Body, "ballotd results release MA-07") {
 		t.Fatalf("held notice: %+v", held)
 	}
@@ -760,5 +760,28 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // anything more would be a second send; not a timing assertion on ballotd
 	if n := len(h.sent()); n != 9 {
 		t.Errorf("sent %d messages, want 9 (nothing to alice's RELEASE, no second announcement)", n)
+	}
+}
+
+// TestHeldResultsClosedByHandNotifyStaff: closing a held race by hand
+// sends staff the same held-results notice as the scheduled close, so the
+// results do not wait until someone remembers them.
+func TestHeldResultsClosedByHandNotifyStaff(t *testing.T) {
+	h := newHeldWave(t)
+	db := h.db()
+	h.ballotd("race", "open", "MA-07")
+	if out := h.ballotd("race", "open", "MA-07"); !strings.Contains(out, "race MA-07 is already open (2 ballots)") {
+		t.Fatalf("race open on an open race said %q", out)
+	}
+	out := h.ballotd("race", "close", "MA-07")
+	if !strings.Contains(out, "staff (1) notified") {
+		t.Fatalf("race close said %q", out)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM outbox WHERE kind = 'results-held' AND recipient = 'staff@example.org'`); err != nil || n != 1 {
+		t.Fatalf("held-results notices = %d, %v; want 1", n, err)
+	}
+	if err := db.Get(&n, `SELECT count(*) FROM outbox WHERE kind = 'announcement'`); err != nil || n != 0 {
+		t.Fatalf("announcements = %d, %v; want none before the release", n, err)
 	}
 }
