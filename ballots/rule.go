@@ -46,7 +46,7 @@ func percent(f float64) string {
 // settings: the support needed (and that exactly the threshold is enough),
 // that NO and NONE count as voting and support nobody, that the latest
 // reply counts, the minimum turnout if there is one, and the close in the
-// state's own time zone (named) and in UTC.
+// state's own time, as its members read a clock.
 func RuleLines(threshold, minTurnout float64, close time.Time, state string) []string {
 	th := percent(threshold)
 	lines := []string{
@@ -57,9 +57,8 @@ func RuleLines(threshold, minTurnout float64, close time.Time, state string) []s
 	if minTurnout > 0 {
 		lines = append(lines, fmt.Sprintf("No one is endorsed unless at least %s of the eligible members vote.", percent(minTurnout)))
 	}
-	loc := StateZone(state)
-	local := close.In(loc)
-	lines = append(lines, fmt.Sprintf("Voting closes %s (%s time, %s), which is %s.",
-		local.Format("Monday 2 January 2006 at 15:04 MST"), StateName(state), loc.String(), close.UTC().Format("15:04 UTC on 2 January")))
+	local := close.In(StateZone(state))
+	lines = append(lines, fmt.Sprintf("Voting closes %s (%s time).",
+		local.Format("Monday 2 January 2006 at 3:04 pm MST"), StateName(state)))
 	return lines
 }

@@ -18,13 +18,13 @@ func TestRuleLines(t *testing.T) {
 	}{
 		{"seeds' rule", 0.6, 0, "MA",
 			[]string{"60 % or more of the members who vote; exactly 60 % is enough", "NO or NONE counts as having voted",
-				"latest reply before the close counts", "Tuesday 3 March 2026 at 17:00 EST (Massachusetts time, America/New_York), which is 22:00 UTC on 3 March"},
+				"latest reply before the close counts", "Tuesday 3 March 2026 at 5:00 pm EST (Massachusetts time)"},
 			[]string{"unless at least"}},
 		{"two thirds and a turnout floor", 0.6667, 0.25, "CA",
 			[]string{"66.67 % or more", "exactly 66.67 % is enough", "unless at least 25 % of the eligible members vote",
-				"14:00 PST (California time, America/Los_Angeles)"}, nil},
+				"2:00 pm PST (California time)"}, nil},
 		{"half, Arizona without daylight saving", 0.5, 0.1, "AZ",
-			[]string{"exactly 50 % is enough", "at least 10 %", "15:00 MST (Arizona time, America/Phoenix)"}, nil},
+			[]string{"exactly 50 % is enough", "at least 10 %", "3:00 pm MST (Arizona time)"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

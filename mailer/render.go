@@ -131,7 +131,7 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 	return templates.Race{
 		Code:         r.Code,
 		Title:        title,
-		Close:        r.VotingClose,
+		Close:        r.VotingClose.In(ballots.StateZone(r.State)),
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
 		Rule:         ballots.RuleLines(r.Threshold, r.MinTurnout, r.VotingClose, r.State),
 	}

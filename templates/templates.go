@@ -31,6 +31,38 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 	"reminder", "vetting", "digest", "results-held", "unauthenticated",
 	"resend-neutral", "no-change"}
 
+// when writes a time for people: in words and in the zone the time
+// carries (a race's close is in its state's zone): "Tuesday 3 March 2026,
+// 5:00 pm Eastern time". A time in UTC is written for operators, in UTC.
+func when(t time.Time) string {
+	if words := ZoneWords(t.Location()); words != "" {
+		return t.Format("Monday 2 January 2006, 3:04 pm") + " " + words
+	}
+	return t.UTC().Format("Monday 2 January 2006, 15:04 MST")
+}
+
+// ZoneWords names a US time zone as people say it ("Eastern time"), or
+// "" for a zone it does not know.
+func ZoneWords(loc *time.Location) string {
+	switch loc.String() {
+	case "America/New_York", "America/Detroit", "America/Indiana/Indianapolis", "America/Kentucky/Louisville":
+		return "Eastern time"
+	case "America/Chicago":
+		return "Central time"
+	case "America/Denver", "America/Boise":
+		return "Mountain time"
+	case "America/Phoenix":
+		return "Arizona time"
+	case "America/Los_Angeles":
+		return "Pacific time"
+	case "America/Anchorage":
+		return "Alaska time"
+	case "Pacific/Honolulu":
+		return "Hawaii time"
+	}
+	return ""
+}
+
 // mailto builds an RFC 6068 mailto: URL. The address is written as it is
 // (a ballot address has only letters, digits, '+', '-' and '@'); the
 // subject and body are percent-encoded, spaces as %20 (RFC 6068 §5: '+'
@@ -51,7 +83,7 @@ type Set struct {
 var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
-	"when":  func(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") },
+	"when":  when,
 	// mailto is a one-tap answer (RFC 6068): a link that opens a reply to
 	// addr with the subject and the body (the answer) filled in.
 	"mailto": mailto,

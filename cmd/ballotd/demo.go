@@ -561,9 +561,20 @@ func readBallot(raw []byte) (ballotMail, bool) {
 	if i := strings.LastIndex(m.Subject, "("); i > 0 {
 		b.Race = strings.TrimSuffix(m.Subject[i+1:], ")")
 	}
-	for _, line := range strings.Split(m.Text, "\n") {
+	lines := strings.Split(m.Text, "\n")
+	for _, line := range lines {
 		if num, name, ok := strings.Cut(line, ". "); ok && len(num) <= 2 && num >= "1" && num <= "99" && !strings.Contains(name, ".") {
 			b.Candidates = append(b.Candidates, strings.TrimSpace(name))
+		}
+	}
+	if len(b.Candidates) == 0 {
+		// A YES/NO ballot does not number its one candidate: the name is
+		// the line above "Nominated by:".
+		for i := 1; i < len(lines); i++ {
+			if strings.HasPrefix(strings.TrimSpace(lines[i]), "Nominated by:") {
+				b.Candidates = append(b.Candidates, strings.TrimSpace(lines[i-1]))
+				break
+			}
 		}
 	}
 	return b, b.ReplyTo != ""
