@@ -122,8 +122,12 @@ func guardDevSecret(ctx context.Context, getenv func(string) string, url string)
 	if comment == devMark {
 		return nil
 	}
+	other := "unset DATABASE_URL to let dev make its own database"
+	if getenv("DATABASE_URL") == "" {
+		other = fmt.Sprintf("if an older dev made it, drop it (dropdb %s) and dev makes a new one", name)
+	}
 	return configError{fmt.Sprintf("BALLOTD_SECRET: will not key database %q with the public dev secret: dev and demo did not make it, "+
-		"so it may hold real members; set BALLOTD_SECRET to a long random string (openssl rand -base64 32), or unset DATABASE_URL to let dev make its own database", name)}
+		"so it may hold real members; set BALLOTD_SECRET to a long random string (openssl rand -base64 32), or %s", name, other)}
 }
 
 // markDevDatabase puts devMark on database name, which dev or demo has
