@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -115,6 +116,18 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 		sort.Slice(rr.Receipts, func(i, j int) bool { return rr.Receipts[i].Hash < rr.Receipts[j].Hash })
 	}
 	return l, nil
+}
+
+// SpreadsheetCell makes a text cell of a CSV export safe to open in a
+// spreadsheet: a cell that begins with = + - @, a tab or a carriage return
+// would be run as a formula (a candidate named =HYPERLINK(…) or
+// =cmd|' /C calc'!A0), so it gets a leading single quote, which shows the
+// text as it is (OWASP, CSV Injection).
+func SpreadsheetCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // ReceiptHash is the published form of a receipt code: the hex SHA-256 of

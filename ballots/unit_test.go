@@ -244,3 +244,26 @@ func TestOneRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSpreadsheetCell: a CSV cell a spreadsheet would run as a formula
+// (OWASP: a leading = + - @, tab or carriage return) gets a leading single
+// quote; any other cell is left as it is.
+func TestSpreadsheetCell(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://evil.example","x")`: `'=HYPERLINK("http://evil.example","x")`,
+		"+1+cmd|' /C calc'!A0":                  "'+1+cmd|' /C calc'!A0",
+		"-2+3":                                  "'-2+3",
+		"@SUM(A1)":                              "'@SUM(A1)",
+		"\t=1":                                  "'\t=1",
+		"\r=1":                                  "'\r=1",
+		"":                                      "",
+		"Ed Markey":                             "Ed Markey",
+		"a=b":                                   "a=b",
+		"'quoted":                               "'quoted",
+		"MA-07":                                 "MA-07",
+	} {
+		if got := SpreadsheetCell(in); got != want {
+			t.Errorf("SpreadsheetCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -8,9 +8,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"mime"
+	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Header is one header field of an outgoing message.
@@ -30,27 +31,120 @@ func cleanHeader(s string) string {
 	}, s)
 }
 
-// encodeWord encodes user text for a header (RFC 2047) when it is not
-// plain ASCII.
-func encodeWord(s string) string {
-	return mime.QEncoding.Encode("utf-8", cleanHeader(s))
+// maxDisplayName is the most runes of a display name a header carries: a
+// name from data (a CSV, a sign-up) could otherwise make a header line too
+// long for RFC 5322 §2.1.1 (998 characters).
+const maxDisplayName = 78
+
+// displayName makes a name from data fit for a header's display name: line
+// breaks and tabs become spaces, other control characters go, runs of
+// spaces become one, and it is cut to maxDisplayName runes.
+func displayName(s string) string {
+	s = strings.Join(strings.Fields(cleanHeader(s)), " ")
+	if utf8.RuneCountInString(s) > maxDisplayName {
+		r := []rune(s)
+		s = strings.TrimSpace(string(r[:maxDisplayName-1])) + "…"
+	}
+	return s
+}
+
+// plainText reports whether s can go into a header as it is: printable
+// ASCII only, and nothing a decoder would take for an encoded-word
+// (RFC 2047 §2: "=?" starts one).
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return !strings.Contains(s, "=?")
+}
+
+// encodeText writes user text for an unstructured header such as Subject:
+// as it is when plainText, else as RFC 2047 encoded-words. Raw
+// encoded-words in the text (a form's "=?utf-8?q?…?=") are encoded too, so
+// a mail client shows them as the characters they are, never decodes them.
+func encodeText(s string) string {
+	s = cleanHeader(s)
+	if plainText(s) {
+		return s
+	}
+	return strings.Join(encodedWords(s), "\r\n ")
+}
+
+// encodedWords encodes s as RFC 2047 "Q" encoded-words in UTF-8, each at
+// most 75 characters and holding whole characters (§2, §5), using only the
+// characters §5(3) allows in an encoded-word that stands in a phrase:
+// letters, digits and ! * + - /; everything else is =XX and a space is _.
+// Such words are safe in a display name (no <, >, comma, @, quote or colon
+// survives to be read as address syntax) and in unstructured text.
+func encodedWords(s string) []string {
+	const prefix, suffix = "=?utf-8?q?", "?="
+	const room = 75 - len(prefix) - len(suffix)
+	var words []string
+	var w strings.Builder
+	for _, r := range s {
+		var enc strings.Builder
+		var b [utf8.UTFMax]byte
+		for _, c := range b[:utf8.EncodeRune(b[:], r)] {
+			switch {
+			case c == ' ':
+				enc.WriteByte('_')
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("!*+-/", c) >= 0:
+				enc.WriteByte(c)
+			default:
+				enc.WriteByte('=')
+				enc.WriteByte(hexUpper[c>>4])
+				enc.WriteByte(hexUpper[c&0x0f])
+			}
+		}
+		if w.Len()+enc.Len() > room {
+			words = append(words, prefix+w.String()+suffix)
+			w.Reset()
+		}
+		w.WriteString(enc.String())
+	}
+	if w.Len() > 0 || len(words) == 0 {
+		words = append(words, prefix+w.String()+suffix)
+	}
+	return words
 }
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
-// FormatAddress writes name <addr> with the name encoded and quoted as
-// needed.
-func FormatAddress(name, addr string) string {
-	addr = cleanHeader(addr)
-	name = strings.TrimSpace(cleanHeader(name))
-	if name == "" {
+// formatPhrase writes a display name from data as the phrase of a mailbox
+// (RFC 5322 §3.4), followed by a space, or "" for no name: a quoted-string
+// when it is plain ASCII, else encoded-words (RFC 2047 §5(3)). Either way
+// the name stays one phrase: "Bób <spy@evil.example>, Bob" cannot end it
+// and start a second address.
+func formatPhrase(name string) string {
+	name = displayName(name)
+	switch {
+	case name == "":
+		return ""
+	case plainText(name):
+		return `"` + quoteEscaper.Replace(name) + `" `
+	}
+	return strings.Join(encodedWords(name), " ") + " "
+}
+
+// formatAddrSpec writes addr as an angle-addr (RFC 5322 §3.4), its local
+// part quoted when it needs to be (net/mail's rules).
+func formatAddrSpec(addr string) string {
+	addr = cleanHeader(strings.TrimSpace(addr))
+	if !strings.Contains(addr, "@") {
 		return "<" + addr + ">"
 	}
-	enc := mime.QEncoding.Encode("utf-8", name)
-	if enc == name {
-		enc = `"` + quoteEscaper.Replace(name) + `"`
-	}
-	return enc + " <" + addr + ">"
+	return (&mail.Address{Address: addr}).String()
+}
+
+// FormatAddress writes the mailbox name <addr> for a header that names a
+// recipient or a sender (To, Cc, From, Reply-To). Addresses are built here,
+// never concatenated: whatever name holds (a member's name from a CSV or a
+// sign-up, BALLOTD_FROM), a strict parser (net/mail.ParseAddressList) reads
+// exactly one address, addr.
+func FormatAddress(name, addr string) string {
+	return formatPhrase(name) + formatAddrSpec(addr)
 }
 
 // Inline is a part the HTML shows by a cid: URL (RFC 2392), such as a
@@ -75,7 +169,7 @@ func Compose(buf *bytes.Buffer, headers []Header, subject string, text, html []b
 		buf.WriteString("\r\n")
 	}
 	buf.WriteString("Subject: ")
-	buf.WriteString(encodeWord(subject))
+	buf.WriteString(encodeText(subject))
 	buf.WriteString("\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"")
 	buf.WriteString(boundary)
 	buf.WriteString("\"\r\n\r\n")

@@ -64,7 +64,7 @@ type Renderer struct {
 
 	fixed     sync.Once
 	fromHdr   string // the From header, the same on every message
-	replyName string // the display name part of Reply-To, formatted
+	replyName string // the display name part of Reply-To, formatted (formatPhrase)
 	bufs      sync.Pool
 }
 
@@ -221,7 +221,7 @@ func (r *Renderer) staffReplyTo(rowID int64) string {
 func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes.Buffer) (Rendered, error) {
 	r.fixed.Do(func() {
 		r.fromHdr = FormatAddress(r.ID.FromName, r.ID.Address(""))
-		r.replyName = strings.TrimSuffix(FormatAddress(r.ID.FromName, "x"), "<x>")
+		r.replyName = formatPhrase(r.ID.FromName)
 	})
 	b, _ := r.bufs.Get().(*bodies)
 	if b == nil {
@@ -360,7 +360,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	headers := []Header{
 		{"From", r.fromHdr},
 		{"To", FormatAddress(row.MemberName, row.Recipient)},
-		{"Reply-To", r.replyName + "<" + cleanHeader(replyTo) + ">"},
+		{"Reply-To", r.replyName + formatAddrSpec(replyTo)},
 		{"Date", dateHeader(now())},
 		{"Message-ID", "<" + msgID + ">"},
 		// Exchange: no out-of-office or read receipts back to us.

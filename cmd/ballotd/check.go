@@ -94,9 +94,11 @@ func exposedWarning(src configSource) string {
 	return fmt.Sprintf("every user can read %s, which holds %s — chmod 640 it (owner root, group ballotd)", src.path, strings.Join(src.exposed, ", "))
 }
 
-// warnInsecure logs, loudly, that certificates are not verified, and that
-// the settings file's secrets are readable by everyone.
+// warnInsecure logs, loudly, that certificates are not verified, that
+// the settings file's secrets are readable by everyone, and that
+// BALLOTD_SECRET is weak or published.
 func warnInsecure(e *env, cfg Config) {
+	warnWeakSecret(e, cfg)
 	if len(e.config.exposed) > 0 {
 		e.log.Warn("SETTINGS FILE IS WORLD-READABLE: " + exposedWarning(e.config))
 	}

@@ -33,7 +33,11 @@ type Config struct {
 	Staff       []string
 	Secret      string
 	HTTPAddr    string
-	Templates   string
+	// AdminAddr serves /healthz and /metrics (BALLOTD_ADMIN_ADDR);
+	// MetricsToken, when set, guards them and lets the public HTTPAddr
+	// serve them too (loadAdmin).
+	AdminAddr, MetricsToken string
+	Templates               string
 	// The scheduler: how often it looks, the reminder's lead time before a
 	// close, and the staff digest's interval (0: no periodic digest).
 	Tick         time.Duration
@@ -145,6 +149,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		return c, err
 	}
 	if err := loadAuth(&c, getenv); err != nil {
+		return c, err
+	}
+	if err := loadAdmin(&c, getenv); err != nil {
 		return c, err
 	}
 	c.SMTPConns = 4

@@ -24,6 +24,7 @@ var settings = []string{
 	"BALLOTD_TEMPLATES", "BALLOTD_TLS_CA_FILE", "BALLOTD_TLS_INSECURE", "BALLOTD_TICK", "BALLOTD_REMIND_BEFORE",
 	"BALLOTD_DIGEST_EVERY", "BALLOTD_IMAP_AUTH", "BALLOTD_SMTP_AUTH", "BALLOTD_OAUTH_PROVIDER", "BALLOTD_OAUTH_TENANT",
 	"BALLOTD_OAUTH_TOKEN_URL", "BALLOTD_OAUTH_CLIENT_ID", "BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN",
+	"BALLOTD_ADMIN_ADDR", "BALLOTD_METRICS_TOKEN",
 }
 
 // configFile is where the settings file is named: `--config FILE` before
@@ -56,7 +57,7 @@ type configSource struct {
 
 // secretSettings are the settings that must not be readable by others.
 var secretSettings = []string{"DATABASE_URL", "BALLOTD_SECRET", "BALLOTD_IMAP_PASSWORD", "BALLOTD_SMTP_PASSWORD",
-	"BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN"}
+	"BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN", "BALLOTD_METRICS_TOKEN"}
 
 // withConfigFile returns a getenv that reads the environment first and the
 // settings file at path second: the file holds the installation's

@@ -93,6 +93,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cleanup()
+	if err := guardDevSecret(ctx, e.getenv, dbURL); err != nil {
+		return err
+	}
 	phase("database", "%s", redactURL(dbURL))
 
 	hub, err := mailhub.Start(mailhub.Options{Password: "demo"})

@@ -65,6 +65,9 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cleanup()
+	if err := guardDevSecret(ctx, e.getenv, dbURL); err != nil {
+		return err
+	}
 	hub, err := mailhub.Start(mailhub.Options{SMTPPort: *smtpPort, IMAPPort: *imapPort, Password: *password, Logger: e.log.With("part", "hub")})
 	if err != nil {
 		return fmt.Errorf("start the mail hub: %w", err)

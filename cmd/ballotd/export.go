@@ -49,8 +49,12 @@ func writeEndorsementsCSV(w io.Writer, l ballots.EndorsementList) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"wave", "state", "office", "race", "candidate", "groups", "reason", "votes", "voted", "eligible", "support", "turnout", "reachable", "turnout_reachable"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	// Text from forms and CSVs is escaped so a spreadsheet shows it and
+	// never runs it; numbers are ballotd's own.
+	cell := ballots.SpreadsheetCell
 	for _, x := range l.Endorsements {
-		cw.Write([]string{x.Wave, x.State, string(x.Office), x.Race, x.Candidate, strings.Join(x.Groups, "; "), x.Reason,
+		cw.Write([]string{cell(x.Wave), cell(x.State), cell(string(x.Office)), cell(x.Race), cell(x.Candidate),
+			cell(strings.Join(x.Groups, "; ")), cell(x.Reason),
 			strconv.Itoa(x.Votes), strconv.Itoa(x.Voted), strconv.Itoa(x.Eligible), f(x.Support), f(x.Turnout),
 			strconv.Itoa(x.Reachable), f(x.TurnoutReachable)})
 	}

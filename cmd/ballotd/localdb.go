@@ -17,7 +17,9 @@ import (
 // cluster started from the installed binaries and stopped by cleanup. On a
 // found or started server it uses database name, created if missing. When
 // scratch is true it always makes a fresh database (dropped by cleanup), on
-// DATABASE_URL's server when that is set.
+// DATABASE_URL's server when that is set. A database it creates carries
+// devMark: only such a one may be keyed by the public dev secret
+// (guardDevSecret).
 func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url string, cleanup func(), err error) {
 	server := e.getenv("DATABASE_URL")
 	if server != "" && !scratch {
@@ -74,6 +76,11 @@ func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url 
 			admin.Close()
 			cleanup()
 			return "", nil, fmt.Errorf("create database %s: %w", name, err)
+		}
+		if err := markDevDatabase(ctx, admin, name); err != nil {
+			admin.Close()
+			cleanup()
+			return "", nil, err
 		}
 	}
 	// Teardown runs in reverse: drop the scratch database, close the pool,

@@ -73,7 +73,7 @@ usage: ballotd [--config FILE] COMMAND ...
                                            the outbox by status, sent/deferred/failed a second and the
                                            ETA of what is queued, every interval (until empty, or Ctrl-C)
   ballotd status [--json]                  one screen: the current races' turnout, the outbox, the
-                                           quarantine, and a running serve's /healthz (BALLOTD_HTTP_ADDR)
+                                           quarantine, and a running serve's /healthz (BALLOTD_ADMIN_ADDR)
   ballotd send                             send what the outbox holds now, then exit
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]

@@ -207,8 +207,9 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(h)
 }
 
-// routes adds /healthz and /metrics to mux.
-func (o *observer) routes(mux *http.ServeMux) {
-	mux.Handle("/healthz", o)
-	mux.Handle("/metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{}))
+// routes adds /healthz and /metrics to mux, behind the bearer token
+// (none when "").
+func (o *observer) routes(mux *http.ServeMux, token string) {
+	mux.Handle("/healthz", bearer(token, o))
+	mux.Handle("/metrics", bearer(token, promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{})))
 }

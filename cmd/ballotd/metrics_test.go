@@ -96,13 +96,14 @@ func waitMetric(t *testing.T, base string, want map[string]float64) map[string]f
 	}
 }
 
-// TestMetricsMove runs serve with BALLOTD_HTTP_ADDR: /metrics counts the
+// TestMetricsMove runs serve with BALLOTD_ADMIN_ADDR: /metrics counts the
 // ballot sent and the vote ingested, and /healthz answers 200 once the
-// mailbox was read.
+// mailbox was read; the public BALLOTD_HTTP_ADDR serves neither.
 func TestMetricsMove(t *testing.T) {
 	h := newHarness(t)
 	addr := closedPort(t)
-	h.env["BALLOTD_HTTP_ADDR"] = addr
+	h.env["BALLOTD_ADMIN_ADDR"] = addr
+	h.env["BALLOTD_HTTP_ADDR"] = closedPort(t)
 	base := "http://" + addr
 	h.ballotd("migrate")
 	h.ballotd("import", "groups", h.file("groups.csv", "name,state,district,leader_email,leader_name\nIndivisible Somerville,MA,MA-07,lead@somerville.example,Sam\n"))
@@ -139,5 +140,15 @@ func TestMetricsMove(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !hz.OK || hz.Database != "ok" || hz.LastIMAPPollAge == nil {
 		t.Errorf("healthz %d %+v; want 200, ok, polled", resp.StatusCode, hz)
+	}
+	for _, path := range []string{"/metrics", "/healthz"} {
+		resp, err := http.Get("http://" + h.env["BALLOTD_HTTP_ADDR"] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public listener %s: %d, want 404", path, resp.StatusCode)
+		}
 	}
 }

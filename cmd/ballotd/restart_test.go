@@ -255,3 +255,43 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestNewHubStartDoesNotSkipMail: `ballotd dev` restarted starts a new,
+// empty mail hub whose UIDs begin again at 1, on the same database, which
+// remembers the last UID read. Each hub start has its own UIDVALIDITY, so
+// serve reads the new mailbox from its start: a vote arriving after the
+// restart is counted and receipted.
+func TestNewHubStartDoesNotSkipMail(t *testing.T) {
+	h := newHarness(t)
+	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n", "MA-07", "Jane Doe")
+	stop := h.serve()
+	ballotsTo := map[string]ballotOf{}
+	for _, e := range h.waitSent(2) {
+		b := parseSent(t, e)
+		ballotsTo[b.To] = b
+	}
+	a := ballotsTo["alice@example.net"]
+	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "alice-before", "YES"))
+	h.waitSent(3) // Alice's receipt: UID 1 of the first hub is read
+	stop()
+
+	hub, err := mailhub.Start(mailhub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	h.hub.Close()
+	h.hub = hub
+	h.env["BALLOTD_IMAP_ADDR"], h.env["BALLOTD_SMTP_ADDR"], h.env["BALLOTD_IMAP_PASSWORD"] = hub.IMAPAddr, hub.SMTPAddr, hub.Password
+	stop = h.serve()
+	defer stop()
+	b := ballotsTo["bob@example.net"]
+	h.reply(b.To, b.ReplyTo, voteReply(b, b.To, "bob-after", "NO")) // UID 1 again, of the new hub
+	receipt := parseSent(t, h.waitSent(1)[0])
+	if receipt.To != "bob@example.net" || !strings.HasPrefix(receipt.Subject, "Vote received") {
+		t.Fatalf("after the new hub: sent %+v, want Bob's receipt", receipt)
+	}
+	if got := h.tallyOf("MA-07"); got.Voted != 2 {
+		t.Errorf("tally after the new hub: %d voted, want 2", got.Voted)
+	}
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 
 	"github.com/ballotd/ballotd/ballots"
@@ -133,29 +135,38 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var httpErr error
+	var (
+		httpMu  sync.Mutex
+		httpErr error
+	)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
 	go func() { defer wg.Done(); d.reader.Run(ctx) }()
-	if cfg.HTTPAddr != "" {
+	listen := func(setting, name, addr string, handler http.Handler) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
-			if httpErr = serveHTTP(ctx, cfg.HTTPAddr, h, e.log.With("part", "http"), d.obs.routes); httpErr != nil {
-				e.log.Error("http stopped", "err", httpErr)
-				cancel() // the daemon does not run without its unsubscribe endpoint
+			if err := serveHTTP(ctx, name, addr, handler, e.log.With("part", "http")); err != nil {
+				e.log.Error(name+" stopped", "err", err)
+				httpMu.Lock()
+				httpErr = errors.Join(httpErr, fmt.Errorf("%s %s: %w", setting, addr, err))
+				httpMu.Unlock()
+				cancel() // the daemon does not run without its HTTP side
 			}
 		}()
 	}
+	if cfg.HTTPAddr != "" {
+		h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
+		listen("BALLOTD_HTTP_ADDR", "http", cfg.HTTPAddr, publicMux(h, d.obs, cfg.MetricsToken))
+	}
+	if cfg.AdminAddr != "" {
+		listen("BALLOTD_ADMIN_ADDR", "admin http", cfg.AdminAddr, adminMux(d.obs, cfg.MetricsToken))
+	}
 	wg.Wait()
 	e.log.Info("ballotd stopped")
-	if httpErr != nil {
-		return fmt.Errorf("BALLOTD_HTTP_ADDR %s: %w", cfg.HTTPAddr, httpErr)
-	}
-	return nil
+	return httpErr
 }
 
 // cmdSend sends everything due in the outbox and exits.

@@ -84,7 +84,7 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 		return status{}, err
 	}
 	s := status{At: time.Now().UTC().Truncate(time.Second), Database: "ok", Races: []raceStatus{}}
-	s.Serve = serveHealth(ctx, cfg.HTTPAddr)
+	s.Serve = serveHealth(ctx, cfg.AdminAddr, cfg.MetricsToken)
 	err = func() error {
 		st, err := ballots.Open(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -114,11 +114,11 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 	return s, nil
 }
 
-// serveHealth asks the serve listening on addr (BALLOTD_HTTP_ADDR) for
-// its /healthz.
-func serveHealth(ctx context.Context, addr string) serveStatus {
+// serveHealth asks the serve listening on addr (BALLOTD_ADMIN_ADDR) for
+// its /healthz, with the bearer token when one is set.
+func serveHealth(ctx context.Context, addr, token string) serveStatus {
 	if addr == "" {
-		return serveStatus{Error: "BALLOTD_HTTP_ADDR not set"}
+		return serveStatus{Error: "BALLOTD_ADMIN_ADDR not set"}
 	}
 	s := serveStatus{Addr: addr}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -127,6 +127,9 @@ func serveHealth(ctx context.Context, addr string) serveStatus {
 	if err != nil {
 		s.Error = err.Error()
 		return s
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestStatus(t *testing.T) {
 		"outbox:     5 queued, 0 sending, 0 deferred, 0 sent, 0 failed; oldest unsent: ",
 		"quarantine: 0 messages kept for staff\n",
 		"database:   OK\n",
-		"serve:      BALLOTD_HTTP_ADDR not set\n",
+		"serve:      BALLOTD_ADMIN_ADDR not set\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -34,7 +34,7 @@ func TestStatus(t *testing.T) {
 	raceLine(t, out, "MA-SEN", "open", 3, 0, "0.0 %")
 
 	addr := closedPort(t)
-	h.env["BALLOTD_HTTP_ADDR"] = addr
+	h.env["BALLOTD_ADMIN_ADDR"] = addr
 	if out := h.ballotd("status"); !strings.Contains(out, "serve:      not reachable at "+addr) {
 		t.Errorf("status with nothing on %s:\n%s", addr, out)
 	}

@@ -9,7 +9,10 @@
 // lowercased without its plus tag (ballots+v-abc@example.org is user
 // ballots@example.org). A user is created, with INBOX and Sent, on the first
 // delivery to it or on the first login with the hub password, so a client can
-// log in before mail arrives. All state is in memory and lost on Close.
+// log in before mail arrives. All state is in memory and lost on Close;
+// each start gives its mailboxes a UIDVALIDITY greater than the start
+// before (RFC 3501 §2.3.1.1), so a client does not take the new mailbox's
+// UIDs for ones it has read.
 //
 // IMAP. Plain-text LOGIN and AUTHENTICATE PLAIN are allowed without TLS.
 // With Options.SASL, both servers offer other mechanisms instead of the
@@ -43,10 +46,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -132,6 +138,10 @@ type Hub struct {
 	smtp      *smtp.Server
 	wg        sync.WaitGroup
 
+	// uidValidity is this start's UIDVALIDITY base (nextUIDValidity): a
+	// user's mailboxes get it plus 1, 2, … in the order they are created.
+	uidValidity uint32
+
 	mu        sync.Mutex
 	users     map[string]*imapmemserver.User
 	received  []Envelope
@@ -184,6 +194,9 @@ func Start(opts Options) (*Hub, error) {
 		sasl:     opts.SASL,
 		users:    make(map[string]*imapmemserver.User),
 		changed:  make(chan struct{}),
+		// RFC 3501 §2.3.1.1: UIDs do not persist from one start to the
+		// next, so each start's UIDVALIDITY must be greater than the last.
+		uidValidity: nextUIDValidity(time.Now()),
 	}
 
 	smtpLn, err := net.Listen("tcp", net.JoinHostPort(opts.Addr, strconv.Itoa(opts.SMTPPort)))
@@ -299,6 +312,9 @@ func (h *Hub) user(addr string, create bool) (*imapmemserver.User, error) {
 		return u, nil
 	}
 	u := imapmemserver.NewUser(name, h.Password)
+	if err := setUIDValidity(u, h.uidValidity); err != nil {
+		return nil, err
+	}
 	for _, mbox := range []string{"INBOX", "Sent"} {
 		if err := u.Create(mbox, nil); err != nil {
 			return nil, fmt.Errorf("mailhub: create %s for %s: %w", mbox, name, err)
@@ -633,4 +649,41 @@ func imapTLS(opts Options) *tls.Config {
 		return nil
 	}
 	return opts.TLSConfig
+}
+
+// lastUIDValidity is the UIDVALIDITY base last handed out in this process.
+var lastUIDValidity atomic.Uint32
+
+// nextUIDValidity returns a UIDVALIDITY base for a hub starting at now: its
+// time in seconds (RFC 3501 §2.3.1.1 suggests the creation time), or one
+// more than the last base of this process when that is not greater. A hub
+// started after another, in this process or (a second or more later) in a
+// new one, such as `ballotd dev` restarted, gives every mailbox a
+// UIDVALIDITY its clients have not seen, so they read it afresh instead of
+// skipping UIDs they think they have read.
+func nextUIDValidity(now time.Time) uint32 {
+	for {
+		last := lastUIDValidity.Load()
+		v := uint32(now.Unix())
+		if v <= last {
+			v = last + 1
+		}
+		if lastUIDValidity.CompareAndSwap(last, v) {
+			return v
+		}
+	}
+}
+
+// setUIDValidity makes the mailboxes u creates from now on take their
+// UIDVALIDITY from base (base+1, base+2, …). imapmemserver numbers them
+// from 1 for every new user and has no option for it, so its counter is
+// set here; if a new version of imapmemserver renames the field, this
+// fails loudly (and TestUIDValidityPerStart with it), never silently.
+func setUIDValidity(u *imapmemserver.User, base uint32) error {
+	f := reflect.ValueOf(u).Elem().FieldByName("prevUidValidity")
+	if !f.IsValid() || f.Kind() != reflect.Uint32 || !f.CanAddr() {
+		return errors.New("mailhub: imapmemserver.User has no uint32 prevUidValidity; update setUIDValidity")
+	}
+	*(*uint32)(unsafe.Pointer(f.UnsafeAddr())) = base
+	return nil
 }

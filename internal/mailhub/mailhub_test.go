@@ -370,3 +370,45 @@ func sendMail(addr string, auth sasl.Client, from string, to []string, r *string
 	}
 	return c.Quit()
 }
+
+// TestUIDValidityPerStart: RFC 3501 §2.3.1.1. UIDs start again at 1 with
+// each start of the hub, so each start gives the same user's mailboxes a
+// greater UIDVALIDITY than the start before; a client that kept the last
+// UID it read (ballotd's cursor) reads the new mailbox afresh.
+func TestUIDValidityPerStart(t *testing.T) {
+	validity := func() (inbox, sent uint32) {
+		h, err := Start(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if err := h.Deliver("ballots@example.org", []byte(message("one"))); err != nil {
+			t.Fatal(err)
+		}
+		c := dialIMAP(t, h, "ballots@example.org", nil)
+		defer c.Close()
+		sel, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.NumMessages != 1 {
+			t.Fatalf("INBOX holds %d messages, want 1", sel.NumMessages)
+		}
+		st, err := c.Status("Sent", &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sel.UIDValidity, st.UIDValidity
+	}
+	inbox1, sent1 := validity()
+	inbox2, sent2 := validity()
+	if inbox1 == 0 || inbox2 <= inbox1 {
+		t.Errorf("INBOX UIDVALIDITY %d, then %d after a new start; want a greater one", inbox1, inbox2)
+	}
+	if sent1 == inbox1 || sent2 <= sent1 {
+		t.Errorf("Sent UIDVALIDITY %d (INBOX %d), then %d; want its own, and greater", sent1, inbox1, sent2)
+	}
+	if inbox1 < uint32(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("UIDVALIDITY %d is not from the start time (RFC 3501 §2.3.1.1)", inbox1)
+	}
+}
