@@ -16,6 +16,9 @@ const (
 	// ClassReadReceipt is a read or displayed receipt (RFC 8098 MDN): a
 	// machine's report, recorded and never answered.
 	ClassReadReceipt Class = "read-receipt"
+	// ClassChallenge is a challenge-response request from a sender's spam
+	// filter: recorded and never answered.
+	ClassChallenge   Class = "challenge"
 	ClassVote        Class = "vote"
 	ClassNomination  Class = "nomination"
 	ClassJoin        Class = "join"
@@ -31,7 +34,7 @@ const (
 // recorded and never answered.
 func IsMachine(c Class) bool {
 	switch c {
-	case ClassBounce, ClassAutoReply, ClassLoop, ClassReadReceipt:
+	case ClassBounce, ClassAutoReply, ClassLoop, ClassReadReceipt, ClassChallenge:
 		return true
 	}
 	return false
@@ -132,7 +135,10 @@ func Classify(m *Message, box Mailbox) Class {
 	if isReadReceipt(m) {
 		return ClassReadReceipt
 	}
-	if isAutoReply(m) || isChallenge(m) {
+	if isChallenge(m) {
+		return ClassChallenge
+	}
+	if isAutoReply(m) {
 		return ClassAutoReply
 	}
 	if m.From != "" && isOwnAddress(m.From, box) {

@@ -210,7 +210,7 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 	case ClassBounce:
 		// Never answered; mapped back to the message it reports on.
 		return p.bounce(ctx, tx, id, m)
-	case ClassAutoReply, ClassLoop, ClassReadReceipt:
+	case ClassAutoReply, ClassLoop, ClassReadReceipt, ClassChallenge:
 		// Machines are never answered: no mail loops, no backscatter.
 		out.Outcome = OutcomeIgnored
 		return out, false, nil
