@@ -37,8 +37,10 @@ func TestHostileDataEndToEnd(t *testing.T) {
 		`alice@example.net,"Bób <spy@evil.example>, Bob",MA-07`+"\n"+
 		`bob@example.net,"=HYPERLINK(""http://evil.example"") <spy@evil.example>",MA-07`+"\n"))
 	now := time.Now().UTC()
+	// Voting opened a minute ago, so closing it "one second ago" below
+	// keeps the close after the open however fast the test runs.
 	h.ballotd("wave", "create", "--name", "+March", "--nominations-close", now.Add(-time.Hour).Format(time.RFC3339),
-		"--voting-open", now.Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
+		"--voting-open", now.Add(-time.Minute).Format(time.RFC3339), "--voting-close", now.Add(48*time.Hour).Format(time.RFC3339))
 	h.ballotd("candidate", "add", "--race", "MA-07", "--name", candidate, "--group", group)
 	h.ballotd("race", "open", "MA-07")
 	db := h.db()
