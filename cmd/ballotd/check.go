@@ -31,15 +31,15 @@ type checkResult struct {
 
 func (r checkResult) String() string {
 	if r.OK {
-		return r.Part + "  OK " + r.Detail
+		return r.Part + "  OK " + redact(r.Detail)
 	}
-	return r.Part + "  FAILED: " + r.Detail
+	return r.Part + "  FAILED: " + redact(r.Detail)
 }
 
 // cmdCheck checks the configuration against the real servers: PostgreSQL,
 // IMAP and SMTP. It prints one line per part and fails if any part does.
 func cmdCheck(ctx context.Context, e *env, args []string) error {
-	if _, err := parseFlags(flags("check"), args); err != nil {
+	if err := noArgs(flags("check"), args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
@@ -114,7 +114,7 @@ func runChecks(ctx context.Context, cfg Config) []checkResult {
 func checkDatabase(ctx context.Context, cfg Config) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	where := cfg.DatabaseURL
+	where := redact(cfg.DatabaseURL)
 	if u, err := url.Parse(cfg.DatabaseURL); err == nil && u.Host != "" {
 		where = u.Host + u.Path
 	}
@@ -130,7 +130,13 @@ func checkDatabase(ctx context.Context, cfg Config) checkResult {
 	}
 	defer st.Close()
 	pending, err := ballots.PendingMigrations(ctx, st.DB)
-	if err != nil {
+	var se *ballots.SchemaError
+	switch {
+	case errors.Is(err, ballots.ErrSchemaNewer):
+		return checkResult{"database", false, fmt.Sprintf("%s: %v — install the ballotd that migrated it", where, err)}
+	case errors.As(err, &se):
+		return checkResult{"database", false, fmt.Sprintf("%s: %v", where, err)}
+	case err != nil:
 		return checkResult{"database", false, fmt.Sprintf("%s: %v — check that the DATABASE_URL user may read it", where, err)}
 	}
 	if len(pending) > 0 {

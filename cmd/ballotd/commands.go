@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,13 +15,70 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 )
 
+// openStore opens the database of DATABASE_URL for a command, refusing
+// one this binary must not use (see usableSchema).
 func openStore(ctx context.Context, e *env) (*ballots.Store, Config, error) {
+	st, cfg, err := openDatabase(ctx, e)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := usableSchema(ctx, st, false); err != nil {
+		st.Close()
+		return nil, cfg, err
+	}
+	return st, cfg, nil
+}
+
+// openDatabase opens the database of DATABASE_URL, whatever its schema.
+func openDatabase(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 	cfg, err := loadConfig(e.getenv, need{})
 	if err != nil {
 		return nil, cfg, err
 	}
 	st, err := ballots.Open(ctx, cfg.DatabaseURL)
 	return st, cfg, err
+}
+
+// usableSchema refuses a database with a migration this binary does not
+// know, one changed since it was applied, or one out of order; and, unless
+// pendingOK, one with migrations still to apply.
+func usableSchema(ctx context.Context, st *ballots.Store, pendingOK bool) error {
+	pending, err := ballots.CheckSchema(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 && !pendingOK {
+		return fmt.Errorf("the database has %d migrations not applied (%s) — run ballotd migrate first", len(pending), strings.Join(pending, ", "))
+	}
+	return nil
+}
+
+// migrateStatus prints each migration and its state, and fails if the
+// database is one this binary must not use.
+func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
+	states, err := ballots.MigrationStatus(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MIGRATION\tSTATE\tAPPLIED\tCHECKSUM")
+	for _, s := range states {
+		at, sum := "-", "-"
+		if s.AppliedAt != nil {
+			at = s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		if s.Checksum != "" {
+			sum = s.Checksum[:min(12, len(s.Checksum))]
+		} else if s.AppliedAt != nil {
+			sum = "(not recorded yet: ballotd migrate records it)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, at, sum)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = ballots.CheckSchema(ctx, st.DB)
+	return err
 }
 
 // flags returns a FlagSet that reports errors as usage errors.
@@ -37,6 +95,9 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpError{fs}
+			}
 			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
 		}
 		rest := fs.Args()
@@ -61,9 +122,12 @@ func jsonFlag(name string, args []string) (bool, []string, error) {
 // by asJSON when set), else table writes it as aligned columns.
 func listing[T any](ctx context.Context, e *env, name string, args []string,
 	fetch func(context.Context, *ballots.Store, Config) (T, error), table func(*tabwriter.Writer, T), asJSON func(T) any) error {
-	wantJSON, _, err := jsonFlag(name, args)
+	wantJSON, pos, err := jsonFlag(name, args)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, pos[0])}
 	}
 	st, cfg, err := openStore(ctx, e)
 	if err != nil {
@@ -91,12 +155,20 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func cmdMigrate(ctx context.Context, e *env) error {
-	st, _, err := openStore(ctx, e)
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := flags("migrate")
+	status := fs.Bool("status", false, "list each migration, applied (when) or pending, and apply none")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, _, err := openDatabase(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *status {
+		return migrateStatus(ctx, e, st)
+	}
 	applied, err := ballots.Migrate(ctx, st.DB)
 	if err != nil {
 		return err
@@ -122,16 +194,16 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 || (pos[0] != "groups" && pos[0] != "members") {
 		return usageError{"import: want import groups FILE.csv or import members FILE.csv [--dry-run] [--sync] [--json]"}
 	}
-	f, err := os.Open(pos[1])
-	if err != nil {
-		return fmt.Errorf("import %s: %w", pos[0], err)
-	}
-	defer f.Close()
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	f, err := os.Open(pos[1])
+	if err != nil {
+		return fmt.Errorf("import %s: %w", pos[0], err)
+	}
+	defer f.Close()
 	if pos[0] == "groups" {
 		if *dryRun || *sync {
 			return usageError{"import groups: --dry-run and --sync are for members"}
@@ -286,7 +358,7 @@ func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
 	threshold := fs.Float64("threshold", 0.6, "support needed, a fraction")
 	minTurnout := fs.Float64("min-turnout", 0, "turnout needed, a fraction")
 	hold := fs.Bool("hold-results", false, "hold results for staff release before announcing")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout, HoldResults: *hold}
@@ -350,7 +422,7 @@ func cmdCandidateAdd(ctx context.Context, e *env, args []string) error {
 	wave := fs.String("wave", "", "wave name (default: the current wave)")
 	var groups multi
 	fs.Var(&groups, "group", "nominating group (repeatable)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *race == "" || *name == "" {
@@ -425,7 +497,12 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 	}, nil)
 }
 
-func cmdRace(ctx context.Context, e *env, verb, code string) error {
+func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
+	pos, err := exactArgs(flags("race "+verb), args, 1, "race "+verb+" CODE")
+	if err != nil {
+		return err
+	}
+	code := pos[0]
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err
@@ -514,7 +591,7 @@ func cmdOutbox(ctx context.Context, e *env, args []string) error {
 	watch := fs.Bool("watch", false, "show the outbox by status, its pace and ETA every --interval")
 	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often to look")
 	untilEmpty := fs.Bool("until-empty", false, "with --watch: stop once nothing is queued, being sent or deferred")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *watch && (*asJSON || *interval <= 0) || !*watch && *untilEmpty {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
@@ -95,8 +97,8 @@ func keepOAuth(cfg Config, st *ballots.Store, log *slog.Logger) error {
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := flags("serve")
-	migrate := fs.Bool("migrate", false, "apply migrations first")
-	if _, err := parseFlags(fs, args); err != nil {
+	migrate := fs.Bool("migrate", false, "apply pending migrations first (without it, serve refuses a database with any)")
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
@@ -122,6 +124,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		for _, a := range applied {
 			e.log.Info("migration applied", "name", a)
 		}
+	} else if err := usableSchema(ctx, d.store, false); err != nil {
+		return fmt.Errorf("serve: %w (or serve --migrate)", err)
 	}
 	warnInsecure(e, cfg)
 	go logChecks(ctx, e, cfg)
@@ -159,7 +163,10 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 }
 
 // cmdSend sends everything due in the outbox and exits.
-func cmdSend(ctx context.Context, e *env) error {
+func cmdSend(ctx context.Context, e *env, args []string) error {
+	if err := noArgs(flags("send"), args); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
 	if err != nil {
 		return err
@@ -169,9 +176,25 @@ func cmdSend(ctx context.Context, e *env) error {
 		return err
 	}
 	defer d.store.Close()
+	if err := usableSchema(ctx, d.store, false); err != nil {
+		return err
+	}
+	var sent atomic.Int64
+	d.outbox.Sent = func(err error, _ time.Duration) {
+		if err == nil {
+			sent.Add(1)
+		}
+	}
 	n, err := d.outbox.Drain(ctx)
-	fmt.Fprintf(e.stdout, "%d outbox rows handled\n", n)
-	return err
+	s := int(sent.Load())
+	fmt.Fprintf(e.stdout, "%d outbox rows handled: %d sent, %d deferred or failed (ballotd outbox shows why)\n", n, s, n-s)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if n > 0 && s == 0 {
+		return exitError{fmt.Errorf("send: none of the %d rows due could be sent", n), 3}
+	}
+	return nil
 }
 
 // logChecks runs the checks of `ballotd check` once at start and logs

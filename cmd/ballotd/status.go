@@ -109,7 +109,7 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 		return nil
 	}()
 	if err != nil {
-		s.Database = "error: " + err.Error()
+		s.Database = "error: " + redact(err.Error())
 	}
 	return s, nil
 }
