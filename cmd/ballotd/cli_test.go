@@ -66,7 +66,7 @@ func TestHelpOnEveryCommandNeverActs(t *testing.T) {
 		}
 	}
 	// The flags are the command's own.
-	for cmd, flag := range map[string]string{"import": "--dry-run", "migrate": "--status", "serve": "--migrate", "outbox": "--until-empty"} {
+	for cmd, flag := range map[string]string{"import": "--rejects FILE", "migrate": "--status", "serve": "--migrate", "outbox": "--until-empty"} {
 		if _, out, _ := runWith(nil, cmd, "--help"); !strings.Contains(out, flag) {
 			t.Errorf("ballotd %s --help does not show %s:\n%s", cmd, flag, out)
 		}

@@ -184,15 +184,29 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 
 func cmdImport(ctx context.Context, e *env, args []string) error {
 	fs := flags("import")
-	dryRun := fs.Bool("dry-run", false, "report what would change, change nothing")
+	dryRun := fs.Bool("dry-run", false, "members: report what would change (with --sync, who would be removed), change nothing")
 	sync := fs.Bool("sync", false, "members: mark members missing from the file as removed")
+	maxRemove := fs.String("max-remove", "10%", "with --sync: the largest share of a state's members it may remove")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	encoding := fs.String("encoding", "utf-8", "the file's encoding: utf-8, latin1 or windows-1252")
+	rejects := fs.String("rejects", "", "write the rejected rows, with their line and problem, to this CSV `FILE`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 || (pos[0] != "groups" && pos[0] != "members") {
 		return usageError{"import: want import groups FILE.csv or import members FILE.csv [--dry-run] [--sync] [--json]"}
+	}
+	share, err := parseShare(*maxRemove)
+	if err != nil {
+		return usageError{"import: --max-remove: " + err.Error()}
+	}
+	decode, err := decoder(*encoding)
+	if err != nil {
+		return usageError{"import: --encoding: " + err.Error()}
+	}
+	if pos[0] == "groups" && (*dryRun || *sync) {
+		return usageError{"import groups: --dry-run and --sync are for members"}
 	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
@@ -204,51 +218,76 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("import %s: %w", pos[0], err)
 	}
 	defer f.Close()
+	in := decode(f)
+	var full ballots.MemberReport
 	if pos[0] == "groups" {
-		if *dryRun || *sync {
-			return usageError{"import groups: --dry-run and --sync are for members"}
+		full.ImportReport, err = st.ImportGroups(ctx, in)
+	} else {
+		var size int64
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
 		}
-		rep, err := st.ImportGroups(ctx, f)
-		if err != nil {
-			return err
-		}
-		return printImport(e, pos, rep, ballots.MemberReport{ImportReport: rep}, *asJSON)
+		p := newProgress(e.stderr, "import members")
+		full, err = st.ImportMemberList(ctx, in, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, MaxRemove: share, Progress: p.importRows(size)})
+		p.done()
 	}
-	var size int64
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
-	}
-	p := newProgress(e.stderr, "import members")
-	rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, Progress: p.importRows(size)})
-	p.done()
 	if err != nil {
 		return err
 	}
-	return printImport(e, pos, rep.ImportReport, rep, *asJSON)
+	if *rejects != "" {
+		if err := writeRejects(*rejects, full.ImportReport); err != nil {
+			return fmt.Errorf("import %s: --rejects: %w", pos[0], err)
+		}
+	}
+	return printImport(e, pos, full, *asJSON)
 }
 
-func printImport(e *env, pos []string, rep ballots.ImportReport, full ballots.MemberReport, asJSON bool) error {
+// printImport prints what an import did: each rejected row and each
+// duplicate by line (stderr), and one line accounting for every row.
+func printImport(e *env, pos []string, rep ballots.MemberReport, asJSON bool) error {
 	for _, r := range rep.Rejected {
 		fmt.Fprintf(e.stderr, "%s:%d: %s (row skipped)\n", pos[1], r.Line, r.Problem)
 	}
+	for _, d := range rep.DuplicateRows {
+		fmt.Fprintf(e.stderr, "%s:%s: %s on %d rows; line %d counts\n", pos[1], joinInts(d.Lines), d.Email, len(d.Lines), d.Lines[len(d.Lines)-1])
+	}
+	if rep.SyncRefused != "" {
+		fmt.Fprintf(e.stderr, "%s: a real run would refuse the sync: %s\n", pos[1], rep.SyncRefused)
+	}
 	if asJSON {
-		if pos[0] == "groups" {
-			return printJSON(e.stdout, rep)
+		out := struct {
+			ballots.MemberReport
+			RejectedCount int `json:"rejected_count"`
+		}{rep, len(rep.Rejected)}
+		if out.DuplicateRows == nil {
+			out.DuplicateRows = []ballots.Duplicate{}
 		}
-		return printJSON(e.stdout, full)
+		if out.Rejected == nil {
+			out.Rejected = []ballots.RowError{}
+		}
+		return printJSON(e.stdout, out)
 	}
 	prefix := pos[0]
-	if full.DryRun {
+	if rep.DryRun {
 		prefix += " (dry run, nothing changed)"
 	}
-	fmt.Fprintf(e.stdout, "%s: %d rows: %d added, %d updated, %d unchanged, %d rejected", prefix, rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
-	if full.Duplicates > 0 {
-		fmt.Fprintf(e.stdout, ", %d duplicates (the last row of each email counts)", full.Duplicates)
+	fmt.Fprintf(e.stdout, "%s: %d rows = %d added + %d updated + %d unchanged + %d rejected", prefix, rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
+	if pos[0] == "members" {
+		fmt.Fprintf(e.stdout, " + %d duplicates (the last row of each email counts)", rep.Duplicates)
 	}
-	if full.Removed > 0 {
-		fmt.Fprintf(e.stdout, ", %d removed (not in the file), e.g. %s", full.Removed, strings.Join(full.Sample, ", "))
+	if rep.Separator != "" && rep.Separator != "," {
+		fmt.Fprintf(e.stdout, "; separated by %s", rep.Separator)
 	}
 	fmt.Fprintln(e.stdout)
+	switch {
+	case rep.Removed > 0 && rep.DryRun:
+		fmt.Fprintf(e.stdout, "%d members would be removed (not in the file):\n", rep.Removed)
+		for _, m := range rep.Sample {
+			fmt.Fprintf(e.stdout, "  %s\n", m)
+		}
+	case rep.Removed > 0:
+		fmt.Fprintf(e.stdout, "%d members removed (not in the file), e.g. %s\n", rep.Removed, strings.Join(rep.Sample, ", "))
+	}
 	return nil
 }
 

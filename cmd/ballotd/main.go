@@ -51,9 +51,11 @@ usage: ballotd [--config FILE] COMMAND ...
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
   ballotd demo [--keep]                    a self-driving run of a whole wave on the embedded hub
-  ballotd import groups|members FILE.csv [--dry-run] [--sync] [--json]
+  ballotd import groups|members FILE.csv [--dry-run] [--sync [--max-remove 10%]] [--json]
+                      [--encoding utf-8|latin1|windows-1252] [--rejects FILE]
                                            upsert groups (name,state,district,leader_email,leader_name)
-                                           or members (email,name,district), streamed with COPY
+                                           or members (email,name,district), streamed with COPY; every
+                                           row is added, updated, unchanged, rejected or a duplicate
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
