@@ -38,6 +38,12 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	if cfg.Templates != "" {
+		if err := templatesDir(cfg.Templates); err != nil {
+			st.Close()
+			return nil, configError{err.Error()}
+		}
+	}
 	tpl, err := templates.Load(cfg.Templates)
 	if err != nil {
 		st.Close()
