@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The command line is the stdlib flag package, one FlagSet per command:
@@ -183,4 +185,14 @@ func versionLine() string {
 		line += " (" + rev + ")"
 	}
 	return line + " " + gov + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// buildInfo is the ballotd_build_info gauge: 1, labelled with this
+// binary's version, VCS revision and Go version.
+func buildInfo() prometheus.Collector {
+	v, rev, gov := buildVersion()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ballotd_build_info",
+		Help: "Always 1; the labels say which ballotd this is."}, []string{"version", "revision", "goversion"})
+	g.WithLabelValues(v, rev, gov).Set(1)
+	return g
 }

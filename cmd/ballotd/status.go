@@ -220,7 +220,10 @@ func serveLine(s serveStatus) string {
 	}
 	h := s.Health
 	state := "OK"
-	if !h.OK {
+	switch {
+	case h.Status == "starting":
+		state = "STARTING"
+	case !h.OK:
 		state = "NOT OK"
 	}
 	poll := "never"
