@@ -11,10 +11,12 @@ import (
 // (postgres://user:PASSWORD@host, whatever the scheme, even a misspelt
 // one) and the value of a key=value setting whose name says it is secret
 // (password=…, sslpassword=…, BALLOTD_IMAP_PASSWORD="…", client_secret=…,
-// refresh_token=…), and bearer tokens.
+// refresh_token=…), the same in JSON ("refresh_token": "…", as a token
+// endpoint's answer quoted in an error), and bearer tokens.
 var (
 	urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s"']*):[^\s"']*@`)
 	keyPassword = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token)[A-Za-z_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&,;'"]+)`)
+	jsonSecret  = regexp.MustCompile(`(?i)("(?:password|passwd|secret|client_secret|access_token|refresh_token|id_token|token)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
 	bearerToken = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}`)
 )
 
@@ -48,5 +50,6 @@ func redact(s string) string {
 		}
 		return sub[1] + sub[2] + redacted
 	})
+	s = jsonSecret.ReplaceAllString(s, `${1}"`+redacted+`"`)
 	return bearerToken.ReplaceAllString(s, "${1}"+redacted)
 }

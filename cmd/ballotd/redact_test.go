@@ -98,17 +98,18 @@ func TestLoggerRedactsAndFormats(t *testing.T) {
 // redact hides each form of secret and keeps what names no secret.
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:pw@h/db":                              "postgres://u:REDACTED@h/db",
-		"postgress://u:pw@h/db":                             "postgress://u:REDACTED@h/db",
-		`parse "postgres://u:p@ss@h": bad`:                  `parse "postgres://u:REDACTED@h": bad`,
-		"host=h password=pw dbname=x":                       "host=h password=REDACTED dbname=x",
-		"host=h password='p w' dbname=x":                    "host=h password=REDACTED dbname=x",
-		`BALLOTD_IMAP_PASSWORD="pw" is malformed`:           `BALLOTD_IMAP_PASSWORD=REDACTED is malformed`,
-		"client_secret=abc&refresh_token=def&x=1":           "client_secret=REDACTED&refresh_token=REDACTED&x=1",
-		"Authorization: Bearer ya29.abcdefghij":             "Authorization: Bearer REDACTED",
-		`BALLOTD_OAUTH_TOKEN_URL="http://a/token" bad`:      `BALLOTD_OAUTH_TOKEN_URL="http://a/token" bad`,
-		"postgres://u@h/db":                                 "postgres://u@h/db",
-		"check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD": "check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD",
+		"postgres://u:pw@h/db":                                               "postgres://u:REDACTED@h/db",
+		"postgress://u:pw@h/db":                                              "postgress://u:REDACTED@h/db",
+		`parse "postgres://u:p@ss@h": bad`:                                   `parse "postgres://u:REDACTED@h": bad`,
+		"host=h password=pw dbname=x":                                        "host=h password=REDACTED dbname=x",
+		"host=h password='p w' dbname=x":                                     "host=h password=REDACTED dbname=x",
+		`BALLOTD_IMAP_PASSWORD="pw" is malformed`:                            `BALLOTD_IMAP_PASSWORD=REDACTED is malformed`,
+		"client_secret=abc&refresh_token=def&x=1":                            "client_secret=REDACTED&refresh_token=REDACTED&x=1",
+		"Authorization: Bearer ya29.abcdefghij":                              "Authorization: Bearer REDACTED",
+		`BALLOTD_OAUTH_TOKEN_URL="http://a/token" bad`:                       `BALLOTD_OAUTH_TOKEN_URL="http://a/token" bad`,
+		"postgres://u@h/db":                                                  "postgres://u@h/db",
+		`token endpoint said {"access_token": "ya29.x", "expires_in": 3599}`: `token endpoint said {"access_token": "REDACTED", "expires_in": 3599}`,
+		"check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD":                  "check BALLOTD_IMAP_USER and BALLOTD_IMAP_PASSWORD",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
