@@ -100,7 +100,11 @@ func TestImportSeparators(t *testing.T) {
 			t.Errorf("%s-separated: %+v, %v", sep, rep, err)
 		}
 	}
-	_, err := st.ImportMemberList(ctx, strings.NewReader("mail;name;district\na@example.net;Ann;MA-07\n"), ballots.MemberImport{})
+	_, err := st.ImportMemberList(ctx, strings.NewReader("\xff\xfee\x00m\x00a\x00i\x00l\x00"), ballots.MemberImport{})
+	if err == nil || !strings.Contains(err.Error(), "UTF-16") {
+		t.Errorf("a UTF-16 file: %v", err)
+	}
+	_, err = st.ImportMemberList(ctx, strings.NewReader("mail;name;district\na@example.net;Ann;MA-07\n"), ballots.MemberImport{})
 	if err == nil || !strings.Contains(err.Error(), `missing column "email"`) || !strings.Contains(err.Error(), "separated by ; needs the columns email;district") {
 		t.Errorf("a ;-separated file without an email column: %v", err)
 	}

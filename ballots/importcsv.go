@@ -209,6 +209,9 @@ func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, ro
 	if !ok {
 		return errors.New("read header: the file is empty")
 	}
+	if strings.HasPrefix(first.text, "\xff\xfe") || strings.HasPrefix(first.text, "\xfe\xff") {
+		return errors.New("the file is UTF-16 (Excel's \"Unicode text\"): save it as CSV UTF-8")
+	}
 	first.text = strings.TrimPrefix(first.text, "\ufeff")
 	sep := ','
 	if v, ok := strings.CutPrefix(strings.ToLower(first.text), "sep="); ok {
