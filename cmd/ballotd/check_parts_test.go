@@ -58,14 +58,14 @@ func TestCheckPartsAreBoundedAndComplete(t *testing.T) {
 	h.env["BALLOTD_TEMPLATES"] = filepath.Join(t.TempDir(), "no-such-dir")
 	h.env["BALLOTD_HTTP_ADDR"] = busy.Addr().String()
 
-	out, errOut, code := h.try("check", "--timeout", "500ms")
+	out, errOut, code := h.try("check", "--timeout", "3s")
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stderr %s", code, errOut)
 	}
 	want := []string{
 		"database  OK ",
-		"imap  FAILED: timed out after 500ms waiting for the IMAP greeting, TLS, login and select: " + silent + " accepts the connection but does not answer — is it an IMAP server, and is BALLOTD_IMAP_TLS right",
-		"smtp  FAILED: timed out after 500ms waiting for the SMTP greeting, EHLO, TLS and AUTH: " + silent + " accepts the connection but does not answer — is it an SMTP server, and is BALLOTD_SMTP_TLS right",
+		"imap  FAILED: timed out after 3s waiting for the IMAP greeting, TLS, login and select: " + silent + " accepts the connection but does not answer — is it an IMAP server, and is BALLOTD_IMAP_TLS right",
+		"smtp  FAILED: timed out after 3s waiting for the SMTP greeting, EHLO, TLS and AUTH: " + silent + " accepts the connection but does not answer — is it an SMTP server, and is BALLOTD_SMTP_TLS right",
 		"dkim  FAILED: read DKIM key: open " + h.env["BALLOTD_DKIM_KEY"] + ": no such file or directory — check BALLOTD_DKIM_KEY",
 		"templates  FAILED: BALLOTD_TEMPLATES=" + h.env["BALLOTD_TEMPLATES"] + ": stat",
 		"http  FAILED: " + busy.Addr().String() + " is in use by another program (no ballotd /healthz answers there) — change BALLOTD_HTTP_ADDR or stop it",
@@ -80,7 +80,7 @@ func TestCheckPartsAreBoundedAndComplete(t *testing.T) {
 		}
 	}
 
-	out, _, _ = h.try("check", "--timeout", "500ms", "--json")
+	out, _, _ = h.try("check", "--timeout", "3s", "--json")
 	var parts []checkResult
 	if err := json.Unmarshal([]byte(out), &parts); err != nil || len(parts) != 6 || parts[0].Part != "database" || !parts[0].OK || parts[1].OK {
 		t.Errorf("check --json: %v\n%s", err, out)
