@@ -98,5 +98,5 @@ In another terminal, with DATABASE_URL=%s:
   ballotd import members members.csv && ballotd wave create … && ballotd candidate add … && ballotd race open MA-SEN
 
 Ctrl-C stops it.
-`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, cfg.DatabaseURL)
+`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, redact(cfg.DatabaseURL))
 }
