@@ -113,6 +113,9 @@ func checkAll(ctx context.Context, cfg Config, timeout time.Duration) []checkRes
 		{"imap", "the IMAP greeting, TLS, login and select", cfg.IMAP.Addr, func(ctx context.Context) checkResult { return checkIMAP(ctx, cfg) }},
 		{"smtp", "the SMTP greeting, EHLO, TLS and AUTH", cfg.SMTP.Addr, func(ctx context.Context) checkResult { return checkSMTP(ctx, cfg) }},
 	}
+	if tokens := oauthTokens(cfg); tokens != nil {
+		parts = append(parts, checkPart{"oauth", "the OAuth2 token endpoint", "", func(ctx context.Context) checkResult { return checkOAuth(ctx, tokens) }})
+	}
 	if cfg.DKIMKey != "" {
 		parts = append(parts, checkPart{"dkim", "the key file to be read", "", func(context.Context) checkResult { return checkDKIM(cfg) }})
 	}
@@ -159,6 +162,27 @@ func timedOut(p checkPart, timeout time.Duration) string {
 	c.Close()
 	return fmt.Sprintf("%s: %s accepts the connection but does not answer — is it an %s server, and is %sTLS right (tls for an implicit-TLS port)?",
 		what, p.addr, strings.ToUpper(p.name), setting)
+}
+
+// oauthTokens is the OAuth2 token source IMAP and SMTP share, or nil.
+func oauthTokens(cfg Config) *mailauth.Tokens {
+	if cfg.IMAP.Tokens != nil {
+		return cfg.IMAP.Tokens
+	}
+	return cfg.SMTP.Tokens
+}
+
+// checkOAuth gets an access token from the token endpoint as serve does
+// (IMAP and SMTP then use the same one).
+func checkOAuth(ctx context.Context, tokens *mailauth.Tokens) checkResult {
+	if _, err := tokens.Token(ctx); err != nil {
+		var referr *mailauth.RefreshError
+		if errors.As(err, &referr) {
+			return checkResult{"oauth", false, referr.Error() + " — " + refreshAdvice(referr)}
+		}
+		return checkResult{"oauth", false, err.Error() + " — check the BALLOTD_OAUTH_* settings"}
+	}
+	return checkResult{"oauth", true, "access token issued by " + tokens.TokenURL() + " (IMAP and SMTP use it)"}
 }
 
 // checkDKIM loads the DKIM key as serve does.

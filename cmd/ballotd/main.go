@@ -47,7 +47,8 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd migrate [--status]               apply database migrations (--status: list them, apply none)
   ballotd check [--timeout 15s] [--json]   check the configuration against PostgreSQL, IMAP and SMTP
                                            (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent), and the
-                                           DKIM key, templates and HTTP address when set; all at once
+                                           OAuth2 token, DKIM key, templates and HTTP address when set;
+                                           all at once
   ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
