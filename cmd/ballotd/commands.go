@@ -22,7 +22,7 @@ func openStore(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
-	if err := usableSchema(ctx, st, false); err != nil {
+	if err := usableSchema(ctx, st); err != nil {
 		st.Close()
 		return nil, cfg, err
 	}
@@ -40,14 +40,14 @@ func openDatabase(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 }
 
 // usableSchema refuses a database with a migration this binary does not
-// know, one changed since it was applied, or one out of order; and, unless
-// pendingOK, one with migrations still to apply.
-func usableSchema(ctx context.Context, st *ballots.Store, pendingOK bool) error {
+// know, one changed since it was applied, one out of order, or one with
+// migrations still to apply.
+func usableSchema(ctx context.Context, st *ballots.Store) error {
 	pending, err := ballots.CheckSchema(ctx, st.DB)
 	if err != nil {
 		return err
 	}
-	if len(pending) > 0 && !pendingOK {
+	if len(pending) > 0 {
 		return fmt.Errorf("the database has %d migrations not applied (%s) — run ballotd migrate first", len(pending), strings.Join(pending, ", "))
 	}
 	return nil

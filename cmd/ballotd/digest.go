@@ -26,7 +26,7 @@ func cmdDigest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.store.Close()
-	if err := usableSchema(ctx, d.store, false); err != nil {
+	if err := usableSchema(ctx, d.store); err != nil {
 		return err
 	}
 	dg, sent, err := d.store.SendDigest(ctx, cfg.Staff, 0)

@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return 0
 	case args[0] == "--version" || args[0] == "-version":
-		args[0] = "version"
+		args = append([]string{"version"}, args[1:]...)
 	}
 	if !slices.Contains(commandNames, args[0]) {
 		fmt.Fprintf(stderr, "ballotd: unknown command %q\n\n%s", args[0], usage)

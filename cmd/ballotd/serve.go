@@ -130,7 +130,7 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		for _, a := range applied {
 			e.log.Info("migration applied", "name", a)
 		}
-	} else if err := usableSchema(ctx, d.store, false); err != nil {
+	} else if err := usableSchema(ctx, d.store); err != nil {
 		return fmt.Errorf("serve: %w (or serve --migrate)", err)
 	}
 	warnInsecure(e, cfg)
@@ -182,7 +182,7 @@ func cmdSend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.store.Close()
-	if err := usableSchema(ctx, d.store, false); err != nil {
+	if err := usableSchema(ctx, d.store); err != nil {
 		return err
 	}
 	var sent atomic.Int64
