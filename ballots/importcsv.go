@@ -215,11 +215,11 @@ func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, ro
 	first.text = strings.TrimPrefix(first.text, "\ufeff")
 	sep := ','
 	if v, ok := strings.CutPrefix(strings.ToLower(first.text), "sep="); ok {
-		if r, size := utf8.DecodeRuneInString(v); size > 0 && size == len(v) {
-			sep = r
-		} else if v == "" {
-			return fmt.Errorf("line %d: sep= names no separator", first.n)
+		r, size := utf8.DecodeRuneInString(v)
+		if size == 0 || size != len(v) || r == '"' {
+			return fmt.Errorf("line %d: %q: want sep= and one separator character, such as sep=;", first.n, first.text)
 		}
+		sep = r
 		if first, ok, err = lr.next(); err != nil || !ok {
 			return fmt.Errorf("read header: no header after line %d's sep=", first.n)
 		}
