@@ -59,9 +59,6 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	warnInsecure(e, cfg)
-	if e.config.path != "" {
-		fmt.Fprintln(e.stdout, configLine(e.config))
-	}
 	// As serve does: with OAuth2, a refresh token the provider rotated is
 	// read from, and kept in, the database (when it can be reached; its line
 	// says if not).
@@ -74,6 +71,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	results := checkAll(ctx, cfg, *timeout)
+	if e.config.path != "" {
+		results = append([]checkResult{configResult(e.config)}, results...)
+	}
 	failed := 0
 	for i, r := range results {
 		results[i].Detail = redact(r.Detail)
@@ -254,18 +254,18 @@ func checkHTTP(ctx context.Context, cfg Config) checkResult {
 	return checkResult{"http", false, fmt.Sprintf("cannot listen on %s: %v — check BALLOTD_HTTP_ADDR", cfg.HTTPAddr, err)}
 }
 
-// configLine is check's line for the settings file: how many settings it
-// gave, and which of them the environment overrides (a change to the file
-// that seems to do nothing).
-func configLine(src configSource) string {
-	line := fmt.Sprintf("config  OK %s, %d settings", src.path, len(src.keys))
+// configResult is check's part for the settings file: how many settings
+// it gave, and which of them the environment overrides (a change to the
+// file that seems to do nothing).
+func configResult(src configSource) checkResult {
+	detail := fmt.Sprintf("%s, %d settings", src.path, len(src.keys))
 	if len(src.overridden) > 0 {
-		line += "; the environment overrides " + strings.Join(src.overridden, ", ")
+		detail += "; the environment overrides " + strings.Join(src.overridden, ", ")
 	}
 	if len(src.exposed) > 0 {
-		line += "; WARNING: " + exposedWarning(src)
+		detail += "; WARNING: " + exposedWarning(src)
 	}
-	return line
+	return checkResult{"config", true, detail}
 }
 
 // exposedWarning says that the settings file's secrets are readable by
