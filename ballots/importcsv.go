@@ -1,16 +1,17 @@
 package ballots
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -20,16 +21,26 @@ import (
 type RowError struct {
 	Line    int    `json:"line"`
 	Problem string `json:"problem"`
+	// Fields are the row as read (one field holding the raw line when it
+	// could not be split), for a rejects file to fix it from.
+	Fields []string `json:"-"`
 }
 
 // ImportReport counts what an import did. Rejected rows are skipped; good
-// rows are kept.
+// rows are kept. Every data row of the file is in exactly one count:
+// Rows = Added + Updated + Unchanged + len(Rejected) (+ Duplicates for
+// members). A row is a line, except when a quoted field spans lines.
 type ImportReport struct {
 	Rows      int        `json:"rows"`
 	Added     int        `json:"added"`
 	Updated   int        `json:"updated"`
 	Unchanged int        `json:"unchanged"`
 	Rejected  []RowError `json:"rejected"`
+	// Separator is the field separator the header was read with: "," or
+	// what the file named (sep=;) or used instead (; or a tab).
+	Separator string `json:"separator"`
+	// Header is the file's header row, for a rejects file.
+	Header []string `json:"-"`
 }
 
 // fatalRow is an error that ends an import instead of rejecting one row:
@@ -52,55 +63,300 @@ func (r csvRow) get(name string) string {
 	return ""
 }
 
+// maxSpan is how many lines a quoted field may span; a quote left open
+// longer is an unterminated quote.
+const maxSpan = 10
+
+// lineReader reads a file line by line, numbering them, with lines to read
+// again after an unterminated quote put back in front.
+type lineReader struct {
+	br    *bufio.Reader
+	n     int // the number of the last line read from br
+	again []numbered
+}
+
+// numbered is one line of the file and its number.
+type numbered struct {
+	text string
+	n    int
+}
+
+// next returns the next line without its line ending (LF or CR LF), and
+// false at the end of the file.
+func (lr *lineReader) next() (numbered, bool, error) {
+	if len(lr.again) > 0 {
+		l := lr.again[0]
+		lr.again = lr.again[1:]
+		return l, true, nil
+	}
+	b, err := lr.br.ReadString('\n')
+	if err != nil && err != io.EOF {
+		return numbered{}, false, err
+	}
+	if b == "" && err == io.EOF {
+		return numbered{}, false, nil
+	}
+	lr.n++
+	b = strings.TrimSuffix(b, "\n")
+	b = strings.TrimSuffix(b, "\r")
+	return numbered{b, lr.n}, true, nil
+}
+
+// splitLine splits one line on sep, quotes and all (RFC 4180, as
+// encoding/csv reads it with TrimLeadingSpace); closed is false when a
+// quoted field is left open at the end of the line.
+func splitLine(line string, sep rune, dst []string) ([]string, bool, error) {
+	dst = dst[:0]
+	if !strings.ContainsRune(line, '"') {
+		for {
+			i := strings.IndexRune(line, sep)
+			if i < 0 {
+				return append(dst, line), true, nil
+			}
+			dst = append(dst, line[:i])
+			line = line[i+utf8.RuneLen(sep):]
+		}
+	}
+	return splitQuoted(line, sep, dst)
+}
+
+// splitQuoted splits text holding quotes into one record, which may span
+// lines inside a quoted field. closed is false when a quote is still open
+// at the end of text.
+func splitQuoted(text string, sep rune, dst []string) ([]string, bool, error) {
+	dst = dst[:0]
+	sepLen := utf8.RuneLen(sep)
+	i := 0
+	for {
+		for i < len(text) && (text[i] == ' ' || text[i] == '\t') && rune(text[i]) != sep {
+			i++
+		}
+		if i < len(text) && text[i] == '"' {
+			var b strings.Builder
+			start := i + 1
+			i = start
+			for {
+				q := strings.IndexByte(text[i:], '"')
+				if q < 0 {
+					return nil, false, nil
+				}
+				b.WriteString(text[i : i+q])
+				i += q + 1
+				if i < len(text) && text[i] == '"' { // "" is a quote
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				break
+			}
+			dst = append(dst, b.String())
+			switch {
+			case i == len(text):
+				return dst, true, nil
+			case strings.HasPrefix(text[i:], string(sep)):
+				i += sepLen
+				continue
+			case text[i] == '\n':
+				return nil, true, errors.New(`a quoted field closes and the row goes on after a line break`)
+			}
+			return nil, true, fmt.Errorf(`column %d: extraneous or missing " in quoted-field`, i+1)
+		}
+		end := strings.IndexRune(text[i:], sep)
+		field := text[i:]
+		if end >= 0 {
+			field = text[i : i+end]
+		}
+		if q := strings.IndexByte(field, '"'); q >= 0 {
+			return nil, true, fmt.Errorf(`column %d: bare " in non-quoted-field`, i+q+1)
+		}
+		if strings.IndexByte(field, '\n') >= 0 {
+			return nil, true, errors.New(`a quoted field closes and the row goes on after a line break`)
+		}
+		dst = append(dst, field)
+		if end < 0 {
+			return dst, true, nil
+		}
+		i += end + sepLen
+	}
+}
+
+// separators are the field separators tried, in order, when the header
+// does not name the wanted columns with the one in use.
+var separators = []rune{',', ';', '\t', '|'}
+
+// sepName names a separator for a person.
+func sepName(r rune) string {
+	if r == '\t' {
+		return "tab"
+	}
+	return string(r)
+}
+
 // csvRows reads a CSV with a header naming at least the want columns (in
 // any order, case-insensitive) and calls fn with each row and its line
-// number. A row fn rejects is recorded and skipped.
+// number. A row fn rejects is recorded and skipped, and so is a row that
+// cannot be read: not UTF-8, or a quote left open (reported at the line it
+// opens; the lines after it are read again on their own). A BOM, CR LF line
+// ends and Excel's "sep=;" first line are understood; a header that is not
+// comma-separated is read with the separator it uses (; tab |). Blank lines
+// are not rows.
 func csvRows(r io.Reader, want []string, rep *ImportReport, fn func(line int, row csvRow) error) error {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
+	lr := &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
+	first, ok, err := lr.next()
 	if err != nil {
 		return fmt.Errorf("read header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		col[h] = i
+	if !ok {
+		return errors.New("read header: the file is empty")
 	}
-	for _, w := range want {
-		if _, ok := col[w]; !ok {
-			return fmt.Errorf("header: missing column %q (want %s)", w, strings.Join(want, ","))
+	if strings.HasPrefix(first.text, "\xff\xfe") || strings.HasPrefix(first.text, "\xfe\xff") {
+		return errors.New("the file is UTF-16 (Excel's \"Unicode text\"): save it as CSV UTF-8")
+	}
+	first.text = strings.TrimPrefix(first.text, "\ufeff")
+	sep := ','
+	if v, ok := strings.CutPrefix(strings.ToLower(first.text), "sep="); ok {
+		r, size := utf8.DecodeRuneInString(v)
+		if size == 0 || size != len(v) || r == '"' {
+			return fmt.Errorf("line %d: %q: want sep= and one separator character, such as sep=;", first.n, first.text)
+		}
+		sep = r
+		if first, ok, err = lr.next(); err != nil || !ok {
+			return fmt.Errorf("read header: no header after line %d's sep=", first.n)
 		}
 	}
-	cr.ReuseRecord = true // fn reads the row, never keeps it
+	if !utf8.ValidString(first.text) {
+		return fmt.Errorf("header (line %d) is not UTF-8: save the file as UTF-8, or pass --encoding latin1 or windows-1252", first.n)
+	}
+	header, col, err := readHeader(first.text, sep, want)
+	if err != nil && sep == ',' {
+		for _, alt := range separators[1:] {
+			if h, c, aerr := readHeader(first.text, alt, want); aerr == nil {
+				header, col, err, sep = h, c, nil, alt
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("header (line %d): %w", first.n, err)
+	}
+	rep.Separator, rep.Header = sepName(sep), header
+	reject := func(line int, problem string, fields []string) {
+		rep.Rows++
+		rep.Rejected = append(rep.Rejected, RowError{Line: line, Problem: problem, Fields: append([]string(nil), fields...)})
+	}
+	var rec []string
 	for {
-		rec, err := cr.Read()
-		line, _ := cr.FieldPos(0)
-		if err == io.EOF {
+		l, ok, err := lr.next()
+		if err != nil {
+			return fmt.Errorf("read line %d: %w", lr.n+1, err)
+		}
+		if !ok {
 			return nil
 		}
-		var perr *csv.ParseError
-		if errors.As(err, &perr) {
-			rep.Rows++
-			rep.Rejected = append(rep.Rejected, RowError{Line: perr.Line, Problem: perr.Err.Error()})
+		if strings.TrimSpace(l.text) == "" {
 			continue
 		}
+		if !utf8.ValidString(l.text) {
+			bad := 0
+			for bad < len(l.text) {
+				r, size := utf8.DecodeRuneInString(l.text[bad:])
+				if r == utf8.RuneError && size == 1 {
+					break
+				}
+				bad += size
+			}
+			reject(l.n, fmt.Sprintf("not UTF-8 (byte 0x%02X at column %d): save the file as UTF-8, or pass --encoding latin1 or windows-1252", l.text[bad], bad+1),
+				[]string{strings.ToValidUTF8(l.text, "\uFFFD")})
+			continue
+		}
+		var closed bool
+		rec, closed, err = splitLine(l.text, sep, rec)
 		if err != nil {
-			return fmt.Errorf("read line %d: %w", line, err)
-		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			reject(l.n, fmt.Sprintf("malformed quotes (%v)", err), []string{l.text})
 			continue
+		}
+		if !closed {
+			rec, err = spanning(lr, l, sep, len(header))
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				reject(l.n, `unterminated quote: a quoted field opens on this line and does not close (the lines after it are read on their own)`, []string{l.text})
+				continue
+			}
 		}
 		rep.Rows++
-		if err := fn(line, csvRow{rec: rec, col: col}); err != nil {
+		if err := fn(l.n, csvRow{rec: rec, col: col}); err != nil {
 			var f fatalRow
 			if errors.As(err, &f) {
 				return f.error
 			}
-			rep.Rejected = append(rep.Rejected, RowError{Line: line, Problem: err.Error()})
+			rep.Rejected = append(rep.Rejected, RowError{Line: l.n, Problem: err.Error(), Fields: append([]string(nil), rec...)})
 		}
 	}
+}
+
+// readHeader splits the header line on sep and maps its column names,
+// checking that the want columns are there.
+func readHeader(text string, sep rune, want []string) ([]string, map[string]int, error) {
+	header, _, err := splitLine(text, sep, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("malformed quotes (%v)", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	for _, w := range want {
+		if _, ok := col[w]; !ok {
+			msg := fmt.Sprintf("missing column %q (want %s, separated by commas)", w, strings.Join(want, ","))
+			for _, alt := range separators {
+				if alt != sep && strings.ContainsRune(text, alt) {
+					msg += fmt.Sprintf("; the header holds %q: a file separated by %s needs the columns %s", sepName(alt), sepName(alt), strings.Join(want, string(alt)))
+					break
+				}
+			}
+			return nil, nil, errors.New(msg)
+		}
+	}
+	return header, col, nil
+}
+
+// spanning reads the record whose quoted field opened on line first and
+// goes on over the next lines. It returns nil when the quote is left open
+// for maxSpan lines or to the end of the file, or when closing it would
+// take in a line that reads as a row of its own (a stray quote swallowing
+// rows): then the lines read past first are put back to be read again.
+func spanning(lr *lineReader, first numbered, sep rune, columns int) ([]string, error) {
+	text := first.text
+	var taken []numbered
+	giveBack := func() {
+		lr.again = append(taken, lr.again...)
+	}
+	for len(taken) < maxSpan {
+		l, ok, err := lr.next()
+		if err != nil {
+			return nil, fmt.Errorf("read line %d: %w", lr.n+1, err)
+		}
+		if !ok {
+			break
+		}
+		taken = append(taken, l)
+		if columns > 1 && strings.Count(l.text, string(sep)) >= columns-1 && !strings.Contains(l.text, `"`) || !utf8.ValidString(l.text) {
+			break // a row of its own: the quote above it is a stray one
+		}
+		text += "\n" + l.text
+		rec, closed, err := splitQuoted(text, sep, nil)
+		if !closed {
+			continue
+		}
+		if err != nil || len(rec) > columns {
+			break
+		}
+		return rec, nil
+	}
+	giveBack()
+	return nil, nil
 }
 
 // plainAddress reports whether s is a bare address made only of the
@@ -219,6 +475,10 @@ type MemberImport struct {
 	// Sync marks members missing from the file as removed (no more
 	// ballots); their history stays. Without it nobody is removed.
 	Sync bool
+	// MaxRemove is the largest share (0 to 1) of a state's members a Sync
+	// may remove; more is refused, the import changes nothing (a file cut
+	// short, or of one state only, must not remove the rest). 0 is 0.10.
+	MaxRemove float64
 	// Progress, when set, is called every few thousand rows with the number
 	// of bytes of the file read so far.
 	Progress func(bytesRead int64, rows int)
@@ -227,11 +487,37 @@ type MemberImport struct {
 // MemberReport is what a members import did.
 type MemberReport struct {
 	ImportReport
-	Duplicates int      `json:"duplicates"` // rows whose email came again later in the file (the last one counts)
-	Removed    int      `json:"removed"`    // with Sync: members not in the file, now removed
-	Sample     []string `json:"removed_sample,omitempty"`
-	DryRun     bool     `json:"dry_run"`
+	Duplicates int `json:"duplicates"` // rows whose email came again later in the file (the last one counts)
+	// DuplicateRows lists each email found on several rows, with their
+	// lines: the last one counts, the others are the Duplicates.
+	DuplicateRows []Duplicate `json:"duplicate_rows"`
+	Removed       int         `json:"removed"` // with Sync: members not in the file, now removed (with DryRun: who would be)
+	// Sample is some of the removed, in email order; with DryRun, all.
+	Sample []string `json:"removed_sample,omitempty"`
+	DryRun bool     `json:"dry_run"`
+	// SyncRefused, in a dry run, says why a real run's Sync would be
+	// refused (see MaxRemove); a real run returns it as its error.
+	SyncRefused string `json:"sync_refused,omitempty"`
 }
+
+// Duplicate is an email found on several rows of a members file.
+type Duplicate struct {
+	Email string `json:"email"`
+	Lines []int  `json:"lines"` // in file order; the last one counts
+}
+
+// Accounted checks that every row of the file is in exactly one count.
+func (r MemberReport) Accounted() error {
+	if sum := r.Added + r.Updated + r.Unchanged + len(r.Rejected) + r.Duplicates; sum != r.Rows {
+		return fmt.Errorf("%d rows read but %d accounted for (%d added, %d updated, %d unchanged, %d rejected, %d duplicates)",
+			r.Rows, sum, r.Added, r.Updated, r.Unchanged, len(r.Rejected), r.Duplicates)
+	}
+	return nil
+}
+
+// ErrSyncRefused is a sync that would remove more of a state's members
+// than MemberImport.MaxRemove allows.
+var ErrSyncRefused = errors.New("sync refused")
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
@@ -300,6 +586,9 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 	} else {
 		err = loadUpsert(ctx, conn, tx, cr, opt, &rep)
 	}
+	if err == nil {
+		err = rep.Accounted()
+	}
 	if err != nil {
 		return rep, fmt.Errorf("import members: %w", err)
 	}
@@ -324,7 +613,7 @@ type copyData interface {
 // state, district. The rows are written in COPY's text format into one
 // reused buffer and handed to the driver 64 KB at a time: a value at a time
 // through database/sql cost more CPU than all the parsing.
-func copyMembers(ctx context.Context, conn *sqlx.Conn, cr *countingReader, opt MemberImport, rep *MemberReport, query string, withLine bool) error {
+func copyMembers(ctx context.Context, conn *sqlx.Conn, cr *countingReader, opt MemberImport, rep *MemberReport, query string, withLine bool, lines *[]int32) error {
 	return conn.Raw(func(dc any) error {
 		pc, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
@@ -364,6 +653,9 @@ func copyMembers(ctx context.Context, conn *sqlx.Conn, cr *countingReader, opt M
 			if withLine {
 				buf = strconv.AppendInt(buf, int64(line), 10)
 				buf = append(buf, '\t')
+			}
+			if lines != nil {
+				*lines = append(*lines, int32(line))
 			}
 			buf = appendCopyText(buf, email)
 			buf = append(buf, '\t')
@@ -434,7 +726,11 @@ func loadFirst(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, cr *countingRe
 			return err
 		}
 	}
-	if err := copyMembers(ctx, conn, cr, opt, rep, `COPY members (email, name, state, district) FROM STDIN`, false); err != nil {
+	// The line of each row copied, in order: the ids of one COPY into a
+	// locked table follow one another, so the n-th row's id is the first
+	// id + n, and a duplicate's ids give its lines.
+	var lines []int32
+	if err := copyMembers(ctx, conn, cr, opt, rep, `COPY members (email, name, state, district) FROM STDIN`, false, &lines); err != nil {
 		return err
 	}
 	const addKey = `ALTER TABLE members ADD CONSTRAINT members_email_key UNIQUE (email)`
@@ -446,6 +742,9 @@ func loadFirst(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, cr *countingRe
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		var res sql.Result
 		_, err = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT email_key`)
+		if err == nil {
+			err = firstDuplicates(ctx, tx, lines, rep)
+		}
 		if err == nil {
 			res, err = tx.ExecContext(ctx, `DELETE FROM members m
 				USING (SELECT email, max(id) AS last FROM members GROUP BY email HAVING count(*) > 1) d
@@ -475,7 +774,7 @@ func loadUpsert(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, cr *countingR
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_members (line int, email text, name text, state text, district text) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("staging table: %w", err)
 	}
-	if err := copyMembers(ctx, conn, cr, opt, rep, `COPY import_members (line, email, name, state, district) FROM STDIN`, true); err != nil {
+	if err := copyMembers(ctx, conn, cr, opt, rep, `COPY import_members (line, email, name, state, district) FROM STDIN`, true, nil); err != nil {
 		return err
 	}
 	// The sort compares bytes (COLLATE "C"): equality is the same as under
@@ -511,8 +810,61 @@ func loadUpsert(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, cr *countingR
 	good := rep.Rows - len(rep.Rejected)
 	rep.Duplicates = good - distinct
 	rep.Unchanged = distinct - rep.Added - rep.Updated
+	if rep.Duplicates > 0 {
+		var dups []struct {
+			Email string        `db:"email"`
+			Lines pq.Int64Array `db:"lines"`
+		}
+		if err := tx.SelectContext(ctx, &dups, `SELECT email, array_agg(line ORDER BY line) AS lines FROM import_members
+			GROUP BY email HAVING count(*) > 1 ORDER BY min(line)`); err != nil {
+			return fmt.Errorf("duplicates: %w", err)
+		}
+		for _, d := range dups {
+			dup := Duplicate{Email: d.Email}
+			for _, l := range d.Lines {
+				dup.Lines = append(dup.Lines, int(l))
+			}
+			rep.DuplicateRows = append(rep.DuplicateRows, dup)
+		}
+	}
 	if !opt.Sync {
 		return nil
+	}
+	return syncRemove(ctx, tx, opt, rep)
+}
+
+// syncRemove marks removed the members the file does not hold, unless that
+// is more than opt.MaxRemove of a state's members: then it returns
+// ErrSyncRefused naming the states (in a dry run it says so in the report
+// and goes on, to list who would go).
+func syncRemove(ctx context.Context, tx *sqlx.Tx, opt MemberImport, rep *MemberReport) error {
+	limit := opt.MaxRemove
+	if limit <= 0 {
+		limit = 0.10
+	}
+	var states []struct {
+		State   string `db:"state"`
+		Members int    `db:"members"`
+		Leaving int    `db:"leaving"`
+	}
+	if err := tx.SelectContext(ctx, &states, `SELECT m.state, count(*) AS members,
+			count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM import_src i WHERE i.email = m.email)) AS leaving
+		FROM members m WHERE m.status <> 'removed' GROUP BY m.state ORDER BY m.state`); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	var over []string
+	for _, s := range states {
+		if s.Leaving > 0 && float64(s.Leaving) > limit*float64(s.Members) {
+			over = append(over, fmt.Sprintf("%d of %d members of %s (%.0f %%)", s.Leaving, s.Members, s.State, 100*float64(s.Leaving)/float64(s.Members)))
+		}
+	}
+	if len(over) > 0 {
+		msg := fmt.Sprintf("it would remove %s, above the limit of %g %% of a state's members: is the file complete? "+
+			"Look with --dry-run, then pass --max-remove with the share to allow (e.g. --max-remove 100%%)", strings.Join(over, ", "), limit*100)
+		if !opt.DryRun {
+			return fmt.Errorf("%w: %s", ErrSyncRefused, msg)
+		}
+		rep.SyncRefused = msg
 	}
 	if err := tx.SelectContext(ctx, &rep.Sample, `WITH gone AS (
 			UPDATE members m SET status = 'removed', updated_at = now()
@@ -522,8 +874,39 @@ func loadUpsert(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, cr *countingR
 		return fmt.Errorf("sync: %w", err)
 	}
 	rep.Removed = len(rep.Sample)
-	if len(rep.Sample) > 10 {
+	if len(rep.Sample) > 10 && !opt.DryRun {
 		rep.Sample = rep.Sample[:10]
+	}
+	return nil
+}
+
+// firstDuplicates lists the emails found on several rows of a first
+// import, by line, from the ids the COPY gave them (see loadFirst).
+func firstDuplicates(ctx context.Context, tx *sqlx.Tx, lines []int32, rep *MemberReport) error {
+	var span struct {
+		First int64 `db:"first"`
+		Last  int64 `db:"last"`
+	}
+	if err := tx.GetContext(ctx, &span, `SELECT min(id) AS first, max(id) AS last FROM members`); err != nil {
+		return fmt.Errorf("duplicates: %w", err)
+	}
+	var dups []struct {
+		Email string        `db:"email"`
+		IDs   pq.Int64Array `db:"ids"`
+	}
+	if err := tx.SelectContext(ctx, &dups, `SELECT email, array_agg(id ORDER BY id) AS ids
+		FROM members GROUP BY email HAVING count(*) > 1 ORDER BY min(id)`); err != nil {
+		return fmt.Errorf("duplicates: %w", err)
+	}
+	consecutive := span.Last-span.First+1 == int64(len(lines))
+	for _, d := range dups {
+		dup := Duplicate{Email: d.Email}
+		for _, id := range d.IDs {
+			if consecutive {
+				dup.Lines = append(dup.Lines, int(lines[id-span.First]))
+			}
+		}
+		rep.DuplicateRows = append(rep.DuplicateRows, dup)
 	}
 	return nil
 }

@@ -62,11 +62,17 @@ func ParseRaceCode(s string) (RaceCode, error) {
 		return RaceCode{Code: st + "-GOV", State: st, Office: OfficeGovernor}, nil
 	case "AL":
 		c := st + "-AL"
+		if err := checkDistrict(st, 0, true); err != nil {
+			return RaceCode{}, err
+		}
 		return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
 	}
 	n, _ := strconv.Atoi(m[2])
 	if n < 1 {
 		return RaceCode{}, fmt.Errorf("race code %q: district numbers start at 1", s)
+	}
+	if err := checkDistrict(st, n, false); err != nil {
+		return RaceCode{}, err
 	}
 	c := fmt.Sprintf("%s-%02d", st, n)
 	return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
@@ -91,8 +97,8 @@ func houseFast(s string) (RaceCode, bool) {
 		return RaceCode{}, false
 	}
 	st := strings.ToUpper(s[:2])
-	if _, ok := stateNames[st]; !ok {
-		return RaceCode{}, false
+	if n > houseSeats[st] || houseSeats[st] == 1 {
+		return RaceCode{}, false // not a state, or not one of its districts: ParseRaceCode says why
 	}
 	c := string([]byte{st[0], st[1], '-', '0' + byte(n/10), '0' + byte(n%10)})
 	return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, true

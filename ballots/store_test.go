@@ -280,7 +280,7 @@ func TestImportMemberListOptions(t *testing.T) {
 	if err != nil || rep.Removed != 0 || rep.Updated != 1 || rep.Unchanged != 1 {
 		t.Fatalf("import without sync = %+v, %v", rep, err)
 	}
-	rep, err = st.ImportMemberList(ctx, strings.NewReader(next), ballots.MemberImport{Sync: true})
+	rep, err = st.ImportMemberList(ctx, strings.NewReader(next), ballots.MemberImport{Sync: true, MaxRemove: 0.5})
 	if err != nil || rep.Removed != 1 || len(rep.Sample) != 1 || rep.Sample[0] != "b@example.net" {
 		t.Fatalf("sync = %+v, %v", rep, err)
 	}

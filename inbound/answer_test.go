@@ -216,13 +216,13 @@ func TestReadAnswerClients(t *testing.T) {
 	}
 	total, correct, wrong, unclear, skipped := 0, 0, 0, 0, 0
 	sources := append([]string(nil), replyClients...)
-	bodies, _ := filepath.Glob(filepath.Join(corpusDir, "email_reply_parser/test/emails/*.txt"))
+	bodies, _ := filepath.Glob(filepath.Join(corpusDir(), "email_reply_parser/test/emails/*.txt"))
 	for _, b := range bodies {
-		rel, _ := filepath.Rel(corpusDir, b)
+		rel, _ := filepath.Rel(corpusDir(), b)
 		sources = append(sources, rel)
 	}
 	for _, rel := range sources {
-		raw, err := os.ReadFile(filepath.Join(corpusDir, rel))
+		raw, err := os.ReadFile(filepath.Join(corpusDir(), rel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,7 @@ func FuzzParse(f *testing.F) {
 		"enmime/testdata/mail/mime-bad-content-type.raw",
 		"redmine/test/fixtures/mail_handler/outlook_2010_html_only.eml",
 	} {
-		if b, err := os.ReadFile(filepath.Join(corpusDir, rel)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(corpusDir(), rel)); err == nil {
 			f.Add(b)
 		}
 	}
@@ -298,7 +298,7 @@ func FuzzReadAnswer(f *testing.F) {
 	f.Add("2", 3)
 	f.Add("none of them", 3)
 	for _, rel := range []string{"email_reply_trimmer/test/emails/embedded_email_german_1.txt", "email_reply_parser/test/emails/email_1_2.txt"} {
-		if b, err := os.ReadFile(filepath.Join(corpusDir, rel)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(corpusDir(), rel)); err == nil {
 			f.Add(string(b), 2)
 		}
 	}

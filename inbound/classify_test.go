@@ -23,7 +23,7 @@ func labelledSet(t *testing.T) []labelled {
 	t.Helper()
 	var set []labelled
 	for _, dir := range []string{"set-of-emails/maildir/bsd", "set-of-emails/maildir/err", "set-of-emails/maildir/not"} {
-		entries, err := os.ReadDir(filepath.Join(corpusDir, dir))
+		entries, err := os.ReadDir(filepath.Join(corpusDir(), dir))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func labelledSet(t *testing.T) []labelled {
 		}
 	}
 	discourse := "discourse/spec/fixtures/emails"
-	entries, err := os.ReadDir(filepath.Join(corpusDir, discourse))
+	entries, err := os.ReadDir(filepath.Join(corpusDir(), discourse))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func labelledSet(t *testing.T) []labelled {
 	}
 	// Ordinary client replies from the other corpora.
 	for _, dir := range []string{"talon/tests/fixtures/standard_replies", "redmine/test/fixtures/mail_handler"} {
-		entries, err := os.ReadDir(filepath.Join(corpusDir, dir))
+		entries, err := os.ReadDir(filepath.Join(corpusDir(), dir))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,38 +3,43 @@ package inbound
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // corpusDir is the shared corpus of real emails (see its INDEX.txt):
 // $BALLOTD_CORPUS, else ../shared/corpus beside the repository (tests run in
-// the package directory, one level below the module root).
-var corpusDir = func() string {
+// the package directory, one level below the module root). It is read in
+// the test, not at package init, so that go test's cache sees the
+// variable: setting it after a run without it runs the tests again.
+func corpusDir() string {
 	if d := os.Getenv("BALLOTD_CORPUS"); d != "" {
 		return d
 	}
 	return filepath.Join("..", "..", "shared", "corpus")
-}()
+}
 
 // needCorpus skips the test when the corpus is not present, except in CI
 // (CI=true), where a missing corpus is a failure: the checks must run.
 func needCorpus(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(corpusDir); err != nil {
+	if _, err := os.Stat(corpusDir()); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus not found at %s (set BALLOTD_CORPUS): %v", corpusDir, err)
+			t.Fatalf("corpus not found at %s (set BALLOTD_CORPUS): %v", corpusDir(), err)
 		}
-		t.Skipf("corpus not available at %s (set BALLOTD_CORPUS): %v", corpusDir, err)
+		testenv.Skip(t, fmt.Sprintf("the real-mail corpus is not at %s (put the shared corpus beside the repository, or set BALLOTD_CORPUS)", corpusDir()))
 	}
 }
 
 func readCorpus(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(corpusDir, rel))
+	b, err := os.ReadFile(filepath.Join(corpusDir(), rel))
 	if err != nil {
 		t.Fatal(err)
 	}

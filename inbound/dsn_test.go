@@ -73,7 +73,7 @@ var dsnStatusField = regexp.MustCompile(`(?mi)^Status:\s*([245]\.\d{1,3}\.\d{1,3
 // bounces with a status, a diagnostic and a recipient is logged.
 func TestReadBounceCorpus(t *testing.T) {
 	needCorpus(t)
-	dir := filepath.Join(corpusDir, "set-of-emails/maildir/bsd")
+	dir := filepath.Join(corpusDir(), "set-of-emails/maildir/bsd")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // corpusSeeds adds up to limit files of dir (relative to the corpus) as
 // seeds, in name order.
 func corpusSeeds(f *testing.F, dir string, limit int) {
-	entries, err := os.ReadDir(filepath.Join(corpusDir, dir))
+	entries, err := os.ReadDir(filepath.Join(corpusDir(), dir))
 	if err != nil {
 		return // no corpus: the inline seeds still run
 	}
@@ -27,7 +27,7 @@ func corpusSeeds(f *testing.F, dir string, limit int) {
 	sort.Strings(names)
 	step := max(1, len(names)/max(1, limit))
 	for i := 0; i < len(names); i += step {
-		if b, err := os.ReadFile(filepath.Join(corpusDir, dir, names[i])); err == nil {
+		if b, err := os.ReadFile(filepath.Join(corpusDir(), dir, names[i])); err == nil {
 			f.Add(b)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 func corpusDataFiles(t testing.TB) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir(corpusDir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(corpusDir(), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -25,7 +25,7 @@ func corpusDataFiles(t testing.TB) []string {
 				return nil
 			}
 		}
-		rel, _ := filepath.Rel(corpusDir, p)
+		rel, _ := filepath.Rel(corpusDir(), p)
 		out = append(out, rel)
 		return nil
 	})

@@ -30,7 +30,7 @@ var trimmerDifferByDesign = map[string]bool{
 // expected trimmed output for each of its test bodies.
 func TestReplyTextTrimmer(t *testing.T) {
 	needCorpus(t)
-	dir := filepath.Join(corpusDir, "email_reply_trimmer/test")
+	dir := filepath.Join(corpusDir(), "email_reply_trimmer/test")
 	entries, err := os.ReadDir(filepath.Join(dir, "emails"))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestReplyTextTrimmer(t *testing.T) {
 // is "Hi. I am fine. Thanks, Alex" above the quoted message.
 func TestReplyTextHTML(t *testing.T) {
 	needCorpus(t)
-	files, err := filepath.Glob(filepath.Join(corpusDir, "talon/tests/fixtures/html_replies/*.html"))
+	files, err := filepath.Glob(filepath.Join(corpusDir(), "talon/tests/fixtures/html_replies/*.html"))
 	if err != nil || len(files) < 9 {
 		t.Fatalf("found %d talon HTML replies (%v), want 9", len(files), err)
 	}

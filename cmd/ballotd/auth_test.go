@@ -62,6 +62,7 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 	db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
 	imapOK := "imap  OK " + hub.IMAPAddr + " (tls), authenticated with XOAUTH2 as ballots@example.org, mailbox INBOX selected, IDLE supported"
 	smtpOK := "smtp  OK " + hub.SMTPAddr + " (tls), EHLO example.org, authenticated with XOAUTH2 as ballots@example.org, no mail sent"
+	oauthOK := "oauth  OK access token issued by " + p.TokenURL + " (IMAP and SMTP use it)"
 	stored := func() (n int, sealed []byte) {
 		t.Helper()
 		if err := h.db().QueryRow(`SELECT count(*), coalesce((array_agg(sealed ORDER BY updated_at DESC))[1], '') FROM oauth_refresh_tokens`).Scan(&n, &sealed); err != nil {
@@ -72,13 +73,13 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 
 	// The first process: the configured refresh-1 is used, and the
 	// provider's refresh-rotated-1 is kept, sealed.
-	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	checkPrints(t, h, 0, db, imapOK, smtpOK, oauthOK)
 	if n, sealed := stored(); n != 1 || len(sealed) == 0 || strings.Contains(string(sealed), "refresh-") {
 		t.Fatalf("after the first check: %d stored, sealed %q; want one, not in clear", n, sealed)
 	}
 	// The next processes: refresh-1 is dead at the provider; each goes on
 	// from the stored token.
-	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	checkPrints(t, h, 0, db, imapOK, smtpOK, oauthOK)
 	if out := h.ballotd("send"); !strings.HasPrefix(out, "1 outbox rows handled") {
 		t.Fatalf("send: %q", out)
 	}
@@ -95,7 +96,7 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 	// The operator consents again and configures the new token: it is
 	// used, not the stored chain of the old one.
 	h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = p.Grant()
-	checkPrints(t, h, 0, db, imapOK, smtpOK)
+	checkPrints(t, h, 0, db, imapOK, smtpOK, oauthOK)
 	if n, _ := stored(); n != 2 {
 		t.Errorf("%d chains stored, want 2 (the new token starts its own)", n)
 	}
@@ -117,21 +118,23 @@ func TestCheckOAuth(t *testing.T) {
 			db := "database  OK " + dbWhere(t, h.env["DATABASE_URL"]) + ", schema up to date"
 			checkPrints(t, h, 0, db,
 				"imap  OK "+hub.IMAPAddr+" (tls), authenticated with "+mech+" as ballots@example.org, mailbox INBOX selected, IDLE supported",
-				"smtp  OK "+hub.SMTPAddr+" (tls), EHLO example.org, authenticated with "+mech+" as ballots@example.org, no mail sent")
+				"smtp  OK "+hub.SMTPAddr+" (tls), EHLO example.org, authenticated with "+mech+" as ballots@example.org, no mail sent",
+				"oauth  OK access token issued by "+p.TokenURL+" (IMAP and SMTP use it)")
 			if got, want := p.Accepted(), []string{"token-1", "token-1"}; !slices.Equal(got, want) || p.Refreshes() != 1 {
 				t.Errorf("servers accepted %v after %d refreshes, want %v after 1", got, p.Refreshes(), want)
 			}
 
 			h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = "revoked-refresh-token"
 			refused := "FAILED: oauth2 token refresh failed at " + p.TokenURL + ": invalid_grant — get a new refresh token (BALLOTD_OAUTH_REFRESH_TOKEN)"
-			checkPrints(t, h, 1, db, "imap  "+refused, "smtp  "+refused)
+			checkPrints(t, h, 1, db, "imap  "+refused, "smtp  "+refused, "oauth  "+refused)
 			h.env["BALLOTD_OAUTH_REFRESH_TOKEN"] = p.RefreshToken
 
 			h.env["BALLOTD_IMAP_USER"], h.env["BALLOTD_SMTP_USER"] = "other@example.org", "other@example.org"
 			scope := map[string]string{mailauth.OAuthBearer: "mail", mailauth.XOAuth2: "https://mail.google.com/"}[mech]
 			checkPrints(t, h, 1, db,
 				"imap  FAILED: AUTHENTICATE "+mech+" as other@example.org refused by "+hub.IMAPAddr+" (Authentication failed) — check that BALLOTD_IMAP_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers IMAP (the server asks for \""+scope+"\")",
-				"smtp  FAILED: AUTH "+mech+" as other@example.org refused by "+hub.SMTPAddr+" (535 Authentication failed) — check that BALLOTD_SMTP_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers SMTP (the server asks for \""+scope+"\")")
+				"smtp  FAILED: AUTH "+mech+" as other@example.org refused by "+hub.SMTPAddr+" (535 Authentication failed) — check that BALLOTD_SMTP_USER is the account BALLOTD_OAUTH_REFRESH_TOKEN was issued for, and that the token's scope covers SMTP (the server asks for \""+scope+"\")",
+				"oauth  OK access token issued by "+p.TokenURL+" (IMAP and SMTP use it)")
 		})
 	}
 }

@@ -67,7 +67,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.runs, "runs", 1, "runs; the summary gives medians")
 	fs.IntVar(&o.batch, "batch", 0, "outbox claim batch (0: the outbox default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run's ballotd send phase to this file")
-	if _, err := parseFlags(fs, args[1:]); err != nil {
+	if err := noArgs(fs, args[1:]); err != nil {
 		return err
 	}
 	if o.members < 1 || o.conns < 1 || o.conns > 256 || o.runs < 1 {

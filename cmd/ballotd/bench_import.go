@@ -21,7 +21,7 @@ import (
 func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 	fs := flags("bench import")
 	rows := fs.Int("rows", 1000000, "members to generate")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	psql, err := exec.LookPath("psql")

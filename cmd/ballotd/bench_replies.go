@@ -24,7 +24,7 @@ import (
 func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 	fs := flags("bench replies")
 	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *n < 1 {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,37 +22,43 @@ import (
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/mailer"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // checkResult is one part of `ballotd check`: OK with what was found, or
 // what failed and what to change.
 type checkResult struct {
-	Part   string
-	OK     bool
-	Detail string
+	Part   string `json:"part"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
 }
 
 func (r checkResult) String() string {
 	if r.OK {
-		return r.Part + "  OK " + r.Detail
+		return r.Part + "  OK " + redact(r.Detail)
 	}
-	return r.Part + "  FAILED: " + r.Detail
+	return r.Part + "  FAILED: " + redact(r.Detail)
 }
 
-// cmdCheck checks the configuration against the real servers: PostgreSQL,
-// IMAP and SMTP. It prints one line per part and fails if any part does.
+// cmdCheck checks what serve loads against the real servers: PostgreSQL,
+// IMAP and SMTP, and when set the DKIM key, the templates directory and
+// the HTTP listen address. The parts run at once, each within --timeout;
+// it prints one line per part (or --json) and fails if any part does.
 func cmdCheck(ctx context.Context, e *env, args []string) error {
-	if _, err := parseFlags(flags("check"), args); err != nil {
+	fs := flags("check")
+	timeout := fs.Duration("timeout", 15*time.Second, "the longest each part may take (they run at once)")
+	asJSON := fs.Bool("json", false, "print the parts as JSON")
+	if err := noArgs(fs, args); err != nil {
 		return err
+	}
+	if *timeout <= 0 {
+		return usageError{"check: --timeout must be above 0"}
 	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
 	if err != nil {
 		return err
 	}
 	warnInsecure(e, cfg)
-	if e.config.path != "" {
-		fmt.Fprintln(e.stdout, configLine(e.config))
-	}
 	// As serve does: with OAuth2, a refresh token the provider rotated is
 	// read from, and kept in, the database (when it can be reached; its line
 	// says if not).
@@ -61,31 +70,207 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+	results := checkAll(ctx, cfg, *timeout)
+	if e.config.path != "" {
+		results = append([]checkResult{configResult(e.config)}, results...)
+	}
 	failed := 0
-	for _, r := range runChecks(ctx, cfg) {
-		fmt.Fprintln(e.stdout, r)
+	for i, r := range results {
+		results[i].Detail = redact(r.Detail)
 		if !r.OK {
 			failed++
 		}
 	}
+	if *asJSON {
+		if err := printJSON(e.stdout, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			fmt.Fprintln(e.stdout, r)
+		}
+	}
 	if failed > 0 {
-		return fmt.Errorf("check: %d of 3 parts failed", failed)
+		return fmt.Errorf("check: %d of %d parts failed", failed, len(results))
 	}
 	return nil
 }
 
-// configLine is check's line for the settings file: how many settings it
-// gave, and which of them the environment overrides (a change to the file
-// that seems to do nothing).
-func configLine(src configSource) string {
-	line := fmt.Sprintf("config  OK %s, %d settings", src.path, len(src.keys))
+// checkPart is one part of check: its name, what it waits for (said when
+// it times out), and the check.
+type checkPart struct {
+	name, waits string
+	addr        string // a server's host:port, to tell a silent server from an unreachable one
+	run         func(context.Context) checkResult
+}
+
+// checkAll runs the parts serve loads at once, each bounded by timeout,
+// and returns their results in a fixed order. A part that does not finish
+// in time is reported as what timed out; it is left to end by itself.
+func checkAll(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+	parts := []checkPart{
+		{"database", "PostgreSQL to accept the connection and answer", "", func(ctx context.Context) checkResult { return checkDatabase(ctx, cfg) }},
+		{"imap", "the IMAP greeting, TLS, login and select", cfg.IMAP.Addr, func(ctx context.Context) checkResult { return checkIMAP(ctx, cfg) }},
+		{"smtp", "the SMTP greeting, EHLO, TLS and AUTH", cfg.SMTP.Addr, func(ctx context.Context) checkResult { return checkSMTP(ctx, cfg) }},
+	}
+	if tokens := oauthTokens(cfg); tokens != nil {
+		parts = append(parts, checkPart{"oauth", "the OAuth2 token endpoint", "", func(ctx context.Context) checkResult { return checkOAuth(ctx, tokens) }})
+	}
+	if cfg.DKIMKey != "" {
+		parts = append(parts, checkPart{"dkim", "the key file to be read", "", func(context.Context) checkResult { return checkDKIM(cfg) }})
+	}
+	if cfg.Templates != "" {
+		parts = append(parts, checkPart{"templates", "the templates to be read", "", func(context.Context) checkResult { return checkTemplates(cfg) }})
+	}
+	if cfg.HTTPAddr != "" {
+		parts = append(parts, checkPart{"http", "the listen address", "", func(ctx context.Context) checkResult { return checkHTTP(ctx, cfg) }})
+	}
+	out := make([]checkResult, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			done := make(chan checkResult, 1)
+			go func() { done <- p.run(pctx) }()
+			select {
+			case r := <-done:
+				out[i] = r
+			case <-pctx.Done():
+				out[i] = checkResult{p.name, false, timedOut(p, timeout)}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// timedOut says what a part waited for when it ran out of time, and, for
+// a server, whether it took the connection at all.
+func timedOut(p checkPart, timeout time.Duration) string {
+	what := fmt.Sprintf("timed out after %s waiting for %s", timeout, p.waits)
+	if p.addr == "" {
+		return what
+	}
+	setting := "BALLOTD_" + strings.ToUpper(p.name) + "_"
+	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+	if err != nil {
+		return fmt.Sprintf("%s: %s cannot be reached (%v) — check %sADDR and the firewall", what, p.addr, err, setting)
+	}
+	c.Close()
+	return fmt.Sprintf("%s: %s accepts the connection but does not answer — is it an %s server, and is %sTLS right (tls for an implicit-TLS port)?",
+		what, p.addr, strings.ToUpper(p.name), setting)
+}
+
+// oauthTokens is the OAuth2 token source IMAP and SMTP share, or nil.
+func oauthTokens(cfg Config) *mailauth.Tokens {
+	if cfg.IMAP.Tokens != nil {
+		return cfg.IMAP.Tokens
+	}
+	return cfg.SMTP.Tokens
+}
+
+// checkOAuth gets an access token from the token endpoint as serve does
+// (IMAP and SMTP then use the same one).
+func checkOAuth(ctx context.Context, tokens *mailauth.Tokens) checkResult {
+	if _, err := tokens.Token(ctx); err != nil {
+		var referr *mailauth.RefreshError
+		if errors.As(err, &referr) {
+			return checkResult{"oauth", false, referr.Error() + " — " + refreshAdvice(referr)}
+		}
+		return checkResult{"oauth", false, err.Error() + " — check the BALLOTD_OAUTH_* settings"}
+	}
+	return checkResult{"oauth", true, "access token issued by " + tokens.TokenURL() + " (IMAP and SMTP use it)"}
+}
+
+// checkDKIM loads the DKIM key as serve does.
+func checkDKIM(cfg Config) checkResult {
+	key, err := mailer.LoadDKIMKey(cfg.DKIMKey)
+	if err != nil {
+		return checkResult{"dkim", false, err.Error() + " — check BALLOTD_DKIM_KEY"}
+	}
+	kind := "RSA"
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		kind = "Ed25519"
+	}
+	return checkResult{"dkim", true, fmt.Sprintf("%s key %s, selector %s (publish its public key at %s._domainkey.%s)", kind, cfg.DKIMKey, cfg.DKIMSelector, cfg.DKIMSelector, cfg.Domain)}
+}
+
+// checkTemplates loads the templates as serve does, from the directory of
+// BALLOTD_TEMPLATES over the embedded ones.
+func checkTemplates(cfg Config) checkResult {
+	if err := templatesDir(cfg.Templates); err != nil {
+		return checkResult{"templates", false, err.Error()}
+	}
+	if _, err := templates.Load(cfg.Templates); err != nil {
+		return checkResult{"templates", false, fmt.Sprintf("%v — fix the file in BALLOTD_TEMPLATES=%s", err, cfg.Templates)}
+	}
+	entries, _ := os.ReadDir(cfg.Templates)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".txt") || strings.HasSuffix(e.Name(), ".html") {
+			n++
+		}
+	}
+	return checkResult{"templates", true, fmt.Sprintf("%s: %d files override the embedded templates, all parse", cfg.Templates, n)}
+}
+
+// templatesDir refuses a BALLOTD_TEMPLATES that is not a directory: the
+// templates would silently be the embedded ones.
+func templatesDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("BALLOTD_TEMPLATES=%s: %w — create it or unset BALLOTD_TEMPLATES for the embedded templates", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("BALLOTD_TEMPLATES=%s is not a directory", dir)
+	}
+	return nil
+}
+
+// checkHTTP checks that serve could listen on BALLOTD_HTTP_ADDR: free, or
+// already held by a ballotd serve answering /healthz there.
+func checkHTTP(ctx context.Context, cfg Config) checkResult {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err == nil {
+		ln.Close()
+		return checkResult{"http", true, cfg.HTTPAddr + " free to listen on (unsubscribe, /healthz, /metrics)"}
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// Ask whoever holds it for /healthz, leaving time to say so if it
+		// does not answer.
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/5))
+			defer cancel()
+		}
+		// /healthz is on the admin listener (or, with a token, on both).
+		healthAddr := cfg.AdminAddr
+		if healthAddr == "" {
+			healthAddr = cfg.HTTPAddr
+		}
+		if s := serveHealth(ctx, healthAddr, cfg.MetricsToken); s.Error == "" {
+			return checkResult{"http", true, cfg.HTTPAddr + " held by a running ballotd serve (its /healthz answers)"}
+		}
+		return checkResult{"http", false, cfg.HTTPAddr + " is in use by another program (no ballotd /healthz answers there) — change BALLOTD_HTTP_ADDR or stop it"}
+	}
+	return checkResult{"http", false, fmt.Sprintf("cannot listen on %s: %v — check BALLOTD_HTTP_ADDR", cfg.HTTPAddr, err)}
+}
+
+// configResult is check's part for the settings file: how many settings
+// it gave, and which of them the environment overrides (a change to the
+// file that seems to do nothing).
+func configResult(src configSource) checkResult {
+	detail := fmt.Sprintf("%s, %d settings", src.path, len(src.keys))
 	if len(src.overridden) > 0 {
-		line += "; the environment overrides " + strings.Join(src.overridden, ", ")
+		detail += "; the environment overrides " + strings.Join(src.overridden, ", ")
 	}
 	if len(src.exposed) > 0 {
-		line += "; WARNING: " + exposedWarning(src)
+		detail += "; WARNING: " + exposedWarning(src)
 	}
-	return line
+	return checkResult{"config", true, detail}
 }
 
 // exposedWarning says that the settings file's secrets are readable by
@@ -116,7 +301,7 @@ func runChecks(ctx context.Context, cfg Config) []checkResult {
 func checkDatabase(ctx context.Context, cfg Config) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	where := cfg.DatabaseURL
+	where := redact(cfg.DatabaseURL)
 	if u, err := url.Parse(cfg.DatabaseURL); err == nil && u.Host != "" {
 		where = u.Host + u.Path
 	}
@@ -132,7 +317,13 @@ func checkDatabase(ctx context.Context, cfg Config) checkResult {
 	}
 	defer st.Close()
 	pending, err := ballots.PendingMigrations(ctx, st.DB)
-	if err != nil {
+	var se *ballots.SchemaError
+	switch {
+	case errors.Is(err, ballots.ErrSchemaNewer):
+		return checkResult{"database", false, fmt.Sprintf("%s: %v — install the ballotd that migrated it", where, err)}
+	case errors.As(err, &se):
+		return checkResult{"database", false, fmt.Sprintf("%s: %v", where, err)}
+	case err != nil:
 		return checkResult{"database", false, fmt.Sprintf("%s: %v — check that the DATABASE_URL user may read it", where, err)}
 	}
 	if len(pending) > 0 {

@@ -15,13 +15,70 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 )
 
+// openStore opens the database of DATABASE_URL for a command, refusing
+// one this binary must not use (see usableSchema).
 func openStore(ctx context.Context, e *env) (*ballots.Store, Config, error) {
+	st, cfg, err := openDatabase(ctx, e)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := usableSchema(ctx, st); err != nil {
+		st.Close()
+		return nil, cfg, err
+	}
+	return st, cfg, nil
+}
+
+// openDatabase opens the database of DATABASE_URL, whatever its schema.
+func openDatabase(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 	cfg, err := loadConfig(e.getenv, need{})
 	if err != nil {
 		return nil, cfg, err
 	}
 	st, err := ballots.Open(ctx, cfg.DatabaseURL)
 	return st, cfg, err
+}
+
+// usableSchema refuses a database with a migration this binary does not
+// know, one changed since it was applied, one out of order, or one with
+// migrations still to apply.
+func usableSchema(ctx context.Context, st *ballots.Store) error {
+	pending, err := ballots.CheckSchema(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the database has %d migrations not applied (%s) — run ballotd migrate first", len(pending), strings.Join(pending, ", "))
+	}
+	return nil
+}
+
+// migrateStatus prints each migration and its state, and fails if the
+// database is one this binary must not use.
+func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
+	states, err := ballots.MigrationStatus(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MIGRATION\tSTATE\tAPPLIED\tCHECKSUM")
+	for _, s := range states {
+		at, sum := "-", "-"
+		if s.AppliedAt != nil {
+			at = s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		if s.Checksum != "" {
+			sum = s.Checksum[:min(12, len(s.Checksum))]
+		} else if s.AppliedAt != nil {
+			sum = "(not recorded yet: ballotd migrate records it)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, at, sum)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = ballots.CheckSchema(ctx, st.DB)
+	return err
 }
 
 // flags returns a FlagSet that reports errors as usage errors.
@@ -38,6 +95,9 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpError{fs}
+			}
 			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
 		}
 		rest := fs.Args()
@@ -62,9 +122,12 @@ func jsonFlag(name string, args []string) (bool, []string, error) {
 // by asJSON when set), else table writes it as aligned columns.
 func listing[T any](ctx context.Context, e *env, name string, args []string,
 	fetch func(context.Context, *ballots.Store, Config) (T, error), table func(*tabwriter.Writer, T), asJSON func(T) any) error {
-	wantJSON, _, err := jsonFlag(name, args)
+	wantJSON, pos, err := jsonFlag(name, args)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, pos[0])}
 	}
 	st, cfg, err := openStore(ctx, e)
 	if err != nil {
@@ -92,12 +155,20 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func cmdMigrate(ctx context.Context, e *env) error {
-	st, _, err := openStore(ctx, e)
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := flags("migrate")
+	status := fs.Bool("status", false, "list each migration, applied (when) or pending, and apply none")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, _, err := openDatabase(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *status {
+		return migrateStatus(ctx, e, st)
+	}
 	applied, err := ballots.Migrate(ctx, st.DB)
 	if err != nil {
 		return err
@@ -113,9 +184,12 @@ func cmdMigrate(ctx context.Context, e *env) error {
 
 func cmdImport(ctx context.Context, e *env, args []string) error {
 	fs := flags("import")
-	dryRun := fs.Bool("dry-run", false, "report what would change, change nothing")
+	dryRun := fs.Bool("dry-run", false, "members: report what would change (with --sync, who would be removed), change nothing")
 	sync := fs.Bool("sync", false, "members: mark members missing from the file as removed")
+	maxRemove := fs.String("max-remove", "10%", "with --sync: the largest share of a state's members it may remove")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	encoding := fs.String("encoding", "utf-8", "the file's encoding: utf-8, latin1 or windows-1252")
+	rejects := fs.String("rejects", "", "write the rejected rows, with their line and problem, to this CSV `FILE`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -123,61 +197,97 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 || (pos[0] != "groups" && pos[0] != "members") {
 		return usageError{"import: want import groups FILE.csv or import members FILE.csv [--dry-run] [--sync] [--json]"}
 	}
-	f, err := os.Open(pos[1])
+	share, err := parseShare(*maxRemove)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", pos[0], err)
+		return usageError{"import: --max-remove: " + err.Error()}
 	}
-	defer f.Close()
+	decode, err := decoder(*encoding)
+	if err != nil {
+		return usageError{"import: --encoding: " + err.Error()}
+	}
+	if pos[0] == "groups" && (*dryRun || *sync) {
+		return usageError{"import groups: --dry-run and --sync are for members"}
+	}
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	f, err := os.Open(pos[1])
+	if err != nil {
+		return fmt.Errorf("import %s: %w", pos[0], err)
+	}
+	defer f.Close()
+	in := decode(f)
+	var full ballots.MemberReport
 	if pos[0] == "groups" {
-		if *dryRun || *sync {
-			return usageError{"import groups: --dry-run and --sync are for members"}
+		full.ImportReport, err = st.ImportGroups(ctx, in)
+	} else {
+		var size int64
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
 		}
-		rep, err := st.ImportGroups(ctx, f)
-		if err != nil {
-			return err
-		}
-		return printImport(e, pos, rep, ballots.MemberReport{ImportReport: rep}, *asJSON)
+		p := newProgress(e.stderr, "import members")
+		full, err = st.ImportMemberList(ctx, in, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, MaxRemove: share, Progress: p.importRows(size)})
+		p.done()
 	}
-	var size int64
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
-	}
-	p := newProgress(e.stderr, "import members")
-	rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, Progress: p.importRows(size)})
-	p.done()
 	if err != nil {
 		return err
 	}
-	return printImport(e, pos, rep.ImportReport, rep, *asJSON)
+	if *rejects != "" {
+		if err := writeRejects(*rejects, full.ImportReport); err != nil {
+			return fmt.Errorf("import %s: --rejects: %w", pos[0], err)
+		}
+	}
+	return printImport(e, pos, full, *asJSON)
 }
 
-func printImport(e *env, pos []string, rep ballots.ImportReport, full ballots.MemberReport, asJSON bool) error {
+// printImport prints what an import did: each rejected row and each
+// duplicate by line (stderr), and one line accounting for every row.
+func printImport(e *env, pos []string, rep ballots.MemberReport, asJSON bool) error {
 	for _, r := range rep.Rejected {
 		fmt.Fprintf(e.stderr, "%s:%d: %s (row skipped)\n", pos[1], r.Line, r.Problem)
 	}
+	for _, d := range rep.DuplicateRows {
+		fmt.Fprintf(e.stderr, "%s:%s: %s on %d rows; line %d counts\n", pos[1], joinInts(d.Lines), d.Email, len(d.Lines), d.Lines[len(d.Lines)-1])
+	}
+	if rep.SyncRefused != "" {
+		fmt.Fprintf(e.stderr, "%s: a real run would refuse the sync: %s\n", pos[1], rep.SyncRefused)
+	}
 	if asJSON {
-		if pos[0] == "groups" {
-			return printJSON(e.stdout, rep)
+		out := struct {
+			ballots.MemberReport
+			RejectedCount int `json:"rejected_count"`
+		}{rep, len(rep.Rejected)}
+		if out.DuplicateRows == nil {
+			out.DuplicateRows = []ballots.Duplicate{}
 		}
-		return printJSON(e.stdout, full)
+		if out.Rejected == nil {
+			out.Rejected = []ballots.RowError{}
+		}
+		return printJSON(e.stdout, out)
 	}
 	prefix := pos[0]
-	if full.DryRun {
+	if rep.DryRun {
 		prefix += " (dry run, nothing changed)"
 	}
-	fmt.Fprintf(e.stdout, "%s: %d rows: %d added, %d updated, %d unchanged, %d rejected", prefix, rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
-	if full.Duplicates > 0 {
-		fmt.Fprintf(e.stdout, ", %d duplicates (the last row of each email counts)", full.Duplicates)
+	fmt.Fprintf(e.stdout, "%s: %d rows = %d added + %d updated + %d unchanged + %d rejected", prefix, rep.Rows, rep.Added, rep.Updated, rep.Unchanged, len(rep.Rejected))
+	if pos[0] == "members" {
+		fmt.Fprintf(e.stdout, " + %d duplicates (the last row of each email counts)", rep.Duplicates)
 	}
-	if full.Removed > 0 {
-		fmt.Fprintf(e.stdout, ", %d removed (not in the file), e.g. %s", full.Removed, strings.Join(full.Sample, ", "))
+	if rep.Separator != "" && rep.Separator != "," {
+		fmt.Fprintf(e.stdout, "; separated by %s", rep.Separator)
 	}
 	fmt.Fprintln(e.stdout)
+	switch {
+	case rep.Removed > 0 && rep.DryRun:
+		fmt.Fprintf(e.stdout, "%d members would be removed (not in the file):\n", rep.Removed)
+		for _, m := range rep.Sample {
+			fmt.Fprintf(e.stdout, "  %s\n", m)
+		}
+	case rep.Removed > 0:
+		fmt.Fprintf(e.stdout, "%d members removed (not in the file), e.g. %s\n", rep.Removed, strings.Join(rep.Sample, ", "))
+	}
 	return nil
 }
 
@@ -287,7 +397,7 @@ func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
 	threshold := fs.Float64("threshold", 0.6, "support needed, a fraction")
 	minTurnout := fs.Float64("min-turnout", 0, "turnout needed, a fraction")
 	hold := fs.Bool("hold-results", false, "hold results for staff release before announcing")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	w := ballots.Wave{Name: strings.TrimSpace(*name), Threshold: *threshold, MinTurnout: *minTurnout, HoldResults: *hold}
@@ -351,7 +461,7 @@ func cmdCandidateAdd(ctx context.Context, e *env, args []string) error {
 	wave := fs.String("wave", "", "wave name (default: the current wave)")
 	var groups multi
 	fs.Var(&groups, "group", "nominating group (repeatable)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *race == "" || *name == "" {
@@ -426,7 +536,12 @@ func cmdRaces(ctx context.Context, e *env, args []string) error {
 	}, nil)
 }
 
-func cmdRace(ctx context.Context, e *env, verb, code string) error {
+func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
+	pos, err := exactArgs(flags("race "+verb), args, 1, "race "+verb+" CODE")
+	if err != nil {
+		return err
+	}
+	code := pos[0]
 	st, cfg, err := openStore(ctx, e)
 	if err != nil {
 		return err
@@ -523,7 +638,7 @@ func cmdOutbox(ctx context.Context, e *env, args []string) error {
 	watch := fs.Bool("watch", false, "show the outbox by status, its pace and ETA every --interval")
 	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often to look")
 	untilEmpty := fs.Bool("until-empty", false, "with --watch: stop once nothing is queued, being sent or deferred")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *watch && (*asJSON || *interval <= 0) || !*watch && *untilEmpty {

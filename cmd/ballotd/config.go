@@ -103,6 +103,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 	if c.DatabaseURL == "" {
 		return c, missing("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/ballotd?sslmode=disable")
 	}
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		return c, err
+	}
 	if c.Mailbox == "" {
 		c.Mailbox = "ballots"
 	}
@@ -245,6 +248,29 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		return c, missing("BALLOTD_SMTP_ADDR", "host:port of the SMTP relay")
 	}
 	return c, nil
+}
+
+// checkDatabaseURL refuses a DATABASE_URL lib/pq could not read, naming
+// the setting and never the password: a postgres:// or postgresql:// URL,
+// or key=value settings (host=… dbname=… password=…).
+func checkDatabaseURL(v string) error {
+	const want = "a URL such as postgres://user:password@host:5432/ballotd?sslmode=require, or host=… dbname=… key=value settings"
+	if scheme, _, ok := strings.Cut(v, "://"); ok {
+		u, err := url.Parse(v)
+		switch {
+		case scheme != "postgres" && scheme != "postgresql":
+			return configError{fmt.Sprintf("DATABASE_URL is malformed: scheme %q is not postgres:// or postgresql:// (want %s)", redact(scheme), want)}
+		case err != nil || u.Host == "" && u.Path == "":
+			return configError{fmt.Sprintf("DATABASE_URL is malformed (%s): want %s", redact(v), want)}
+		}
+		return nil
+	}
+	for i, kv := range strings.Fields(v) {
+		if !strings.Contains(kv, "=") && !strings.Contains(v, "'") { // the word may be a password: not shown
+			return configError{fmt.Sprintf("DATABASE_URL is malformed: its word %d is not key=value (want %s)", i+1, want)}
+		}
+	}
+	return nil
 }
 
 func tlsMode(name, v string) (string, error) {

@@ -53,7 +53,7 @@ type crashRig struct {
 func newCrashRig(t *testing.T) *crashRig {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("crash tests build and kill the binary; skipped with -short")
+		testenv.Skip(t, "-short: the crash tests, which build and kill the binary")
 	}
 	ctx := context.Background()
 	url := testenv.DatabaseURL(t)

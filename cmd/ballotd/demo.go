@@ -73,7 +73,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	keep := fs.Bool("keep", false, "leave the mail hub and daemon running to browse with a mail client")
 	outDir := fs.String("out", "ballotd-demo", "directory for the sample messages and results")
 	seed := fs.Uint64("seed", 2026, "random seed for members and their replies")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *n < 10 {
@@ -357,6 +357,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 // isTerminal reports whether w is a terminal, where progress can redraw
 // one line.
 func isTerminal(w io.Writer) bool {
+	if r, ok := w.(redactingWriter); ok {
+		w = r.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -57,7 +57,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	smtpPort := fs.Int("smtp-port", 2525, "SMTP port of the hub (0: any free port)")
 	imapPort := fs.Int("imap-port", 1143, "IMAP port of the hub (0: any free port)")
 	password := fs.String("password", "ballotd", "the one password of every hub mailbox")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd", false)
@@ -101,5 +101,5 @@ In another terminal, with DATABASE_URL=%s:
   ballotd import members members.csv && ballotd wave create … && ballotd candidate add … && ballotd race open MA-SEN
 
 Ctrl-C stops it.
-`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, cfg.DatabaseURL)
+`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, redact(cfg.DatabaseURL))
 }

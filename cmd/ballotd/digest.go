@@ -8,8 +8,11 @@ import (
 // cmdDigest enqueues the staff digest now (if anything is new since the
 // last one) and sends what the outbox holds.
 func cmdDigest(ctx context.Context, e *env, args []string) error {
-	if len(args) != 1 || args[0] != "send" {
+	if len(args) == 0 || args[0] != "send" {
 		return usageError{"digest: want digest send"}
+	}
+	if err := noArgs(flags("digest send"), args[1:]); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
 	if err != nil {
@@ -23,6 +26,9 @@ func cmdDigest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.store.Close()
+	if err := usableSchema(ctx, d.store); err != nil {
+		return err
+	}
 	dg, sent, err := d.store.SendDigest(ctx, cfg.Staff, 0)
 	if err != nil {
 		return err

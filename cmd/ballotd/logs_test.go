@@ -36,7 +36,7 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 		"carol@example.net MA-07":  "NONE of them",
 	}
 	n := 0
-	for _, e := range h.waitSent(6) { // three ballots in each race
+	for _, e := range h.waitSent(6) { // three members, two races: six ballots
 		b := parseSent(t, e)
 		race := "MA-07"
 		if strings.Contains(b.Subject, "MA-SEN") {

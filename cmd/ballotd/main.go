@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -43,16 +44,20 @@ const usage = `ballotd: endorsement votes by email
 
 usage: ballotd [--config FILE] COMMAND ...
 
-  ballotd migrate                          apply database migrations
-  ballotd check                            check the configuration against PostgreSQL, IMAP and SMTP
-                                           (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent)
+  ballotd migrate [--status]               apply database migrations (--status: list them, apply none)
+  ballotd check [--timeout 15s] [--json]   check the configuration against PostgreSQL, IMAP and SMTP
+                                           (login, mailbox, EHLO/STARTTLS/AUTH; no mail sent), and the
+                                           OAuth2 token, DKIM key, templates and HTTP address when set;
+                                           all at once
   ballotd serve [--migrate]                run the daemon: read the mailbox, send the outbox,
                                            serve one-click unsubscribe on BALLOTD_HTTP_ADDR
   ballotd dev                              serve with an embedded IMAP/SMTP mail hub on loopback
   ballotd demo [--keep]                    a self-driving run of a whole wave on the embedded hub
-  ballotd import groups|members FILE.csv [--dry-run] [--sync] [--json]
+  ballotd import groups|members FILE.csv [--dry-run] [--sync [--max-remove 10%]] [--json]
+                      [--encoding utf-8|latin1|windows-1252] [--rejects FILE]
                                            upsert groups (name,state,district,leader_email,leader_name)
-                                           or members (email,name,district), streamed with COPY
+                                           or members (email,name,district), streamed with COPY; every
+                                           row is added, updated, unchanged, rejected or a duplicate
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
@@ -74,7 +79,8 @@ usage: ballotd [--config FILE] COMMAND ...
                                            ETA of what is queued, every interval (until empty, or Ctrl-C)
   ballotd status [--json]                  one screen: the current races' turnout, the outbox, the
                                            quarantine, and a running serve's /healthz (BALLOTD_ADMIN_ADDR)
-  ballotd send                             send what the outbox holds now, then exit
+  ballotd send                             send what the outbox holds now, then exit (exit 3 if
+                                           rows were due and none could be sent)
   ballotd digest send                      send the staff digest now (if anything is new)
   ballotd export endorsements --format json|csv|html [--wave W]
                                            endorsed candidates and per-race receipt hashes
@@ -86,6 +92,9 @@ usage: ballotd [--config FILE] COMMAND ...
                                            reader that only fetches and stores them, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
+  ballotd version                          the version, VCS revision and Go version of this binary
+                                           (also ballotd --version)
+  ballotd help COMMAND                     the usage and flags of one command (also ballotd COMMAND --help)
 
 configuration is by environment, over the settings in --config FILE or
 BALLOTD_CONFIG (KEY=value lines, as contrib/ballotd.env.example): see README.md.
@@ -94,26 +103,45 @@ BALLOTD_CONFIG (KEY=value lines, as contrib/ballotd.env.example): see README.md.
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	path, args, err := configFile(args, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "ballotd: %v\n", redact(err.Error()))
+		return 2
+	}
+	// Help and version need no settings: they come before any is read.
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, usage)
+		return 2
+	case args[0] == "help" && len(args) > 1 && slices.Contains(commandNames, args[1]):
+		args = []string{args[1], "--help"}
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case args[0] == "--version" || args[0] == "-version":
+		args = append([]string{"version"}, args[1:]...)
+	}
+	if !slices.Contains(commandNames, args[0]) {
+		fmt.Fprintf(stderr, "ballotd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if wantsHelp(args[1:]) {
+		quiet := &env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		return runHelp(func(args []string) error { return dispatch(ctx, quiet, args) }, args, stdout, stderr)
+	}
 	var src configSource
-	if err == nil && path != "" {
+	if path != "" {
 		getenv, src, err = withConfigFile(path, getenv)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ballotd: %v\n", err)
+		fmt.Fprintf(stderr, "ballotd: %v\n", redact(err.Error()))
 		return 2
 	}
+	stderr = redactingWriter{stderr}
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr, config: src}
 	var lerr error
-	if e.log, lerr = newLogger(getenv("BALLOTD_LOG_FORMAT"), stderr); lerr != nil {
+	if e.log, lerr = newLogger(getenv("BALLOTD_LOG_FORMAT"), getenv("BALLOTD_LOG_LEVEL"), stderr); lerr != nil {
 		fmt.Fprintf(stderr, "ballotd: %v\n", lerr)
 		return 2
-	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
 	}
 	err = dispatch(ctx, e, args)
 	var ce configError
@@ -122,25 +150,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err == nil:
 		return 0
 	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "ballotd: %s\n", ce.msg)
+		fmt.Fprintf(stderr, "ballotd: %s\n", redact(ce.msg))
 		return 2
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "ballotd: %s\n\n%s", ue.msg, usage)
+		fmt.Fprintf(stderr, "ballotd: %s\n\nusage:\n%s(ballotd %s --help shows its flags)\n", redact(ue.msg), commandUsage(args[0]), args[0])
 		return 2
 	default:
-		fmt.Fprintf(stderr, "ballotd: %v\n", err)
+		fmt.Fprintf(stderr, "ballotd: %v\n", redact(err.Error()))
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		return 1
 	}
 }
+
+// exitError is a failure with its own exit status (send: 3 when it could
+// send nothing of what was due).
+type exitError struct {
+	err  error
+	code int
+}
+
+// Error implements error.
+func (e exitError) Error() string { return e.err.Error() }
+
+// Unwrap returns the failure.
+func (e exitError) Unwrap() error { return e.err }
+
+// groupDefault is the subcommand a command group's help shows when asked
+// without one (wave --help is wave create --help); groups of several
+// subcommands show their usage lines.
+var groupDefault = map[string]string{"wave": "create", "candidate": "add", "export": "endorsements", "results": "release", "digest": "send"}
 
 func dispatch(ctx context.Context, e *env, args []string) error {
 	sub := ""
 	if len(args) > 1 {
 		sub = args[1]
 	}
+	if d, ok := groupDefault[args[0]]; ok && wantsHelp(args[1:2]) {
+		args = append([]string{args[0], d}, args[1:]...)
+		sub = d
+	}
 	switch args[0] {
+	case "version":
+		if err := noArgs(flags("version"), args[1:]); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, versionLine())
+		return nil
 	case "migrate":
-		return cmdMigrate(ctx, e)
+		return cmdMigrate(ctx, e, args[1:])
 	case "check":
 		return cmdCheck(ctx, e, args[1:])
 	case "serve":
@@ -150,7 +210,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "demo":
 		return cmdDemo(ctx, e, args[1:])
 	case "send":
-		return cmdSend(ctx, e)
+		return cmdSend(ctx, e, args[1:])
 	case "import":
 		return cmdImport(ctx, e, args[1:])
 	case "wave":
@@ -172,10 +232,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "races":
 		return cmdRaces(ctx, e, args[1:])
 	case "race":
-		if (sub != "open" && sub != "close") || len(args) != 3 {
+		if sub != "open" && sub != "close" {
 			return usageError{"race: want race open CODE or race close CODE"}
 		}
-		return cmdRace(ctx, e, sub, args[2])
+		return cmdRace(ctx, e, sub, args[2:])
 	case "tally":
 		return cmdTally(ctx, e, args[1:])
 	case "bench":
@@ -195,10 +255,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "ballots":
 		return cmdBallots(ctx, e, args[1:])
 	case "results":
-		if sub != "release" || len(args) != 3 {
+		if sub != "release" {
 			return usageError{"results: want results release CODE"}
 		}
-		return cmdResultsRelease(ctx, e, args[2])
+		return cmdResultsRelease(ctx, e, args[2:])
 	case "export":
 		return cmdExport(ctx, e, args[1:])
 	case "quarantine":
@@ -209,17 +269,45 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 
 // newLogger logs in BALLOTD_LOG_FORMAT: text or json; unset, text on a
 // terminal (a person reads it) and JSON otherwise (journald, a collector).
-func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+// BALLOTD_LOG_LEVEL is debug, info (the default), warn or error. Durations
+// are human (1.5s) in text and seconds (1.5) in JSON; a secret in a value
+// (a URL's password, password=…) is redacted in both.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if level = strings.TrimSpace(level); level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return slog.New(slog.NewTextHandler(w, nil)), bad("BALLOTD_LOG_LEVEL", level, "debug, info, warn or error")
+		}
+	}
+	opts := func(json bool) *slog.HandlerOptions {
+		return &slog.HandlerOptions{Level: lv, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Value.Kind() {
+			case slog.KindDuration:
+				if json {
+					a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+				}
+			case slog.KindString:
+				if v := a.Value.String(); v != redact(v) {
+					a.Value = slog.StringValue(redact(v))
+				}
+			case slog.KindAny:
+				if err, ok := a.Value.Any().(error); ok {
+					a.Value = slog.StringValue(redact(err.Error()))
+				}
+			}
+			return a
+		}}
+	}
 	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, opts(true))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(slog.NewTextHandler(w, opts(false))), nil
 	case "":
 		if isTerminal(w) {
-			return slog.New(slog.NewTextHandler(w, nil)), nil
+			return slog.New(slog.NewTextHandler(w, opts(false))), nil
 		}
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, opts(true))), nil
 	}
-	return slog.New(slog.NewTextHandler(w, nil)), bad("BALLOTD_LOG_FORMAT", format, "text or json (unset: text on a terminal, JSON otherwise)")
+	return slog.New(slog.NewTextHandler(w, opts(false))), bad("BALLOTD_LOG_FORMAT", format, "text or json (unset: text on a terminal, JSON otherwise)")
 }

@@ -66,7 +66,7 @@ func newObserver(st *ballots.Store) *observer {
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_scheduler_steps_total",
 			Help: "Scheduled steps taken by this replica, by step."}, []string{"step"}),
 	}
-	o.reg.MustRegister(o.received, o.votes, o.sends, o.latency, o.reconnects, o.steps, o,
+	o.reg.MustRegister(o.received, o.votes, o.sends, o.latency, o.reconnects, o.steps, o, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
 }
@@ -151,8 +151,10 @@ func (o *observer) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// health is the /healthz answer.
+// health is the /healthz answer. Status is starting until the first
+// IMAP pass (200 only once it is ok), ok, or failing; OK is Status == ok.
 type health struct {
+	Status                string   `json:"status"`
 	Database              string   `json:"database"`
 	IMAP                  string   `json:"imap"`
 	SMTP                  string   `json:"smtp"`
@@ -192,7 +194,18 @@ func (o *observer) health(ctx context.Context) health {
 	if stale && o.imapErr == "" {
 		h.IMAP = fmt.Sprintf("no successful poll for %s", time.Since(since).Round(time.Second))
 	}
-	h.OK = h.Database == "ok" && !stale
+	// Healthy is every part ok: the database answers, the mailbox was read
+	// and its last session did not fail, the relay took the last message.
+	// Before the first pass, with nothing failed yet, it is starting.
+	switch {
+	case h.Database == "ok" && h.IMAP == "ok" && h.SMTP == "ok":
+		h.Status = "ok"
+	case h.Database == "ok" && o.lastPoll.IsZero() && o.imapErr == "" && o.smtpErr == "" && !stale:
+		h.Status = "starting"
+	default:
+		h.Status = "failing"
+	}
+	h.OK = h.Status == "ok"
 	return h
 }
 

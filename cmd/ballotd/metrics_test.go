@@ -14,8 +14,9 @@ import (
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
-// TestHealthz: 200 while the database answers and IMAP polls; 503 when the
-// last poll is stale, and when the database is gone.
+// TestHealthz: 200 only while every part is ok: 503 "starting" before the
+// first IMAP pass, 503 "failing" on an IMAP or SMTP error (before the first
+// pass too), a stale poll, or a database gone.
 func TestHealthz(t *testing.T) {
 	st := testenv.Store(t)
 	db := st.DB
@@ -35,17 +36,21 @@ func TestHealthz(t *testing.T) {
 		code     int
 		database string
 		imap     string
+		status   string
 	}{
-		{"fresh start, not polled yet", func() {}, 200, "ok", "not polled yet"},
-		{"polled", func() { o.lastPoll = time.Now() }, 200, "ok", "ok"},
-		{"poll stale", func() { o.lastPoll = time.Now().Add(-6 * time.Minute) }, 503, "ok", "no successful poll for 6m0s"},
-		{"database closed", func() { o.lastPoll = time.Now(); db.Close() }, 503, "error: read health: sql: database is closed", "ok"},
+		{"fresh start, not polled yet", func() {}, 503, "ok", "not polled yet", "starting"},
+		{"IMAP refused before the first pass", func() { o.imapErr = "dial tcp: connection refused" }, 503, "ok", "error: dial tcp: connection refused", "failing"},
+		{"polled", func() { o.imapErr, o.lastPoll = "", time.Now() }, 200, "ok", "ok", "ok"},
+		{"IMAP session failed since", func() { o.imapErr = "imap: connection reset" }, 503, "ok", "error: imap: connection reset", "failing"},
+		{"SMTP relay refused", func() { o.imapErr, o.smtpErr = "", "dial tcp: connection refused" }, 503, "ok", "ok", "failing"},
+		{"poll stale", func() { o.smtpErr, o.lastPoll = "", time.Now().Add(-6*time.Minute) }, 503, "ok", "no successful poll for 6m0s", "failing"},
+		{"database closed", func() { o.lastPoll = time.Now(); db.Close() }, 503, "error: read health: sql: database is closed", "ok", "failing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.setup()
 			code, h := get()
-			if code != tc.code || h.Database != tc.database || h.IMAP != tc.imap || h.OK != (tc.code == 200) {
-				t.Errorf("healthz %d %+v; want %d, database %q, imap %q", code, h, tc.code, tc.database, tc.imap)
+			if code != tc.code || h.Database != tc.database || h.IMAP != tc.imap || h.Status != tc.status || h.OK != (tc.code == 200) {
+				t.Errorf("healthz %d %+v; want %d, database %q, imap %q, status %s", code, h, tc.code, tc.database, tc.imap, tc.status)
 			}
 		})
 	}
@@ -130,6 +135,10 @@ func TestMetricsMove(t *testing.T) {
 	m = scrape(t, base)
 	if _, ok := m[`ballotd_quarantine_messages`]; !ok {
 		t.Error("ballotd_quarantine_messages missing")
+	}
+	v, _, gov := buildVersion()
+	if m[`ballotd_build_info{goversion="`+gov+`",revision="",version="`+v+`"}`] != 1 {
+		t.Errorf("ballotd_build_info{version=%q} missing: %v", v, m)
 	}
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {

@@ -74,3 +74,23 @@ func TestBenchRepliesSmall(t *testing.T) {
 		}
 	}
 }
+
+// send exits 3 when rows were due and none could be sent (the relay is
+// down: every row deferred), and 0 once they go.
+func TestSendExitsNonZeroWhenNothingWasSent(t *testing.T) {
+	h := newHarness(t)
+	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\n", "MA-SEN", "Ed Markey")
+	relay := h.env["BALLOTD_SMTP_ADDR"]
+	h.env["BALLOTD_SMTP_ADDR"] = closedPort(t)
+	out, errOut, code := h.try("send")
+	if code != 3 || !strings.HasPrefix(out, "2 outbox rows handled: 0 sent, 2 deferred or failed") || !strings.Contains(errOut, "send: none of the 2 rows due could be sent") {
+		t.Errorf("send with the relay down: exit %d, stdout %q, stderr %q; want 3", code, out, errOut)
+	}
+	h.env["BALLOTD_SMTP_ADDR"] = relay
+	if _, err := h.db().Exec(`UPDATE outbox SET next_attempt = now()`); err != nil { // the backoff, over
+		t.Fatal(err)
+	}
+	if out, errOut, code := h.try("send"); code != 0 || !strings.HasPrefix(out, "2 outbox rows handled: 2 sent") {
+		t.Errorf("send with the relay back: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -22,12 +22,13 @@ func cmdQuarantine(ctx context.Context, e *env, args []string) error {
 	case "list":
 		return cmdQuarantineList(ctx, e, args[1:])
 	case "replay":
-		if len(args) != 2 {
-			return usageError{"quarantine replay: want quarantine replay ID"}
+		pos, err := exactArgs(flags("quarantine replay"), args[1:], 1, "quarantine replay ID")
+		if err != nil {
+			return err
 		}
-		id, err := strconv.ParseInt(args[1], 10, 64)
+		id, err := strconv.ParseInt(pos[0], 10, 64)
 		if err != nil || id <= 0 {
-			return usageError{fmt.Sprintf("quarantine replay: %q is not a message id", args[1])}
+			return usageError{fmt.Sprintf("quarantine replay: %q is not a message id", pos[0])}
 		}
 		return cmdQuarantineReplay(ctx, e, id)
 	}

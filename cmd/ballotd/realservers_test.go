@@ -23,7 +23,7 @@ import (
 func TestRealServers(t *testing.T) {
 	imapAddr, smtpAddr, password := os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SMTP"), os.Getenv("BALLOTD_E2E_PASSWORD")
 	if imapAddr == "" || smtpAddr == "" {
-		t.Skip("no real servers: run e2e/realservers.sh")
+		testenv.Skip(t, "no real Dovecot and Postfix (BALLOTD_E2E_*): run e2e/realservers.sh")
 	}
 	env := map[string]string{
 		"DATABASE_URL":          testenv.DatabaseURL(t),
@@ -227,7 +227,7 @@ func sendPlain(t *testing.T, addr, from, to, raw string) {
 func TestRealServersCheck(t *testing.T) {
 	imaps, plainIMAP, submit, ca := os.Getenv("BALLOTD_E2E_IMAPS"), os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SUBMIT"), os.Getenv("BALLOTD_E2E_CA")
 	if imaps == "" || submit == "" || ca == "" {
-		t.Skip("no real TLS servers: run e2e/realservers.sh")
+		testenv.Skip(t, "no real Dovecot and Postfix (BALLOTD_E2E_*): run e2e/realservers.sh")
 	}
 	dbURL := testenv.DatabaseURL(t)
 	var out, errOut bytes.Buffer

@@ -16,6 +16,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/pgtemp"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // outage is a TCP proxy in front of a server. Cut drops every connection
@@ -96,7 +97,7 @@ func (o *outage) restore(t *testing.T) {
 // reconnects by itself, reports it, and loses nothing.
 func TestServersRestartMidRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts its own PostgreSQL; skipped with -short")
+		testenv.Skip(t, "-short: the restart test, which starts its own PostgreSQL")
 	}
 	ctx := context.Background()
 	cl, err := pgtemp.Start(ctx)

@@ -6,7 +6,12 @@ import (
 )
 
 // cmdResultsRelease announces a held race's frozen results.
-func cmdResultsRelease(ctx context.Context, e *env, code string) error {
+func cmdResultsRelease(ctx context.Context, e *env, args []string) error {
+	pos, err := exactArgs(flags("results release"), args, 1, "results release CODE")
+	if err != nil {
+		return err
+	}
+	code := pos[0]
 	st, _, err := openStore(ctx, e)
 	if err != nil {
 		return err

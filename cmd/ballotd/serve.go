@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
@@ -37,6 +39,12 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	if err := keepOAuth(cfg, st, e.log); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if cfg.Templates != "" {
+		if err := templatesDir(cfg.Templates); err != nil {
+			st.Close()
+			return nil, configError{err.Error()}
+		}
 	}
 	tpl, err := templates.Load(cfg.Templates)
 	if err != nil {
@@ -97,8 +105,8 @@ func keepOAuth(cfg Config, st *ballots.Store, log *slog.Logger) error {
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := flags("serve")
-	migrate := fs.Bool("migrate", false, "apply migrations first")
-	if _, err := parseFlags(fs, args); err != nil {
+	migrate := fs.Bool("migrate", false, "apply pending migrations first (without it, serve refuses a database with any)")
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
@@ -124,6 +132,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		for _, a := range applied {
 			e.log.Info("migration applied", "name", a)
 		}
+	} else if err := usableSchema(ctx, d.store); err != nil {
+		return fmt.Errorf("serve: %w (or serve --migrate)", err)
 	}
 	warnInsecure(e, cfg)
 	go logChecks(ctx, e, cfg)
@@ -170,7 +180,10 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 }
 
 // cmdSend sends everything due in the outbox and exits.
-func cmdSend(ctx context.Context, e *env) error {
+func cmdSend(ctx context.Context, e *env, args []string) error {
+	if err := noArgs(flags("send"), args); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(e.getenv, need{mail: true})
 	if err != nil {
 		return err
@@ -180,9 +193,25 @@ func cmdSend(ctx context.Context, e *env) error {
 		return err
 	}
 	defer d.store.Close()
+	if err := usableSchema(ctx, d.store); err != nil {
+		return err
+	}
+	var sent atomic.Int64
+	d.outbox.Sent = func(err error, _ time.Duration) {
+		if err == nil {
+			sent.Add(1)
+		}
+	}
 	n, err := d.outbox.Drain(ctx)
-	fmt.Fprintf(e.stdout, "%d outbox rows handled\n", n)
-	return err
+	s := int(sent.Load())
+	fmt.Fprintf(e.stdout, "%d outbox rows handled: %d sent, %d deferred or failed (ballotd outbox shows why)\n", n, s, n-s)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if n > 0 && s == 0 {
+		return exitError{fmt.Errorf("send: none of the %d rows due could be sent", n), 3}
+	}
+	return nil
 }
 
 // logChecks runs the checks of `ballotd check` once at start and logs

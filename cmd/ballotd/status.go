@@ -109,7 +109,7 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 		return nil
 	}()
 	if err != nil {
-		s.Database = "error: " + err.Error()
+		s.Database = "error: " + redact(err.Error())
 	}
 	return s, nil
 }
@@ -223,7 +223,10 @@ func serveLine(s serveStatus) string {
 	}
 	h := s.Health
 	state := "OK"
-	if !h.OK {
+	switch {
+	case h.Status == "starting":
+		state = "STARTING"
+	case !h.OK:
 		state = "NOT OK"
 	}
 	poll := "never"

@@ -48,14 +48,22 @@ var (
 	dbCounter atomic.Int64
 )
 
-// Main wraps testing.M: it runs the tests and then, if a throwaway cluster
-// was started for them, stops it, and exits with the tests' status. The
+// Main wraps testing.M: it runs the tests, prints a line for each reason
+// tests were skipped with Skip, then, if a throwaway cluster was started
+// for them, stops it, and exits with the tests' status. The
 // server is located or started on the first call to DatabaseURL, so a test
 // binary that never asks for a database starts nothing.
 //
 // Call as: func TestMain(m *testing.M) { testenv.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
+	summary(os.Stdout)
+	// go test ./... shows a passing package's output only with -v: the
+	// person at the terminal gets the summary there too.
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		summary(tty)
+		tty.Close()
+	}
 	if err := shutdown(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
 		if code == 0 {
