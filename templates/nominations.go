@@ -69,3 +69,28 @@ type Welcome struct {
 type Unsubscribed struct {
 	Name string `json:"name"`
 }
+
+// MemberChange is the data of the request to a member's registered address
+// to confirm a change a sign-up asked for. Name is the member's name on
+// record (the greeting never carries the requester's words); the change
+// is stated old → new.
+type MemberChange struct {
+	Name        string `json:"name"`
+	OldName     string `json:"old_name"`
+	NewName     string `json:"new_name"`
+	OldDistrict string `json:"old_district"`
+	NewDistrict string `json:"new_district"`
+	OldStatus   string `json:"old_status"`
+	NewStatus   string `json:"new_status"`
+	// ChangeID names the change; the Reply-To's token is made from it.
+	ChangeID int64 `json:"change_id"`
+}
+
+// UnauthenticatedRequest is the data of the notice to a registered
+// address that a message in its name that would have changed something
+// failed sender authentication and was not acted on.
+type UnauthenticatedRequest struct {
+	What    string `json:"what"` // "a sign-up", "a nomination", …
+	Sender  string `json:"sender"`
+	Subject string `json:"subject"`
+}

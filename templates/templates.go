@@ -28,7 +28,7 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
 	"reminder", "vetting", "digest", "results-held", "unauthenticated",
-	"resend-neutral"}
+	"resend-neutral", "member-change", "unauthenticated-request"}
 
 // Set is the parsed templates, safe for concurrent use.
 type Set struct {
@@ -306,6 +306,9 @@ type Digest struct {
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
 	Undelivered []DigestUndelivered `json:"undelivered"`
+	// HeldAnswers counts the automatic answers the rate limit held back
+	// since the last digest.
+	HeldAnswers int `json:"held_answers"`
 	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
 	// HTML part, "" for none; ChartRaces are the open races it draws and
 	// ChartMore how many it leaves out. The renderer sets them.
