@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // CapPeriod is the window an answer cap counts in.
@@ -26,30 +27,56 @@ type AnswerCap struct {
 	Max    int
 }
 
-// TakeAnswerCaps counts one answer under each of caps, in tx, and returns
-// the first cap that was already full, or ok. Counts taken before a full
-// cap stay taken: the caller takes them inside a savepoint (Savepoint) and
-// rolls back to it when one is full, so an answer not sent is not counted.
-// Each count is one upsert on its row, which concurrent transactions
-// serialise on, so a cap holds under concurrency.
+// TakeAnswerCaps counts one answer under each of caps, in tx, when every
+// one of them has room, and returns ok; otherwise it counts nothing and
+// returns the first cap that was full. All caps are counted in one upsert,
+// whose row locks serialise concurrent transactions, so a cap holds under
+// concurrency; the counts of a refused answer are given back at once.
 func TakeAnswerCaps(ctx context.Context, tx *sqlx.Tx, caps []AnswerCap) (full AnswerCap, ok bool, err error) {
-	for _, c := range caps {
+	scopes, periods, maxes := make([]string, len(caps)), make([]string, len(caps)), make([]int64, len(caps))
+	for i, c := range caps {
 		if c.Max <= 0 {
 			return c, false, nil
 		}
-		var n []int
-		err := tx.SelectContext(ctx, &n, `INSERT INTO answer_counts (scope, period, n)
-			VALUES ($1, date_trunc($2, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1)
-			ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1 WHERE answer_counts.n < $3
-			RETURNING n`, textColumn(c.Scope), string(c.Period), c.Max)
-		if err != nil {
-			return c, false, fmt.Errorf("answer cap %s: %w", c.Scope, err)
-		}
-		if len(n) == 0 {
-			return c, false, nil
+		scopes[i], periods[i], maxes[i] = textColumn(c.Scope), string(c.Period), int64(c.Max)
+	}
+	var taken []struct {
+		Scope  string    `db:"scope"`
+		Period time.Time `db:"period"`
+	}
+	// In scope order, so that two transactions lock shared rows (the
+	// strangers' hour) in the same order.
+	err = tx.SelectContext(ctx, &taken, `INSERT INTO answer_counts (scope, period, n, cap)
+		SELECT c.scope, date_trunc(c.per, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, c.mx
+		FROM unnest($1::text[], $2::text[], $3::int[]) AS c(scope, per, mx) ORDER BY c.scope
+		ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
+		RETURNING scope, period`, pq.Array(scopes), pq.Array(periods), pq.Array(maxes))
+	if err != nil {
+		return AnswerCap{}, false, fmt.Errorf("answer caps %s: %w", strings.Join(scopes, ", "), err)
+	}
+	if len(taken) == len(caps) {
+		return AnswerCap{}, true, nil
+	}
+	got := map[string]bool{}
+	back, at := make([]string, len(taken)), make([]time.Time, len(taken))
+	for i, t := range taken {
+		got[t.Scope] = true
+		back[i], at[i] = t.Scope, t.Period
+	}
+	for _, c := range caps {
+		if !got[textColumn(c.Scope)] {
+			full = c
+			break
 		}
 	}
-	return AnswerCap{}, true, nil
+	if len(taken) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE answer_counts a SET n = a.n - 1
+			FROM unnest($1::text[], $2::timestamptz[]) AS t(scope, period) WHERE a.scope = t.scope AND a.period = t.period`,
+			pq.Array(back), pq.Array(at)); err != nil {
+			return full, false, fmt.Errorf("answer caps: give back %s: %w", strings.Join(back, ", "), err)
+		}
+	}
+	return full, false, nil
 }
 
 // HoldAnswer records, in tx, that an answer of kind to recipient was not

@@ -126,32 +126,25 @@ func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *Message, mail ba
 // sent, tx is rolled back to undo, a savepoint taken before the effect;
 // when it is, undo is released. A nil undo is answer.
 func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point) (bool, string, error) {
-	if why := noAnswer(m, mail.Recipient, p.Box); why != "" {
+	why := noAnswer(m, mail.Recipient, p.Box)
+	held := false
+	if why == "" {
+		var err error
+		if why, err = p.claimAnswer(ctx, tx, mail, reason, slots); err != nil {
+			return false, "", err
+		}
+		held = why != ""
+	}
+	if why != "" {
 		if undo != nil {
 			if err := undo.Rollback(ctx); err != nil {
 				return false, "", err
 			}
 		}
-		return false, why, nil
-	}
-	sp := undo
-	if sp == nil {
-		own, err := ballots.Savepoint(ctx, tx, "answer")
-		if err != nil {
-			return false, "", err
-		}
-		sp = &own
-	}
-	why, err := p.claimAnswer(ctx, tx, mail, reason, slots)
-	if err != nil {
-		return false, "", err
-	}
-	if why != "" {
-		if err := sp.Rollback(ctx); err != nil {
-			return false, "", err
-		}
-		if err := ballots.HoldAnswer(ctx, tx, mail.InboundID, mail.Recipient, mail.Kind, why); err != nil {
-			return false, "", err
+		if held {
+			if err := ballots.HoldAnswer(ctx, tx, mail.InboundID, mail.Recipient, mail.Kind, why); err != nil {
+				return false, "", err
+			}
 		}
 		return false, why, nil
 	}
@@ -159,19 +152,23 @@ func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *Message, m
 	if _, err := ballots.Enqueue(ctx, tx, mail); err != nil {
 		return false, "", err
 	}
-	return true, "", sp.Release(ctx)
+	if undo != nil {
+		return true, "", undo.Release(ctx)
+	}
+	return true, "", nil
 }
 
 // claimAnswer counts mail against every bound of the answer policy and
-// says which one was reached ("" when none was). The caller rolls the
-// counts back when one was.
+// says which one was reached ("" when none was); an answer refused counts
+// against none.
 func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, reason string, slots int) (string, error) {
+	slot := ""
 	if reason != "" {
-		ok, err := ballots.AllowAnswer(ctx, tx, mail.Recipient, reason, slots, mail.InboundID)
-		if err != nil {
+		var err error
+		if slot, err = ballots.ClaimAnswerSlot(ctx, tx, mail.Recipient, reason, slots, mail.InboundID); err != nil {
 			return "", err
 		}
-		if !ok {
+		if slot == "" {
 			return "already answered today (" + reason + ")", nil
 		}
 	}
@@ -195,11 +192,15 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 		caps = append(caps, ballots.AnswerCap{Scope: "strangers", Period: ballots.CapHour, Max: p.strangersPerHour()})
 	}
 	full, ok, err := ballots.TakeAnswerCaps(ctx, tx, caps)
-	switch {
-	case err != nil:
+	if err != nil || ok {
 		return "", err
-	case ok:
-		return "", nil
+	}
+	if slot != "" {
+		if err := ballots.ReleaseAnswerSlot(ctx, tx, mail.Recipient, slot); err != nil {
+			return "", err
+		}
+	}
+	switch {
 	case full.Period == ballots.CapHour:
 		return fmt.Sprintf("%s at most %d answers an hour to addresses that are not members, leaders or staff", heldBack, full.Max), nil
 	case full.Scope == caps[0].Scope:

@@ -4,11 +4,13 @@
 -- (ballots.HoldAnswer) and counted in the staff digest.
 
 -- scope names what is counted ('kind:<kind>:<address>', 'all:<address>',
--- 'strangers'); period is the start of the UTC day or hour counted.
+-- 'strangers'); period is the start of the UTC day or hour counted; cap is
+-- the bound n was last counted against.
 CREATE TABLE answer_counts (
     scope   text NOT NULL,
     period  timestamptz NOT NULL,
     n       int NOT NULL,
+    cap     int NOT NULL,
     PRIMARY KEY (scope, period)
 );
 
