@@ -430,3 +430,27 @@ func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
 		t.Fatalf("staff command at the notice's address: %q, candidate %s", res.Outcome, status())
 	}
 }
+
+// TestAbuseFormFloodFromALeader: 60 accepted forms in a leader's name
+// (forged, with no trusted server to tell) bring the leader at most the
+// daily cap of confirmations and each staff address at most the daily
+// cap of vetting notices; the rest is counted for the digest.
+func TestAbuseFormFloodFromALeader(t *testing.T) {
+	w := frontWorld(t)
+	for i := range 60 {
+		res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm(fmt.Sprintf("Jane %c%cson", 'A'+i/26, 'a'+i%26))))
+		if res.Outcome != OutcomeNominated {
+			t.Fatalf("form %d: %+v %s", i, res, w.detail(res.InboundID))
+		}
+	}
+	if n := w.sentTo("lead@somerville.example", ""); n != kindCap(ballots.MailNominationConfirm) {
+		t.Fatalf("mails to the leader = %d, want %d", n, kindCap(ballots.MailNominationConfirm))
+	}
+	if n := w.sentTo("staff@example.org", ballots.MailVettingNotice); n != vettingNoticesPerDay {
+		t.Fatalf("vetting notices = %d, want %d", n, vettingNoticesPerDay)
+	}
+	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
+	if err != nil || d.HeldAnswers != 60-kindCap(ballots.MailNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
+		t.Fatalf("digest: %d held, %d to vet (%v)", d.HeldAnswers, len(d.Vetting), err)
+	}
+}

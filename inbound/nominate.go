@@ -169,12 +169,32 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 		}
 	}
 	for _, s := range p.Staff {
+		// Not an answer to the sender, but mail a message makes: a flood
+		// of forms must not flood staff. The digest lists the queue.
+		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + ballots.MailVettingNotice + ":" + s,
+			Period: ballots.CapDay, Max: vettingNoticesPerDay}})
+		if err != nil {
+			return out, false, err
+		}
+		if !ok {
+			why := fmt.Sprintf("%s at most %d vetting notices a day to one address", heldBack, full.Max)
+			noteAnswer(&out, why)
+			if err := ballots.HoldAnswer(ctx, tx, id, s, ballots.MailVettingNotice, why); err != nil {
+				return out, false, err
+			}
+			continue
+		}
 		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailVettingNotice, Recipient: s, InboundID: id, Data: notice}); err != nil {
 			return out, false, err
 		}
+		sent = true
 	}
-	return out, true, nil
+	return out, sent, nil
 }
+
+// vettingNoticesPerDay bounds the vetting notices each staff address gets
+// a day; beyond it, the digest's vetting queue lists the candidates.
+const vettingNoticesPerDay = 50
 
 // releaseCommand is "RELEASE MA-07": send a held race's results.
 var releaseCommand = regexp.MustCompile(`(?i)^\s*release\s+([a-z]{2}-[a-z0-9]{1,3})\s*[.!]?\s*$`)

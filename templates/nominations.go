@@ -46,7 +46,9 @@ type StaffAnswer struct {
 	Help    bool     `json:"help,omitempty"` // list the commands
 }
 
-// JoinConfirm is the data of the double opt-in request of a sign-up.
+// JoinConfirm is the data of the double opt-in request of a sign-up. Its
+// Name is the requester's words, not the address owner's: the request
+// quotes it and never greets with it.
 type JoinConfirm struct {
 	Name     string `json:"name"`
 	District string `json:"district"`

@@ -36,7 +36,9 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 		"carol@example.net MA-07":  "NONE of them",
 	}
 	n := 0
-	for _, e := range h.waitSent(5) {
+	// Six ballots (three members, two races): wait for all of them, not
+	// the first five, or one the test answers may not be there yet.
+	for _, e := range h.waitSent(6) {
 		b := parseSent(t, e)
 		race := "MA-07"
 		if strings.Contains(b.Subject, "MA-SEN") {
@@ -52,7 +54,7 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 	if n != len(answers) {
 		t.Fatalf("replied to %d ballots, want %d", n, len(answers))
 	}
-	h.waitSent(5 + len(answers)) // the receipts: every vote was handled
+	h.waitSent(6 + len(answers)) // the receipts: every vote was handled
 	// The log line follows the commit, which the receipt may overtake: a
 	// bounded wait for the last one.
 	text := logs()
