@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -453,4 +454,46 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 	if err != nil || d.HeldAnswers != 60-kindCap(ballots.MailNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
 		t.Fatalf("digest: %d held, %d to vet (%v)", d.HeldAnswers, len(d.Vetting), err)
 	}
+}
+
+// TestAbuseCommandsPerMessageBounded: one message runs at most
+// maxCommands WITHDRAW lines or staff commands.
+func TestAbuseCommandsPerMessageBounded(t *testing.T) {
+	w := frontWorld(t)
+	if res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm("Maura Healey"))); res.Outcome != OutcomeNominated {
+		t.Fatalf("nomination: %+v", res)
+	}
+	var notice int64
+	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
+		t.Fatal(err)
+	}
+	res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(ballots.TokenStaff, notice, nil), "Re: vet",
+		strings.Repeat("APPROVE 99999\r\n", maxCommands+10)))
+	var results []string
+	if err := w.st.DB.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != maxCommands+1 || !strings.Contains(results[maxCommands], "Only the first 50 commands") {
+		t.Fatalf("staff answer: %d results, last %q", len(results), results[len(results)-1])
+	}
+	res = w.handle(w.reply("lead@somerville.example", "nominate", "Re: nomination", strings.Repeat("WITHDRAW 99999\r\n", maxCommands+10)))
+	answered := w.count(`SELECT (SELECT count(*) FROM outbox WHERE inbound_id = $1) + (SELECT count(*) FROM answers_held WHERE inbound_id = $1)`, res.InboundID)
+	if res.Outcome != OutcomeWithdrawn || answered != maxCommands {
+		t.Fatalf("withdrawals run: %d (%s)", answered, res.Outcome)
+	}
+}
+
+// jsonScan scans a JSON column into v.
+type jsonScan struct{ v any }
+
+// jsonOf is a scanner of a JSON column into v.
+func jsonOf(v any) *jsonScan { return &jsonScan{v} }
+
+// Scan implements sql.Scanner.
+func (j *jsonScan) Scan(src any) error {
+	b, ok := src.([]byte)
+	if !ok {
+		return fmt.Errorf("json column: %T", src)
+	}
+	return json.Unmarshal(b, j.v)
 }

@@ -89,6 +89,10 @@ func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 	return sent, err
 }
 
+// maxCommands is how many WITHDRAW lines, or staff commands, one message
+// runs at most.
+const maxCommands = 50
+
 var withdrawLine = regexp.MustCompile(`(?im)^\s*withdraw\s+(?:nomination\s+)?(?:number\s+)?#?\s*(\d{1,12})\b`)
 
 func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
@@ -101,7 +105,9 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailBlankForm, m.From, 0, templates.BlankForm{Blank: BlankForm})
 		return out, sent, err
 	}
-	if ws := withdrawLine.FindAllStringSubmatch(ReplyText(m), -1); len(ws) > 0 {
+	// A bounded number per message: a forged message of a hundred
+	// thousand WITHDRAW lines must not hold the mailbox for minutes.
+	if ws := withdrawLine.FindAllStringSubmatch(ReplyText(m), maxCommands); len(ws) > 0 {
 		var details []string
 		enqueued := false
 		for _, w := range ws {
@@ -230,8 +236,22 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailStaffAnswer, m.From, 0, ans)
 		return out, sent, err
 	}
+	run := 0
+	full := func() bool {
+		if run == maxCommands {
+			ans.Results = append(ans.Results, fmt.Sprintf("Only the first %d commands of a message are run; send the rest in another.", maxCommands))
+			return true
+		}
+		run++
+		return false
+	}
 	for _, line := range strings.Split(ReplyText(m), "\n") {
-		if rc := releaseCommand.FindStringSubmatch(line); rc != nil {
+		rc := releaseCommand.FindStringSubmatch(line)
+		c := staffCommand.FindStringSubmatch(line)
+		if (rc != nil || c != nil) && full() {
+			break
+		}
+		if rc != nil {
 			t, err := ballots.ReleaseResultsTx(ctx, tx, rc[1], ballots.ActorStaff)
 			switch {
 			case errors.Is(err, ballots.ErrNotFound) || errors.Is(err, ballots.ErrNotHeld) || errors.Is(err, ballots.ErrRaceState):
@@ -248,7 +268,6 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 			}
 			continue
 		}
-		c := staffCommand.FindStringSubmatch(line)
 		if c == nil {
 			continue
 		}
