@@ -96,7 +96,7 @@ func TestAbuseEndToEndSignUpFlood(t *testing.T) {
 	}
 	stop()
 	stop = nil
-	d := h.digest("digest sent to 1 staff")
+	d := h.digest(", 31 answers held back by the rate limit")
 	if !strings.Contains(d.Body, "31 answers held back by the rate limit") {
 		t.Errorf("the digest does not count the 31 answers held back:\n%s", d.Body)
 	}
@@ -234,5 +234,21 @@ func TestAbuseEndToEndForgedCommands(t *testing.T) {
 	}
 	if s := status(); s != "approved" {
 		t.Fatalf("candidate is %s, want approved", s)
+	}
+}
+
+// TestStrangerAnswersConfig: BALLOTD_STRANGER_ANSWERS_PER_HOUR is a
+// count; 0 means none (the processor's negative), unset the default.
+func TestStrangerAnswersConfig(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  int
+		ok    bool
+	}{{"", 0, true}, {"10", 10, true}, {"0", -1, true}, {"-3", 0, false}, {"many", 0, false}} {
+		env := map[string]string{"DATABASE_URL": "postgres://x", "BALLOTD_STRANGER_ANSWERS_PER_HOUR": c.value}
+		cfg, err := loadConfig(func(k string) string { return env[k] }, need{})
+		if (err == nil) != c.ok || err == nil && cfg.StrangerAnswers != c.want {
+			t.Errorf("%q: %d, %v; want %d, ok=%v", c.value, cfg.StrangerAnswers, err, c.want, c.ok)
+		}
 	}
 }
