@@ -497,3 +497,29 @@ func (j *jsonScan) Scan(src any) error {
 	}
 	return json.Unmarshal(b, j.v)
 }
+
+// TestAbuseOverlongSender: a From longer than any address can be (RFC
+// 5321) is nobody's: the message is recorded, not answered, and does not
+// block the mailbox (it used to fail on the members and answer-limit
+// indexes at every reading).
+func TestAbuseOverlongSender(t *testing.T) {
+	w := newWorld(t)
+	local := make([]byte, 6000)
+	for i := range local {
+		local[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(i*7+i*i)%36]
+	}
+	from := string(local) + "@example.com"
+	for _, raw := range [][]byte{
+		w.reply(from, "join", "join", "District: MA-07"),
+		[]byte("From: " + from + "\r\nTo: ballots@example.org\r\nSubject: hi\r\nMessage-ID: <long@x>\r\n\r\nhello\r\n"),
+		w.reply(from, "nominate", "Nomination", nominationForm("Maura Healey")),
+	} {
+		res := w.handle(raw)
+		if res.Outcome == "" {
+			t.Errorf("no outcome: %+v", res)
+		}
+	}
+	if n := w.count(`SELECT count(*) FROM outbox WHERE kind <> 'ballot'`); n != 0 {
+		t.Fatalf("%d answers to an overlong sender", n)
+	}
+}
