@@ -56,7 +56,8 @@ func (p *Processor) authenticate(ctx context.Context, tx *sqlx.Tx, id int64, m *
 // registeredAddress is the address a message of class claims to come
 // from, when ballotd knows it: the member a confirmation or unsubscribe
 // token names, or the From when it is an active member's, a group
-// leader's or a staff address; "" otherwise.
+// leader's or a staff address (for a staff command, a staff address
+// only); "" otherwise.
 func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Message, class Class) (string, error) {
 	var mid int64
 	switch class {
@@ -73,6 +74,13 @@ func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Messa
 		mid = p.memberOfTag(m, ballots.TokenConfirm)
 	case ClassUnsubscribe:
 		mid = p.memberOfTag(m, ballots.TokenUnsubscribe)
+	case ClassStaff:
+		// Only staff may command; anyone else's is not a staff command
+		// in their name.
+		if p.isStaff(m.From) {
+			return m.From, nil
+		}
+		return "", nil
 	default:
 		if m.From == "" {
 			return "", nil
