@@ -30,6 +30,10 @@ type Digest struct {
 	// candidates nominated by groups (VettingList), each with those listed
 	// (standing state, like Vetting).
 	Conflicts []DigestCandidate `json:"conflicts,omitempty"`
+	// HeldAnswers counts the automatic answers the rate limit held back
+	// since the last digest (answers_held): many means someone is forging
+	// mail to make ballotd write to others.
+	HeldAnswers int `json:"held_answers,omitempty"`
 }
 
 // DigestUndelivered counts the ballots of open races that did not reach
@@ -83,10 +87,10 @@ type DigestProblem struct {
 }
 
 // Empty reports whether nothing new happened since the last digest: no
-// nomination, no vote, no problem, no result. The vetting queue and open
+// nomination, no vote, no problem, no result, no answer held back. The vetting queue and open
 // races are standing state and do not make a digest worth sending alone.
 func (d Digest) Empty() bool {
-	return len(d.Nominations) == 0 && len(d.Problems) == 0 && len(d.Results) == 0 && d.NewVotes == 0
+	return len(d.Nominations) == 0 && len(d.Problems) == 0 && len(d.Results) == 0 && d.NewVotes == 0 && d.HeldAnswers == 0
 }
 
 // digestLock serialises digests: the interval timer and `digest send`.
@@ -137,6 +141,9 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	}
 	if err := sqlx.GetContext(ctx, q, &d.NewVotes, `SELECT count(*) FROM votes WHERE cast_at > $1`, since); err != nil {
 		return d, fmt.Errorf("digest: new votes: %w", err)
+	}
+	if d.HeldAnswers, err = AnswersHeldSince(ctx, q, since); err != nil {
+		return d, fmt.Errorf("digest: %w", err)
 	}
 	if err := sqlx.SelectContext(ctx, q, &d.Problems, `
 		SELECT * FROM (
@@ -268,7 +275,8 @@ func (s *Store) SendDigest(ctx context.Context, staff []string, every time.Durat
 			}
 		}
 		summary := map[string]int{"nominations": len(d.Nominations), "vetting": len(d.Vetting), "conflicts": len(d.Conflicts), "open": len(d.Open),
-			"problems": len(d.Problems), "results": len(d.Results), "new_votes": d.NewVotes}
+			"problems": len(d.Problems), "results": len(d.Results), "new_votes": d.NewVotes,
+			"held_answers": d.HeldAnswers}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO digests (sent_at, recipients, summary) VALUES ($1, $2, $3)`,
 			d.At, pq.Array(staff), jsonOf(summary)); err != nil {
 			return fmt.Errorf("digest: record: %w", err)

@@ -171,16 +171,16 @@ func TestSignUpStatuses(t *testing.T) {
 	var first, again ballots.SignUpResult
 	err := st.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if first, err = ballots.SignUp(ctx, tx, "Dave@Example.net", "Dave", "ma-5"); err != nil {
+		if first, err = ballots.SignUp(ctx, tx, "Dave@Example.net", "Dave", "ma-5", 0); err != nil {
 			return err
 		}
 		if _, _, err = ballots.SetMemberStatus(ctx, tx, first.MemberID, ballots.MemberActive, ballots.MemberPending); err != nil {
 			return err
 		}
-		again, err = ballots.SignUp(ctx, tx, "dave@example.net", "", "MA-05")
+		again, err = ballots.SignUp(ctx, tx, "dave@example.net", "", "MA-05", 0)
 		return err
 	})
-	if err != nil || first.Status != "pending" || again.Status != "active" || again.MemberID != first.MemberID {
+	if err != nil || first.Status != "pending" || again.Status != "active" || !again.Same || again.Change != nil || again.MemberID != first.MemberID {
 		t.Fatalf("sign-up: %+v %+v %v", first, again, err)
 	}
 	m, changed, err := st.Unsubscribe(ctx, first.MemberID)
@@ -191,10 +191,44 @@ func TestSignUpStatuses(t *testing.T) {
 		t.Error("unsubscribing twice changed something")
 	}
 	err = st.InTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := ballots.SignUp(ctx, tx, "x@example.net", "X", "MA-SEN")
+		_, err := ballots.SignUp(ctx, tx, "x@example.net", "X", "MA-SEN", 0)
 		return err
 	})
 	if err == nil {
 		t.Error("sign-up with a state-wide race code as district accepted")
+	}
+}
+
+// TestMemberChangeStale: a change confirmed after the member changed
+// otherwise (an import, another confirmed change) is not applied.
+func TestMemberChangeStale(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nerin@example.net,Erin,MA-07\n")); err != nil {
+		t.Fatal(err)
+	}
+	var r ballots.SignUpResult
+	if err := st.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		r, err = ballots.SignUp(ctx, tx, "erin@example.net", "Erin", "MA-05", 0)
+		return err
+	}); err != nil || r.Change == nil || r.Change.OldDistrict != "MA-07" || r.Change.District != "MA-05" {
+		t.Fatalf("sign-up: %+v %v", r, err)
+	}
+	if _, err := st.DB.Exec(`UPDATE members SET district = 'MA-08' WHERE email = 'erin@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	var c ballots.MemberChange
+	var applied bool
+	if err := st.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		c, applied, err = ballots.ConfirmChange(ctx, tx, r.Change.ID)
+		return err
+	}); err != nil || applied || c.Outcome != "stale" {
+		t.Fatalf("confirm after another change: %+v %v %v", c, applied, err)
+	}
+	var district string
+	if err := st.DB.Get(&district, `SELECT district FROM members WHERE email = 'erin@example.net'`); err != nil || district != "MA-08" {
+		t.Fatalf("district %s %v", district, err)
 	}
 }

@@ -15,6 +15,13 @@ import (
 // used today: the caller records its outcome and sends nothing. A
 // rolled-back tx gives the claim back.
 func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64) (bool, error) {
+	slot, err := ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID)
+	return slot != "", err
+}
+
+// ClaimAnswerSlot is AllowAnswer, returning the slot it claimed ("" for
+// none), which ReleaseAnswerSlot gives back.
+func ClaimAnswerSlot(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64) (string, error) {
 	for k := 1; k <= max(1, slots); k++ {
 		r := reason
 		if k > 1 {
@@ -25,13 +32,24 @@ func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots 
 			VALUES (lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3) ON CONFLICT DO NOTHING RETURNING 1`,
 			textColumn(strings.TrimSpace(sender)), r, nullID(inboundID))
 		if err != nil {
-			return false, fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
+			return "", fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
 		}
 		if len(n) > 0 {
-			return true, nil
+			return r, nil
 		}
 	}
-	return false, nil
+	return "", nil
+}
+
+// ReleaseAnswerSlot gives back today's slot claimed for sender (an answer
+// that was not sent after all).
+func ReleaseAnswerSlot(ctx context.Context, tx *sqlx.Tx, sender, slot string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM answer_limits WHERE sender = lower($1) AND reason = $2 AND day = (now() AT TIME ZONE 'UTC')::date`,
+		textColumn(strings.TrimSpace(sender)), slot)
+	if err != nil {
+		return fmt.Errorf("answer limit %s to %s: give back: %w", slot, sender, err)
+	}
+	return nil
 }
 
 // Standing is a ballot's latest vote: the one that counts.

@@ -293,6 +293,9 @@ func msgIDs(v string) []string {
 	return ids
 }
 
+// maxAddress is the longest address there can be (RFC 5321 §4.5.3.1.3).
+const maxAddress = 254
+
 func (m *Message) parseHeader() {
 	h := &m.Header
 	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
@@ -305,7 +308,15 @@ func (m *Message) parseHeader() {
 		m.References = append(m.References, msgIDs(v)...)
 	}
 	if from := m.addresses("From", h.Get("From")); len(from) > 0 {
-		m.From = noNUL(from[0].Address)
+		// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an
+		// address at most 254. A longer From is nobody's; kept, it would
+		// overflow the indexes keyed by address (members, answer limits)
+		// and the message could never be recorded.
+		if a := noNUL(from[0].Address); len(a) <= maxAddress {
+			m.From = a
+		} else {
+			m.problem("From: address of %d octets, longer than %d", len(a), maxAddress)
+		}
 		m.FromName = noNUL(from[0].Name)
 	}
 	if rt := m.addresses("Reply-To", h.Get("Reply-To")); len(rt) > 0 {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -26,6 +28,14 @@ const (
 	OutcomeSignUp       = "sign-up"
 	OutcomeConfirmed    = "confirmed"
 	OutcomeUnsubscribed = "unsubscribed"
+	// OutcomeChangeAsked is a sign-up that would change an existing
+	// member: nothing changed; the registered address was asked to
+	// confirm.
+	OutcomeChangeAsked = "change-asked"
+	// OutcomeHeld is a sign-up not recorded because its confirmation
+	// request could not be sent (the answer policy held it back, or the
+	// sender is not one to answer).
+	OutcomeHeld = "held"
 )
 
 // threaded is an answer's data with the Message-ID it answers (read by
@@ -44,6 +54,9 @@ func (t threaded[T]) MarshalJSON() ([]byte, error) {
 // nominations, staff commands, sign-up, confirmation and unsubscribe.
 func (p *Processor) front(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(class)}
+	if ok, out, sent, err := p.authenticate(ctx, tx, id, m, class); !ok || err != nil {
+		return out, sent, err
+	}
 	switch class {
 	case ClassNomination:
 		return p.nominate(ctx, tx, id, m, out)
@@ -66,11 +79,19 @@ func (p *Processor) now() time.Time {
 	return time.Now()
 }
 
-// enqueueTo adds one answer to m's sender.
-func enqueueTo(ctx context.Context, tx *sqlx.Tx, kind, to string, inboundID int64, m *Message, data any) error {
-	_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: kind, Recipient: to, InboundID: inboundID, Data: threaded[any]{data, m.MessageID}})
-	return err
+// reply answers message id (m) with kind and data, threaded, to to,
+// through the answer policy (Processor.answer); why it was held back, if
+// it was, goes on out's detail. It returns whether it enqueued.
+func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out *ballots.Outcome, kind, to string, memberID int64, data any) (bool, error) {
+	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: kind, Recipient: to, MemberID: memberID, InboundID: id,
+		Data: threaded[any]{data, m.MessageID}}, "", 0)
+	noteAnswer(out, why)
+	return sent, err
 }
+
+// maxCommands is how many WITHDRAW lines, or staff commands, one message
+// runs at most.
+const maxCommands = 50
 
 var withdrawLine = regexp.MustCompile(`(?im)^\s*withdraw\s+(?:nomination\s+)?(?:number\s+)?#?\s*(\d{1,12})\b`)
 
@@ -81,31 +102,41 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 	}
 	if s := strings.ToLower(strings.Trim(strings.TrimSpace(m.Subject), ".!?")); s == "form" || s == "blank form" || (s == "nomination form" && strings.TrimSpace(ReplyText(m)) == "") {
 		out.Outcome = OutcomeFormSent
-		return out, true, enqueueTo(ctx, tx, ballots.MailBlankForm, m.From, id, m, templates.BlankForm{Blank: BlankForm})
+		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailBlankForm, m.From, 0, templates.BlankForm{Blank: BlankForm})
+		return out, sent, err
 	}
-	if ws := withdrawLine.FindAllStringSubmatch(ReplyText(m), -1); len(ws) > 0 {
+	// A bounded number per message: a forged message of a hundred
+	// thousand WITHDRAW lines must not hold the mailbox for minutes.
+	if ws := withdrawLine.FindAllStringSubmatch(ReplyText(m), maxCommands); len(ws) > 0 {
 		var details []string
+		enqueued := false
 		for _, w := range ws {
 			n, _ := strconv.ParseInt(w[1], 10, 64)
 			r, probs, err := ballots.Withdraw(ctx, tx, m.From, n)
 			if err != nil {
 				return out, false, err
 			}
+			var sent bool
 			if len(probs) > 0 {
 				details = append(details, strings.Join(probs, "; "))
-				err = enqueueTo(ctx, tx, ballots.MailNominationProblems, m.From, id, m,
+				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
 					templates.NominationProblems{Problems: probs, Form: ReplyText(m), Blank: BlankForm})
 			} else {
 				details = append(details, fmt.Sprintf("nomination %d withdrawn", n))
-				err = enqueueTo(ctx, tx, ballots.MailNominationConfirm, m.From, id, m,
+				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationConfirm, m.From, 0,
 					templates.NominationConfirm{Number: r.ID, Group: r.Group, Candidate: r.Candidate, Race: r.Race, Withdrawn: true})
 			}
 			if err != nil {
 				return out, false, err
 			}
+			enqueued = enqueued || sent
 		}
+		held := out.Detail
 		out.Outcome, out.Detail = OutcomeWithdrawn, strings.Join(details, "\n")
-		return out, true, nil
+		if held != "" {
+			out.Detail += "\n" + held
+		}
+		return out, enqueued, nil
 	}
 	form, probs := ReadForm(m)
 	in := ballots.NominationInput{Sender: m.From, Group: form.Group, Candidate: form.Candidate, Race: form.Race,
@@ -119,36 +150,57 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 	}
 	if !res.Accepted {
 		out.Outcome, out.Detail = OutcomeRejected, strings.Join(res.Problems, "\n")
-		return out, true, enqueueTo(ctx, tx, ballots.MailNominationProblems, m.From, id, m,
+		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
 			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: BlankForm})
+		return out, sent, err
 	}
 	out.Outcome, out.Detail = OutcomeNominated, fmt.Sprintf("nomination %d: %s nominates %s for %s", res.ID, res.Group, res.Candidate, res.Race)
 	if res.Updated {
 		out.Outcome = OutcomeRenominated
 	}
-	err = enqueueTo(ctx, tx, ballots.MailNominationConfirm, m.From, id, m, templates.NominationConfirm{Number: res.ID, Group: res.Group,
+	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailNominationConfirm, m.From, 0, templates.NominationConfirm{Number: res.ID, Group: res.Group,
 		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated})
 	if err != nil || res.Updated {
-		return out, err == nil, err
+		return out, sent, err
 	}
 	vs, err := ballots.VettingList(ctx, tx)
 	if err != nil {
 		return out, false, err
 	}
 	notice := templates.VettingNotice{Number: res.ID, CandidateID: res.CandidateID, Candidate: res.Candidate, Race: res.Race,
-		Group: res.Group, Groups: res.Groups, Reason: form.Reason}
+		Group: res.Group, Groups: res.Groups, Reason: clipText(form.Reason, 2*maxQuote)}
 	for _, v := range vs {
 		if v.ID == res.CandidateID {
 			notice.Status, notice.Conflicts = v.Status, v.Conflicts
 		}
 	}
 	for _, s := range p.Staff {
+		// Not an answer to the sender, but mail a message makes: a flood
+		// of forms must not flood staff. The digest lists the queue.
+		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + ballots.MailVettingNotice + ":" + s,
+			Period: ballots.CapDay, Max: vettingNoticesPerDay}})
+		if err != nil {
+			return out, false, err
+		}
+		if !ok {
+			why := fmt.Sprintf("%s at most %d vetting notices a day to one address", heldBack, full.Max)
+			noteAnswer(&out, why)
+			if err := ballots.HoldAnswer(ctx, tx, id, s, ballots.MailVettingNotice, why); err != nil {
+				return out, false, err
+			}
+			continue
+		}
 		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailVettingNotice, Recipient: s, InboundID: id, Data: notice}); err != nil {
 			return out, false, err
 		}
+		sent = true
 	}
-	return out, true, nil
+	return out, sent, nil
 }
+
+// vettingNoticesPerDay bounds the vetting notices each staff address gets
+// a day; beyond it, the digest's vetting queue lists the candidates.
+const vettingNoticesPerDay = 50
 
 // releaseCommand is "RELEASE MA-07": send a held race's results.
 var releaseCommand = regexp.MustCompile(`(?i)^\s*release\s+([a-z]{2}-[a-z0-9]{1,3})\s*[.!]?\s*$`)
@@ -172,28 +224,34 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, fmt.Sprintf("staff command from %q, not a staff address", m.From)
 		return out, false, nil
 	}
-	tag, _ := FindTag(m, p.Box)
-	oid, err := p.Tokens.Open(ballots.TokenStaff, tag.Token)
-	valid := err == nil
-	if valid {
-		kind, err := ballots.OutboxKind(ctx, tx, oid)
-		if err != nil && !errors.Is(err, ballots.ErrNotFound) {
-			return out, false, err
-		}
-		switch kind {
-		case ballots.MailVettingNotice, ballots.MailStaffAnswer, ballots.MailVetting, ballots.MailDigest, ballots.MailHeld:
-			valid = true
-		}
+	valid, err := p.staffToken(ctx, tx, m)
+	if err != nil {
+		return out, false, err
 	}
 	ans := templates.StaffAnswer{Results: []string{}}
 	if !valid {
 		ans.Results = append(ans.Results, "This address is not a staff command address: reply to a vetting notice, a digest or a results notice.")
 		ans.Help = true
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, "staff command to an unknown staff token"
-		return out, true, enqueueTo(ctx, tx, ballots.MailStaffAnswer, m.From, id, m, ans)
+		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailStaffAnswer, m.From, 0, ans)
+		return out, sent, err
+	}
+	run := 0
+	full := func() bool {
+		if run == maxCommands {
+			ans.Results = append(ans.Results, fmt.Sprintf("Only the first %d commands of a message are run; send the rest in another.", maxCommands))
+			return true
+		}
+		run++
+		return false
 	}
 	for _, line := range strings.Split(ReplyText(m), "\n") {
-		if rc := releaseCommand.FindStringSubmatch(line); rc != nil {
+		rc := releaseCommand.FindStringSubmatch(line)
+		c := staffCommand.FindStringSubmatch(line)
+		if (rc != nil || c != nil) && full() {
+			break
+		}
+		if rc != nil {
 			t, err := ballots.ReleaseResultsTx(ctx, tx, rc[1], ballots.ActorStaff)
 			switch {
 			case errors.Is(err, ballots.ErrNotFound) || errors.Is(err, ballots.ErrNotHeld) || errors.Is(err, ballots.ErrRaceState):
@@ -210,7 +268,6 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 			}
 			continue
 		}
-		c := staffCommand.FindStringSubmatch(line)
 		if c == nil {
 			continue
 		}
@@ -238,7 +295,35 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		out.Outcome = OutcomeUnclear
 	}
 	out.Detail = strings.Join(ans.Results, "\n")
-	return out, true, enqueueTo(ctx, tx, ballots.MailStaffAnswer, m.From, id, m, ans)
+	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailStaffAnswer, m.From, 0, ans)
+	return out, sent, err
+}
+
+// staffKinds are the mails to staff whose Reply-To is a staff command
+// address (mailer's staffReplyTo).
+var staffKinds = map[string]bool{ballots.MailVettingNotice: true, ballots.MailStaffAnswer: true, ballots.MailVetting: true,
+	ballots.MailDigest: true, ballots.MailHeld: true}
+
+// staffToken reports whether m was sent to a staff command address: a
+// staff tag whose token verifies and names an outbox row of a mail we sent
+// to staff.
+func (p *Processor) staffToken(ctx context.Context, tx *sqlx.Tx, m *Message) (bool, error) {
+	tag, ok := FindTag(m, p.Box)
+	if !ok || tag.Kind != ballots.TokenStaff {
+		return false, nil
+	}
+	oid, err := p.Tokens.Open(ballots.TokenStaff, tag.Token)
+	if err != nil {
+		return false, nil
+	}
+	kind, err := ballots.OutboxKind(ctx, tx, oid)
+	if errors.Is(err, ballots.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return staffKinds[kind], nil
 }
 
 var (
@@ -277,27 +362,100 @@ func readJoin(m *Message) (name, district string, probs []string) {
 	return name, "", []string{fmt.Sprintf("District: %q: not a House district; write it as MA-07 (or State: MA and District: 7)", d)}
 }
 
+// join handles a sign-up. A new address becomes a pending member and is
+// asked to confirm; an existing member is changed only when the
+// registered address confirms (ballots.SignUp). The sign-up and its
+// confirmation request stand or fall together: when the answer policy
+// holds the request back, no pending member or change is recorded (a
+// flood of sign-ups from invented addresses leaves no more pending
+// members than mails it was allowed to send); the message is kept with
+// its outcome, held.
 func (p *Processor) join(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	if m.From == "" {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, "sign-up without a sender address"
 		return out, false, nil
 	}
 	name, district, probs := readJoin(m)
+	name = signUpName(name)
 	if len(probs) > 0 {
 		out.Outcome, out.Detail = OutcomeUnclear, strings.Join(probs, "\n")
-		return out, true, enqueueTo(ctx, tx, ballots.MailJoinProblems, m.From, id, m, templates.JoinProblems{Problems: probs})
+		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailJoinProblems, m.From, 0, templates.JoinProblems{Problems: probs})
+		return out, sent, err
 	}
-	r, err := ballots.SignUp(ctx, tx, m.From, name, district)
+	sp, err := ballots.Savepoint(ctx, tx, "signup")
 	if err != nil {
 		return out, false, err
 	}
-	out.Outcome, out.Detail = OutcomeSignUp, fmt.Sprintf("member %d %s in %s", r.MemberID, r.Status, district)
-	if r.Status == ballots.MemberActive {
-		return out, true, enqueueTo(ctx, tx, ballots.MailWelcome, m.From, id, m, templates.Welcome{Name: name, District: district, Already: true})
+	r, err := ballots.SignUp(ctx, tx, m.From, name, district, id)
+	if err != nil {
+		return out, false, err
 	}
-	_, err = ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailJoinConfirm, Recipient: m.From, MemberID: r.MemberID, InboundID: id,
-		Data: threaded[any]{templates.JoinConfirm{Name: name, District: district}, m.MessageID}})
-	return out, err == nil, err
+	mail := ballots.Mail{Recipient: m.From, MemberID: r.MemberID, InboundID: id}
+	switch {
+	case r.Same:
+		out.Outcome, out.Detail = OutcomeSignUp, fmt.Sprintf("member %d already active in %s", r.MemberID, district)
+		mail.Kind, mail.Data = ballots.MailWelcome, threaded[any]{templates.Welcome{Name: name, District: district, Already: true}, m.MessageID}
+	case r.Change != nil:
+		c := r.Change
+		out.Outcome = OutcomeChangeAsked
+		out.Detail = fmt.Sprintf("member %d (%s): change %d waits for the registered address to confirm: %s", c.MemberID, c.OldStatus, c.ID, changeWords(*c))
+		// To the registered address; not threaded to a message that
+		// may be forged.
+		mail.Kind, mail.Recipient = ballots.MailMemberChange, c.Email
+		mail.Data = threaded[any]{templates.MemberChange{Name: c.OldName, OldName: c.OldName, NewName: c.Name, OldDistrict: c.OldDistrict,
+			NewDistrict: c.District, OldStatus: c.OldStatus, NewStatus: c.Status, ChangeID: c.ID}, ""}
+	default:
+		out.Outcome, out.Detail = OutcomeSignUp, fmt.Sprintf("member %d %s in %s", r.MemberID, r.Status, district)
+		mail.Kind, mail.Data = ballots.MailJoinConfirm, threaded[any]{templates.JoinConfirm{Name: name, District: district}, m.MessageID}
+	}
+	undo := &sp
+	if r.Same {
+		// Nothing was recorded: the welcome alone may be held back.
+		if err := sp.Release(ctx); err != nil {
+			return out, false, err
+		}
+		undo = nil
+	}
+	sent, why, err := p.answerOrUndo(ctx, tx, m, mail, "", 0, undo)
+	if err != nil {
+		return out, false, err
+	}
+	if !sent && undo != nil {
+		out.Outcome, out.Detail = OutcomeHeld, "sign-up not recorded: its confirmation request was not sent"
+	}
+	noteAnswer(&out, why)
+	return out, sent, nil
+}
+
+// changeWords states a member change, old -> new.
+func changeWords(c ballots.MemberChange) string {
+	var ws []string
+	if c.OldName != c.Name {
+		ws = append(ws, fmt.Sprintf("name %q -> %q", c.OldName, c.Name))
+	}
+	if c.OldDistrict != c.District {
+		ws = append(ws, fmt.Sprintf("district %s -> %s", c.OldDistrict, c.District))
+	}
+	if c.OldStatus != c.Status {
+		ws = append(ws, fmt.Sprintf("status %s -> %s", c.OldStatus, c.Status))
+	}
+	return strings.Join(ws, ", ")
+}
+
+// signUpName makes a name from a sign-up fit to keep: one line, no control
+// characters, runs of spaces as one, at most 100 characters.
+func signUpName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > 100 {
+		s = string([]rune(s)[:100])
+	}
+	return s
 }
 
 // memberOfTag returns the member a c- or u- token names, or 0.
@@ -313,9 +471,16 @@ func (p *Processor) memberOfTag(m *Message, kind string) int64 {
 	return mid
 }
 
-// confirm completes a double opt-in: the reply reached the confirmation
-// address only its recipient was told.
+// confirm completes a double opt-in, or applies a change to a member:
+// the reply reached the confirmation address only the registered address
+// was told. The c tag's token names either the member (a sign-up) or the
+// change (ballots.TokenChange).
 func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenConfirm {
+		if cid, err := p.Tokens.Open(ballots.TokenChange, tag.Token); err == nil {
+			return p.confirmChange(ctx, tx, id, m, out, cid)
+		}
+	}
 	mid := p.memberOfTag(m, ballots.TokenConfirm)
 	mem := ballots.MemberRef{}
 	changed := false
@@ -331,9 +496,30 @@ func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *Messa
 		return out, false, nil
 	}
 	out.Outcome, out.Detail = OutcomeConfirmed, fmt.Sprintf("member %d active", mem.ID)
-	_, err = ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailWelcome, Recipient: mem.Email, MemberID: mem.ID, InboundID: id,
-		Data: threaded[any]{templates.Welcome{Name: mem.Name, District: mem.District, Already: !changed}, m.MessageID}})
-	return out, err == nil, err
+	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailWelcome, mem.Email, mem.ID,
+		templates.Welcome{Name: mem.Name, District: mem.District, Already: !changed})
+	return out, sent, err
+}
+
+// confirmChange applies member change cid, confirmed by a reply to the
+// address only its member's registered address was sent.
+func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome, cid int64) (ballots.Outcome, bool, error) {
+	c, applied, err := ballots.ConfirmChange(ctx, tx, cid)
+	if errors.Is(err, ballots.ErrNotFound) {
+		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, fmt.Sprintf("confirmation of member change %d, which does not exist", cid)
+		return out, false, nil
+	}
+	if err != nil {
+		return out, false, err
+	}
+	if !applied {
+		out.Outcome = OutcomeIgnored
+		out.Detail = fmt.Sprintf("member %d: change %d not applied: %s", c.MemberID, c.ID, c.Outcome)
+		return out, false, nil
+	}
+	out.Outcome, out.Detail = OutcomeConfirmed, fmt.Sprintf("member %d: change %d applied: %s", c.MemberID, c.ID, changeWords(c))
+	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailWelcome, c.Email, c.MemberID, templates.Welcome{Name: c.Name, District: c.District})
+	return out, sent, err
 }
 
 // unsubscribe handles mail to the List-Unsubscribe address (RFC 2369).
@@ -356,7 +542,6 @@ func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *M
 	if !changed || isAutoReply(m) {
 		return out, false, nil
 	}
-	_, err = ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnsubscribed, Recipient: mem.Email, MemberID: mem.ID, InboundID: id,
-		Data: threaded[any]{templates.Unsubscribed{Name: mem.Name}, m.MessageID}})
-	return out, err == nil, err
+	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailUnsubscribed, mem.Email, mem.ID, templates.Unsubscribed{Name: mem.Name})
+	return out, sent, err
 }

@@ -25,8 +25,9 @@ const (
 	OutcomeIgnored     = "ignored"
 	OutcomeQuarantined = "quarantined"
 	OutcomeDuplicate   = "duplicate"
-	// OutcomeUnauthenticated is a vote from the voter's address that the
-	// trusted server could not authenticate: not counted.
+	// OutcomeUnauthenticated is a message that would change something (a
+	// vote, a sign-up, a nomination, a staff command…) whose From the
+	// trusted server could not authenticate: not acted on, quarantined.
 	OutcomeUnauthenticated = "unauthenticated"
 	// OutcomeStale is a reply written before the vote that stands (by its
 	// Date): a replay cannot undo a later vote.
@@ -74,6 +75,11 @@ type Processor struct {
 	// Authentication-Results decide whether a vote's From is authentic
 	// (BALLOTD_AUTHSERV_ID); "" trusts every From.
 	AuthservID string
+	// StrangerAnswersPerHour caps the automatic answers to addresses that
+	// are not members, leaders or staff, all together, per hour
+	// (BALLOTD_STRANGER_ANSWERS_PER_HOUR): 0 is
+	// DefaultStrangerAnswersPerHour, negative is none at all.
+	StrangerAnswersPerHour int
 	// Handled, when set, is called with each committed result (metrics).
 	Handled func(Result)
 }
@@ -223,6 +229,11 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 	case ClassUnknown:
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"
+		if auth := CheckSender(m.Header, p.AuthservID, m.From); !auth.OK {
+			// Its From may be forged: no answer to it.
+			noteAnswer(&out, "sender not authenticated: "+auth.Detail)
+			return out, false, nil
+		}
 		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
 			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
 		noteAnswer(&out, why)

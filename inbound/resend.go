@@ -18,12 +18,17 @@ const OutcomeResent = "resent"
 // at most ballots.ResendsPerDay times a day. Every other request — not a
 // member, no open ballot, over the daily limit — gets the one neutral
 // answer, itself at most once a day per address through the answer gate,
-// so a reply never tells whether an address is registered.
+// so a reply never tells whether an address is registered. With a trusted
+// server configured, a request whose From it did not authenticate is not
+// served (Processor.authenticate).
 func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *Message) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(ClassResend)}
 	if why := noAnswer(m, m.From, p.Box); why != "" {
 		out.Outcome, out.Detail = OutcomeIgnored, "not answered: "+why
 		return out, false, nil
+	}
+	if ok, out, sent, err := p.authenticate(ctx, tx, id, m, ClassResend); !ok || err != nil {
+		return out, sent, err
 	}
 	n, err := ballots.ResendBallots(ctx, tx, m.From, id)
 	if err != nil {

@@ -132,8 +132,8 @@ func (w *world) count(q string, args ...any) int {
 	return n
 }
 
-// rendered claims every due outbox row of kind and renders it as the
-// mailer would send it.
+// rendered claims every due outbox row and renders those of kind ("" for
+// every kind but ballots) as the mailer would send them.
 func (w *world) rendered(kind string) []mailer.Rendered {
 	w.t.Helper()
 	tpl, err := templates.Load("")
@@ -147,7 +147,7 @@ func (w *world) rendered(kind string) []mailer.Rendered {
 	}
 	var out []mailer.Rendered
 	for _, row := range rows {
-		if row.Kind != kind {
+		if row.Kind != kind && (kind != "" || row.Kind == ballots.MailBallot) {
 			continue
 		}
 		var buf bytes.Buffer

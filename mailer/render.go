@@ -296,7 +296,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		}
 		data = a
 	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
-		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed:
+		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed,
+		ballots.MailMemberChange, ballots.MailUnauthenticatedRequest:
 		var err error
 		if data, replyTo, err = r.renderFront(row); err != nil {
 			return Rendered{}, err

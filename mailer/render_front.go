@@ -11,15 +11,17 @@ import (
 // frontKinds are the messages of nominations, vetting and sign-up; their
 // data is the template's own struct, as enqueued.
 var frontKinds = map[string]func() any{
-	ballots.MailNominationConfirm:  func() any { return &templates.NominationConfirm{} },
-	ballots.MailNominationProblems: func() any { return &templates.NominationProblems{} },
-	ballots.MailBlankForm:          func() any { return &templates.BlankForm{} },
-	ballots.MailVettingNotice:      func() any { return &templates.VettingNotice{} },
-	ballots.MailStaffAnswer:        func() any { return &templates.StaffAnswer{} },
-	ballots.MailJoinConfirm:        func() any { return &templates.JoinConfirm{} },
-	ballots.MailJoinProblems:       func() any { return &templates.JoinProblems{} },
-	ballots.MailWelcome:            func() any { return &templates.Welcome{} },
-	ballots.MailUnsubscribed:       func() any { return &templates.Unsubscribed{} },
+	ballots.MailNominationConfirm:      func() any { return &templates.NominationConfirm{} },
+	ballots.MailNominationProblems:     func() any { return &templates.NominationProblems{} },
+	ballots.MailBlankForm:              func() any { return &templates.BlankForm{} },
+	ballots.MailVettingNotice:          func() any { return &templates.VettingNotice{} },
+	ballots.MailStaffAnswer:            func() any { return &templates.StaffAnswer{} },
+	ballots.MailJoinConfirm:            func() any { return &templates.JoinConfirm{} },
+	ballots.MailJoinProblems:           func() any { return &templates.JoinProblems{} },
+	ballots.MailWelcome:                func() any { return &templates.Welcome{} },
+	ballots.MailUnsubscribed:           func() any { return &templates.Unsubscribed{} },
+	ballots.MailMemberChange:           func() any { return &templates.MemberChange{} },
+	ballots.MailUnauthenticatedRequest: func() any { return &templates.UnauthenticatedRequest{} },
 }
 
 // frontAnswer reports whether kind answers a message (RFC 3834 §5:
@@ -50,6 +52,10 @@ func (r *Renderer) renderFront(row ballots.OutboxRow) (data any, replyTo string,
 			return nil, "", fmt.Errorf("outbox %d: join-confirm without a member", row.ID)
 		}
 		replyTo = r.ID.Address(ballots.TokenConfirm + "-" + r.Tokens.Make(ballots.TokenConfirm, row.MemberID.Int64, nil))
+	case ballots.MailMemberChange:
+		// The token names the change, not the member: only this request
+		// can be confirmed by a reply to it.
+		replyTo = r.ID.Address(ballots.TokenConfirm + "-" + r.Tokens.Make(ballots.TokenChange, data.(*templates.MemberChange).ChangeID, nil))
 	case ballots.MailJoinProblems:
 		replyTo = r.ID.Address("join")
 	default:

@@ -46,7 +46,9 @@ type StaffAnswer struct {
 	Help    bool     `json:"help,omitempty"` // list the commands
 }
 
-// JoinConfirm is the data of the double opt-in request of a sign-up.
+// JoinConfirm is the data of the double opt-in request of a sign-up. Its
+// Name is the requester's words, not the address owner's: the request
+// quotes it and never greets with it.
 type JoinConfirm struct {
 	Name     string `json:"name"`
 	District string `json:"district"`
@@ -68,4 +70,29 @@ type Welcome struct {
 // Unsubscribed is the data of the email confirming an unsubscribe.
 type Unsubscribed struct {
 	Name string `json:"name"`
+}
+
+// MemberChange is the data of the request to a member's registered address
+// to confirm a change a sign-up asked for. Name is the member's name on
+// record (the greeting never carries the requester's words); the change
+// is stated old → new.
+type MemberChange struct {
+	Name        string `json:"name"`
+	OldName     string `json:"old_name"`
+	NewName     string `json:"new_name"`
+	OldDistrict string `json:"old_district"`
+	NewDistrict string `json:"new_district"`
+	OldStatus   string `json:"old_status"`
+	NewStatus   string `json:"new_status"`
+	// ChangeID names the change; the Reply-To's token is made from it.
+	ChangeID int64 `json:"change_id"`
+}
+
+// UnauthenticatedRequest is the data of the notice to a registered
+// address that a message in its name that would have changed something
+// failed sender authentication and was not acted on.
+type UnauthenticatedRequest struct {
+	What    string `json:"what"` // "a sign-up", "a nomination", …
+	Sender  string `json:"sender"`
+	Subject string `json:"subject"`
 }

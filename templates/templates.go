@@ -29,7 +29,7 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
 	"join-confirm", "join-problems", "welcome", "unsubscribed",
 	"reminder", "vetting", "digest", "results-held", "unauthenticated",
-	"resend-neutral", "no-change"}
+	"resend-neutral", "no-change", "member-change", "unauthenticated-request"}
 
 // when writes a time for people: in words and in the zone the time
 // carries (a race's close is in its state's zone): "Tuesday 3 March 2026,
@@ -372,6 +372,9 @@ type Digest struct {
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
 	Undelivered []DigestUndelivered `json:"undelivered"`
+	// HeldAnswers counts the automatic answers the rate limit held back
+	// since the last digest.
+	HeldAnswers int `json:"held_answers"`
 	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
 	// HTML part, "" for none; ChartRaces are the open races it draws and
 	// ChartMore how many it leaves out. The renderer sets them.

@@ -58,6 +58,11 @@ type Config struct {
 	// Authentication-Results decide whether a vote's sender is authentic
 	// (BALLOTD_AUTHSERV_ID; "" trusts every From).
 	AuthservID string
+	// StrangerAnswers caps the automatic answers to addresses that are not
+	// members, leaders or staff, per hour, all together
+	// (BALLOTD_STRANGER_ANSWERS_PER_HOUR; as inbound.Processor's
+	// StrangerAnswersPerHour: negative for none).
+	StrangerAnswers int
 	// TLSCAFile is a PEM file of CAs trusted besides the system roots
 	// (BALLOTD_TLS_CA_FILE); TLSInsecure turns certificate verification
 	// off for IMAP and SMTP (BALLOTD_TLS_INSECURE=1), logged loudly.
@@ -161,6 +166,16 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 	if v := getenv("BALLOTD_SMTP_CONNS"); v != "" {
 		if c.SMTPConns, err = strconv.Atoi(v); err != nil || c.SMTPConns < 1 || c.SMTPConns > 256 {
 			return c, bad("BALLOTD_SMTP_CONNS", v, "a number of connections from 1 to 256")
+		}
+	}
+	if v := getenv("BALLOTD_STRANGER_ANSWERS_PER_HOUR"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, bad("BALLOTD_STRANGER_ANSWERS_PER_HOUR", v, "a number of answers an hour, such as 50 (0 for none)")
+		}
+		c.StrangerAnswers = n
+		if n == 0 {
+			c.StrangerAnswers = -1
 		}
 	}
 	if v := getenv("BALLOTD_OUTBOX_LEASE"); v != "" {

@@ -40,7 +40,11 @@ func cmdDigest(ctx context.Context, e *env, args []string) error {
 	if _, err := d.outbox.Drain(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "digest sent to %d staff: %d new nominations, %d to vet, %d open races, %d to look at, %d results\n",
-		len(cfg.Staff), len(dg.Nominations), len(dg.Vetting), len(dg.Open), len(dg.Problems), len(dg.Results))
+	held := ""
+	if dg.HeldAnswers > 0 {
+		held = fmt.Sprintf(", %d answers held back by the rate limit", dg.HeldAnswers)
+	}
+	fmt.Fprintf(e.stdout, "digest sent to %d staff: %d new nominations, %d to vet, %d open races, %d to look at, %d results%s\n",
+		len(cfg.Staff), len(dg.Nominations), len(dg.Vetting), len(dg.Open), len(dg.Problems), len(dg.Results), held)
 	return nil
 }

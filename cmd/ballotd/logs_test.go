@@ -36,7 +36,9 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 		"carol@example.net MA-07":  "NONE of them",
 	}
 	n := 0
-	for _, e := range h.waitSent(6) { // three members, two races: six ballots
+	// Six ballots (three members, two races): wait for all of them, not
+	// the first five, or one the test answers may not be there yet.
+	for _, e := range h.waitSent(6) {
 		b := parseSent(t, e)
 		race := "MA-07"
 		if strings.Contains(b.Subject, "MA-SEN") {

@@ -75,7 +75,8 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,
 		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
-			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID},
+			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID,
+			StrangerAnswersPerHour: cfg.StrangerAnswers},
 		Logger: e.log.With("part", "imap"),
 	}
 	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,

@@ -1,0 +1,144 @@
+package ballots
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// CapPeriod is the window an answer cap counts in.
+type CapPeriod string
+
+// The windows of answer caps, in UTC.
+const (
+	CapDay  CapPeriod = "day"
+	CapHour CapPeriod = "hour"
+)
+
+// AnswerCap is one bound an automatic answer must fit under: at most Max
+// answers counted under Scope in the current Period.
+type AnswerCap struct {
+	Scope  string
+	Period CapPeriod
+	Max    int
+}
+
+// TakeAnswerCaps counts one answer under each of caps, in tx, when every
+// one of them has room, and returns ok; otherwise it counts nothing and
+// returns the first cap that was full. All caps are counted in one upsert,
+// whose row locks serialise concurrent transactions, so a cap holds under
+// concurrency; the counts of a refused answer are given back at once.
+func TakeAnswerCaps(ctx context.Context, tx *sqlx.Tx, caps []AnswerCap) (full AnswerCap, ok bool, err error) {
+	scopes, periods, maxes := make([]string, len(caps)), make([]string, len(caps)), make([]int64, len(caps))
+	for i, c := range caps {
+		if c.Max <= 0 {
+			return c, false, nil
+		}
+		scopes[i], periods[i], maxes[i] = textColumn(c.Scope), string(c.Period), int64(c.Max)
+	}
+	var taken []struct {
+		Scope  string    `db:"scope"`
+		Period time.Time `db:"period"`
+	}
+	// In scope order, so that two transactions lock shared rows (the
+	// strangers' hour) in the same order.
+	err = tx.SelectContext(ctx, &taken, `INSERT INTO answer_counts (scope, period, n, cap)
+		SELECT c.scope, date_trunc(c.per, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, c.mx
+		FROM unnest($1::text[], $2::text[], $3::int[]) AS c(scope, per, mx) ORDER BY c.scope
+		ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
+		RETURNING scope, period`, pq.Array(scopes), pq.Array(periods), pq.Array(maxes))
+	if err != nil {
+		return AnswerCap{}, false, fmt.Errorf("answer caps %s: %w", strings.Join(scopes, ", "), err)
+	}
+	if len(taken) == len(caps) {
+		return AnswerCap{}, true, nil
+	}
+	got := map[string]bool{}
+	back, at := make([]string, len(taken)), make([]time.Time, len(taken))
+	for i, t := range taken {
+		got[t.Scope] = true
+		back[i], at[i] = t.Scope, t.Period
+	}
+	for _, c := range caps {
+		if !got[textColumn(c.Scope)] {
+			full = c
+			break
+		}
+	}
+	if len(taken) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE answer_counts a SET n = a.n - 1
+			FROM unnest($1::text[], $2::timestamptz[]) AS t(scope, period) WHERE a.scope = t.scope AND a.period = t.period`,
+			pq.Array(back), pq.Array(at)); err != nil {
+			return full, false, fmt.Errorf("answer caps: give back %s: %w", strings.Join(back, ", "), err)
+		}
+	}
+	return full, false, nil
+}
+
+// HoldAnswer records, in tx, that an answer of kind to recipient was not
+// sent, and why: the digest counts these.
+func HoldAnswer(ctx context.Context, tx *sqlx.Tx, inboundID int64, recipient, kind, why string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO answers_held (inbound_id, recipient, kind, why) VALUES ($1, lower($2), $3, $4)`,
+		nullID(inboundID), textColumn(truncate(strings.TrimSpace(recipient), 320)), kind, truncate(why, 500))
+	if err != nil {
+		return fmt.Errorf("hold %s answer to %s: %w", kind, recipient, err)
+	}
+	return nil
+}
+
+// AnswersHeldSince counts the answers held back since t.
+func AnswersHeldSince(ctx context.Context, q sqlx.QueryerContext, t time.Time) (int, error) {
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, `SELECT count(*) FROM answers_held WHERE held_at > $1`, t); err != nil {
+		return 0, fmt.Errorf("answers held since %s: %w", t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// KnownAddress reports whether addr belongs to an active member or to a
+// group leader: someone ballotd knows, as opposed to a stranger (a
+// pending sign-up is still a stranger: anyone can create one).
+func KnownAddress(ctx context.Context, q sqlx.QueryerContext, addr string) (bool, error) {
+	var known bool
+	err := sqlx.GetContext(ctx, q, &known, `SELECT EXISTS (SELECT 1 FROM members WHERE email = lower($1) AND status = 'active')
+		OR EXISTS (SELECT 1 FROM group_leaders WHERE email = lower($1))`, textColumn(strings.TrimSpace(addr)))
+	if err != nil {
+		return false, fmt.Errorf("known address %s: %w", addr, err)
+	}
+	return known, nil
+}
+
+// Savepoint starts savepoint name in tx: Rollback undoes what tx did since,
+// Release keeps it.
+func Savepoint(ctx context.Context, tx *sqlx.Tx, name string) (Point, error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return Point{}, fmt.Errorf("savepoint %s: %w", name, err)
+	}
+	return Point{tx: tx, name: name}, nil
+}
+
+// Point is a savepoint of a transaction.
+type Point struct {
+	tx   *sqlx.Tx
+	name string
+}
+
+// Rollback undoes what the transaction did since the savepoint.
+func (p Point) Rollback(ctx context.Context) error {
+	if _, err := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+p.name); err != nil {
+		return fmt.Errorf("rollback to savepoint %s: %w", p.name, err)
+	}
+	return p.Release(ctx)
+}
+
+// Release keeps what the transaction did since the savepoint.
+func (p Point) Release(ctx context.Context) error {
+	if _, err := p.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+p.name); err != nil {
+		return fmt.Errorf("release savepoint %s: %w", p.name, err)
+	}
+	return nil
+}
