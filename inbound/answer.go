@@ -1220,7 +1220,7 @@ func quoteOf(lines []string) string {
 
 // ballotEcho matches lines of the ballot itself that a reply may carry
 // unquoted; reading stops there.
-var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|voting is open on|nominated by local groups|^\s*nominated by:|reply (with )?(just )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:|^\s*\d+\.\s.*\(nominated by)`)
+var ballotEcho = regexp.MustCompile(`(?i)(ballot code\s*:|voting is open on|nominated by local groups|^\s*nominated by:|reply (with )?(just )?(yes|no|the number|none)|yes or no|\bor none\b|receipt code\s*:|^\s*\d+\.\s.*\(nominated by|one tap to answer|mailto:|^\s*how it works:|why local groups nominated them|we could not tell what your vote is|thank you for replying to your ballot|we recorded your vote)`)
 
 // closingLine is a sign-off: everything after it is a signature.
 var closingLine = regexp.MustCompile(`(?i)^\W*(best|best regards|best wishes|all the best|regards|kind regards|warm regards|warmly|warmest|thanks|thank you|thanks so much|many thanks|thanks again|thx|ty|cheers|sincerely|yours|yours truly|cordially|respectfully|take care|love|xo|xoxo|peace|in solidarity|solidarity|onward|onwards|stay safe|saludos|atentamente|un saludo|gracias|muchas gracias|merci|cordialement|bien à vous|danke|viele grüße|mit freundlichen grüßen|lg|groeten|met vriendelijke groet|saluti|cordiali saluti|grazie|obrigad[oa]|abraços|atenciosamente|спасибо|с уважением|谢谢|謝謝|감사합니다|cảm ơn|salamat( po)?|شكرا)\W*(\s+\p{L}+){0,3}\W*$`)

@@ -98,6 +98,9 @@ func TestReadAnswer(t *testing.T) {
 		{"number in prose", textMessage("I have 2 questions about this"), threeChoices, AnswerUnclear, 0},
 		{"empty", textMessage(""), oneChoice, AnswerUnclear, 0},
 		{"only the quote", textMessage(strings.TrimPrefix(gmailQuote, "\n")), oneChoice, AnswerUnclear, 0},
+		{"unquoted one-tap list below the answer", textMessage("2\n\nOne tap to answer from your phone (each opens a reply with the answer\n  1. Ed Markey: mailto:ballots+v-x@example.org?subject=Re&body=1\n  3. Joe Kennedy: mailto:ballots+v-x@example.org?subject=Re&body=3\n"), threeChoices, AnswerCandidate, 2},
+		{"unquoted clarification below the answer", textMessage("YES\n\nThank you for replying to your ballot in the U.S. Senate race\nWe could not tell what your vote is\n  NO: mailto:x"), oneChoice, AnswerYes, 0},
+		{"unquoted rule below the answer", textMessage("Kennedy\n\nHow it works:\n- Answering NO or NONE counts as having voted and supports no candidate.\n- 1. Ed Markey"), threeChoices, AnswerCandidate, 3},
 		{"unquoted ballot echo only", textMessage("Do you endorse Ed Markey? Reply YES or NO.\nBallot code: " + ballotCode), oneChoice, AnswerUnclear, 0},
 	}
 	for _, tt := range tests {
