@@ -37,6 +37,9 @@ type Config struct {
 	// MetricsToken, when set, guards them and lets the public HTTPAddr
 	// serve them too (loadAdmin).
 	AdminAddr, MetricsToken string
+	// LMTPAddr is where serve takes deliveries by LMTP
+	// (BALLOTD_LMTP_ADDR); "" for none.
+	LMTPAddr string
 	Templates               string
 	// The scheduler: how often it looks, the reminder's lead time before a
 	// close, and the staff digest's interval (0: no periodic digest).
@@ -160,6 +163,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		return c, err
 	}
 	if err := loadAdmin(&c, getenv); err != nil {
+		return c, err
+	}
+	if err := loadLMTP(&c, getenv); err != nil {
 		return c, err
 	}
 	c.SMTPConns = 4

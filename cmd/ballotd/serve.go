@@ -175,6 +175,19 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	if cfg.AdminAddr != "" {
 		listen("BALLOTD_ADMIN_ADDR", "admin http", cfg.AdminAddr, adminMux(d.obs, cfg.MetricsToken))
 	}
+	if cfg.LMTPAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveLMTP(ctx, cfg.LMTPAddr, d.reader.Processor, e.log.With("part", "lmtp")); err != nil {
+				e.log.Error("lmtp door stopped", "err", err)
+				httpMu.Lock()
+				httpErr = errors.Join(httpErr, fmt.Errorf("BALLOTD_LMTP_ADDR %s: %w", cfg.LMTPAddr, err))
+				httpMu.Unlock()
+				cancel() // an MTA is delivering here: the daemon does not run without it
+			}
+		}()
+	}
 	wg.Wait()
 	e.log.Info("ballotd stopped")
 	return httpErr
