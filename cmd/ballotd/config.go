@@ -39,8 +39,8 @@ type Config struct {
 	AdminAddr, MetricsToken string
 	// LMTPAddr is where serve takes deliveries by LMTP
 	// (BALLOTD_LMTP_ADDR); "" for none.
-	LMTPAddr string
-	Templates               string
+	LMTPAddr  string
+	Templates string
 	// The scheduler: how often it looks, the reminder's lead time before a
 	// close, and the staff digest's interval (0: no periodic digest).
 	Tick         time.Duration
