@@ -31,6 +31,7 @@ IMAP_PORT=$(free_port)
 SMTP_PORT=$(free_port)
 IMAPS_PORT=$(free_port)
 SUBMIT_PORT=$(free_port)
+LMTP_PORT=$(free_port) # ballotd's own LMTP door, for the lmtp.example.org run
 E2E=$(mktemp -d /tmp/ballotd-e2e.XXXXXX)
 chmod 755 "$E2E"
 VMAIL_UID=$(id -u vmail)
@@ -109,8 +110,9 @@ mydestination =
 local_recipient_maps =
 alias_maps =
 alias_database =
-virtual_mailbox_domains = example.org example.net example.com
+virtual_mailbox_domains = example.org example.net example.com lmtp.example.org
 virtual_transport = lmtp:unix:$E2E/dovecot-run/lmtp
+transport_maps = inline:{ lmtp.example.org=lmtp:inet:127.0.0.1:$LMTP_PORT }
 recipient_delimiter = +
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
@@ -173,7 +175,8 @@ for _ in $(seq 50); do
 done
 
 export BALLOTD_E2E_IMAP=127.0.0.1:$IMAP_PORT BALLOTD_E2E_SMTP=127.0.0.1:$SMTP_PORT BALLOTD_E2E_PASSWORD=secret \
-  BALLOTD_E2E_IMAPS=127.0.0.1:$IMAPS_PORT BALLOTD_E2E_SUBMIT=127.0.0.1:$SUBMIT_PORT BALLOTD_E2E_CA=$E2E/ca.pem
+  BALLOTD_E2E_IMAPS=127.0.0.1:$IMAPS_PORT BALLOTD_E2E_SUBMIT=127.0.0.1:$SUBMIT_PORT BALLOTD_E2E_CA=$E2E/ca.pem \
+  BALLOTD_E2E_LMTP=127.0.0.1:$LMTP_PORT
 status=0
 go test -count=1 -run '^TestRealServers(Check)?$' -v ./cmd/ballotd/ 2>&1 | grep -v '^=== RUN' || status=$?
 if [ "$status" != 0 ]; then

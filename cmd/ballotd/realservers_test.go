@@ -25,16 +25,35 @@ func TestRealServers(t *testing.T) {
 	if imapAddr == "" || smtpAddr == "" {
 		testenv.Skip(t, "no real Dovecot and Postfix (BALLOTD_E2E_*): run e2e/realservers.sh")
 	}
+	// The replies reach ballotd two ways: Postfix delivers them into
+	// Dovecot, which ballotd reads by IMAP; or Postfix delivers them to
+	// ballotd's own LMTP door (a transport for lmtp.example.org), with no
+	// mailbox in between. Each run has its own members' domain.
+	t.Run("imap", func(t *testing.T) { realServersWave(t, imapAddr, smtpAddr, password, "example.org", "example.net", "") })
+	lmtpAddr := os.Getenv("BALLOTD_E2E_LMTP")
+	if lmtpAddr == "" {
+		testenv.Skip(t, "no LMTP transport in the real Postfix (BALLOTD_E2E_LMTP): run e2e/realservers.sh")
+	}
+	t.Run("lmtp", func(t *testing.T) {
+		realServersWave(t, imapAddr, smtpAddr, password, "lmtp.example.org", "example.com", lmtpAddr)
+	})
+}
+
+// realServersWave runs one wave through the real servers, with the ballot
+// mailbox on domain and the members on memberDomain; with lmtpAddr set,
+// ballotd takes its mail by LMTP there.
+func realServersWave(t *testing.T, imapAddr, smtpAddr, password, domain, memberDomain, lmtpAddr string) {
 	env := map[string]string{
 		"DATABASE_URL":          testenv.DatabaseURL(t),
-		"BALLOTD_DOMAIN":        "example.org",
+		"BALLOTD_DOMAIN":        domain,
 		"BALLOTD_SECRET":        "realservers-secret-0123456789",
 		"BALLOTD_FROM":          "Indivisible Endorsements",
 		"BALLOTD_IMAP_ADDR":     imapAddr,
-		"BALLOTD_IMAP_USER":     "ballots@example.org",
+		"BALLOTD_IMAP_USER":     "ballots@" + domain,
 		"BALLOTD_IMAP_PASSWORD": password,
 		"BALLOTD_IMAP_POLL":     "1s",
 		"BALLOTD_SMTP_ADDR":     smtpAddr,
+		"BALLOTD_LMTP_ADDR":     lmtpAddr,
 	}
 	getenv := func(k string) string { return env[k] }
 	cli := func(args ...string) string {
@@ -49,7 +68,7 @@ func TestRealServers(t *testing.T) {
 	var csv strings.Builder
 	csv.WriteString("email,name,district\n")
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&csv, "member%d@example.net,Member %d,MA-%02d\n", i, i, 7-4*(i%2)) // odd: MA-03, even: MA-07
+		fmt.Fprintf(&csv, "member%d@%s,Member %d,MA-%02d\n", i, memberDomain, i, 7-4*(i%2)) // odd: MA-03, even: MA-07
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(dir+"/members.csv", []byte(csv.String()), 0o600); err != nil {
@@ -129,7 +148,7 @@ func TestRealServers(t *testing.T) {
 	answers := map[string][]string{"MA-SEN": {"Yes", "YES", "no", "Yes, absolutely.", "NO"}, "MA-07": {"1", "Okafor", "NONE", "Jordan Rivera", "2"}}
 	sent := 0
 	for i := 1; i <= n; i++ {
-		addr := fmt.Sprintf("member%d@example.net", i)
+		addr := fmt.Sprintf("member%d@%s", i, memberDomain)
 		want := 2 - i%2 // even members are in MA-07: two ballots
 		for j, raw := range waitMail(addr, "Your ballot", want) {
 			b, ok := readBallot(raw)
@@ -140,8 +159,8 @@ func TestRealServers(t *testing.T) {
 				continue // a fifth of the members do not vote
 			}
 			in := replyInput{FromName: fmt.Sprintf("Member %d", i), From: addr, To: b.ReplyTo, Subject: b.Subject,
-				InReplyTo: b.MessageID, MessageID: fmt.Sprintf("<r%d.%d@example.net>", i, j), Answer: answers[b.Race][i%5],
-				BallotText: b.Text, BallotFrom: "Indivisible Endorsements <ballots@example.org>", Sent: "Tue, Mar 3, 2026 at 9:00 AM"}
+				InReplyTo: b.MessageID, MessageID: fmt.Sprintf("<r%d.%d@%s>", i, j, memberDomain), Answer: answers[b.Race][i%5],
+				BallotText: b.Text, BallotFrom: "Indivisible Endorsements <ballots@" + domain + ">", Sent: "Tue, Mar 3, 2026 at 9:00 AM"}
 			raw := replyStyles[(i+j)%len(replyStyles)].Write(in)
 			if err := smtp.SendMail(smtpAddr, nil, addr, []string{b.ReplyTo}, strings.NewReader(raw)); err != nil && !strings.Contains(err.Error(), "STARTTLS") {
 				t.Fatalf("send reply from %s: %v", addr, err)
@@ -155,12 +174,12 @@ func TestRealServers(t *testing.T) {
 		if i%5 == 0 {
 			continue
 		}
-		waitMail(fmt.Sprintf("member%d@example.net", i), "Vote received", 2-i%2)
+		waitMail(fmt.Sprintf("member%d@%s", i, memberDomain), "Vote received", 2-i%2)
 	}
 	cli("race", "close", "MA-SEN")
 	cli("race", "close", "MA-07")
 	for i := 1; i <= n; i++ {
-		waitMail(fmt.Sprintf("member%d@example.net", i), "Results:", 2-i%2)
+		waitMail(fmt.Sprintf("member%d@%s", i, memberDomain), "Results:", 2-i%2)
 	}
 	// Expected from the answers table: members i%5 in 1..4 vote.
 	// MA-SEN: i%5==1 "YES", 2 "no", 3 "Yes, absolutely.", 4 "NO" → 12 voters of 30 (24 voted), yes = i%5 in {1,3}.
@@ -186,8 +205,12 @@ func TestRealServers(t *testing.T) {
 	if h07.Eligible != 15 || h07.Voted != voted || h07.Candidates[0].Votes != want1 || h07.Candidates[1].Votes != want2 {
 		t.Errorf("MA-07 tally %+v; want 15 eligible, %d voted, %d and %d votes", h07, voted, want1, want2)
 	}
-	t.Logf("real servers: %d ballots delivered by Postfix into Dovecot, %d replies in five client styles, receipts and announcements delivered; MA-SEN %d/%d voted, MA-07 %d/%d voted",
-		n+15, sent, sen.Voted, sen.Eligible, h07.Voted, h07.Eligible)
+	way := "read from Dovecot by IMAP"
+	if lmtpAddr != "" {
+		way = "delivered by Postfix to ballotd's LMTP door"
+	}
+	t.Logf("real servers: %d ballots delivered by Postfix into Dovecot, %d replies in five client styles %s, receipts and announcements delivered; MA-SEN %d/%d voted, MA-07 %d/%d voted",
+		n+15, sent, way, sen.Voted, sen.Eligible, h07.Voted, h07.Eligible)
 }
 
 func imapRange(n uint32) []uint32 {
