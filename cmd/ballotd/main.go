@@ -90,6 +90,9 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
   ballotd bench replies [--replies 5000]   time the mailbox reader handling replies against a raw
                                            reader that only fetches and stores them, in one run
+  ballotd bench lmtp [--replies 5000] [--conns 4]
+                                           time the LMTP door handling replies against a raw LMTP
+                                           server that only stores them, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
   ballotd version                          the version, VCS revision and Go version of this binary
@@ -244,6 +247,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 			return cmdBenchImport(ctx, e, args[2:])
 		case "replies":
 			return cmdBenchReplies(ctx, e, args[2:])
+		case "lmtp":
+			return cmdBenchLMTP(ctx, e, args[2:])
 		}
 		return cmdBench(ctx, e, args[1:])
 	case "outbox":

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound"
+)
+
+// cmdBenchLMTP runs `ballotd bench lmtp`: ballotd's LMTP door taking N
+// members' replies (each its own transaction: the message, the vote, the
+// receipt in the outbox) from an MTA-like client over C connections,
+// against a raw durable LMTP server on the same client and database that
+// does the least such a door must: store each message in a transaction of
+// its own and answer 250 after the commit.
+func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
+	fs := flags("bench lmtp")
+	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
+	conns := fs.Int("conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *conns < 1 {
+		return usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
+	}
+	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	st, err := ballots.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+		return err
+	}
+	if _, err := benchWave(ctx, st, *n, ""); err != nil {
+		return fmt.Errorf("bench lmtp: %w", err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
+		return err
+	}
+	toks, err := ballots.NewTokens("bench-lmtp-secret-0123456789")
+	if err != nil {
+		return err
+	}
+	var rows []struct {
+		ID    int64  `db:"id"`
+		Nonce []byte `db:"nonce"`
+		Email string `db:"email"`
+	}
+	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
+		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+		return err
+	}
+	type msg struct{ from, to, raw string }
+	msgs := make([]msg, len(rows))
+	yes := 0
+	for i, r := range rows {
+		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
+		answer := "Yes"
+		if i%3 == 2 {
+			answer = "No"
+		} else {
+			yes++
+		}
+		to := "ballots+v-" + tok + "@bench.example"
+		msgs[i] = msg{r.Email, to, fmt.Sprintf("From: Member <%s>\r\nTo: %s\r\nSubject: Re: Your ballot: U.S. Senate, Massachusetts (MA-SEN)\r\n"+
+			"Message-ID: <reply-%d@phone.example>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
+			"%s\r\n\r\nSent from my iPhone\r\n\r\n> On 23 Nov 2026, at 09:00, Endorsement ballots <ballots@bench.example> wrote:\r\n>\r\n"+
+			"> Voting is open on a national endorsement in the U.S. Senate, Massachusetts race (MA-SEN).\r\n"+
+			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, to, i, answer, tok)}
+	}
+	// deliver hands every message to addr over c connections, as an MTA
+	// does, and fails on anything but 250.
+	deliver := func(addr string) (time.Duration, error) {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, *conns)
+		for k := 0; k < *conns; k++ {
+			wg.Add(1)
+			go func(k int) {
+				defer wg.Done()
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c := smtp.NewClientLMTP(conn)
+				defer c.Close()
+				if err := c.Hello("mx.bench.example"); err != nil {
+					errs <- err
+					return
+				}
+				for i := k; i < len(msgs); i += *conns {
+					m := msgs[i]
+					if err := c.Mail(m.from, nil); err != nil {
+						errs <- err
+						return
+					}
+					if err := c.Rcpt(m.to, nil); err != nil {
+						errs <- err
+						return
+					}
+					w, err := c.Data()
+					if err != nil {
+						errs <- err
+						return
+					}
+					if _, err := io.WriteString(w, m.raw); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := w.CloseWithLMTPResponse(); err != nil {
+						errs <- fmt.Errorf("message %d: %w", i, err)
+						return
+					}
+				}
+			}(k)
+		}
+		wg.Wait()
+		close(errs)
+		return time.Since(t0), <-errs
+	}
+	serve := func(backend smtp.Backend, lmtpDoor *inbound.LMTPDoor) (string, func(), error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		if lmtpDoor != nil {
+			go func() { defer close(done); lmtpDoor.Serve(sctx, l) }()
+		} else {
+			s := smtp.NewServer(backend)
+			s.LMTP = true
+			go func() { defer close(done); s.Serve(l) }()
+			go func() { <-sctx.Done(); s.Close() }()
+		}
+		return l.Addr().String(), func() { cancel(); <-done }, nil
+	}
+
+	w := e.stdout
+	fmt.Fprintf(w, "bench lmtp: %d replies delivered over %d LMTP connections on loopback\n", len(msgs), *conns)
+	if _, err := st.DB.ExecContext(ctx, `CREATE TABLE bench_raw (id bigserial PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+		return err
+	}
+	addr, stop, err := serve(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &rawLMTPSession{st: st, ctx: ctx}, nil }), nil)
+	if err != nil {
+		return err
+	}
+	rawTime, err := deliver(addr)
+	stop()
+	if err != nil {
+		return fmt.Errorf("bench lmtp: raw server: %w", err)
+	}
+	door := &inbound.LMTPDoor{Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
+		Box: inbound.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
+	addr, stop, err = serve(nil, door)
+	if err != nil {
+		return err
+	}
+	ballotdTime, err := deliver(addr)
+	stop()
+	if err != nil {
+		return fmt.Errorf("bench lmtp: ballotd: %w", err)
+	}
+	tl, err := st.TallyRace(ctx, "MA-SEN")
+	if err != nil {
+		return err
+	}
+	rate := func(d time.Duration) float64 { return float64(len(msgs)) / d.Seconds() }
+	fmt.Fprintf(w, "raw LMTP server (store each in its own transaction, 250 after the commit): %6.2f s  %7.0f messages/s\n", rawTime.Seconds(), rate(rawTime))
+	fmt.Fprintf(w, "ballotd LMTP door (the whole vote, receipt enqueued, 250 after the commit): %6.2f s  %7.0f replies/s  (%.0f a minute)\n",
+		ballotdTime.Seconds(), rate(ballotdTime), 60*rate(ballotdTime))
+	fmt.Fprintf(w, "ratio ballotd / raw: %.2f\n", rawTime.Seconds()/ballotdTime.Seconds())
+	got := 0
+	if len(tl.Candidates) > 0 {
+		got = tl.Candidates[0].Votes
+	}
+	fmt.Fprintf(w, "verified: tally voted %d, Ed Markey %d YES of %d\n", tl.Voted, got, tl.Voted)
+	if tl.Voted != len(msgs) || got != yes {
+		return fmt.Errorf("bench lmtp: want %d voted with %d YES, got %d voted, %d YES", len(msgs), yes, tl.Voted, got)
+	}
+	return nil
+}
+
+// rawLMTPSession stores each message in a transaction of its own and
+// answers 250 after the commit: the least a durable LMTP door does.
+type rawLMTPSession struct {
+	st  *ballots.Store
+	ctx context.Context
+}
+
+func (*rawLMTPSession) Reset()                               {}
+func (*rawLMTPSession) Logout() error                        { return nil }
+func (*rawLMTPSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (*rawLMTPSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *rawLMTPSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	tx, err := s.st.DB.BeginTxx(s.ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(s.ctx, `INSERT INTO bench_raw (raw) VALUES ($1)`, raw); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
