@@ -106,3 +106,35 @@ func TestOpenRaceInRanges(t *testing.T) {
 		t.Errorf("%d ballots, %d queued, %d distinct ballots in the outbox; want 5 of each", ballotsN, queued, distinct)
 	}
 }
+
+// RemindRace sends the race's one reminder now, to each member who has not
+// voted, and records the step: asked again it sends none (ErrReminded); a
+// race that is not open has no reminder (ErrRaceState).
+func TestRemindRace(t *testing.T) {
+	st := seed(t)
+	ctx := context.Background()
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	opened, err := st.OpenRace(ctx, "MA-SEN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.RemindRace(ctx, "MA-SEN")
+	if err != nil || n != opened || n == 0 {
+		t.Fatalf("first reminder: %d, %v; want %d (nobody has voted)", n, err, opened)
+	}
+	var queued int
+	if err := st.DB.Get(&queued, `SELECT count(*) FROM outbox WHERE kind = 'reminder'`); err != nil || queued != n {
+		t.Fatalf("%d reminders queued, %v; want %d", queued, err, n)
+	}
+	if n, err := st.RemindRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrReminded) || n != 0 {
+		t.Errorf("second reminder: %d, %v; want ErrReminded", n, err)
+	}
+	if _, err := st.CloseRace(ctx, "MA-SEN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RemindRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
+		t.Errorf("reminder of a closed race: %v, want ErrRaceState", err)
+	}
+}

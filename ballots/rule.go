@@ -2,6 +2,7 @@ package ballots
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	_ "time/tzdata" // the states' zones, whatever the host has installed
@@ -61,4 +62,72 @@ func RuleLines(threshold, minTurnout float64, close time.Time, state string) []s
 	lines = append(lines, fmt.Sprintf("Voting closes %s (%s time).",
 		local.Format("Monday 2 January 2006 at 3:04 pm MST"), StateName(state)))
 	return lines
+}
+
+// RuleAppliedLines is the endorsement rule as it was applied to a closed
+// race, in the past tense, for the announcement and the held-results
+// notice: the support that was needed, how NO and NONE counted, that each
+// member's latest reply before the close counted, the turnout against the
+// minimum if there was one, and when voting closed (closed, the moment it
+// did: a race closed early by hand closed then, not at the wave's
+// scheduled time). It never tells anyone that they can still vote.
+func RuleAppliedLines(t Tally, closed time.Time, state string) []string {
+	th := percent(t.Threshold)
+	lines := []string{
+		fmt.Sprintf("A candidate needed the support of %s or more of the members who voted; exactly %s was enough.", th, th),
+		"Answering NO or NONE counted as having voted and supported no candidate.",
+		"Each member's latest reply before the close was the one counted.",
+	}
+	if t.MinTurnout > 0 {
+		met := "so the minimum was met"
+		if !ratioAtLeast(t.Voted, t.Eligible, t.MinTurnout) {
+			met = "so no one could be endorsed"
+		}
+		lines = append(lines, fmt.Sprintf("No one could be endorsed unless at least %s of the eligible members voted; %s did, %s.",
+			percent(t.MinTurnout), pct1(t.Turnout), met))
+	}
+	local := closed.In(StateZone(state))
+	lines = append(lines, fmt.Sprintf("Voting closed %s (%s time).",
+		local.Format("Monday 2 January 2006 at 3:04 pm MST"), StateName(state)))
+	return lines
+}
+
+// CandidateApplied is the rule as applied to one candidate of a closed
+// race, in one line: "endorsed: 76.6 % support, above the 60 % needed;
+// 67.0 % turnout", or why not ("not endorsed: 40.0 % support, below the
+// 60 % needed"; "… but 20.0 % turnout, below the 30 % needed"). The
+// comparisons are the tally's own (ratioAtLeast), so the words never
+// disagree with the decision.
+func CandidateApplied(t Tally, c CandidateResult) string {
+	verdict := "not endorsed"
+	if c.Endorsed {
+		verdict = "endorsed"
+	}
+	if t.Voted == 0 {
+		return verdict + ": nobody voted"
+	}
+	th := percent(t.Threshold)
+	var support string
+	switch {
+	case !ratioAtLeast(c.Votes, t.Voted, t.Threshold):
+		support = "below the " + th + " needed"
+	case int64(c.Votes)*10000 == int64(math.Round(t.Threshold*10000))*int64(t.Voted):
+		support = "exactly the " + th + " needed"
+	default:
+		support = "above the " + th + " needed"
+	}
+	s := fmt.Sprintf("%s: %s support, %s", verdict, pct1(c.Support), support)
+	if t.MinTurnout == 0 {
+		return s + "; " + pct1(t.Turnout) + " turnout"
+	}
+	if ratioAtLeast(t.Voted, t.Eligible, t.MinTurnout) {
+		return s + "; " + pct1(t.Turnout) + " turnout, at least the " + percent(t.MinTurnout) + " needed"
+	}
+	return s + ", but " + pct1(t.Turnout) + " turnout, below the " + percent(t.MinTurnout) + " needed"
+}
+
+// pct1 writes a measured fraction with one decimal, as the results show
+// it: 0.766 → "76.6 %".
+func pct1(f float64) string {
+	return strconv.FormatFloat(f*100, 'f', 1, 64) + " %"
 }

@@ -42,3 +42,51 @@ func TestRuleLines(t *testing.T) {
 		})
 	}
 }
+
+func TestRuleApplied(t *testing.T) {
+	closed := time.Date(2026, 3, 1, 15, 30, 0, 0, time.UTC) // closed early, by hand
+	tally := func(minTurnout float64, eligible, voted int, votes ...int) ballots.Tally {
+		tl := ballots.Tally{Eligible: eligible, Voted: voted, Threshold: 0.6, MinTurnout: minTurnout}
+		for i, v := range votes {
+			tl.Candidates = append(tl.Candidates, ballots.CandidateResult{Number: i + 1, Votes: v})
+		}
+		ballots.Decide(&tl)
+		return tl
+	}
+	tests := []struct {
+		name string
+		t    ballots.Tally
+		want []string // one per candidate
+		rule []string
+	}{
+		{"above", tally(0, 30, 20, 15, 5), []string{"endorsed: 75.0 % support, above the 60 % needed; 66.7 % turnout",
+			"not endorsed: 25.0 % support, below the 60 % needed; 66.7 % turnout"},
+			[]string{"needed the support of 60 % or more of the members who voted", "Voting closed Sunday 1 March 2026 at 10:30 am EST (Massachusetts time)."}},
+		{"exactly", tally(0, 10, 10, 6), []string{"endorsed: 60.0 % support, exactly the 60 % needed; 100.0 % turnout"}, nil},
+		{"turnout short", tally(0.3, 100, 20, 18), []string{"not endorsed: 90.0 % support, above the 60 % needed, but 20.0 % turnout, below the 30 % needed"},
+			[]string{"unless at least 30 % of the eligible members voted; 20.0 % did, so no one could be endorsed."}},
+		{"turnout met", tally(0.1, 100, 20, 18), []string{"endorsed: 90.0 % support, above the 60 % needed; 20.0 % turnout, at least the 10 % needed"},
+			[]string{"20.0 % did, so the minimum was met."}},
+		{"nobody voted", tally(0, 10, 0, 0), []string{"not endorsed: nobody voted"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, c := range tt.t.Candidates {
+				if got := ballots.CandidateApplied(tt.t, c); got != tt.want[i] {
+					t.Errorf("candidate %d: %q, want %q", c.Number, got, tt.want[i])
+				}
+			}
+			rule := strings.Join(ballots.RuleAppliedLines(tt.t, closed, "MA"), "\n")
+			for _, w := range tt.rule {
+				if !strings.Contains(rule, w) {
+					t.Errorf("rule lacks %q:\n%s", w, rule)
+				}
+			}
+			for _, open := range []string{"you can", "closes", "until then", " counts"} {
+				if strings.Contains(rule, open) {
+					t.Errorf("the rule as applied says %q, open-race words:\n%s", open, rule)
+				}
+			}
+		})
+	}
+}

@@ -175,7 +175,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 				if r.Status != RaceOpen {
 					return errTaken
 				}
-				n, err = remind(ctx, tx, r)
+				n, err = remind(ctx, tx, r, ActorScheduler)
 			case StepClose:
 				if r.Status != RaceOpen {
 					return errTaken
@@ -239,9 +239,37 @@ func countQueued(ctx context.Context, tx *sqlx.Tx, raceID int64, kind string, er
 	return n, nil
 }
 
+// RemindRace sends the race's one reminder now, to each active member who
+// has not voted, as the scheduler does when its time comes; it is recorded
+// as the race's reminder step, so the scheduler does not send another. The
+// demo uses it to show a reminder without waiting half the vote. A race
+// that is not open is ErrRaceState; one already reminded, ErrReminded.
+func (s *Store) RemindRace(ctx context.Context, code string) (int, error) {
+	var n int
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
+		if err != nil {
+			return err
+		}
+		if r.Status != RaceOpen {
+			return fmt.Errorf("race %s is %s: %w", r.Code, r.Status, ErrRaceState)
+		}
+		n, err = remind(ctx, tx, r, ActorManual)
+		if errors.Is(err, errTaken) {
+			return fmt.Errorf("race %s: %w", r.Code, ErrReminded)
+		}
+		return err
+	})
+	return n, err
+}
+
+// ErrReminded is a reminder asked for a race whose members were already
+// reminded.
+var ErrReminded = errors.New("reminder already sent")
+
 // remind enqueues one reminder to each active member of r, locked FOR
-// UPDATE in tx, who has not voted, and records the step.
-func remind(ctx context.Context, tx *sqlx.Tx, r Race) (int, error) {
+// UPDATE in tx, who has not voted, and records the step as done by actor.
+func remind(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (int, error) {
 	var done bool
 	if err := tx.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM race_steps WHERE race_id = $1 AND step = $2)`, r.ID, StepRemind); err != nil {
 		return 0, fmt.Errorf("reminder: %w", err)
@@ -257,7 +285,7 @@ func remind(ctx context.Context, tx *sqlx.Tx, r Race) (int, error) {
 		return 0, fmt.Errorf("enqueue reminders: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return int(n), recordRaceStep(ctx, tx, r.ID, StepRemind, ActorScheduler)
+	return int(n), recordRaceStep(ctx, tx, r.ID, StepRemind, actor)
 }
 
 // closeNominations records that wave id's nominations have closed and, if

@@ -71,7 +71,10 @@ type Renderer struct {
 // sheet is a race's sheet with its template data, built once.
 type sheet struct {
 	ballots.RaceSheet
-	race       templates.Race
+	race templates.Race
+	// open is race with its rule for an open race: only the ballot and the
+	// reminder have it.
+	open       templates.OpenRace
 	candidates []templates.Candidate
 	// stamps are the race's ballot and reminder with the member's name and
 	// code as holes, made on first use (nil: the kind cannot be stamped).
@@ -111,6 +114,7 @@ func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (*sh
 		return nil, fmt.Errorf("race %s has no tally yet", rs.Race.Code)
 	}
 	sh = &sheet{RaceSheet: rs, race: raceData(rs), candidates: candidateData(rs.Candidates)}
+	sh.open = templates.OpenRace{Race: sh.race, Rule: ballots.RuleLines(rs.Race.Threshold, rs.Race.MinTurnout, rs.Race.VotingClose, rs.Race.State)}
 	r.mu.Lock()
 	if r.sheets == nil {
 		r.sheets = map[sheetKey]*sheet{}
@@ -133,7 +137,6 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 		Title:        title,
 		Close:        r.VotingClose.In(ballots.StateZone(r.State)),
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
-		Rule:         ballots.RuleLines(r.Threshold, r.MinTurnout, r.VotingClose, r.State),
 	}
 }
 
@@ -179,12 +182,12 @@ func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
 	switch kind {
 	case ballots.MailBallot:
 		data = func(name, code string) any {
-			return templates.Ballot{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code,
+			return templates.Ballot{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
 				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
 		}
 	case ballots.MailReminder:
 		data = func(name, code string) any {
-			return templates.Reminder{Name: name, Race: sh.race, Candidates: sh.candidates, Single: single, Code: code,
+			return templates.Reminder{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
 				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
 		}
 	}
@@ -258,7 +261,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	}
 	switch row.Kind {
 	case ballots.MailBallot, ballots.MailBallotResend:
-		data = templates.Ballot{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
+		data = templates.Ballot{Name: row.MemberName, Race: sh.open, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailReceipt:
 		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code, Read: ad.Read}
@@ -303,7 +306,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			return Rendered{}, err
 		}
 	case ballots.MailReminder:
-		data = templates.Reminder{Name: row.MemberName, Race: sh.race, Candidates: sh.candidates,
+		data = templates.Reminder{Name: row.MemberName, Race: sh.open, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailVetting:
 		var v templates.Vetting

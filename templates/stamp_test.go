@@ -16,7 +16,7 @@ func TestStampEqualsRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	race := Race{Code: "MA-07", Title: "U.S. House, MA-07", Close: time.Date(2026, 3, 8, 22, 0, 0, 0, time.UTC), ThresholdPct: "60 %",
+	race := OpenRace{Race: Race{Code: "MA-07", Title: "U.S. House, MA-07", Close: time.Date(2026, 3, 8, 22, 0, 0, 0, time.UTC), ThresholdPct: "60 %"},
 		Rule: []string{"A candidate is endorsed with at least 60 % of the votes cast.", "Your latest reply counts."}}
 	one := []Candidate{{Number: 1, Name: "Ed Markey", Bio: "Senator since 2013 & a <climate> champion.", Groups: []string{"Indivisible Northampton", "Somerville"}}}
 	many := []Candidate{{Number: 1, Name: "Jordan Rivera"}, {Number: 2, Name: "Sam O'Kafor", Bio: "Organiser \"for\" 10 years.\n\nSecond paragraph."},

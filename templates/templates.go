@@ -173,12 +173,21 @@ type Candidate struct {
 	Groups []string
 }
 
-// Race is what every message about a race says of it.
+// Race is what every message about a race says of it, in any phase.
 type Race struct {
-	Code         string // MA-SEN
-	Title        string // "U.S. Senate, Massachusetts"
+	Code  string // MA-SEN
+	Title string // "U.S. Senate, Massachusetts"
+	// Close is when voting closes; for a closed race, when it closed.
 	Close        time.Time
 	ThresholdPct string // "60 %"
+}
+
+// OpenRace is a race while voting is open, with its rule in the present
+// tense ("you can change your vote until then"). Only the mail that asks
+// for a vote (the ballot and the reminder) is given one: the mail about a
+// closed race has a Race, so its templates cannot state the open rule.
+type OpenRace struct {
+	Race
 	// Rule is the endorsement rule in plain words, one sentence a line,
 	// from the wave's settings (ballots.RuleLines).
 	Rule []string
@@ -187,7 +196,7 @@ type Race struct {
 // Ballot is the data of a ballot email.
 type Ballot struct {
 	Name       string // the member's name, may be empty
-	Race       Race
+	Race       OpenRace
 	Candidates []Candidate
 	Single     bool   // one candidate: answer YES or NO
 	Code       string // the ballot code, also the reply address's token
@@ -265,12 +274,21 @@ type Result struct {
 	Votes    int
 	Support  string // "72.5 %"
 	Endorsed bool
+	// Applied is the rule as applied to the candidate
+	// (ballots.CandidateApplied): "endorsed: 76.6 % support, above the
+	// 60 % needed; 67.0 % turnout".
+	Applied string
 }
 
-// Announcement is the data of the results email.
+// Announcement is the data of the results email, the held-results notice
+// and the results in a late vote's answer: a closed race. Its Race has no
+// open-race rule; Applied is the rule as it was applied.
 type Announcement struct {
-	Name     string
-	Race     Race
+	Name string
+	Race Race
+	// Applied is the endorsement rule as applied, in the past tense, one
+	// sentence a line (ballots.RuleAppliedLines).
+	Applied  []string
 	Eligible int
 	Voted    int
 	Turnout  string
@@ -289,7 +307,7 @@ type Announcement struct {
 // Reminder is the data of the one reminder to a member who has not voted.
 type Reminder struct {
 	Name       string
-	Race       Race
+	Race       OpenRace
 	Candidates []Candidate
 	Single     bool
 	Code       string

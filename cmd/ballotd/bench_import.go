@@ -28,7 +28,7 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench import: psql is needed for the comparison: %w", err)
 	}
-	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 	if *n < 1 {
 		return usageError{"bench replies: --replies must be ≥ 1"}
 	}
-	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(w, "ballotd demo: a whole endorsement wave on an embedded mail hub")
 
-	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_demo", true)
+	dbURL, dbFate, cleanup, err := localDatabase(ctx, e, "ballotd_demo", true)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := guardDevSecret(ctx, e.getenv, dbURL); err != nil {
 		return err
 	}
-	phase("database", "%s", redactURL(dbURL))
+	phase("database", "%s", dbFate)
 
 	hub, err := mailhub.Start(mailhub.Options{Password: "demo"})
 	if err != nil {
@@ -264,7 +264,21 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
 		return err
 	}
-	phase("replies", "%d messages from members: %s", r.sent-before, r.styleSummary())
+	// Those who have not voted get the race's one reminder (the scheduler
+	// sends it halfway through the vote at the earliest; the demo asks now).
+	reminded := 0
+	for _, code := range []string{"MA-SEN", "MA-07"} {
+		k, err := st.RemindRace(ctx, code)
+		if err != nil {
+			return err
+		}
+		reminded += k
+	}
+	d.outbox.Wake()
+	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
+		return err
+	}
+	phase("replies", "%d messages from members: %s; %d reminders to those who had not voted", r.sent-before, r.styleSummary(), reminded)
 	// The staff digest while the vote is open: turnout so far, with its chart.
 	if _, _, err := st.SendDigest(ctx, []string{demoStaff}, 0); err != nil {
 		return err
@@ -324,7 +338,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := waitOutbox(ctx, st, io.Discard, ""); err != nil {
 		return err
 	}
-	if err := writeDemoFiles(*outDir, hub, tallies); err != nil {
+	saved, err := writeDemoFiles(ctx, *outDir, hub, st, d.tokens, tallies)
+	if err != nil {
 		return err
 	}
 	list, err := st.Endorsements(ctx, wave.Name)
@@ -342,9 +357,11 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: endorsement page: %w", err)
 	}
-	fmt.Fprintf(w, "\nwhere to look (in %s/): endorsements.html (the public page), digest-voting.eml and digest.eml\n"+
-		"  (what staff got while the vote was open, with its turnout chart, and after the close),\n"+
-		"  ballot.eml, receipt.eml, clarification.eml, announcement.eml (open in any mail client), results.json\n", *outDir)
+	fmt.Fprintf(w, "\nwhere to look (in %s/): endorsements.html (the public page), results.json, and one of each\n"+
+		"message ballotd sent (open a .eml in any mail client):\n", *outDir)
+	for _, f := range saved {
+		fmt.Fprintf(w, "  %-30s %s\n", f.name, f.what)
+	}
 	fmt.Fprintf(w, "done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	if *keep {
 		fmt.Fprintf(w, "\n--keep: the hub stays up until Ctrl-C. IMAP %s, SMTP %s, password %q; log in as any member, e.g. %s\n",
@@ -440,7 +457,7 @@ func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) err
 }
 
 var plural = map[string]string{ballots.MailAnnouncement: "announcements", ballots.MailBallot: "ballots",
-	ballots.MailReceipt: "receipts", ballots.MailClarify: "clarifications"}
+	ballots.MailReceipt: "receipts", ballots.MailClarify: "clarifications", ballots.MailReminder: "reminders"}
 
 func outboxSummary(counts []ballots.OutboxCount) string {
 	by := map[string]int{}
@@ -450,7 +467,7 @@ func outboxSummary(counts []ballots.OutboxCount) string {
 		}
 	}
 	var parts []string
-	for _, k := range []string{ballots.MailAnnouncement, ballots.MailBallot, ballots.MailReceipt, ballots.MailClarify} {
+	for _, k := range []string{ballots.MailAnnouncement, ballots.MailBallot, ballots.MailReceipt, ballots.MailClarify, ballots.MailReminder} {
 		if by[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", by[k], plural[k]))
 		}
@@ -692,40 +709,88 @@ func (r *demoReplier) styleSummary() string {
 	return strings.Join(parts, ", ")
 }
 
-// writeDemoFiles saves one of each kind of message and the results.
-func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error {
+// demoFile is a message the demo saved, and what it is.
+type demoFile struct{ name, what string }
+
+// demoFiles names the file each kind of message is saved as, and says what
+// it is, in the order the demo lists them; a kind not here is saved as
+// KIND.eml. The digest is saved twice: the first while the vote is open,
+// the last after the close.
+var demoFiles = []struct{ kind, name, what string }{
+	{ballots.MailNominationConfirm, "nomination-confirmation.eml", "a group leader's accepted nomination form"},
+	{ballots.MailNominationProblems, "nomination-problems.eml", "a refused form, every problem listed"},
+	{ballots.MailVettingNotice, "vetting-notice.eml", "staff's notice of a nomination to vet (reply APPROVE n)"},
+	{ballots.MailStaffAnswer, "staff-answer.eml", "the answer to staff's APPROVE"},
+	{ballots.MailBallot, "ballot.eml", "a member's ballot"},
+	{ballots.MailReceipt, "receipt.eml", "the receipt of a counted vote"},
+	{ballots.MailClarify, "clarification.eml", "the answer to a reply that could not be read"},
+	{ballots.MailReminder, "reminder.eml", "the one reminder to a member who had not voted"},
+	{ballots.MailDigest, "digest-voting.eml", "the staff digest while the vote was open, with its turnout chart"},
+	{ballots.MailDigest, "digest.eml", "the staff digest after the close, with the results"},
+	{ballots.MailAnnouncement, "announcement.eml", "the results, to every member of the race"},
+}
+
+// writeDemoFiles saves one of each kind of message ballotd sent, and the
+// results, and returns the files saved in the order to read them. A
+// message's kind is read from its outbox row, named by the VERP envelope
+// sender's token, not guessed from its subject.
+func writeDemoFiles(ctx context.Context, dir string, hub *mailhub.Hub, st *ballots.Store, toks *ballots.Tokens, tallies []ballots.Tally) ([]demoFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml",
-		"Results:": "announcement.eml", "ballotd digest": "digest.eml"}
-	digests := 0
+	firstOf := map[string][]byte{}
+	lastOf := map[string][]byte{}
+	var order []string
 	for _, env := range hub.Received() {
-		if !strings.HasPrefix(env.From, "ballots+b-") {
-			continue
+		local, _, _ := strings.Cut(env.From, "@")
+		_, tag, _ := strings.Cut(local, "+")
+		token, ok := strings.CutPrefix(tag, ballots.TokenBounce+"-")
+		if !ok {
+			continue // not sent by ballotd
 		}
-		m, err := inbound.Parse(env.Data)
+		id, err := toks.Open(ballots.TokenBounce, token)
 		if err != nil {
 			continue
 		}
-		if strings.HasPrefix(m.Subject, "ballotd digest") {
-			// The first while the vote is open, the last after the close.
-			if digests++; digests == 1 {
-				if err := os.WriteFile(filepath.Join(dir, "digest-voting.eml"), env.Data, 0o644); err != nil {
-					return fmt.Errorf("demo: %w", err)
-				}
-				continue
-			}
+		var kind string
+		if err := st.DB.GetContext(ctx, &kind, `SELECT kind FROM outbox WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("demo: the kind of outbox row %d: %w", id, err)
 		}
-		for prefix, file := range want {
-			if strings.HasPrefix(m.Subject, prefix) {
-				if err := os.WriteFile(filepath.Join(dir, file), env.Data, 0o644); err != nil {
-					return fmt.Errorf("demo: %w", err)
-				}
-				delete(want, prefix)
+		if _, seen := firstOf[kind]; !seen {
+			firstOf[kind] = env.Data
+			order = append(order, kind)
+		}
+		lastOf[kind] = env.Data
+	}
+	var saved []demoFile
+	write := func(name, what string, data []byte) error {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		saved = append(saved, demoFile{name, what})
+		return nil
+	}
+	listed := map[string]bool{}
+	for _, f := range demoFiles {
+		listed[f.kind] = true
+		data := firstOf[f.kind]
+		if f.name == "digest.eml" {
+			data = lastOf[f.kind]
+		}
+		if data == nil {
+			continue
+		}
+		if err := write(f.name, f.what, data); err != nil {
+			return nil, err
+		}
+	}
+	for _, kind := range order {
+		if !listed[kind] {
+			if err := write(kind+".eml", "a "+kind+" message", firstOf[kind]); err != nil {
+				return nil, err
 			}
 		}
 	}
 	b, _ := json.MarshalIndent(tallies, "", "  ")
-	return os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
+	return saved, os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
 }

@@ -19,10 +19,23 @@ func TestDemoRunsAWave(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
-	for _, f := range []string{"ballot.eml", "receipt.eml", "announcement.eml", "digest-voting.eml", "digest.eml", "endorsements.html", "results.json"} {
+	// One of each kind of mail the demo makes ballotd send, saved and listed.
+	for _, f := range []string{"nomination-confirmation.eml", "nomination-problems.eml", "vetting-notice.eml", "staff-answer.eml",
+		"ballot.eml", "receipt.eml", "clarification.eml", "reminder.eml", "announcement.eml", "digest-voting.eml", "digest.eml"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo did not write %s: %v", f, err)
 		}
+		if !strings.Contains(stdout, "\n  "+f+" ") {
+			t.Errorf("demo's where-to-look lines do not list %s:\n%s", f, stdout)
+		}
+	}
+	for _, f := range []string{"endorsements.html", "results.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("demo did not write %s: %v", f, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "reminder.eml")); err != nil || !strings.Contains(string(b), "Subject: Reminder") {
+		t.Errorf("reminder.eml is not a reminder: %v", err)
 	}
 	// Staff saw turnout while the vote was open (the chart), and the results after.
 	if b, err := os.ReadFile(filepath.Join(out, "digest-voting.eml")); err != nil || !strings.Contains(string(b), "Content-Type: image/png") {

@@ -60,7 +60,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd", false)
+	dbURL, dbFate, cleanup, err := localDatabase(ctx, e, "ballotd", false)
 	if err != nil {
 		return err
 	}
@@ -78,11 +78,24 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	printHub(e, hub, cfg)
+	printHub(e, hub, cfg, dbFate)
 	return serveDaemon(ctx, e, cfg, true, nil)
 }
 
-func printHub(e *env, hub *mailhub.Hub, cfg Config) {
+// secretWords says which key dev's tokens are made with: ballot codes
+// and links from a run keyed by the public dev secret work in any other
+// such run on the same database, and in no real one.
+func secretWords(getenv func(string) string) string {
+	if getenv("BALLOTD_SECRET") != "" {
+		return "BALLOTD_SECRET from the environment"
+	}
+	return "the public dev secret: fine to try things, never for a real vote"
+}
+
+// printHub is dev's banner: where the hub listens and how to log in, and
+// what dev creates and what it throws away when it stops (dbFate, from
+// localDatabase: which database, and whether it is kept).
+func printHub(e *env, hub *mailhub.Hub, cfg Config, dbFate string) {
 	host, smtpPort, _ := net.SplitHostPort(hub.SMTPAddr)
 	_, imapPort, _ := net.SplitHostPort(hub.IMAPAddr)
 	fmt.Fprintf(e.stdout, `ballotd dev: the daemon and an embedded mail hub on loopback
@@ -92,14 +105,22 @@ func printHub(e *env, hub *mailhub.Hub, cfg Config) {
   SMTP            %s port %s, no encryption, no authentication
   password        %s   (for every mailbox)
 
+What it creates and what it throws away:
+  database        %s
+  mail            every mailbox is in memory, made on first use: all mail is
+                  gone when dev stops
+  secret          %s
+
 Every address gets a mailbox on first use. To read a member's ballot in
 Thunderbird (or any client): add a mail account with the member's address
 (for example alice@example.net, as imported), the password above, and the
 IMAP and SMTP servers above. Reply to the ballot and ballotd counts it.
 
-In another terminal, with DATABASE_URL=%s:
-  ballotd import members members.csv && ballotd wave create … && ballotd candidate add … && ballotd race open MA-SEN
+In another terminal, with DATABASE_URL=%s, from a clone:
+  ballotd import groups contrib/groups.example.csv
+  ballotd import members contrib/members.example.csv
+  ballotd wave create … && ballotd candidate add … && ballotd race open MA-07   (see README)
 
 Ctrl-C stops it.
-`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, redact(cfg.DatabaseURL))
+`, cfg.Mailbox, cfg.Domain, host, imapPort, host, smtpPort, hub.Password, dbFate, secretWords(e.getenv), redact(cfg.DatabaseURL))
 }

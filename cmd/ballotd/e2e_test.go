@@ -317,7 +317,7 @@ func TestEndToEndRace(t *testing.T) {
 		switch {
 		case strings.HasPrefix(p.Subject, "Results:"):
 			announced[p.To] = true
-			if !strings.Contains(p.Body, "ENDORSED") || !strings.Contains(p.Body, "4 of 6 eligible members voted (66.7 %)") {
+			if !strings.Contains(p.Body, "\n     endorsed: ") || !strings.Contains(p.Body, "4 of 6 eligible members voted (66.7 %)") {
 				t.Errorf("announcement to %s lacks the result: %s", p.To, p.Body)
 			}
 		case strings.HasPrefix(p.Subject, "Voting has closed") && p.To == "frank@example.net":

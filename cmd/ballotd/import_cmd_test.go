@@ -92,3 +92,35 @@ func TestImportCommandAccountsForEveryRow(t *testing.T) {
 		t.Errorf("sync --max-remove 50%%: exit %d\n%s", code, out)
 	}
 }
+
+// The example CSVs README points newcomers at import with every row
+// added and none rejected: they have the exact columns import reads.
+func TestContribExamplesImport(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testenv.DatabaseURL(t)}
+	if code, out, errOut := runWith(env, "migrate"); code != 0 {
+		t.Fatalf("migrate: %d %s %s", code, out, errOut)
+	}
+	for _, kind := range []string{"groups", "members"} {
+		file := filepath.Join("..", "..", "contrib", kind+".example.csv")
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := strings.Count(string(b), "\n") - 1
+		code, out, errOut := runWith(env, "import", kind, file, "--json")
+		if code != 0 {
+			t.Fatalf("import %s %s: exit %d: %s %s", kind, file, code, out, errOut)
+		}
+		var rep struct {
+			Rows       int `json:"rows"`
+			Added      int `json:"added"`
+			Updated    int `json:"updated"` // a group's second leader
+			Rejected   int `json:"rejected_count"`
+			Duplicates int `json:"duplicates"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Rows != rows || rep.Added+rep.Updated != rows ||
+			rep.Rejected != 0 || rep.Duplicates != 0 {
+			t.Errorf("import %s %s: %+v (want %d rows all taken, none rejected), %v: %s", kind, file, rep, rows, err, out)
+		}
+	}
+}

@@ -150,8 +150,10 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 		p := parseSent(t, e)
 		announced[p.To] = p
 		if !strings.HasPrefix(p.Subject, "Results: ") || !strings.Contains(p.Body, "3 of 5 eligible members voted (60.0 %)") ||
-			!strings.Contains(p.Body, "2 votes, 66.7 % support, ENDORSED") || !strings.Contains(p.Body, "celebrate it locally") ||
-			!strings.Contains(p.Body, "The rule this vote was held under:\n- A candidate is endorsed with the support of 60 % or more") {
+			!strings.Contains(p.Body, "2 votes\n     endorsed: 66.7 % support, above the 60 % needed; 60.0 % turnout") ||
+			!strings.Contains(p.Body, "celebrate it locally") ||
+			!strings.Contains(p.Body, "The rule as it was applied:\n- A candidate needed the support of 60 % or more") ||
+			strings.Contains(p.Body, "change your vote") || strings.Contains(p.Body, "Voting closes") {
 			t.Errorf("announcement to %s: %s\n%s", p.To, p.Subject, p.Body)
 		}
 	}
@@ -522,7 +524,7 @@ func TestHeldResults(t *testing.T) {
 	h.shift(db, "", "", "-1 second")
 	held := parseSent(t, h.waitSent(5)[4])
 	if held.To != "staff@example.org" || held.Subject != "Results held for release: U.S. House, Massachusetts district 7 (MA-07)" ||
-		!strings.Contains(held.Body, "1. Jane Doe: 1 votes, 100.0 % support, ENDORSED") || !strings.Contains(held.Body, "ballotd results release MA-07") {
+		!strings.Contains(held.Body, "1. Jane Doe: 1 vote\n     endorsed: 100.0 % support, above the 60 % needed") || !strings.Contains(held.Body, "ballotd results release MA-07") {
 		t.Fatalf("held notice: %+v", held)
 	}
 	var races []struct {

@@ -19,18 +19,19 @@ import (
 // scratch is true it always makes a fresh database (dropped by cleanup), on
 // DATABASE_URL's server when that is set. A database it creates carries
 // devMark: only such a one may be keyed by the public dev secret
-// (guardDevSecret).
-func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url string, cleanup func(), err error) {
+// (guardDevSecret). fate says in words which database it is and what
+// cleanup does to it, for a banner.
+func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url, fate string, cleanup func(), err error) {
 	server := e.getenv("DATABASE_URL")
 	if server != "" && !scratch {
-		return server, func() {}, nil
+		return server, "DATABASE_URL's database, used as it is and kept", func() {}, nil
 	}
 	// A scratch database goes beside DATABASE_URL's, never into it: the demo
 	// must not write its members into a real list.
 	if server == "" {
 		var err error
 		if server, err = pgtemp.Locate(ctx); err != nil {
-			return "", nil, err
+			return "", "", nil, err
 		}
 	}
 	stops := []func(){}
@@ -43,10 +44,10 @@ func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url 
 		e.log.Info("no PostgreSQL server on 127.0.0.1:5432 and no DATABASE_URL: starting a throwaway cluster")
 		cl, err := pgtemp.Start(ctx)
 		if errors.Is(err, pgtemp.ErrNoBinaries) {
-			return "", nil, configError{"DATABASE_URL is not set, no PostgreSQL server answers on 127.0.0.1:5432, and no PostgreSQL binaries (initdb, pg_ctl) were found to start one: install postgresql or set DATABASE_URL"}
+			return "", "", nil, configError{"DATABASE_URL is not set, no PostgreSQL server answers on 127.0.0.1:5432, and no PostgreSQL binaries (initdb, pg_ctl) were found to start one: install postgresql or set DATABASE_URL"}
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("start a throwaway PostgreSQL: %w", err)
+			return "", "", nil, fmt.Errorf("start a throwaway PostgreSQL: %w", err)
 		}
 		stops = append(stops, func() {
 			if err := cl.Stop(); err != nil {
@@ -54,6 +55,7 @@ func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url 
 			}
 		})
 		server = cl.URL
+		fate = fmt.Sprintf("a throwaway PostgreSQL server in %s, stopped and deleted at exit with everything in it", cl.Dir)
 	}
 	if scratch {
 		var b [4]byte
@@ -63,24 +65,24 @@ func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url 
 	admin, err := sql.Open("postgres", server)
 	if err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("connect to %s: %w", server, err)
+		return "", "", nil, fmt.Errorf("connect to %s: %w", server, err)
 	}
 	var exists bool
 	if err := admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		admin.Close()
 		cleanup()
-		return "", nil, fmt.Errorf("look for database %s: %w", name, err)
+		return "", "", nil, fmt.Errorf("look for database %s: %w", name, err)
 	}
 	if !exists {
 		if _, err := admin.ExecContext(ctx, `CREATE DATABASE "`+name+`"`); err != nil {
 			admin.Close()
 			cleanup()
-			return "", nil, fmt.Errorf("create database %s: %w", name, err)
+			return "", "", nil, fmt.Errorf("create database %s: %w", name, err)
 		}
 		if err := markDevDatabase(ctx, admin, name); err != nil {
 			admin.Close()
 			cleanup()
-			return "", nil, err
+			return "", "", nil, err
 		}
 	}
 	// Teardown runs in reverse: drop the scratch database, close the pool,
@@ -96,7 +98,16 @@ func localDatabase(ctx context.Context, e *env, name string, scratch bool) (url 
 	url, err = pgtemp.ConnectURL(server, name)
 	if err != nil {
 		cleanup()
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return url, cleanup, nil
+	switch {
+	case fate != "":
+	case scratch:
+		fate = fmt.Sprintf("a fresh database %s on %s, dropped at exit", name, redact(server))
+	case exists:
+		fate = fmt.Sprintf("database %s on %s, as an earlier run left it; kept at exit", name, redact(server))
+	default:
+		fate = fmt.Sprintf("database %s on %s, created now; kept at exit (drop it to start afresh)", name, redact(server))
+	}
+	return url, fate, cleanup, nil
 }

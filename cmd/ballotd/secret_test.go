@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/mailhub"
 )
 
 // TestSecretStrength: published secrets and ones of little estimated
@@ -101,7 +103,7 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 		t.Error("the dev secret is allowed on a database dev did not make")
 	}
 	e := &env{getenv: getenv, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}
-	own, cleanup, err := localDatabase(ctx, e, "ballotd_devmark", true)
+	own, _, cleanup, err := localDatabase(ctx, e, "ballotd_devmark", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,5 +114,42 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 	h.env["BALLOTD_SECRET"] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	if err := guardDevSecret(ctx, getenv, h.env["DATABASE_URL"]); err != nil {
 		t.Errorf("an operator's own secret is refused: %v", err)
+	}
+}
+
+// TestDevBannerSaysWhatItKeeps: dev's banner says which database it uses
+// and whether it survives the run, that the hub's mail does not, and which
+// secret keys the tokens.
+func TestDevBannerSaysWhatItKeeps(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	getenv := func(k string) string { return h.env[k] }
+	e := &env{getenv: getenv, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}
+	_, fate, cleanup, err := localDatabase(ctx, e, "ballotd", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup()
+	if fate != "DATABASE_URL's database, used as it is and kept" {
+		t.Errorf("DATABASE_URL set: fate %q", fate)
+	}
+	_, fate, cleanup, err = localDatabase(ctx, e, "ballotd_fate", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup()
+	if !strings.HasPrefix(fate, "a fresh database ballotd_fate_") || !strings.HasSuffix(fate, ", dropped at exit") {
+		t.Errorf("scratch: fate %q", fate)
+	}
+	h.env["BALLOTD_SECRET"] = ""
+	var out strings.Builder
+	e.stdout = &out
+	printHub(e, &mailhub.Hub{SMTPAddr: "127.0.0.1:2525", IMAPAddr: "127.0.0.1:1143", Password: "ballotd"},
+		Config{Mailbox: "ballots", Domain: "example.org", DatabaseURL: "postgres://u:pw@127.0.0.1/ballotd"}, "database ballotd on …; kept at exit")
+	for _, want := range []string{"  database        database ballotd on …; kept at exit\n", "all mail is\n                  gone when dev stops",
+		"the public dev secret", "contrib/members.example.csv"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
 	}
 }
