@@ -31,7 +31,7 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 	if *n < 1 || *conns < 1 {
 		return usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
 	}
-	dbURL, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
 	if err != nil {
 		return err
 	}
