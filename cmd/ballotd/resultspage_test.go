@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -215,5 +216,74 @@ func TestResultsPageChecksAReceipt(t *testing.T) {
 		t.Errorf("POST /results: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// TestResultsPageInChromium opens a saved copy of the results page
+// (file://, as a member who saved it would) in headless Chromium at phone
+// width, types a receipt code in capitals without dashes and submits the
+// form: the page's script, with the browser's Web Crypto, answers
+// "counted: YES", a wrong code "not found", and nothing is wider than a
+// 390 px screen (no name is broken to fit: choice cells do not break words). The two lines added to the copy only fill the box and
+// press Check; the check itself is the page's.
+func TestResultsPageInChromium(t *testing.T) {
+	var browser string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			browser = p
+			break
+		}
+	}
+	if browser == "" {
+		t.Skip("no headless Chromium installed (Debian: apt-get install chromium): the page's script ran under node in TestResultsPageChecksAReceipt")
+	}
+	code := "k7qm-2xfa-p4ne-w3rd"
+	l := ballots.EndorsementList{Endorsements: []ballots.Endorsement{{Wave: "March", State: "MA", Office: ballots.OfficeHouse, Race: "MA-07",
+		Candidate: "Alexandria Montgomery-Fitzgerald", Groups: []string{"Indivisible Somerville"}, Votes: 2, Voted: 3, Eligible: 4, Support: 2.0 / 3, Turnout: 0.75, Reachable: 4, TurnoutReachable: 0.75}},
+		Receipts: []ballots.RaceReceipts{{Wave: "March", Race: "MA-07", Receipts: []ballots.ReceiptLine{
+			{Hash: ballots.ReceiptHash(code), Choice: "YES: Alexandria Montgomery-Fitzgerald"},
+			{Hash: ballots.ReceiptHash("b2cd-efgh-ijkl-mn34"), Choice: "NO: Alexandria Montgomery-Fitzgerald"}}}}}
+	var page strings.Builder
+	if err := endorsementsPage.Execute(&page, l); err != nil {
+		t.Fatal(err)
+	}
+	// Headless Chromium's window is at least 500 px wide: the page is laid
+	// out in a 390 px root instead, and the widest element measured.
+	phone := strings.Replace(page.String(), "<html lang=\"en\">", "<html lang=\"en\" style=\"width:390px\">", 1)
+	if phone == page.String() {
+		t.Fatal("the page's <html> tag changed: update this test")
+	}
+	for _, tc := range []struct{ typed, want string }{
+		{strings.ToUpper(strings.ReplaceAll(code, "-", "")), `class="found">counted: YES. MA-07 (March): counted as YES: Alexandria Montgomery-Fitzgerald.</p>`},
+		{"aaaa-bbbb-cccc-dddd", `class="missing">not found: `},
+	} {
+		fill := `<script>document.querySelectorAll("details").forEach(function (d) { d.open = true; });` +
+			`document.getElementById("verify-code").value = "` + tc.typed + `"; document.getElementById("verify-form").requestSubmit();` +
+			`setTimeout(function () { var r = 0; document.querySelectorAll("body *").forEach(function (e) { r = Math.max(r, Math.ceil(e.getBoundingClientRect().right)); });` +
+			`var broken = []; document.querySelectorAll("td.choice, h2, .meta").forEach(function (e) { var n = e.firstChild, m, re = /[^\s-]+/g;` +
+			`for (; n; n = n.nextSibling) { if (n.nodeType !== 3) continue; while ((m = re.exec(n.data))) { var g = document.createRange(); g.setStart(n, m.index); g.setEnd(n, m.index + m[0].length);` +
+			`if (g.getClientRects().length > 1) broken.push(m[0]); } } });` +
+			`document.body.setAttribute("data-width", r); document.body.setAttribute("data-broken", broken.join(" ")); }, 100);</script></body>`
+		file := filepath.Join(t.TempDir(), "results.html")
+		if err := os.WriteFile(file, []byte(strings.Replace(phone, "</body>", fill, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+			"--window-size=390,900", "--virtual-time-budget=5000", "--dump-dom", "file://"+file).Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", browser, err)
+		}
+		dom := string(out)
+		if !strings.Contains(dom, tc.want) {
+			t.Errorf("typed %q: the page shows %q, want %q", tc.typed, between(dom, `<p id="verify-result"`, "</p>"), tc.want)
+		}
+		if w := between(dom, `data-width="`, `"`); w == "" || len(w) > 3 || w > "390" {
+			t.Errorf("typed %q: the page is %s px wide at a 390 px screen", tc.typed, w)
+		}
+		if b := between(dom, `data-broken="`, `"`); b != "" || !strings.Contains(dom, `data-broken=`) {
+			t.Errorf("typed %q: words broken across lines at 390 px: %q", tc.typed, b)
+		}
 	}
 }
