@@ -28,6 +28,15 @@ type Identity struct {
 	PublicURL string
 }
 
+// ResultsURL is where serve shows the results page with its receipt check,
+// "" without a PublicURL.
+func (id Identity) ResultsURL() string {
+	if id.PublicURL == "" {
+		return ""
+	}
+	return id.PublicURL + "/results"
+}
+
 // Address returns the mailbox's address with a plus tag ("" for none).
 func (id Identity) Address(tag string) string {
 	if tag == "" {
@@ -264,7 +273,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		data = templates.Ballot{Name: row.MemberName, Race: sh.open, Candidates: sh.candidates,
 			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
 	case ballots.MailReceipt:
-		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code, Read: ad.Read}
+		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code, Read: ad.Read, ResultsURL: r.ID.ResultsURL()}
 	case ballots.MailNoChange:
 		data = templates.NoChange{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Stale: ad.Stale, Code: code}
 	case ballots.MailClarify:
@@ -297,6 +306,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if len(ad.LeaderOf) > 0 {
 			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
 		}
+		a.ResultsURL = r.ID.ResultsURL()
 		data = a
 	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
 		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed,

@@ -214,6 +214,9 @@ type Receipt struct {
 	// Read says how a near-miss answer was read: `"Pressly" as Ayanna
 	// Pressley`.
 	Read string
+	// ResultsURL is the results page, where the receipt can be checked in
+	// a browser (BALLOTD_PUBLIC_URL/results); "" when there is none.
+	ResultsURL string
 }
 
 // NoChange is the data of the note to a reply that changed nothing: the
@@ -302,6 +305,9 @@ type Announcement struct {
 	// LeaderOf names the nominating groups the recipient leads, when the
 	// announcement goes to a group leader rather than a member.
 	LeaderOf []string
+	// ResultsURL is the results page, where a receipt can be checked in a
+	// browser (BALLOTD_PUBLIC_URL/results); "" when there is none.
+	ResultsURL string
 }
 
 // Reminder is the data of the one reminder to a member who has not voted.

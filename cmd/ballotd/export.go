@@ -67,6 +67,8 @@ var endorsementsPage = template.Must(template.New("endorsements").Funcs(template
 	"width": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 	"state": ballots.StateName,
 	"title": func(o ballots.Office) string { return o.Title() },
+	// verifyScript is the receipt check, inserted as it is (its CSP hash).
+	"verifyScript": func() template.JS { return template.JS(verifyScript) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</title>
@@ -83,8 +85,16 @@ h1{font-size:1.6em;margin:.2em 0 .6em}
 .bar span{display:block;height:8px;border-radius:4px;background:#3b6fb6}
 details{margin:1.5em 0}
 table{border-collapse:collapse;font-size:.85em;width:100%}
-td{padding:2px 6px;border-bottom:1px solid #eee;word-break:break-all}
+td{padding:2px 6px;border-bottom:1px solid #eee;vertical-align:top}
+td.hash{word-break:break-all;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;color:#444}
+td.choice{word-break:normal;overflow-wrap:normal;hyphens:none;min-width:7em}
 code{font-size:.95em}
+#verify-form{display:flex;flex-wrap:wrap;gap:8px;margin:.6em 0}
+#verify-code{flex:1 1 12em;min-width:0;font-size:16px;padding:8px 10px;border:1px solid #b8c2cc;border-radius:6px;font-family:ui-monospace,Menlo,Consolas,monospace}
+#verify-form button{font-size:16px;padding:8px 16px;border:0;border-radius:6px;background:#3b6fb6;color:#fff}
+#verify-result{font-weight:600;margin:.4em 0}
+#verify-result.found{color:#1d7a35}
+#verify-result.missing{color:#a33}
 </style></head>
 <body>
 <h1>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</h1>
@@ -98,11 +108,15 @@ code{font-size:.95em}
 {{if .Reason}}<p class="reason">{{.Reason}}</p>{{end}}
 </div>
 {{end}}
-{{if .Receipts}}<h2 style="font-size:1.2em">Check your vote</h2>
-<p>Every counted vote is listed by the SHA-256 of the receipt code its voter was mailed, beside the choice counted. Compute yours with <code>printf %s 'YOUR-RECEIPT-CODE' | sha256sum</code> and find it below.</p>
+{{if .Receipts}}<h2 style="font-size:1.2em" id="check">Check your vote</h2>
+<p>Every counted vote is listed by the SHA-256 of the receipt code its voter was mailed, beside the choice counted. Paste the receipt code from your receipt email: your browser computes its hash and looks it up in this page. Nothing is sent anywhere.</p>
+<form id="verify-form" autocomplete="off"><input id="verify-code" type="text" inputmode="text" autocapitalize="none" autocorrect="off" spellcheck="false" placeholder="abcd-efgh-ijkl-mnop" aria-label="Receipt code"><button type="submit">Check</button></form>
+<p id="verify-result" role="status" aria-live="polite"></p>
+<noscript><p>Without JavaScript, compute the hash with <code>printf %s 'YOUR-RECEIPT-CODE' | sha256sum</code> and find it below.</p></noscript>
 {{range .Receipts}}<details><summary>{{.Race}} ({{.Wave}}): {{len .Receipts}} counted votes</summary>
-<table>{{range .Receipts}}<tr><td><code>{{.Hash}}</code></td><td>{{.Choice}}</td></tr>
+<table>{{range .Receipts}}<tr><td class="hash">{{.Hash}}</td><td class="choice">{{.Choice}}</td></tr>
 {{end}}</table></details>
-{{end}}{{end}}
-</body></html>
+{{end}}<script type="application/json" id="receipt-hashes">{{.Receipts}}</script>
+<script>{{verifyScript}}</script>
+{{end}}</body></html>
 `))

@@ -170,7 +170,10 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	}
 	if cfg.HTTPAddr != "" {
 		h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
-		listen("BALLOTD_HTTP_ADDR", "http", cfg.HTTPAddr, publicMux(h, d.obs, cfg.MetricsToken))
+		mux := publicMux(h, d.obs, cfg.MetricsToken)
+		// The results page with its receipt check, BALLOTD_PUBLIC_URL/results.
+		mux.Handle("/results", &resultsHandler{store: d.store, log: e.log.With("part", "http")})
+		listen("BALLOTD_HTTP_ADDR", "http", cfg.HTTPAddr, mux)
 	}
 	if cfg.AdminAddr != "" {
 		listen("BALLOTD_ADMIN_ADDR", "admin http", cfg.AdminAddr, adminMux(d.obs, cfg.MetricsToken))
