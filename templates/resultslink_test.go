@@ -16,7 +16,7 @@ func TestResultsLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	race := Race{Code: "MA-07", Title: "U.S. House, Massachusetts district 7", Close: time.Date(2026, 3, 8, 22, 0, 0, 0, time.UTC),
-		ThresholdPct: "60 %", Rule: []string{"A candidate is endorsed with 60 % of those who vote."}}
+		ThresholdPct: "60 %"}
 	const url = "https://ballots.example.org/results"
 	for _, tc := range []struct {
 		kind string
