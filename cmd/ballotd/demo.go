@@ -335,7 +335,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	err = endorsementsPage.Execute(page, list)
+	err = endorsementsPage.Execute(page, endorsementsPageData{EndorsementList: list, Org: cfg.Org})
 	if cerr := page.Close(); err == nil {
 		err = cerr
 	}
@@ -698,7 +698,7 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 		return fmt.Errorf("demo: %w", err)
 	}
 	want := map[string]string{"Your ballot": "ballot.eml", "Vote received": "receipt.eml", "We could not read": "clarification.eml",
-		"Results:": "announcement.eml", "ballotd digest": "digest.eml"}
+		"Results:": "announcement.eml", "digest": "digest.eml"}
 	digests := 0
 	for _, env := range hub.Received() {
 		if !strings.HasPrefix(env.From, "ballots+b-") {
@@ -708,7 +708,9 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 		if err != nil {
 			continue
 		}
-		if strings.HasPrefix(m.Subject, "ballotd digest") {
+		// The digest's subject says what needs doing; its text says what it is.
+		digest := strings.HasPrefix(m.Text, "Staff digest")
+		if digest {
 			// The first while the vote is open, the last after the close.
 			if digests++; digests == 1 {
 				if err := os.WriteFile(filepath.Join(dir, "digest-voting.eml"), env.Data, 0o644); err != nil {
@@ -718,7 +720,7 @@ func writeDemoFiles(dir string, hub *mailhub.Hub, tallies []ballots.Tally) error
 			}
 		}
 		for prefix, file := range want {
-			if strings.HasPrefix(m.Subject, prefix) {
+			if digest && prefix == "digest" || !digest && strings.HasPrefix(m.Subject, prefix) {
 				if err := os.WriteFile(filepath.Join(dir, file), env.Data, 0o644); err != nil {
 					return fmt.Errorf("demo: %w", err)
 				}
