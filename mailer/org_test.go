@@ -162,7 +162,7 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 		case ballots.MailJoinConfirm:
 			why = "You get this because someone asked to join the member ballots of Working Families with this address"
 		case ballots.MailUnsubscribed:
-			why = "You get this because this address has just left the member ballots of Working Families; you will get no more."
+			why = "You get this because this address has just left the member ballots of Working Families."
 		}
 		text := strings.Join(strings.Fields(m.text), " ")
 		want := []string{why, "1 Main St, Boston, MA 02110", "https://wf.example.org"}
