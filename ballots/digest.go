@@ -17,7 +17,7 @@ import (
 type Digest struct {
 	Since       *time.Time        `json:"since,omitempty"` // the last digest, nil for the first
 	At          time.Time         `json:"at"`
-	Nominations []DigestCandidate `json:"nominations,omitempty"` // nominated since the last digest
+	Nominations []DigestCandidate `json:"nominations,omitempty"` // candidates new since the last digest, with their status
 	Vetting     []DigestCandidate `json:"vetting,omitempty"`     // waiting for approval
 	Open        []DigestRace      `json:"open,omitempty"`        // open races, turnout so far
 	Problems    []DigestProblem   `json:"problems,omitempty"`    // bounces, failed sends, quarantined mail
@@ -56,6 +56,9 @@ type DigestCandidate struct {
 	Name   string         `db:"name" json:"name"`
 	Status string         `db:"status" json:"status"`
 	Groups pq.StringArray `db:"groups" json:"groups"`
+	// Nominated says a group's nomination form named the candidate; staff
+	// add candidates without one (race candidate add, a CSV).
+	Nominated bool `db:"nominated" json:"nominated"`
 	// Conflicts are the other candidates of the race nominated by groups,
 	// "Name (Group, Group)" (only in Digest.Conflicts).
 	Conflicts []string `db:"-" json:"conflicts,omitempty"`
@@ -112,12 +115,13 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 		d.Since = &last.Time
 	}
 	const cand = `SELECT c.id, r.code AS race, w.name AS wave, c.name, c.status,
+		EXISTS (SELECT 1 FROM nominations n WHERE n.candidate_id = c.id) AS nominated,
 		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
 		FROM candidates c JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id `
-	if err := sqlx.SelectContext(ctx, q, &d.Nominations, cand+`WHERE c.created_at > $1 ORDER BY r.code, c.id`, since); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &d.Nominations, cand+`WHERE c.created_at > $1 ORDER BY w.voting_close, w.name, r.code, c.id`, since); err != nil {
 		return d, fmt.Errorf("digest: nominations: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, q, &d.Vetting, cand+`WHERE c.status = 'nominated' AND r.status = 'draft' ORDER BY r.code, c.id`); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &d.Vetting, cand+`WHERE c.status = 'nominated' AND r.status = 'draft' ORDER BY w.voting_close, w.name, r.code, c.id`); err != nil {
 		return d, fmt.Errorf("digest: vetting queue: %w", err)
 	}
 	conflicts, err := digestConflicts(ctx, q, d.Vetting)

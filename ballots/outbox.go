@@ -96,16 +96,19 @@ func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
 
 // OutboxRow is a claimed outbox row with what rendering it needs.
 type OutboxRow struct {
-	ID         int64           `db:"id"`
-	Kind       string          `db:"kind"`
-	Recipient  string          `db:"recipient"`
-	MemberID   sql.NullInt64   `db:"member_id"`
-	MemberName string          `db:"member_name"`
-	BallotID   sql.NullInt64   `db:"ballot_id"`
-	Nonce      []byte          `db:"nonce"`
-	RaceID     sql.NullInt64   `db:"race_id"`
-	Data       json.RawMessage `db:"data"`
-	Attempts   int             `db:"attempts"`
+	ID         int64         `db:"id"`
+	Kind       string        `db:"kind"`
+	Recipient  string        `db:"recipient"`
+	MemberID   sql.NullInt64 `db:"member_id"`
+	MemberName string        `db:"member_name"`
+	// MemberDistrict is the member's district ("" for none), for the
+	// footer of member mail.
+	MemberDistrict string          `db:"member_district"`
+	BallotID       sql.NullInt64   `db:"ballot_id"`
+	Nonce          []byte          `db:"nonce"`
+	RaceID         sql.NullInt64   `db:"race_id"`
+	Data           json.RawMessage `db:"data"`
+	Attempts       int             `db:"attempts"`
 	// NextAttempt is when the row came due: with ID, its place in the queue.
 	NextAttempt time.Time `db:"next_attempt"`
 }
@@ -164,7 +167,7 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 			FROM due WHERE o.id = due.id
 			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.next_attempt
 		)
-		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, c.ballot_id,
+		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, coalesce(m.district, '') AS member_district, c.ballot_id,
 		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.next_attempt
 		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
 		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"strings"
@@ -66,6 +67,16 @@ func mimeTree(t *testing.T, data []byte) (string, []leaf) {
 	return walk(e), leaves
 }
 
+// img0 decodes a PNG.
+func img0(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	m, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the PNG does not decode: %v", err)
+	}
+	return m
+}
+
 // renderDigest renders the data of a digest as the mailer does at send time.
 func renderDigest(t *testing.T, r *mailer.Renderer, id int64, d any) []byte {
 	t.Helper()
@@ -107,8 +118,13 @@ func checkChart(t *testing.T, data []byte, rows int) (text, html string, img []b
 	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
 		t.Fatalf("the PNG does not decode: %v", err)
 	}
-	if cfg.Width != 600 || cfg.Height != 60+24*rows {
-		t.Errorf("chart of %d races is %d×%d px, want 600×%d", rows, cfg.Width, cfg.Height, 60+24*rows)
+	// Drawn at twice the pixels it is shown at (400 CSS pixels wide, 24 a
+	// race and 60 for the title and axis), sharp on a phone's screen.
+	if b := img0(t, img).Bounds(); cfg.Width != 800 || cfg.Height != 2*(60+24*rows) || b.Dx() != 800 || b.Dy() != cfg.Height {
+		t.Errorf("chart of %d races is %d×%d px (bounds %v), want 800×%d", rows, cfg.Width, cfg.Height, b, 2*(60+24*rows))
+	}
+	if !strings.Contains(html, `width="400"`) {
+		t.Errorf("the HTML does not show the chart at 400 CSS pixels:\n%s", html)
 	}
 	return text, html, img
 }

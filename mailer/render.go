@@ -26,6 +26,11 @@ type Identity struct {
 	// PublicURL is the base URL of the HTTP side ("" for none): member mail
 	// then also carries the RFC 8058 one-click unsubscribe link.
 	PublicURL string
+	// Org is the organisation ballotd sends for: member mail names it in
+	// its subject and footer, the digest in its subject (zero: none).
+	Org templates.Org
+	// StaffTZ is the zone of the times in mail to staff (nil: UTC).
+	StaffTZ *time.Location
 }
 
 // ResultsURL is where serve shows the results page with its receipt check,
@@ -147,6 +152,34 @@ func raceData(sh ballots.RaceSheet) templates.Race {
 		Close:        r.VotingClose.In(ballots.StateZone(r.State)),
 		ThresholdPct: fmt.Sprintf("%g %%", r.Threshold*100),
 	}
+}
+
+// staffTimes puts the digest's times in the zone staff read them in
+// (Identity.StaffTZ): templates write a time in its own zone.
+func (r *Renderer) staffTimes(d *templates.Digest) {
+	loc := r.ID.StaffTZ
+	if loc == nil {
+		loc = time.UTC
+	}
+	d.At = d.At.In(loc)
+	if d.Since != nil {
+		since := d.Since.In(loc)
+		d.Since = &since
+	}
+	for i := range d.Open {
+		d.Open[i].Closes = d.Open[i].Closes.In(loc)
+	}
+}
+
+// orgSubject is a member mail's subject with the organisation after it,
+// "Your ballot: U.S. Senate, Massachusetts (MA-SEN) — Working Families":
+// the subject still starts with what the mail is; without an
+// organisation it is as it was.
+func orgSubject(subject, org string) string {
+	if org = strings.Join(strings.Fields(org), " "); org == "" {
+		return subject
+	}
+	return subject + " — " + org
 }
 
 // districtWords names a House district: "district 7" for MA-07,
@@ -342,6 +375,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		if err := json.Unmarshal(row.Data, &d); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
 		}
+		d.Org = r.ID.Org
+		r.staffTimes(&d)
 		if len(d.Open) > 0 {
 			chart, err := digestChart(&d, msgID)
 			if err != nil {
@@ -349,8 +384,9 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			}
 			inline = append(inline, chart)
 		}
-		data = d
 		replyTo = r.staffReplyTo(row.ID)
+		d.Reply = replyTo
+		data = d
 	default:
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}
@@ -391,15 +427,28 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		headers = append(headers, Header{"Auto-Submitted", "auto-generated"})
 	}
 	if row.MemberID.Valid {
-		// RFC 2369 and RFC 8058: a member can leave from any message.
+		// RFC 2369 and RFC 8058: a member can leave from any message, by
+		// the header and by the footer that says the same in words.
 		ut := r.Tokens.Make(ballots.TokenUnsubscribe, row.MemberID.Int64, nil)
-		lu := "<mailto:" + r.ID.Address(ballots.TokenUnsubscribe+"-"+ut) + ">"
+		foot := templates.Footer{Org: r.ID.Org, District: row.MemberDistrict, Address: r.ID.Address(ballots.TokenUnsubscribe + "-" + ut)}
+		switch row.Kind {
+		case ballots.MailJoinConfirm, ballots.MailJoinProblems:
+			foot.For = templates.FooterJoining
+		case ballots.MailUnsubscribed:
+			foot.For = templates.FooterLeft
+		}
+		lu := "<mailto:" + foot.Address + ">"
 		if r.ID.PublicURL != "" {
-			lu += ", <" + r.ID.PublicURL + "/unsubscribe?t=" + ut + ">"
+			foot.Link = r.ID.PublicURL + "/unsubscribe?t=" + ut
+			lu += ", <" + foot.Link + ">"
 			headers = append(headers, Header{"List-Unsubscribe", lu}, Header{"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"})
 		} else {
 			headers = append(headers, Header{"List-Unsubscribe", lu})
 		}
+		if err := r.Templates.RenderFooter(foot, text, html); err != nil {
+			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		subject = orgSubject(subject, r.ID.Org.Name)
 	}
 	buf.Reset()
 	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken), inline...)

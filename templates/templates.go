@@ -4,7 +4,8 @@
 //
 // Each kind has KIND.txt (whose "subject" block is the Subject line) and
 // KIND.html. Templates are parsed once; Render executes them into a caller's
-// buffers.
+// buffers. footer.txt and footer.html are the one footer every member mail
+// ends with (RenderFooter), kept apart so no kind's template repeats it.
 package templates
 
 import (
@@ -32,11 +33,18 @@ var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unm
 	"resend-neutral", "no-change", "member-change", "unauthenticated-request"}
 
 // when writes a time for people: in words and in the zone the time
-// carries (a race's close is in its state's zone): "Tuesday 3 March 2026,
-// 5:00 pm Eastern time". A time in UTC is written for operators, in UTC.
+// carries (a race's close is in its state's zone, the digest's times in
+// BALLOTD_STAFF_TZ): "Tuesday 3 March 2026, 5:00 pm Eastern time", or
+// "… 5:00 pm Europe/Paris time" for a zone ZoneWords does not know. A time
+// in UTC (or the process's Local) is written for operators, in UTC.
 func when(t time.Time) string {
 	if words := ZoneWords(t.Location()); words != "" {
 		return t.Format("Monday 2 January 2006, 3:04 pm") + " " + words
+	}
+	if loc := t.Location(); loc != time.UTC && loc != time.Local && loc.String() != "UTC" {
+		// A zone named by an operator (BALLOTD_STAFF_TZ) that has no
+		// words here: its name says where.
+		return t.Format("Monday 2 January 2006, 3:04 pm") + " " + loc.String() + " time"
 	}
 	return t.UTC().Format("Monday 2 January 2006, 15:04 MST")
 }
@@ -78,6 +86,9 @@ type Set struct {
 	// own is the kinds whose templates both come from the binary, not
 	// from the override directory: only those are stamped (Stamp).
 	own map[string]bool
+	// footText and footHTML are the member mail footer (RenderFooter).
+	footText *texttemplate.Template
+	footHTML *htmltemplate.Template
 }
 
 var funcs = map[string]any{
@@ -136,7 +147,73 @@ func Load(dir string) (*Set, error) {
 		s.text[k], s.html[k] = tt, ht
 		s.own[k] = !overridden[k]
 	}
+	tb, err := read("footer.txt")
+	if err != nil {
+		return nil, fmt.Errorf("template footer.txt: %w", err)
+	}
+	if s.footText, err = texttemplate.New("footer").Funcs(funcs).Option("missingkey=error").Parse(string(tb)); err != nil {
+		return nil, fmt.Errorf("template footer.txt: %w", err)
+	}
+	hb, err := read("footer.html")
+	if err != nil {
+		return nil, fmt.Errorf("template footer.html: %w", err)
+	}
+	if s.footHTML, err = htmltemplate.New("footer").Funcs(funcs).Option("missingkey=error").Parse(string(hb)); err != nil {
+		return nil, fmt.Errorf("template footer.html: %w", err)
+	}
 	return s, nil
+}
+
+// RenderFooter ends a rendered member mail with the footer: appended to
+// the text, and put before the HTML's closing </body> (appended when it
+// has none).
+func (s *Set) RenderFooter(f Footer, text, html *bytes.Buffer) error {
+	if err := s.footText.Execute(text, f); err != nil {
+		return fmt.Errorf("render footer text: %w", err)
+	}
+	var foot bytes.Buffer
+	if err := s.footHTML.Execute(&foot, f); err != nil {
+		return fmt.Errorf("render footer html: %w", err)
+	}
+	i := bytes.LastIndex(html.Bytes(), []byte("</body>"))
+	if i < 0 {
+		html.Write(foot.Bytes())
+		return nil
+	}
+	tail := append([]byte(nil), html.Bytes()[i:]...)
+	html.Truncate(i)
+	html.Write(foot.Bytes())
+	html.Write(tail)
+	return nil
+}
+
+// Org is the organisation ballotd sends for (BALLOTD_ORG_NAME,
+// BALLOTD_ORG_ADDRESS, BALLOTD_ORG_URL); all "" when not configured, and
+// then no mail names one.
+type Org struct {
+	Name    string // "Working Families"
+	Address string // postal address, one line
+	URL     string // the organisation's web site
+}
+
+// Footer kinds: whom a member mail is for (Footer.For).
+const (
+	FooterMember  = ""        // a member
+	FooterJoining = "joining" // someone asking to join, not a member yet
+	FooterLeft    = "left"    // a member who has just left: no way to stop
+)
+
+// Footer is the data of the footer on every member mail: why the member
+// gets it and how to stop.
+type Footer struct {
+	Org      Org
+	For      string // FooterMember, FooterJoining or FooterLeft
+	District string // the member's district, "MA-07" ("" for none)
+	// Link is the one-click unsubscribe page ("" without
+	// BALLOTD_PUBLIC_URL); Address is the unsubscribe address, where any
+	// mail unsubscribes (the mailto: of List-Unsubscribe).
+	Link    string
+	Address string
 }
 
 // Render fills kind's templates with data: the subject (one line) and the
@@ -328,6 +405,9 @@ type VettingCandidate struct {
 	Name   string   `json:"name"`
 	Status string   `json:"status"`
 	Groups []string `json:"groups"`
+	// Nominated says a group nominated the candidate (in the digest;
+	// staff add candidates without a nomination).
+	Nominated bool `json:"nominated"`
 	// Conflicts are the other candidates of the race nominated by groups
 	// (in the digest's conflicts section).
 	Conflicts []string `json:"conflicts"`
@@ -401,10 +481,87 @@ type Digest struct {
 	HeldAnswers int `json:"held_answers"`
 	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
 	// HTML part, "" for none; ChartRaces are the open races it draws and
-	// ChartMore how many it leaves out. The renderer sets them.
+	// ChartMore how many it leaves out; ChartWidth is the width the HTML
+	// shows it at, in CSS pixels (the image has twice as many, for phones'
+	// dense screens). The renderer sets them.
 	Chart      htmltemplate.URL `json:"-"`
 	ChartRaces []DigestRace     `json:"-"`
 	ChartMore  int              `json:"-"`
+	ChartWidth int              `json:"-"`
+	// Org is the organisation, named in the subject, and Reply the
+	// digest's reply address, for the one-tap APPROVE and REJECT (the
+	// renderer sets both).
+	Org   Org    `json:"-"`
+	Reply string `json:"-"`
+}
+
+// ToDo is what the digest asks of staff and tells them, for its subject,
+// the most pressing first: "3 to vet", "1 to look at", "2 results",
+// "2 races open"; else "2 new candidates", or "nothing to do".
+func (d Digest) ToDo() []string {
+	var out []string
+	count := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			out = append(out, "1 "+one)
+		case n > 1:
+			out = append(out, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	count(len(d.Vetting), "to vet", "to vet")
+	count(len(d.Problems), "to look at", "to look at")
+	undelivered := 0
+	for _, u := range d.Undelivered {
+		undelivered += u.Count
+	}
+	count(undelivered, "ballot undelivered", "ballots undelivered")
+	count(len(d.Results), "result", "results")
+	count(len(d.Open), "race open", "races open")
+	if len(out) == 0 {
+		// Nothing asks for staff: say what is new.
+		count(len(d.Nominations), "new candidate", "new candidates")
+	}
+	if len(out) == 0 {
+		out = append(out, "nothing to do")
+	}
+	return out
+}
+
+// WaveGroup is candidates of one wave, for a digest section that names
+// the wave once rather than on every line.
+type WaveGroup struct {
+	Wave       string
+	Candidates []VettingCandidate
+}
+
+// ByWave groups cs by wave, in the order each wave first appears.
+func (Digest) ByWave(cs []VettingCandidate) []WaveGroup {
+	var out []WaveGroup
+	at := map[string]int{}
+	for _, c := range cs {
+		i, ok := at[c.Wave]
+		if !ok {
+			i = len(out)
+			at[c.Wave] = i
+			out = append(out, WaveGroup{Wave: c.Wave})
+		}
+		out[i].Candidates = append(out[i].Candidates, c)
+	}
+	return out
+}
+
+// StatusWords is a candidate's status as staff read it: "waiting for
+// vetting", "approved", "rejected", "withdrawn"; "added by staff,
+// approved" for a candidate no group nominated.
+func (c VettingCandidate) StatusWords() string {
+	w := c.Status
+	if w == "nominated" {
+		w = "waiting for vetting"
+	}
+	if !c.Nominated && c.Status != "nominated" {
+		w = "added by staff, " + w
+	}
+	return w
 }
 
 // DigestUndelivered is one reason ballots did not reach members, in the

@@ -16,6 +16,7 @@ import (
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/internal/mailauth"
 	"github.com/ballotd/ballotd/mailer"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Config is everything ballotd reads from its environment.
@@ -24,9 +25,16 @@ type Config struct {
 	Domain      string
 	Mailbox     string
 	From        string
-	IMAP        inbound.IMAPConfig
-	SMTP        mailer.SMTPConfig
-	SMTPConns   int
+	// Org is the organisation mail is sent for (BALLOTD_ORG_NAME,
+	// BALLOTD_ORG_ADDRESS, BALLOTD_ORG_URL): named in member mail's
+	// subjects and footers, the digest and the public page.
+	Org templates.Org
+	// StaffTZ is the zone staff read times in (BALLOTD_STAFF_TZ,
+	// America/New_York by default): the digest's times.
+	StaffTZ   *time.Location
+	IMAP      inbound.IMAPConfig
+	SMTP      mailer.SMTPConfig
+	SMTPConns int
 	// OutboxLease is how long a claimed outbox row is held before another
 	// worker may take it (after a crash, the row is resent once it lapses).
 	OutboxLease time.Duration
@@ -120,9 +128,29 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 	if strings.ContainsAny(c.Mailbox, "+@ \t") {
 		return c, bad("BALLOTD_MAILBOX", c.Mailbox, "a plain local part such as ballots")
 	}
+	c.Org = templates.Org{Name: strings.Join(strings.Fields(getenv("BALLOTD_ORG_NAME")), " "),
+		Address: strings.Join(strings.Fields(getenv("BALLOTD_ORG_ADDRESS")), " "), URL: strings.TrimSpace(getenv("BALLOTD_ORG_URL"))}
+	if c.Org.URL != "" {
+		if u, err := url.Parse(c.Org.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, bad("BALLOTD_ORG_URL", c.Org.URL, "the organisation's web address, such as https://example.org")
+		}
+	}
+	if c.From == "" {
+		// The organisation's name, when set, says who sends.
+		c.From = c.Org.Name
+	}
 	if c.From == "" {
 		c.From = "Endorsement ballots"
 	}
+	tz := strings.TrimSpace(getenv("BALLOTD_STAFF_TZ"))
+	if tz == "" {
+		tz = "America/New_York"
+	}
+	loc, lerr := time.LoadLocation(tz)
+	if lerr != nil || tz == "Local" {
+		return c, bad("BALLOTD_STAFF_TZ", tz, "an IANA time zone such as America/New_York or America/Chicago")
+	}
+	c.StaffTZ = loc
 	if c.Domain != "" && (strings.ContainsAny(c.Domain, "@ \t/") || !strings.Contains(c.Domain, ".") && c.Domain != "localhost") {
 		return c, bad("BALLOTD_DOMAIN", c.Domain, "a mail domain such as example.org")
 	}

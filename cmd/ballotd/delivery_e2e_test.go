@@ -171,7 +171,7 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 	h.ballotd("digest", "send")
 	var digest ballotOf
 	for _, e := range h.sent()[before:] {
-		if p := parseSent(t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+		if p := parseSent(t, e); strings.HasSuffix(p.Subject, "— ballotd digest") {
 			digest = p
 			digest.Body += htmlPart(string(e.Data))
 		}

@@ -111,6 +111,12 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 				return v
 			}
 			return "Indivisible Endorsements"
+		case "BALLOTD_ORG_NAME":
+			// The demo's mail names its organisation, as a real one's would.
+			if v := base(k); v != "" {
+				return v
+			}
+			return "Indivisible"
 		case "BALLOTD_IMAP_POLL":
 			return "500ms"
 		case "BALLOTD_STAFF":
@@ -350,7 +356,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	err = endorsementsPage.Execute(page, list)
+	err = endorsementsPage.Execute(page, endorsementsPageData{EndorsementList: list, Org: cfg.Org})
 	if cerr := page.Close(); err == nil {
 		err = cerr
 	}
@@ -581,8 +587,11 @@ func readBallot(raw []byte) (ballotMail, bool) {
 		return ballotMail{}, false
 	}
 	b := ballotMail{Subject: m.Subject, MessageID: "<" + m.MessageID + ">", ReplyTo: m.ReplyTo, Text: m.Text}
-	if i := strings.LastIndex(m.Subject, "("); i > 0 {
-		b.Race = strings.TrimSuffix(m.Subject[i+1:], ")")
+	// "Your ballot: TITLE (CODE) — ORG": the code is in the last
+	// parentheses before the organisation.
+	subject, _, _ := strings.Cut(m.Subject, " — ")
+	if i := strings.LastIndex(subject, "("); i > 0 {
+		b.Race = strings.TrimSuffix(subject[i+1:], ")")
 	}
 	lines := strings.Split(m.Text, "\n")
 	for _, line := range lines {

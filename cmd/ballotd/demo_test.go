@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ballotd/ballotd/inbound"
 )
 
 // The demo drives a whole wave and checks ballotd's tally against the
@@ -44,7 +46,19 @@ func TestDemoRunsAWave(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "digest.eml")); err != nil || !strings.Contains(string(b), "Ed Markey") || strings.Contains(string(b), "image/png") {
 		t.Errorf("digest.eml is not the results digest: %v", err)
 	}
+	// The demo's organisation sends the mail, ends the subjects and the
+	// footer says why the member gets it and how to stop.
+	if b, err := os.ReadFile(filepath.Join(out, "ballot.eml")); err != nil {
+		t.Error(err)
+	} else if m, err := inbound.Parse(b); err != nil || !strings.HasPrefix(m.Subject, "Your ballot: ") || !strings.HasSuffix(m.Subject, " — Indivisible") ||
+		!strings.Contains(m.Text, "You get this because you are a member of Indivisible in MA-") ||
+		!strings.Contains(m.Text, "To stop getting these: send any email to ballots+u-") {
+		t.Errorf("ballot.eml: subject %q, %v; text:\n%s", m.Subject, err, m.Text)
+	}
 	page, err := os.ReadFile(filepath.Join(out, "endorsements.html"))
+	if !strings.Contains(string(page), "<title>Indivisible: endorsed candidates</title>") {
+		t.Error("endorsement page is not titled with the demo's organisation")
+	}
 	if err != nil || !strings.Contains(string(page), "Ed Markey") || !strings.Contains(string(page), "Indivisible Mass Coalition: Our coordinating board voted to endorse him.") {
 		t.Errorf("endorsement page does not name the endorsed candidate with the groups' reasons: %v", err)
 	}

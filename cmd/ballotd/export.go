@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 func cmdExport(ctx context.Context, e *env, args []string) error {
@@ -27,7 +28,7 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if *format != "json" && *format != "csv" && *format != "html" {
 		return usageError{fmt.Sprintf("export endorsements: --format %q: want json, csv or html", *format)}
 	}
-	st, _, err := openStore(ctx, e)
+	st, cfg, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	case "csv":
 		return writeEndorsementsCSV(e.stdout, l)
 	case "html":
-		return endorsementsPage.Execute(e.stdout, l)
+		return endorsementsPage.Execute(e.stdout, endorsementsPageData{EndorsementList: l, Org: cfg.Org})
 	}
 	return printJSON(e.stdout, l)
 }
@@ -62,6 +63,14 @@ func writeEndorsementsCSV(w io.Writer, l ballots.EndorsementList) error {
 	return cw.Error()
 }
 
+// endorsementsPageData is what the public page shows: the endorsements
+// and the organisation that made them (BALLOTD_ORG_*), which titles and
+// introduces the page when set.
+type endorsementsPageData struct {
+	ballots.EndorsementList
+	Org templates.Org
+}
+
 var endorsementsPage = template.Must(template.New("endorsements").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"width": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
@@ -71,10 +80,11 @@ var endorsementsPage = template.Must(template.New("endorsements").Funcs(template
 	"verifyScript": func() template.JS { return template.JS(verifyScript) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</title>
+<title>{{if .Org.Name}}{{.Org.Name}}: endorsed candidates{{else}}Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}{{end}}</title>
 <style>
 body{font-family:system-ui,-apple-system,Helvetica,Arial,sans-serif;line-height:1.45;max-width:760px;margin:0 auto;padding:16px;color:#1d1d1f;background:#fff}
 h1{font-size:1.6em;margin:.2em 0 .6em}
+.intro{color:#444;margin:0 0 1.2em}
 .card{border:1px solid #dde3ea;border-radius:10px;padding:14px 16px;margin:0 0 14px}
 .card h2{font-size:1.25em;margin:0}
 .race{color:#3b6fb6;font-weight:600;font-size:.9em;text-transform:uppercase;letter-spacing:.03em}
@@ -97,8 +107,10 @@ code{font-size:.95em}
 #verify-result.missing{color:#a33}
 </style></head>
 <body>
-<h1>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</h1>
-{{if not .Endorsements}}<p>No candidate has been endorsed yet.</p>{{end}}
+{{if .Org.Name}}<h1>{{.Org.Name}}: endorsed candidates</h1>
+<p class="intro">The candidates {{if .Org.URL}}<a href="{{.Org.URL}}">{{.Org.Name}}</a>{{else}}{{.Org.Name}}{{end}} endorses{{if .Wave}} in {{.Wave}}{{end}}, as its members chose them by email ballot. Every counted vote is listed below, so each member can check theirs.</p>
+{{else}}<h1>Endorsed candidates{{if .Wave}}: {{.Wave}}{{end}}</h1>
+{{end}}{{if not .Endorsements}}<p>No candidate has been endorsed yet.</p>{{end}}
 {{range .Endorsements}}<div class="card">
 <div class="race">{{title .Office}} · {{state .State}} · <span class="code">{{.Race}}</span></div>
 <h2>{{.Candidate}}</h2>

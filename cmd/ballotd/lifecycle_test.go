@@ -264,6 +264,17 @@ func TestWaveRunsUnderTwoServes(t *testing.T) {
 	if strings.Contains(page, "alice@example.net") {
 		t.Error("export html names a voter")
 	}
+	// With an organisation, the page is its: title, heading and intro.
+	h.env["BALLOTD_ORG_NAME"], h.env["BALLOTD_ORG_URL"] = "Working Families", "https://wf.example.org"
+	page = h.ballotd("export", "endorsements", "--format", "html")
+	delete(h.env, "BALLOTD_ORG_NAME")
+	delete(h.env, "BALLOTD_ORG_URL")
+	for _, w := range []string{"<title>Working Families: endorsed candidates</title>", "<h1>Working Families: endorsed candidates</h1>",
+		`The candidates <a href="https://wf.example.org">Working Families</a> endorses, as its members chose them by email ballot.`} {
+		if !strings.Contains(page, w) {
+			t.Errorf("export html with BALLOTD_ORG_NAME lacks %q", w)
+		}
+	}
 }
 
 // htmlPart decodes the HTML alternative of a message ballotd composed.
@@ -316,9 +327,9 @@ func TestWaveOnItsOwn(t *testing.T) {
 	for _, e := range h.waitSent(7) {
 		p := parseSent(t, e)
 		switch {
-		case strings.HasPrefix(p.Subject, "ballotd digest"):
+		case strings.HasSuffix(p.Subject, "— ballotd digest"):
 			kinds = append(kinds, "digest")
-			if p.To != "staff@example.org" || !strings.Contains(p.Body, "NEW NOMINATIONS") || !strings.HasPrefix(p.ReplyTo, "ballots+s-") {
+			if p.To != "staff@example.org" || !strings.Contains(p.Body, "NEW CANDIDATES SINCE THE LAST DIGEST") || p.Subject != "1 new candidate — ballotd digest" || !strings.HasPrefix(p.ReplyTo, "ballots+s-") {
 				t.Errorf("digest: %+v", p)
 			}
 		case strings.HasPrefix(p.Subject, "Nominations closed"):
@@ -371,11 +382,12 @@ func TestDigestSend(t *testing.T) {
 
 	digest := h.digest
 	d := digest("digest sent to 1 staff: 2 new nominations, 1 to vet, 1 open races, 1 to look at, 0 results")
-	if d.To != "staff@example.org" || !strings.HasPrefix(d.ReplyTo, "ballots+s-") || d.Subject != "ballotd digest, 1 to vet, 1 to look at" {
+	if d.To != "staff@example.org" || !strings.HasPrefix(d.ReplyTo, "ballots+s-") || d.Subject != "1 to vet, 1 to look at, 1 race open — ballotd digest" {
 		t.Errorf("digest headers: to %s, reply-to %s, subject %q", d.To, d.ReplyTo, d.Subject)
 	}
-	for _, w := range []string{"NEW NOMINATIONS", "#1 Jane Doe, MA-07 (June), by Indivisible Somerville", "#2 Nominee Two, MA-SEN (June)",
-		"VETTING QUEUE", "APPROVE 2 / REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
+	for _, w := range []string{"NEW CANDIDATES SINCE THE LAST DIGEST\n\nJune:\n", "#1 Jane Doe, MA-07, by Indivisible Somerville: added by staff, approved",
+		"#2 Nominee Two, MA-SEN: waiting for vetting",
+		"VETTING QUEUE", "  #2 Nominee Two, MA-SEN\n      APPROVE 2   or   REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
 		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>",
 		`<img src="cid:turnout.`, `alt="Turnout so far: MA-07 0 of 2 voted, 0.0 %"`} {
 		if !strings.Contains(d.Body, w) {
@@ -410,7 +422,7 @@ func (h *harness) digest(wantOut string) ballotOf {
 		h.t.Fatalf("digest send: %q, want %q", out, wantOut)
 	}
 	for _, e := range h.sent()[before:] {
-		if p := parseSent(h.t, e); strings.HasPrefix(p.Subject, "ballotd digest") {
+		if p := parseSent(h.t, e); strings.HasSuffix(p.Subject, "— ballotd digest") {
 			p.Body += htmlPart(string(e.Data))
 			return p
 		}
@@ -462,14 +474,14 @@ func TestDigestConflicts(t *testing.T) {
 	nominate("MA-07", "Jane Doe", "Indivisible Somerville")                                  // 4: alone in MA-07
 
 	d := h.digest("digest sent to 1 staff: 4 new nominations, 4 to vet")
-	const conflicts = "CONFLICTS (other candidates nominated in the same race; reply APPROVE n, or REJECT n reason)\n"
+	const conflicts = "CONFLICTS (other candidates nominated in the same race)\n\nJune:\n"
 	text := between(d.Body, conflicts, "\n\n")
 	html := between(d.Body, "Conflicts</h2>", "</ul>")
 	for _, want := range []struct{ text, html string }{
-		{"  #1 Ed Markey, MA-SEN (June), by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville)   APPROVE 1 / REJECT 1 reason",
-			"<li>#1 Ed Markey, MA-SEN (June), by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville): <code>APPROVE 1</code> / <code>REJECT 1 reason</code></li>"},
-		{"  #2 Ayanna Pressley, MA-SEN (June), by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton)   APPROVE 2 / REJECT 2 reason",
-			"<li>#2 Ayanna Pressley, MA-SEN (June), by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton): <code>APPROVE 2</code> / <code>REJECT 2 reason</code></li>"},
+		{"  #1 Ed Markey, MA-SEN, by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville)\n      APPROVE 1   or   REJECT 1 reason",
+			"<li>#1 Ed Markey, MA-SEN, by Indivisible Northampton; conflicts with Ayanna Pressley (Indivisible Cambridge, Indivisible Somerville): <code>APPROVE 1</code> or <code>REJECT 1 reason</code></li>"},
+		{"  #2 Ayanna Pressley, MA-SEN, by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton)\n      APPROVE 2   or   REJECT 2 reason",
+			"<li>#2 Ayanna Pressley, MA-SEN, by Indivisible Cambridge, Indivisible Somerville; conflicts with Ed Markey (Indivisible Northampton): <code>APPROVE 2</code> or <code>REJECT 2 reason</code></li>"},
 	} {
 		if !strings.Contains(text, want.text) {
 			t.Errorf("text conflicts lack %q:\n%s", want.text, text)
@@ -478,7 +490,7 @@ func TestDigestConflicts(t *testing.T) {
 			t.Errorf("HTML conflicts lack %q:\n%s", want.html, html)
 		}
 	}
-	if n := strings.Count(text, "\n"); n != 2 || strings.Count(html, "<li>") != 2 {
+	if n := strings.Count(text, "\n"); n != 3 || strings.Count(html, "<li>") != 2 {
 		t.Errorf("conflicts: %d text lines, %d HTML items; want 2 each:\n%s\n%s", n, strings.Count(html, "<li>"), text, html)
 	}
 
@@ -491,11 +503,11 @@ func TestDigestConflicts(t *testing.T) {
 	d = h.digest("digest sent to 1 staff: 1 new nominations, 3 to vet")
 	text = between(d.Body, conflicts, "\n\n")
 	html = between(d.Body, "Conflicts</h2>", "</ul>")
-	if !strings.HasSuffix(text, "\n  #5 Sam Okafor, MA-07 (June), by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville)   APPROVE 5 / REJECT 5 reason") ||
+	if text != "  #5 Sam Okafor, MA-07, by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville)\n      APPROVE 5   or   REJECT 5 reason" ||
 		strings.Count(text, "\n") != 1 {
 		t.Errorf("text conflicts after vetting:\n%s", text)
 	}
-	if !strings.Contains(html, "<li>#5 Sam Okafor, MA-07 (June), by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville):") ||
+	if !strings.Contains(html, "<li>#5 Sam Okafor, MA-07, by Indivisible Cambridge; conflicts with Jane Doe (Indivisible Somerville):") ||
 		strings.Count(html, "<li>") != 1 {
 		t.Errorf("HTML conflicts after vetting:\n%s", html)
 	}

@@ -51,7 +51,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		st.Close()
 		return nil, fmt.Errorf("BALLOTD_TEMPLATES: %w", err)
 	}
-	id := mailer.Identity{Local: cfg.Mailbox, Domain: cfg.Domain, FromName: cfg.From, PublicURL: cfg.PublicURL}
+	id := mailer.Identity{Local: cfg.Mailbox, Domain: cfg.Domain, FromName: cfg.From, PublicURL: cfg.PublicURL, Org: cfg.Org, StaffTZ: cfg.StaffTZ}
 	rd0 := &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: id}
 	if cfg.DKIMKey != "" {
 		key, err := mailer.LoadDKIMKey(cfg.DKIMKey)
