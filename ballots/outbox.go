@@ -62,7 +62,10 @@ type AnswerData struct {
 	Read string `json:"read,omitempty"`
 	// Stale marks a no-change note for a reply written before the vote
 	// that stands.
-	Stale   bool   `json:"stale,omitempty"`
+	Stale bool `json:"stale,omitempty"`
+	// Voted marks an announcement to a member who voted in the race: only
+	// they are thanked for voting.
+	Voted   bool   `json:"voted,omitempty"`
 	Sender  string `json:"sender,omitempty"`
 	Subject string `json:"subject,omitempty"`
 	// InReplyTo is the Message-ID of the message answered, for threading.

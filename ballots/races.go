@@ -315,8 +315,12 @@ func closeRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (Tally, e
 // announce enqueues r's results to every eligible member and to the
 // leaders of the nominating groups.
 func announce(ctx context.Context, tx *sqlx.Tx, r Race) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-		SELECT 'announcement', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+	// Each member's row says whether they voted: the results thank only
+	// those who did (one set-based statement, whatever the race's size).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, data)
+		SELECT 'announcement', m.email, m.id, b.id, b.race_id,
+			CASE WHEN EXISTS (SELECT 1 FROM votes v WHERE v.ballot_id = b.id) THEN '{"voted":true}'::jsonb ELSE '{}'::jsonb END
+		FROM ballots b JOIN members m ON m.id = b.member_id
 		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
 		return fmt.Errorf("race %s: enqueue announcements: %w", r.Code, err)
 	}

@@ -279,3 +279,19 @@ func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
 		t.Fatalf("the answer does not give the result:\n%s", body)
 	}
 }
+
+func TestTheResultsThankOnlyThoseWhoVoted(t *testing.T) {
+	w := newWorld(t)
+	_, tok := w.ballot("MA-07", "alice@example.net")
+	w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "YES"))
+	if _, err := w.st.CloseRace(w.ctx, "MA-07"); err != nil {
+		t.Fatal(err)
+	}
+	thanked := map[string]bool{}
+	for _, msg := range w.rendered(ballots.MailAnnouncement) {
+		thanked[msg.To] = strings.Contains(text(t, msg.Data), "Thank you for your vote.")
+	}
+	if !thanked["alice@example.net"] || thanked["bob@example.net"] || len(thanked) != 4 {
+		t.Fatalf("thanked for their vote: %v; want Alice (who voted) only, of the four members", thanked)
+	}
+}

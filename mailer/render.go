@@ -340,6 +340,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
 		}
 		a.ResultsURL = r.ID.ResultsURL()
+		a.YouVoted = ad.Voted
 		data = a
 	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
 		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed,

@@ -75,7 +75,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		"Each member's latest reply before the close was the one counted.",
 		"Voting closed Friday 6 March 2026 at 10:30 am EST (Massachusetts time).",
 	}
-	endorsed := Announcement{Name: "Jane Doe", Race: closedHouse, Applied: applied, Eligible: 30, Voted: 20, Turnout: "66.7 %",
+	endorsed := Announcement{Name: "Jane Doe", YouVoted: true, Race: closedHouse, Applied: applied, Eligible: 30, Voted: 20, Turnout: "66.7 %",
 		Reachable: 30, TurnoutReachable: "66.7 %",
 		Results: []Result{
 			{Number: 1, Name: "Ayanna Pressley", Votes: 15, Support: "75.0 %", Endorsed: true,

@@ -385,6 +385,9 @@ type Announcement struct {
 	// ResultsURL is the results page, where a receipt can be checked in a
 	// browser (BALLOTD_PUBLIC_URL/results); "" when there is none.
 	ResultsURL string
+	// YouVoted says the recipient voted in this race: only they are
+	// thanked for their vote.
+	YouVoted bool
 }
 
 // Reminder is the data of the one reminder to a member who has not voted.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // verifyScript is the results page's receipt check: it hashes the code a
@@ -36,6 +37,7 @@ var resultsCSP = func() string {
 type resultsHandler struct {
 	store *ballots.Store
 	log   *slog.Logger
+	org   templates.Org // who the page is from (BALLOTD_ORG_*)
 }
 
 // ServeHTTP implements http.Handler.
@@ -56,7 +58,7 @@ func (h *resultsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var page bytes.Buffer
-	if err := endorsementsPage.Execute(&page, l); err != nil {
+	if err := endorsementsPage.Execute(&page, endorsementsPageData{EndorsementList: l, Org: h.org}); err != nil {
 		h.log.Error("results page", "err", err)
 		http.Error(w, "the results cannot be shown now; please try again", http.StatusInternalServerError)
 		return

@@ -244,7 +244,7 @@ func TestResultsPageInChromium(t *testing.T) {
 			{Hash: ballots.ReceiptHash(code), Choice: "YES: Alexandria Montgomery-Fitzgerald"},
 			{Hash: ballots.ReceiptHash("b2cd-efgh-ijkl-mn34"), Choice: "NO: Alexandria Montgomery-Fitzgerald"}}}}}
 	var page strings.Builder
-	if err := endorsementsPage.Execute(&page, l); err != nil {
+	if err := endorsementsPage.Execute(&page, endorsementsPageData{EndorsementList: l}); err != nil {
 		t.Fatal(err)
 	}
 	// Headless Chromium's window is at least 500 px wide: the page is laid

@@ -172,7 +172,7 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
 		mux := publicMux(h, d.obs, cfg.MetricsToken)
 		// The results page with its receipt check, BALLOTD_PUBLIC_URL/results.
-		mux.Handle("/results", &resultsHandler{store: d.store, log: e.log.With("part", "http")})
+		mux.Handle("/results", &resultsHandler{store: d.store, log: e.log.With("part", "http"), org: cfg.Org})
 		listen("BALLOTD_HTTP_ADDR", "http", cfg.HTTPAddr, mux)
 	}
 	if cfg.AdminAddr != "" {
