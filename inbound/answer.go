@@ -1027,7 +1027,7 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 		return reasonHedge
 	}
 	// "But …", "Only if …" opening a clause; "not (100%) sure".
-	if matchAt(toks, 0, conditionWords) > 0 || (hasCue(toks, negations) && hasCue(toks, phrases("sure", "certain", "convinced", "decided"))) {
+	if matchAt(toks, 0, conditionWords) > 0 || (hasCue(toks, negations) && hasCue(toks, certaintyWords)) {
 		return reasonHedge
 	}
 	// Another answer: a clause that is an answer must be the same one.
@@ -1072,7 +1072,7 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 			if strings.HasPrefix(bare, "#") && isDigits(bare[1:]) {
 				num = atoi(bare[1:])
 			} else if isDigits(bare) && (len(toks) <= 3 || (i > 0 && matchAt(toks, i-1, numberLeads) > 0) ||
-				hasCue(toks, phrases("or", "if", "unless", "vote", "pick", "choice", "instead", "also", "too", "and"))) {
+				hasCue(toks, numberChoiceCues)) {
 				num = atoi(bare)
 			}
 			if num > 0 && !(m.kind == AnswerCandidate && m.number == num) {
@@ -1090,11 +1090,22 @@ func (b *ballotWords) contradicts(c clause, m meaning) string {
 	return ""
 }
 
+// ballotMeasures are the words of a ballot measure's slogan: "Yes on Prop 22".
+var ballotMeasures = map[string]bool{"prop": true, "proposition": true, "measure": true, "question": true,
+	"amendment": true, "issue": true, "initiative": true, "referendum": true}
+
+// certaintyWords, negated ("not 100% sure"), hedge an answer.
+var certaintyWords = phrases("sure", "certain", "convinced", "decided")
+
+// numberChoiceCues make a number in a later clause read as a choice:
+// "or 3 if 1 drops out".
+var numberChoiceCues = phrases("or", "if", "unless", "vote", "pick", "choice", "instead", "also", "too", "and")
+
 // measureSlogan reports "yes/no on prop 22" at toks[i]: a ballot measure,
 // not this vote.
 func measureSlogan(toks []string, i int) bool {
 	return i+2 < len(toks) && toks[i+1] == "on" &&
-		map[string]bool{"prop": true, "proposition": true, "measure": true, "question": true, "amendment": true, "issue": true, "initiative": true, "referendum": true}[toks[i+2]]
+		ballotMeasures[toks[i+2]]
 }
 
 func (b *ballotWords) namesAny(toks []string) bool {
