@@ -31,56 +31,12 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 	if *n < 1 || *conns < 1 {
 		return usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
 	}
-	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	rb, err := newReplyBench(ctx, e, *n, "bench-lmtp-secret-0123456789")
 	if err != nil {
-		return err
-	}
-	defer cleanup()
-	st, err := ballots.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
-		return err
-	}
-	if _, err := benchWave(ctx, st, *n, ""); err != nil {
 		return fmt.Errorf("bench lmtp: %w", err)
 	}
-	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
-		return err
-	}
-	toks, err := ballots.NewTokens("bench-lmtp-secret-0123456789")
-	if err != nil {
-		return err
-	}
-	var rows []struct {
-		ID    int64  `db:"id"`
-		Nonce []byte `db:"nonce"`
-		Email string `db:"email"`
-	}
-	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
-		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
-		return err
-	}
-	type msg struct{ from, to, raw string }
-	msgs := make([]msg, len(rows))
-	yes := 0
-	for i, r := range rows {
-		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
-		answer := "Yes"
-		if i%3 == 2 {
-			answer = "No"
-		} else {
-			yes++
-		}
-		to := "ballots+v-" + tok + "@bench.example"
-		msgs[i] = msg{r.Email, to, fmt.Sprintf("From: Member <%s>\r\nTo: %s\r\nSubject: Re: Your ballot: U.S. Senate, Massachusetts (MA-SEN)\r\n"+
-			"Message-ID: <reply-%d@phone.example>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
-			"%s\r\n\r\nSent from my iPhone\r\n\r\n> On 23 Nov 2026, at 09:00, Endorsement ballots <ballots@bench.example> wrote:\r\n>\r\n"+
-			"> Voting is open on a national endorsement in the U.S. Senate, Massachusetts race (MA-SEN).\r\n"+
-			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, to, i, answer, tok)}
-	}
+	defer rb.close()
+	st, toks, yes, msgs := rb.st, rb.toks, rb.yes, rb.replies
 	// deliver hands every message to addr over c connections, as an MTA
 	// does, and fails on anything but 250.
 	deliver := func(addr string) (time.Duration, error) {

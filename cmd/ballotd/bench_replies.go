@@ -30,62 +30,21 @@ func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 	if *n < 1 {
 		return usageError{"bench replies: --replies must be ≥ 1"}
 	}
-	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	rb, err := newReplyBench(ctx, e, *n, "bench-replies-secret-0123456789")
 	if err != nil {
-		return err
-	}
-	defer cleanup()
-	st, err := ballots.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
-		return err
-	}
-	if _, err := benchWave(ctx, st, *n, ""); err != nil {
 		return fmt.Errorf("bench replies: %w", err)
 	}
-	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
-		return err
-	}
-	toks, err := ballots.NewTokens("bench-replies-secret-0123456789")
-	if err != nil {
-		return err
-	}
+	defer rb.close()
+	st, toks, yes := rb.st, rb.toks, rb.yes
+	rows := rb.replies
 	hub, err := mailhub.Start(mailhub.Options{})
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	const box = "ballots@bench.example"
-
-	// Each member replies to their ballot, top-posted over the quoted
-	// ballot as a phone's mail client does; every third says NO.
-	var rows []struct {
-		ID    int64  `db:"id"`
-		Nonce []byte `db:"nonce"`
-		Email string `db:"email"`
-	}
-	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
-		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
-		return err
-	}
-	yes := 0
-	for i, r := range rows {
-		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
-		answer := "Yes"
-		if i%3 == 2 {
-			answer = "No"
-		} else {
-			yes++
-		}
-		raw := fmt.Sprintf("From: Member <%s>\r\nTo: ballots+v-%s@bench.example\r\nSubject: Re: Your ballot: U.S. Senate, Massachusetts (MA-SEN)\r\n"+
-			"Message-ID: <reply-%d@phone.example>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
-			"%s\r\n\r\nSent from my iPhone\r\n\r\n> On 23 Nov 2026, at 09:00, Endorsement ballots <ballots@bench.example> wrote:\r\n>\r\n"+
-			"> Voting is open on a national endorsement in the U.S. Senate, Massachusetts race (MA-SEN).\r\n"+
-			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, tok, i, answer, tok)
-		if err := hub.Deliver(box, []byte(raw)); err != nil {
+	for _, r := range rows {
+		if err := hub.Deliver(box, []byte(r.raw)); err != nil {
 			return err
 		}
 	}
@@ -184,4 +143,80 @@ func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) 
 		}
 	}
 	return c.Logout().Wait()
+}
+
+// replyBench is the scratch database of the reply benchmarks: a
+// migrated database with N members, the MA-SEN race open, and each
+// member's reply to their ballot, top-posted over the quoted ballot as a
+// phone's mail client does; every third says NO.
+type replyBench struct {
+	st      *ballots.Store
+	toks    *ballots.Tokens
+	replies []benchReply
+	yes     int // how many replies say YES
+	close   func()
+}
+
+// benchReply is one member's reply to the ballot address (bench.example).
+type benchReply struct{ from, to, raw string }
+
+func newReplyBench(ctx context.Context, e *env, n int, secret string) (*replyBench, error) {
+	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := ballots.Open(ctx, dbURL)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	rb := &replyBench{st: st, close: func() { st.Close(); cleanup() }}
+	if err := rb.fill(ctx, n, secret); err != nil {
+		rb.close()
+		return nil, err
+	}
+	return rb, nil
+}
+
+func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
+	st := rb.st
+	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+		return err
+	}
+	if _, err := benchWave(ctx, st, n, ""); err != nil {
+		return err
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
+		return err
+	}
+	toks, err := ballots.NewTokens(secret)
+	if err != nil {
+		return err
+	}
+	rb.toks = toks
+	var rows []struct {
+		ID    int64  `db:"id"`
+		Nonce []byte `db:"nonce"`
+		Email string `db:"email"`
+	}
+	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
+		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+		return err
+	}
+	for i, r := range rows {
+		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
+		answer := "Yes"
+		if i%3 == 2 {
+			answer = "No"
+		} else {
+			rb.yes++
+		}
+		to := "ballots+v-" + tok + "@bench.example"
+		rb.replies = append(rb.replies, benchReply{r.Email, to, fmt.Sprintf("From: Member <%s>\r\nTo: %s\r\nSubject: Re: Your ballot: U.S. Senate, Massachusetts (MA-SEN)\r\n"+
+			"Message-ID: <reply-%d@phone.example>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
+			"%s\r\n\r\nSent from my iPhone\r\n\r\n> On 23 Nov 2026, at 09:00, Endorsement ballots <ballots@bench.example> wrote:\r\n>\r\n"+
+			"> Voting is open on a national endorsement in the U.S. Senate, Massachusetts race (MA-SEN).\r\n"+
+			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, to, i, answer, tok)})
+	}
+	return nil
 }

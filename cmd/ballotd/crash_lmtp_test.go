@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -173,23 +172,35 @@ func TestCrashLMTPDoor(t *testing.T) {
 // deliverOnce hands one message to the LMTP door as an MTA would and
 // reports whether the door took it (250).
 func deliverOnce(addr, from, rcpt, raw string) bool {
+	return lmtpDeliver(addr, from, rcpt, raw) == nil
+}
+
+// lmtpDeliver hands one message to an LMTP server over a connection of
+// its own; nil means the server answered 250.
+func lmtpDeliver(addr, from, rcpt, raw string) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false
+		return err
 	}
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	c := smtp.NewClientLMTP(conn)
 	defer c.Close()
-	if c.Hello("mx.example.org") != nil || c.Mail(from, nil) != nil || c.Rcpt(rcpt, nil) != nil {
-		return false
+	if err := c.Hello("mx.example.org"); err != nil {
+		return err
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
 	}
 	w, err := c.Data()
 	if err != nil {
-		return false
+		return err
 	}
 	if _, err := w.Write([]byte(raw)); err != nil {
-		return false
+		return err
 	}
 	_, err = w.CloseWithLMTPResponse()
-	return err == nil && !strings.Contains(fmt.Sprint(err), "451")
+	return err
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // TestServeTakesRepliesByLMTP: with BALLOTD_LMTP_ADDR, serve is an LMTP
@@ -67,13 +65,15 @@ func TestServeTakesRepliesByLMTP(t *testing.T) {
 }
 
 // deliverLMTP delivers raw to rcpt over LMTP and fails the test unless it
-// is accepted.
+// is accepted; serve opens the door as it starts, so a refused connection
+// is tried again for a few seconds.
 func deliverLMTP(t *testing.T, addr, from, rcpt, raw string) {
 	t.Helper()
-	var conn net.Conn
 	var err error
-	for i := 0; i < 100; i++ { // serve opens the door as it starts
+	for i := 0; i < 100; i++ {
+		var conn net.Conn
 		if conn, err = net.Dial("tcp", addr); err == nil {
+			conn.Close()
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -81,25 +81,7 @@ func deliverLMTP(t *testing.T, addr, from, rcpt, raw string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := smtp.NewClientLMTP(conn)
-	defer c.Close()
-	if err := c.Hello("mx.example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail(from, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(raw)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.CloseWithLMTPResponse(); err != nil {
+	if err := lmtpDeliver(addr, from, rcpt, raw); err != nil {
 		t.Fatalf("LMTP delivery to %s: %v", rcpt, err)
 	}
 }
