@@ -19,18 +19,6 @@ const (
 	MemberBounced      = "bounced"
 )
 
-// Token kinds of sign-up and unsubscribe addresses.
-const (
-	TokenConfirm     = "c" // ballots+c-TOKEN@: confirms a sign-up (member id)
-	TokenUnsubscribe = "u" // ballots+u-TOKEN@ and /unsubscribe?t=TOKEN (member id)
-	TokenStaff       = "s" // ballots+s-TOKEN@: staff commands (outbox id of the notice)
-	// TokenChange confirms a change to an existing member (the id of its
-	// member_changes row). It travels under the c tag too
-	// (ballots+c-TOKEN@); its own kind in the MAC keeps it apart from a
-	// sign-up confirmation.
-	TokenChange = "c-change"
-)
-
 // SignUpResult is what signing up did.
 type SignUpResult struct {
 	MemberID int64

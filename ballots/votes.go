@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -85,12 +86,15 @@ type VoteInput struct {
 	CastAt time.Time
 }
 
+// receiptEncoding is lowercase base32, the alphabet of tokens.
+var receiptEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 // newReceipt returns a fresh receipt code, 80 random bits written as four
 // groups of four base32 characters.
 func newReceipt() string {
 	var b [10]byte
 	rand.Read(b[:])
-	s := tokenEncoding.EncodeToString(b[:])
+	s := receiptEncoding.EncodeToString(b[:])
 	return strings.Join([]string{s[0:4], s[4:8], s[8:12], s[12:16]}, "-")
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // The abuse of issue 17: ballotd turned against a stranger, a member or
@@ -204,8 +205,8 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tag := range []string{"c-" + w.toks.Make(ballots.TokenConfirm, mid, nil), "c-" + w.toks.Make(ballots.TokenChange, 999, nil),
-		"c-" + w.toks.Make(ballots.TokenStaff, 1, nil)} {
+	for _, tag := range []string{"c-" + w.toks.Make(token.Confirm, mid, nil), "c-" + w.toks.Make(token.Change, 999, nil),
+		"c-" + w.toks.Make(token.Staff, 1, nil)} {
 		w.handle(w.reply("alice@example.net", tag, "Re: confirm", "yes"))
 	}
 	// The first request was superseded by the second: replying to it
@@ -295,7 +296,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
-	staffTag := "s-" + w.toks.Make(ballots.TokenStaff, notice, nil)
+	staffTag := "s-" + w.toks.Make(token.Staff, notice, nil)
 	var cand int64
 	if err := w.st.DB.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
 		t.Fatal(err)
@@ -304,13 +305,13 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unsub := "u-" + w.toks.Make(ballots.TokenUnsubscribe, aliceID, nil)
+	unsub := "u-" + w.toks.Make(token.Unsubscribe, aliceID, nil)
 	w.handle(w.reply("newbie@elsewhere.example", "join", "join", "District: MA-07", pass))
 	newbieID, err := ballots.MemberByEmail(w.ctx, w.st.DB, "newbie@elsewhere.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	confirm := "c-" + w.toks.Make(ballots.TokenConfirm, newbieID, nil)
+	confirm := "c-" + w.toks.Make(token.Confirm, newbieID, nil)
 
 	type attempt struct {
 		name, from, tag, subject, body string
@@ -421,13 +422,13 @@ func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
 		}
 		return s
 	}
-	for _, tag := range []string{"s-" + w.toks.Make(ballots.TokenStaff, ballot, nil), "s-" + w.toks.Make(ballots.TokenStaff, 999999, nil)} {
+	for _, tag := range []string{"s-" + w.toks.Make(token.Staff, ballot, nil), "s-" + w.toks.Make(token.Staff, 999999, nil)} {
 		res := w.handle(w.reply("staff@example.org", tag, "Re: vet", approve))
 		if res.Outcome != OutcomeUnmatched || status() != "nominated" {
 			t.Fatalf("staff command at %s: %q, candidate %s", tag, res.Outcome, status())
 		}
 	}
-	if res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(ballots.TokenStaff, notice, nil), "Re: vet", approve)); res.Outcome != OutcomeVetted || status() != "approved" {
+	if res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(token.Staff, notice, nil), "Re: vet", approve)); res.Outcome != OutcomeVetted || status() != "approved" {
 		t.Fatalf("staff command at the notice's address: %q, candidate %s", res.Outcome, status())
 	}
 }
@@ -467,7 +468,7 @@ func TestAbuseCommandsPerMessageBounded(t *testing.T) {
 	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
-	res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(ballots.TokenStaff, notice, nil), "Re: vet",
+	res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(token.Staff, notice, nil), "Re: vet",
 		strings.Repeat("APPROVE 99999\r\n", maxCommands+10)))
 	var results []string
 	if err := w.st.DB.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // The attacks a ballot invites (issue 8), each over the real processor and
@@ -23,7 +24,7 @@ func TestAttackForgedTokens(t *testing.T) {
 	_, alice07 := w.ballot("MA-07", "alice@example.net")
 	nonce, _ := ballots.BallotNonce(w.ctx, w.st.DB, aliceID)
 	// bob's ballot id with alice's MAC: decodes, does not verify.
-	otherVoter := w.toks.Make(ballots.TokenBallot, bobID, nonce)
+	otherVoter := w.toks.Make(token.Ballot, bobID, nonce)
 	// Another race: alice's MA-07 id bytes with her MA-SEN MAC.
 	mixed := alice07[:10] + aliceTok[10:]
 	flip := func(s string, i int) string {
@@ -36,7 +37,7 @@ func TestAttackForgedTokens(t *testing.T) {
 	var guess [18]byte
 	rand.Read(guess[:])
 	guessed := strings.ToLower(strings.TrimRight(base64.RawURLEncoding.EncodeToString(guess[:]), "="))
-	other, _ := ballots.NewTokens("another secret of enough length")
+	other, _ := token.NewKey("another secret of enough length")
 	cases := []struct{ name, token string }{
 		{"another voter's id with my MAC", otherVoter},
 		{"another race's id with my MAC", mixed},
@@ -47,8 +48,8 @@ func TestAttackForgedTokens(t *testing.T) {
 		{"altered id", flip(aliceTok, 2)},
 		{"extended", aliceTok + "a"},
 		{"guessed", guessed},
-		{"bounce token for the ballot id", w.toks.Make(ballots.TokenBounce, aliceID, nonce)},
-		{"right id, wrong secret", other.Make(ballots.TokenBallot, aliceID, nonce)},
+		{"bounce token for the ballot id", w.toks.Make(token.Bounce, aliceID, nonce)},
+		{"right id, wrong secret", other.Make(token.Ballot, aliceID, nonce)},
 		{"empty", ""},
 		{"not base32", "0189!!<>'\";--"},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // tokenInText finds our VERP addresses and Message-IDs wherever a bounce
@@ -22,8 +23,8 @@ var tokenInText = regexp.MustCompile(`(?i)\+b-([a-z2-7]{20,40})@|<([a-z2-7]{20,4
 // original Message-ID (<TOKEN@domain>) in the returned headers, then either
 // anywhere in the message. Tokens are authenticated, so none can be forged.
 func (p *Processor) bounceOutbox(m *Message) (int64, string, bool) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenBounce {
-		if id, err := p.Tokens.Open(ballots.TokenBounce, tag.Token); err == nil {
+	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Bounce {
+		if id, err := p.Tokens.Open(token.Bounce, tag.Token); err == nil {
 			return id, "VERP address", true
 		}
 	}
@@ -38,12 +39,12 @@ func (p *Processor) bounceOutbox(m *Message) (int64, string, bool) {
 	}{{m.returned, "returned headers"}, {m.Raw, "message text"}} {
 		for _, sm := range tokenInText.FindAllSubmatch(src.b, 50) {
 			if len(sm[1]) > 0 {
-				if id, err := p.Tokens.Open(ballots.TokenBounce, strings.ToLower(string(sm[1]))); err == nil {
+				if id, err := p.Tokens.Open(token.Bounce, strings.ToLower(string(sm[1]))); err == nil {
 					return id, "VERP address in " + src.name, true
 				}
 				continue
 			}
-			if id, err := p.Tokens.Open(ballots.TokenMessageID, strings.ToLower(string(sm[2]))); err == nil {
+			if id, err := p.Tokens.Open(token.MessageID, strings.ToLower(string(sm[2]))); err == nil {
 				return id, "Message-ID in " + src.name, true
 			}
 		}
@@ -57,7 +58,7 @@ func (p *Processor) messageIDToken(ref string) (int64, bool) {
 	if !ok || !strings.EqualFold(domain, p.Box.Domain) {
 		return 0, false
 	}
-	id, err := p.Tokens.Open(ballots.TokenMessageID, strings.ToLower(local))
+	id, err := p.Tokens.Open(token.MessageID, strings.ToLower(local))
 	return id, err == nil
 }
 

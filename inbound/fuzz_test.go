@@ -4,11 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/ballotd/ballotd/ballots"
 )
 
 // corpusSeeds adds up to limit files of dir (relative to the corpus) as
@@ -56,45 +53,6 @@ func FuzzDSN(f *testing.F) {
 		}
 		m := &Message{dsnFields: raw}
 		check(t, ReadBounce(m))
-	})
-}
-
-// FuzzToken checks the token decoder never panics and accepts only the
-// one canonical token of a row.
-func FuzzToken(f *testing.F) {
-	toks, err := ballots.NewTokens("fuzzing secret, long enough")
-	if err != nil {
-		f.Fatal(err)
-	}
-	nonce := []byte("0123456789abcdef")
-	good := toks.Make(ballots.TokenBallot, 42, nonce)
-	f.Add(good, true)
-	f.Add(strings.ToUpper(good), true)
-	f.Add(good[:len(good)-1]+"b", true)
-	f.Add(toks.Make(ballots.TokenMessageID, 1<<47, nil), false)
-	f.Add("", false)
-	f.Add("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false)
-	f.Add("\x00\xff 7777777777777777777777777777", true)
-	f.Fuzz(func(t *testing.T, token string, withNonce bool) {
-		n := nonce
-		if !withNonce {
-			n = nil
-		}
-		id, idErr := toks.ID(token)
-		for _, kind := range []string{ballots.TokenBallot, ballots.TokenBounce, ballots.TokenMessageID} {
-			if !toks.Verify(kind, token, n) {
-				continue
-			}
-			if idErr != nil {
-				t.Fatalf("%q verifies as %s but ID fails: %v", token, kind, idErr)
-			}
-			if want := toks.Make(kind, id, n); want != strings.ToLower(strings.TrimSpace(token)) {
-				t.Fatalf("%q verifies as %s but the token of row %d is %q", token, kind, id, want)
-			}
-		}
-		if oid, err := toks.Open(ballots.TokenMessageID, token); err == nil && toks.Make(ballots.TokenMessageID, oid, nil) != strings.ToLower(strings.TrimSpace(token)) {
-			t.Fatalf("Open accepted non-canonical %q", token)
-		}
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -309,10 +310,10 @@ var staffKinds = map[string]bool{ballots.MailVettingNotice: true, ballots.MailSt
 // to staff.
 func (p *Processor) staffToken(ctx context.Context, tx *sqlx.Tx, m *Message) (bool, error) {
 	tag, ok := FindTag(m, p.Box)
-	if !ok || tag.Kind != ballots.TokenStaff {
+	if !ok || tag.Kind != token.Staff {
 		return false, nil
 	}
-	oid, err := p.Tokens.Open(ballots.TokenStaff, tag.Token)
+	oid, err := p.Tokens.Open(token.Staff, tag.Token)
 	if err != nil {
 		return false, nil
 	}
@@ -474,14 +475,14 @@ func (p *Processor) memberOfTag(m *Message, kind string) int64 {
 // confirm completes a double opt-in, or applies a change to a member:
 // the reply reached the confirmation address only the registered address
 // was told. The c tag's token names either the member (a sign-up) or the
-// change (ballots.TokenChange).
+// change (token.Change).
 func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenConfirm {
-		if cid, err := p.Tokens.Open(ballots.TokenChange, tag.Token); err == nil {
+	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
+		if cid, err := p.Tokens.Open(token.Change, tag.Token); err == nil {
 			return p.confirmChange(ctx, tx, id, m, out, cid)
 		}
 	}
-	mid := p.memberOfTag(m, ballots.TokenConfirm)
+	mid := p.memberOfTag(m, token.Confirm)
 	mem := ballots.MemberRef{}
 	changed := false
 	var err error
@@ -524,7 +525,7 @@ func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m 
 
 // unsubscribe handles mail to the List-Unsubscribe address (RFC 2369).
 func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
-	mid := p.memberOfTag(m, ballots.TokenUnsubscribe)
+	mid := p.memberOfTag(m, token.Unsubscribe)
 	if mid == 0 {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, "unsubscribe to an unknown or forged token"
 		return out, false, nil

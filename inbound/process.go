@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // Outcomes of handling a message, as recorded and logged.
@@ -61,7 +62,7 @@ type Result struct {
 // Message-ID) changes nothing.
 type Processor struct {
 	Store  *ballots.Store
-	Tokens *ballots.Tokens
+	Tokens *token.Key
 	Box    Mailbox
 	Logger *slog.Logger
 	// Enqueued, when set, is called after a commit that enqueued mail.
@@ -254,14 +255,14 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 // only when the reply's From is that ballot's voter. Found is false when
 // none does.
 func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ballots.Ballot, bool, error) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenBallot {
+	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Ballot {
 		b, ok, err := p.ballotOfToken(ctx, tx, tag.Token)
 		if ok || err != nil {
 			return b, ok, err
 		}
 	}
 	for _, local := range OwnReferences(m, p.Box) {
-		oid, err := p.Tokens.Open(ballots.TokenMessageID, local)
+		oid, err := p.Tokens.Open(token.MessageID, local)
 		if err != nil {
 			continue
 		}
@@ -304,7 +305,7 @@ func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string) 
 	if err != nil {
 		return ballots.Ballot{}, false, err
 	}
-	if p.Tokens.Verify(ballots.TokenBallot, tok, b.Nonce) {
+	if p.Tokens.Verify(token.Ballot, tok, b.Nonce) {
 		return b, true, nil
 	}
 	return ballots.Ballot{}, false, nil

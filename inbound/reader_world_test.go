@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // replyAt is a reply from from to the plus address tag (or the plain
@@ -37,7 +38,7 @@ func (w *world) ballotMessageID(ballotID int64) string {
 	if err := w.st.DB.Get(&outboxID, `SELECT id FROM outbox WHERE ballot_id = $1 AND kind = 'ballot'`, ballotID); err != nil {
 		w.t.Fatal(err)
 	}
-	return w.toks.Make(ballots.TokenMessageID, outboxID, nil) + "@example.org"
+	return w.toks.Make(token.MessageID, outboxID, nil) + "@example.org"
 }
 
 // text returns the decoded text part of a rendered message.

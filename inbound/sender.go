@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -62,8 +63,8 @@ func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Messa
 	var mid int64
 	switch class {
 	case ClassConfirm:
-		if tag, ok := FindTag(m, p.Box); ok && tag.Kind == ballots.TokenConfirm {
-			if cid, err := p.Tokens.Open(ballots.TokenChange, tag.Token); err == nil {
+		if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
+			if cid, err := p.Tokens.Open(token.Change, tag.Token); err == nil {
 				c, err := ballots.MemberChangeOf(ctx, tx, cid)
 				if err != nil {
 					return "", ignoreNotFound(err)
@@ -71,9 +72,9 @@ func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Messa
 				return c.Email, nil
 			}
 		}
-		mid = p.memberOfTag(m, ballots.TokenConfirm)
+		mid = p.memberOfTag(m, token.Confirm)
 	case ClassUnsubscribe:
-		mid = p.memberOfTag(m, ballots.TokenUnsubscribe)
+		mid = p.memberOfTag(m, token.Unsubscribe)
 	case ClassStaff:
 		// Only staff may command; anyone else's is not a staff command
 		// in their name.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 func TestReplayAfterFixCountsOnce(t *testing.T) {
@@ -77,8 +78,8 @@ func TestBouncesMapBack(t *testing.T) {
 		WHERE m.email = 'bob@example.net' ORDER BY o.id LIMIT 1`).Scan(&oid, &member); err != nil {
 		t.Fatal(err)
 	}
-	verp := "ballots+b-" + w.toks.Make(ballots.TokenBounce, oid, nil) + "@example.org"
-	msgID := w.toks.Make(ballots.TokenMessageID, oid, nil) + "@example.org"
+	verp := "ballots+b-" + w.toks.Make(token.Bounce, oid, nil) + "@example.org"
+	msgID := w.toks.Make(token.MessageID, oid, nil) + "@example.org"
 
 	// Soft, found by the returned Message-ID only (sent to the bare address).
 	res := w.handle(dsn("ballots@example.org", msgID, "4.2.2", "452 4.2.2 Mailbox full"))
@@ -107,7 +108,7 @@ func TestBouncesMapBack(t *testing.T) {
 		t.Fatalf("outbox bounce columns = %q %q %v", status, diag, hard)
 	}
 	// A forged VERP token and an unknown Message-ID map to nothing.
-	forged := "ballots+b-" + w.toks.Make(ballots.TokenBallot, oid, nil) + "@example.org"
+	forged := "ballots+b-" + w.toks.Make(token.Ballot, oid, nil) + "@example.org"
 	res = w.handle(dsn(forged, "nothing@example.org", "5.1.1", "550 unknown"))
 	if res.Outcome != OutcomeIgnored {
 		t.Fatalf("forged bounce: %+v", res)

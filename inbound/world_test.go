@@ -11,6 +11,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -24,7 +25,7 @@ type world struct {
 	t    testing.TB
 	ctx  context.Context
 	st   *ballots.Store
-	toks *ballots.Tokens
+	toks *token.Key
 	box  Mailbox
 	p    *Processor
 	seq  atomic.Int64
@@ -40,7 +41,7 @@ func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	toks, err := ballots.NewTokens("a test secret of enough length")
+	toks, err := token.NewKey("a test secret of enough length")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func (w *world) ballot(race, email string) (int64, string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return id, w.toks.Make(ballots.TokenBallot, id, nonce)
+	return id, w.toks.Make(token.Ballot, id, nonce)
 }
 
 // reply is a plain reply from from to the plus address tag, with body and

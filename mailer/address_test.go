@@ -15,6 +15,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -169,7 +170,7 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hub.Close() })
-	toks, _ := ballots.NewTokens("test-secret-0123456789")
+	toks, _ := token.NewKey("test-secret-0123456789")
 	tpl, err := templates.Load("")
 	if err != nil {
 		t.Fatal(err)

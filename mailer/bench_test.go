@@ -10,6 +10,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -40,7 +41,7 @@ func benchRace(b *testing.B, n int) (*ballots.Store, *mailer.Renderer) {
 	if _, err := db.Exec(`ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
-	toks, _ := ballots.NewTokens("bench-secret-0123456789")
+	toks, _ := token.NewKey("bench-secret-0123456789")
 	tpl, err := templates.Load("")
 	if err != nil {
 		b.Fatal(err)

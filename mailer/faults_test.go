@@ -14,6 +14,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -163,7 +164,7 @@ func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 }
 
 func outboxTo(st *ballots.Store, addr string, workers int) *mailer.Outbox {
-	toks, _ := ballots.NewTokens("test-secret-0123456789")
+	toks, _ := token.NewKey("test-secret-0123456789")
 	tpl, err := templates.Load("")
 	if err != nil {
 		panic(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -23,7 +24,7 @@ type fixture struct {
 	st     *ballots.Store
 	hub    *mailhub.Hub
 	outbox *mailer.Outbox
-	toks   *ballots.Tokens
+	toks   *token.Key
 }
 
 // newFixture opens a race of three MA members (one named with a header
@@ -57,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hub.Close() })
-	toks, _ := ballots.NewTokens("test-secret-0123456789")
+	toks, _ := token.NewKey("test-secret-0123456789")
 	tpl, err := templates.Load("")
 	if err != nil {
 		t.Fatal(err)

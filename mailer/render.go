@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -64,7 +65,7 @@ type Rendered struct {
 type Renderer struct {
 	Store     *ballots.Store
 	Templates *templates.Set
-	Tokens    *ballots.Tokens
+	Tokens    *token.Key
 	ID        Identity
 	Now       func() time.Time
 	// DKIM, when set, signs every message.
@@ -225,12 +226,12 @@ func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
 	case ballots.MailBallot:
 		data = func(name, code string) any {
 			return templates.Ballot{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
-				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
+				Reply: r.ID.Address(token.Ballot + "-" + code)}
 		}
 	case ballots.MailReminder:
 		data = func(name, code string) any {
 			return templates.Reminder{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
-				Reply: r.ID.Address(ballots.TokenBallot + "-" + code)}
+				Reply: r.ID.Address(token.Ballot + "-" + code)}
 		}
 	}
 	var st *templates.Stamp
@@ -259,7 +260,7 @@ func autoAnswer(kind string) bool {
 // names this outbox row, so a reply's commands can be checked as answers to
 // something we sent (inbound.Processor.staff).
 func (r *Renderer) staffReplyTo(rowID int64) string {
-	return r.ID.Address(ballots.TokenStaff + "-" + r.Tokens.Make(ballots.TokenStaff, rowID, nil))
+	return r.ID.Address(token.Staff + "-" + r.Tokens.Make(token.Staff, rowID, nil))
 }
 
 // Render renders row into buf (reset first) and returns the message.
@@ -285,13 +286,13 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	}
 	code := ""
 	if row.BallotID.Valid {
-		code = r.Tokens.Make(ballots.TokenBallot, row.BallotID.Int64, row.Nonce)
+		code = r.Tokens.Make(token.Ballot, row.BallotID.Int64, row.Nonce)
 	}
 	replyTo := r.ID.Address("")
 	if code != "" {
-		replyTo = r.ID.Address(ballots.TokenBallot + "-" + code)
+		replyTo = r.ID.Address(token.Ballot + "-" + code)
 	}
-	msgToken := r.Tokens.Make(ballots.TokenMessageID, row.ID, nil)
+	msgToken := r.Tokens.Make(token.MessageID, row.ID, nil)
 	msgID := msgToken + "@" + r.ID.Domain
 	var inline []Inline // parts the HTML shows by cid: URL
 	sh := &sheet{}
@@ -430,8 +431,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	if row.MemberID.Valid {
 		// RFC 2369 and RFC 8058: a member can leave from any message, by
 		// the header and by the footer that says the same in words.
-		ut := r.Tokens.Make(ballots.TokenUnsubscribe, row.MemberID.Int64, nil)
-		foot := templates.Footer{Org: r.ID.Org, District: row.MemberDistrict, Address: r.ID.Address(ballots.TokenUnsubscribe + "-" + ut)}
+		ut := r.Tokens.Make(token.Unsubscribe, row.MemberID.Int64, nil)
+		foot := templates.Footer{Org: r.ID.Org, District: row.MemberDistrict, Address: r.ID.Address(token.Unsubscribe + "-" + ut)}
 		switch row.Kind {
 		case ballots.MailJoinConfirm, ballots.MailJoinProblems:
 			foot.For = templates.FooterJoining
@@ -466,7 +467,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		copy(b, sig)
 	}
 	return Rendered{
-		From:      r.ID.Address(ballots.TokenBounce + "-" + r.Tokens.Make(ballots.TokenBounce, row.ID, nil)),
+		From:      r.ID.Address(token.Bounce + "-" + r.Tokens.Make(token.Bounce, row.ID, nil)),
 		To:        row.Recipient,
 		MessageID: msgID,
 		Data:      buf.Bytes(),

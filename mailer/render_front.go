@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -51,11 +52,11 @@ func (r *Renderer) renderFront(row ballots.OutboxRow) (data any, replyTo string,
 		if !row.MemberID.Valid {
 			return nil, "", fmt.Errorf("outbox %d: join-confirm without a member", row.ID)
 		}
-		replyTo = r.ID.Address(ballots.TokenConfirm + "-" + r.Tokens.Make(ballots.TokenConfirm, row.MemberID.Int64, nil))
+		replyTo = r.ID.Address(token.Confirm + "-" + r.Tokens.Make(token.Confirm, row.MemberID.Int64, nil))
 	case ballots.MailMemberChange:
 		// The token names the change, not the member: only this request
 		// can be confirmed by a reply to it.
-		replyTo = r.ID.Address(ballots.TokenConfirm + "-" + r.Tokens.Make(ballots.TokenChange, data.(*templates.MemberChange).ChangeID, nil))
+		replyTo = r.ID.Address(token.Confirm + "-" + r.Tokens.Make(token.Change, data.(*templates.MemberChange).ChangeID, nil))
 	case ballots.MailJoinProblems:
 		replyTo = r.ID.Address("join")
 	default:

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/pgtemp"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -211,7 +212,7 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 	defer sink.close()
 
 	// ballotd: the real outbox, renderer and SMTP senders, as serve wires them.
-	toks, err := ballots.NewTokens("bench-secret-" + name)
+	toks, err := token.NewKey("bench-secret-" + name)
 	if err != nil {
 		return res, err
 	}
@@ -317,7 +318,7 @@ func benchWave(ctx context.Context, st *ballots.Store, n int, bio string) (time.
 // verifyBench checks that the sink got exactly one message per member,
 // each carrying a distinct, genuine ballot token of this race, and that the
 // outbox recorded every row as sent.
-func verifyBench(ctx context.Context, st *ballots.Store, toks *ballots.Tokens, got sinkSnapshot, members int) error {
+func verifyBench(ctx context.Context, st *ballots.Store, toks *token.Key, got sinkSnapshot, members int) error {
 	if got.messages != int64(members) {
 		return fmt.Errorf("sink received %d messages for %d members", got.messages, members)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // cmdBenchReplies runs `ballotd bench replies`: ballotd's mailbox reader
@@ -151,7 +152,7 @@ func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) 
 // phone's mail client does; every third says NO.
 type replyBench struct {
 	st      *ballots.Store
-	toks    *ballots.Tokens
+	toks    *token.Key
 	replies []benchReply
 	yes     int // how many replies say YES
 	close   func()
@@ -189,7 +190,7 @@ func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
 		return err
 	}
-	toks, err := ballots.NewTokens(secret)
+	toks, err := token.NewKey(secret)
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 		return err
 	}
 	for i, r := range rows {
-		tok := toks.Make(ballots.TokenBallot, r.ID, r.Nonce)
+		tok := toks.Make(token.Ballot, r.ID, r.Nonce)
 		answer := "Yes"
 		if i%3 == 2 {
 			answer = "No"

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // crashLMTPReplies is how many replies the MTA hands to the LMTP door
@@ -49,7 +50,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 	if _, err := r.st.OpenRace(ctx, "MA-07"); err != nil {
 		t.Fatal(err)
 	}
-	toks, err := ballots.NewTokens("crash-secret-0123456789abcdef")
+	toks, err := token.NewKey("crash-secret-0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		to := "ballots+v-" + toks.Make(ballots.TokenBallot, b.ID, nonce) + "@example.org"
+		to := "ballots+v-" + toks.Make(token.Ballot, b.ID, nonce) + "@example.org"
 		answer := "NO"
 		if yes {
 			answer = "YES"

@@ -18,6 +18,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // The demo's Massachusetts: the seeds' example, with groups in the nine
@@ -743,7 +744,7 @@ var demoFiles = []struct{ kind, name, what string }{
 // results, and returns the files saved in the order to read them. A
 // message's kind is read from its outbox row, named by the VERP envelope
 // sender's token, not guessed from its subject.
-func writeDemoFiles(ctx context.Context, dir string, hub *mailhub.Hub, st *ballots.Store, toks *ballots.Tokens, tallies []ballots.Tally) ([]demoFile, error) {
+func writeDemoFiles(ctx context.Context, dir string, hub *mailhub.Hub, st *ballots.Store, toks *token.Key, tallies []ballots.Tally) ([]demoFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -753,11 +754,11 @@ func writeDemoFiles(ctx context.Context, dir string, hub *mailhub.Hub, st *ballo
 	for _, env := range hub.Received() {
 		local, _, _ := strings.Cut(env.From, "@")
 		_, tag, _ := strings.Cut(local, "+")
-		token, ok := strings.CutPrefix(tag, ballots.TokenBounce+"-")
+		tok, ok := strings.CutPrefix(tag, token.Bounce+"-")
 		if !ok {
 			continue // not sent by ballotd
 		}
-		id, err := toks.Open(ballots.TokenBounce, token)
+		id, err := toks.Open(token.Bounce, tok)
 		if err != nil {
 			continue
 		}

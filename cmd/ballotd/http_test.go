@@ -17,6 +17,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // TestOneClickUnsubscribeNeedsItsBody: RFC 8058 §3.1. Only a POST whose
@@ -30,7 +31,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n")); err != nil {
 		t.Fatal(err)
 	}
-	toks, err := ballots.NewTokens("http-test-secret-0123456789")
+	toks, err := token.NewKey("http-test-secret-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return srv.URL + "/unsubscribe?t=" + toks.Make(ballots.TokenUnsubscribe, id, nil)
+		return srv.URL + "/unsubscribe?t=" + toks.Make(token.Unsubscribe, id, nil)
 	}
 	status := func(email string) string {
 		var s string
@@ -132,7 +133,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 // set, both listeners serve them only to a request bearing the token.
 func TestMetricsNotPublic(t *testing.T) {
 	st := testenv.Store(t)
-	toks, err := ballots.NewTokens("http-test-secret-0123456789")
+	toks, err := token.NewKey("http-test-secret-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}

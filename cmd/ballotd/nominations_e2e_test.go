@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // sentTo returns the messages ballotd sent to addr among envs.
@@ -49,11 +50,11 @@ func (h *harness) unsubscribeToken(email string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	toks, err := ballots.NewTokens(h.env["BALLOTD_SECRET"])
+	toks, err := token.NewKey(h.env["BALLOTD_SECRET"])
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return toks.Make(ballots.TokenUnsubscribe, id, nil)
+	return toks.Make(token.Unsubscribe, id, nil)
 }
 
 func freeAddr(t *testing.T) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // cmdQuarantine lists the messages kept in quarantine, or replays one.
@@ -78,7 +79,7 @@ func cmdQuarantineReplay(ctx context.Context, e *env, id int64) error {
 	case cfg.Secret == "":
 		return missing("BALLOTD_SECRET", "the secret that keyed the ballot tokens")
 	}
-	toks, err := ballots.NewTokens(cfg.Secret)
+	toks, err := token.NewKey(cfg.Secret)
 	if err != nil {
 		return configError{"BALLOTD_SECRET: " + err.Error()}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 func TestQuarantineListAndReplay(t *testing.T) {
@@ -20,7 +21,7 @@ func TestQuarantineListAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	toks, _ := ballots.NewTokens(h.env["BALLOTD_SECRET"])
+	toks, _ := token.NewKey(h.env["BALLOTD_SECRET"])
 	p := &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: "ballots", Domain: "example.org"}}
 	for i, raw := range []string{
 		// A person writing to the bare address: nothing to match.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -21,7 +22,7 @@ type daemon struct {
 	store  *ballots.Store
 	outbox *mailer.Outbox
 	reader *inbound.Reader
-	tokens *ballots.Tokens
+	tokens *token.Key
 	sched  *ballots.Scheduler
 	obs    *observer // metrics and health, set by serveDaemon
 }
@@ -31,7 +32,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	toks, err := ballots.NewTokens(cfg.Secret)
+	toks, err := token.NewKey(cfg.Secret)
 	if err != nil {
 		st.Close()
 		return nil, configError{"BALLOTD_SECRET: " + err.Error()}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/token"
 )
 
 // unsubscribeHandler serves /unsubscribe?t=TOKEN. RFC 8058 §3.1: only a
@@ -20,7 +21,7 @@ import (
 // button again.
 type unsubscribeHandler struct {
 	store  *ballots.Store
-	tokens *ballots.Tokens
+	tokens *token.Key
 	log    *slog.Logger
 }
 
@@ -48,7 +49,7 @@ func oneClick(w http.ResponseWriter, r *http.Request) bool {
 // ServeHTTP implements http.Handler: the RFC 8058 one-click unsubscribe.
 func (h *unsubscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("t")
-	id, err := h.tokens.Open(ballots.TokenUnsubscribe, tok)
+	id, err := h.tokens.Open(token.Unsubscribe, tok)
 	if err != nil {
 		http.Error(w, "this unsubscribe link is not valid", http.StatusBadRequest)
 		return
