@@ -1,4 +1,4 @@
-package ballots
+package race
 
 import "fmt"
 

@@ -1,4 +1,8 @@
-package ballots
+// Package race reads the races national endorsements cover: offices,
+// U.S. states and race codes (MA-SEN, MA-GOV, MA-07, AK-AL) with the
+// House districts of each state. It is pure, so the message reader can
+// check a nomination form without the store.
+package race
 
 import (
 	"fmt"
@@ -12,107 +16,107 @@ type Office string
 
 // The offices national endorsements cover (seed 002: federal and gubernatorial).
 const (
-	OfficeSenate   Office = "senate"
-	OfficeGovernor Office = "governor"
-	OfficeHouse    Office = "house"
+	Senate   Office = "senate"
+	Governor Office = "governor"
+	House    Office = "house"
 )
 
 // Title is the office as a ballot shows it.
 func (o Office) Title() string {
 	switch o {
-	case OfficeSenate:
+	case Senate:
 		return "U.S. Senate"
-	case OfficeGovernor:
+	case Governor:
 		return "Governor"
-	case OfficeHouse:
+	case House:
 		return "U.S. House"
 	}
 	return string(o)
 }
 
-// RaceCode is a parsed race code: MA-SEN, MA-GOV, MA-07, AK-AL.
-type RaceCode struct {
+// Code is a parsed race code: MA-SEN, MA-GOV, MA-07, AK-AL.
+type Code struct {
 	Code     string // canonical form, upper case, two-digit district
 	State    string // postal code
 	Office   Office
 	District string // the canonical code for a House race, "" for state-wide races
 }
 
-var raceCodeRE = regexp.MustCompile(`^([A-Za-z]{2})-(SEN|GOV|AL|[0-9]{1,2})$`)
+var codeRE = regexp.MustCompile(`^([A-Za-z]{2})-(SEN|GOV|AL|[0-9]{1,2})$`)
 
-// ParseRaceCode parses and canonicalises a race code, case-insensitively
+// Parse parses and canonicalises a race code, case-insensitively
 // ("ma-sen", "MA-Sen", "MA-7" all work).
-func ParseRaceCode(s string) (RaceCode, error) {
+func Parse(s string) (Code, error) {
 	if rc, ok := houseFast(s); ok {
 		return rc, nil
 	}
 	s = strings.ToUpper(strings.TrimSpace(s))
-	m := raceCodeRE.FindStringSubmatch(s)
+	m := codeRE.FindStringSubmatch(s)
 	if m == nil {
-		return RaceCode{}, fmt.Errorf("race code %q: want STATE-SEN, STATE-GOV, STATE-NN or STATE-AL", s)
+		return Code{}, fmt.Errorf("race code %q: want STATE-SEN, STATE-GOV, STATE-NN or STATE-AL", s)
 	}
 	st := m[1]
 	if _, ok := stateNames[st]; !ok {
-		return RaceCode{}, fmt.Errorf("race code %q: %s is not a state postal code", s, st)
+		return Code{}, fmt.Errorf("race code %q: %s is not a state postal code", s, st)
 	}
 	switch m[2] {
 	case "SEN":
-		return RaceCode{Code: st + "-SEN", State: st, Office: OfficeSenate}, nil
+		return Code{Code: st + "-SEN", State: st, Office: Senate}, nil
 	case "GOV":
-		return RaceCode{Code: st + "-GOV", State: st, Office: OfficeGovernor}, nil
+		return Code{Code: st + "-GOV", State: st, Office: Governor}, nil
 	case "AL":
 		c := st + "-AL"
 		if err := checkDistrict(st, 0, true); err != nil {
-			return RaceCode{}, err
+			return Code{}, err
 		}
-		return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
+		return Code{Code: c, State: st, Office: House, District: c}, nil
 	}
 	n, _ := strconv.Atoi(m[2])
 	if n < 1 {
-		return RaceCode{}, fmt.Errorf("race code %q: district numbers start at 1", s)
+		return Code{}, fmt.Errorf("race code %q: district numbers start at 1", s)
 	}
 	if err := checkDistrict(st, n, false); err != nil {
-		return RaceCode{}, err
+		return Code{}, err
 	}
 	c := fmt.Sprintf("%s-%02d", st, n)
-	return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, nil
+	return Code{Code: c, State: st, Office: House, District: c}, nil
 }
 
 // houseFast parses the usual form of a House district, a state postal
 // code, a dash and one or two digits (MA-07, ma-7), without the regexp and
-// fmt of ParseRaceCode: a million-member import parses one per row. Any
-// other form, and every error, is left to ParseRaceCode.
-func houseFast(s string) (RaceCode, bool) {
+// fmt of Parse: a million-member import parses one per row. Any
+// other form, and every error, is left to Parse.
+func houseFast(s string) (Code, bool) {
 	if len(s) < 4 || len(s) > 5 || s[2] != '-' {
-		return RaceCode{}, false
+		return Code{}, false
 	}
 	n := 0
 	for _, c := range []byte(s[3:]) {
 		if c < '0' || c > '9' {
-			return RaceCode{}, false
+			return Code{}, false
 		}
 		n = n*10 + int(c-'0')
 	}
 	if n < 1 {
-		return RaceCode{}, false
+		return Code{}, false
 	}
 	st := strings.ToUpper(s[:2])
 	if n > houseSeats[st] || houseSeats[st] == 1 {
-		return RaceCode{}, false // not a state, or not one of its districts: ParseRaceCode says why
+		return Code{}, false // not a state, or not one of its districts: Parse says why
 	}
 	c := string([]byte{st[0], st[1], '-', '0' + byte(n/10), '0' + byte(n%10)})
-	return RaceCode{Code: c, State: st, Office: OfficeHouse, District: c}, true
+	return Code{Code: c, State: st, Office: House, District: c}, true
 }
 
 // ParseDistrict parses a House district code (MA-07, AK-AL) as members and
 // groups carry it.
-func ParseDistrict(s string) (RaceCode, error) {
-	rc, err := ParseRaceCode(s)
+func ParseDistrict(s string) (Code, error) {
+	rc, err := Parse(s)
 	if err != nil {
-		return RaceCode{}, err
+		return Code{}, err
 	}
-	if rc.Office != OfficeHouse {
-		return RaceCode{}, fmt.Errorf("district %q: want a House district such as MA-07 or AK-AL", s)
+	if rc.Office != House {
+		return Code{}, fmt.Errorf("district %q: want a House district such as MA-07 or AK-AL", s)
 	}
 	return rc, nil
 }
