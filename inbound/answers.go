@@ -9,40 +9,9 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/templates"
 )
-
-// noAnswer says why m must not be answered by mail to recipient, or ""
-// when it may be. Machines are never answered (no mail loops, no
-// backscatter): a bounce, an automatic reply, an empty or null sender, a
-// mail-system or no-reply address, our own address.
-func noAnswer(m *Message, recipient string, box Mailbox) string {
-	switch {
-	case m == nil:
-		return "unreadable message"
-	case strings.TrimSpace(recipient) == "":
-		return "no recipient"
-	case m.From == "":
-		return "empty sender"
-	case strings.TrimSpace(m.Header.Get("Return-Path")) == "<>":
-		return "null sender (Return-Path <>)"
-	case isOwnAddress(m.From, box) || isOwnAddress(recipient, box):
-		return "our own address"
-	}
-	for _, a := range []string{m.From, recipient} {
-		lp := strings.ToLower(localPart(a))
-		if daemonLocalPart.MatchString(lp) || isNoReply(lp) {
-			return "mail-system or no-reply address " + a
-		}
-	}
-	if isBounce(m) {
-		return "a delivery report"
-	}
-	if isAutoReply(m) {
-		return "an automatic reply"
-	}
-	return ""
-}
 
 // The answer policy. Every automatic answer to an inbound message — a
 // receipt, a clarification, a nomination's confirmation or problems, a
@@ -117,7 +86,7 @@ func (p *Processor) strangersPerHour() int {
 // automatic answer goes through here. It returns whether it enqueued, and
 // else why not; an answer the policy held back is recorded
 // (ballots.HoldAnswer) and counts nothing against any bound.
-func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *Message, mail ballots.Mail, reason string, slots int) (bool, string, error) {
+func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int) (bool, string, error) {
 	return p.answerOrUndo(ctx, tx, m, mail, reason, slots, nil)
 }
 
@@ -125,8 +94,8 @@ func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *Message, mail ba
 // it (a sign-up and its confirmation request): when the answer is not
 // sent, tx is rolled back to undo, a savepoint taken before the effect;
 // when it is, undo is released. A nil undo is answer.
-func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point) (bool, string, error) {
-	why := noAnswer(m, mail.Recipient, p.Box)
+func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point) (bool, string, error) {
+	why := message.NoAnswer(m, mail.Recipient, p.Box)
 	held := false
 	if why == "" {
 		var err error

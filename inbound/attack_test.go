@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -176,7 +177,7 @@ func TestAttackHostileStructure(t *testing.T) {
 	_, tok := w.ballot("MA-07", "carol@example.net")
 	head := "From: carol@example.net\r\nTo: ballots+v-" + tok + "@example.org\r\nSubject: Re: ballot\r\nMIME-Version: 1.0\r\n"
 	var deep strings.Builder
-	for i := range MaxDepth + 5 {
+	for i := range message.MaxDepth + 5 {
 		fmt.Fprintf(&deep, "Content-Type: multipart/mixed; boundary=\"d%d\"\r\n\r\n--d%d\r\n", i, i)
 	}
 	deep.WriteString("Content-Type: text/plain\r\n\r\nYES\r\n")
@@ -192,11 +193,11 @@ func TestAttackHostileStructure(t *testing.T) {
 	bomb := "Content-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nYES\r\n" +
 		"--z\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"42.zip\"\r\n\r\n" +
 		wrapped.String() + "--z--\r\n"
-	many := "Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n" + strings.Repeat("--p\r\nContent-Type: text/plain\r\n\r\nx\r\n", MaxParts+10) + "--p--\r\n"
+	many := "Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n" + strings.Repeat("--p\r\nContent-Type: text/plain\r\n\r\nx\r\n", message.MaxParts+10) + "--p--\r\n"
 	cases := []struct {
 		name, raw, want string
 	}{
-		{"oversized", head + "Message-ID: <big@c>\r\nContent-Type: text/plain\r\n\r\nYES\r\n" + strings.Repeat("x", MaxMessageSize), OutcomeQuarantined},
+		{"oversized", head + "Message-ID: <big@c>\r\nContent-Type: text/plain\r\n\r\nYES\r\n" + strings.Repeat("x", message.MaxMessageSize), OutcomeQuarantined},
 		{"deep MIME nesting", head + "Message-ID: <deep@c>\r\n" + deep.String(), OutcomeQuarantined},
 		{"too many parts", head + "Message-ID: <many@c>\r\n" + many, OutcomeQuarantined},
 		{"zip-bomb-like base64 part", head + "Message-ID: <bomb@c>\r\n" + bomb, OutcomeCounted},

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -22,8 +23,8 @@ var tokenInText = regexp.MustCompile(`(?i)\+b-([a-z2-7]{20,40})@|<([a-z2-7]{20,4
 // tag it was addressed to (ballots+b-TOKEN@, our envelope sender), then the
 // original Message-ID (<TOKEN@domain>) in the returned headers, then either
 // anywhere in the message. Tokens are authenticated, so none can be forged.
-func (p *Processor) bounceOutbox(m *Message) (int64, string, bool) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Bounce {
+func (p *Processor) bounceOutbox(m *message.Message) (int64, string, bool) {
+	if tag, ok := message.FindTag(m, p.Box); ok && tag.Kind == token.Bounce {
 		if id, err := p.Tokens.Open(token.Bounce, tag.Token); err == nil {
 			return id, "VERP address", true
 		}
@@ -36,7 +37,7 @@ func (p *Processor) bounceOutbox(m *Message) (int64, string, bool) {
 	for _, src := range []struct {
 		b    []byte
 		name string
-	}{{m.returned, "returned headers"}, {m.Raw, "message text"}} {
+	}{{m.Returned, "returned headers"}, {m.Raw, "message text"}} {
 		for _, sm := range tokenInText.FindAllSubmatch(src.b, 50) {
 			if len(sm[1]) > 0 {
 				if id, err := p.Tokens.Open(token.Bounce, strings.ToLower(string(sm[1]))); err == nil {
@@ -65,9 +66,9 @@ func (p *Processor) messageIDToken(ref string) (int64, bool) {
 // bounce records a delivery report on the outbox row it reports on: a hard
 // bounce marks the member bounced, a soft one is counted. A report that
 // maps to no row of ours is kept in quarantine for staff. Never answered.
-func (p *Processor) bounce(ctx context.Context, tx *sqlx.Tx, id int64, m *Message) (ballots.Outcome, bool, error) {
-	out := ballots.Outcome{Class: string(ClassBounce)}
-	b := ReadBounce(m)
+func (p *Processor) bounce(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(message.ClassBounce)}
+	b := message.ReadBounce(m)
 	oid, via, ok := p.bounceOutbox(m)
 	if !ok {
 		out.Outcome = OutcomeIgnored

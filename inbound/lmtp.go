@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // LMTPMailbox is the mailbox name recorded for messages that came in by
@@ -63,7 +65,7 @@ func (d *LMTPDoor) server(ctx context.Context) *smtp.Server {
 	s.Domain = d.Processor.Box.Domain
 	s.MaxMessageBytes = d.MaxMessageBytes
 	if s.MaxMessageBytes == 0 {
-		s.MaxMessageBytes = MaxMessageSize
+		s.MaxMessageBytes = message.MaxMessageSize
 	}
 	s.MaxRecipients = 100
 	s.ReadTimeout = 5 * time.Minute
@@ -99,7 +101,7 @@ func (s *lmtpSession) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt accepts the ballot mailbox, with or without a plus tag: the door
 // delivers to nobody else.
 func (s *lmtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !isOwnAddress(strings.ToLower(to), s.door.Processor.Box) {
+	if !s.door.Processor.Box.Owns(strings.ToLower(to)) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: "no such mailbox here: this door takes only " + s.door.Processor.Box.Local + "@" + s.door.Processor.Box.Domain}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // lmtpDoor starts the door for w on a loopback port and returns its
@@ -120,7 +122,7 @@ func TestLMTPDoorUsesTheEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	var class string
-	if err := w.st.DB.Get(&class, `SELECT class FROM inbound_messages WHERE from_addr LIKE 'mailer-daemon%'`); err != nil || class != string(ClassBounce) {
+	if err := w.st.DB.Get(&class, `SELECT class FROM inbound_messages WHERE from_addr LIKE 'mailer-daemon%'`); err != nil || class != string(message.ClassBounce) {
 		t.Fatalf("the report's class = %q, %v; want bounce", class, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -53,21 +54,21 @@ func (t threaded[T]) MarshalJSON() ([]byte, error) {
 
 // front handles the messages of the front half of the process:
 // nominations, staff commands, sign-up, confirmation and unsubscribe.
-func (p *Processor) front(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class) (ballots.Outcome, bool, error) {
+func (p *Processor) front(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, class message.Class) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(class)}
 	if ok, out, sent, err := p.authenticate(ctx, tx, id, m, class); !ok || err != nil {
 		return out, sent, err
 	}
 	switch class {
-	case ClassNomination:
+	case message.ClassNomination:
 		return p.nominate(ctx, tx, id, m, out)
-	case ClassStaff:
+	case message.ClassStaff:
 		return p.staff(ctx, tx, id, m, out)
-	case ClassJoin:
+	case message.ClassJoin:
 		return p.join(ctx, tx, id, m, out)
-	case ClassConfirm:
+	case message.ClassConfirm:
 		return p.confirm(ctx, tx, id, m, out)
-	case ClassUnsubscribe:
+	case message.ClassUnsubscribe:
 		return p.unsubscribe(ctx, tx, id, m, out)
 	}
 	return out, false, fmt.Errorf("front: class %s", class)
@@ -83,7 +84,7 @@ func (p *Processor) now() time.Time {
 // reply answers message id (m) with kind and data, threaded, to to,
 // through the answer policy (Processor.answer); why it was held back, if
 // it was, goes on out's detail. It returns whether it enqueued.
-func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out *ballots.Outcome, kind, to string, memberID int64, data any) (bool, error) {
+func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out *ballots.Outcome, kind, to string, memberID int64, data any) (bool, error) {
 	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: kind, Recipient: to, MemberID: memberID, InboundID: id,
 		Data: threaded[any]{data, m.MessageID}}, "", 0)
 	noteAnswer(out, why)
@@ -96,19 +97,19 @@ const maxCommands = 50
 
 var withdrawLine = regexp.MustCompile(`(?im)^\s*withdraw\s+(?:nomination\s+)?(?:number\s+)?#?\s*(\d{1,12})\b`)
 
-func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	if m.From == "" {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, "nomination without a sender address"
 		return out, false, nil
 	}
-	if s := strings.ToLower(strings.Trim(strings.TrimSpace(m.Subject), ".!?")); s == "form" || s == "blank form" || (s == "nomination form" && strings.TrimSpace(ReplyText(m)) == "") {
+	if s := strings.ToLower(strings.Trim(strings.TrimSpace(m.Subject), ".!?")); s == "form" || s == "blank form" || (s == "nomination form" && strings.TrimSpace(message.ReplyText(m)) == "") {
 		out.Outcome = OutcomeFormSent
-		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailBlankForm, m.From, 0, templates.BlankForm{Blank: BlankForm})
+		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailBlankForm, m.From, 0, templates.BlankForm{Blank: message.BlankForm})
 		return out, sent, err
 	}
 	// A bounded number per message: a forged message of a hundred
 	// thousand WITHDRAW lines must not hold the mailbox for minutes.
-	if ws := withdrawLine.FindAllStringSubmatch(ReplyText(m), maxCommands); len(ws) > 0 {
+	if ws := withdrawLine.FindAllStringSubmatch(message.ReplyText(m), maxCommands); len(ws) > 0 {
 		var details []string
 		enqueued := false
 		for _, w := range ws {
@@ -121,7 +122,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 			if len(probs) > 0 {
 				details = append(details, strings.Join(probs, "; "))
 				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
-					templates.NominationProblems{Problems: probs, Form: ReplyText(m), Blank: BlankForm})
+					templates.NominationProblems{Problems: probs, Form: message.ReplyText(m), Blank: message.BlankForm})
 			} else {
 				details = append(details, fmt.Sprintf("nomination %d withdrawn", n))
 				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationConfirm, m.From, 0,
@@ -139,7 +140,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 		}
 		return out, enqueued, nil
 	}
-	form, probs := ReadForm(m)
+	form, probs := message.ReadForm(m)
 	in := ballots.NominationInput{Sender: m.From, Group: form.Group, Candidate: form.Candidate, Race: form.Race,
 		Reason: form.Reason, FormText: form.Text, InboundID: id}
 	for _, pr := range probs {
@@ -152,7 +153,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *Mess
 	if !res.Accepted {
 		out.Outcome, out.Detail = OutcomeRejected, strings.Join(res.Problems, "\n")
 		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
-			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: BlankForm})
+			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: message.BlankForm})
 		return out, sent, err
 	}
 	out.Outcome, out.Detail = OutcomeNominated, fmt.Sprintf("nomination %d: %s nominates %s for %s", res.ID, res.Group, res.Candidate, res.Race)
@@ -220,7 +221,7 @@ func (p *Processor) isStaff(addr string) bool {
 // staff runs the commands of a staff member's reply to a vetting notice.
 // The sender must be a BALLOTD_STAFF address and the address it was sent
 // to must carry a staff token of one of our vetting notices or answers.
-func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	if !p.isStaff(m.From) {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, fmt.Sprintf("staff command from %q, not a staff address", m.From)
 		return out, false, nil
@@ -246,7 +247,7 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 		run++
 		return false
 	}
-	for _, line := range strings.Split(ReplyText(m), "\n") {
+	for _, line := range strings.Split(message.ReplyText(m), "\n") {
 		rc := releaseCommand.FindStringSubmatch(line)
 		c := staffCommand.FindStringSubmatch(line)
 		if (rc != nil || c != nil) && full() {
@@ -308,8 +309,8 @@ var staffKinds = map[string]bool{ballots.MailVettingNotice: true, ballots.MailSt
 // staffToken reports whether m was sent to a staff command address: a
 // staff tag whose token verifies and names an outbox row of a mail we sent
 // to staff.
-func (p *Processor) staffToken(ctx context.Context, tx *sqlx.Tx, m *Message) (bool, error) {
-	tag, ok := FindTag(m, p.Box)
+func (p *Processor) staffToken(ctx context.Context, tx *sqlx.Tx, m *message.Message) (bool, error) {
+	tag, ok := message.FindTag(m, p.Box)
 	if !ok || tag.Kind != token.Staff {
 		return false, nil
 	}
@@ -335,8 +336,8 @@ var (
 
 // readJoin reads a sign-up: a name (else the From display name) and a
 // district code, or a state and a district number.
-func readJoin(m *Message) (name, district string, probs []string) {
-	text := ReplyText(m)
+func readJoin(m *message.Message) (name, district string, probs []string) {
+	text := message.ReplyText(m)
 	name = m.FromName
 	if g := joinName.FindStringSubmatch(text); g != nil {
 		name = g[1]
@@ -355,8 +356,8 @@ func readJoin(m *Message) (name, district string, probs []string) {
 	if g := joinState.FindStringSubmatch(text); g != nil {
 		st, _ = ballots.ParseState(g[1])
 	}
-	if n := districtNumber.FindStringSubmatch(d); n != nil && st != "" {
-		if rc, err := ballots.ParseDistrict(st + "-" + n[1]); err == nil {
+	if n, ok := message.DistrictNumber(d); ok && st != "" {
+		if rc, err := ballots.ParseDistrict(st + "-" + n); err == nil {
 			return name, rc.Code, nil
 		}
 	}
@@ -371,7 +372,7 @@ func readJoin(m *Message) (name, district string, probs []string) {
 // flood of sign-ups from invented addresses leaves no more pending
 // members than mails it was allowed to send); the message is kept with
 // its outcome, held.
-func (p *Processor) join(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+func (p *Processor) join(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	if m.From == "" {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeQuarantined, true, "sign-up without a sender address"
 		return out, false, nil
@@ -460,8 +461,8 @@ func signUpName(s string) string {
 }
 
 // memberOfTag returns the member a c- or u- token names, or 0.
-func (p *Processor) memberOfTag(m *Message, kind string) int64 {
-	tag, ok := FindTag(m, p.Box)
+func (p *Processor) memberOfTag(m *message.Message, kind string) int64 {
+	tag, ok := message.FindTag(m, p.Box)
 	if !ok || tag.Kind != kind {
 		return 0
 	}
@@ -476,8 +477,8 @@ func (p *Processor) memberOfTag(m *Message, kind string) int64 {
 // the reply reached the confirmation address only the registered address
 // was told. The c tag's token names either the member (a sign-up) or the
 // change (token.Change).
-func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
+func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+	if tag, ok := message.FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
 		if cid, err := p.Tokens.Open(token.Change, tag.Token); err == nil {
 			return p.confirmChange(ctx, tx, id, m, out, cid)
 		}
@@ -504,7 +505,7 @@ func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *Messa
 
 // confirmChange applies member change cid, confirmed by a reply to the
 // address only its member's registered address was sent.
-func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome, cid int64) (ballots.Outcome, bool, error) {
+func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome, cid int64) (ballots.Outcome, bool, error) {
 	c, applied, err := ballots.ConfirmChange(ctx, tx, cid)
 	if errors.Is(err, ballots.ErrNotFound) {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, fmt.Sprintf("confirmation of member change %d, which does not exist", cid)
@@ -524,7 +525,7 @@ func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m 
 }
 
 // unsubscribe handles mail to the List-Unsubscribe address (RFC 2369).
-func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
+func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out ballots.Outcome) (ballots.Outcome, bool, error) {
 	mid := p.memberOfTag(m, token.Unsubscribe)
 	if mid == 0 {
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, "unsubscribe to an unknown or forged token"
@@ -540,7 +541,7 @@ func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *M
 	}
 	out.Outcome, out.Detail = OutcomeUnsubscribed, fmt.Sprintf("member %d %s", mem.ID, mem.Status)
 	// RFC 3834 §2: a mail client's automatic unsubscribe is not answered.
-	if !changed || isAutoReply(m) {
+	if !changed || message.IsAutoReply(m) {
 		return out, false, nil
 	}
 	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailUnsubscribed, mem.Email, mem.ID, templates.Unsubscribed{Name: mem.Name})

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -49,7 +50,7 @@ type Delivery struct {
 // Result says what handling a delivery did.
 type Result struct {
 	InboundID int64
-	Class     Class
+	Class     message.Class
 	Outcome   string
 	Race      string
 
@@ -63,7 +64,7 @@ type Result struct {
 type Processor struct {
 	Store  *ballots.Store
 	Tokens *token.Key
-	Box    Mailbox
+	Box    message.Mailbox
 	Logger *slog.Logger
 	// Enqueued, when set, is called after a commit that enqueued mail.
 	Enqueued func()
@@ -86,7 +87,7 @@ type Processor struct {
 }
 
 // messageKey is what makes two readings of a message the same message.
-func messageKey(m *Message, raw []byte) string {
+func messageKey(m *message.Message, raw []byte) string {
 	if m != nil && m.MessageID != "" {
 		return "mid:" + strings.ToLower(m.MessageID)
 	}
@@ -97,7 +98,7 @@ func messageKey(m *Message, raw []byte) string {
 // Handle applies d's effect in one transaction. An error means nothing was
 // committed and the message must be handled again later.
 func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
-	m, perr := Parse(d.Raw)
+	m, perr := message.Parse(d.Raw)
 	var res Result
 	enqueued := false
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -142,14 +143,14 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 
 // process applies message id (parsed as m, or perr) in tx and records its
 // outcome. It returns the outcome and whether it enqueued mail.
-func (p *Processor) process(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, perr error, res *Result) (ballots.Outcome, bool, error) {
+func (p *Processor) process(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, perr error, res *Result) (ballots.Outcome, bool, error) {
 	var out ballots.Outcome
 	enqueued := false
 	if perr != nil {
-		res.Class = ClassUnknown
-		out = ballots.Outcome{Class: string(ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
+		res.Class = message.ClassUnknown
+		out = ballots.Outcome{Class: string(message.ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
 	} else {
-		res.Class = Classify(m, p.Box)
+		res.Class = message.Classify(m, p.Box)
 		var err error
 		out, enqueued, err = p.apply(ctx, tx, id, m, res.Class, res)
 		if err != nil {
@@ -179,11 +180,11 @@ func (p *Processor) Replay(ctx context.Context, id int64) (Result, error) {
 			return err
 		}
 		if receipt != "" {
-			res.Class, res.Outcome = ClassVote, OutcomeCounted
-			return ballots.FinishInbound(ctx, tx, id, ballots.Outcome{Class: string(ClassVote), Outcome: OutcomeCounted,
+			res.Class, res.Outcome = message.ClassVote, OutcomeCounted
+			return ballots.FinishInbound(ctx, tx, id, ballots.Outcome{Class: string(message.ClassVote), Outcome: OutcomeCounted,
 				Detail: "already counted (receipt " + receipt + "); replay changed nothing"})
 		}
-		m, perr := Parse(raw)
+		m, perr := message.Parse(raw)
 		if m != nil {
 			if err := ballots.SetInboundHeader(ctx, tx, id, m.From, m.Subject); err != nil {
 				return err
@@ -211,26 +212,26 @@ func (p *Processor) logger() *slog.Logger {
 
 // apply decides what the message does, by class. It returns the outcome to
 // record and whether it enqueued mail.
-func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class, res *Result) (ballots.Outcome, bool, error) {
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, class message.Class, res *Result) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(class)}
 	switch class {
-	case ClassBounce:
+	case message.ClassBounce:
 		// Never answered; mapped back to the message it reports on.
 		return p.bounce(ctx, tx, id, m)
-	case ClassAutoReply, ClassLoop, ClassReadReceipt, ClassChallenge:
+	case message.ClassAutoReply, message.ClassLoop, message.ClassReadReceipt, message.ClassChallenge:
 		// Machines are never answered: no mail loops, no backscatter.
 		out.Outcome = OutcomeIgnored
 		return out, false, nil
-	case ClassVote:
+	case message.ClassVote:
 		return p.vote(ctx, tx, id, m, res)
-	case ClassNomination, ClassJoin, ClassConfirm, ClassUnsubscribe, ClassStaff:
+	case message.ClassNomination, message.ClassJoin, message.ClassConfirm, message.ClassUnsubscribe, message.ClassStaff:
 		return p.front(ctx, tx, id, m, class)
-	case ClassResend:
+	case message.ClassResend:
 		return p.resend(ctx, tx, id, m)
-	case ClassUnknown:
+	case message.ClassUnknown:
 		out.Outcome, out.Quarantined = OutcomeQuarantined, true
 		out.Detail = "no ballot, form or command found in this message"
-		if auth := CheckSender(m.Header, p.AuthservID, m.From); !auth.OK {
+		if auth := message.CheckSender(m.Header, p.AuthservID, m.From); !auth.OK {
 			// Its From may be forged: no answer to it.
 			noteAnswer(&out, "sender not authenticated: "+auth.Detail)
 			return out, false, nil
@@ -254,14 +255,14 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *Message
 // "Ballot code:" in its text count, and a ballot found by a header counts
 // only when the reply's From is that ballot's voter. Found is false when
 // none does.
-func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ballots.Ballot, bool, error) {
-	if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Ballot {
+func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *message.Message) (ballots.Ballot, bool, error) {
+	if tag, ok := message.FindTag(m, p.Box); ok && tag.Kind == token.Ballot {
 		b, ok, err := p.ballotOfToken(ctx, tx, tag.Token)
 		if ok || err != nil {
 			return b, ok, err
 		}
 	}
-	for _, local := range OwnReferences(m, p.Box) {
+	for _, local := range message.OwnReferences(m, p.Box) {
 		oid, err := p.Tokens.Open(token.MessageID, local)
 		if err != nil {
 			continue
@@ -281,7 +282,7 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *Message) (ba
 			return b, true, nil
 		}
 	}
-	for _, tok := range BallotCodes(m) {
+	for _, tok := range message.BallotCodes(m) {
 		b, ok, err := p.ballotOfToken(ctx, tx, tok)
 		if ok || err != nil {
 			return b, ok, err
@@ -311,8 +312,8 @@ func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string) 
 	return ballots.Ballot{}, false, nil
 }
 
-func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, res *Result) (ballots.Outcome, bool, error) {
-	out := ballots.Outcome{Class: string(ClassVote)}
+func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, res *Result) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(message.ClassVote)}
 	b, found, err := p.findBallot(ctx, tx, m)
 	if err != nil {
 		return out, false, err
@@ -326,7 +327,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		return out, sent, err
 	}
 	res.Race = b.RaceCode
-	auth := CheckSender(m.Header, p.AuthservID, m.From)
+	auth := message.CheckSender(m.Header, p.AuthservID, m.From)
 	reply := ballots.Mail{Recipient: b.MemberEmail, MemberID: b.MemberID, BallotID: b.ID, RaceID: b.RaceID, InboundID: id}
 	data := ballots.AnswerData{InReplyTo: m.MessageID}
 	switch {
@@ -349,11 +350,11 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 		out.Outcome = OutcomeClosed
 		reply.Kind = ballots.MailClosed
 	default:
-		choices := make([]Choice, len(b.Candidates))
+		choices := make([]message.Choice, len(b.Candidates))
 		for i, c := range b.Candidates {
-			choices[i] = Choice{Number: int(c.Number.Int64), Name: c.Name}
+			choices[i] = message.Choice{Number: int(c.Number.Int64), Name: c.Name}
 		}
-		ans := ReadAnswer(m, choices, b.MemberName)
+		ans := message.ReadAnswer(m, choices, b.MemberName)
 		v, text, ok := voteOf(ans, b.Candidates)
 		if !ok {
 			out.Outcome, out.Detail = OutcomeUnclear, ans.Reason
@@ -420,11 +421,11 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *Message,
 // prev (the raw message that cast the standing vote), by their Date
 // headers. A Date in the future counts as now; a message without a Date is
 // never "before".
-func writtenBefore(m *Message, prev []byte) bool {
+func writtenBefore(m *message.Message, prev []byte) bool {
 	if m.Date.IsZero() || len(prev) == 0 {
 		return false
 	}
-	pm, err := Parse(prev)
+	pm, err := message.Parse(prev)
 	if err != nil || pm.Date.IsZero() {
 		return false
 	}
@@ -463,19 +464,19 @@ const maxReceiptsPerDay = 10
 
 // voteOf turns an answer into the vote to record and the words the receipt
 // repeats it in; ok is false when the answer is not a vote on this ballot.
-func voteOf(a Answer, cs []ballots.Candidate) (ballots.VoteInput, string, bool) {
+func voteOf(a message.Answer, cs []ballots.Candidate) (ballots.VoteInput, string, bool) {
 	var v ballots.VoteInput
 	switch {
-	case a.Kind == AnswerYes && len(cs) == 1:
+	case a.Kind == message.AnswerYes && len(cs) == 1:
 		v.Choice, v.CandidateID = ballots.ChoiceYes, cs[0].ID
 		return v, "YES: endorse " + cs[0].Name, true
-	case a.Kind == AnswerNo && len(cs) == 1:
+	case a.Kind == message.AnswerNo && len(cs) == 1:
 		v.Choice, v.CandidateID = ballots.ChoiceNo, cs[0].ID
 		return v, "NO: do not endorse " + cs[0].Name, true
-	case a.Kind == AnswerNone && len(cs) > 1:
+	case a.Kind == message.AnswerNone && len(cs) > 1:
 		v.Choice = ballots.ChoiceNone
 		return v, "NONE of the candidates", true
-	case a.Kind == AnswerCandidate && len(cs) > 1:
+	case a.Kind == message.AnswerCandidate && len(cs) > 1:
 		for _, c := range cs {
 			if int(c.Number.Int64) == a.Number {
 				v.Choice, v.CandidateID = ballots.ChoiceCandidate, c.ID

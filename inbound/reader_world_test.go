@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -44,7 +45,7 @@ func (w *world) ballotMessageID(ballotID int64) string {
 // text returns the decoded text part of a rendered message.
 func text(t *testing.T, raw []byte) string {
 	t.Helper()
-	m, err := Parse(raw)
+	m, err := message.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestAPlainMailboxReplyMatchesByInReplyToOnlyForTheVoter(t *testing.T) {
 	}
 	// Alice, who lost the plus address and quoted nothing.
 	res = w.handle(w.replyAt("alice@example.net", "", time.Now(), "Yes", "In-Reply-To: <"+mid+">", "References: <"+mid+">"))
-	if res.Class != ClassVote || res.Outcome != OutcomeCounted {
+	if res.Class != message.ClassVote || res.Outcome != OutcomeCounted {
 		t.Fatalf("Alice's plain-mailbox reply: class %q outcome %q", res.Class, res.Outcome)
 	}
 	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=1" {
@@ -151,7 +152,7 @@ func TestReadReceiptsAreNeverAnswered(t *testing.T) {
 		"Your message\r\n  To: ballots\r\n was read on 30/11/2026 09:14.\r\n"
 	for _, raw := range []string{mdn, outlook} {
 		res := w.handle([]byte(raw))
-		if res.Class != ClassReadReceipt || res.Outcome != OutcomeIgnored {
+		if res.Class != message.ClassReadReceipt || res.Outcome != OutcomeIgnored {
 			t.Errorf("read receipt: class %q outcome %q", res.Class, res.Outcome)
 		}
 	}
@@ -223,7 +224,7 @@ func TestBallotsCarryOneTapAnswers(t *testing.T) {
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	var found bool
 	for _, msg := range w.rendered(ballots.MailBallot) {
-		m, err := Parse(msg.Data)
+		m, err := message.Parse(msg.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // OutcomeResent is the outcome of a resend request that enqueued ballots.
@@ -21,13 +22,13 @@ const OutcomeResent = "resent"
 // so a reply never tells whether an address is registered. With a trusted
 // server configured, a request whose From it did not authenticate is not
 // served (Processor.authenticate).
-func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *Message) (ballots.Outcome, bool, error) {
-	out := ballots.Outcome{Class: string(ClassResend)}
-	if why := noAnswer(m, m.From, p.Box); why != "" {
+func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message) (ballots.Outcome, bool, error) {
+	out := ballots.Outcome{Class: string(message.ClassResend)}
+	if why := message.NoAnswer(m, m.From, p.Box); why != "" {
 		out.Outcome, out.Detail = OutcomeIgnored, "not answered: "+why
 		return out, false, nil
 	}
-	if ok, out, sent, err := p.authenticate(ctx, tx, id, m, ClassResend); !ok || err != nil {
+	if ok, out, sent, err := p.authenticate(ctx, tx, id, m, message.ClassResend); !ok || err != nil {
 		return out, sent, err
 	}
 	n, err := ballots.ResendBallots(ctx, tx, m.From, id)

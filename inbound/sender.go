@@ -7,19 +7,20 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
 
 // requestWhat names a message of each class that changes state, as the
 // notice of an unauthenticated one says it.
-var requestWhat = map[Class]string{
-	ClassNomination:  "a message to the nomination address",
-	ClassStaff:       "a staff command",
-	ClassJoin:        "a sign-up",
-	ClassConfirm:     "a confirmation",
-	ClassUnsubscribe: "an unsubscribe request",
-	ClassResend:      "a request for your ballots",
+var requestWhat = map[message.Class]string{
+	message.ClassNomination:  "a message to the nomination address",
+	message.ClassStaff:       "a staff command",
+	message.ClassJoin:        "a sign-up",
+	message.ClassConfirm:     "a confirmation",
+	message.ClassUnsubscribe: "an unsubscribe request",
+	message.ClassResend:      "a request for your ballots",
 }
 
 // authenticate checks that m's From is authentic (CheckSender against the
@@ -32,8 +33,8 @@ var requestWhat = map[Class]string{
 // policy, to the registered address the message claims — a member's,
 // leader's or staff address it came from, or the member a confirmation or
 // unsubscribe token names — and never to a From that is a stranger's.
-func (p *Processor) authenticate(ctx context.Context, tx *sqlx.Tx, id int64, m *Message, class Class) (ok bool, out ballots.Outcome, sent bool, err error) {
-	auth := CheckSender(m.Header, p.AuthservID, m.From)
+func (p *Processor) authenticate(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, class message.Class) (ok bool, out ballots.Outcome, sent bool, err error) {
+	auth := message.CheckSender(m.Header, p.AuthservID, m.From)
 	if auth.OK {
 		return true, out, false, nil
 	}
@@ -59,11 +60,11 @@ func (p *Processor) authenticate(ctx context.Context, tx *sqlx.Tx, id int64, m *
 // token names, or the From when it is an active member's, a group
 // leader's or a staff address (for a staff command, a staff address
 // only); "" otherwise.
-func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Message, class Class) (string, error) {
+func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *message.Message, class message.Class) (string, error) {
 	var mid int64
 	switch class {
-	case ClassConfirm:
-		if tag, ok := FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
+	case message.ClassConfirm:
+		if tag, ok := message.FindTag(m, p.Box); ok && tag.Kind == token.Confirm {
 			if cid, err := p.Tokens.Open(token.Change, tag.Token); err == nil {
 				c, err := ballots.MemberChangeOf(ctx, tx, cid)
 				if err != nil {
@@ -73,9 +74,9 @@ func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *Messa
 			}
 		}
 		mid = p.memberOfTag(m, token.Confirm)
-	case ClassUnsubscribe:
+	case message.ClassUnsubscribe:
 		mid = p.memberOfTag(m, token.Unsubscribe)
-	case ClassStaff:
+	case message.ClassStaff:
 		// Only staff may command; anyone else's is not a staff command
 		// in their name.
 		if p.isStaff(m.From) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -17,7 +18,7 @@ func TestReplayAfterFixCountsOnce(t *testing.T) {
 	// A processor configured for the wrong domain cannot read the reply: it
 	// is quarantined.
 	good := w.p
-	w.p = &Processor{Store: w.st, Tokens: w.toks, Box: Mailbox{Local: "ballots", Domain: "wrong.example"}}
+	w.p = &Processor{Store: w.st, Tokens: w.toks, Box: message.Mailbox{Local: "ballots", Domain: "wrong.example"}}
 	res := w.handle(raw)
 	if res.Outcome != OutcomeQuarantined {
 		t.Fatalf("misconfigured: outcome %q, want quarantined", res.Outcome)
@@ -83,7 +84,7 @@ func TestBouncesMapBack(t *testing.T) {
 
 	// Soft, found by the returned Message-ID only (sent to the bare address).
 	res := w.handle(dsn("ballots@example.org", msgID, "4.2.2", "452 4.2.2 Mailbox full"))
-	if res.Class != ClassBounce || res.Outcome != OutcomeBounced {
+	if res.Class != message.ClassBounce || res.Outcome != OutcomeBounced {
 		t.Fatalf("soft bounce: %+v", res)
 	}
 	st, err := ballots.MemberBounceState(w.ctx, w.st.DB, member)
@@ -246,7 +247,7 @@ func TestReplayDoesNotOvertakeLaterVote(t *testing.T) {
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	good := w.p
-	w.p = &Processor{Store: w.st, Tokens: w.toks, Box: Mailbox{Local: "ballots", Domain: "wrong.example"}}
+	w.p = &Processor{Store: w.st, Tokens: w.toks, Box: message.Mailbox{Local: "ballots", Domain: "wrong.example"}}
 	early := w.handle(w.reply("alice@example.net", "v-"+tok, "Re: ballot", "YES"))
 	if early.Outcome != OutcomeQuarantined {
 		t.Fatalf("early: %q", early.Outcome)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
@@ -26,7 +27,7 @@ type world struct {
 	ctx  context.Context
 	st   *ballots.Store
 	toks *token.Key
-	box  Mailbox
+	box  message.Mailbox
 	p    *Processor
 	seq  atomic.Int64
 }
@@ -45,7 +46,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ctx: ctx, st: st, toks: toks, box: Mailbox{Local: "ballots", Domain: "example.org"}}
+	w := &world{t: t, ctx: ctx, st: st, toks: toks, box: message.Mailbox{Local: "ballots", Domain: "example.org"}}
 	w.p = &Processor{Store: st, Tokens: toks, Box: w.box}
 	if _, err := st.ImportMembers(ctx, strings.NewReader(worldMembers)); err != nil {
 		t.Fatal(err)

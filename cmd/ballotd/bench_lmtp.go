@@ -13,6 +13,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // cmdBenchLMTP runs `ballotd bench lmtp`: ballotd's LMTP door taking N
@@ -121,7 +122,7 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("bench lmtp: raw server: %w", err)
 	}
 	door := &inbound.LMTPDoor{Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
-		Box: inbound.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
+		Box: message.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
 	addr, stop, err = serve(nil, door)
 	if err != nil {
 		return err

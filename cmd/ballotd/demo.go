@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
-	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/token"
 )
@@ -206,7 +206,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	}
 	approved := map[string]bool{}
 	for _, raw := range notices {
-		m, err := inbound.Parse(raw)
+		m, err := message.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("demo: vetting notice: %w", err)
 		}
@@ -519,7 +519,7 @@ func (r *demoReplier) waitMail(ctx context.Context, addr, prefix string, n int) 
 		}
 		var got [][]byte
 		for _, sm := range msgs {
-			if m, err := inbound.Parse(sm.Raw); err == nil && strings.HasPrefix(m.Subject, prefix) {
+			if m, err := message.Parse(sm.Raw); err == nil && strings.HasPrefix(m.Subject, prefix) {
 				got = append(got, sm.Raw)
 			}
 		}
@@ -583,7 +583,7 @@ func (r *demoReplier) send(from, to, raw string) error {
 }
 
 func readBallot(raw []byte) (ballotMail, bool) {
-	m, err := inbound.Parse(raw)
+	m, err := message.Parse(raw)
 	if err != nil || !strings.HasPrefix(m.Subject, "Your ballot") {
 		return ballotMail{}, false
 	}

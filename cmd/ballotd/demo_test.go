@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // The demo drives a whole wave and checks ballotd's tally against the
@@ -40,7 +40,7 @@ func TestDemoRunsAWave(t *testing.T) {
 	// encoded: read them decoded.
 	if b, err := os.ReadFile(filepath.Join(out, "reminder.eml")); err != nil {
 		t.Errorf("reminder.eml: %v", err)
-	} else if m, err := inbound.Parse(b); err != nil || !strings.HasPrefix(m.Subject, "Reminder") {
+	} else if m, err := message.Parse(b); err != nil || !strings.HasPrefix(m.Subject, "Reminder") {
 		t.Errorf("reminder.eml is not a reminder: %v", err)
 	}
 	// Staff saw turnout while the vote was open (the chart), and the results after.
@@ -54,7 +54,7 @@ func TestDemoRunsAWave(t *testing.T) {
 	// footer says why the member gets it and how to stop.
 	if b, err := os.ReadFile(filepath.Join(out, "ballot.eml")); err != nil {
 		t.Error(err)
-	} else if m, err := inbound.Parse(b); err != nil || !strings.HasPrefix(m.Subject, "Your ballot: ") || !strings.HasSuffix(m.Subject, " — Indivisible") ||
+	} else if m, err := message.Parse(b); err != nil || !strings.HasPrefix(m.Subject, "Your ballot: ") || !strings.HasSuffix(m.Subject, " — Indivisible") ||
 		!strings.Contains(m.Text, "You get this because you are a member of Indivisible in MA-") ||
 		!strings.Contains(m.Text, "To stop getting these: send any email to ballots+u-") {
 		t.Errorf("ballot.eml: subject %q, %v; text:\n%s", m.Subject, err, m.Text)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 )
 
 // pollStale is how old the last successful IMAP pass may be before
@@ -75,7 +76,7 @@ func newObserver(st *ballots.Store) *observer {
 func (o *observer) attach(d *daemon) {
 	d.reader.Processor.Handled = func(r inbound.Result) {
 		o.received.WithLabelValues(string(r.Class), r.Outcome).Inc()
-		if r.Class == inbound.ClassVote && r.Outcome == inbound.OutcomeCounted {
+		if r.Class == message.ClassVote && r.Outcome == inbound.OutcomeCounted {
 			o.votes.Inc()
 		}
 	}

@@ -96,7 +96,7 @@ func TestEndToEndNominations(t *testing.T) {
 		}
 	}()
 
-	seed, err := os.ReadFile("../../inbound/testdata/markey_form.txt")
+	seed, err := os.ReadFile("../../inbound/message/testdata/markey_form.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

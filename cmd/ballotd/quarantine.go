@@ -10,6 +10,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -83,7 +84,7 @@ func cmdQuarantineReplay(ctx context.Context, e *env, id int64) error {
 	if err != nil {
 		return configError{"BALLOTD_SECRET: " + err.Error()}
 	}
-	p := &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
+	p := &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
 		Logger: e.log.With("part", "replay"), AuthservID: cfg.AuthservID, Staff: cfg.Staff,
 		StrangerAnswersPerHour: cfg.StrangerAnswers}
 	res, err := p.Replay(ctx, id)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 )
 
@@ -22,7 +23,7 @@ func TestQuarantineListAndReplay(t *testing.T) {
 	}
 	defer st.Close()
 	toks, _ := token.NewKey(h.env["BALLOTD_SECRET"])
-	p := &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: "ballots", Domain: "example.org"}}
+	p := &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: "ballots", Domain: "example.org"}}
 	for i, raw := range []string{
 		// A person writing to the bare address: nothing to match.
 		"From: person@example.net\r\nTo: ballots@example.org\r\nSubject: =?utf-8?q?hello=09tab=0Aline?=\r\nMessage-ID: <q1@x>\r\n\r\nhi\r\n",

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
-	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
@@ -129,7 +129,7 @@ func realServersWave(t *testing.T, imapAddr, smtpAddr, password, domain, memberD
 		for {
 			var got [][]byte
 			for _, raw := range mailbox(addr) {
-				if m, err := inbound.Parse(raw); err == nil && strings.HasPrefix(m.Subject, subjectPrefix) {
+				if m, err := message.Parse(raw); err == nil && strings.HasPrefix(m.Subject, subjectPrefix) {
 					got = append(got, raw)
 				}
 			}

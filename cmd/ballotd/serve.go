@@ -12,6 +12,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
@@ -75,7 +76,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	}
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,
-		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: inbound.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
+		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
 			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID,
 			StrangerAnswersPerHour: cfg.StrangerAnswers},
 		Logger: e.log.With("part", "imap"),

@@ -1,4 +1,4 @@
-package inbound
+package message
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -65,7 +65,7 @@ func TestReadForm(t *testing.T) {
 	}
 	replyToProblems := "District: MA-SEN\nOffice: Senate\n\nOn Mon, Mar 2, 2026 at 9:00 AM Endorsement ballots <ballots@example.org> wrote:\n" +
 		quoteLines(renderProblems(t, "Group: Indivisible Northampton\nCandidate: Ed Markey\nOffice: House\nDistrict: MA-99\nLocal endorsement: yes\nReason for endorsement:\nA climate leader.\n\nSecond paragraph."))
-	markey := Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: ballots.OfficeSenate, State: "MA", Race: "MA-SEN", Local: true}
+	markey := Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: race.Senate, State: "MA", Race: "MA-SEN", Local: true}
 	with := func(f Form, edit func(*Form)) Form { edit(&f); return f }
 	cases := []struct {
 		name     string
@@ -82,7 +82,7 @@ func TestReadForm(t *testing.T) {
 		{name: "seed wording with Group and Candidate lines, any order, any case", body: "candidate: Sen. Ed Markey\nGROUP: indivisible northampton\nState: Massachusetts\nElected Office: U.S. Senator\nCandidate District: MA-Sen\nLocal Endorsement: Yes\nReason for Endorsement:\n\nA champion.\n",
 			want: with(markey, func(f *Form) { f.Group = "indivisible northampton" }), reason: "A champion."},
 		{name: "House race by state and district number", body: "Group: Indivisible Somerville\nCandidate: Ayanna Pressley\nOffice: House\nState: Massachusetts\nDistrict: 7\nLocal endorsement: yes\nReason for endorsement: Fighter.\n",
-			want: Form{Group: "Indivisible Somerville", Candidate: "Ayanna Pressley", Office: ballots.OfficeHouse, State: "MA", Race: "MA-07", Local: true}, reason: "Fighter."},
+			want: Form{Group: "Indivisible Somerville", Candidate: "Ayanna Pressley", Office: race.House, State: "MA", Race: "MA-07", Local: true}, reason: "Fighter."},
 		{name: "HTML-only from Outlook, bold labels and table cells", headers: "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n",
 			body: `<html><body><div class=WordSection1><p class=MsoNormal><b>Group:</b> Indivisible Northampton</p>
 <p class=MsoNormal><b>Candidate:</b> Ed Markey</p><table><tr><td><b>Office:</b></td></tr><tr><td>U.S. Senate</td></tr></table>
@@ -108,11 +108,11 @@ Reason for endorsement:
 A climate leader.</pre></div></div></body></html>`,
 			want: markey, reason: "A climate leader."},
 		{name: "missing fields", body: "Group: Indivisible Northampton\nOffice: Senate\n",
-			want: Form{Group: "Indivisible Northampton", Office: ballots.OfficeSenate},
+			want: Form{Group: "Indivisible Northampton", Office: race.Senate},
 			problems: []string{"Candidate: missing: the candidate's full name", "Reason for endorsement: missing: why the group endorses the candidate, after \"Reason for endorsement:\"",
 				"Local endorsement: missing: confirm the group completed its local endorsement process (Local endorsement: yes)"}},
 		{name: "wrong district: office and state disagree with the race code", body: "Group: Indivisible Northampton\nCandidate: Ed Markey\nOffice: U.S. Senate\nState: NY\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement: x\n",
-			want:     Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: ballots.OfficeSenate, State: "NY", Race: "MA-07", Local: true},
+			want:     Form{Group: "Indivisible Northampton", Candidate: "Ed Markey", Office: race.Senate, State: "NY", Race: "MA-07", Local: true},
 			problems: []string{`Office: "U.S. Senate" does not agree with the race MA-07 (U.S. House)`, `State: "NY" does not agree with the race MA-07 (Massachusetts)`}},
 		{name: "unreadable district and office, local endorsement not done", body: "Group: G\nCandidate: Ed Markey\nOffice: Mayor\nDistrict: Western Mass\nLocal endorsement: not yet\nReason for endorsement: x\n",
 			want: Form{Group: "G", Candidate: "Ed Markey"},
@@ -132,9 +132,9 @@ A climate leader.</pre></div></div></body></html>`,
 		{name: "form only in a signature", body: "Please send me the form.\n-- \nCandidate: Ed Markey\n",
 			problems: []string{"Form: no nomination form found: fill in the blank form below, one field per line"}},
 		{name: "governor by office and state name", body: "Group: Indivisible Boston\nCandidate: Gov. Maura Healey\nOffice: Governor\nState: massachusetts\nLocal endorsement: completed\nReason for endorsement:\nShe delivers.\n",
-			want: Form{Group: "Indivisible Boston", Candidate: "Maura Healey", Office: ballots.OfficeGovernor, State: "MA", Race: "MA-GOV", Local: true}, reason: "She delivers."},
+			want: Form{Group: "Indivisible Boston", Candidate: "Maura Healey", Office: race.Governor, State: "MA", Race: "MA-GOV", Local: true}, reason: "She delivers."},
 		{name: "at-large House seat", body: "Group: Indivisible Anchorage\nCandidate: Mary Peltola\nDistrict: AK-AL\nLocal endorsement: yes\nReason for endorsement: r\n",
-			want: Form{Group: "Indivisible Anchorage", Candidate: "Mary Peltola", Office: ballots.OfficeHouse, State: "AK", Race: "AK-AL", Local: true}, reason: "r"},
+			want: Form{Group: "Indivisible Anchorage", Candidate: "Mary Peltola", Office: race.House, State: "AK", Race: "AK-AL", Local: true}, reason: "r"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package inbound
+package message
 
 import (
 	"bufio"
@@ -18,7 +18,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// The reply table (issue 16): inbound/testdata/replies/*.txt hold replies to
+// The reply table (issue 16): inbound/message/testdata/replies/*.txt hold replies to
 // ballots written the way members write them, each with the outcome a
 // careful election official would record. The format is described in
 // testdata/replies/README. TestReplyTable reads every case through Parse,

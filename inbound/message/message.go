@@ -1,5 +1,10 @@
-// Package inbound reads the ballot mailbox: it parses each message once, classifies it, finds the answer in a reply and applies its effect through the ballots store.
-package inbound
+// Package message reads an inbound message and nothing else: it parses the
+// raw bytes once into a Message (headers, text, HTML, attachments, charset
+// repaired) and holds the pure functions of it: Classify and FindTag route
+// it, ReplyText finds what the member wrote, ReadAnswer reads a vote,
+// ReadForm a nomination form and ReadBounce a delivery report. It imports
+// no database: package inbound applies what it reads in a transaction.
+package message
 
 import (
 	"bufio"
@@ -53,6 +58,10 @@ type Message struct {
 	HTML       string   // first non-attachment text/html part decoded to UTF-8
 	Parts      int      // MIME parts walked
 	Problems   []string // non-fatal damage found (bad charset, bad encoding...), human-readable
+	// Returned is the first returned message or headers a delivery report
+	// quotes, decoded; nil when there is none. The processor looks in it
+	// for the tokens of the mail that bounced.
+	Returned []byte
 
 	// Facts gathered during the walk, used by Classify.
 	mediaType      string // top-level media type, lowercased
@@ -62,7 +71,6 @@ type Message struct {
 	disposition    bool   // a message/disposition-notification (RFC 8098) part was seen
 	embedded       bool   // a message/rfc822 or text/rfc822-headers part was seen
 	dsnFields      []byte // the first message/delivery-status part, decoded (ReadBounce)
-	returned       []byte // the first returned message or headers, decoded (ReadBounce)
 }
 
 // maxKept bounds the report parts kept for ReadBounce.
@@ -526,8 +534,8 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 	case mt == "message/rfc822" || mt == "message/global":
 		m.embedded = true
 		data := m.transferDecode(&h, body)
-		if m.returned == nil {
-			m.returned = keep(data)
+		if m.Returned == nil {
+			m.Returned = keep(data)
 		}
 		eh, rest, err := m.readPartHeader(data)
 		if err != nil {
@@ -549,8 +557,8 @@ func (m *Message) walk(h textproto.Header, body []byte, depth int, inEmbedded bo
 		return nil
 	case mt == "text/rfc822-headers" || mt == "text/global-headers":
 		m.embedded = true
-		if m.returned == nil {
-			m.returned = keep(m.transferDecode(&h, body))
+		if m.Returned == nil {
+			m.Returned = keep(m.transferDecode(&h, body))
 		}
 		return nil
 	}

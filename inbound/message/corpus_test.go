@@ -1,4 +1,4 @@
-package inbound
+package message
 
 import (
 	"bufio"
@@ -13,16 +13,20 @@ import (
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
+// TestMain ends the run with a line naming the tests skipped for want of
+// the corpus.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // corpusDir is the shared corpus of real emails (see its INDEX.txt):
 // $BALLOTD_CORPUS, else ../shared/corpus beside the repository (tests run in
-// the package directory, one level below the module root). It is read in
+// the package directory, two levels below the module root). It is read in
 // the test, not at package init, so that go test's cache sees the
 // variable: setting it after a run without it runs the tests again.
 func corpusDir() string {
 	if d := os.Getenv("BALLOTD_CORPUS"); d != "" {
 		return d
 	}
-	return filepath.Join("..", "..", "shared", "corpus")
+	return filepath.Join("..", "..", "..", "shared", "corpus")
 }
 
 // needCorpus skips the test when the corpus is not present, except in CI

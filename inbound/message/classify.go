@@ -1,4 +1,4 @@
-package inbound
+package message
 
 import (
 	"regexp"
@@ -87,9 +87,8 @@ func parseTag(addr string, box Mailbox) (Tag, bool) {
 	return Tag{Kind: kind, Token: token}, true
 }
 
-// isOwnAddress reports whether addr is box's address, with or without a
-// plus tag.
-func isOwnAddress(addr string, box Mailbox) bool {
+// Owns reports whether addr is box's address, with or without a plus tag.
+func (box Mailbox) Owns(addr string) bool {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 || box.Local == "" || !strings.EqualFold(addr[at+1:], box.Domain) {
 		return false
@@ -138,10 +137,10 @@ func Classify(m *Message, box Mailbox) Class {
 	if isChallenge(m) {
 		return ClassChallenge
 	}
-	if isAutoReply(m) {
+	if IsAutoReply(m) {
 		return ClassAutoReply
 	}
-	if m.From != "" && isOwnAddress(m.From, box) {
+	if m.From != "" && box.Owns(m.From) {
 		return ClassLoop
 	}
 	if tag, ok := FindTag(m, box); ok {
@@ -364,8 +363,40 @@ func isBounce(m *Message) bool {
 // replies, in several languages.
 var autoReplySubject = regexp.MustCompile(`(?i)(^|\W)(out of (the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespons|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|absence du bureau|respuesta autom[áa]tica|fuera de la oficina|risposta automatica|fuori sede|resposta autom[áa]tica|automatisch antwoord|automatiskt svar|automatisk svar|autovastaus|automatyczna odpowied|odpowied[źz] automatyczna|автоответ|автоматический ответ|自動応答|自动回复|自動回覆|vacation( reply| message)?:|away from (the )?office|\[auto[- ]generated\]|ticket received)`)
 
-// isAutoReply reports a message sent by a program rather than a person.
-func isAutoReply(m *Message) bool {
+// NoAnswer says why m must not be answered by mail to recipient, or ""
+// when it may be. Machines are never answered (no mail loops, no
+// backscatter): a bounce, an automatic reply, an empty or null sender, a
+// mail-system or no-reply address, our own address.
+func NoAnswer(m *Message, recipient string, box Mailbox) string {
+	switch {
+	case m == nil:
+		return "unreadable message"
+	case strings.TrimSpace(recipient) == "":
+		return "no recipient"
+	case m.From == "":
+		return "empty sender"
+	case strings.TrimSpace(m.Header.Get("Return-Path")) == "<>":
+		return "null sender (Return-Path <>)"
+	case box.Owns(m.From) || box.Owns(recipient):
+		return "our own address"
+	}
+	for _, a := range []string{m.From, recipient} {
+		lp := strings.ToLower(localPart(a))
+		if daemonLocalPart.MatchString(lp) || isNoReply(lp) {
+			return "mail-system or no-reply address " + a
+		}
+	}
+	if isBounce(m) {
+		return "a delivery report"
+	}
+	if IsAutoReply(m) {
+		return "an automatic reply"
+	}
+	return ""
+}
+
+// IsAutoReply reports a message sent by a program rather than a person.
+func IsAutoReply(m *Message) bool {
 	h := &m.Header
 	// RFC 3834 §5: Auto-Submitted other than "no" marks an automatic
 	// message (auto-replied, auto-generated, auto-notified).

@@ -1,4 +1,4 @@
-package inbound
+package message
 
 import (
 	"bytes"
@@ -8,17 +8,17 @@ import (
 
 	"golang.org/x/net/html"
 
-	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // Form is a nomination form as a group leader wrote it (DESIGN.md,
 // "Nomination form"), read and checked on its own, without the database.
 type Form struct {
-	Group     string         // the nominating group as written; "" when not given
-	Candidate string         // the candidate's name, honorific ("Sen.") removed
-	Office    ballots.Office // from Office, else from the race code
-	State     string         // postal code
-	Race      string         // canonical race code: MA-SEN, MA-07, AK-AL
+	Group     string      // the nominating group as written; "" when not given
+	Candidate string      // the candidate's name, honorific ("Sen.") removed
+	Office    race.Office // from Office, else from the race code
+	State     string      // postal code
+	Race      string      // canonical race code: MA-SEN, MA-07, AK-AL
 	// Local is true when the form confirms the group completed its local
 	// endorsement process.
 	Local  bool
@@ -338,20 +338,30 @@ func yesWord(s string) bool {
 }
 
 // officeOf reads an office as leaders write it.
-func officeOf(s string) (ballots.Office, bool) {
+func officeOf(s string) (race.Office, bool) {
 	t := strings.ToLower(strings.NewReplacer(".", "", ",", " ").Replace(s))
 	t = strings.Join(strings.Fields(t), " ")
 	t = strings.TrimPrefix(t, "us ")
 	t = strings.TrimPrefix(t, "united states ")
 	switch t {
 	case "senate", "senator", "sen", "us senate":
-		return ballots.OfficeSenate, true
+		return race.Senate, true
 	case "house", "house of representatives", "representative", "rep", "congress", "congressional", "congresswoman", "congressman", "congressmember", "member of congress":
-		return ballots.OfficeHouse, true
+		return race.House, true
 	case "governor", "gov", "state governor":
-		return ballots.OfficeGovernor, true
+		return race.Governor, true
 	}
 	return "", false
+}
+
+// DistrictNumber reads a House district number as leaders write it
+// ("7", "District 7", "#7", "7th") and returns its digits.
+func DistrictNumber(s string) (string, bool) {
+	m := districtNumber.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
 }
 
 var districtNumber = regexp.MustCompile(`(?i)^(?:district\s*)?(?:#\s*)?(\d{1,2})(?:st|nd|rd|th)?$`)
@@ -368,13 +378,13 @@ func readRace(form *Form, office, state, district string) []Problem {
 		form.Office = o
 	}
 	if state != "" {
-		st, err := ballots.ParseState(state)
+		st, err := race.ParseState(state)
 		if err != nil {
 			probs = append(probs, Problem{fState, fmt.Sprintf("%q: not a U.S. state name or postal code", state)})
 		}
 		form.State = st
 	}
-	var rc ballots.RaceCode
+	var rc race.Code
 	switch d := strings.TrimSpace(district); {
 	case d == "":
 	case districtNumber.MatchString(d) || strings.EqualFold(d, "at-large") || strings.EqualFold(d, "at large") || strings.EqualFold(d, "AL"):
@@ -387,22 +397,22 @@ func readRace(form *Form, office, state, district string) []Problem {
 			n = m[1]
 		}
 		var err error
-		if rc, err = ballots.ParseRaceCode(form.State + "-" + n); err != nil {
+		if rc, err = race.Parse(form.State + "-" + n); err != nil {
 			probs = append(probs, Problem{fDistrict, fmt.Sprintf("%q: not a district", d)})
 		}
 	default:
 		var err error
-		if rc, err = ballots.ParseRaceCode(d); err != nil {
+		if rc, err = race.Parse(d); err != nil {
 			probs = append(probs, Problem{fDistrict, fmt.Sprintf("%q: not a race code; write it as MA-SEN, MA-GOV, MA-07 or AK-AL", d)})
 		}
 	}
 	if rc.Code == "" && district == "" {
 		switch {
-		case form.Office == ballots.OfficeSenate && form.State != "":
-			rc, _ = ballots.ParseRaceCode(form.State + "-SEN")
-		case form.Office == ballots.OfficeGovernor && form.State != "":
-			rc, _ = ballots.ParseRaceCode(form.State + "-GOV")
-		case form.Office == ballots.OfficeHouse:
+		case form.Office == race.Senate && form.State != "":
+			rc, _ = race.Parse(form.State + "-SEN")
+		case form.Office == race.Governor && form.State != "":
+			rc, _ = race.Parse(form.State + "-GOV")
+		case form.Office == race.House:
 			probs = append(probs, Problem{fDistrict, "missing: a House nomination needs the district, such as MA-07"})
 		case office == "" && state == "":
 			probs = append(probs, Problem{fDistrict, "missing: the race code, such as MA-SEN, MA-GOV or MA-07"})
@@ -418,7 +428,7 @@ func readRace(form *Form, office, state, district string) []Problem {
 		probs = append(probs, Problem{fOffice, fmt.Sprintf("%q does not agree with the race %s (%s)", office, rc.Code, rc.Office.Title())})
 	}
 	if form.State != "" && form.State != rc.State {
-		probs = append(probs, Problem{fState, fmt.Sprintf("%q does not agree with the race %s (%s)", state, rc.Code, ballots.StateName(rc.State))})
+		probs = append(probs, Problem{fState, fmt.Sprintf("%q does not agree with the race %s (%s)", state, rc.Code, race.StateName(rc.State))})
 	}
 	if form.Office == "" {
 		form.Office = rc.Office
