@@ -23,7 +23,7 @@ var requestWhat = map[message.Class]string{
 	message.ClassResend:      "a request for your ballots",
 }
 
-// authenticate checks that m's From is authentic (CheckSender against the
+// authenticate checks that m's From is authentic (message.CheckSender against the
 // trusted server, BALLOTD_AUTHSERV_ID) before a message of class, which
 // would change something, is applied. Without a trusted server configured
 // every From is taken as it is. A message the trusted server left no
