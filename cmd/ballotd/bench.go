@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -23,9 +20,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/lib/pq"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/devdb"
 	"github.com/ballotd/ballotd/internal/pgtemp"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
@@ -151,19 +148,17 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 // benchRun is one whole run in its own scratch database.
 func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *os.File, profile bool) (benchResult, error) {
 	res := benchResult{members: o.members}
-	admin, err := sql.Open("postgres", server)
+	admin, err := devdb.OpenServer(server)
 	if err != nil {
-		return res, fmt.Errorf("open %s: %w", server, err)
+		return res, err
 	}
 	defer admin.Close()
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "ballotd_bench_" + hex.EncodeToString(rnd[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	name := devdb.ScratchName("ballotd_bench")
+	if err := admin.Create(ctx, name, false); err != nil {
 		return res, fmt.Errorf("create scratch database: %w", err)
 	}
 	defer func() {
-		if _, err := admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+		if err := admin.Drop(context.WithoutCancel(ctx), name); err != nil {
 			fmt.Fprintf(e.stderr, "ballotd: drop scratch database %s: %v\n", name, err)
 		}
 	}()
@@ -176,7 +171,7 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 		return res, err
 	}
 	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+	if _, err := st.Migrate(ctx); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(e.stdout, "  scratch database    %s\n", name)
@@ -200,7 +195,7 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 	if n != o.members {
 		return res, fmt.Errorf("race open made %d ballots for %d members", n, o.members)
 	}
-	if _, err := st.DB.ExecContext(ctx, "ANALYZE ballots; ANALYZE outbox"); err != nil {
+	if err := st.AnalyzeBallots(ctx); err != nil {
 		return res, err
 	}
 
@@ -292,15 +287,11 @@ func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *
 // for the caller to open. It returns how long creating the members took.
 func benchWave(ctx context.Context, st *ballots.Store, n int, bio string) (time.Duration, error) {
 	t0 := time.Now()
-	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
-		SELECT 'member' || g || '@bench.example',
-		       CASE WHEN g % 10 = 0 THEN 'Zoë Member ' ELSE 'Member ' END || g,
-		       'MA', 'MA-0' || (g % 9 + 1)
-		FROM generate_series(1, $1) g`, n); err != nil {
-		return 0, fmt.Errorf("create members: %w", err)
+	if err := st.AddBenchMembers(ctx, n); err != nil {
+		return 0, err
 	}
 	took := time.Since(t0)
-	if _, err := st.DB.ExecContext(ctx, "ANALYZE members"); err != nil {
+	if err := st.AnalyzeMembers(ctx); err != nil {
 		return took, err
 	}
 	now := time.Now()
@@ -333,11 +324,12 @@ func verifyBench(ctx context.Context, st *ballots.Store, toks *ballots.Tokens, g
 		}
 		ids = append(ids, id)
 	}
-	var ballotsFound, sent int
-	if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM ballots WHERE id = ANY($1)`, pq.Array(ids)).Scan(&ballotsFound); err != nil {
+	ballotsFound, err := st.CountBallots(ctx, ids)
+	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&sent); err != nil {
+	sent, err := st.CountSent(ctx)
+	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	if ballotsFound != members || sent != members {

@@ -51,17 +51,13 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", "CREATE TABLE bench_copy (email text PRIMARY KEY, name text, district text)").CombinedOutput(); err != nil {
-		return fmt.Errorf("bench import: psql: %v: %s", err, out)
+	copyTime, err := ballots.PsqlCopy(ctx, psql, dbURL, file)
+	if err != nil {
+		return fmt.Errorf("bench import: %w", err)
 	}
-	t0 := time.Now()
-	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", `\copy bench_copy FROM '`+file+`' WITH (FORMAT csv, HEADER true)`).CombinedOutput(); err != nil {
-		return fmt.Errorf("bench import: psql \\copy: %v: %s", err, out)
-	}
-	copyTime := time.Since(t0)
 
 	importOnce := func() (ballots.MemberReport, time.Duration, error) {
 		f, err := os.Open(file)

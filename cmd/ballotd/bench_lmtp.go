@@ -108,7 +108,7 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 
 	w := e.stdout
 	fmt.Fprintf(w, "bench lmtp: %d replies delivered over %d LMTP connections on loopback\n", len(msgs), *conns)
-	if _, err := st.DB.ExecContext(ctx, `CREATE TABLE bench_raw (id bigserial PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+	if err := st.CreateRawMessages(ctx, false); err != nil {
 		return err
 	}
 	addr, stop, err := serve(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &rawLMTPSession{st: st, ctx: ctx}, nil }), nil)
@@ -167,13 +167,5 @@ func (s *rawLMTPSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.st.DB.BeginTxx(s.ctx, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(s.ctx, `INSERT INTO bench_raw (raw) VALUES ($1)`, raw); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.st.StoreRawMessage(s.ctx, 0, raw)
 }

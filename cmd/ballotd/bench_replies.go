@@ -97,7 +97,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // it: search, fetch in batches of 50, store each message in a transaction
 // of its own, flag the batch \Seen.
 func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) error {
-	if _, err := st.DB.ExecContext(ctx, `CREATE TABLE bench_raw (uid bigint PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+	if err := st.CreateRawMessages(ctx, true); err != nil {
 		return err
 	}
 	c, err := imapclient.DialInsecure(cfg.Addr, nil)
@@ -126,15 +126,7 @@ func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) 
 			return err
 		}
 		for _, m := range msgs {
-			tx, err := st.DB.BeginTxx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO bench_raw (uid, raw) VALUES ($1, $2)`, int64(m.UID), m.FindBodySection(&imap.FetchItemBodySection{})); err != nil {
-				tx.Rollback()
-				return err
-			}
-			if err := tx.Commit(); err != nil {
+			if err := st.StoreRawMessage(ctx, int64(m.UID), m.FindBodySection(&imap.FetchItemBodySection{})); err != nil {
 				return err
 			}
 		}
@@ -180,7 +172,7 @@ func newReplyBench(ctx context.Context, e *env, n int, secret string) (*replyBen
 
 func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 	st := rb.st
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
 	if _, err := benchWave(ctx, st, n, ""); err != nil {
@@ -194,13 +186,8 @@ func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 		return err
 	}
 	rb.toks = toks
-	var rows []struct {
-		ID    int64  `db:"id"`
-		Nonce []byte `db:"nonce"`
-		Email string `db:"email"`
-	}
-	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
-		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+	rows, err := st.BenchBallots(ctx)
+	if err != nil {
 		return err
 	}
 	for i, r := range rows {

@@ -316,7 +316,7 @@ func checkDatabase(ctx context.Context, cfg Config) checkResult {
 		return checkResult{"database", false, what + " — check DATABASE_URL and that PostgreSQL is running"}
 	}
 	defer st.Close()
-	pending, err := ballots.PendingMigrations(ctx, st.DB)
+	pending, err := st.PendingMigrations(ctx)
 	var se *ballots.SchemaError
 	switch {
 	case errors.Is(err, ballots.ErrSchemaNewer):

@@ -43,7 +43,7 @@ func openDatabase(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 // know, one changed since it was applied, one out of order, or one with
 // migrations still to apply.
 func usableSchema(ctx context.Context, st *ballots.Store) error {
-	pending, err := ballots.CheckSchema(ctx, st.DB)
+	pending, err := st.CheckSchema(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func usableSchema(ctx context.Context, st *ballots.Store) error {
 // migrateStatus prints each migration and its state, and fails if the
 // database is one this binary must not use.
 func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
-	states, err := ballots.MigrationStatus(ctx, st.DB)
+	states, err := st.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err = ballots.CheckSchema(ctx, st.DB)
+	_, err = st.CheckSchema(ctx)
 	return err
 }
 
@@ -169,7 +169,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	if *status {
 		return migrateStatus(ctx, e, st)
 	}
-	applied, err := ballots.Migrate(ctx, st.DB)
+	applied, err := st.Migrate(ctx)
 	if err != nil {
 		return err
 	}

@@ -440,8 +440,8 @@ func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) err
 	defer p.clear()
 	first := -1
 	for {
-		var got int
-		if err := st.DB.GetContext(ctx, &got, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
+		got, err := st.CountHandled(ctx)
+		if err != nil {
 			return err
 		}
 		if got >= n {
@@ -761,9 +761,9 @@ func writeDemoFiles(ctx context.Context, dir string, hub *mailhub.Hub, st *ballo
 		if err != nil {
 			continue
 		}
-		var kind string
-		if err := st.DB.GetContext(ctx, &kind, `SELECT kind FROM outbox WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("demo: the kind of outbox row %d: %w", id, err)
+		kind, err := st.OutboxKind(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
 		}
 		if _, seen := firstOf[kind]; !seen {
 			firstOf[kind] = env.Data

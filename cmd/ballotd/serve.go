@@ -96,7 +96,7 @@ func keepOAuth(cfg Config, st *ballots.Store, log *slog.Logger) error {
 	if tokens == nil {
 		return nil
 	}
-	kept, err := ballots.NewRefreshTokens(st.DB, cfg.Secret)
+	kept, err := st.RefreshTokens(cfg.Secret)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	}
 	defer d.store.Close()
 	if migrate {
-		applied, err := ballots.Migrate(ctx, d.store.DB)
+		applied, err := d.store.Migrate(ctx)
 		if err != nil {
 			return err
 		}
