@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/progress"
 )
 
 // cmdBenchImport measures a members import against the least any importer
@@ -65,10 +66,10 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 			return ballots.MemberReport{}, 0, err
 		}
 		defer f.Close()
-		p := newProgress(e.stderr, "ballotd import")
+		p := progress.New(e.stderr, "ballotd import")
 		t := time.Now()
-		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.importRows(size)})
-		p.done()
+		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.ImportRows(size)})
+		p.Done()
 		return rep, time.Since(t), err
 	}
 	rep, importTime, err := importOnce()

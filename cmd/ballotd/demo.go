@@ -18,6 +18,8 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/progress"
+	"github.com/ballotd/ballotd/internal/report"
 )
 
 // The demo's Massachusetts: the seeds' example, with groups in the nine
@@ -228,9 +230,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 	opened := 0
 	for _, code := range []string{"MA-SEN", "MA-07"} {
-		p := newProgress(w, "      opening "+code)
-		k, err := st.OpenRaceProgress(ctx, code, p.openRace)
-		p.clear()
+		p := progress.New(w, "      opening "+code)
+		k, err := st.OpenRaceProgress(ctx, code, p.OpenRace)
+		p.Clear()
 		if err != nil {
 			return err
 		}
@@ -244,14 +246,14 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 	// Members read their ballots and reply.
 	before := r.sent
-	p := newProgress(w, "      members replying")
+	p := progress.New(w, "      members replying")
 	for i, m := range members {
 		if err := r.answerBallots(ctx, m); err != nil {
 			return err
 		}
-		p.step(float64(i+1)/float64(len(members)), r.sent-before, "replies", fmt.Sprintf("%d of %d members read their ballots", i+1, len(members)))
+		p.Step(float64(i+1)/float64(len(members)), r.sent-before, "replies", fmt.Sprintf("%d of %d members read their ballots", i+1, len(members)))
 	}
-	p.clear()
+	p.Clear()
 	if err := waitInbound(ctx, st, w, r.sent); err != nil {
 		return err
 	}
@@ -319,7 +321,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		tallies = append(tallies, t)
-		writeTally(w, t)
+		report.Tally(w, t)
 		for _, c := range t.Candidates {
 			if r.expect[code][c.Name] != c.Votes {
 				verified = false
@@ -356,7 +358,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	err = endorsementsPage.Execute(page, endorsementsPageData{EndorsementList: list, Org: cfg.Org})
+	err = report.Page(page, list, cfg.Org)
 	if cerr := page.Close(); err == nil {
 		err = cerr
 	}
@@ -377,20 +379,6 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// isTerminal reports whether w is a terminal, where progress can redraw
-// one line.
-func isTerminal(w io.Writer) bool {
-	if r, ok := w.(redactingWriter); ok {
-		w = r.w
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 func redactURL(u string) string {
 	if i := strings.Index(u, "@"); i > 0 {
 		if j := strings.Index(u, "://"); j > 0 && j < i {
@@ -404,8 +392,8 @@ func redactURL(u string) string {
 // progress for label when w is not io.Discard.
 func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label string) error {
 	deadline := time.Now().Add(5 * time.Minute)
-	p := newProgress(w, "      sending "+label)
-	defer p.clear()
+	p := progress.New(w, "      sending "+label)
+	defer p.Clear()
 	first := -1
 	for {
 		counts, err := st.OutboxCounts(ctx)
@@ -420,7 +408,7 @@ func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label strin
 			first = t.Sent
 		}
 		sent := t.Sent - first
-		p.step(float64(sent)/float64(sent+t.pending()), sent, "sent", fmt.Sprintf("%s to go", grouped(t.pending())))
+		p.Step(float64(sent)/float64(sent+t.pending()), sent, "sent", fmt.Sprintf("%s to go", progress.Grouped(t.pending())))
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo: %d messages still unsent after 5 minutes", t.pending())
 		}
@@ -436,8 +424,8 @@ func waitOutbox(ctx context.Context, st *ballots.Store, w io.Writer, label strin
 // progress on w.
 func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) error {
 	deadline := time.Now().Add(5 * time.Minute)
-	p := newProgress(w, "      ballotd reading")
-	defer p.clear()
+	p := progress.New(w, "      ballotd reading")
+	defer p.Clear()
 	first := -1
 	for {
 		got, err := st.CountHandled(ctx)
@@ -450,7 +438,7 @@ func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) err
 		if first < 0 {
 			first = got
 		}
-		p.step(float64(got-first)/float64(n-first), got-first, "messages", fmt.Sprintf("%s to go", grouped(n-got)))
+		p.Step(float64(got-first)/float64(n-first), got-first, "messages", fmt.Sprintf("%s to go", progress.Grouped(n-got)))
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo: ballotd handled %d of %d replies in 5 minutes", got, n)
 		}

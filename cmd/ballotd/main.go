@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/ballotd/ballotd/internal/progress"
 )
 
 func main() {
@@ -309,7 +311,7 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts(false))), nil
 	case "":
-		if isTerminal(w) {
+		if progress.IsTerminal(w) {
 			return slog.New(slog.NewTextHandler(w, opts(false))), nil
 		}
 		return slog.New(slog.NewJSONHandler(w, opts(true))), nil
