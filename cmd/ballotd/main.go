@@ -244,15 +244,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "tally":
 		return cmdTally(ctx, e, args[1:])
 	case "bench":
-		switch sub {
-		case "import":
-			return cmdBenchImport(ctx, e, args[2:])
-		case "replies":
-			return cmdBenchReplies(ctx, e, args[2:])
-		case "lmtp":
-			return cmdBenchLMTP(ctx, e, args[2:])
-		}
-		return cmdBench(ctx, e, args[1:])
+		return cmdBench(ctx, e, sub, args[min(2, len(args)):])
 	case "outbox":
 		return cmdOutbox(ctx, e, args[1:])
 	case "status":

@@ -120,3 +120,13 @@ func guardDevSecret(ctx context.Context, getenv func(string) string, url string)
 	return configError{fmt.Sprintf("BALLOTD_SECRET: will not key database %q with the public dev secret: dev and demo did not make it, "+
 		"so it may hold real members; set BALLOTD_SECRET to a long random string (openssl rand -base64 32), or %s", name, other)}
 }
+
+// redactURL hides the user and password of a database URL.
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}

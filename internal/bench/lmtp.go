@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,23 +15,14 @@ import (
 	"github.com/ballotd/ballotd/inbound"
 )
 
-// cmdBenchLMTP runs `ballotd bench lmtp`: ballotd's LMTP door taking N
+// LMTP runs `ballotd bench lmtp`: ballotd's LMTP door taking N
 // members' replies (each its own transaction: the message, the vote, the
 // receipt in the outbox) from an MTA-like client over C connections,
 // against a raw durable LMTP server on the same client and database that
 // does the least such a door must: store each message in a transaction of
 // its own and answer 250 after the commit.
-func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
-	fs := flags("bench lmtp")
-	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
-	conns := fs.Int("conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	if *n < 1 || *conns < 1 {
-		return usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
-	}
-	rb, err := newReplyBench(ctx, e, *n, "bench-lmtp-secret-0123456789")
+func LMTP(ctx context.Context, o Options, w io.Writer) error {
+	rb, err := newReplyBench(ctx, o, "bench-lmtp-secret-0123456789")
 	if err != nil {
 		return fmt.Errorf("bench lmtp: %w", err)
 	}
@@ -42,8 +33,8 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 	deliver := func(addr string) (time.Duration, error) {
 		t0 := time.Now()
 		var wg sync.WaitGroup
-		errs := make(chan error, *conns)
-		for k := 0; k < *conns; k++ {
+		errs := make(chan error, o.Conns)
+		for k := 0; k < o.Conns; k++ {
 			wg.Add(1)
 			go func(k int) {
 				defer wg.Done()
@@ -58,7 +49,7 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 					errs <- err
 					return
 				}
-				for i := k; i < len(msgs); i += *conns {
+				for i := k; i < len(msgs); i += o.Conns {
 					m := msgs[i]
 					if err := c.Mail(m.from, nil); err != nil {
 						errs <- err
@@ -106,8 +97,7 @@ func cmdBenchLMTP(ctx context.Context, e *env, args []string) error {
 		return l.Addr().String(), func() { cancel(); <-done }, nil
 	}
 
-	w := e.stdout
-	fmt.Fprintf(w, "bench lmtp: %d replies delivered over %d LMTP connections on loopback\n", len(msgs), *conns)
+	fmt.Fprintf(w, "bench lmtp: %d replies delivered over %d LMTP connections on loopback\n", len(msgs), o.Conns)
 	if err := st.CreateRawMessages(ctx, false); err != nil {
 		return err
 	}

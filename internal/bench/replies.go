@@ -1,8 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -14,23 +15,15 @@ import (
 	"github.com/ballotd/ballotd/internal/mailhub"
 )
 
-// cmdBenchReplies runs `ballotd bench replies`: ballotd's mailbox reader
+// Replies runs `ballotd bench replies`: ballotd's mailbox reader
 // handling N members' replies (each its own transaction: the message, the
 // vote, the receipt in the outbox, the cursor), against a raw reader of the
 // same mailbox that does the least any reader must: fetch each message,
 // store it in a transaction of its own, flag it \Seen. Both read the
 // embedded hub over IMAP on loopback, in batches of 50, into one scratch
 // database.
-func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
-	fs := flags("bench replies")
-	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	if *n < 1 {
-		return usageError{"bench replies: --replies must be ≥ 1"}
-	}
-	rb, err := newReplyBench(ctx, e, *n, "bench-replies-secret-0123456789")
+func Replies(ctx context.Context, o Options, w io.Writer) error {
+	rb, err := newReplyBench(ctx, o, "bench-replies-secret-0123456789")
 	if err != nil {
 		return fmt.Errorf("bench replies: %w", err)
 	}
@@ -48,7 +41,6 @@ func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	w := e.stdout
 	fmt.Fprintf(w, "bench replies: %d replies in one IMAP mailbox (embedded hub on loopback), batches of 50\n", len(rows))
 
 	cfg := inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}
@@ -152,8 +144,11 @@ type replyBench struct {
 // benchReply is one member's reply to the ballot address (bench.example).
 type benchReply struct{ from, to, raw string }
 
-func newReplyBench(ctx context.Context, e *env, n int, secret string) (*replyBench, error) {
-	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+// newReplyBench makes the scratch database of o.Replies replies, their
+// tokens keyed by secret.
+func newReplyBench(ctx context.Context, o Options, secret string) (*replyBench, error) {
+	n := o.Replies
+	dbURL, cleanup, err := o.Database(ctx, "ballotd_bench")
 	if err != nil {
 		return nil, err
 	}
