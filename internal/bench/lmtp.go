@@ -28,95 +28,26 @@ func LMTP(ctx context.Context, o Options, w io.Writer) error {
 	}
 	defer rb.close()
 	st, toks, yes, msgs := rb.st, rb.toks, rb.yes, rb.replies
-	// deliver hands every message to addr over c connections, as an MTA
-	// does, and fails on anything but 250.
-	deliver := func(addr string) (time.Duration, error) {
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, o.Conns)
-		for k := 0; k < o.Conns; k++ {
-			wg.Add(1)
-			go func(k int) {
-				defer wg.Done()
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					errs <- err
-					return
-				}
-				c := smtp.NewClientLMTP(conn)
-				defer c.Close()
-				if err := c.Hello("mx.bench.example"); err != nil {
-					errs <- err
-					return
-				}
-				for i := k; i < len(msgs); i += o.Conns {
-					m := msgs[i]
-					if err := c.Mail(m.from, nil); err != nil {
-						errs <- err
-						return
-					}
-					if err := c.Rcpt(m.to, nil); err != nil {
-						errs <- err
-						return
-					}
-					w, err := c.Data()
-					if err != nil {
-						errs <- err
-						return
-					}
-					if _, err := io.WriteString(w, m.raw); err != nil {
-						errs <- err
-						return
-					}
-					if _, err := w.CloseWithLMTPResponse(); err != nil {
-						errs <- fmt.Errorf("message %d: %w", i, err)
-						return
-					}
-				}
-			}(k)
-		}
-		wg.Wait()
-		close(errs)
-		return time.Since(t0), <-errs
-	}
-	serve := func(backend smtp.Backend, lmtpDoor *inbound.LMTPDoor) (string, func(), error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", nil, err
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		if lmtpDoor != nil {
-			go func() { defer close(done); lmtpDoor.Serve(sctx, l) }()
-		} else {
-			s := smtp.NewServer(backend)
-			s.LMTP = true
-			go func() { defer close(done); s.Serve(l) }()
-			go func() { <-sctx.Done(); s.Close() }()
-		}
-		return l.Addr().String(), func() { cancel(); <-done }, nil
-	}
-
 	fmt.Fprintf(w, "bench lmtp: %d replies delivered over %d LMTP connections on loopback\n", len(msgs), o.Conns)
 	if err := st.CreateRawMessages(ctx, false); err != nil {
 		return err
 	}
-	addr, stop, err := serve(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &rawLMTPSession{st: st, ctx: ctx}, nil }), nil)
+	addr, stop, err := serveLMTP(ctx, smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &rawLMTPSession{st: st, ctx: ctx}, nil }), nil)
 	if err != nil {
 		return err
 	}
-	rawTime, err := deliver(addr)
+	rawTime, err := deliver(addr, o.Conns, msgs)
 	stop()
 	if err != nil {
 		return fmt.Errorf("bench lmtp: raw server: %w", err)
 	}
 	door := &inbound.LMTPDoor{Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
 		Box: inbound.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
-	addr, stop, err = serve(nil, door)
+	addr, stop, err = serveLMTP(ctx, nil, door)
 	if err != nil {
 		return err
 	}
-	ballotdTime, err := deliver(addr)
+	ballotdTime, err := deliver(addr, o.Conns, msgs)
 	stop()
 	if err != nil {
 		return fmt.Errorf("bench lmtp: ballotd: %w", err)
@@ -139,6 +70,79 @@ func LMTP(ctx context.Context, o Options, w io.Writer) error {
 		return fmt.Errorf("bench lmtp: want %d voted with %d YES, got %d voted, %d YES", len(msgs), yes, tl.Voted, got)
 	}
 	return nil
+}
+
+// deliver hands every message of msgs to addr over conns connections, as
+// an MTA does, and fails on anything but 250.
+func deliver(addr string, conns int, msgs []benchReply) (time.Duration, error) {
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for k := 0; k < conns; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			c := smtp.NewClientLMTP(conn)
+			defer c.Close()
+			if err := c.Hello("mx.bench.example"); err != nil {
+				errs <- err
+				return
+			}
+			for i := k; i < len(msgs); i += conns {
+				m := msgs[i]
+				if err := c.Mail(m.from, nil); err != nil {
+					errs <- err
+					return
+				}
+				if err := c.Rcpt(m.to, nil); err != nil {
+					errs <- err
+					return
+				}
+				w, err := c.Data()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.WriteString(w, m.raw); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := w.CloseWithLMTPResponse(); err != nil {
+					errs <- fmt.Errorf("message %d: %w", i, err)
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	close(errs)
+	return time.Since(t0), <-errs
+}
+
+// serveLMTP serves LMTP on a loopback port with lmtpDoor, or with backend
+// when lmtpDoor is nil, until ctx ends or stop is called; it returns the
+// address.
+func serveLMTP(ctx context.Context, backend smtp.Backend, lmtpDoor *inbound.LMTPDoor) (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	if lmtpDoor != nil {
+		go func() { defer close(done); lmtpDoor.Serve(sctx, l) }()
+	} else {
+		s := smtp.NewServer(backend)
+		s.LMTP = true
+		go func() { defer close(done); s.Serve(l) }()
+		go func() { <-sctx.Done(); s.Close() }()
+	}
+	return l.Addr().String(), func() { cancel(); <-done }, nil
 }
 
 // rawLMTPSession stores each message in a transaction of its own and

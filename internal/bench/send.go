@@ -92,32 +92,37 @@ func Send(ctx context.Context, o Options, w io.Writer) error {
 		results = append(results, r)
 	}
 	if len(results) > 1 {
-		med := func(f func(benchResult) float64) float64 {
-			v := make([]float64, len(results))
-			for i, r := range results {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			if len(v)%2 == 1 {
-				return v[len(v)/2]
-			}
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		fmt.Fprintf(w, "\nmedians of %d runs (%d members, %d connections)\n", len(results), o.Members, o.Conns)
-		fmt.Fprintf(w, "  race open           %10.0f ballots/s\n", med(func(r benchResult) float64 { return r.openRate }))
-		fmt.Fprintf(w, "  ballotd send        %10.0f msg/s\n", med(func(r benchResult) float64 { return r.ballotdRate }))
-		fmt.Fprintf(w, "  raw go-smtp client  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.rawRate }))
-		fmt.Fprintf(w, "  ratio               %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
-		fmt.Fprintf(w, "  CPU/msg ballotd     %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
-		fmt.Fprintf(w, "  CPU/msg raw         %10.0f µs\n", med(func(r benchResult) float64 { return r.rawCPU }))
-		fmt.Fprintf(w, "  CPU ratio raw/ballotd %8.2f\n", med(func(r benchResult) float64 { return r.rawCPU / r.ballotdCPU }))
-		fmt.Fprintf(w, "  peak RSS            %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakRSS) / 1e6 }))
-		fmt.Fprintf(w, "  peak Go heap        %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakHeap) / 1e6 }))
+		printMedians(w, o, results)
 	}
 	if failed != nil {
 		return fmt.Errorf("bench send: %w", failed)
 	}
 	return nil
+}
+
+// printMedians writes the medians of several runs' figures.
+func printMedians(w io.Writer, o Options, results []benchResult) {
+	med := func(f func(benchResult) float64) float64 {
+		v := make([]float64, len(results))
+		for i, r := range results {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	fmt.Fprintf(w, "\nmedians of %d runs (%d members, %d connections)\n", len(results), o.Members, o.Conns)
+	fmt.Fprintf(w, "  race open           %10.0f ballots/s\n", med(func(r benchResult) float64 { return r.openRate }))
+	fmt.Fprintf(w, "  ballotd send        %10.0f msg/s\n", med(func(r benchResult) float64 { return r.ballotdRate }))
+	fmt.Fprintf(w, "  raw go-smtp client  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.rawRate }))
+	fmt.Fprintf(w, "  ratio               %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
+	fmt.Fprintf(w, "  CPU/msg ballotd     %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
+	fmt.Fprintf(w, "  CPU/msg raw         %10.0f µs\n", med(func(r benchResult) float64 { return r.rawCPU }))
+	fmt.Fprintf(w, "  CPU ratio raw/ballotd %8.2f\n", med(func(r benchResult) float64 { return r.rawCPU / r.ballotdCPU }))
+	fmt.Fprintf(w, "  peak RSS            %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakRSS) / 1e6 }))
+	fmt.Fprintf(w, "  peak Go heap        %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakHeap) / 1e6 }))
 }
 
 // sendRun is one whole run in its own scratch database.
@@ -151,43 +156,62 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 	}
 	fmt.Fprintf(w, "  scratch database    %s\n", name)
 
-	// Members, a wave, one candidate; then the race opens (timed).
-	bio := strings.Repeat("Served two terms in the state senate; led the campaign for clean energy and fair wages. ", 6)
-	membersTime, err := benchWave(ctx, st, o.Members, bio)
-	if err != nil {
+	if err := openPhase(ctx, o, w, st, &res); err != nil {
 		return res, err
 	}
-	res.membersRate = float64(o.Members) / membersTime.Seconds()
-	t0 := time.Now()
-	n, err := st.OpenRace(ctx, "MA-SEN")
-	if err != nil {
-		return res, err
-	}
-	openTime := time.Since(t0)
-	res.openRate = float64(n) / openTime.Seconds()
-	fmt.Fprintf(w, "  members             %10d created in %v (%.0f/s)\n", o.Members, membersTime.Round(time.Millisecond), res.membersRate)
-	fmt.Fprintf(w, "  race open           %10d ballots created and enqueued in %v: %.0f ballots/s\n", n, openTime.Round(time.Millisecond), res.openRate)
-	if n != o.Members {
-		return res, fmt.Errorf("race open made %d ballots for %d members", n, o.Members)
-	}
-	if err := st.AnalyzeBallots(ctx); err != nil {
-		return res, err
-	}
-
 	sink, err := startSink()
 	if err != nil {
 		return res, err
 	}
 	defer sink.close()
 
-	// ballotd: the real outbox, renderer and SMTP senders, as serve wires them.
+	if err := ballotdPhase(ctx, o, w, st, name, sink, prof, profile, &res); err != nil {
+		return res, err
+	}
+	if err := rawPhase(ctx, o, w, sink, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// openPhase makes the members, a wave and one candidate, then opens the
+// race (timed), into res.
+func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, res *benchResult) error {
+	bio := strings.Repeat("Served two terms in the state senate; led the campaign for clean energy and fair wages. ", 6)
+	membersTime, err := benchWave(ctx, st, o.Members, bio)
+	if err != nil {
+		return err
+	}
+	res.membersRate = float64(o.Members) / membersTime.Seconds()
+	t0 := time.Now()
+	n, err := st.OpenRace(ctx, "MA-SEN")
+	if err != nil {
+		return err
+	}
+	openTime := time.Since(t0)
+	res.openRate = float64(n) / openTime.Seconds()
+	fmt.Fprintf(w, "  members             %10d created in %v (%.0f/s)\n", o.Members, membersTime.Round(time.Millisecond), res.membersRate)
+	fmt.Fprintf(w, "  race open           %10d ballots created and enqueued in %v: %.0f ballots/s\n", n, openTime.Round(time.Millisecond), res.openRate)
+	if n != o.Members {
+		return fmt.Errorf("race open made %d ballots for %d members", n, o.Members)
+	}
+	if err := st.AnalyzeBallots(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ballotdPhase sends every ballot with the real outbox, renderer and SMTP
+// senders, as serve wires them, to sink (timed; with a CPU profile when
+// profile), and verifies what the sink got, into res.
+func ballotdPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, name string, sink *sink, prof *os.File, profile bool, res *benchResult) error {
 	toks, err := ballots.NewTokens("bench-secret-" + name)
 	if err != nil {
-		return res, err
+		return err
 	}
 	tpl, err := templates.Load("")
 	if err != nil {
-		return res, err
+		return err
 	}
 	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example"}
 	ob := &mailer.Outbox{
@@ -203,11 +227,11 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 	stopHeap := sampleHeap()
 	if profile && prof != nil {
 		if err := pprof.StartCPUProfile(prof); err != nil {
-			return res, fmt.Errorf("cpu profile: %w", err)
+			return fmt.Errorf("cpu profile: %w", err)
 		}
 	}
 	cpu0 := processCPU()
-	t0 = time.Now()
+	t0 := time.Now()
 	handled, err := ob.Drain(ctx)
 	sendTime := time.Since(t0)
 	sendCPU := processCPU() - cpu0
@@ -217,7 +241,7 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 	res.peakHeap = stopHeap()
 	res.peakRSS = peakRSS()
 	if err != nil {
-		return res, fmt.Errorf("ballotd send: %w", err)
+		return fmt.Errorf("ballotd send: %w", err)
 	}
 	got := sink.snapshot()
 	res.ballotdRate = float64(got.messages) / sendTime.Seconds()
@@ -229,17 +253,21 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 		got.messages, sendTime.Round(time.Millisecond), res.ballotdRate, handled, res.avgSize, res.ballotdCPU)
 	fmt.Fprintf(w, "  ballotd peak memory %10.1f MB RSS (VmHWM), %.1f MB Go heap\n", float64(res.peakRSS)/1e6, float64(res.peakHeap)/1e6)
 	if err := verifyBench(ctx, st, toks, got, o.Members); err != nil {
-		return res, err
+		return err
 	}
 	fmt.Fprintf(w, "  verified            %10d members: one message each, %d distinct ballot tokens, every outbox row sent\n", o.Members, len(got.tokens))
+	return nil
+}
 
-	// The raw client: pre-rendered messages of the same size, same sink,
-	// same number of connections.
+// rawPhase sends pre-rendered messages of the same size to the same sink
+// over the same number of connections with a raw client (timed), into
+// res.
+func rawPhase(ctx context.Context, o Options, w io.Writer, sink *sink, res *benchResult) error {
 	sink.reset()
-	cpu0 = processCPU()
-	t0 = time.Now()
+	cpu0 := processCPU()
+	t0 := time.Now()
 	if err := rawSend(ctx, sink.addr, o.Conns, o.Members, res.avgSize); err != nil {
-		return res, fmt.Errorf("raw client: %w", err)
+		return fmt.Errorf("raw client: %w", err)
 	}
 	rawTime := time.Since(t0)
 	rawCPU := processCPU() - cpu0
@@ -249,11 +277,11 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 	fmt.Fprintf(w, "  raw go-smtp client  %10d messages in %v: %.0f msg/s (avg %d bytes, %.0f µs CPU/msg)\n",
 		raw.messages, rawTime.Round(time.Millisecond), res.rawRate, raw.bytes/max(raw.messages, 1), res.rawCPU)
 	if raw.messages != int64(o.Members) || len(raw.tokens) != o.Members {
-		return res, fmt.Errorf("raw client: sink got %d messages with %d distinct tokens, want %d", raw.messages, len(raw.tokens), o.Members)
+		return fmt.Errorf("raw client: sink got %d messages with %d distinct tokens, want %d", raw.messages, len(raw.tokens), o.Members)
 	}
 	fmt.Fprintf(w, "  ratio ballotd/raw   %10.2f  (CPU per message: raw/ballotd %.2f; PostgreSQL's CPU not included)\n",
 		res.ballotdRate/res.rawRate, res.rawCPU/res.ballotdCPU)
-	return res, nil
+	return nil
 }
 
 // benchWave makes what the bench commands run on: n generated members in
