@@ -7,25 +7,34 @@ import (
 	"strings"
 )
 
-// loadAdmin reads where /healthz and /metrics are served: on their own
-// listener, BALLOTD_ADMIN_ADDR (meant for loopback or a private network;
-// unset: not served there), and, only with BALLOTD_METRICS_TOKEN set, also
-// on the public BALLOTD_HTTP_ADDR. The token, when set, is required as
+// Where /healthz and /metrics are served: on their own listener,
+// BALLOTD_ADMIN_ADDR (meant for loopback or a private network; unset: not
+// served there), and, only with BALLOTD_METRICS_TOKEN set, also on the
+// public BALLOTD_HTTP_ADDR. The token, when set, is required as
 // "Authorization: Bearer TOKEN" on both. Live turnout and raw errors are
 // never public by default.
-func loadAdmin(c *Config, getenv func(string) string) error {
-	c.AdminAddr = strings.TrimSpace(getenv("BALLOTD_ADMIN_ADDR"))
-	c.MetricsToken = strings.TrimSpace(getenv("BALLOTD_METRICS_TOKEN"))
-	if c.AdminAddr != "" {
-		if _, port, err := net.SplitHostPort(c.AdminAddr); err != nil || port == "" {
-			return bad("BALLOTD_ADMIN_ADDR", c.AdminAddr, "host:port, such as 127.0.0.1:9090")
-		}
+
+// parseAdminAddr reads BALLOTD_ADMIN_ADDR, which must differ from
+// BALLOTD_HTTP_ADDR (parsed above it).
+func parseAdminAddr(c *Config, v string) error {
+	c.AdminAddr = strings.TrimSpace(v)
+	if c.AdminAddr == "" {
+		return nil
 	}
+	if _, port, err := net.SplitHostPort(c.AdminAddr); err != nil || port == "" {
+		return bad("BALLOTD_ADMIN_ADDR", c.AdminAddr, "host:port, such as 127.0.0.1:9090")
+	}
+	if c.AdminAddr == c.HTTPAddr {
+		return bad("BALLOTD_ADMIN_ADDR", c.AdminAddr, "another host:port than BALLOTD_HTTP_ADDR (the public one-click unsubscribe)")
+	}
+	return nil
+}
+
+// parseMetricsToken reads BALLOTD_METRICS_TOKEN.
+func parseMetricsToken(c *Config, v string) error {
+	c.MetricsToken = strings.TrimSpace(v)
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		return bad("BALLOTD_METRICS_TOKEN", "…", "at least 16 characters (a long random string)")
-	}
-	if c.AdminAddr != "" && c.AdminAddr == c.HTTPAddr {
-		return bad("BALLOTD_ADMIN_ADDR", c.AdminAddr, "another host:port than BALLOTD_HTTP_ADDR (the public one-click unsubscribe)")
 	}
 	return nil
 }

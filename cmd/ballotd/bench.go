@@ -1,616 +1,65 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"net"
-	"os"
-	"runtime"
-	"runtime/metrics"
-	"runtime/pprof"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
 
-	"github.com/emersion/go-smtp"
-	"github.com/lib/pq"
-
-	"github.com/ballotd/ballotd/ballots"
-	"github.com/ballotd/ballotd/internal/pgtemp"
-	"github.com/ballotd/ballotd/internal/token"
-	"github.com/ballotd/ballotd/mailer"
-	"github.com/ballotd/ballotd/templates"
+	"github.com/ballotd/ballotd/internal/bench"
 )
 
-// benchOptions are the flags of bench send.
-type benchOptions struct {
-	members    int
-	conns      int
-	runs       int
-	batch      int
-	cpuProfile string
-}
-
-// benchResult is what one run measured.
-type benchResult struct {
-	members     int
-	membersRate float64 // members created per second
-	openRate    float64 // ballots created and enqueued per second
-	ballotdRate float64 // msg/s
-	rawRate     float64 // msg/s
-	peakRSS     int64   // bytes, VmHWM during ballotd's send
-	peakHeap    uint64  // bytes of live heap objects, sampled
-	avgSize     int     // bytes per message
-	ballotdCPU  float64 // µs of this process's CPU per message (sink included)
-	rawCPU      float64
-}
-
-// cmdBench runs `ballotd bench send`: ballotd's outbox against a raw
-// go-smtp client on one loopback discard sink, in a scratch database.
-func cmdBench(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "send" {
+// cmdBench runs `ballotd bench send|import|replies|lmtp` (internal/bench).
+func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
+	o := bench.Options{DatabaseURL: e.getenv("DATABASE_URL"), Log: e.log, Stderr: e.stderr,
+		Database: func(ctx context.Context, name string) (string, func(), error) {
+			url, _, cleanup, err := localDatabase(ctx, e, name, true)
+			return url, cleanup, err
+		}}
+	fs := flags("bench " + sub)
+	switch sub {
+	case "send":
+		fs.IntVar(&o.Members, "members", 100000, "members in the race")
+		fs.IntVar(&o.Conns, "conns", 16, "SMTP connections (ballotd workers and raw clients)")
+		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
+		fs.IntVar(&o.Batch, "batch", 0, "outbox claim batch (0: the outbox default)")
+		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first run's ballotd send phase to this file")
+	case "import":
+		fs.IntVar(&o.Rows, "rows", 1000000, "members to generate")
+	case "replies":
+		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
+	case "lmtp":
+		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
+		fs.IntVar(&o.Conns, "conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")
+	default:
 		return usageError{"bench: want bench send, bench import or bench replies"}
 	}
-	fs := flags("bench send")
-	var o benchOptions
-	fs.IntVar(&o.members, "members", 100000, "members in the race")
-	fs.IntVar(&o.conns, "conns", 16, "SMTP connections (ballotd workers and raw clients)")
-	fs.IntVar(&o.runs, "runs", 1, "runs; the summary gives medians")
-	fs.IntVar(&o.batch, "batch", 0, "outbox claim batch (0: the outbox default)")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run's ballotd send phase to this file")
-	if err := noArgs(fs, args[1:]); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	if o.members < 1 || o.conns < 1 || o.conns > 256 || o.runs < 1 {
-		return usageError{"bench send: --members and --runs must be ≥ 1, --conns 1 to 256"}
-	}
-
-	server := e.getenv("DATABASE_URL")
-	if server == "" {
-		var err error
-		if server, err = pgtemp.Locate(ctx); err != nil {
-			return fmt.Errorf("bench: find PostgreSQL: %w", err)
-		}
-	}
-	if server == "" {
-		fmt.Fprintln(e.stdout, "no PostgreSQL at $DATABASE_URL or 127.0.0.1:5432: starting a throwaway cluster")
-		c, err := pgtemp.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("bench: start PostgreSQL: %w", err)
-		}
-		defer c.Stop()
-		server = c.URL
-	}
-
-	var prof *os.File
-	if o.cpuProfile != "" {
-		var err error
-		if prof, err = os.Create(o.cpuProfile); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer prof.Close()
-	}
-
-	fmt.Fprintf(e.stdout, "bench send: %d members, %d connections, %d run(s), GOMAXPROCS %d\n",
-		o.members, o.conns, o.runs, runtime.GOMAXPROCS(0))
-	var results []benchResult
-	var failed error
-	for i := 1; i <= o.runs; i++ {
-		if o.runs > 1 {
-			fmt.Fprintf(e.stdout, "\nrun %d of %d\n", i, o.runs)
-		}
-		r, err := benchRun(ctx, e, server, o, prof, i == 1)
-		if err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			failed = err
-			fmt.Fprintf(e.stdout, "  FAILED: %v\n", err)
-			continue
-		}
-		results = append(results, r)
-	}
-	if len(results) > 1 {
-		med := func(f func(benchResult) float64) float64 {
-			v := make([]float64, len(results))
-			for i, r := range results {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			if len(v)%2 == 1 {
-				return v[len(v)/2]
-			}
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		fmt.Fprintf(e.stdout, "\nmedians of %d runs (%d members, %d connections)\n", len(results), o.members, o.conns)
-		fmt.Fprintf(e.stdout, "  race open           %10.0f ballots/s\n", med(func(r benchResult) float64 { return r.openRate }))
-		fmt.Fprintf(e.stdout, "  ballotd send        %10.0f msg/s\n", med(func(r benchResult) float64 { return r.ballotdRate }))
-		fmt.Fprintf(e.stdout, "  raw go-smtp client  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.rawRate }))
-		fmt.Fprintf(e.stdout, "  ratio               %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
-		fmt.Fprintf(e.stdout, "  CPU/msg ballotd     %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
-		fmt.Fprintf(e.stdout, "  CPU/msg raw         %10.0f µs\n", med(func(r benchResult) float64 { return r.rawCPU }))
-		fmt.Fprintf(e.stdout, "  CPU ratio raw/ballotd %8.2f\n", med(func(r benchResult) float64 { return r.rawCPU / r.ballotdCPU }))
-		fmt.Fprintf(e.stdout, "  peak RSS            %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakRSS) / 1e6 }))
-		fmt.Fprintf(e.stdout, "  peak Go heap        %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakHeap) / 1e6 }))
-	}
-	if failed != nil {
-		return fmt.Errorf("bench send: %w", failed)
-	}
-	return nil
-}
-
-// benchRun is one whole run in its own scratch database.
-func benchRun(ctx context.Context, e *env, server string, o benchOptions, prof *os.File, profile bool) (benchResult, error) {
-	res := benchResult{members: o.members}
-	admin, err := sql.Open("postgres", server)
-	if err != nil {
-		return res, fmt.Errorf("open %s: %w", server, err)
-	}
-	defer admin.Close()
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "ballotd_bench_" + hex.EncodeToString(rnd[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return res, fmt.Errorf("create scratch database: %w", err)
-	}
-	defer func() {
-		if _, err := admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			fmt.Fprintf(e.stderr, "ballotd: drop scratch database %s: %v\n", name, err)
-		}
-	}()
-	dbURL, err := pgtemp.ConnectURL(server, name)
-	if err != nil {
-		return res, err
-	}
-	st, err := ballots.Open(ctx, dbURL)
-	if err != nil {
-		return res, err
-	}
-	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
-		return res, err
-	}
-	fmt.Fprintf(e.stdout, "  scratch database    %s\n", name)
-
-	// Members, a wave, one candidate; then the race opens (timed).
-	bio := strings.Repeat("Served two terms in the state senate; led the campaign for clean energy and fair wages. ", 6)
-	membersTime, err := benchWave(ctx, st, o.members, bio)
-	if err != nil {
-		return res, err
-	}
-	res.membersRate = float64(o.members) / membersTime.Seconds()
-	t0 := time.Now()
-	n, err := st.OpenRace(ctx, "MA-SEN")
-	if err != nil {
-		return res, err
-	}
-	openTime := time.Since(t0)
-	res.openRate = float64(n) / openTime.Seconds()
-	fmt.Fprintf(e.stdout, "  members             %10d created in %v (%.0f/s)\n", o.members, membersTime.Round(time.Millisecond), res.membersRate)
-	fmt.Fprintf(e.stdout, "  race open           %10d ballots created and enqueued in %v: %.0f ballots/s\n", n, openTime.Round(time.Millisecond), res.openRate)
-	if n != o.members {
-		return res, fmt.Errorf("race open made %d ballots for %d members", n, o.members)
-	}
-	if _, err := st.DB.ExecContext(ctx, "ANALYZE ballots; ANALYZE outbox"); err != nil {
-		return res, err
-	}
-
-	sink, err := startSink()
-	if err != nil {
-		return res, err
-	}
-	defer sink.close()
-
-	// ballotd: the real outbox, renderer and SMTP senders, as serve wires them.
-	toks, err := token.NewKey("bench-secret-" + name)
-	if err != nil {
-		return res, err
-	}
-	tpl, err := templates.Load("")
-	if err != nil {
-		return res, err
-	}
-	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example"}
-	ob := &mailer.Outbox{
-		Store:     st,
-		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
-		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
-		Workers:   o.conns,
-		Batch:     o.batch,
-		Logger:    e.log.With("part", "outbox"),
-	}
-	runtime.GC()
-	resetPeakRSS()
-	stopHeap := sampleHeap()
-	if profile && prof != nil {
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			return res, fmt.Errorf("cpu profile: %w", err)
-		}
-	}
-	cpu0 := processCPU()
-	t0 = time.Now()
-	handled, err := ob.Drain(ctx)
-	sendTime := time.Since(t0)
-	sendCPU := processCPU() - cpu0
-	if profile && prof != nil {
-		pprof.StopCPUProfile()
-	}
-	res.peakHeap = stopHeap()
-	res.peakRSS = peakRSS()
-	if err != nil {
-		return res, fmt.Errorf("ballotd send: %w", err)
-	}
-	got := sink.snapshot()
-	res.ballotdRate = float64(got.messages) / sendTime.Seconds()
-	if got.messages > 0 {
-		res.avgSize = int(got.bytes / got.messages)
-		res.ballotdCPU = float64(sendCPU.Microseconds()) / float64(got.messages)
-	}
-	fmt.Fprintf(e.stdout, "  ballotd send        %10d messages in %v: %.0f msg/s (%d rows handled, avg %d bytes, %.0f µs CPU/msg)\n",
-		got.messages, sendTime.Round(time.Millisecond), res.ballotdRate, handled, res.avgSize, res.ballotdCPU)
-	fmt.Fprintf(e.stdout, "  ballotd peak memory %10.1f MB RSS (VmHWM), %.1f MB Go heap\n", float64(res.peakRSS)/1e6, float64(res.peakHeap)/1e6)
-	if err := verifyBench(ctx, st, toks, got, o.members); err != nil {
-		return res, err
-	}
-	fmt.Fprintf(e.stdout, "  verified            %10d members: one message each, %d distinct ballot tokens, every outbox row sent\n", o.members, len(got.tokens))
-
-	// The raw client: pre-rendered messages of the same size, same sink,
-	// same number of connections.
-	sink.reset()
-	cpu0 = processCPU()
-	t0 = time.Now()
-	if err := rawSend(ctx, sink.addr, o.conns, o.members, res.avgSize); err != nil {
-		return res, fmt.Errorf("raw client: %w", err)
-	}
-	rawTime := time.Since(t0)
-	rawCPU := processCPU() - cpu0
-	raw := sink.snapshot()
-	res.rawRate = float64(raw.messages) / rawTime.Seconds()
-	res.rawCPU = float64(rawCPU.Microseconds()) / float64(max(raw.messages, 1))
-	fmt.Fprintf(e.stdout, "  raw go-smtp client  %10d messages in %v: %.0f msg/s (avg %d bytes, %.0f µs CPU/msg)\n",
-		raw.messages, rawTime.Round(time.Millisecond), res.rawRate, raw.bytes/max(raw.messages, 1), res.rawCPU)
-	if raw.messages != int64(o.members) || len(raw.tokens) != o.members {
-		return res, fmt.Errorf("raw client: sink got %d messages with %d distinct tokens, want %d", raw.messages, len(raw.tokens), o.members)
-	}
-	fmt.Fprintf(e.stdout, "  ratio ballotd/raw   %10.2f  (CPU per message: raw/ballotd %.2f; PostgreSQL's CPU not included)\n",
-		res.ballotdRate/res.rawRate, res.rawCPU/res.ballotdCPU)
-	return res, nil
-}
-
-// benchWave makes what the bench commands run on: n generated members in
-// Massachusetts (every tenth with a non-ASCII name), a wave voting from
-// now, and one candidate, Ed Markey with bio, in MA-SEN; the race is left
-// for the caller to open. It returns how long creating the members took.
-func benchWave(ctx context.Context, st *ballots.Store, n int, bio string) (time.Duration, error) {
-	t0 := time.Now()
-	if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
-		SELECT 'member' || g || '@bench.example',
-		       CASE WHEN g % 10 = 0 THEN 'Zoë Member ' ELSE 'Member ' END || g,
-		       'MA', 'MA-0' || (g % 9 + 1)
-		FROM generate_series(1, $1) g`, n); err != nil {
-		return 0, fmt.Errorf("create members: %w", err)
-	}
-	took := time.Since(t0)
-	if _, err := st.DB.ExecContext(ctx, "ANALYZE members"); err != nil {
-		return took, err
-	}
-	now := time.Now()
-	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "Bench", NominationsClose: now, VotingOpen: now,
-		VotingClose: now.Add(24 * time.Hour), Threshold: 0.6}); err != nil {
-		return took, err
-	}
-	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", bio, nil); err != nil {
-		return took, err
-	}
-	return took, nil
-}
-
-// verifyBench checks that the sink got exactly one message per member,
-// each carrying a distinct, genuine ballot token of this race, and that the
-// outbox recorded every row as sent.
-func verifyBench(ctx context.Context, st *ballots.Store, toks *token.Key, got sinkSnapshot, members int) error {
-	if got.messages != int64(members) {
-		return fmt.Errorf("sink received %d messages for %d members", got.messages, members)
-	}
-	if len(got.tokens) != members || got.dups != 0 || got.missing != 0 {
-		return fmt.Errorf("sink received %d distinct ballot tokens (%d repeated, %d messages without one) for %d members",
-			len(got.tokens), got.dups, got.missing, members)
-	}
-	ids := make([]int64, 0, len(got.tokens))
-	for t := range got.tokens {
-		id, err := toks.ID(t)
-		if err != nil {
-			return fmt.Errorf("sink received a malformed ballot token %q", t)
-		}
-		ids = append(ids, id)
-	}
-	var ballotsFound, sent int
-	if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM ballots WHERE id = ANY($1)`, pq.Array(ids)).Scan(&ballotsFound); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&sent); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if ballotsFound != members || sent != members {
-		return fmt.Errorf("tokens name %d ballots and %d outbox rows are sent; want %d", ballotsFound, sent, members)
-	}
-	return nil
-}
-
-// rawSend sends n messages of size bytes over conns persistent go-smtp
-// connections: MAIL, RCPT, DATA, no RSET. The messages are prepared before
-// the clock starts; each connection only patches a 29-character token into
-// its buffer, so every message is distinct.
-func rawSend(ctx context.Context, addr string, conns, n, size int) error {
-	const tok = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa" // 29 characters, a ballot token's length
-	head := "From: \"Endorsement ballots\" <ballots@bench.example>\r\nTo: <member@bench.example>\r\n" +
-		"Reply-To: \"Endorsement ballots\" <ballots+v-" + tok + "@bench.example>\r\nSubject: Your ballot\r\n" +
-		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-	var b strings.Builder
-	b.WriteString(head)
-	for b.Len() < size {
-		b.WriteString(strings.Repeat("x", min(76, max(size-b.Len()-2, 1))))
-		b.WriteString("\r\n")
-	}
-	base := []byte(b.String())
-	at := bytes.Index(base, []byte(tok))
-	bufs := make([][]byte, conns)
-	clients := make([]*smtp.Client, conns)
-	for i := range bufs {
-		bufs[i] = slices.Clone(base)
-		c, err := smtp.Dial(addr)
-		if err != nil {
-			return err
-		}
-		if err := c.Hello("bench.example"); err != nil {
-			return err
-		}
-		clients[i] = c
-	}
-	var next atomic.Int64
-	errs := make(chan error, conns)
-	for i := range clients {
-		go func(c *smtp.Client, buf []byte) {
-			defer c.Close()
-			for ctx.Err() == nil {
-				k := next.Add(1)
-				if k > int64(n) {
-					errs <- c.Quit()
-					return
-				}
-				copy(buf[at:], fmt.Sprintf("%029d", k))
-				if err := c.Mail("ballots@bench.example", nil); err != nil {
-					errs <- err
-					return
-				}
-				if err := c.Rcpt("member"+strconv.FormatInt(k, 10)+"@bench.example", nil); err != nil {
-					errs <- err
-					return
-				}
-				w, err := c.Data()
-				if err != nil {
-					errs <- err
-					return
-				}
-				if _, err := w.Write(buf); err != nil {
-					errs <- err
-					return
-				}
-				if err := w.Close(); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- ctx.Err()
-		}(clients[i], bufs[i])
-	}
-	var first error
-	for range clients {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-// sink is the discard SMTP server of the benchmark: it reads every
-// message, counts it and notes the ballot token of its Reply-To.
-type sink struct {
-	addr string
-	srv  *smtp.Server
-
-	mu       sync.Mutex
-	messages int64
-	bytes    int64
-	tokens   map[string]int
-	dups     int
-	missing  int
-}
-
-// sinkSnapshot is what the sink has received so far.
-type sinkSnapshot struct {
-	messages, bytes int64
-	tokens          map[string]int
-	dups, missing   int
-}
-
-func startSink() (*sink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("sink: %w", err)
-	}
-	s := &sink{addr: ln.Addr().String(), tokens: map[string]int{}}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	s.srv.Domain = "sink.bench.example"
-	s.srv.MaxMessageBytes = 10 << 20
-	s.srv.MaxRecipients = 1
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = time.Minute
-	go s.srv.Serve(ln)
-	return s, nil
-}
-
-func (s *sink) close() { s.srv.Close() }
-
-func (s *sink) reset() {
-	s.mu.Lock()
-	s.messages, s.bytes, s.tokens, s.dups, s.missing = 0, 0, map[string]int{}, 0, 0
-	s.mu.Unlock()
-}
-
-func (s *sink) snapshot() sinkSnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sinkSnapshot{s.messages, s.bytes, s.tokens, s.dups, s.missing}
-}
-
-func (s *sink) got(token string, size int64) {
-	s.mu.Lock()
-	s.messages++
-	s.bytes += size
-	if token == "" {
-		s.missing++
-	} else {
-		s.tokens[token]++
-		if s.tokens[token] > 1 {
-			s.dups++
-		}
-	}
-	s.mu.Unlock()
-}
-
-type sinkSession struct {
-	s  *sink
-	br *bufio.Reader
-}
-
-// Reset implements smtp.Session for the discard sink.
-func (*sinkSession) Reset() {}
-
-// Logout implements smtp.Session for the discard sink.
-func (*sinkSession) Logout() error { return nil }
-
-// Mail implements smtp.Session for the discard sink.
-func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-
-// Rcpt implements smtp.Session for the discard sink.
-func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-
-var replyToTag = []byte("ballots+v-")
-
-// Data reads the header for the Reply-To token, then discards the rest.
-func (ss *sinkSession) Data(r io.Reader) error {
-	if ss.br == nil {
-		ss.br = bufio.NewReaderSize(r, 16<<10)
-	} else {
-		ss.br.Reset(r)
-	}
-	var size int64
-	token := ""
-	for {
-		line, err := ss.br.ReadSlice('\n')
-		size += int64(len(line))
-		if token == "" && len(line) > 9 && (line[0] == 'R' || line[0] == 'r') && bytes.HasPrefix(bytes.ToLower(line[:9]), []byte("reply-to:")) {
-			if i := bytes.Index(line, replyToTag); i >= 0 {
-				t := line[i+len(replyToTag):]
-				if j := bytes.IndexByte(t, '@'); j > 0 {
-					token = string(t[:j])
-				}
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF {
-				break
-			}
-			return err
-		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			break
-		}
-	}
-	n, err := io.Copy(io.Discard, ss.br)
+	run, err := benchRun(sub, o)
 	if err != nil {
 		return err
 	}
-	ss.s.got(token, size+n)
-	return nil
+	return run(ctx, o, e.stdout)
 }
 
-// processCPU is the user and system CPU time this process has used; on a
-// shared machine it measures the work done where wall-clock rates measure
-// the neighbours too.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// resetPeakRSS resets the kernel's high-water mark of this process's
-// resident set (VmHWM), so that the next reading covers one phase.
-func resetPeakRSS() {
-	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// peakRSS reads VmHWM from /proc/self/status, in bytes (0 if unknown).
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
+// benchRun checks the flags of bench sub and returns its benchmark.
+func benchRun(sub string, o bench.Options) (func(context.Context, bench.Options, io.Writer) error, error) {
+	switch sub {
+	case "send":
+		if o.Members < 1 || o.Conns < 1 || o.Conns > 256 || o.Runs < 1 {
+			return nil, usageError{"bench send: --members and --runs must be ≥ 1, --conns 1 to 256"}
 		}
-	}
-	return 0
-}
-
-// sampleHeap samples the live Go heap every 10ms until the returned
-// function is called, which returns the largest sample.
-func sampleHeap() func() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	read := func() {
-		metrics.Read(s)
-		if v := s[0].Value.Uint64(); v > peak.Load() {
-			peak.Store(v)
+		return bench.Send, nil
+	case "import":
+		return bench.Import, nil
+	case "replies":
+		if o.Replies < 1 {
+			return nil, usageError{"bench replies: --replies must be ≥ 1"}
 		}
+		return bench.Replies, nil
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			read()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-stopped
-		read()
-		return peak.Load()
+	if o.Replies < 1 || o.Conns < 1 {
+		return nil, usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
 	}
+	return bench.LMTP, nil
 }

@@ -316,7 +316,7 @@ func checkDatabase(ctx context.Context, cfg Config) checkResult {
 		return checkResult{"database", false, what + " — check DATABASE_URL and that PostgreSQL is running"}
 	}
 	defer st.Close()
-	pending, err := ballots.PendingMigrations(ctx, st.DB)
+	pending, err := st.PendingMigrations(ctx)
 	var se *ballots.SchemaError
 	switch {
 	case errors.Is(err, ballots.ErrSchemaNewer):
@@ -385,47 +385,16 @@ func checkSMTP(ctx context.Context, cfg Config) checkResult {
 // and which setting to change; mech is the authentication mechanism.
 func explainMailErr(proto, addr, mode, user, mech string, err error) string {
 	v := "BALLOTD_" + proto + "_"
+	if why := explainConnErr(addr, v, err); why != "" {
+		return why
+	}
 	oauth := mailauth.Auth{Mechanism: mech}.OAuth()
 	var (
-		referr *mailauth.RefreshError
-		verr   *tls.CertificateVerificationError
-		herr   x509.HostnameError
-		uaerr  x509.UnknownAuthorityError
-		ierr   x509.CertificateInvalidError
-		rerr   tls.RecordHeaderError
-		operr  *net.OpError
-		imerr  *imap.Error
-		smerr  *smtp.SMTPError
+		imerr *imap.Error
+		smerr *smtp.SMTPError
 	)
 	host, _, _ := net.SplitHostPort(addr)
 	switch {
-	case errors.As(err, &referr):
-		return referr.Error() + " — " + refreshAdvice(referr)
-	case errors.As(err, &herr):
-		return fmt.Sprintf("certificate of %s is not valid for that name (%v) — set %sADDR to a name the certificate covers", addr, herr, v)
-	case errors.As(err, &uaerr):
-		subject := ""
-		if uaerr.Cert != nil {
-			subject = fmt.Sprintf(" (issued by %q)", uaerr.Cert.Issuer.String())
-		}
-		return fmt.Sprintf("certificate of %s is signed by an unknown authority%s — set BALLOTD_TLS_CA_FILE to the CA that signed it, or install a publicly trusted certificate", addr, subject)
-	case errors.As(err, &ierr):
-		return fmt.Sprintf("certificate of %s is not valid (%v) — renew or fix the server's certificate", addr, ierr)
-	case errors.As(err, &verr):
-		return fmt.Sprintf("certificate of %s cannot be verified (%v) — set BALLOTD_TLS_CA_FILE or fix the server's certificate", addr, verr.Err)
-	case errors.As(err, &rerr):
-		return fmt.Sprintf("%s does not speak TLS on connect — set %sTLS=starttls (or none), or use the implicit-TLS port", addr, v)
-	case errors.As(err, &operr) && operr.Op == "dial":
-		why := "unreachable"
-		switch {
-		case errors.Is(err, syscall.ECONNREFUSED):
-			why = "connection refused"
-		case operr.Timeout():
-			why = "timed out"
-		default:
-			why = operr.Err.Error()
-		}
-		return fmt.Sprintf("cannot connect to %s: %s — check %sADDR and that the server is running", addr, why, v)
 	case mode == "none" && (strings.Contains(err.Error(), "doesn't support AUTH") ||
 		errors.As(err, &smerr) && smerr.Code == 530 && strings.Contains(strings.ToUpper(smerr.Message), "STARTTLS")):
 		return fmt.Sprintf("%s wants TLS before AUTH — set %sTLS=starttls (submission, port 587) or tls (port 465)", addr, v)
@@ -451,6 +420,50 @@ func explainMailErr(proto, addr, mode, user, mech string, err error) string {
 		return fmt.Sprintf("STARTTLS failed on %s (%v) — check %sTLS (tls for an implicit-TLS port, none for no TLS)", host, err, v)
 	}
 	return fmt.Sprintf("%v — check the %s* settings", err, v)
+}
+
+// explainConnErr is explainMailErr for what fails before a login: the
+// OAuth2 token endpoint, the server's certificate, the connection; "" for
+// anything else. v is the settings' prefix, BALLOTD_IMAP_ or
+// BALLOTD_SMTP_.
+func explainConnErr(addr, v string, err error) string {
+	var (
+		referr *mailauth.RefreshError
+		verr   *tls.CertificateVerificationError
+		herr   x509.HostnameError
+		uaerr  x509.UnknownAuthorityError
+		ierr   x509.CertificateInvalidError
+		rerr   tls.RecordHeaderError
+		operr  *net.OpError
+	)
+	switch {
+	case errors.As(err, &referr):
+		return referr.Error() + " — " + refreshAdvice(referr)
+	case errors.As(err, &herr):
+		return fmt.Sprintf("certificate of %s is not valid for that name (%v) — set %sADDR to a name the certificate covers", addr, herr, v)
+	case errors.As(err, &uaerr):
+		subject := ""
+		if uaerr.Cert != nil {
+			subject = fmt.Sprintf(" (issued by %q)", uaerr.Cert.Issuer.String())
+		}
+		return fmt.Sprintf("certificate of %s is signed by an unknown authority%s — set BALLOTD_TLS_CA_FILE to the CA that signed it, or install a publicly trusted certificate", addr, subject)
+	case errors.As(err, &ierr):
+		return fmt.Sprintf("certificate of %s is not valid (%v) — renew or fix the server's certificate", addr, ierr)
+	case errors.As(err, &verr):
+		return fmt.Sprintf("certificate of %s cannot be verified (%v) — set BALLOTD_TLS_CA_FILE or fix the server's certificate", addr, verr.Err)
+	case errors.As(err, &rerr):
+		return fmt.Sprintf("%s does not speak TLS on connect — set %sTLS=starttls (or none), or use the implicit-TLS port", addr, v)
+	case errors.As(err, &operr) && operr.Op == "dial":
+		why := operr.Err.Error()
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			why = "connection refused"
+		case operr.Timeout():
+			why = "timed out"
+		}
+		return fmt.Sprintf("cannot connect to %s: %s — check %sADDR and that the server is running", addr, why, v)
+	}
+	return ""
 }
 
 // refreshAdvice says which setting to change when the token endpoint

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/progress"
+	"github.com/ballotd/ballotd/internal/report"
 )
 
 // openStore opens the database of DATABASE_URL for a command, refusing
@@ -43,7 +45,7 @@ func openDatabase(ctx context.Context, e *env) (*ballots.Store, Config, error) {
 // know, one changed since it was applied, one out of order, or one with
 // migrations still to apply.
 func usableSchema(ctx context.Context, st *ballots.Store) error {
-	pending, err := ballots.CheckSchema(ctx, st.DB)
+	pending, err := st.CheckSchema(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func usableSchema(ctx context.Context, st *ballots.Store) error {
 // migrateStatus prints each migration and its state, and fails if the
 // database is one this binary must not use.
 func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
-	states, err := ballots.MigrationStatus(ctx, st.DB)
+	states, err := st.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,7 +79,7 @@ func migrateStatus(ctx context.Context, e *env, st *ballots.Store) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err = ballots.CheckSchema(ctx, st.DB)
+	_, err = st.CheckSchema(ctx)
 	return err
 }
 
@@ -169,7 +171,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	if *status {
 		return migrateStatus(ctx, e, st)
 	}
-	applied, err := ballots.Migrate(ctx, st.DB)
+	applied, err := st.Migrate(ctx)
 	if err != nil {
 		return err
 	}
@@ -227,9 +229,9 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		if fi, err := f.Stat(); err == nil {
 			size = fi.Size()
 		}
-		p := newProgress(e.stderr, "import members")
-		full, err = st.ImportMemberList(ctx, in, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, MaxRemove: share, Progress: p.importRows(size)})
-		p.done()
+		p := progress.New(e.stderr, "import members")
+		full, err = st.ImportMemberList(ctx, in, ballots.MemberImport{DryRun: *dryRun, Sync: *sync, MaxRemove: share, Progress: p.ImportRows(size)})
+		p.Done()
 	}
 	if err != nil {
 		return err
@@ -289,103 +291,6 @@ func printImport(e *env, pos []string, rep ballots.MemberReport, asJSON bool) er
 		fmt.Fprintf(e.stdout, "%d members removed (not in the file), e.g. %s\n", rep.Removed, strings.Join(rep.Sample, ", "))
 	}
 	return nil
-}
-
-// progress shows how far a long step has got: a line redrawn in place on
-// a terminal, a plain line every few seconds otherwise (logs, CI).
-type progress struct {
-	w     io.Writer
-	label string
-	tty   bool
-	every time.Duration // the least time between two lines when w is not a terminal
-	start time.Time
-	last  time.Time
-	width int // of the line drawn on the terminal, to blank what a shorter one leaves
-}
-
-func newProgress(w io.Writer, label string) *progress {
-	now := time.Now()
-	return &progress{w: w, label: label, tty: isTerminal(w), every: 5 * time.Second, start: now, last: now}
-}
-
-// show draws line: in place on a terminal (at most every 100ms), as a new
-// line otherwise (at most every p.every); final draws it in any case.
-func (p *progress) show(line string, final bool) {
-	now := time.Now()
-	period := p.every
-	if p.tty {
-		period = 100 * time.Millisecond
-	}
-	if !final && now.Sub(p.last) < period {
-		return
-	}
-	p.last = now
-	if !p.tty {
-		fmt.Fprintln(p.w, line)
-		return
-	}
-	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", max(0, p.width-len(line))))
-	p.width = len(line)
-}
-
-// step shows n units done, a share of the whole (0 to 1), and the rate
-// since the start: a bar on a terminal, the count with detail otherwise.
-func (p *progress) step(share float64, n int, unit, detail string) {
-	rate := float64(n) / time.Since(p.start).Seconds()
-	if p.tty {
-		share = min(max(share, 0), 1)
-		bar := strings.Repeat("#", int(share*30)) + strings.Repeat(".", 30-int(share*30))
-		p.show(fmt.Sprintf("%s [%s] %3.0f%% %s %s, %s %s/s", p.label, bar, share*100, grouped(n), unit, grouped(int(rate)), unit), false)
-		return
-	}
-	p.show(fmt.Sprintf("%s: %s %s (%s), %s %s/s", p.label, grouped(n), unit, detail, grouped(int(rate)), unit), false)
-}
-
-// done ends the terminal's line, if anything was drawn on it.
-func (p *progress) done() {
-	if p.width > 0 {
-		fmt.Fprintln(p.w)
-		p.width = 0
-	}
-}
-
-// clear blanks the terminal's line, if anything was drawn on it, so that
-// the next output takes its place.
-func (p *progress) clear() {
-	if p.width > 0 {
-		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.width))
-		p.width = 0
-	}
-}
-
-// importRows is an import's Progress for a file of size bytes.
-func (p *progress) importRows(size int64) func(read int64, rows int) {
-	return func(read int64, rows int) {
-		share := 0.0
-		if size > 0 {
-			share = float64(read) / float64(size)
-		}
-		p.step(share, rows, "rows", fmt.Sprintf("%d of %d bytes read", read, size))
-	}
-}
-
-// openRace is a race open's ballots.OpenProgress.
-func (p *progress) openRace(n int, read float64) {
-	p.step(read, n, "ballots", fmt.Sprintf("%.0f %% of members read", read*100))
-}
-
-// grouped writes n with thousands separators: 12,345.
-func grouped(n int) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }
 
 func cmdWaveCreate(ctx context.Context, e *env, args []string) error {
@@ -551,9 +456,9 @@ func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
 		if rc, err := ballots.ParseRaceCode(code); err == nil {
 			code = rc.Code
 		}
-		p := newProgress(e.stderr, "race open "+code)
-		n, err := st.OpenRaceProgress(ctx, code, p.openRace)
-		p.done()
+		p := progress.New(e.stderr, "race open "+code)
+		n, err := st.OpenRaceProgress(ctx, code, p.OpenRace)
+		p.Done()
 		if errors.Is(err, ballots.ErrRaceState) {
 			// Opening an open race is what the operator wanted: say so.
 			if r, rerr := st.Race(ctx, code); rerr == nil && r.Status == ballots.RaceOpen {
@@ -564,9 +469,9 @@ func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
 		if err != nil {
 			return err
 		}
-		took := time.Since(p.start)
+		took := p.Elapsed()
 		fmt.Fprintf(e.stdout, "race %s open: %s ballots queued in %s (%s ballots/s)\n",
-			code, grouped(n), took.Round(time.Millisecond), grouped(int(float64(n)/took.Seconds())))
+			code, progress.Grouped(n), took.Round(time.Millisecond), progress.Grouped(int(float64(n)/took.Seconds())))
 		return nil
 	}
 	t, err := st.CloseRace(ctx, code, cfg.Staff...)
@@ -576,10 +481,10 @@ func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
 	if r, err := st.Race(ctx, code); err == nil && r.HoldResults {
 		fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; results held: staff (%d) notified; send them with ballotd results release %s\n",
 			t.Race, t.Voted, t.Eligible, len(cfg.Staff), t.Race)
-		return writeTally(e.stdout, t)
+		return report.Tally(e.stdout, t)
 	}
 	fmt.Fprintf(e.stdout, "race %s closed: %d of %d voted; %d announcements queued\n", t.Race, t.Voted, t.Eligible, t.Eligible)
-	return writeTally(e.stdout, t)
+	return report.Tally(e.stdout, t)
 }
 
 func cmdTally(ctx context.Context, e *env, args []string) error {
@@ -609,26 +514,7 @@ func cmdTally(ctx context.Context, e *env, args []string) error {
 	if asJSON {
 		return printJSON(e.stdout, t)
 	}
-	return writeTally(e.stdout, t)
-}
-
-func writeTally(w io.Writer, t ballots.Tally) error {
-	fmt.Fprintf(w, "%s (%s): %d of %d eligible voted, turnout %.1f %%; endorsement needs %g %% support",
-		t.Race, t.Status, t.Voted, t.Eligible, t.Turnout*100, t.Threshold*100)
-	if t.MinTurnout > 0 {
-		fmt.Fprintf(w, " and %g %% turnout", t.MinTurnout*100)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NO.\tCANDIDATE\tVOTES\tSUPPORT\tENDORSED")
-	for _, c := range t.Candidates {
-		endorsed := "no"
-		if c.Endorsed {
-			endorsed = "yes"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.1f %%\t%s\n", c.Number, c.Name, c.Votes, c.Support*100, endorsed)
-	}
-	return tw.Flush()
+	return report.Tally(e.stdout, t)
 }
 
 func cmdOutbox(ctx context.Context, e *env, args []string) error {

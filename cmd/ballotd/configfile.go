@@ -10,26 +10,6 @@ import (
 	"strings"
 )
 
-// settings are the names ballotd reads from its environment or its
-// configuration file. A file naming anything else is refused: a misspelt
-// BALLOTD_IMAP_PASWORD must stop ballotd, not be ignored. TestSettingsList
-// keeps this list equal to what the code reads.
-var settings = []string{
-	"DATABASE_URL",
-	"BALLOTD_AUTHSERV_ID", "BALLOTD_DKIM_KEY", "BALLOTD_DKIM_SELECTOR", "BALLOTD_DOMAIN", "BALLOTD_FROM",
-	"BALLOTD_HTTP_ADDR", "BALLOTD_IMAP_ADDR", "BALLOTD_IMAP_MAILBOX", "BALLOTD_IMAP_PASSWORD", "BALLOTD_IMAP_POLL",
-	"BALLOTD_IMAP_TLS", "BALLOTD_IMAP_USER", "BALLOTD_LOG_FORMAT", "BALLOTD_LOG_LEVEL", "BALLOTD_MAILBOX", "BALLOTD_OUTBOX_LEASE",
-	"BALLOTD_PUBLIC_URL", "BALLOTD_SECRET", "BALLOTD_SMTP_ADDR", "BALLOTD_SMTP_CONNS", "BALLOTD_SMTP_DOMAIN_RATES",
-	"BALLOTD_SMTP_PASSWORD", "BALLOTD_SMTP_RATE", "BALLOTD_SMTP_TLS", "BALLOTD_SMTP_USER", "BALLOTD_STAFF",
-	"BALLOTD_STRANGER_ANSWERS_PER_HOUR",
-	"BALLOTD_TEMPLATES", "BALLOTD_TLS_CA_FILE", "BALLOTD_TLS_INSECURE", "BALLOTD_TICK", "BALLOTD_REMIND_BEFORE",
-	"BALLOTD_DIGEST_EVERY", "BALLOTD_IMAP_AUTH", "BALLOTD_SMTP_AUTH", "BALLOTD_OAUTH_PROVIDER", "BALLOTD_OAUTH_TENANT",
-	"BALLOTD_OAUTH_TOKEN_URL", "BALLOTD_OAUTH_CLIENT_ID", "BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN",
-	"BALLOTD_ADMIN_ADDR", "BALLOTD_METRICS_TOKEN",
-	"BALLOTD_LMTP_ADDR",
-	"BALLOTD_ORG_NAME", "BALLOTD_ORG_ADDRESS", "BALLOTD_ORG_URL", "BALLOTD_STAFF_TZ",
-}
-
 // configFile is where the settings file is named: `--config FILE` before
 // the command, or BALLOTD_CONFIG. It returns the path ("" for none) and the
 // arguments without the flag.
@@ -57,10 +37,6 @@ type configSource struct {
 	// machine may read it.
 	exposed []string
 }
-
-// secretSettings are the settings that must not be readable by others.
-var secretSettings = []string{"DATABASE_URL", "BALLOTD_SECRET", "BALLOTD_IMAP_PASSWORD", "BALLOTD_SMTP_PASSWORD",
-	"BALLOTD_OAUTH_CLIENT_SECRET", "BALLOTD_OAUTH_REFRESH_TOKEN", "BALLOTD_METRICS_TOKEN"}
 
 // withConfigFile returns a getenv that reads the environment first and the
 // settings file at path second: the file holds the installation's

@@ -11,12 +11,12 @@ import (
 	"github.com/ballotd/ballotd/inbound"
 )
 
-// loadLMTP reads BALLOTD_LMTP_ADDR: where serve listens for LMTP (RFC
+// parseLMTPAddr reads BALLOTD_LMTP_ADDR: where serve listens for LMTP (RFC
 // 2033), the door an MTA delivers the ballot mailbox's mail through
 // (Postfix: mailbox_transport = lmtp:inet:HOST:PORT). A path starting
 // with "/" is a Unix socket. Unset: no door; IMAP reading runs either way.
-func loadLMTP(c *Config, getenv func(string) string) error {
-	c.LMTPAddr = strings.TrimSpace(getenv("BALLOTD_LMTP_ADDR"))
+func parseLMTPAddr(c *Config, v string) error {
+	c.LMTPAddr = strings.TrimSpace(v)
 	if c.LMTPAddr == "" || strings.HasPrefix(c.LMTPAddr, "/") {
 		return nil
 	}

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/ballotd/ballotd/internal/progress"
 )
 
 func main() {
@@ -146,7 +148,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "ballotd: %v\n", lerr)
 		return 2
 	}
-	err = dispatch(ctx, e, args)
+	return exitCode(dispatch(ctx, e, args), args[0], stderr)
+}
+
+// exitCode reports err, what command name returned, on stderr and returns
+// the exit status: 0 for none, 2 for a setting or a command line that is
+// wrong, an exitError's own, else 1.
+func exitCode(err error, name string, stderr io.Writer) int {
 	var ce configError
 	var ue usageError
 	switch {
@@ -156,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "ballotd: %s\n", redact(ce.msg))
 		return 2
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "ballotd: %s\n\nusage:\n%s(ballotd %s --help shows its flags)\n", redact(ue.msg), commandUsage(args[0]), args[0])
+		fmt.Fprintf(stderr, "ballotd: %s\n\nusage:\n%s(ballotd %s --help shows its flags)\n", redact(ue.msg), commandUsage(name), name)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "ballotd: %v\n", redact(err.Error()))
@@ -186,6 +194,16 @@ func (e exitError) Unwrap() error { return e.err }
 // subcommands show their usage lines.
 var groupDefault = map[string]string{"wave": "create", "candidate": "add", "export": "endorsements", "results": "release", "digest": "send"}
 
+// commands are the commands that take the rest of the command line as
+// it is; dispatch handles the groups with a subcommand and version.
+var commands = map[string]func(context.Context, *env, []string) error{
+	"migrate": cmdMigrate, "check": cmdCheck, "serve": cmdServe, "dev": cmdDev, "demo": cmdDemo, "send": cmdSend,
+	"import": cmdImport, "waves": cmdWaves, "candidates": cmdCandidates, "vet": cmdVet, "races": cmdRaces,
+	"tally": cmdTally, "outbox": cmdOutbox, "status": cmdStatus, "digest": cmdDigest, "ballots": cmdBallots,
+	"export": cmdExport, "quarantine": cmdQuarantine,
+}
+
+// dispatch runs the command args name.
 func dispatch(ctx context.Context, e *env, args []string) error {
 	sub := ""
 	if len(args) > 1 {
@@ -195,6 +213,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		args = append([]string{args[0], d}, args[1:]...)
 		sub = d
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, e, args[1:])
+	}
 	switch args[0] {
 	case "version":
 		if err := noArgs(flags("version"), args[1:]); err != nil {
@@ -202,72 +223,28 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout, versionLine())
 		return nil
-	case "migrate":
-		return cmdMigrate(ctx, e, args[1:])
-	case "check":
-		return cmdCheck(ctx, e, args[1:])
-	case "serve":
-		return cmdServe(ctx, e, args[1:])
-	case "dev":
-		return cmdDev(ctx, e, args[1:])
-	case "demo":
-		return cmdDemo(ctx, e, args[1:])
-	case "send":
-		return cmdSend(ctx, e, args[1:])
-	case "import":
-		return cmdImport(ctx, e, args[1:])
 	case "wave":
 		if sub != "create" {
 			return usageError{"wave: want wave create"}
 		}
 		return cmdWaveCreate(ctx, e, args[2:])
-	case "waves":
-		return cmdWaves(ctx, e, args[1:])
 	case "candidate":
 		if sub != "add" {
 			return usageError{"candidate: want candidate add"}
 		}
 		return cmdCandidateAdd(ctx, e, args[2:])
-	case "candidates":
-		return cmdCandidates(ctx, e, args[1:])
-	case "vet":
-		return cmdVet(ctx, e, args[1:])
-	case "races":
-		return cmdRaces(ctx, e, args[1:])
 	case "race":
 		if sub != "open" && sub != "close" {
 			return usageError{"race: want race open CODE or race close CODE"}
 		}
 		return cmdRace(ctx, e, sub, args[2:])
-	case "tally":
-		return cmdTally(ctx, e, args[1:])
 	case "bench":
-		switch sub {
-		case "import":
-			return cmdBenchImport(ctx, e, args[2:])
-		case "replies":
-			return cmdBenchReplies(ctx, e, args[2:])
-		case "lmtp":
-			return cmdBenchLMTP(ctx, e, args[2:])
-		}
-		return cmdBench(ctx, e, args[1:])
-	case "outbox":
-		return cmdOutbox(ctx, e, args[1:])
-	case "status":
-		return cmdStatus(ctx, e, args[1:])
-	case "digest":
-		return cmdDigest(ctx, e, args[1:])
-	case "ballots":
-		return cmdBallots(ctx, e, args[1:])
+		return cmdBench(ctx, e, sub, args[min(2, len(args)):])
 	case "results":
 		if sub != "release" {
 			return usageError{"results: want results release CODE"}
 		}
 		return cmdResultsRelease(ctx, e, args[2:])
-	case "export":
-		return cmdExport(ctx, e, args[1:])
-	case "quarantine":
-		return cmdQuarantine(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
@@ -309,7 +286,7 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts(false))), nil
 	case "":
-		if isTerminal(w) {
+		if progress.IsTerminal(w) {
 			return slog.New(slog.NewTextHandler(w, opts(false))), nil
 		}
 		return slog.New(slog.NewJSONHandler(w, opts(true))), nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/progress"
 )
 
 // outboxTotals is the outbox by status at one moment.
@@ -95,8 +96,8 @@ func watchLine(at time.Time, t outboxTotals, p outboxPace) string {
 // watchOutbox shows the outbox every interval until ctx ends, or, with
 // untilEmpty, until nothing is queued, being sent or deferred.
 func watchOutbox(ctx context.Context, st *ballots.Store, w io.Writer, interval time.Duration, untilEmpty bool) error {
-	p := newProgress(w, "outbox")
-	defer p.done()
+	p := progress.New(w, "outbox")
+	defer p.Done()
 	var prev outboxTotals
 	var prevAt time.Time
 	tick := time.NewTicker(interval)
@@ -115,7 +116,7 @@ func watchOutbox(ctx context.Context, st *ballots.Store, w io.Writer, interval t
 			elapsed = now.Sub(prevAt)
 		}
 		empty := untilEmpty && cur.pending() == 0
-		p.show(watchLine(now, cur, paceOf(prev, cur, elapsed)), true)
+		p.Show(watchLine(now, cur, paceOf(prev, cur, elapsed)), true)
 		if empty {
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/inbound/message"
+	"github.com/ballotd/ballotd/internal/demo"
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
@@ -151,17 +152,17 @@ func realServersWave(t *testing.T, imapAddr, smtpAddr, password, domain, memberD
 		addr := fmt.Sprintf("member%d@%s", i, memberDomain)
 		want := 2 - i%2 // even members are in MA-07: two ballots
 		for j, raw := range waitMail(addr, "Your ballot", want) {
-			b, ok := readBallot(raw)
+			b, ok := demo.ReadBallot(raw)
 			if !ok {
 				t.Fatalf("%s: cannot read ballot", addr)
 			}
 			if i%5 == 0 {
 				continue // a fifth of the members do not vote
 			}
-			in := replyInput{FromName: fmt.Sprintf("Member %d", i), From: addr, To: b.ReplyTo, Subject: b.Subject,
+			in := demo.ReplyInput{FromName: fmt.Sprintf("Member %d", i), From: addr, To: b.ReplyTo, Subject: b.Subject,
 				InReplyTo: b.MessageID, MessageID: fmt.Sprintf("<r%d.%d@%s>", i, j, memberDomain), Answer: answers[b.Race][i%5],
 				BallotText: b.Text, BallotFrom: "Indivisible Endorsements <ballots@" + domain + ">", Sent: "Tue, Mar 3, 2026 at 9:00 AM"}
-			raw := replyStyles[(i+j)%len(replyStyles)].Write(in)
+			raw := demo.ReplyStyles[(i+j)%len(demo.ReplyStyles)].Write(in)
 			if err := smtp.SendMail(smtpAddr, nil, addr, []string{b.ReplyTo}, strings.NewReader(raw)); err != nil && !strings.Contains(err.Error(), "STARTTLS") {
 				t.Fatalf("send reply from %s: %v", addr, err)
 			} else if err != nil {

@@ -36,6 +36,9 @@ func (r redactingWriter) Write(p []byte) (int, error) {
 	return r.w.Write(p)
 }
 
+// Unwrap returns the writer redacted to (progress.IsTerminal asks).
+func (r redactingWriter) Unwrap() io.Writer { return r.w }
+
 // redacted stands for a hidden secret.
 const redacted = "REDACTED"
 

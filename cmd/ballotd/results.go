@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/ballotd/ballotd/internal/report"
 )
 
 // cmdResultsRelease announces a held race's frozen results.
@@ -22,5 +24,5 @@ func cmdResultsRelease(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "race %s: results released; announcements queued to its %d members and the nominating groups' leaders\n", t.Race, t.Eligible)
-	return writeTally(e.stdout, t)
+	return report.Tally(e.stdout, t)
 }

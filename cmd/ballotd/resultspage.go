@@ -2,33 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/report"
 	"github.com/ballotd/ballotd/templates"
 )
-
-// verifyScript is the results page's receipt check: it hashes the code a
-// member pastes in the browser and looks it up in the page's own list, so
-// it works from a saved copy and tells the server nothing.
-//
-//go:embed results_verify.js
-var verifyScript string
-
-// resultsCSP is the Content-Security-Policy of the served results page:
-// the one inline script is allowed by its hash (CSP Level 3, hash-source),
-// nothing is loaded from anywhere, and the form posts nowhere, so a
-// receipt code cannot leave the page even with the script blocked.
-var resultsCSP = func() string {
-	h := sha256.Sum256([]byte(verifyScript))
-	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; " +
-		"style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-}()
 
 // resultsHandler serves /results: the page of `export endorsements
 // --format html`, read afresh on each request, so a race appears once its
@@ -58,13 +40,13 @@ func (h *resultsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var page bytes.Buffer
-	if err := endorsementsPage.Execute(&page, endorsementsPageData{EndorsementList: l, Org: h.org}); err != nil {
+	if err := report.Page(&page, l, h.org); err != nil {
 		h.log.Error("results page", "err", err)
 		http.Error(w, "the results cannot be shown now; please try again", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", resultsCSP)
+	w.Header().Set("Content-Security-Policy", report.CSP)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	// Revalidated on each visit: results appear when released.

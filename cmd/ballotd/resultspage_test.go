@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/report"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // pageReceipts is the receipt list a results page embeds for its check,
@@ -244,7 +246,7 @@ func TestResultsPageInChromium(t *testing.T) {
 			{Hash: ballots.ReceiptHash(code), Choice: "YES: Alexandria Montgomery-Fitzgerald"},
 			{Hash: ballots.ReceiptHash("b2cd-efgh-ijkl-mn34"), Choice: "NO: Alexandria Montgomery-Fitzgerald"}}}}}
 	var page strings.Builder
-	if err := endorsementsPage.Execute(&page, endorsementsPageData{EndorsementList: l}); err != nil {
+	if err := report.Page(&page, l, templates.Org{}); err != nil {
 		t.Fatal(err)
 	}
 	// Headless Chromium's window is at least 500 px wide: the page is laid

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/ballotd/ballotd/internal/devdb"
 )
 
 // minSecretBits is the least estimated entropy of BALLOTD_SECRET that
@@ -97,29 +98,19 @@ func warnWeakSecret(e *env, cfg Config) {
 	}
 }
 
-// devMark is the comment dev and demo put on a database they create:
-// only such a database may be keyed by the public devSecret.
-const devMark = "ballotd dev database: made by ballotd dev or demo; holds no real members"
-
 // guardDevSecret refuses to run dev or demo with the public devSecret
 // (BALLOTD_SECRET unset, or set to it) on the database at url unless dev or
-// demo made it (it carries devMark): a real list keyed by a published
+// demo made it (it carries devdb.Mark): a real list keyed by a published
 // secret would let anyone forge its ballot codes.
 func guardDevSecret(ctx context.Context, getenv func(string) string, url string) error {
 	if s := getenv("BALLOTD_SECRET"); s != "" && s != devSecret {
 		return nil
 	}
-	db, err := sql.Open("postgres", url)
+	name, marked, err := devdb.Identify(ctx, url)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redactURL(url), err)
+		return fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	defer db.Close()
-	var name, comment string
-	if err := db.QueryRowContext(ctx, `SELECT current_database(), coalesce(shobj_description(d.oid, 'pg_database'), '')
-		FROM pg_database d WHERE d.datname = current_database()`).Scan(&name, &comment); err != nil {
-		return fmt.Errorf("read the comment of database %s: %w", redactURL(url), err)
-	}
-	if comment == devMark {
+	if marked {
 		return nil
 	}
 	other := "unset DATABASE_URL to let dev make its own database"
@@ -130,11 +121,12 @@ func guardDevSecret(ctx context.Context, getenv func(string) string, url string)
 		"so it may hold real members; set BALLOTD_SECRET to a long random string (openssl rand -base64 32), or %s", name, other)}
 }
 
-// markDevDatabase puts devMark on database name, which dev or demo has
-// just created through admin.
-func markDevDatabase(ctx context.Context, admin *sql.DB, name string) error {
-	if _, err := admin.ExecContext(ctx, `COMMENT ON DATABASE "`+name+`" IS '`+devMark+`'`); err != nil {
-		return fmt.Errorf("mark database %s as dev's: %w", name, err)
+// redactURL hides the user and password of a database URL.
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
 	}
-	return nil
+	return u
 }

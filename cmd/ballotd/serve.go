@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +97,7 @@ func keepOAuth(cfg Config, st *ballots.Store, log *slog.Logger) error {
 	if tokens == nil {
 		return nil
 	}
-	kept, err := ballots.NewRefreshTokens(st.DB, cfg.Secret)
+	kept, err := st.RefreshTokens(cfg.Secret)
 	if err != nil {
 		return err
 	}
@@ -127,16 +126,8 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 		return err
 	}
 	defer d.store.Close()
-	if migrate {
-		applied, err := ballots.Migrate(ctx, d.store.DB)
-		if err != nil {
-			return err
-		}
-		for _, a := range applied {
-			e.log.Info("migration applied", "name", a)
-		}
-	} else if err := usableSchema(ctx, d.store); err != nil {
-		return fmt.Errorf("serve: %w (or serve --migrate)", err)
+	if err := prepareSchema(ctx, e, d.store, migrate); err != nil {
+		return err
 	}
 	warnInsecure(e, cfg)
 	go logChecks(ctx, e, cfg)
@@ -146,56 +137,86 @@ func serveDaemon(ctx context.Context, e *env, cfg Config, migrate bool, ready fu
 	if ready != nil {
 		ready(d)
 	}
+	err = runDaemon(ctx, e, cfg, d)
+	e.log.Info("ballotd stopped")
+	return err
+}
+
+// prepareSchema applies the migrations the database lacks (serve
+// --migrate), or refuses a database whose schema is not this binary's.
+func prepareSchema(ctx context.Context, e *env, st *ballots.Store, migrate bool) error {
+	if !migrate {
+		if err := usableSchema(ctx, st); err != nil {
+			return fmt.Errorf("serve: %w (or serve --migrate)", err)
+		}
+		return nil
+	}
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range applied {
+		e.log.Info("migration applied", "name", a)
+	}
+	return nil
+}
+
+// runDaemon runs the scheduler, the outbox, the mailbox reader and the
+// doors (HTTP, admin HTTP, LMTP) that cfg opens, until ctx ends or a door
+// fails.
+func runDaemon(ctx context.Context, e *env, cfg Config, d *daemon) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		httpMu  sync.Mutex
-		httpErr error
-	)
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); d.sched.Run(ctx) }()
-	go func() { defer wg.Done(); d.outbox.Run(ctx) }()
-	go func() { defer wg.Done(); d.reader.Run(ctx) }()
-	listen := func(setting, name, addr string, handler http.Handler) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := serveHTTP(ctx, name, addr, handler, e.log.With("part", "http")); err != nil {
-				e.log.Error(name+" stopped", "err", err)
-				httpMu.Lock()
-				httpErr = errors.Join(httpErr, fmt.Errorf("%s %s: %w", setting, addr, err))
-				httpMu.Unlock()
-				cancel() // the daemon does not run without its HTTP side
-			}
-		}()
-	}
+	g := &doors{cancel: cancel}
+	g.wg.Add(3)
+	go func() { defer g.wg.Done(); d.sched.Run(ctx) }()
+	go func() { defer g.wg.Done(); d.outbox.Run(ctx) }()
+	go func() { defer g.wg.Done(); d.reader.Run(ctx) }()
+	httpLog := e.log.With("part", "http")
 	if cfg.HTTPAddr != "" {
-		h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: e.log.With("part", "http")}
+		h := &unsubscribeHandler{store: d.store, tokens: d.tokens, log: httpLog}
 		mux := publicMux(h, d.obs, cfg.MetricsToken)
 		// The results page with its receipt check, BALLOTD_PUBLIC_URL/results.
-		mux.Handle("/results", &resultsHandler{store: d.store, log: e.log.With("part", "http"), org: cfg.Org})
-		listen("BALLOTD_HTTP_ADDR", "http", cfg.HTTPAddr, mux)
+		mux.Handle("/results", &resultsHandler{store: d.store, log: httpLog, org: cfg.Org})
+		g.open(e.log, "http", "BALLOTD_HTTP_ADDR "+cfg.HTTPAddr, func() error { return serveHTTP(ctx, "http", cfg.HTTPAddr, mux, httpLog) })
 	}
 	if cfg.AdminAddr != "" {
-		listen("BALLOTD_ADMIN_ADDR", "admin http", cfg.AdminAddr, adminMux(d.obs, cfg.MetricsToken))
+		mux := adminMux(d.obs, cfg.MetricsToken)
+		g.open(e.log, "admin http", "BALLOTD_ADMIN_ADDR "+cfg.AdminAddr, func() error { return serveHTTP(ctx, "admin http", cfg.AdminAddr, mux, httpLog) })
 	}
 	if cfg.LMTPAddr != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := serveLMTP(ctx, cfg.LMTPAddr, d.reader.Processor, e.log.With("part", "lmtp")); err != nil {
-				e.log.Error("lmtp door stopped", "err", err)
-				httpMu.Lock()
-				httpErr = errors.Join(httpErr, fmt.Errorf("BALLOTD_LMTP_ADDR %s: %w", cfg.LMTPAddr, err))
-				httpMu.Unlock()
-				cancel() // an MTA is delivering here: the daemon does not run without it
-			}
-		}()
+		// An MTA is delivering here: the daemon does not run without it.
+		g.open(e.log, "lmtp door", "BALLOTD_LMTP_ADDR "+cfg.LMTPAddr, func() error {
+			return serveLMTP(ctx, cfg.LMTPAddr, d.reader.Processor, e.log.With("part", "lmtp"))
+		})
 	}
-	wg.Wait()
-	e.log.Info("ballotd stopped")
-	return httpErr
+	g.wg.Wait()
+	return g.err
+}
+
+// doors are the daemon's listeners. The daemon does not run without them:
+// one that stops stops the daemon (cancel), and says why in err.
+type doors struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+	cancel func()
+}
+
+// open runs serve, the door name (for the log) of what (its setting and
+// address, for the error), until it returns.
+func (g *doors) open(log *slog.Logger, name, what string, serve func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := serve(); err != nil {
+			log.Error(name+" stopped", "err", err)
+			g.mu.Lock()
+			g.err = errors.Join(g.err, fmt.Errorf("%s: %w", what, err))
+			g.mu.Unlock()
+			g.cancel()
+		}
+	}()
 }
 
 // cmdSend sends everything due in the outbox and exits.

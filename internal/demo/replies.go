@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -7,17 +7,17 @@ import (
 	"time"
 )
 
-// replyStyle writes a member's reply to a ballot the way one kind of mail
+// ReplyStyle writes a member's reply to a ballot the way one kind of mail
 // client does. The demo uses them to show ballotd reading real-world
 // replies; the shapes follow the corpus's Gmail, Outlook, Apple Mail and
 // webmail samples.
-type replyStyle struct {
+type ReplyStyle struct {
 	Name  string
-	Write func(r replyInput) string
+	Write func(r ReplyInput) string
 }
 
-// replyInput is what a reply is built from.
-type replyInput struct {
+// ReplyInput is what a reply is built from.
+type ReplyInput struct {
 	FromName, From   string
 	To               string // the ballot's Reply-To
 	Subject          string // the ballot's subject
@@ -28,7 +28,7 @@ type replyInput struct {
 	BallotFrom, Sent string
 }
 
-func header(r replyInput, extra string) string {
+func header(r ReplyInput, extra string) string {
 	return fmt.Sprintf("From: %s <%s>\r\nTo: %s\r\nSubject: Re: %s\r\nDate: %s\r\nMessage-ID: %s\r\nIn-Reply-To: %s\r\nReferences: %s\r\nMIME-Version: 1.0\r\n%s",
 		r.FromName, r.From, r.To, r.Subject, time.Now().Format(time.RFC1123Z), r.MessageID, r.InReplyTo, r.InReplyTo, extra)
 }
@@ -45,12 +45,12 @@ func crlfText(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
 }
 
-var replyStyles = []replyStyle{
-	{"iPhone, top-posted", func(r replyInput) string {
+var ReplyStyles = []ReplyStyle{
+	{"iPhone, top-posted", func(r ReplyInput) string {
 		return header(r, "Content-Type: text/plain; charset=utf-8\r\n\r\n") + crlfText(r.Answer+"\n\nSent from my iPhone\n\n") +
 			fmt.Sprintf("> On %s, %s wrote:\r\n> \r\n", r.Sent, r.BallotFrom) + quoteLines(r.BallotText, "> ") + "\r\n"
 	}},
-	{"Gmail, text and HTML", func(r replyInput) string {
+	{"Gmail, text and HTML", func(r ReplyInput) string {
 		b := "=_gmail_demo"
 		quoteHTML := strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>\r\n")
 		return header(r, "Content-Type: multipart/alternative; boundary=\""+b+"\"\r\n\r\n") +
@@ -61,25 +61,25 @@ var replyStyles = []replyStyle{
 			html.EscapeString(r.Sent+" "+r.BallotFrom) + " wrote:<br></div><blockquote class=\"gmail_quote\" style=\"margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex\">" +
 			quoteHTML + "</blockquote></div>\r\n--" + b + "--\r\n"
 	}},
-	{"Outlook, unquoted header block", func(r replyInput) string {
+	{"Outlook, unquoted header block", func(r ReplyInput) string {
 		return header(r, "Content-Type: text/plain; charset=\"us-ascii\"\r\nX-Mailer: Microsoft Outlook 16.0\r\nThread-Index: AdmDemo==\r\n\r\n") +
 			crlfText(r.Answer+"\n\n________________________________\nFrom: "+r.BallotFrom+"\nSent: "+r.Sent+"\nTo: "+r.FromName+" <"+r.From+">\nSubject: "+r.Subject+"\n\n"+r.BallotText) + "\r\n"
 	}},
-	{"webmail, HTML only", func(r replyInput) string {
+	{"webmail, HTML only", func(r ReplyInput) string {
 		return header(r, "Content-Type: text/html; charset=utf-8\r\n\r\n") +
 			"<html><body><div>" + html.EscapeString(r.Answer) + "</div><div><br></div>" +
 			"<div id=\"divRplyFwdMsg\" dir=\"ltr\"><hr style=\"display:inline-block;width:98%\"><b>From:</b> " + html.EscapeString(r.BallotFrom) +
 			"<br><b>Sent:</b> " + html.EscapeString(r.Sent) + "<br><b>Subject:</b> " + html.EscapeString(r.Subject) + "</div>" +
 			"<div>" + strings.ReplaceAll(html.EscapeString(r.BallotText), "\n", "<br>\r\n") + "</div></body></html>\r\n"
 	}},
-	{"Thunderbird, bottom-posted", func(r replyInput) string {
+	{"Thunderbird, bottom-posted", func(r ReplyInput) string {
 		return header(r, "Content-Type: text/plain; charset=UTF-8; format=flowed\r\nUser-Agent: Mozilla Thunderbird\r\n\r\n") +
 			fmt.Sprintf("On %s, %s wrote:\r\n", r.Sent, r.BallotFrom) + quoteLines(firstLines(r.BallotText, 6), "> ") + "\r\n\r\n" + crlfText(r.Answer) + "\r\n"
 	}},
 }
 
 // outOfOffice is an auto-responder's answer to a ballot (RFC 3834).
-func outOfOffice(r replyInput) string {
+func outOfOffice(r ReplyInput) string {
 	return fmt.Sprintf("From: %s <%s>\r\nTo: %s\r\nSubject: Automatic reply: %s\r\nDate: %s\r\nMessage-ID: %s\r\nAuto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nI am out of the office until Monday with limited access to email.\r\n",
 		r.FromName, r.From, r.To, r.Subject, time.Now().Format(time.RFC1123Z), r.MessageID)
 }

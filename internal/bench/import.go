@@ -1,34 +1,31 @@
-package main
+package bench
 
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/progress"
 )
 
-// cmdBenchImport measures a members import against the least any importer
+// Import runs `ballotd bench import`: it measures a members import against the least any importer
 // must do, in one run on one server: it writes a CSV of N generated
 // members, loads it with psql's \copy into a table keyed on the email, then
 // imports it with ballotd (COPY into staging, one set-based upsert), then
 // imports it again (nothing may change), and prints the rates, their ratio
 // and ballotd's peak memory.
-func cmdBenchImport(ctx context.Context, e *env, args []string) error {
-	fs := flags("bench import")
-	rows := fs.Int("rows", 1000000, "members to generate")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
+func Import(ctx context.Context, o Options, w io.Writer) error {
 	psql, err := exec.LookPath("psql")
 	if err != nil {
 		return fmt.Errorf("bench import: psql is needed for the comparison: %w", err)
 	}
-	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+	dbURL, cleanup, err := o.Database(ctx, "ballotd_bench")
 	if err != nil {
 		return err
 	}
@@ -39,29 +36,24 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "members.csv")
-	size, err := writeMembersCSV(file, *rows)
+	size, err := writeMembersCSV(file, o.Rows)
 	if err != nil {
 		return err
 	}
-	w := e.stdout
-	fmt.Fprintf(w, "bench import: %d members, %.1f MB CSV\n", *rows, float64(size)/1e6)
+	fmt.Fprintf(w, "bench import: %d members, %.1f MB CSV\n", o.Rows, float64(size)/1e6)
 
 	st, err := ballots.Open(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", "CREATE TABLE bench_copy (email text PRIMARY KEY, name text, district text)").CombinedOutput(); err != nil {
-		return fmt.Errorf("bench import: psql: %v: %s", err, out)
+	copyTime, err := ballots.PsqlCopy(ctx, psql, dbURL, file)
+	if err != nil {
+		return fmt.Errorf("bench import: %w", err)
 	}
-	t0 := time.Now()
-	if out, err := exec.CommandContext(ctx, psql, dbURL, "-qc", `\copy bench_copy FROM '`+file+`' WITH (FORMAT csv, HEADER true)`).CombinedOutput(); err != nil {
-		return fmt.Errorf("bench import: psql \\copy: %v: %s", err, out)
-	}
-	copyTime := time.Since(t0)
 
 	importOnce := func() (ballots.MemberReport, time.Duration, error) {
 		f, err := os.Open(file)
@@ -69,10 +61,10 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 			return ballots.MemberReport{}, 0, err
 		}
 		defer f.Close()
-		p := newProgress(e.stderr, "ballotd import")
+		p := progress.New(o.Stderr, "ballotd import")
 		t := time.Now()
-		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.importRows(size)})
-		p.done()
+		rep, err := st.ImportMemberList(ctx, f, ballots.MemberImport{Progress: p.ImportRows(size)})
+		p.Done()
 		return rep, time.Since(t), err
 	}
 	rep, importTime, err := importOnce()
@@ -83,14 +75,14 @@ func cmdBenchImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rate := func(d time.Duration) float64 { return float64(*rows) / d.Seconds() }
+	rate := func(d time.Duration) float64 { return float64(o.Rows) / d.Seconds() }
 	fmt.Fprintf(w, "psql \\copy into a table keyed on email:  %6.2f s  %9.0f rows/s\n", copyTime.Seconds(), rate(copyTime))
 	fmt.Fprintf(w, "ballotd import members (first load):     %6.2f s  %9.0f rows/s  (%d added)\n", importTime.Seconds(), rate(importTime), rep.Added)
 	fmt.Fprintf(w, "ballotd import members (same file again): %6.2f s  %9.0f rows/s  (%d unchanged)\n", againTime.Seconds(), rate(againTime), again.Unchanged)
 	fmt.Fprintf(w, "ratio ballotd / psql \\copy: %.2f\n", copyTime.Seconds()/importTime.Seconds())
 	fmt.Fprintf(w, "ballotd peak memory: %.1f MB RSS high-water mark (VmHWM, whole run)\n", float64(peakRSS())/1e6)
-	if rep.Added != *rows || again.Unchanged != *rows || len(rep.Rejected) != 0 {
-		return fmt.Errorf("bench import: want %d added then %d unchanged, got %d and %d (%d rejected)", *rows, *rows, rep.Added, again.Unchanged, len(rep.Rejected))
+	if rep.Added != o.Rows || again.Unchanged != o.Rows || len(rep.Rejected) != 0 {
+		return fmt.Errorf("bench import: want %d added then %d unchanged, got %d and %d (%d rejected)", o.Rows, o.Rows, rep.Added, again.Unchanged, len(rep.Rejected))
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -16,23 +17,15 @@ import (
 	"github.com/ballotd/ballotd/internal/token"
 )
 
-// cmdBenchReplies runs `ballotd bench replies`: ballotd's mailbox reader
+// Replies runs `ballotd bench replies`: ballotd's mailbox reader
 // handling N members' replies (each its own transaction: the message, the
 // vote, the receipt in the outbox, the cursor), against a raw reader of the
 // same mailbox that does the least any reader must: fetch each message,
 // store it in a transaction of its own, flag it \Seen. Both read the
 // embedded hub over IMAP on loopback, in batches of 50, into one scratch
 // database.
-func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
-	fs := flags("bench replies")
-	n := fs.Int("replies", 5000, "members, each replying to their ballot once")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	if *n < 1 {
-		return usageError{"bench replies: --replies must be ≥ 1"}
-	}
-	rb, err := newReplyBench(ctx, e, *n, "bench-replies-secret-0123456789")
+func Replies(ctx context.Context, o Options, w io.Writer) error {
+	rb, err := newReplyBench(ctx, o, "bench-replies-secret-0123456789")
 	if err != nil {
 		return fmt.Errorf("bench replies: %w", err)
 	}
@@ -50,7 +43,6 @@ func cmdBenchReplies(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	w := e.stdout
 	fmt.Fprintf(w, "bench replies: %d replies in one IMAP mailbox (embedded hub on loopback), batches of 50\n", len(rows))
 
 	cfg := inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}
@@ -99,7 +91,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // it: search, fetch in batches of 50, store each message in a transaction
 // of its own, flag the batch \Seen.
 func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) error {
-	if _, err := st.DB.ExecContext(ctx, `CREATE TABLE bench_raw (uid bigint PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+	if err := st.CreateRawMessages(ctx, true); err != nil {
 		return err
 	}
 	c, err := imapclient.DialInsecure(cfg.Addr, nil)
@@ -128,15 +120,7 @@ func rawReplies(ctx context.Context, st *ballots.Store, cfg inbound.IMAPConfig) 
 			return err
 		}
 		for _, m := range msgs {
-			tx, err := st.DB.BeginTxx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO bench_raw (uid, raw) VALUES ($1, $2)`, int64(m.UID), m.FindBodySection(&imap.FetchItemBodySection{})); err != nil {
-				tx.Rollback()
-				return err
-			}
-			if err := tx.Commit(); err != nil {
+			if err := st.StoreRawMessage(ctx, int64(m.UID), m.FindBodySection(&imap.FetchItemBodySection{})); err != nil {
 				return err
 			}
 		}
@@ -162,8 +146,11 @@ type replyBench struct {
 // benchReply is one member's reply to the ballot address (bench.example).
 type benchReply struct{ from, to, raw string }
 
-func newReplyBench(ctx context.Context, e *env, n int, secret string) (*replyBench, error) {
-	dbURL, _, cleanup, err := localDatabase(ctx, e, "ballotd_bench", true)
+// newReplyBench makes the scratch database of o.Replies replies, their
+// tokens keyed by secret.
+func newReplyBench(ctx context.Context, o Options, secret string) (*replyBench, error) {
+	n := o.Replies
+	dbURL, cleanup, err := o.Database(ctx, "ballotd_bench")
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +169,7 @@ func newReplyBench(ctx context.Context, e *env, n int, secret string) (*replyBen
 
 func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 	st := rb.st
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
+	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
 	if _, err := benchWave(ctx, st, n, ""); err != nil {
@@ -196,13 +183,8 @@ func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 		return err
 	}
 	rb.toks = toks
-	var rows []struct {
-		ID    int64  `db:"id"`
-		Nonce []byte `db:"nonce"`
-		Email string `db:"email"`
-	}
-	if err := st.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
-		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+	rows, err := st.BenchBallots(ctx)
+	if err != nil {
 		return err
 	}
 	for i, r := range rows {
