@@ -1,11 +1,15 @@
 // Package templates holds every email ballotd sends, as text and HTML
-// templates embedded in the binary, and the typed data each one is filled
-// with. A directory given to Load overrides any file by name.
+// templates embedded in the binary, the typed data each one is filled
+// with, and the mail kinds with their payload types (kinds.go): what an
+// outbox row carries. A directory given to Load overrides any file by
+// name.
 //
-// Each kind has KIND.txt (whose "subject" block is the Subject line) and
-// KIND.html. Templates are parsed once; Render executes them into a caller's
-// buffers. footer.txt and footer.html are the one footer every member mail
-// ends with (RenderFooter), kept apart so no kind's template repeats it.
+// Each template has NAME.txt (whose "subject" block is the Subject line)
+// and NAME.html (Names lists them); which kind renders which is mailer's
+// table of kinds. Templates are parsed once; Render executes them into a
+// caller's buffers. footer.txt and footer.html are the one footer every
+// member mail ends with (RenderFooter), kept apart so no kind's template
+// repeats it.
 package templates
 
 import (
