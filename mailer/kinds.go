@@ -52,10 +52,16 @@ type kind struct {
 //   - templates/kinds.go: a Kind constant and a payload type with its
 //     Kind method (or a Kind method on the template's own data type, when
 //     the payload is all the template needs);
-//   - templates/NAME.txt (with its "subject" block) and templates/NAME.html;
+//   - templates/NAME.txt (with its "subject" block) and templates/NAME.html,
+//     with a golden case in templates/golden_test.go and its two golden
+//     files (go test ./templates -run TestGolden -update);
 //   - one entry here;
 //   - and the code that enqueues it: ballots.Enqueue(ctx, tx,
 //     ballots.Mail{Recipient: to, Payload: templates.NewMail{…}}).
+//
+// A kind whose payload is its template's data and whose replies come to
+// the mailbox is one line here: {answers: true, build: builds(func(c
+// *call, p templates.New) (any, error) { return p, nil })}.
 var kinds = map[templates.Kind]kind{
 	templates.KindBallot: {stamp: ballotStamp,
 		build: builds(func(c *call, _ templates.BallotMail) (any, error) { return ballotData(c), nil })},
