@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // CapPeriod is the window an answer cap counts in.
@@ -81,7 +83,7 @@ func TakeAnswerCaps(ctx context.Context, tx *sqlx.Tx, caps []AnswerCap) (full An
 
 // HoldAnswer records, in tx, that an answer of kind to recipient was not
 // sent, and why: the digest counts these.
-func HoldAnswer(ctx context.Context, tx *sqlx.Tx, inboundID int64, recipient, kind, why string) error {
+func HoldAnswer(ctx context.Context, tx *sqlx.Tx, inboundID int64, recipient string, kind templates.Kind, why string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO answers_held (inbound_id, recipient, kind, why) VALUES ($1, lower($2), $3, $4)`,
 		nullID(inboundID), textColumn(truncate(strings.TrimSpace(recipient), 320)), kind, truncate(why, 500))
 	if err != nil {

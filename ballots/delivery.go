@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Delivery statuses of a ballot, as `ballotd ballots` shows them. A ballot
@@ -77,7 +79,7 @@ const deliveryQuery = `SELECT m.email, m.name,
 
 // ballotCopy is the SQL condition, over outbox o, of a copy of ballot b:
 // the first or one sent again on request.
-const ballotCopy = `o.ballot_id = b.id AND o.kind IN ('` + MailBallot + `', '` + MailBallotResend + `')`
+const ballotCopy = `o.ballot_id = b.id AND o.kind IN ('` + string(templates.KindBallot) + `', '` + string(templates.KindBallotResend) + `')`
 
 // reachedMember is the SQL condition of an outbox row o the recipient's
 // server took and did not hand back.

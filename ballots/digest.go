@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Digest is the staff digest: what happened since the last one and what
@@ -274,7 +276,7 @@ func (s *Store) SendDigest(ctx context.Context, staff []string, every time.Durat
 			return nil
 		}
 		for _, to := range staff {
-			if _, err := Enqueue(ctx, tx, Mail{Kind: MailDigest, Recipient: to, Data: d}); err != nil {
+			if _, err := Enqueue(ctx, tx, Mail{Recipient: to, Payload: d.Mail()}); err != nil {
 				return err
 			}
 		}
@@ -289,4 +291,39 @@ func (s *Store) SendDigest(ctx context.Context, staff []string, every time.Durat
 		return nil
 	})
 	return d, sent, err
+}
+
+// Mail is the digest as the payload of its mail: the same report, in the
+// types its template reads.
+func (d Digest) Mail() templates.Digest {
+	m := templates.Digest{Since: d.Since, At: d.At, HeldAnswers: d.HeldAnswers,
+		Nominations: digestCandidates(d.Nominations), Vetting: digestCandidates(d.Vetting), Conflicts: digestCandidates(d.Conflicts)}
+	for _, r := range d.Open {
+		m.Open = append(m.Open, templates.DigestRace{Code: r.Code, Wave: r.Wave, Eligible: r.Eligible, Reachable: r.Reachable,
+			Voted: r.Voted, Turnout: r.Turnout, Closes: r.Closes, Left: r.Left, MinTurnout: r.MinTurnout})
+	}
+	for _, p := range d.Problems {
+		m.Problems = append(m.Problems, templates.DigestProblem{Kind: p.Kind, ID: p.ID, Address: p.Address, Detail: p.Detail})
+	}
+	for _, t := range d.Results {
+		r := templates.DigestResult{Race: t.Race, Eligible: t.Eligible, Voted: t.Voted, Turnout: t.Turnout}
+		for _, c := range t.Candidates {
+			r.Candidates = append(r.Candidates, templates.DigestResultCandidate{Number: c.Number, Name: c.Name, Votes: c.Votes,
+				Support: c.Support, Endorsed: c.Endorsed})
+		}
+		m.Results = append(m.Results, r)
+	}
+	for _, u := range d.Undelivered {
+		m.Undelivered = append(m.Undelivered, templates.DigestUndelivered{Reason: u.Reason, Count: u.Count, Addresses: u.Addresses})
+	}
+	return m
+}
+
+func digestCandidates(cs []DigestCandidate) []templates.VettingCandidate {
+	var out []templates.VettingCandidate
+	for _, c := range cs {
+		out = append(out, templates.VettingCandidate{ID: c.ID, Race: c.Race, Wave: c.Wave, Name: c.Name, Status: c.Status,
+			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts})
+	}
+	return out
 }

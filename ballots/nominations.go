@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Nomination status values.
@@ -410,8 +412,8 @@ func (s *Store) SetQuestionnaire(ctx context.Context, id int64, status string) (
 
 // OutboxKind returns the kind of outbox row id (a staff token names the
 // vetting notice it came with).
-func OutboxKind(ctx context.Context, q sqlx.QueryerContext, id int64) (string, error) {
-	var kind string
+func OutboxKind(ctx context.Context, q sqlx.QueryerContext, id int64) (templates.Kind, error) {
+	var kind templates.Kind
 	err := sqlx.GetContext(ctx, q, &kind, `SELECT kind FROM outbox WHERE id = $1`, id)
 	if err != nil {
 		return "", notFound(err, fmt.Sprintf("outbox %d", id))

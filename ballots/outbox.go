@@ -9,23 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-)
 
-// Outbox message kinds.
-const (
-	MailBallot  = "ballot"
-	MailReceipt = "receipt"
-	MailClarify = "clarify"
-	MailClosed  = "closed"
-	// MailNoChange answers a reply that changed nothing: the same vote
-	// again, or a reply written before the vote that stands.
-	MailNoChange     = "no-change"
-	MailNotVoter     = "not-voter"
-	MailUnmatched    = "unmatched"
-	MailAnnouncement = "announcement"
-	// MailUnauthenticated tells a voter that a reply from their address
-	// failed sender authentication and was not counted.
-	MailUnauthenticated = "unauthenticated"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Outbox row status values.
@@ -38,72 +23,48 @@ const (
 )
 
 // Mail is a message to enqueue. References point at the rows it is
-// rendered from at send time; Data carries the rest.
+// rendered from at send time; Payload carries the rest, and its type says
+// the kind (templates.Kind).
 type Mail struct {
-	Kind      string
 	Recipient string
 	MemberID  int64
 	BallotID  int64
 	RaceID    int64
 	InboundID int64
-	Data      any
+	Payload   templates.Payload
 }
 
-// AnswerData is the Data of an outbox row addressed to one person: what
-// its template needs beyond the rows the outbox row references. inbound
-// writes it when it answers a message; mailer reads it when rendering.
-type AnswerData struct {
-	Choice  string `json:"choice,omitempty"`
-	Receipt string `json:"receipt,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	// Quote is the start of what the member wrote, for a clarification.
-	Quote string `json:"quote,omitempty"`
-	// Read says how a near-miss answer was read, for a receipt.
-	Read string `json:"read,omitempty"`
-	// Stale marks a no-change note for a reply written before the vote
-	// that stands.
-	Stale bool `json:"stale,omitempty"`
-	// Voted marks an announcement to a member who voted in the race: only
-	// they are thanked for voting.
-	Voted   bool   `json:"voted,omitempty"`
-	Sender  string `json:"sender,omitempty"`
-	Subject string `json:"subject,omitempty"`
-	// InReplyTo is the Message-ID of the message answered, for threading.
-	InReplyTo string `json:"in_reply_to,omitempty"`
-	// Name and LeaderOf address an announcement to a group leader (the
-	// scheduler builds these in SQL with the same keys).
-	Name     string   `json:"name,omitempty"`
-	LeaderOf []string `json:"leader_of,omitempty"`
-}
+// Kind is the mail's kind, its payload's.
+func (m Mail) Kind() templates.Kind { return m.Payload.Kind() }
 
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // Enqueue adds m to the outbox in tx: it is sent only if tx commits.
 func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
-	data := []byte("{}")
-	if m.Data != nil {
-		var err error
-		if data, err = json.Marshal(m.Data); err != nil {
-			return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind, m.Recipient, err)
-		}
+	if m.Payload == nil {
+		return 0, fmt.Errorf("enqueue to %s: no payload, so no kind", m.Recipient)
+	}
+	data, err := json.Marshal(m.Payload)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind(), m.Recipient, err)
 	}
 	var id int64
-	err := tx.GetContext(ctx, &id, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
+	err = tx.GetContext(ctx, &id, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		m.Kind, m.Recipient, nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID), string(data))
+		m.Kind(), m.Recipient, nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID), string(data))
 	if err != nil {
-		return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind, m.Recipient, err)
+		return 0, fmt.Errorf("enqueue %s to %s: %w", m.Kind(), m.Recipient, err)
 	}
 	return id, nil
 }
 
 // OutboxRow is a claimed outbox row with what rendering it needs.
 type OutboxRow struct {
-	ID         int64         `db:"id"`
-	Kind       string        `db:"kind"`
-	Recipient  string        `db:"recipient"`
-	MemberID   sql.NullInt64 `db:"member_id"`
-	MemberName string        `db:"member_name"`
+	ID         int64          `db:"id"`
+	Kind       templates.Kind `db:"kind"`
+	Recipient  string         `db:"recipient"`
+	MemberID   sql.NullInt64  `db:"member_id"`
+	MemberName string         `db:"member_name"`
 	// MemberDistrict is the member's district ("" for none), for the
 	// footer of member mail.
 	MemberDistrict string          `db:"member_district"`

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Race status values.
@@ -245,9 +247,9 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress O
 		rows, _ := res.RowsAffected()
 		n += int(rows)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-			SELECT 'ballot', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+			SELECT $4, m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
 			WHERE b.race_id = $1 AND b.member_id >= $2 AND b.member_id < $3 ORDER BY b.id ON CONFLICT DO NOTHING`,
-			r.ID, from, from+openBatch); err != nil {
+			r.ID, from, from+openBatch, templates.KindBallot); err != nil {
 			return 0, fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
 		}
 		if progress != nil {
@@ -317,11 +319,13 @@ func closeRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (Tally, e
 func announce(ctx context.Context, tx *sqlx.Tx, r Race) error {
 	// Each member's row says whether they voted: the results thank only
 	// those who did (one set-based statement, whatever the race's size).
+	// The two payloads are made from their Go type, so the keys are its.
+	voted, other := jsonOf(templates.AnnouncementMail{Voted: true}), jsonOf(templates.AnnouncementMail{})
 	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, data)
-		SELECT 'announcement', m.email, m.id, b.id, b.race_id,
-			CASE WHEN EXISTS (SELECT 1 FROM votes v WHERE v.ballot_id = b.id) THEN '{"voted":true}'::jsonb ELSE '{}'::jsonb END
+		SELECT $2, m.email, m.id, b.id, b.race_id,
+			CASE WHEN EXISTS (SELECT 1 FROM votes v WHERE v.ballot_id = b.id) THEN $3::jsonb ELSE $4::jsonb END
 		FROM ballots b JOIN members m ON m.id = b.member_id
-		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID); err != nil {
+		WHERE b.race_id = $1 ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID, templates.KindAnnouncement, voted, other); err != nil {
 		return fmt.Errorf("race %s: enqueue announcements: %w", r.Code, err)
 	}
 	if err := enqueueLeaderAnnouncements(ctx, tx, r); err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-)
 
-// MailHeld is the notice to staff that a race's results are frozen and
-// wait for their release.
-const MailHeld = "results-held"
+	"github.com/ballotd/ballotd/templates"
+)
 
 // StepRelease is the step that sends held results.
 const StepRelease = "release"
@@ -64,7 +62,7 @@ func ReleaseResultsTx(ctx context.Context, tx *sqlx.Tx, code, actor string) (Tal
 // for their release.
 func enqueueHeld(ctx context.Context, tx *sqlx.Tx, r Race, staff []string) (int, error) {
 	for _, to := range staff {
-		if _, err := Enqueue(ctx, tx, Mail{Kind: MailHeld, Recipient: to, RaceID: r.ID}); err != nil {
+		if _, err := Enqueue(ctx, tx, Mail{Recipient: to, RaceID: r.ID, Payload: templates.HeldMail{}}); err != nil {
 			return 0, err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Scheduled steps of a wave and its races. Each is recorded once, in the
@@ -27,13 +29,6 @@ const (
 	ActorStaff     = "staff" // a staff member's command by email
 )
 
-// More outbox message kinds: the lifecycle's mails.
-const (
-	MailReminder = "reminder"
-	MailVetting  = "vetting"
-	MailDigest   = "digest"
-)
-
 // recordRaceStep records step of race as done by actor. A step already
 // recorded is an error: every caller has just checked the race's state
 // under a row lock, so a second record means two actors raced.
@@ -47,11 +42,15 @@ func recordRaceStep(ctx context.Context, tx *sqlx.Tx, raceID int64, step, actor 
 
 // enqueueLeaderAnnouncements enqueues the results to the leaders of the
 // groups that nominated the race's candidates, once per address; a leader
-// who is also an eligible member already has their announcement.
+// who is also an eligible member already has their announcement. The
+// leaders are few: each payload is built here, from its Go type.
 func enqueueLeaderAnnouncements(ctx context.Context, tx *sqlx.Tx, r Race) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, race_id, data)
-		SELECT 'announcement', gl.email, $1::bigint,
-		       jsonb_build_object('name', max(gl.name), 'leader_of', array_agg(DISTINCT g.name ORDER BY g.name))
+	var leaders []struct {
+		Email    string         `db:"email"`
+		Name     string         `db:"name"`
+		LeaderOf pq.StringArray `db:"leader_of"`
+	}
+	err := tx.SelectContext(ctx, &leaders, `SELECT gl.email, coalesce(max(gl.name), '') AS name, array_agg(DISTINCT g.name ORDER BY g.name) AS leader_of
 		FROM candidates c
 		JOIN candidate_groups cg ON cg.candidate_id = c.id
 		JOIN groups g ON g.id = cg.group_id
@@ -61,6 +60,12 @@ func enqueueLeaderAnnouncements(ctx context.Context, tx *sqlx.Tx, r Race) error 
 		GROUP BY gl.email ORDER BY gl.email`, r.ID)
 	if err != nil {
 		return fmt.Errorf("enqueue announcements to group leaders: %w", err)
+	}
+	for _, l := range leaders {
+		if _, err := Enqueue(ctx, tx, Mail{Recipient: l.Email, RaceID: r.ID,
+			Payload: templates.AnnouncementMail{Name: l.Name, LeaderOf: l.LeaderOf}}); err != nil {
+			return fmt.Errorf("enqueue announcements to group leaders: %w", err)
+		}
 	}
 	return nil
 }
@@ -87,20 +92,6 @@ type StepReport struct {
 // Any reports whether the pass did anything.
 func (r StepReport) Any() bool {
 	return len(r.Vetting)+len(r.Opened)+len(r.Reminded)+len(r.Closed) > 0
-}
-
-// VettingRace is one race in the vetting notice.
-type VettingRace struct {
-	Code       string      `json:"code"`
-	Candidates []Candidate `json:"candidates"`
-}
-
-// VettingNotice is the data of the notice to staff that a wave's
-// nominations have closed.
-type VettingNotice struct {
-	Wave       string        `json:"wave"`
-	VotingOpen time.Time     `json:"voting_open"`
-	Races      []VettingRace `json:"races"`
 }
 
 // RunDueSteps takes every scheduled step whose time has come, by the
@@ -185,7 +176,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 					n, err = enqueueHeld(ctx, tx, r, staff)
 					break
 				}
-				n, err = countQueued(ctx, tx, r.ID, MailAnnouncement, err)
+				n, err = countQueued(ctx, tx, r.ID, templates.KindAnnouncement, err)
 			}
 			return err
 		})
@@ -228,7 +219,7 @@ func RemindAt(opened, close time.Time, lead time.Duration) time.Time {
 // errTaken is a step someone else took between the look and the lock.
 var errTaken = errors.New("step already taken")
 
-func countQueued(ctx context.Context, tx *sqlx.Tx, raceID int64, kind string, err error) (int, error) {
+func countQueued(ctx context.Context, tx *sqlx.Tx, raceID int64, kind templates.Kind, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -278,9 +269,9 @@ func remind(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (int, error)
 		return 0, errTaken
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-		SELECT 'reminder', m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
+		SELECT $2, m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
 		WHERE b.race_id = $1 AND m.status = 'active' AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.ballot_id = b.id)
-		ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID)
+		ORDER BY b.id ON CONFLICT DO NOTHING`, r.ID, templates.ReminderMail{}.Kind())
 	if err != nil {
 		return 0, fmt.Errorf("enqueue reminders: %w", err)
 	}
@@ -306,7 +297,7 @@ func (s *Store) closeNominations(ctx context.Context, waveID int64, notify bool,
 		if !notify || len(staff) == 0 {
 			return nil
 		}
-		var v VettingNotice
+		var v templates.Vetting
 		if err := tx.QueryRowxContext(ctx, `SELECT name, voting_open FROM waves WHERE id = $1`, waveID).Scan(&v.Wave, &v.VotingOpen); err != nil {
 			return fmt.Errorf("wave %d: %w", waveID, err)
 		}
@@ -317,13 +308,13 @@ func (s *Store) closeNominations(ctx context.Context, waveID int64, notify bool,
 		}
 		for _, c := range cs {
 			if len(v.Races) == 0 || v.Races[len(v.Races)-1].Code != c.Race {
-				v.Races = append(v.Races, VettingRace{Code: c.Race})
+				v.Races = append(v.Races, templates.VettingRace{Code: c.Race})
 			}
 			last := &v.Races[len(v.Races)-1]
-			last.Candidates = append(last.Candidates, c)
+			last.Candidates = append(last.Candidates, templates.VettingCandidate{ID: c.ID, Race: c.Race, Name: c.Name, Status: c.Status, Groups: c.Groups})
 		}
 		for _, to := range staff {
-			if _, err := Enqueue(ctx, tx, Mail{Kind: MailVetting, Recipient: to, Data: v}); err != nil {
+			if _, err := Enqueue(ctx, tx, Mail{Recipient: to, Payload: v}); err != nil {
 				return err
 			}
 			n++

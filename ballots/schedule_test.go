@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // shift moves the wave's schedule: each argument is an SQL interval from
@@ -52,7 +53,7 @@ func runConcurrently(t *testing.T, st *ballots.Store, n int, staff []string, lea
 	return sum
 }
 
-func outboxTo(t *testing.T, st *ballots.Store, kind string) []string {
+func outboxTo(t *testing.T, st *ballots.Store, kind templates.Kind) []string {
 	t.Helper()
 	var to []string
 	if err := st.DB.Select(&to, `SELECT recipient FROM outbox WHERE kind = $1 ORDER BY recipient`, kind); err != nil {
@@ -90,8 +91,8 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 
 	shift(t, st, "-1 second", "", "")
 	rep := runConcurrently(t, st, 4, staff, lead)
-	if len(rep.Vetting) != 1 || got(outboxTo(t, st, ballots.MailVetting)) != "staff@example.org" {
-		t.Fatalf("vetting: report %v, outbox %v; want one notice", rep.Vetting, outboxTo(t, st, ballots.MailVetting))
+	if len(rep.Vetting) != 1 || got(outboxTo(t, st, templates.KindVetting)) != "staff@example.org" {
+		t.Fatalf("vetting: report %v, outbox %v; want one notice", rep.Vetting, outboxTo(t, st, templates.KindVetting))
 	}
 
 	// Staff open MA-07 by hand before its time: the scheduler leaves it be.
@@ -103,7 +104,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 	if got(rep.Opened) != "MA-SEN" {
 		t.Fatalf("opened %v, want MA-SEN once", rep.Opened)
 	}
-	if b := outboxTo(t, st, ballots.MailBallot); len(b) != 3+2 {
+	if b := outboxTo(t, st, templates.KindBallot); len(b) != 3+2 {
 		t.Fatalf("ballots to %v; want alice, bob, carol (MA-SEN) and alice, bob (MA-07)", b)
 	}
 
@@ -117,7 +118,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 	if len(rep.Reminded) != 2 {
 		t.Fatalf("reminded %v, want MA-SEN and MA-07 once each", rep.Reminded)
 	}
-	if r := got(outboxTo(t, st, ballots.MailReminder)); r != "alice@example.net bob@example.net bob@example.net carol@example.net" {
+	if r := got(outboxTo(t, st, templates.KindReminder)); r != "alice@example.net bob@example.net bob@example.net carol@example.net" {
 		t.Fatalf("reminders to %s; want alice and bob (MA-07), bob and carol (MA-SEN; alice voted)", r)
 	}
 	if rep = runConcurrently(t, st, 2, staff, lead); rep.Any() {
@@ -135,7 +136,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 	}
 	// Members of both races, and the leaders of the groups that nominated
 	// Ed Markey (Pressley has none).
-	if a := got(outboxTo(t, st, ballots.MailAnnouncement)); a != "alice@example.net alice@example.net bob@example.net bob@example.net carol@example.net lead@example.org second@example.org state@example.org" {
+	if a := got(outboxTo(t, st, templates.KindAnnouncement)); a != "alice@example.net alice@example.net bob@example.net bob@example.net carol@example.net lead@example.org second@example.org state@example.org" {
 		t.Fatalf("announcements to %s", a)
 	}
 	var steps []string

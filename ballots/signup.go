@@ -217,24 +217,3 @@ func SetMemberStatus(ctx context.Context, q sqlx.ExtContext, id int64, to string
 func (s *Store) Unsubscribe(ctx context.Context, id int64) (MemberRef, bool, error) {
 	return SetMemberStatus(ctx, s.DB, id, MemberUnsubscribed, MemberActive, MemberPending)
 }
-
-// Outbox kinds of nominations, vetting and sign-up.
-const (
-	MailNominationConfirm  = "nomination-confirm"
-	MailNominationProblems = "nomination-problems"
-	MailBlankForm          = "blank-form"
-	MailVettingNotice      = "vetting-notice"
-	MailStaffAnswer        = "staff-answer"
-	MailJoinConfirm        = "join-confirm"
-	MailJoinProblems       = "join-problems"
-	MailWelcome            = "welcome"
-	MailUnsubscribed       = "unsubscribed"
-	// MailMemberChange asks a member's registered address to confirm a
-	// change a sign-up asked for (name, district, status), old and new.
-	MailMemberChange = "member-change"
-	// MailUnauthenticatedRequest tells a registered address that a
-	// message in its name that would have changed something (a sign-up, a
-	// nomination, a staff command…) failed sender authentication and was
-	// not acted on.
-	MailUnauthenticatedRequest = "unauthenticated-request"
-)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // The abuse of issue 17: ballotd turned against a stranger, a member or
@@ -38,7 +39,7 @@ func nominationForm(candidate string) string {
 }
 
 // sentTo counts the outbox rows of kind to recipient ("" for any kind).
-func (w *world) sentTo(recipient, kind string) int {
+func (w *world) sentTo(recipient string, kind templates.Kind) int {
 	return w.count(`SELECT count(*) FROM outbox WHERE recipient = $1 AND ($2 = '' OR kind = $2)`, recipient, kind)
 }
 
@@ -56,7 +57,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 			t.Fatalf("sign-up %d: outcome %q, want %q", i, res.Outcome, want)
 		}
 	}
-	if n := w.answers(ballots.MailJoinConfirm); n != 30 {
+	if n := w.answers(templates.KindJoinConfirm); n != 30 {
 		t.Fatalf("confirmation requests = %d, want the cap, 30", n)
 	}
 	if n := w.count(`SELECT count(*) FROM members`) - members; n != 30 {
@@ -74,7 +75,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 	}
 	// Members are not strangers: the cap does not silence them.
 	res := w.handle(w.reply("alice@example.net", "join", "sign me up", "Name: Alice A\r\nDistrict: MA-07"))
-	if res.Outcome != OutcomeSignUp || w.sentTo("alice@example.net", ballots.MailWelcome) != 1 {
+	if res.Outcome != OutcomeSignUp || w.sentTo("alice@example.net", templates.KindWelcome) != 1 {
 		t.Fatalf("a member's sign-up under a full stranger cap: %+v", res)
 	}
 	// Configured to none: a stranger gets no answer at all.
@@ -99,7 +100,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM members WHERE email = 'victim@elsewhere.example'`); n != 1 {
 		t.Fatalf("victim member rows = %d", n)
 	}
-	if n := w.sentTo("alice@example.net", ballots.MailMemberChange); n != defaultKindCap {
+	if n := w.sentTo("alice@example.net", templates.KindMemberChange); n != defaultKindCap {
 		t.Fatalf("change confirmations to alice = %d, want %d", n, defaultKindCap)
 	}
 	// One address, every kind a stranger can provoke: at most
@@ -115,7 +116,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 	if n := w.sentTo(from, ""); n != strangerPerDay {
 		t.Fatalf("answers to one stranger = %d, want %d", n, strangerPerDay)
 	}
-	for _, k := range []string{ballots.MailBlankForm, ballots.MailNominationProblems, ballots.MailJoinProblems, ballots.MailUnmatched, ballots.MailResendNeutral} {
+	for _, k := range []templates.Kind{templates.KindBlankForm, templates.KindNominationProblems, templates.KindJoinProblems, templates.KindUnmatched, templates.KindResendNeutral} {
 		if n := w.sentTo(from, k); n > kindCap(k) {
 			t.Errorf("%s answers = %d, over its cap %d", k, n, kindCap(k))
 		}
@@ -179,7 +180,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	if res.Outcome != OutcomeChangeAsked {
 		t.Fatalf("second sign-up: %q", res.Outcome)
 	}
-	msgs := w.rendered(ballots.MailMemberChange)
+	msgs := w.rendered(templates.KindMemberChange)
 	if len(msgs) != 2 || msgs[0].To != "alice@example.net" {
 		t.Fatalf("change confirmations = %d", len(msgs))
 	}
@@ -253,7 +254,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	if s := bobStatus(); s != "unsubscribed" {
 		t.Fatalf("status %s before the confirmation", s)
 	}
-	again := w.rendered(ballots.MailMemberChange)
+	again := w.rendered(templates.KindMemberChange)
 	if len(again) != 1 || !bytes.Contains(again[0].Data, []byte("Status:   unsubscribed -> active")) || bytes.Contains(again[0].Data, []byte("District:")) {
 		t.Fatalf("status change request: %d %s", len(again), again)
 	}
@@ -358,8 +359,8 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 		t.Fatal("an unauthenticated sign-up recorded a change")
 	}
 	// Only notices, only to registered addresses, at most the cap each.
-	if n := w.count(`SELECT count(*) FROM outbox WHERE id > 0`) - outbox; n != w.answers(ballots.MailUnauthenticatedRequest) {
-		t.Fatalf("%d mails besides the notices", n-w.answers(ballots.MailUnauthenticatedRequest))
+	if n := w.count(`SELECT count(*) FROM outbox WHERE id > 0`) - outbox; n != w.answers(templates.KindUnauthenticatedRequest) {
+		t.Fatalf("%d mails besides the notices", n-w.answers(templates.KindUnauthenticatedRequest))
 	}
 	for _, a := range attempts {
 		if a.notice == "" {
@@ -368,11 +369,11 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 			}
 			continue
 		}
-		if n := w.sentTo(a.notice, ballots.MailUnauthenticatedRequest); n < 1 || n > defaultKindCap {
+		if n := w.sentTo(a.notice, templates.KindUnauthenticatedRequest); n < 1 || n > defaultKindCap {
 			t.Errorf("%s: %d notices to %s, want 1 to %d", a.name, n, a.notice, defaultKindCap)
 		}
 	}
-	msgs := w.rendered(ballots.MailUnauthenticatedRequest)
+	msgs := w.rendered(templates.KindUnauthenticatedRequest)
 	if len(msgs) == 0 || !bytes.Contains(msgs[0].Data, []byte("sender authentication failed")) {
 		t.Fatalf("notice: %.800s", msgs)
 	}
@@ -445,14 +446,14 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 			t.Fatalf("form %d: %+v %s", i, res, w.detail(res.InboundID))
 		}
 	}
-	if n := w.sentTo("lead@somerville.example", ""); n != kindCap(ballots.MailNominationConfirm) {
-		t.Fatalf("mails to the leader = %d, want %d", n, kindCap(ballots.MailNominationConfirm))
+	if n := w.sentTo("lead@somerville.example", ""); n != kindCap(templates.KindNominationConfirm) {
+		t.Fatalf("mails to the leader = %d, want %d", n, kindCap(templates.KindNominationConfirm))
 	}
-	if n := w.sentTo("staff@example.org", ballots.MailVettingNotice); n != vettingNoticesPerDay {
+	if n := w.sentTo("staff@example.org", templates.KindVettingNotice); n != vettingNoticesPerDay {
 		t.Fatalf("vetting notices = %d, want %d", n, vettingNoticesPerDay)
 	}
 	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
-	if err != nil || d.HeldAnswers != 60-kindCap(ballots.MailNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
+	if err != nil || d.HeldAnswers != 60-kindCap(templates.KindNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
 		t.Fatalf("digest: %d held, %d to vet (%v)", d.HeldAnswers, len(d.Vetting), err)
 	}
 }

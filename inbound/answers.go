@@ -46,21 +46,21 @@ const (
 
 // kindCaps are the kinds a recipient may get more than defaultKindCap of
 // in a day.
-var kindCaps = map[string]int{
-	ballots.MailReceipt:            20, // ten per ballot (Processor.vote), a member may hold several
-	ballots.MailClarify:            3,  // one per ballot
-	ballots.MailClosed:             3,
-	ballots.MailNotVoter:           3,
-	ballots.MailUnauthenticated:    3,
-	ballots.MailUnmatched:          1,
-	ballots.MailResendNeutral:      1,
-	ballots.MailNominationConfirm:  10, // a leader nominates, updates and withdraws several
-	ballots.MailNominationProblems: 5,
-	ballots.MailStaffAnswer:        50,
+var kindCaps = map[templates.Kind]int{
+	templates.KindReceipt:            20, // ten per ballot (Processor.vote), a member may hold several
+	templates.KindClarify:            3,  // one per ballot
+	templates.KindClosed:             3,
+	templates.KindNotVoter:           3,
+	templates.KindUnauthenticated:    3,
+	templates.KindUnmatched:          1,
+	templates.KindResendNeutral:      1,
+	templates.KindNominationConfirm:  10, // a leader nominates, updates and withdraws several
+	templates.KindNominationProblems: 5,
+	templates.KindStaffAnswer:        50,
 }
 
 // kindCap is how many answers of kind one recipient may get a day.
-func kindCap(kind string) int {
+func kindCap(kind templates.Kind) int {
 	if n, ok := kindCaps[kind]; ok {
 		return n
 	}
@@ -111,13 +111,13 @@ func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Me
 			}
 		}
 		if held {
-			if err := ballots.HoldAnswer(ctx, tx, mail.InboundID, mail.Recipient, mail.Kind, why); err != nil {
+			if err := ballots.HoldAnswer(ctx, tx, mail.InboundID, mail.Recipient, mail.Kind(), why); err != nil {
 				return false, "", err
 			}
 		}
 		return false, why, nil
 	}
-	mail.Data = quoteLimited(mail.Data)
+	mail.Payload = quoteLimited(mail.Payload)
 	if _, err := ballots.Enqueue(ctx, tx, mail); err != nil {
 		return false, "", err
 	}
@@ -154,7 +154,7 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 		}
 	}
 	caps := []ballots.AnswerCap{
-		{Scope: "kind:" + mail.Kind + ":" + addr, Period: ballots.CapDay, Max: kindCap(mail.Kind)},
+		{Scope: "kind:" + string(mail.Kind()) + ":" + addr, Period: ballots.CapDay, Max: kindCap(mail.Kind())},
 		{Scope: "all:" + addr, Period: ballots.CapDay, Max: total},
 	}
 	if stranger {
@@ -173,7 +173,7 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 	case full.Period == ballots.CapHour:
 		return fmt.Sprintf("%s at most %d answers an hour to addresses that are not members, leaders or staff", heldBack, full.Max), nil
 	case full.Scope == caps[0].Scope:
-		return fmt.Sprintf("%s at most %d %s answers a day to one address", heldBack, full.Max, mail.Kind), nil
+		return fmt.Sprintf("%s at most %d %s answers a day to one address", heldBack, full.Max, mail.Kind()), nil
 	}
 	return fmt.Sprintf("%s at most %d answers a day to one address", heldBack, full.Max), nil
 }
@@ -186,16 +186,25 @@ const heldBack = "held back by the rate limit:"
 // forged message must not come back as a huge answer to its victim.
 const maxQuote = 2048
 
-// quoteLimited returns answer data d with whatever it quotes of the
+// quoteLimited returns answer payload d with whatever it quotes of the
 // sender's text cut to maxQuote, and each line naming a value of it
 // (a problem, a name) to a line's length.
-func quoteLimited(d any) any {
+func quoteLimited(d templates.Payload) templates.Payload {
 	switch d := d.(type) {
-	case threaded[any]:
-		d.Data = quoteLimited(d.Data)
+	case templates.UnmatchedMail:
+		d.Subject = clip(d.Subject, 200)
 		return d
-	case ballots.AnswerData:
-		d.Subject, d.Reason, d.Sender = clip(d.Subject, 200), clip(d.Reason, 500), clip(d.Sender, 320)
+	case templates.ResendNeutralMail:
+		d.Subject = clip(d.Subject, 200)
+		return d
+	case templates.ClarifyMail:
+		d.Reason = clip(d.Reason, 500)
+		return d
+	case templates.NotVoterMail:
+		d.Sender = clip(d.Sender, 320)
+		return d
+	case templates.UnauthenticatedMail:
+		d.Sender = clip(d.Sender, 320)
 		return d
 	case templates.NominationProblems:
 		d.Problems = clipAll(d.Problems, 300, maxQuote)

@@ -12,6 +12,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // The attacks a ballot invites (issue 8), each over the real processor and
@@ -142,7 +143,7 @@ func TestAttackReplayNewMessageID(t *testing.T) {
 	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=1" {
 		t.Fatalf("tally = %s, want one YES", got)
 	}
-	if n := w.answers(ballots.MailReceipt); n != 1 {
+	if n := w.answers(templates.KindReceipt); n != 1 {
 		t.Fatalf("receipts = %d, want 1", n)
 	}
 }
@@ -154,7 +155,7 @@ func TestAttackHeaderInjectionThroughSubject(t *testing.T) {
 	if res := w.handle(raw); res.Outcome != OutcomeQuarantined {
 		t.Fatalf("outcome %q", res.Outcome)
 	}
-	msgs := w.rendered(ballots.MailUnmatched)
+	msgs := w.rendered(templates.KindUnmatched)
 	found := len(msgs) > 0
 	for _, msg := range msgs {
 		head, _, _ := bytes.Cut(msg.Data, []byte("\r\n\r\n"))

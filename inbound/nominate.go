@@ -16,6 +16,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -40,17 +41,8 @@ const (
 	OutcomeHeld = "held"
 )
 
-// threaded is an answer's data with the Message-ID it answers (read by
-// the mailer's answer data for In-Reply-To).
-type threaded[T any] struct {
-	Data      T
-	InReplyTo string
-}
-
-// MarshalJSON flattens the data and the thread reference into one object.
-func (t threaded[T]) MarshalJSON() ([]byte, error) {
-	return marshalWith(t.Data, "in_reply_to", t.InReplyTo)
-}
+// thread is the Thread of an answer to m.
+func thread(m *message.Message) templates.Thread { return templates.Thread{InReplyTo: m.MessageID} }
 
 // front handles the messages of the front half of the process:
 // nominations, staff commands, sign-up, confirmation and unsubscribe.
@@ -81,12 +73,11 @@ func (p *Processor) now() time.Time {
 	return time.Now()
 }
 
-// reply answers message id (m) with kind and data, threaded, to to,
-// through the answer policy (Processor.answer); why it was held back, if
-// it was, goes on out's detail. It returns whether it enqueued.
-func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out *ballots.Outcome, kind, to string, memberID int64, data any) (bool, error) {
-	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: kind, Recipient: to, MemberID: memberID, InboundID: id,
-		Data: threaded[any]{data, m.MessageID}}, "", 0)
+// reply answers message id (m) with payload (threaded to m: see thread)
+// to to, through the answer policy (Processor.answer); why it was held
+// back, if it was, goes on out's detail. It returns whether it enqueued.
+func (p *Processor) reply(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, out *ballots.Outcome, to string, memberID int64, payload templates.Payload) (bool, error) {
+	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: to, MemberID: memberID, InboundID: id, Payload: payload}, "", 0)
 	noteAnswer(out, why)
 	return sent, err
 }
@@ -104,7 +95,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	}
 	if s := strings.ToLower(strings.Trim(strings.TrimSpace(m.Subject), ".!?")); s == "form" || s == "blank form" || (s == "nomination form" && strings.TrimSpace(message.ReplyText(m)) == "") {
 		out.Outcome = OutcomeFormSent
-		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailBlankForm, m.From, 0, templates.BlankForm{Blank: message.BlankForm})
+		sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, templates.BlankForm{Thread: thread(m), Blank: message.BlankForm})
 		return out, sent, err
 	}
 	// A bounded number per message: a forged message of a hundred
@@ -121,12 +112,12 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 			var sent bool
 			if len(probs) > 0 {
 				details = append(details, strings.Join(probs, "; "))
-				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
-					templates.NominationProblems{Problems: probs, Form: message.ReplyText(m), Blank: message.BlankForm})
+				sent, err = p.reply(ctx, tx, id, m, &out, m.From, 0,
+					templates.NominationProblems{Thread: thread(m), Problems: probs, Form: message.ReplyText(m), Blank: message.BlankForm})
 			} else {
 				details = append(details, fmt.Sprintf("nomination %d withdrawn", n))
-				sent, err = p.reply(ctx, tx, id, m, &out, ballots.MailNominationConfirm, m.From, 0,
-					templates.NominationConfirm{Number: r.ID, Group: r.Group, Candidate: r.Candidate, Race: r.Race, Withdrawn: true})
+				sent, err = p.reply(ctx, tx, id, m, &out, m.From, 0,
+					templates.NominationConfirm{Thread: thread(m), Number: r.ID, Group: r.Group, Candidate: r.Candidate, Race: r.Race, Withdrawn: true})
 			}
 			if err != nil {
 				return out, false, err
@@ -152,15 +143,15 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	}
 	if !res.Accepted {
 		out.Outcome, out.Detail = OutcomeRejected, strings.Join(res.Problems, "\n")
-		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailNominationProblems, m.From, 0,
-			templates.NominationProblems{Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: message.BlankForm})
+		sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0,
+			templates.NominationProblems{Thread: thread(m), Number: res.ID, Problems: res.Problems, Form: form.Text, Blank: message.BlankForm})
 		return out, sent, err
 	}
 	out.Outcome, out.Detail = OutcomeNominated, fmt.Sprintf("nomination %d: %s nominates %s for %s", res.ID, res.Group, res.Candidate, res.Race)
 	if res.Updated {
 		out.Outcome = OutcomeRenominated
 	}
-	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailNominationConfirm, m.From, 0, templates.NominationConfirm{Number: res.ID, Group: res.Group,
+	sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, templates.NominationConfirm{Thread: thread(m), Number: res.ID, Group: res.Group,
 		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated})
 	if err != nil || res.Updated {
 		return out, sent, err
@@ -179,7 +170,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	for _, s := range p.Staff {
 		// Not an answer to the sender, but mail a message makes: a flood
 		// of forms must not flood staff. The digest lists the queue.
-		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + ballots.MailVettingNotice + ":" + s,
+		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + string(templates.KindVettingNotice) + ":" + s,
 			Period: ballots.CapDay, Max: vettingNoticesPerDay}})
 		if err != nil {
 			return out, false, err
@@ -187,12 +178,12 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 		if !ok {
 			why := fmt.Sprintf("%s at most %d vetting notices a day to one address", heldBack, full.Max)
 			noteAnswer(&out, why)
-			if err := ballots.HoldAnswer(ctx, tx, id, s, ballots.MailVettingNotice, why); err != nil {
+			if err := ballots.HoldAnswer(ctx, tx, id, s, templates.KindVettingNotice, why); err != nil {
 				return out, false, err
 			}
 			continue
 		}
-		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailVettingNotice, Recipient: s, InboundID: id, Data: notice}); err != nil {
+		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Recipient: s, InboundID: id, Payload: notice}); err != nil {
 			return out, false, err
 		}
 		sent = true
@@ -230,12 +221,12 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 	if err != nil {
 		return out, false, err
 	}
-	ans := templates.StaffAnswer{Results: []string{}}
+	ans := templates.StaffAnswer{Results: []string{}, Thread: thread(m)}
 	if !valid {
 		ans.Results = append(ans.Results, "This address is not a staff command address: reply to a vetting notice, a digest or a results notice.")
 		ans.Help = true
 		out.Outcome, out.Quarantined, out.Detail = OutcomeUnmatched, true, "staff command to an unknown staff token"
-		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailStaffAnswer, m.From, 0, ans)
+		sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, ans)
 		return out, sent, err
 	}
 	run := 0
@@ -297,14 +288,9 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 		out.Outcome = OutcomeUnclear
 	}
 	out.Detail = strings.Join(ans.Results, "\n")
-	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailStaffAnswer, m.From, 0, ans)
+	sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, ans)
 	return out, sent, err
 }
-
-// staffKinds are the mails to staff whose Reply-To is a staff command
-// address (mailer's staffReplyTo).
-var staffKinds = map[string]bool{ballots.MailVettingNotice: true, ballots.MailStaffAnswer: true, ballots.MailVetting: true,
-	ballots.MailDigest: true, ballots.MailHeld: true}
 
 // staffToken reports whether m was sent to a staff command address: a
 // staff tag whose token verifies and names an outbox row of a mail we sent
@@ -325,7 +311,7 @@ func (p *Processor) staffToken(ctx context.Context, tx *sqlx.Tx, m *message.Mess
 	if err != nil {
 		return false, err
 	}
-	return staffKinds[kind], nil
+	return mailer.StaffReplies(kind), nil
 }
 
 var (
@@ -381,7 +367,7 @@ func (p *Processor) join(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 	name = signUpName(name)
 	if len(probs) > 0 {
 		out.Outcome, out.Detail = OutcomeUnclear, strings.Join(probs, "\n")
-		sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailJoinProblems, m.From, 0, templates.JoinProblems{Problems: probs})
+		sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, templates.JoinProblems{Thread: thread(m), Problems: probs})
 		return out, sent, err
 	}
 	sp, err := ballots.Savepoint(ctx, tx, "signup")
@@ -396,19 +382,19 @@ func (p *Processor) join(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 	switch {
 	case r.Same:
 		out.Outcome, out.Detail = OutcomeSignUp, fmt.Sprintf("member %d already active in %s", r.MemberID, district)
-		mail.Kind, mail.Data = ballots.MailWelcome, threaded[any]{templates.Welcome{Name: name, District: district, Already: true}, m.MessageID}
+		mail.Payload = templates.Welcome{Name: name, District: district, Already: true, Thread: thread(m)}
 	case r.Change != nil:
 		c := r.Change
 		out.Outcome = OutcomeChangeAsked
 		out.Detail = fmt.Sprintf("member %d (%s): change %d waits for the registered address to confirm: %s", c.MemberID, c.OldStatus, c.ID, changeWords(*c))
 		// To the registered address; not threaded to a message that
 		// may be forged.
-		mail.Kind, mail.Recipient = ballots.MailMemberChange, c.Email
-		mail.Data = threaded[any]{templates.MemberChange{Name: c.OldName, OldName: c.OldName, NewName: c.Name, OldDistrict: c.OldDistrict,
-			NewDistrict: c.District, OldStatus: c.OldStatus, NewStatus: c.Status, ChangeID: c.ID}, ""}
+		mail.Recipient = c.Email
+		mail.Payload = templates.MemberChange{Name: c.OldName, OldName: c.OldName, NewName: c.Name, OldDistrict: c.OldDistrict,
+			NewDistrict: c.District, OldStatus: c.OldStatus, NewStatus: c.Status, ChangeID: c.ID}
 	default:
 		out.Outcome, out.Detail = OutcomeSignUp, fmt.Sprintf("member %d %s in %s", r.MemberID, r.Status, district)
-		mail.Kind, mail.Data = ballots.MailJoinConfirm, threaded[any]{templates.JoinConfirm{Name: name, District: district}, m.MessageID}
+		mail.Payload = templates.JoinConfirm{Name: name, District: district, Thread: thread(m)}
 	}
 	undo := &sp
 	if r.Same {
@@ -498,8 +484,8 @@ func (p *Processor) confirm(ctx context.Context, tx *sqlx.Tx, id int64, m *messa
 		return out, false, nil
 	}
 	out.Outcome, out.Detail = OutcomeConfirmed, fmt.Sprintf("member %d active", mem.ID)
-	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailWelcome, mem.Email, mem.ID,
-		templates.Welcome{Name: mem.Name, District: mem.District, Already: !changed})
+	sent, err := p.reply(ctx, tx, id, m, &out, mem.Email, mem.ID,
+		templates.Welcome{Thread: thread(m), Name: mem.Name, District: mem.District, Already: !changed})
 	return out, sent, err
 }
 
@@ -520,7 +506,7 @@ func (p *Processor) confirmChange(ctx context.Context, tx *sqlx.Tx, id int64, m 
 		return out, false, nil
 	}
 	out.Outcome, out.Detail = OutcomeConfirmed, fmt.Sprintf("member %d: change %d applied: %s", c.MemberID, c.ID, changeWords(c))
-	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailWelcome, c.Email, c.MemberID, templates.Welcome{Name: c.Name, District: c.District})
+	sent, err := p.reply(ctx, tx, id, m, &out, c.Email, c.MemberID, templates.Welcome{Thread: thread(m), Name: c.Name, District: c.District})
 	return out, sent, err
 }
 
@@ -544,6 +530,6 @@ func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, m *m
 	if !changed || message.IsAutoReply(m) {
 		return out, false, nil
 	}
-	sent, err := p.reply(ctx, tx, id, m, &out, ballots.MailUnsubscribed, mem.Email, mem.ID, templates.Unsubscribed{Name: mem.Name})
+	sent, err := p.reply(ctx, tx, id, m, &out, mem.Email, mem.ID, templates.Unsubscribed{Thread: thread(m), Name: mem.Name})
 	return out, sent, err
 }

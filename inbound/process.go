@@ -15,6 +15,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Outcomes of handling a message, as recorded and logged.
@@ -236,8 +237,8 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 			noteAnswer(&out, "sender not authenticated: "+auth.Detail)
 			return out, false, nil
 		}
-		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: m.From, InboundID: id,
+			Payload: templates.UnmatchedMail{Subject: m.Subject, Thread: thread(m)}}, string(templates.KindUnmatched), 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	default:
@@ -321,22 +322,21 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 	if !found {
 		out.Outcome, out.Quarantined = OutcomeUnmatched, true
 		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
-		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: m.From, InboundID: id,
-			Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailUnmatched, 1)
+		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: m.From, InboundID: id,
+			Payload: templates.UnmatchedMail{Subject: m.Subject, Thread: thread(m)}}, string(templates.KindUnmatched), 1)
 		noteAnswer(&out, why)
 		return out, sent, err
 	}
 	res.Race = b.RaceCode
 	auth := message.CheckSender(m.Header, p.AuthservID, m.From)
 	reply := ballots.Mail{Recipient: b.MemberEmail, MemberID: b.MemberID, BallotID: b.ID, RaceID: b.RaceID, InboundID: id}
-	data := ballots.AnswerData{InReplyTo: m.MessageID}
 	switch {
 	case !strings.EqualFold(m.From, b.MemberEmail):
 		// Not the voter: not counted, and the notice goes to the voter's own
 		// registered address, never to the sender.
 		out.Outcome = OutcomeNotVoter
 		out.Detail = fmt.Sprintf("From %q is not the ballot's voter", m.From)
-		reply.Kind, data.Sender, data.InReplyTo = ballots.MailNotVoter, m.From, ""
+		reply.Payload = templates.NotVoterMail{Sender: m.From}
 	case !auth.OK:
 		// The voter's address, but the trusted server could not show it
 		// sent this: not counted; the notice goes to the registered
@@ -345,10 +345,10 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 		// staff fix it and replay.
 		out.Outcome, out.Detail = OutcomeUnauthenticated, "sender not authenticated: "+auth.Detail
 		out.Quarantined = true
-		reply.Kind, data.Sender, data.InReplyTo = ballots.MailUnauthenticated, m.From, ""
+		reply.Payload = templates.UnauthenticatedMail{Sender: m.From}
 	case b.RaceStatus != ballots.RaceOpen:
 		out.Outcome = OutcomeClosed
-		reply.Kind = ballots.MailClosed
+		reply.Payload = templates.ClosedMail{Thread: thread(m)}
 	default:
 		choices := make([]message.Choice, len(b.Candidates))
 		for i, c := range b.Candidates {
@@ -358,10 +358,11 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 		v, text, ok := voteOf(ans, b.Candidates)
 		if !ok {
 			out.Outcome, out.Detail = OutcomeUnclear, ans.Reason
-			reply.Kind, data.Reason, data.Quote = ballots.MailClarify, ans.Reason, ans.Quote
-			if data.Reason == "" {
-				data.Reason = "we found no answer we could read"
+			reason := ans.Reason
+			if reason == "" {
+				reason = "we found no answer we could read"
 			}
+			reply.Payload = templates.ClarifyMail{Reason: reason, Quote: ans.Quote, Thread: thread(m)}
 			break
 		}
 		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
@@ -376,7 +377,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 			// a late delivery, and is not counted.
 			out.Outcome, out.Quarantined = OutcomeStale, true
 			out.Detail = "written before the vote that stands; not counted (a replayed or late reply)"
-			reply.Kind, data.Choice, data.Stale = ballots.MailNoChange, choiceText(prev, b.Candidates), true
+			reply.Payload = templates.NoChangeMail{Choice: choiceText(prev, b.Candidates), Stale: true, Thread: thread(m)}
 			break
 		}
 		receipt, err := ballots.RecordVote(ctx, tx, v)
@@ -400,14 +401,13 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 			// The same vote again: recorded, nothing changes, and a short
 			// note says so (the last receipt holds).
 			out.Detail = "the same vote as the standing one; no new receipt"
-			reply.Kind, data.Choice = ballots.MailNoChange, text
+			reply.Payload = templates.NoChangeMail{Choice: text, Thread: thread(m)}
 			break
 		}
-		reply.Kind, data.Choice, data.Receipt, data.Read = ballots.MailReceipt, text, receipt, ans.Read
+		reply.Payload = templates.ReceiptMail{Choice: text, Receipt: receipt, Read: ans.Read, Thread: thread(m)}
 	}
-	reply.Data = data
-	reason, slots := fmt.Sprintf("%s:%d", reply.Kind, b.ID), 1
-	if reply.Kind == ballots.MailReceipt || reply.Kind == ballots.MailNoChange {
+	reason, slots := fmt.Sprintf("%s:%d", reply.Kind(), b.ID), 1
+	if k := reply.Kind(); k == templates.KindReceipt || k == templates.KindNoChange {
 		// Every changed vote gets its receipt, so the last receipt a voter
 		// holds names the vote that stands, up to a bound against floods.
 		slots = maxReceiptsPerDay

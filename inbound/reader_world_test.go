@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // replyAt is a reply from from to the plus address tag (or the plain
@@ -72,7 +72,7 @@ func TestReplayCannotUndoALaterVote(t *testing.T) {
 	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=0" {
 		t.Fatalf("tally after the replay = %s: the NO must stand", got)
 	}
-	notes := w.rendered(ballots.MailNoChange)
+	notes := w.rendered(templates.KindNoChange)
 	if len(notes) != 1 || !strings.Contains(text(t, notes[0].Data), "NO: do not endorse Ayanna Pressley") ||
 		!strings.Contains(text(t, notes[0].Data), "written before") {
 		t.Fatalf("no-change notes = %d, want one naming the standing NO", len(notes))
@@ -94,10 +94,10 @@ func TestTheSameVoteAgainGetsANoChangeNote(t *testing.T) {
 			t.Fatalf("vote %d: %q", i, res.Outcome)
 		}
 	}
-	if n := w.answers(ballots.MailReceipt); n != 1 {
+	if n := w.answers(templates.KindReceipt); n != 1 {
 		t.Fatalf("receipts = %d, want 1", n)
 	}
-	notes := w.rendered(ballots.MailNoChange)
+	notes := w.rendered(templates.KindNoChange)
 	if len(notes) != 1 || !strings.Contains(text(t, notes[0].Data), "same vote as before") ||
 		!strings.Contains(text(t, notes[0].Data), "2. Joe Kennedy") {
 		t.Fatalf("no-change notes: %d", len(notes))
@@ -198,7 +198,7 @@ func TestClarificationQuotesWhatWasReadAndOffersOneTapAnswers(t *testing.T) {
 	if res.Outcome != OutcomeUnclear {
 		t.Fatalf("outcome %q, want unclear", res.Outcome)
 	}
-	msgs := w.rendered(ballots.MailClarify)
+	msgs := w.rendered(templates.KindClarify)
 	if len(msgs) != 1 {
 		t.Fatalf("clarifications = %d", len(msgs))
 	}
@@ -223,7 +223,7 @@ func TestBallotsCarryOneTapAnswers(t *testing.T) {
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	var found bool
-	for _, msg := range w.rendered(ballots.MailBallot) {
+	for _, msg := range w.rendered(templates.KindBallot) {
 		m, err := message.Parse(msg.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -252,7 +252,7 @@ func TestReceiptSaysHowANearMissWasRead(t *testing.T) {
 	if res := w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "Kenedy")); res.Outcome != OutcomeCounted {
 		t.Fatalf("outcome %q", res.Outcome)
 	}
-	msgs := w.rendered(ballots.MailReceipt)
+	msgs := w.rendered(templates.KindReceipt)
 	if len(msgs) != 1 {
 		t.Fatalf("receipts = %d", len(msgs))
 	}
@@ -272,7 +272,7 @@ func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
 	if res := w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "NO")); res.Outcome != OutcomeClosed {
 		t.Fatalf("outcome %q, want closed", res.Outcome)
 	}
-	msgs := w.rendered(ballots.MailClosed)
+	msgs := w.rendered(templates.KindClosed)
 	if len(msgs) != 1 {
 		t.Fatalf("closed answers = %d", len(msgs))
 	}
@@ -290,7 +290,7 @@ func TestTheResultsThankOnlyThoseWhoVoted(t *testing.T) {
 		t.Fatal(err)
 	}
 	thanked := map[string]bool{}
-	for _, msg := range w.rendered(ballots.MailAnnouncement) {
+	for _, msg := range w.rendered(templates.KindAnnouncement) {
 		thanked[msg.To] = strings.Contains(text(t, msg.Data), "Thank you for your vote.")
 	}
 	if !thanked["alice@example.net"] || thanked["bob@example.net"] || len(thanked) != 4 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // OutcomeResent is the outcome of a resend request that enqueued ballots.
@@ -41,8 +42,8 @@ func (p *Processor) resend(ctx context.Context, tx *sqlx.Tx, id int64, m *messag
 	}
 	out.Outcome = OutcomeIgnored
 	out.Detail = "no ballot sent again (not a member, no open ballot, or over the daily limit)"
-	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailResendNeutral, Recipient: m.From, InboundID: id,
-		Data: ballots.AnswerData{Subject: m.Subject, InReplyTo: m.MessageID}}, ballots.MailResendNeutral, 1)
+	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: m.From, InboundID: id,
+		Payload: templates.ResendNeutralMail{Subject: m.Subject, Thread: thread(m)}}, string(templates.KindResendNeutral), 1)
 	noteAnswer(&out, why)
 	return out, sent, err
 }

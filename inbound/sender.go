@@ -49,8 +49,7 @@ func (p *Processor) authenticate(ctx context.Context, tx *sqlx.Tx, id int64, m *
 	}
 	// Not threaded to the message, which may be forged.
 	notice := templates.UnauthenticatedRequest{What: requestWhat[class], Sender: m.From, Subject: m.Subject}
-	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Kind: ballots.MailUnauthenticatedRequest, Recipient: to, InboundID: id,
-		Data: threaded[any]{notice, ""}}, "", 0)
+	sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: to, InboundID: id, Payload: notice}, "", 0)
 	noteAnswer(&out, why)
 	return false, out, sent, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/templates"
 )
 
 func TestReplayAfterFixCountsOnce(t *testing.T) {
@@ -44,7 +45,7 @@ func TestReplayAfterFixCountsOnce(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM votes`); n != 1 {
 		t.Fatalf("votes = %d, want 1", n)
 	}
-	if n := w.answers(ballots.MailReceipt); n != 1 {
+	if n := w.answers(templates.KindReceipt); n != 1 {
 		t.Fatalf("receipts = %d, want 1", n)
 	}
 	qs, _ = w.st.Quarantine(w.ctx)
@@ -135,7 +136,7 @@ func TestAnswerLimit(t *testing.T) {
 			t.Fatalf("reply %d: %q", i, res.Outcome)
 		}
 	}
-	if n := w.answers(ballots.MailClarify); n != 1 {
+	if n := w.answers(templates.KindClarify); n != 1 {
 		t.Fatalf("clarifications = %d, want 1", n)
 	}
 	// The outcome is still recorded, with why nothing was sent.
@@ -149,7 +150,7 @@ func TestAnswerLimit(t *testing.T) {
 			t.Fatalf("%s: %q", ans, res.Outcome)
 		}
 	}
-	if n := w.answers(ballots.MailReceipt); n != 3 {
+	if n := w.answers(templates.KindReceipt); n != 3 {
 		t.Fatalf("receipts = %d, want 3 (YES, NO, YES)", n)
 	}
 	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=1" {
@@ -184,7 +185,7 @@ func TestNoAnswerToMachines(t *testing.T) {
 	// A person writing to the bare address gets one "could not match" answer.
 	w.handle([]byte("From: person@example.net\r\nTo: ballots@example.org\r\nSubject: hello\r\nMessage-ID: <p1@x>\r\n\r\nhi\r\n"))
 	w.handle([]byte("From: person@example.net\r\nTo: ballots@example.org\r\nSubject: hello again\r\nMessage-ID: <p2@x>\r\n\r\nhi\r\n"))
-	if n := w.answers(ballots.MailUnmatched); n != 1 {
+	if n := w.answers(templates.KindUnmatched); n != 1 {
 		t.Fatalf("unmatched answers = %d, want 1", n)
 	}
 }
@@ -234,7 +235,7 @@ func TestSenderAuthenticity(t *testing.T) {
 	if err != nil || len(qs) != 6 {
 		t.Fatalf("quarantined = %d, %v; want the 6 unauthenticated", len(qs), err)
 	}
-	msgs := w.rendered(ballots.MailUnauthenticated)
+	msgs := w.rendered(templates.KindUnauthenticated)
 	if len(msgs) != 1 || msgs[0].To != "alice@example.net" || !bytes.Contains(msgs[0].Data, []byte("authentication failed")) ||
 		!bytes.Contains(msgs[0].Data, []byte("Auto-Submitted: auto-replied")) {
 		t.Fatalf("notice = %d messages: %.600s", len(msgs), msgs)
@@ -265,7 +266,7 @@ func TestReplayDoesNotOvertakeLaterVote(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM votes`); n != 2 {
 		t.Fatalf("votes = %d, want 2 in the history", n)
 	}
-	if n := w.answers(ballots.MailReceipt); n != 1 {
+	if n := w.answers(templates.KindReceipt); n != 1 {
 		t.Fatalf("receipts = %d, want 1 (none for the superseded replay)", n)
 	}
 }

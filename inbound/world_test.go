@@ -136,7 +136,7 @@ func (w *world) count(q string, args ...any) int {
 
 // rendered claims every due outbox row and renders those of kind ("" for
 // every kind but ballots) as the mailer would send them.
-func (w *world) rendered(kind string) []mailer.Rendered {
+func (w *world) rendered(kind templates.Kind) []mailer.Rendered {
 	w.t.Helper()
 	tpl, err := templates.Load("")
 	if err != nil {
@@ -149,7 +149,7 @@ func (w *world) rendered(kind string) []mailer.Rendered {
 	}
 	var out []mailer.Rendered
 	for _, row := range rows {
-		if row.Kind != kind && (kind != "" || row.Kind == ballots.MailBallot) {
+		if row.Kind != kind && (kind != "" || row.Kind == templates.KindBallot) {
 			continue
 		}
 		var buf bytes.Buffer
@@ -164,6 +164,6 @@ func (w *world) rendered(kind string) []mailer.Rendered {
 }
 
 // answers counts outbox rows of kind (not ballots).
-func (w *world) answers(kind string) int {
+func (w *world) answers(kind templates.Kind) int {
 	return w.count(`SELECT count(*) FROM outbox WHERE kind = $1`, kind)
 }

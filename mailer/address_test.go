@@ -125,29 +125,29 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		WHERE mb.email = 'ma@example.net'`); err != nil {
 		t.Fatal(err)
 	}
-	answer := ballots.AnswerData{Choice: "YES", Receipt: "r-1", Reason: "unclear", Sender: "Spy <spy@evil.example>, x", Subject: rawWord, InReplyTo: "x@y"}
+	sender, thread := "Spy <spy@evil.example>, x", templates.Thread{InReplyTo: "x@y"}
 	kinds := []ballots.Mail{
-		{Kind: ballots.MailBallotResend, BallotID: m.Ballot, RaceID: m.Race},
-		{Kind: ballots.MailReminder, BallotID: m.Ballot, RaceID: m.Race},
-		{Kind: ballots.MailReceipt, BallotID: m.Ballot, RaceID: m.Race, Data: answer},
-		{Kind: ballots.MailClarify, BallotID: m.Ballot, RaceID: m.Race, Data: answer},
-		{Kind: ballots.MailClosed, BallotID: m.Ballot, RaceID: m.Race, Data: answer},
-		{Kind: ballots.MailNotVoter, BallotID: m.Ballot, RaceID: m.Race, Data: answer},
-		{Kind: ballots.MailUnauthenticated, BallotID: m.Ballot, RaceID: m.Race, Data: answer},
-		{Kind: ballots.MailUnmatched, Data: answer},
-		{Kind: ballots.MailResendNeutral, Data: answer},
-		{Kind: ballots.MailHeld, RaceID: m.Race},
-		{Kind: ballots.MailNominationConfirm, Data: templates.NominationConfirm{Number: 1, Group: "G", Candidate: rawWord, Race: "MA-07"}},
-		{Kind: ballots.MailNominationProblems, Data: templates.NominationProblems{Problems: []string{"x"}, Form: rawWord}},
-		{Kind: ballots.MailBlankForm, Data: templates.BlankForm{Blank: "Group:"}},
-		{Kind: ballots.MailVettingNotice, Data: templates.VettingNotice{Number: 1, CandidateID: 1, Candidate: rawWord, Race: "MA-07"}},
-		{Kind: ballots.MailStaffAnswer, Data: templates.StaffAnswer{Results: []string{"APPROVE 1: done"}}},
-		{Kind: ballots.MailJoinConfirm, Data: templates.JoinConfirm{Name: hostileNames[0], District: "MA-07"}},
-		{Kind: ballots.MailJoinProblems, Data: templates.JoinProblems{Problems: []string{"x"}}},
-		{Kind: ballots.MailWelcome, Data: templates.Welcome{Name: hostileNames[0], District: "MA-07"}},
-		{Kind: ballots.MailUnsubscribed, Data: templates.Unsubscribed{Name: hostileNames[0]}},
-		{Kind: ballots.MailVetting, Data: templates.Vetting{Wave: "March", VotingOpen: now}},
-		{Kind: ballots.MailDigest, Data: templates.Digest{At: now}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.BallotResendMail{}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.ReminderMail{}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.ReceiptMail{Choice: "YES", Receipt: "r-1", Thread: thread}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.ClarifyMail{Reason: "unclear", Thread: thread}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.ClosedMail{Thread: thread}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.NotVoterMail{Sender: sender, Thread: thread}},
+		{BallotID: m.Ballot, RaceID: m.Race, Payload: templates.UnauthenticatedMail{Sender: sender, Thread: thread}},
+		{Payload: templates.UnmatchedMail{Subject: rawWord, Thread: thread}},
+		{Payload: templates.ResendNeutralMail{Subject: rawWord, Thread: thread}},
+		{RaceID: m.Race, Payload: templates.HeldMail{}},
+		{Payload: templates.NominationConfirm{Number: 1, Group: "G", Candidate: rawWord, Race: "MA-07"}},
+		{Payload: templates.NominationProblems{Problems: []string{"x"}, Form: rawWord}},
+		{Payload: templates.BlankForm{Blank: "Group:"}},
+		{Payload: templates.VettingNotice{Number: 1, CandidateID: 1, Candidate: rawWord, Race: "MA-07"}},
+		{Payload: templates.StaffAnswer{Results: []string{"APPROVE 1: done"}}},
+		{Payload: templates.JoinConfirm{Name: hostileNames[0], District: "MA-07"}},
+		{Payload: templates.JoinProblems{Problems: []string{"x"}}},
+		{Payload: templates.Welcome{Name: hostileNames[0], District: "MA-07"}},
+		{Payload: templates.Unsubscribed{Name: hostileNames[0]}},
+		{Payload: templates.Vetting{Wave: "March", VotingOpen: now}},
+		{Payload: templates.Digest{At: now}},
 	}
 	if err := st.InTx(ctx, func(tx *sqlx.Tx) error {
 		for _, k := range kinds {

@@ -70,7 +70,7 @@ func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
 	}
 	var data []byte
 	for _, row := range rows {
-		if row.Kind == ballots.MailDigest {
+		if row.Kind == templates.KindDigest {
 			var buf bytes.Buffer
 			m, err := r.Render(ctx, row, &buf)
 			if err != nil {

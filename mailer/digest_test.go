@@ -85,7 +85,7 @@ func renderDigest(t *testing.T, r *mailer.Renderer, id int64, d any) []byte {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	m, err := r.Render(context.Background(), ballots.OutboxRow{ID: id, Kind: ballots.MailDigest, Recipient: "staff@example.org", Data: data}, &buf)
+	m, err := r.Render(context.Background(), ballots.OutboxRow{ID: id, Kind: templates.KindDigest, Recipient: "staff@example.org", Data: data}, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestDigestTurnoutChart(t *testing.T) {
 	}
 	var data []byte
 	for _, row := range rows {
-		if row.Kind == ballots.MailDigest {
+		if row.Kind == templates.KindDigest {
 			var buf bytes.Buffer
 			m, err := f.outbox.Renderer.Render(ctx, row, &buf)
 			if err != nil {

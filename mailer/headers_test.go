@@ -23,6 +23,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/mailer"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // renderAll claims every due row and renders it with r.
@@ -140,8 +141,8 @@ func TestHeaderInjectionThroughSubjectAndReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = f.st.InTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Kind: ballots.MailUnmatched, Recipient: "stranger@example.com",
-			Data: map[string]string{"subject": "hi\r\nBcc: victim@example.com", "in_reply_to": "<m@x>\r\nBcc: victim@example.com"}})
+		_, err := ballots.Enqueue(ctx, tx, ballots.Mail{Recipient: "stranger@example.com",
+			Payload: templates.UnmatchedMail{Subject: "hi\r\nBcc: victim@example.com", Thread: templates.Thread{InReplyTo: "<m@x>\r\nBcc: victim@example.com"}}})
 		return err
 	})
 	if err != nil {

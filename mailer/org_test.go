@@ -19,11 +19,11 @@ import (
 
 // memberKinds are the mails to members, each of which ends with the
 // footer: why the member gets it and how to stop.
-var memberKinds = []string{
-	ballots.MailBallot, ballots.MailReminder, ballots.MailReceipt, ballots.MailClarify, ballots.MailNoChange,
-	ballots.MailClosed, ballots.MailAnnouncement, ballots.MailNotVoter, ballots.MailUnauthenticated,
-	ballots.MailWelcome, ballots.MailJoinConfirm, ballots.MailUnsubscribed, ballots.MailMemberChange,
-	ballots.MailBallotResend,
+var memberKinds = []templates.Kind{
+	templates.KindBallot, templates.KindReminder, templates.KindReceipt, templates.KindClarify, templates.KindNoChange,
+	templates.KindClosed, templates.KindAnnouncement, templates.KindNotVoter, templates.KindUnauthenticated,
+	templates.KindWelcome, templates.KindJoinConfirm, templates.KindUnsubscribed, templates.KindMemberChange,
+	templates.KindBallotResend,
 }
 
 // sentMail is a rendered message read back: its headers decoded and its
@@ -36,7 +36,7 @@ type sentMail struct {
 // member kind to Alice (MA-07): the ballots and announcements as opening
 // and closing MA-SEN makes them, the rest enqueued as inbound would, and
 // renders every row that has a member with id, keyed by kind.
-func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
+func renderMemberMail(t *testing.T, id mailer.Identity) map[templates.Kind]sentMail {
 	t.Helper()
 	f := newFixture(t)
 	ctx := context.Background()
@@ -52,28 +52,27 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 	if _, err := f.st.CloseRace(ctx, "MA-SEN"); err != nil {
 		t.Fatal(err)
 	}
-	answer := ballots.AnswerData{Choice: "1. Ed Markey", Receipt: "R-123", Reason: "two answers", Quote: "1 and 2",
-		Sender: "mallory@example.com"}
+	choice, receipt, reason, quote, sender := "1. Ed Markey", "R-123", "two answers", "1 and 2", "mallory@example.com"
 	mails := []ballots.Mail{
-		{Kind: ballots.MailReminder, Data: nil},
-		{Kind: ballots.MailReceipt, Data: answer},
-		{Kind: ballots.MailClarify, Data: answer},
-		{Kind: ballots.MailNoChange, Data: answer},
-		{Kind: ballots.MailClosed, Data: answer},
-		{Kind: ballots.MailNotVoter, Data: answer},
-		{Kind: ballots.MailUnauthenticated, Data: answer},
-		{Kind: ballots.MailBallotResend},
-		{Kind: ballots.MailWelcome, Data: templates.Welcome{Name: "Alice", District: "MA-07"}},
-		{Kind: ballots.MailJoinConfirm, Data: templates.JoinConfirm{Name: "Alice", District: "MA-07"}},
-		{Kind: ballots.MailUnsubscribed, Data: templates.Unsubscribed{Name: "Alice"}},
-		{Kind: ballots.MailMemberChange, Data: templates.MemberChange{Name: "Alice", OldName: "Alice", NewName: "Alice B",
+		{Payload: templates.ReminderMail{}},
+		{Payload: templates.ReceiptMail{Choice: choice, Receipt: receipt}},
+		{Payload: templates.ClarifyMail{Reason: reason, Quote: quote}},
+		{Payload: templates.NoChangeMail{Choice: choice}},
+		{Payload: templates.ClosedMail{}},
+		{Payload: templates.NotVoterMail{Sender: sender}},
+		{Payload: templates.UnauthenticatedMail{Sender: sender}},
+		{Payload: templates.BallotResendMail{}},
+		{Payload: templates.Welcome{Name: "Alice", District: "MA-07"}},
+		{Payload: templates.JoinConfirm{Name: "Alice", District: "MA-07"}},
+		{Payload: templates.Unsubscribed{Name: "Alice"}},
+		{Payload: templates.MemberChange{Name: "Alice", OldName: "Alice", NewName: "Alice B",
 			OldDistrict: "MA-07", NewDistrict: "MA-07", OldStatus: "active", NewStatus: "active", ChangeID: 1}},
 	}
 	if err := f.st.InTx(ctx, func(tx *sqlx.Tx) error {
 		for _, m := range mails {
 			m.Recipient, m.MemberID = "alice@example.net", alice.Member
-			switch m.Kind {
-			case ballots.MailWelcome, ballots.MailJoinConfirm, ballots.MailUnsubscribed, ballots.MailMemberChange:
+			switch m.Kind() {
+			case templates.KindWelcome, templates.KindJoinConfirm, templates.KindUnsubscribed, templates.KindMemberChange:
 			default:
 				m.BallotID, m.RaceID = alice.Ballot, alice.Race
 			}
@@ -94,7 +93,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]sentMail{}
+	out := map[templates.Kind]sentMail{}
 	for _, row := range rows {
 		if row.Recipient != "alice@example.net" || !row.MemberID.Valid {
 			continue
@@ -113,10 +112,10 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 			t.Fatalf("%s: subject: %v", row.Kind, err)
 		}
 		_, leaves := mimeTree(t, m.Data)
-		out[row.Kind] = sentMail{kind: row.Kind, from: msg.Header.Get("From"), subject: subject,
+		out[row.Kind] = sentMail{kind: string(row.Kind), from: msg.Header.Get("From"), subject: subject,
 			text: string(leaves[0].Body), html: string(leaves[1].Body)}
 	}
-	var missing []string
+	var missing []templates.Kind
 	for _, k := range memberKinds {
 		if _, ok := out[k]; !ok {
 			missing = append(missing, k)
@@ -125,7 +124,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 	if len(missing) > 0 {
 		have := make([]string, 0, len(out))
 		for k := range out {
-			have = append(have, k)
+			have = append(have, string(k))
 		}
 		sort.Strings(have)
 		t.Fatalf("no %v rendered to Alice (have %v)", missing, have)
@@ -143,9 +142,9 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 	org := templates.Org{Name: "Working Families", Address: "1 Main St, Boston, MA 02110", URL: "https://wf.example.org"}
 	got := renderMemberMail(t, mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Working Families",
 		PublicURL: "https://ballots.example.org", Org: org})
-	starts := map[string]string{ballots.MailBallot: "Your ballot: ", ballots.MailBallotResend: "Your ballot: ",
-		ballots.MailReminder: "Reminder: ", ballots.MailReceipt: "Vote received", ballots.MailAnnouncement: "Results: ",
-		ballots.MailClosed: "Voting has closed"}
+	starts := map[templates.Kind]string{templates.KindBallot: "Your ballot: ", templates.KindBallotResend: "Your ballot: ",
+		templates.KindReminder: "Reminder: ", templates.KindReceipt: "Vote received", templates.KindAnnouncement: "Results: ",
+		templates.KindClosed: "Voting has closed"}
 	for _, k := range memberKinds {
 		m := got[k]
 		if a, err := mail.ParseAddress(m.from); err != nil || a.Name != "Working Families" || a.Address != "ballots@example.org" {
@@ -159,14 +158,14 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 		}
 		why := "You get this because you are a member of Working Families in MA-07."
 		switch k {
-		case ballots.MailJoinConfirm:
+		case templates.KindJoinConfirm:
 			why = "You get this because someone asked to join the member ballots of Working Families with this address"
-		case ballots.MailUnsubscribed:
+		case templates.KindUnsubscribed:
 			why = "You get this because this address has just left the member ballots of Working Families."
 		}
 		text := strings.Join(strings.Fields(m.text), " ")
 		want := []string{why, "1 Main St, Boston, MA 02110", "https://wf.example.org"}
-		if k != ballots.MailUnsubscribed {
+		if k != templates.KindUnsubscribed {
 			want = append(want, "To stop getting these: open https://ballots.example.org/unsubscribe?t=",
 				"or send any email to ballots+u-", "(what you write does not matter).")
 		} else if strings.Contains(text, "To stop") {
@@ -182,11 +181,11 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 		if foot < 0 || !strings.Contains(html[foot:], "1 Main St, Boston, MA 02110</p> </body>") {
 			t.Errorf("%s: HTML lacks the footer before </body>:\n%s", k, m.html)
 		}
-		if k != ballots.MailUnsubscribed && (!strings.Contains(html, `<a href="https://ballots.example.org/unsubscribe?t=`) ||
+		if k != templates.KindUnsubscribed && (!strings.Contains(html, `<a href="https://ballots.example.org/unsubscribe?t=`) ||
 			!strings.Contains(html, `<a href="mailto:ballots&#43;u-`)) {
 			t.Errorf("%s: HTML lacks the unsubscribe link and address:\n%s", k, m.html)
 		}
-		if !strings.Contains(html, `<a href="https://wf.example.org" style="color:#666">Working Families</a>`) && k != ballots.MailJoinConfirm && k != ballots.MailUnsubscribed {
+		if !strings.Contains(html, `<a href="https://wf.example.org" style="color:#666">Working Families</a>`) && k != templates.KindJoinConfirm && k != templates.KindUnsubscribed {
 			t.Errorf("%s: HTML does not link the organisation:\n%s", k, m.html)
 		}
 	}
@@ -211,11 +210,11 @@ func TestFooterWithoutOrg(t *testing.T) {
 			t.Errorf("%s: a link without BALLOTD_PUBLIC_URL:\n%s", k, m.text)
 		}
 		switch k {
-		case ballots.MailUnsubscribed:
+		case templates.KindUnsubscribed:
 			if !strings.Contains(text, "this address has just left the member ballots") {
 				t.Errorf("%s: text lacks the goodbye footer:\n%s", k, m.text)
 			}
-		case ballots.MailJoinConfirm:
+		case templates.KindJoinConfirm:
 			if !strings.Contains(text, "asked to join the member ballots") || !strings.Contains(text, "To stop getting these: send any email to ballots+u-") {
 				t.Errorf("%s: text lacks the footer:\n%s", k, m.text)
 			}

@@ -3,7 +3,6 @@ package mailer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -97,8 +96,8 @@ type sheet struct {
 }
 
 type stampKey struct {
-	kind  string
-	named bool
+	template string
+	named    bool
 }
 
 // bodies is a pair of pooled buffers for the text and HTML parts.
@@ -201,59 +200,32 @@ func candidateData(cs []ballots.Candidate) []templates.Candidate {
 	return out
 }
 
-// stampFor is the stamp a message of kind to a member called name is
+// stampFor is the stamp a message of kind k to a member called name is
 // filled from, or nil when it is rendered: only for the kinds sent to every
-// member of a race, and plain names.
-func (r *Renderer) stampFor(sh *sheet, kind, name string) *templates.Stamp {
-	if r.NoStamps || (kind != ballots.MailBallot && kind != ballots.MailReminder) || !templates.PlainName(name) {
+// member of a race (kind.stamp), and plain names.
+func (r *Renderer) stampFor(sh *sheet, k kind, template, name string) *templates.Stamp {
+	if r.NoStamps || k.stamp == nil || !templates.PlainName(name) {
 		return nil
 	}
-	return r.stamp(sh, kind, name != "")
+	return r.stamp(sh, k, template, name != "")
 }
 
-// stamp returns sh's stamp of kind for a member with or without a name, or
-// nil when the kind is not stamped and each message is rendered.
-func (r *Renderer) stamp(sh *sheet, kind string, named bool) *templates.Stamp {
-	key := stampKey{kind, named}
+// stamp returns sh's stamp of template for a member with or without a
+// name, made from k's stamp data on first use (nil when it cannot be
+// stamped, and each message is rendered).
+func (r *Renderer) stamp(sh *sheet, k kind, template string, named bool) *templates.Stamp {
+	key := stampKey{template, named}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if st, ok := sh.stamps[key]; ok {
 		return st
 	}
-	single := len(sh.Candidates) == 1
-	var data func(name, code string) any
-	switch kind {
-	case ballots.MailBallot:
-		data = func(name, code string) any {
-			return templates.Ballot{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
-				Reply: r.ID.Address(token.Ballot + "-" + code)}
-		}
-	case ballots.MailReminder:
-		data = func(name, code string) any {
-			return templates.Reminder{Name: name, Race: sh.open, Candidates: sh.candidates, Single: single, Code: code,
-				Reply: r.ID.Address(token.Ballot + "-" + code)}
-		}
-	}
-	var st *templates.Stamp
-	if data != nil {
-		st, _ = r.Templates.Stamp(kind, named, data)
-	}
+	st, _ := r.Templates.Stamp(template, named, func(name, code string) any { return k.stamp(r, sh, name, code) })
 	if sh.stamps == nil {
 		sh.stamps = map[stampKey]*templates.Stamp{}
 	}
 	sh.stamps[key] = st
 	return st
-}
-
-// autoAnswer reports whether kind is an automatic answer to a message
-// (RFC 3834 §5: Auto-Submitted: auto-replied).
-func autoAnswer(kind string) bool {
-	switch kind {
-	case ballots.MailReceipt, ballots.MailNoChange, ballots.MailClarify, ballots.MailClosed, ballots.MailNotVoter, ballots.MailUnmatched, ballots.MailUnauthenticated,
-		ballots.MailResendNeutral:
-		return true
-	}
-	return frontAnswer(kind)
 }
 
 // staffReplyTo is the Reply-To of mail to staff: a staff tag whose token
@@ -277,133 +249,39 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	text, html := &b.text, &b.html
 	text.Reset()
 	html.Reset()
-	var data any
-	var ad ballots.AnswerData
-	if len(row.Data) > 0 && string(row.Data) != "{}" {
-		if err := json.Unmarshal(row.Data, &ad); err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: data: %w", row.ID, err)
-		}
-	}
-	code := ""
-	if row.BallotID.Valid {
-		code = r.Tokens.Make(token.Ballot, row.BallotID.Int64, row.Nonce)
-	}
-	replyTo := r.ID.Address("")
-	if code != "" {
-		replyTo = r.ID.Address(token.Ballot + "-" + code)
-	}
-	msgToken := r.Tokens.Make(token.MessageID, row.ID, nil)
-	msgID := msgToken + "@" + r.ID.Domain
-	var inline []Inline // parts the HTML shows by cid: URL
-	sh := &sheet{}
-	if row.RaceID.Valid {
-		var err error
-		if sh, err = r.sheet(ctx, row.RaceID.Int64, row.Kind == ballots.MailAnnouncement); err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
-		}
-	}
-	switch row.Kind {
-	case ballots.MailBallot, ballots.MailBallotResend:
-		data = templates.Ballot{Name: row.MemberName, Race: sh.open, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
-	case ballots.MailReceipt:
-		data = templates.Receipt{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Receipt: ad.Receipt, Code: code, Read: ad.Read, ResultsURL: r.ID.ResultsURL()}
-	case ballots.MailNoChange:
-		data = templates.NoChange{Name: row.MemberName, Race: sh.race, Choice: ad.Choice, Stale: ad.Stale, Code: code}
-	case ballots.MailClarify:
-		data = templates.Clarify{Name: row.MemberName, Race: sh.race, Reason: ad.Reason, Quote: ad.Quote, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
-	case ballots.MailClosed:
-		c := templates.Closed{Name: row.MemberName, Race: sh.race}
-		// Once the results are out, the answer says what they were; the
-		// cached sheet may be from before the close, so read it afresh.
-		if rs, err := r.Store.RaceSheet(ctx, row.RaceID.Int64); err == nil && rs.Tally != nil &&
-			(!rs.Race.HoldResults || rs.Race.ReleasedAt != nil) {
-			if a, err := resultsData(rs, raceData(rs), row.MemberName); err == nil {
-				c.Results = &a
-			}
-		}
-		data = c
-	case ballots.MailNotVoter:
-		data = templates.NotVoter{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
-	case ballots.MailUnauthenticated:
-		data = templates.Unauthenticated{Name: row.MemberName, Race: sh.race, Sender: ad.Sender}
-	case ballots.MailUnmatched:
-		data = templates.Unmatched{Subject: ad.Subject}
-	case ballots.MailResendNeutral:
-		data = templates.Unmatched{Subject: ad.Subject}
-	case ballots.MailAnnouncement:
-		a, err := resultsData(sh.RaceSheet, sh.race, row.MemberName)
-		if err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
-		}
-		if len(ad.LeaderOf) > 0 {
-			a.Name, a.LeaderOf = ad.Name, ad.LeaderOf
-		}
-		a.ResultsURL = r.ID.ResultsURL()
-		a.YouVoted = ad.Voted
-		data = a
-	case ballots.MailNominationConfirm, ballots.MailNominationProblems, ballots.MailBlankForm, ballots.MailVettingNotice,
-		ballots.MailStaffAnswer, ballots.MailJoinConfirm, ballots.MailJoinProblems, ballots.MailWelcome, ballots.MailUnsubscribed,
-		ballots.MailMemberChange, ballots.MailUnauthenticatedRequest:
-		var err error
-		if data, replyTo, err = r.renderFront(row); err != nil {
-			return Rendered{}, err
-		}
-	case ballots.MailReminder:
-		data = templates.Reminder{Name: row.MemberName, Race: sh.open, Candidates: sh.candidates,
-			Single: len(sh.Candidates) == 1, Code: code, Reply: replyTo}
-	case ballots.MailVetting:
-		var v templates.Vetting
-		if err := json.Unmarshal(row.Data, &v); err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: vetting data: %w", row.ID, err)
-		}
-		data = v
-		replyTo = r.staffReplyTo(row.ID)
-	case ballots.MailHeld:
-		// The race's sheet may be cached from before its close: load it with its tally.
-		closed, err := r.sheet(ctx, row.RaceID.Int64, true)
-		if err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
-		}
-		a, err := resultsData(closed.RaceSheet, closed.race, row.MemberName)
-		if err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
-		}
-		data = a
-		replyTo = r.staffReplyTo(row.ID)
-	case ballots.MailDigest:
-		var d templates.Digest
-		if err := json.Unmarshal(row.Data, &d); err != nil {
-			return Rendered{}, fmt.Errorf("outbox %d: digest data: %w", row.ID, err)
-		}
-		d.Org = r.ID.Org
-		r.staffTimes(&d)
-		if len(d.Open) > 0 {
-			chart, err := digestChart(&d, msgID)
-			if err != nil {
-				return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
-			}
-			inline = append(inline, chart)
-		}
-		replyTo = r.staffReplyTo(row.ID)
-		d.Reply = replyTo
-		data = d
-	default:
+	k, ok := kinds[row.Kind]
+	if !ok {
 		return Rendered{}, fmt.Errorf("outbox %d: unknown kind %q", row.ID, row.Kind)
 	}
-	kind := row.Kind
-	if kind == ballots.MailBallotResend {
-		kind = ballots.MailBallot // the same ballot, the same token
+	payload, err := k.build.decode(row.Data)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("outbox %d: %s data: %w", row.ID, row.Kind, err)
 	}
-	var subject string
-	if st := r.stampFor(sh, kind, row.MemberName); st != nil {
-		subject = st.Fill(row.MemberName, code, text, html)
-	} else {
-		var err error
-		if subject, err = r.Templates.Render(kind, data, text, html); err != nil {
+	c := &call{ctx: ctx, r: r, row: row, sh: &sheet{}, reply: r.ID.Address("")}
+	if row.BallotID.Valid {
+		c.code = r.Tokens.Make(token.Ballot, row.BallotID.Int64, row.Nonce)
+		c.reply = r.ID.Address(token.Ballot + "-" + c.code)
+	}
+	if k.staff {
+		c.reply = r.staffReplyTo(row.ID)
+	}
+	msgToken := r.Tokens.Make(token.MessageID, row.ID, nil)
+	c.msgID = msgToken + "@" + r.ID.Domain
+	if row.RaceID.Valid {
+		if c.sh, err = r.sheet(ctx, row.RaceID.Int64, k.tally); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
+	}
+	data, err := k.build.build(c, payload)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
+	}
+	template := k.templateOf(row.Kind)
+	var subject string
+	if st := r.stampFor(c.sh, k, template, row.MemberName); st != nil {
+		subject = st.Fill(row.MemberName, c.code, text, html)
+	} else if subject, err = r.Templates.Render(template, data, text, html); err != nil {
+		return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 	}
 	now := time.Now
 	if r.Now != nil {
@@ -412,17 +290,17 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	headers := []Header{
 		{"From", r.fromHdr},
 		{"To", FormatAddress(row.MemberName, row.Recipient)},
-		{"Reply-To", r.replyName + formatAddrSpec(replyTo)},
+		{"Reply-To", r.replyName + formatAddrSpec(c.reply)},
 		{"Date", dateHeader(now())},
-		{"Message-ID", "<" + msgID + ">"},
+		{"Message-ID", "<" + c.msgID + ">"},
 		// Exchange: no out-of-office or read receipts back to us.
 		{"X-Auto-Response-Suppress", "All"},
 	}
-	if autoAnswer(row.Kind) {
+	if k.answers {
 		// RFC 3834 §5: an automatic response carries Auto-Submitted: auto-replied.
 		headers = append(headers, Header{"Auto-Submitted", "auto-replied"})
-		if ad.InReplyTo != "" {
-			headers = append(headers, Header{"In-Reply-To", "<" + strings.Trim(ad.InReplyTo, "<>") + ">"})
+		if t, ok := payload.(interface{ Parent() string }); ok && t.Parent() != "" {
+			headers = append(headers, Header{"In-Reply-To", "<" + strings.Trim(t.Parent(), "<>") + ">"})
 		}
 	} else {
 		// RFC 3834 §5: generated, not a response; responders should stay silent.
@@ -432,13 +310,8 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		// RFC 2369 and RFC 8058: a member can leave from any message, by
 		// the header and by the footer that says the same in words.
 		ut := r.Tokens.Make(token.Unsubscribe, row.MemberID.Int64, nil)
-		foot := templates.Footer{Org: r.ID.Org, District: row.MemberDistrict, Address: r.ID.Address(token.Unsubscribe + "-" + ut)}
-		switch row.Kind {
-		case ballots.MailJoinConfirm, ballots.MailJoinProblems:
-			foot.For = templates.FooterJoining
-		case ballots.MailUnsubscribed:
-			foot.For = templates.FooterLeft
-		}
+		foot := templates.Footer{Org: r.ID.Org, For: k.footer, District: row.MemberDistrict,
+			Address: r.ID.Address(token.Unsubscribe + "-" + ut)}
 		lu := "<mailto:" + foot.Address + ">"
 		if r.ID.PublicURL != "" {
 			foot.Link = r.ID.PublicURL + "/unsubscribe?t=" + ut
@@ -453,7 +326,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		subject = orgSubject(subject, r.ID.Org.Name)
 	}
 	buf.Reset()
-	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken), inline...)
+	Compose(buf, headers, subject, text.Bytes(), html.Bytes(), boundaryFor(msgToken), c.inline...)
 	if r.DKIM != nil {
 		sig, err := r.DKIM.sign(buf.Bytes())
 		if err != nil {
@@ -469,7 +342,7 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	return Rendered{
 		From:      r.ID.Address(token.Bounce + "-" + r.Tokens.Make(token.Bounce, row.ID, nil)),
 		To:        row.Recipient,
-		MessageID: msgID,
+		MessageID: c.msgID,
 		Data:      buf.Bytes(),
 	}, nil
 }

@@ -195,12 +195,12 @@ func TestGolden(t *testing.T) {
 	covered := map[string]bool{}
 	want := map[string]bool{} // golden file names the cases make
 	for _, c := range cases {
-		if !slices.Contains(Kinds, c.kind) {
+		if !slices.Contains(Names, c.kind) {
 			t.Errorf("golden case %s.%s: no such kind", c.kind, c.name)
 		}
 		covered[c.kind] = true
 	}
-	for _, k := range Kinds {
+	for _, k := range Names {
 		if !covered[k] {
 			t.Errorf("kind %q has no golden case: add one to goldenCases", k)
 		}

@@ -10,6 +10,7 @@ type NominationConfirm struct {
 	Groups    []string `json:"groups"`
 	Updated   bool     `json:"updated,omitempty"`
 	Withdrawn bool     `json:"withdrawn,omitempty"`
+	Thread
 }
 
 // NominationProblems is the data of the answer to a nomination that was
@@ -19,11 +20,13 @@ type NominationProblems struct {
 	Problems []string `json:"problems"`
 	Form     string   `json:"form"`  // the form as received
 	Blank    string   `json:"blank"` // the blank form
+	Thread
 }
 
 // BlankForm is the data of the blank nomination form email.
 type BlankForm struct {
 	Blank string `json:"blank"`
+	Thread
 }
 
 // VettingNotice is the data of the notice staff get for each new
@@ -44,6 +47,7 @@ type VettingNotice struct {
 type StaffAnswer struct {
 	Results []string `json:"results"`
 	Help    bool     `json:"help,omitempty"` // list the commands
+	Thread
 }
 
 // JoinConfirm is the data of the double opt-in request of a sign-up. Its
@@ -52,12 +56,14 @@ type StaffAnswer struct {
 type JoinConfirm struct {
 	Name     string `json:"name"`
 	District string `json:"district"`
+	Thread
 }
 
 // JoinProblems is the data of the answer to a sign-up that could not be
 // read.
 type JoinProblems struct {
 	Problems []string `json:"problems"`
+	Thread
 }
 
 // Welcome is the data of the email confirming a member is signed up.
@@ -65,11 +71,13 @@ type Welcome struct {
 	Name     string `json:"name"`
 	District string `json:"district"`
 	Already  bool   `json:"already,omitempty"`
+	Thread
 }
 
 // Unsubscribed is the data of the email confirming an unsubscribe.
 type Unsubscribed struct {
 	Name string `json:"name"`
+	Thread
 }
 
 // MemberChange is the data of the request to a member's registered address
@@ -86,6 +94,7 @@ type MemberChange struct {
 	NewStatus   string `json:"new_status"`
 	// ChangeID names the change; the Reply-To's token is made from it.
 	ChangeID int64 `json:"change_id"`
+	Thread
 }
 
 // UnauthenticatedRequest is the data of the notice to a registered
@@ -95,4 +104,5 @@ type UnauthenticatedRequest struct {
 	What    string `json:"what"` // "a sign-up", "a nomination", …
 	Sender  string `json:"sender"`
 	Subject string `json:"subject"`
+	Thread
 }

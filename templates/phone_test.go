@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/internal/testskip"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testskip.Main(m) }
 
 // screenshots, when set, is a directory TestHTMLFitsPhone writes phone
 // screenshots of the screenshotCases to, for README:
@@ -51,11 +51,11 @@ func chromium() string {
 // headless Chromium, each in a frame phoneWidth wide, and fails for any
 // that is wider than the frame: a phone would make its reader scroll
 // sideways (a fixed-width table, an unbroken code, an image without
-// max-width). Without Chromium it is skipped, and says so (testenv.Skip).
+// max-width). Without Chromium it is skipped, and says so (testskip.Skip).
 func TestHTMLFitsPhone(t *testing.T) {
 	bin := chromium()
 	if bin == "" {
-		testenv.Skip(t, "no headless Chromium (apt-get install chromium, or set BALLOTD_CHROMIUM)")
+		testskip.Skip(t, "no headless Chromium (apt-get install chromium, or set BALLOTD_CHROMIUM)")
 	}
 	set, err := Load("")
 	if err != nil {

@@ -1,11 +1,15 @@
 // Package templates holds every email ballotd sends, as text and HTML
-// templates embedded in the binary, and the typed data each one is filled
-// with. A directory given to Load overrides any file by name.
+// templates embedded in the binary, the typed data each one is filled
+// with, and the mail kinds with their payload types (kinds.go): what an
+// outbox row carries. A directory given to Load overrides any file by
+// name.
 //
-// Each kind has KIND.txt (whose "subject" block is the Subject line) and
-// KIND.html. Templates are parsed once; Render executes them into a caller's
-// buffers. footer.txt and footer.html are the one footer every member mail
-// ends with (RenderFooter), kept apart so no kind's template repeats it.
+// Each template has NAME.txt (whose "subject" block is the Subject line)
+// and NAME.html (Names lists them); which kind renders which is mailer's
+// table of kinds. Templates are parsed once; Render executes them into a
+// caller's buffers. footer.txt and footer.html are the one footer every
+// member mail ends with (RenderFooter), kept apart so no kind's template
+// repeats it.
 package templates
 
 import (
@@ -25,12 +29,24 @@ import (
 //go:embed *.txt *.html
 var files embed.FS
 
-// Kinds are the messages there are templates for.
-var Kinds = []string{"ballot", "receipt", "clarify", "closed", "not-voter", "unmatched", "announcement",
-	"nomination-confirm", "nomination-problems", "blank-form", "vetting-notice", "staff-answer",
-	"join-confirm", "join-problems", "welcome", "unsubscribed",
-	"reminder", "vetting", "digest", "results-held", "unauthenticated",
-	"resend-neutral", "no-change", "member-change", "unauthenticated-request"}
+// Names are the templates there are files for, each NAME.txt and
+// NAME.html, sorted; the footer's files are not among them (RenderFooter).
+// Which kind renders which template is mailer's table of kinds.
+var Names = names()
+
+// footer is the name of the footer's files.
+const footer = "footer"
+
+func names() []string {
+	ts, _ := fs.Glob(files, "*.txt")
+	var out []string
+	for _, t := range ts {
+		if n := strings.TrimSuffix(t, ".txt"); n != footer {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // when writes a time for people: in words and in the zone the time
 // carries (a race's close is in its state's zone, the digest's times in
@@ -124,7 +140,7 @@ func Load(dir string) (*Set, error) {
 		}
 		return fs.ReadFile(fsys, name)
 	}
-	for _, k := range Kinds {
+	for _, k := range Names {
 		tb, err := read(k + ".txt")
 		if err != nil {
 			return nil, fmt.Errorf("template %s.txt: %w", k, err)
@@ -423,7 +439,7 @@ type VettingRace struct {
 }
 
 // Vetting is the data of the notice to staff that a wave's nominations
-// have closed (the JSON of ballots.VettingNotice).
+// have closed (ballots builds it when they close).
 type Vetting struct {
 	Wave       string        `json:"wave"`
 	VotingOpen time.Time     `json:"voting_open"`
@@ -432,17 +448,20 @@ type Vetting struct {
 
 // DigestResult is a closed race's tally in the digest (ballots.Tally).
 type DigestResult struct {
-	Race       string  `json:"race"`
-	Eligible   int     `json:"eligible"`
-	Voted      int     `json:"voted"`
-	Turnout    float64 `json:"turnout"`
-	Candidates []struct {
-		Number   int     `json:"number"`
-		Name     string  `json:"name"`
-		Votes    int     `json:"votes"`
-		Support  float64 `json:"support"`
-		Endorsed bool    `json:"endorsed"`
-	} `json:"candidates"`
+	Race       string                  `json:"race"`
+	Eligible   int                     `json:"eligible"`
+	Voted      int                     `json:"voted"`
+	Turnout    float64                 `json:"turnout"`
+	Candidates []DigestResultCandidate `json:"candidates"`
+}
+
+// DigestResultCandidate is one candidate's line of a DigestResult.
+type DigestResultCandidate struct {
+	Number   int     `json:"number"`
+	Name     string  `json:"name"`
+	Votes    int     `json:"votes"`
+	Support  float64 `json:"support"`
+	Endorsed bool    `json:"endorsed"`
 }
 
 // DigestRace is an open race in the digest.
@@ -468,7 +487,7 @@ type DigestProblem struct {
 	Detail  string `json:"detail"`
 }
 
-// Digest is the data of the staff digest (the JSON of ballots.Digest).
+// Digest is the data of the staff digest (ballots.Digest.Mail builds it).
 type Digest struct {
 	Since       *time.Time          `json:"since"`
 	At          time.Time           `json:"at"`

@@ -531,8 +531,8 @@ func waitInbound(ctx context.Context, st *ballots.Store, w io.Writer, n int) err
 	}
 }
 
-var plural = map[string]string{ballots.MailAnnouncement: "announcements", ballots.MailBallot: "ballots",
-	ballots.MailReceipt: "receipts", ballots.MailClarify: "clarifications", ballots.MailReminder: "reminders"}
+var plural = map[string]string{string(templates.KindAnnouncement): "announcements", string(templates.KindBallot): "ballots",
+	string(templates.KindReceipt): "receipts", string(templates.KindClarify): "clarifications", string(templates.KindReminder): "reminders"}
 
 func outboxSummary(counts []ballots.OutboxCount) string {
 	by := map[string]int{}
@@ -542,7 +542,7 @@ func outboxSummary(counts []ballots.OutboxCount) string {
 		}
 	}
 	var parts []string
-	for _, k := range []string{ballots.MailAnnouncement, ballots.MailBallot, ballots.MailReceipt, ballots.MailClarify, ballots.MailReminder} {
+	for _, k := range []string{string(templates.KindAnnouncement), string(templates.KindBallot), string(templates.KindReceipt), string(templates.KindClarify), string(templates.KindReminder)} {
 		if by[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", by[k], plural[k]))
 		}
@@ -792,17 +792,17 @@ type savedFile struct{ name, what string }
 // KIND.eml. The digest is saved twice: the first while the vote is open,
 // the last after the close.
 var files = []struct{ kind, name, what string }{
-	{ballots.MailNominationConfirm, "nomination-confirmation.eml", "a group leader's accepted nomination form"},
-	{ballots.MailNominationProblems, "nomination-problems.eml", "a refused form, every problem listed"},
-	{ballots.MailVettingNotice, "vetting-notice.eml", "staff's notice of a nomination to vet (reply APPROVE n)"},
-	{ballots.MailStaffAnswer, "staff-answer.eml", "the answer to staff's APPROVE"},
-	{ballots.MailBallot, "ballot.eml", "a member's ballot"},
-	{ballots.MailReceipt, "receipt.eml", "the receipt of a counted vote"},
-	{ballots.MailClarify, "clarification.eml", "the answer to a reply that could not be read"},
-	{ballots.MailReminder, "reminder.eml", "the one reminder to a member who had not voted"},
-	{ballots.MailDigest, "digest-voting.eml", "the staff digest while the vote was open, with its turnout chart"},
-	{ballots.MailDigest, "digest.eml", "the staff digest after the close, with the results"},
-	{ballots.MailAnnouncement, "announcement.eml", "the results, to every member of the race"},
+	{string(templates.KindNominationConfirm), "nomination-confirmation.eml", "a group leader's accepted nomination form"},
+	{string(templates.KindNominationProblems), "nomination-problems.eml", "a refused form, every problem listed"},
+	{string(templates.KindVettingNotice), "vetting-notice.eml", "staff's notice of a nomination to vet (reply APPROVE n)"},
+	{string(templates.KindStaffAnswer), "staff-answer.eml", "the answer to staff's APPROVE"},
+	{string(templates.KindBallot), "ballot.eml", "a member's ballot"},
+	{string(templates.KindReceipt), "receipt.eml", "the receipt of a counted vote"},
+	{string(templates.KindClarify), "clarification.eml", "the answer to a reply that could not be read"},
+	{string(templates.KindReminder), "reminder.eml", "the one reminder to a member who had not voted"},
+	{string(templates.KindDigest), "digest-voting.eml", "the staff digest while the vote was open, with its turnout chart"},
+	{string(templates.KindDigest), "digest.eml", "the staff digest after the close, with the results"},
+	{string(templates.KindAnnouncement), "announcement.eml", "the results, to every member of the race"},
 }
 
 // writeFiles saves one of each kind of message ballotd sent, and the

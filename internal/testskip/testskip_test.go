@@ -1,4 +1,4 @@
-package testenv
+package testskip
 
 import (
 	"bytes"
@@ -8,14 +8,14 @@ import (
 
 // The summary says, per reason, how many tests were skipped and which.
 func TestSkipSummary(t *testing.T) {
-	skipMu.Lock()
+	mu.Lock()
 	saved := skipped
 	skipped = map[string][]string{"no corpus": {"TestB", "TestA"}}
-	skipMu.Unlock()
-	defer func() { skipMu.Lock(); skipped = saved; skipMu.Unlock() }()
+	mu.Unlock()
+	defer func() { mu.Lock(); skipped = saved; mu.Unlock() }()
 	var b bytes.Buffer
-	summary(&b)
-	if got := b.String(); !strings.HasSuffix(got, ": SKIPPED 2 tests: no corpus (TestA, TestB)\n") || !strings.HasPrefix(got, "testenv: testenv: ") {
+	Summary(&b)
+	if got := b.String(); !strings.HasSuffix(got, ": SKIPPED 2 tests: no corpus (TestA, TestB)\n") || !strings.HasPrefix(got, "testenv: testskip: ") {
 		t.Errorf("summary %q", got)
 	}
 }
