@@ -54,6 +54,9 @@ type Config struct {
 	Tick         time.Duration
 	RemindBefore time.Duration
 	DigestEvery  time.Duration
+	// Retain is how long after a wave closes its mail is kept
+	// (BALLOTD_RETAIN, 180 days by default; 0 keeps everything).
+	Retain time.Duration
 	// SMTPRate is the global send rate in messages a second (0: unlimited);
 	// SMTPDomainRates optional rates per recipient domain.
 	SMTPRate        float64
@@ -277,6 +280,9 @@ func loadConfig(getenv func(string) string, n need) (Config, error) {
 		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 || (*d.dst == 0 && !d.zero) {
 			return c, bad(d.name, v, "a duration such as 5s, 30m or 24h")
 		}
+	}
+	if c.Retain, err = parseRetain(getenv("BALLOTD_RETAIN")); err != nil {
+		return c, bad("BALLOTD_RETAIN", getenv("BALLOTD_RETAIN"), "days such as 180 or 180d, a duration such as 720h, or off")
 	}
 	if c.Secret != "" && len(c.Secret) < 16 {
 		return c, bad("BALLOTD_SECRET", "…", "at least 16 characters (a long random string; tokens are keyed by it)")

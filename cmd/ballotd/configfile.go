@@ -28,6 +28,7 @@ var settings = []string{
 	"BALLOTD_ADMIN_ADDR", "BALLOTD_METRICS_TOKEN",
 	"BALLOTD_LMTP_ADDR",
 	"BALLOTD_ORG_NAME", "BALLOTD_ORG_ADDRESS", "BALLOTD_ORG_URL", "BALLOTD_STAFF_TZ",
+	"BALLOTD_RETAIN",
 }
 
 // configFile is where the settings file is named: `--config FILE` before

@@ -95,6 +95,8 @@ usage: ballotd [--config FILE] COMMAND ...
                                            server that only stores them, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
+  ballotd prune [--dry-run] [--json]       apply retention (BALLOTD_RETAIN) now: the raw mail of waves
+                                           closed longer ago loses its bytes; votes and tallies stay
   ballotd version                          the version, VCS revision and Go version of this binary
                                            (also ballotd --version)
   ballotd help COMMAND                     the usage and flags of one command (also ballotd COMMAND --help)
@@ -268,6 +270,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdExport(ctx, e, args[1:])
 	case "quarantine":
 		return cmdQuarantine(ctx, e, args[1:])
+	case "prune":
+		return cmdPrune(ctx, e, args[1:])
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
