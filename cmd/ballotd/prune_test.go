@@ -131,6 +131,14 @@ func TestPruneAfterRetention(t *testing.T) {
 	if !dry.DryRun || fmt.Sprint(dry.Waves) != "[March]" || dry.Inbound.Rows != 3 || dry.Inbound.Bytes != marchRaw || dry.Outbox.Rows == 0 || dry.Outbox.Bytes == 0 {
 		t.Fatalf("prune --dry-run = %+v; want March's 3 messages (%d bytes) and its answers", dry, marchRaw)
 	}
+	h.env["BALLOTD_RETAIN"] = "180d"
+	text := h.ballotd("prune", "--dry-run")
+	h.env["BALLOTD_RETAIN"] = "off"
+	if !strings.Contains(text, "1 waves closed before") || !strings.Contains(text, ": March\n") ||
+		!strings.Contains(text, fmt.Sprintf("would prune (dry run, nothing changed): raw bytes of 3 inbound messages (%s)", byteText(marchRaw))) {
+		t.Errorf("prune --dry-run says:\n%s", text)
+	}
+	t.Logf("ballotd prune --dry-run:\n%s", text)
 	if after := snapshot(); after != before {
 		t.Fatalf("prune --dry-run changed the database: %+v, was %+v", after, before)
 	}
