@@ -36,11 +36,12 @@ func isExecutable(p string) bool {
 // TestRestoreMidWave is the README's backup and restore runbook: a wave is
 // dumped with pg_dump while serve runs (ballots out, two votes in), goes on
 // (a third vote), and then the database is lost. Restored from the dump
-// into a new database with pg_restore, under the same BALLOTD_SECRET,
-// serve reads again from the mailbox what came after the dump (the third
-// vote), the ballots' codes still verify (two more votes by reply), no
-// ballot goes out twice, and the wave closes to the tally the original
-// database gives for the same mail.
+// with pg_restore under another BALLOTD_SECRET, the ballots in flight are
+// stranded (the third vote, read again, matches no ballot). Restored under
+// the same secret, serve reads again from the mailbox what came after the
+// dump (the third vote), the ballots' codes still verify (two more votes
+// by reply), no ballot goes out twice, and the wave closes to the tally the
+// original database gives for the same mail.
 func TestRestoreMidWave(t *testing.T) {
 	pgDump, pgRestore := pgTool(t, "pg_dump"), pgTool(t, "pg_restore")
 	h := newHarness(t)
@@ -74,11 +75,32 @@ func TestRestoreMidWave(t *testing.T) {
 	h.waitSent(7)
 	stop()
 
-	// The restore: a new database, the same secret, replicas back on.
-	restored := testenv.DatabaseURL(t)
-	if out, err := exec.Command(pgRestore, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname="+restored, dump).CombinedOutput(); err != nil {
-		t.Fatalf("pg_restore: %v\n%s", err, out)
+	restore := func() string {
+		t.Helper()
+		u := testenv.DatabaseURL(t)
+		if out, err := exec.Command(pgRestore, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname="+u, dump).CombinedOutput(); err != nil {
+			t.Fatalf("pg_restore: %v\n%s", err, out)
+		}
+		return u
 	}
+
+	// A restore under another secret strands the ballots in flight: dave's
+	// vote, read again, matches no ballot.
+	secret := h.env["BALLOTD_SECRET"]
+	h.env["DATABASE_URL"], h.env["BALLOTD_SECRET"] = restore(), "not-the-secret-of-this-wave-0123456789"
+	stop = h.serve()
+	stranded := parseSent(t, h.waitSent(8)[7])
+	stop()
+	if stranded.To != "dave@example.net" || !strings.HasPrefix(stranded.Subject, "We could not match") {
+		t.Errorf("under another secret dave's vote was answered %q to %s; want the unmatched answer", stranded.Subject, stranded.To)
+	}
+	if tl := h.tally(); tl.Voted != 2 {
+		t.Errorf("under another secret the tally is %+v; want dave's vote not counted", tl)
+	}
+	h.env["BALLOTD_SECRET"] = secret
+
+	// The restore: a new database, the same secret, replicas back on.
+	restored := restore()
 	h.env["DATABASE_URL"] = restored
 	if out := h.ballotd("check"); !strings.Contains(out, "OK") {
 		t.Fatalf("ballotd check after the restore:\n%s", out)
@@ -87,12 +109,12 @@ func TestRestoreMidWave(t *testing.T) {
 		t.Fatalf("restored tally %+v; want the 2 votes of the backup", before)
 	}
 	stop = h.serve()
-	h.waitSent(8) // dave's vote, read again from the mailbox: answered again
+	h.waitSent(9) // dave's vote, read again from the mailbox: answered again
 	vote("carol", "carol-1", "NO")
 	vote("bob", "bob-2", "YES") // bob changes his mind: the history restored decides what stands
-	h.waitSent(10)
+	h.waitSent(11)
 	h.ballotd("race", "close", "MA-SEN")
-	h.waitSent(14) // the 4 announcements
+	h.waitSent(15) // the 4 announcements
 	stop()
 	afterRestore := h.tally()
 	ballotsSent := 0
@@ -111,9 +133,9 @@ func TestRestoreMidWave(t *testing.T) {
 	// What the original database gives for the same mail.
 	h.env["DATABASE_URL"] = original
 	stop = h.serve()
-	h.waitSent(16) // carol's and bob's replies, read from the mailbox
+	h.waitSent(17) // carol's and bob's replies, read from the mailbox
 	h.ballotd("race", "close", "MA-SEN")
-	h.waitSent(20)
+	h.waitSent(21)
 	stop()
 	want := h.tally()
 
