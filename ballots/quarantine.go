@@ -104,7 +104,7 @@ func (s *Store) Quarantine(ctx context.Context) ([]QuarantineEntry, error) {
 
 // InboundRaw locks inbound message id in tx (a replay and the reader never
 // apply it at the same time) and returns its raw bytes and when it was
-// received.
+// received; ErrPruned once retention has pruned them.
 func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, time.Time, error) {
 	var row struct {
 		Raw      []byte    `db:"raw"`
@@ -112,6 +112,9 @@ func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, time.Time, 
 	}
 	if err := tx.GetContext(ctx, &row, `SELECT raw, received_at FROM inbound_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
 		return nil, time.Time{}, notFound(err, fmt.Sprintf("inbound message %d", id))
+	}
+	if len(row.Raw) == 0 {
+		return nil, time.Time{}, fmt.Errorf("inbound message %d: %w", id, ErrPruned)
 	}
 	return row.Raw, row.Received, nil
 }

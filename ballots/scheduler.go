@@ -28,8 +28,14 @@ type Scheduler struct {
 	// Ticked, when set, is called after every tick with whether this
 	// scheduler led and the steps it took (metrics and health).
 	Ticked func(leading bool, rep StepReport)
+	// Retain is the retention period (BALLOTD_RETAIN, see Store.Prune):
+	// the leader prunes once a day; 0 keeps everything.
+	Retain time.Duration
 
 	conn *sql.Conn // the connection holding the lock, nil when not leading
+	// pruneDue is when this scheduler, leading, prunes next (zero: at its
+	// first tick as leader).
+	pruneDue time.Time
 }
 
 // Run ticks until ctx ends, acting while it leads.
@@ -88,6 +94,7 @@ func (s *Scheduler) tick(ctx context.Context) {
 	if enqueued && s.Enqueued != nil {
 		s.Enqueued()
 	}
+	s.prune(ctx)
 }
 
 // lead takes the lock if no one holds it, or checks the session holding it
@@ -144,4 +151,33 @@ func (s *Scheduler) resign() {
 	}
 	s.conn.Close()
 	s.conn = nil
+}
+
+// pruneEvery is how often the leading scheduler applies retention; after a
+// failure it tries again after pruneRetry.
+const (
+	pruneEvery = 24 * time.Hour
+	pruneRetry = time.Hour
+)
+
+// prune applies retention when it is due: a step of the leader's tick, so
+// one replica prunes. A prune is idempotent: a new leader pruning again on
+// its first tick changes nothing.
+func (s *Scheduler) prune(ctx context.Context) {
+	if s.Retain <= 0 || time.Now().Before(s.pruneDue) {
+		return
+	}
+	rep, err := s.Store.Prune(ctx, s.Retain, false)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.Logger.Error("retention prune failed", "err", err)
+		}
+		s.pruneDue = time.Now().Add(pruneRetry)
+		return
+	}
+	s.pruneDue = time.Now().Add(pruneEvery)
+	if rep.Inbound.Rows > 0 || rep.Outbox.Rows > 0 {
+		s.Logger.Info("retention pruned", "waves", rep.Waves, "inbound_messages", rep.Inbound.Rows, "inbound_bytes", rep.Inbound.Bytes,
+			"outbox_rows", rep.Outbox.Rows, "outbox_bytes", rep.Outbox.Bytes)
+	}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Tick         time.Duration
 	RemindBefore time.Duration
 	DigestEvery  time.Duration
+	// Retain is how long after a wave closes its mail is kept
+	// (BALLOTD_RETAIN, 180 days by default; 0 keeps everything).
+	Retain time.Duration
 	// SMTPRate is the global send rate in messages a second (0: unlimited);
 	// SMTPDomainRates optional rates per recipient domain.
 	SMTPRate        float64

@@ -97,6 +97,8 @@ usage: ballotd [--config FILE] COMMAND ...
                                            server that only stores them, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
+  ballotd prune [--dry-run] [--json]       apply retention (BALLOTD_RETAIN) now: the raw mail of waves
+                                           closed longer ago loses its bytes; votes and tallies stay
   ballotd version                          the version, VCS revision and Go version of this binary
                                            (also ballotd --version)
   ballotd help COMMAND                     the usage and flags of one command (also ballotd COMMAND --help)
@@ -200,7 +202,7 @@ var commands = map[string]func(context.Context, *env, []string) error{
 	"migrate": cmdMigrate, "check": cmdCheck, "serve": cmdServe, "dev": cmdDev, "demo": cmdDemo, "send": cmdSend,
 	"import": cmdImport, "waves": cmdWaves, "candidates": cmdCandidates, "vet": cmdVet, "races": cmdRaces,
 	"tally": cmdTally, "outbox": cmdOutbox, "status": cmdStatus, "digest": cmdDigest, "ballots": cmdBallots,
-	"export": cmdExport, "quarantine": cmdQuarantine,
+	"export": cmdExport, "quarantine": cmdQuarantine, "prune": cmdPrune,
 }
 
 // dispatch runs the command args name.

@@ -81,7 +81,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		Logger: e.log.With("part", "imap"),
 	}
 	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,
-		DigestEvery: cfg.DigestEvery, Logger: e.log.With("part", "scheduler"), Enqueued: ob.Wake}
+		DigestEvery: cfg.DigestEvery, Logger: e.log.With("part", "scheduler"), Enqueued: ob.Wake, Retain: cfg.Retain}
 	return &daemon{store: st, outbox: ob, reader: rd, tokens: toks, sched: sc}, nil
 }
 

@@ -201,6 +201,12 @@ and receipts and announcements link BALLOTD_PUBLIC_URL/results (the vote check).
 	{name: "BALLOTD_DIGEST_EVERY", def: "24h", parse: parseDigestEvery,
 		doc:     `Staff digest interval (default 24h; off for none).`,
 		example: "24h"},
+	{name: "BALLOTD_RETAIN", def: "180", parse: parseRetainSetting,
+		doc: `Retention: days after a wave closes that its mail is kept (default 180; off
+keeps everything). Then the raw bytes of its replies and the words its
+answers quoted are pruned, once a day; votes, receipts and tallies stay.
+` + "`ballotd prune --dry-run`" + ` says what would go.`,
+		example: "180"},
 	{name: "BALLOTD_STAFF_TZ", def: "America/New_York", parse: parseStaffTZ,
 		doc: `The time zone staff read times in: the digest's (an IANA name; default
 America/New_York). Members read a race's times in its state's zone.`,

@@ -327,6 +327,15 @@ func parseDigestEvery(c *Config, v string) error {
 	return interval("BALLOTD_DIGEST_EVERY", v, &c.DigestEvery, true)
 }
 
+func parseRetainSetting(c *Config, v string) error {
+	d, err := parseRetain(v)
+	if err != nil {
+		return bad("BALLOTD_RETAIN", v, "days such as 180 or 180d, a duration such as 720h, or off")
+	}
+	c.Retain = d
+	return nil
+}
+
 func parseStaffTZ(c *Config, v string) error {
 	tz := strings.TrimSpace(v)
 	if tz == "" {
