@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ballotd/ballotd/templates"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-
-	"github.com/ballotd/ballotd/templates"
 )
 
 // CapPeriod is the window an answer cap counts in.
@@ -114,33 +113,44 @@ func KnownAddress(ctx context.Context, q sqlx.QueryerContext, addr string) (bool
 	return known, nil
 }
 
-// Savepoint starts savepoint name in tx: Rollback undoes what tx did since,
-// Release keeps it.
-func Savepoint(ctx context.Context, tx *sqlx.Tx, name string) (Point, error) {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return Point{}, fmt.Errorf("savepoint %s: %w", name, err)
+// AllowAnswer claims one of the slots automatic answers of reason have per
+// sender per UTC day (usually one), in tx. It reports false when all were
+// used today: the caller records its outcome and sends nothing. A
+// rolled-back tx gives the claim back.
+func AllowAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64) (bool, error) {
+	slot, err := ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID)
+	return slot != "", err
+}
+
+// ClaimAnswerSlot is AllowAnswer, returning the slot it claimed ("" for
+// none), which ReleaseAnswerSlot gives back.
+func ClaimAnswerSlot(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64) (string, error) {
+	for k := 1; k <= max(1, slots); k++ {
+		r := reason
+		if k > 1 {
+			r = fmt.Sprintf("%s#%d", reason, k)
+		}
+		var n []int
+		err := tx.SelectContext(ctx, &n, `INSERT INTO answer_limits (sender, reason, day, inbound_id)
+			VALUES (lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3) ON CONFLICT DO NOTHING RETURNING 1`,
+			textColumn(strings.TrimSpace(sender)), r, nullID(inboundID))
+		if err != nil {
+			return "", fmt.Errorf("answer limit %s to %s: %w", reason, sender, err)
+		}
+		if len(n) > 0 {
+			return r, nil
+		}
 	}
-	return Point{tx: tx, name: name}, nil
+	return "", nil
 }
 
-// Point is a savepoint of a transaction.
-type Point struct {
-	tx   *sqlx.Tx
-	name string
-}
-
-// Rollback undoes what the transaction did since the savepoint.
-func (p Point) Rollback(ctx context.Context) error {
-	if _, err := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+p.name); err != nil {
-		return fmt.Errorf("rollback to savepoint %s: %w", p.name, err)
-	}
-	return p.Release(ctx)
-}
-
-// Release keeps what the transaction did since the savepoint.
-func (p Point) Release(ctx context.Context) error {
-	if _, err := p.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+p.name); err != nil {
-		return fmt.Errorf("release savepoint %s: %w", p.name, err)
+// ReleaseAnswerSlot gives back today's slot claimed for sender (an answer
+// that was not sent after all).
+func ReleaseAnswerSlot(ctx context.Context, tx *sqlx.Tx, sender, slot string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM answer_limits WHERE sender = lower($1) AND reason = $2 AND day = (now() AT TIME ZONE 'UTC')::date`,
+		textColumn(strings.TrimSpace(sender)), slot)
+	if err != nil {
+		return fmt.Errorf("answer limit %s to %s: give back: %w", slot, sender, err)
 	}
 	return nil
 }

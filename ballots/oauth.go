@@ -72,3 +72,10 @@ func (r *RefreshTokens) SaveRefresh(ctx context.Context, origin, token string) e
 	}
 	return nil
 }
+
+// RefreshTokens returns the store of OAuth2 refresh tokens in the store's
+// database, encrypted under a key derived from secret (see
+// NewRefreshTokens).
+func (s *Store) RefreshTokens(secret string) (*RefreshTokens, error) {
+	return NewRefreshTokens(s.DB, secret)
+}

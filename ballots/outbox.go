@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ballotd/ballotd/templates"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-
-	"github.com/ballotd/ballotd/templates"
 )
 
 // Outbox row status values.
@@ -36,8 +35,6 @@ type Mail struct {
 
 // Kind is the mail's kind, its payload's.
 func (m Mail) Kind() templates.Kind { return m.Payload.Kind() }
-
-func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // Enqueue adds m to the outbox in tx: it is sent only if tx commits.
 func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
@@ -242,29 +239,11 @@ func (s *Store) OutboxFailures(ctx context.Context, limit int) ([]OutboxFailure,
 	return fs, nil
 }
 
-// RaceSheet is everything a ballot or announcement shows about its race.
-type RaceSheet struct {
-	Race       Race
-	Candidates []Candidate
-	Tally      *Tally // set once the race has closed
-}
-
-// RaceSheet loads race id's sheet.
-func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
-	var sh RaceSheet
-	err := s.DB.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
-	if err != nil {
-		return sh, notFound(err, fmt.Sprintf("race %d", id))
+// OutboxKind returns the kind of outbox row id.
+func (s *Store) OutboxKind(ctx context.Context, id int64) (string, error) {
+	var kind string
+	if err := s.DB.GetContext(ctx, &kind, `SELECT kind FROM outbox WHERE id = $1`, id); err != nil {
+		return "", fmt.Errorf("the kind of outbox row %d: %w", id, err)
 	}
-	if sh.Candidates, err = approvedCandidates(ctx, s.DB, id); err != nil {
-		return sh, err
-	}
-	if sh.Race.Status == RaceClosed {
-		t, err := tallyOf(ctx, s.DB, sh.Race)
-		if err != nil {
-			return sh, err
-		}
-		sh.Tally = &t
-	}
-	return sh, nil
+	return kind, nil
 }

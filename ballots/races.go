@@ -2,16 +2,11 @@ package ballots
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
-
 	"github.com/ballotd/ballotd/templates"
+	"github.com/jmoiron/sqlx"
 )
 
 // Race status values.
@@ -82,103 +77,10 @@ func (s *Store) Race(ctx context.Context, code string) (Race, error) {
 	return raceByCode(ctx, s.DB, code, "")
 }
 
-// Candidate is one person on a race's ballot.
-type Candidate struct {
-	ID     int64          `db:"id" json:"id"`
-	RaceID int64          `db:"race_id" json:"-"`
-	Race   string         `db:"race" json:"race"`
-	Name   string         `db:"name" json:"name"`
-	Bio    string         `db:"bio" json:"bio"`
-	Status string         `db:"status" json:"status"`
-	Number sql.NullInt64  `db:"number" json:"-"`
-	Groups pq.StringArray `db:"groups" json:"groups"`
-}
-
-// AddCandidate adds an approved candidate to the race with code, creating
-// the race in the current wave (or the named one) if it does not exist yet.
-// Groups name the nominating groups, which must exist. It stands in for
-// nominations by email.
-func (s *Store) AddCandidate(ctx context.Context, code, wave, name, bio string, groups []string) (Candidate, error) {
-	var c Candidate
-	rc, err := ParseRaceCode(code)
-	if err != nil {
-		return c, err
-	}
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return c, errors.New("candidate: name is empty")
-	}
-	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		waveID, err := currentWave(ctx, tx, wave)
-		if err != nil {
-			return err
-		}
-		var raceID int64
-		var status string
-		err = tx.QueryRowxContext(ctx, `INSERT INTO races (wave_id, code, office, state, district) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (wave_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id, status`,
-			waveID, rc.Code, rc.Office, rc.State, rc.District).Scan(&raceID, &status)
-		if err != nil {
-			return fmt.Errorf("create race %s: %w", rc.Code, err)
-		}
-		if status != RaceDraft {
-			return fmt.Errorf("race %s is %s; candidates can only be added before it opens: %w", rc.Code, status, ErrRaceState)
-		}
-		var groupIDs []int64
-		var missing []string
-		for _, g := range groups {
-			var id int64
-			err := tx.GetContext(ctx, &id, `SELECT id FROM groups WHERE lower(name) = lower($1)`, strings.TrimSpace(g))
-			if errors.Is(err, sql.ErrNoRows) {
-				missing = append(missing, g)
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("find group %q: %w", g, err)
-			}
-			groupIDs = append(groupIDs, id)
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("unknown groups %q (import them first): %w", missing, ErrNotFound)
-		}
-		err = tx.GetContext(ctx, &c.ID, `INSERT INTO candidates (race_id, name, bio, status) VALUES ($1, $2, $3, 'approved')
-			ON CONFLICT (race_id, lower(name)) DO UPDATE SET bio = CASE WHEN EXCLUDED.bio = '' THEN candidates.bio ELSE EXCLUDED.bio END,
-			status = 'approved' RETURNING id`, raceID, name, bio)
-		if err != nil {
-			return fmt.Errorf("add candidate %q to %s: %w", name, rc.Code, err)
-		}
-		for _, gid := range groupIDs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO candidate_groups (candidate_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.ID, gid); err != nil {
-				return fmt.Errorf("link candidate %q to group %d: %w", name, gid, err)
-			}
-		}
-		return tx.GetContext(ctx, &c, candidateSelect+` WHERE c.id = $1`, c.ID)
-	})
-	return c, err
-}
-
 const candidateSelect = `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, c.status, c.number,
 	ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id
 	      WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
 	FROM candidates c JOIN races r ON r.id = c.race_id`
-
-// Candidates lists every candidate, by race and ballot number.
-func (s *Store) Candidates(ctx context.Context) ([]Candidate, error) {
-	var cs []Candidate
-	if err := s.DB.SelectContext(ctx, &cs, candidateSelect+` ORDER BY r.code, c.number NULLS LAST, c.id`); err != nil {
-		return nil, fmt.Errorf("list candidates: %w", err)
-	}
-	return cs, nil
-}
-
-func approvedCandidates(ctx context.Context, q sqlx.QueryerContext, raceID int64) ([]Candidate, error) {
-	var cs []Candidate
-	err := sqlx.SelectContext(ctx, q, &cs, candidateSelect+` WHERE c.race_id = $1 AND c.status = 'approved' ORDER BY c.number NULLS LAST, c.id`, raceID)
-	if err != nil {
-		return nil, fmt.Errorf("candidates of race %d: %w", raceID, err)
-	}
-	return cs, nil
-}
 
 // OpenRace opens the race with code: it fixes the candidates' ballot
 // numbers, creates one ballot per eligible active member (House: same
@@ -332,4 +234,31 @@ func announce(ctx context.Context, tx *sqlx.Tx, r Race) error {
 		return fmt.Errorf("race %s: %w", r.Code, err)
 	}
 	return nil
+}
+
+// RaceSheet is everything a ballot or announcement shows about its race.
+type RaceSheet struct {
+	Race       Race
+	Candidates []Candidate
+	Tally      *Tally // set once the race has closed
+}
+
+// RaceSheet loads race id's sheet.
+func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
+	var sh RaceSheet
+	err := s.DB.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
+	if err != nil {
+		return sh, notFound(err, fmt.Sprintf("race %d", id))
+	}
+	if sh.Candidates, err = approvedCandidates(ctx, s.DB, id); err != nil {
+		return sh, err
+	}
+	if sh.Race.Status == RaceClosed {
+		t, err := tallyOf(ctx, s.DB, sh.Race)
+		if err != nil {
+			return sh, err
+		}
+		sh.Tally = &t
+	}
+	return sh, nil
 }

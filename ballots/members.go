@@ -217,3 +217,13 @@ func SetMemberStatus(ctx context.Context, q sqlx.ExtContext, id int64, to string
 func (s *Store) Unsubscribe(ctx context.Context, id int64) (MemberRef, bool, error) {
 	return SetMemberStatus(ctx, s.DB, id, MemberUnsubscribed, MemberActive, MemberPending)
 }
+
+// MemberByEmail returns the id of the member with this address.
+func MemberByEmail(ctx context.Context, q sqlx.QueryerContext, email string) (int64, error) {
+	var id int64
+	err := sqlx.GetContext(ctx, q, &id, `SELECT id FROM members WHERE email = lower($1)`, email)
+	if err != nil {
+		return 0, notFound(err, "member "+email)
+	}
+	return id, nil
+}

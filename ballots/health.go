@@ -3,16 +3,7 @@ package ballots
 import (
 	"context"
 	"fmt"
-
-	"github.com/jmoiron/sqlx"
 )
-
-// PendingMigrations returns the names of the embedded migrations the
-// database has not applied yet (all of them on an empty database), or the
-// *SchemaError of CheckSchema.
-func PendingMigrations(ctx context.Context, db *sqlx.DB) ([]string, error) {
-	return CheckSchema(ctx, db)
-}
 
 // Health is what /healthz and /metrics read from the database at once.
 type Health struct {

@@ -1,0 +1,117 @@
+package ballots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// CountHandled returns how many inbound messages have been handled
+// (processed, whatever the outcome).
+func (s *Store) CountHandled(ctx context.Context) (int, error) {
+	var n int
+	if err := s.DB.GetContext(ctx, &n, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
+		return 0, fmt.Errorf("count handled messages: %w", err)
+	}
+	return n, nil
+}
+
+// QuarantineEntry is one quarantined inbound message, as listed for staff.
+type QuarantineEntry struct {
+	ID       int64     `db:"id" json:"id"`
+	Received time.Time `db:"received_at" json:"received"`
+	From     string    `db:"from_addr" json:"from"`
+	Subject  string    `db:"subject" json:"subject"`
+	Class    string    `db:"class" json:"class"`
+	Outcome  string    `db:"outcome" json:"outcome"`
+	Detail   string    `db:"detail" json:"detail"`
+}
+
+// Quarantine lists the quarantined inbound messages, oldest first.
+func (s *Store) Quarantine(ctx context.Context) ([]QuarantineEntry, error) {
+	var es []QuarantineEntry
+	err := s.DB.SelectContext(ctx, &es, `SELECT id, received_at, from_addr, subject, class, outcome, detail
+		FROM inbound_messages WHERE quarantined ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	return es, nil
+}
+
+// InboundRaw locks inbound message id in tx (a replay and the reader never
+// apply it at the same time) and returns its raw bytes and when it was
+// received; ErrPruned once retention has pruned them.
+func InboundRaw(ctx context.Context, tx *sqlx.Tx, id int64) ([]byte, time.Time, error) {
+	var row struct {
+		Raw      []byte    `db:"raw"`
+		Received time.Time `db:"received_at"`
+	}
+	if err := tx.GetContext(ctx, &row, `SELECT raw, received_at FROM inbound_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return nil, time.Time{}, notFound(err, fmt.Sprintf("inbound message %d", id))
+	}
+	if len(row.Raw) == 0 {
+		return nil, time.Time{}, fmt.Errorf("inbound message %d: %w", id, ErrPruned)
+	}
+	return row.Raw, row.Received, nil
+}
+
+// SetInboundHeader updates the sender and subject recorded for message id
+// (a replay may read them where the first reading could not).
+func SetInboundHeader(ctx context.Context, tx *sqlx.Tx, id int64, from, subject string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET from_addr = $2, subject = $3 WHERE id = $1`, id, textColumn(from), textColumn(truncate(subject, 500))); err != nil {
+		return fmt.Errorf("inbound %d header: %w", id, err)
+	}
+	return nil
+}
+
+// Inbound is the record of one message read from the mailbox.
+type Inbound struct {
+	MessageKey  string
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+	Raw         []byte
+	From        string
+	Subject     string
+}
+
+// ErrDuplicate means the message was recorded before: reading it again
+// changes nothing.
+var ErrDuplicate = errors.New("message already recorded")
+
+// RecordInbound stores the message's raw bytes in tx and returns its id, or
+// ErrDuplicate when a message with the same key was recorded before.
+func RecordInbound(ctx context.Context, tx *sqlx.Tx, in Inbound) (int64, error) {
+	var ids []int64
+	err := tx.SelectContext(ctx, &ids, `INSERT INTO inbound_messages (message_key, mailbox, uid_validity, uid, raw, from_addr, subject)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING RETURNING id`,
+		textColumn(in.MessageKey), in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, textColumn(in.From), textColumn(truncate(in.Subject, 500)))
+	if err != nil {
+		return 0, fmt.Errorf("record message %s: %w", in.MessageKey, err)
+	}
+	if len(ids) == 0 {
+		return 0, ErrDuplicate
+	}
+	return ids[0], nil
+}
+
+// Outcome is what handling an inbound message came to.
+type Outcome struct {
+	Class       string
+	Outcome     string
+	Detail      string
+	Quarantined bool
+}
+
+// FinishInbound records what became of message id.
+func FinishInbound(ctx context.Context, tx *sqlx.Tx, id int64, o Outcome) error {
+	_, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET class = $2, outcome = $3, detail = $4, quarantined = $5, processed_at = now()
+		WHERE id = $1`, id, o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined)
+	if err != nil {
+		return fmt.Errorf("finish message %d: %w", id, err)
+	}
+	return nil
+}
