@@ -15,6 +15,7 @@ import (
 // answer under a shared cap of 7: exactly 7 get one, and the refused give
 // back what they counted under the other cap.
 func TestAnswerCapsHoldUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	caps := []ballots.AnswerCap{{Scope: "all:x@example.net", Period: ballots.CapDay, Max: 20},

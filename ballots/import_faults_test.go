@@ -36,6 +36,7 @@ var faultyMembers = "\ufeffsep=,\r\n" + // 1
 // line it starts on with its problem, the duplicate by its lines; through
 // both import paths (into an empty table, and an upsert).
 func TestImportAccountsForEveryLine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	wantRejected := map[int]string{4: "MA-99", 5: "unterminated quote", 7: "at large: AK-AL", 10: "not UTF-8 (byte 0xE9 at column 18)",
 		12: "Massachusetts has 9 districts", 15: "not an address"}
@@ -88,6 +89,7 @@ func TestImportAccountsForEveryLine(t *testing.T) {
 // A file separated by ; or tabs is read with its separator; one whose
 // header names no known columns says which separator it seems to use.
 func TestImportSeparators(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	for sep, file := range map[string]string{
@@ -114,6 +116,7 @@ func TestImportSeparators(t *testing.T) {
 // members, and changes nothing then; a dry run lists who would go and says
 // a real run would be refused.
 func TestSyncGuard(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	var all strings.Builder
@@ -147,6 +150,7 @@ func TestSyncGuard(t *testing.T) {
 // Districts are checked against each state's seats in the House after the
 // 2020 census: 435 in all, six states at large.
 func TestDistrictsOfEachState(t *testing.T) {
+	t.Parallel()
 	seats := 0
 	for _, st := range []string{"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD",
 		"MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",

@@ -44,6 +44,7 @@ func emailKey(t *testing.T, st *ballots.Store) string {
 // report and the same members, leave the unique index on email as the
 // migrations made it, and a second import must change nothing.
 func TestImportFirstLoadSameAsUpsert(t *testing.T) {
+	t.Parallel()
 	const other = "other@example.net"
 	ctx := context.Background()
 	files := map[string]string{
@@ -124,6 +125,7 @@ func TestImportFirstLoadSameAsUpsert(t *testing.T) {
 // its COPY: the error is returned and the empty table is left as it was,
 // unique index on email included, ready for the next import.
 func TestImportFirstLoadFailsCleanly(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	var b strings.Builder
 	b.WriteString("email,name,district\n")

@@ -52,6 +52,7 @@ func nominate(t *testing.T, st *ballots.Store, in ballots.NominationInput, now t
 }
 
 func TestNominateValidation(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	cases := []struct {
 		name     string
@@ -94,6 +95,7 @@ func TestNominateValidation(t *testing.T) {
 }
 
 func TestNominationMergeUpdateWithdrawVet(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	ctx := context.Background()
 	a := nominate(t, st, ballots.NominationInput{Sender: "lead@northampton.example", Candidate: "Ed Markey", Race: "MA-SEN", Reason: "Climate leader.\n\nMore."}, now)
@@ -166,6 +168,7 @@ func TestNominationMergeUpdateWithdrawVet(t *testing.T) {
 }
 
 func TestSignUpStatuses(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	var first, again ballots.SignUpResult
@@ -202,6 +205,7 @@ func TestSignUpStatuses(t *testing.T) {
 // TestMemberChangeStale: a change confirmed after the member changed
 // otherwise (an import, another confirmed change) is not applied.
 func TestMemberChangeStale(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nerin@example.net,Erin,MA-07\n")); err != nil {

@@ -55,6 +55,7 @@ func BenchmarkOpenRace(b *testing.B) {
 // run through, every eligible member gets exactly one ballot and one
 // queued message.
 func TestOpenRaceInRanges(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	// Ids far apart put these members in three ranges of 50,000.
@@ -111,6 +112,7 @@ func TestOpenRaceInRanges(t *testing.T) {
 // voted, and records the step: asked again it sends none (ErrReminded); a
 // race that is not open has no reminder (ErrRaceState).
 func TestRemindRace(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {

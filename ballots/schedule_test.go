@@ -62,6 +62,7 @@ func outboxTo(t *testing.T, st *ballots.Store, kind string) []string {
 }
 
 func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	if _, err := st.ImportGroups(ctx, strings.NewReader(groupsCSV)); err != nil {
@@ -171,6 +172,7 @@ func openedAgo(t *testing.T, st *ballots.Store, ago string) {
 func got(ss []string) string { return strings.Join(ss, " ") }
 
 func TestRacePhases(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	now := time.Now()

@@ -22,6 +22,7 @@ func newStore(t testing.TB) *ballots.Store {
 }
 
 func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
 	db := testenv.Database(t)
 	ctx := context.Background()
 	first, err := ballots.Migrate(ctx, db)
@@ -51,6 +52,7 @@ const membersCSV = "\ufeffemail,name,district\r\n" +
 	"eve@example.net,Eve,MA-SEN\r\n" // line 7: not a district
 
 func TestImportIdempotent(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	rep, err := st.ImportGroups(ctx, strings.NewReader(groupsCSV))
@@ -115,6 +117,7 @@ func seed(t *testing.T) *ballots.Store {
 }
 
 func TestOpenRaceEligibility(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	if _, err := st.OpenRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrNotFound) {
@@ -191,6 +194,7 @@ func castVote(t *testing.T, st *ballots.Store, race, email, choice string, numbe
 }
 
 func TestTallyLatestVoteCounts(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	for _, name := range []string{"Ed Markey", "Joe Kennedy"} {
@@ -243,6 +247,7 @@ func TestTallyLatestVoteCounts(t *testing.T) {
 }
 
 func TestImportMemberListOptions(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	file := "\ufeffemail,name,district\r\n" +

@@ -7,6 +7,7 @@ import (
 )
 
 func TestTokensRoundTrip(t *testing.T) {
+	t.Parallel()
 	toks, err := NewTokens("0123456789abcdef-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,7 @@ func mustTokens(t *testing.T, s string) *Tokens {
 }
 
 func TestParseRaceCode(t *testing.T) {
+	t.Parallel()
 	good := map[string]RaceCode{
 		"MA-SEN": {Code: "MA-SEN", State: "MA", Office: OfficeSenate},
 		"ma-sen": {Code: "MA-SEN", State: "MA", Office: OfficeSenate},
@@ -100,6 +102,7 @@ func TestParseRaceCode(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name                     string
 		eligible, voted          int
@@ -142,6 +145,7 @@ func TestDecide(t *testing.T) {
 
 // Consecutive rows get tokens that share nothing visible: the id is masked.
 func TestTokensHideTheID(t *testing.T) {
+	t.Parallel()
 	toks := mustTokens(t, "0123456789abcdef-secret")
 	a, b := toks.Make(TokenBallot, 1, nil), toks.Make(TokenBallot, 2, nil)
 	common := 0
@@ -162,6 +166,7 @@ func TestTokensHideTheID(t *testing.T) {
 // The fast path accepts exactly what net/mail accepts for plain addresses,
 // and hands everything unusual to net/mail.
 func TestParseEmail(t *testing.T) {
+	t.Parallel()
 	good := map[string]string{
 		"Alice@Example.NET": "alice@example.net", "a.b+tag@mail.example.org": "a.b+tag@mail.example.org",
 		"o'brien@example.com": "o'brien@example.com", "Ann Doe <ann@example.com>": "ann@example.com",
@@ -184,6 +189,7 @@ func TestParseEmail(t *testing.T) {
 // ballots in members' inboxes must keep working after an upgrade. These
 // were made by the first release.
 func TestTokensAreStable(t *testing.T) {
+	t.Parallel()
 	toks, err := NewTokens("0123456789abcdef-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +238,7 @@ func BenchmarkTokenMake(b *testing.B) {
 // TestOneRoundTrip: binary_parameters is added to either form of
 // connection string, and an operator's own setting is left alone.
 func TestOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://ballotd@db.example.org/ballotd":                          "postgres://ballotd@db.example.org/ballotd?binary_parameters=yes",
 		"postgresql://u:p@127.0.0.1:5432/b?sslmode=disable":                  "postgresql://u:p@127.0.0.1:5432/b?binary_parameters=yes&sslmode=disable",
@@ -249,6 +256,7 @@ func TestOneRoundTrip(t *testing.T) {
 // (OWASP: a leading = + - @, tab or carriage return) gets a leading single
 // quote; any other cell is left as it is.
 func TestSpreadsheetCell(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		`=HYPERLINK("http://evil.example","x")`: `'=HYPERLINK("http://evil.example","x")`,
 		"+1+cmd|' /C calc'!A0":                  "'+1+cmd|' /C calc'!A0",

@@ -46,6 +46,7 @@ func (w *world) sentTo(recipient, kind string) int {
 // no more pending members than confirmations sent; the rest are kept,
 // held, and counted in the digest.
 func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.p.StrangerAnswersPerHour = 30
 	members := w.count(`SELECT count(*) FROM members`)
@@ -87,6 +88,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 // address send it at most the small daily cap, whether it is a stranger
 // or a member, and every other kind of answer is capped too.
 func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	for i := range 40 {
 		w.handle(w.reply("victim@elsewhere.example", "join", "join", fmt.Sprintf("Name: Click http://evil.example %d\r\nDistrict: MA-%02d", i, i%9+1)))
@@ -137,6 +139,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 // victim comes back as an answer of a few KB, and so does every other
 // answer that quotes the sender's text.
 func TestAbuseHugeFormQuotesLittle(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	huge := nominationForm(strings.Repeat("A", 100)) + strings.Repeat("Lorem ipsum dolor sit amet. ", 4<<20/28)
 	w.handle(w.reply("victim@elsewhere.example", "nominate", "Nomination", huge))
@@ -159,6 +162,7 @@ func TestAbuseHugeFormQuotesLittle(t *testing.T) {
 // confirm the change, stated old -> new; only a reply to that request
 // applies it, and only the latest request.
 func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	member := func() (name, district, status string) {
 		t.Helper()
@@ -280,6 +284,7 @@ func (w *world) detail(id int64) string {
 // and at most a notice goes to the registered address, never to a
 // stranger's From. Replayed once the server is trusted, it applies.
 func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	w.p.AuthservID = "mx.example.org"
 	pass := "Authentication-Results: mx.example.org; dmarc=pass header.from=x"
@@ -401,6 +406,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 // staff command address whose token names a mail we sent to staff, not
 // at a validly signed token of any other outbox row.
 func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	if res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm("Maura Healey"))); res.Outcome != OutcomeNominated {
 		t.Fatalf("nomination: %+v", res)
@@ -437,6 +443,7 @@ func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
 // daily cap of confirmations and each staff address at most the daily
 // cap of vetting notices; the rest is counted for the digest.
 func TestAbuseFormFloodFromALeader(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	for i := range 60 {
 		res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm(fmt.Sprintf("Jane %c%cson", 'A'+i/26, 'a'+i%26))))
@@ -459,6 +466,7 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 // TestAbuseCommandsPerMessageBounded: one message runs at most
 // maxCommands WITHDRAW lines or staff commands.
 func TestAbuseCommandsPerMessageBounded(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	if res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm("Maura Healey"))); res.Outcome != OutcomeNominated {
 		t.Fatalf("nomination: %+v", res)
@@ -503,6 +511,7 @@ func (j *jsonScan) Scan(src any) error {
 // block the mailbox (it used to fail on the members and answer-limit
 // indexes at every reading).
 func TestAbuseOverlongSender(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := make([]byte, 6000)
 	for i := range local {

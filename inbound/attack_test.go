@@ -17,6 +17,7 @@ import (
 // where it must not.
 
 func TestAttackForgedTokens(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	aliceID, aliceTok := w.ballot("MA-SEN", "alice@example.net")
 	bobID, _ := w.ballot("MA-SEN", "bob@example.net")
@@ -79,6 +80,7 @@ func TestAttackForgedTokens(t *testing.T) {
 }
 
 func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, aliceTok := w.ballot("MA-07", "alice@example.net")
 	_, malloryTok := w.ballot("MA-07", "mallory@example.com")
@@ -120,6 +122,7 @@ func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
 }
 
 func TestAttackReplayNewMessageID(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "bob@example.net")
 	raw := w.reply("bob@example.net", "v-"+tok, "Re: ballot", "YES")
@@ -146,6 +149,7 @@ func TestAttackReplayNewMessageID(t *testing.T) {
 }
 
 func TestAttackHeaderInjectionThroughSubject(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	subject := "=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte("hi\r\nBcc: victim@evil.example\r\nX-Injected: 1")) + "?="
 	raw := []byte("From: person@example.net\r\nTo: ballots@example.org\r\nSubject: " + subject + "\r\nMessage-ID: <inj@x>\r\n\r\nhello\r\n")
@@ -171,6 +175,7 @@ func TestAttackHeaderInjectionThroughSubject(t *testing.T) {
 }
 
 func TestAttackHostileStructure(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "carol@example.net")
 	head := "From: carol@example.net\r\nTo: ballots+v-" + tok + "@example.org\r\nSubject: Re: ballot\r\nMIME-Version: 1.0\r\n"
@@ -219,6 +224,7 @@ func TestAttackHostileStructure(t *testing.T) {
 }
 
 func TestAttackFloodFromOneSender(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	const n = 2000
@@ -248,6 +254,7 @@ func TestAttackFloodFromOneSender(t *testing.T) {
 }
 
 func TestAttackSQLMetacharacters(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "bob@example.net")
 	evil := `'; DROP TABLE votes; -- $1 \x00 " \ %_ ) OR 1=1 --`

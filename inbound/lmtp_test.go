@@ -72,6 +72,7 @@ func lmtpSend(t *testing.T, addr, from string, rcpts []string, raw []byte) (map[
 }
 
 func TestLMTPDoorRecordsOnceAndAcceptsAfterTheCommit(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "alice@example.net")
@@ -100,6 +101,7 @@ func TestLMTPDoorRecordsOnceAndAcceptsAfterTheCommit(t *testing.T) {
 }
 
 func TestLMTPDoorUsesTheEnvelope(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "bob@example.net")
@@ -126,6 +128,7 @@ func TestLMTPDoorUsesTheEnvelope(t *testing.T) {
 }
 
 func TestLMTPDoorRefusesWithA4xxWhenTheDatabaseIsAway(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "carol@example.net")

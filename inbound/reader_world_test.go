@@ -51,6 +51,7 @@ func text(t *testing.T, raw []byte) string {
 }
 
 func TestReplayCannotUndoALaterVote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	t1 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
@@ -85,6 +86,7 @@ func TestReplayCannotUndoALaterVote(t *testing.T) {
 }
 
 func TestTheSameVoteAgainGetsANoChangeNote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "bob@example.net")
 	for i := 0; i < 2; i++ {
@@ -103,6 +105,7 @@ func TestTheSameVoteAgainGetsANoChangeNote(t *testing.T) {
 }
 
 func TestTheBallotsOwnAddressDecides(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, aliceTok := w.ballot("MA-07", "alice@example.net")
 	bobBallot, _ := w.ballot("MA-07", "bob@example.net")
@@ -117,6 +120,7 @@ func TestTheBallotsOwnAddressDecides(t *testing.T) {
 }
 
 func TestAPlainMailboxReplyMatchesByInReplyToOnlyForTheVoter(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	aliceBallot, _ := w.ballot("MA-07", "alice@example.net")
 	mid := w.ballotMessageID(aliceBallot)
@@ -137,6 +141,7 @@ func TestAPlainMailboxReplyMatchesByInReplyToOnlyForTheVoter(t *testing.T) {
 }
 
 func TestReadReceiptsAreNeverAnswered(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	mdn := "From: Alice <alice@example.net>\r\nTo: ballots+v-" + tok + "@example.org\r\nSubject: Read: Your ballot\r\n" +
@@ -190,6 +195,7 @@ func taps(t *testing.T, text, reply string) []string {
 }
 
 func TestClarificationQuotesWhatWasReadAndOffersOneTapAnswers(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "carol@example.net")
 	res := w.handle(w.replyAt("carol@example.net", "v-"+tok, time.Now(), "I won’t back Kennedy\n\nCarol"))
@@ -218,6 +224,7 @@ func TestClarificationQuotesWhatWasReadAndOffersOneTapAnswers(t *testing.T) {
 }
 
 func TestBallotsCarryOneTapAnswers(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	var found bool
@@ -245,6 +252,7 @@ func TestBallotsCarryOneTapAnswers(t *testing.T) {
 }
 
 func TestReceiptSaysHowANearMissWasRead(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "alice@example.net")
 	if res := w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "Kenedy")); res.Outcome != OutcomeCounted {
@@ -261,6 +269,7 @@ func TestReceiptSaysHowANearMissWasRead(t *testing.T) {
 }
 
 func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "YES"))
@@ -281,6 +290,7 @@ func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
 }
 
 func TestTheResultsThankOnlyThoseWhoVoted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "YES"))

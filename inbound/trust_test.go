@@ -10,6 +10,7 @@ import (
 )
 
 func TestReplayAfterFixCountsOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	raw := w.reply("alice@example.net", "v-"+tok, "Re: ballot", "YES")
@@ -71,6 +72,7 @@ func dsn(to, msgID, status, diag string) []byte {
 }
 
 func TestBouncesMapBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	var oid, member int64
 	if err := w.st.DB.QueryRow(`SELECT o.id, o.member_id FROM outbox o JOIN members m ON m.id = o.member_id
@@ -125,6 +127,7 @@ func TestBouncesMapBack(t *testing.T) {
 }
 
 func TestAnswerLimit(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	for i := range 50 {
@@ -156,6 +159,7 @@ func TestAnswerLimit(t *testing.T) {
 }
 
 func TestNoAnswerToMachines(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cases := []struct {
 		name string
@@ -188,6 +192,7 @@ func TestNoAnswerToMachines(t *testing.T) {
 }
 
 func TestSenderAuthenticity(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.p.AuthservID = "mx.example.org, mx2.example.org"
 	cases := []struct {
@@ -242,6 +247,7 @@ func TestSenderAuthenticity(t *testing.T) {
 // A replayed vote is cast when it arrived: it does not overtake the vote
 // the voter sent after it.
 func TestReplayDoesNotOvertakeLaterVote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	good := w.p

@@ -59,6 +59,7 @@ func oneAddress(t *testing.T, header, value, want string) string {
 // reads back as the name given (line breaks and runs of spaces made one
 // space; long names cut).
 func TestFormatAddressIsOneAddress(t *testing.T) {
+	t.Parallel()
 	addrs := []string{"bob@example.net", `"odd, local <x@y>"@example.net`, "ballots+v-abc234@example.org"}
 	for _, name := range append(hostileNames, "", "Alice", "Alice Ä", `O'Brien`) {
 		for _, addr := range addrs {
@@ -86,6 +87,7 @@ func TestFormatAddressIsOneAddress(t *testing.T) {
 // address meant. A raw encoded-word from a form reaches a subject as the
 // characters it is, not decoded.
 func TestRecipientHeadersParseToOneAddress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
 	var csv strings.Builder

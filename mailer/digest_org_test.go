@@ -23,6 +23,7 @@ import (
 // each wave named once; the vetting queue with the line that settles each
 // (a one-tap reply in the HTML); times in the staff's zone, in words.
 func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	if _, err := f.st.ImportGroups(ctx, strings.NewReader("name,state,district,leader_email,leader_name\n"+

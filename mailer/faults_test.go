@@ -225,6 +225,7 @@ func drainUntilSettled(t *testing.T, ob *mailer.Outbox, st *ballots.Store, round
 // a connection cut in the middle of DATA. Every row ends sent, each
 // recipient received exactly once, and the sender reconnected.
 func TestThrottlingRelayEndsWithEverySent(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	st := openRaceOf(t, n, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{
@@ -285,6 +286,7 @@ func TestThrottlingRelayEndsWithEverySent(t *testing.T) {
 // another. Those rows fail with the relay's reply on record; the rest are
 // sent; nothing is left in between.
 func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
+	t.Parallel()
 	const n = 12
 	st := openRaceOf(t, n, func(i int) string {
 		if i%4 == 0 {
@@ -343,6 +345,7 @@ func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
 // A relay that throttles for ever: after MaxAttempts the rows fail, each
 // with the last reply and the number of attempts on record.
 func TestThrottledForeverGivesUpWithReason(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 4, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{onRcpt: func(int, string) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients today"}
@@ -361,6 +364,7 @@ func TestThrottledForeverGivesUpWithReason(t *testing.T) {
 // Rows claimed but not tried when the outbox stops go back to the queue
 // with their attempt uncounted.
 func TestReleaseReturnsUntriedRows(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 3, func(int) string { return "example.net" })
 	ctx := context.Background()
 	rows, err := st.ClaimOutbox(ctx, 2, time.Hour)
@@ -383,6 +387,7 @@ func TestReleaseReturnsUntriedRows(t *testing.T) {
 // A claimer resumes after its cursor, and rows due behind it (released by
 // a stopping worker) are found again from the start; Drain sends them all.
 func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 3, func(int) string { return "example.net" })
 	ctx := context.Background()
 	first, cur, err := st.ClaimOutboxAfter(ctx, ballots.ClaimCursor{}, 2, time.Hour)
@@ -411,6 +416,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 // released later at its old place in the queue order (before the rows it
 // claimed): the feeder goes back to the start when its cursor runs dry.
 func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 9, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{})
 	ob := outboxTo(st, r.addr, 2) // batches of 7

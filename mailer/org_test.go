@@ -140,6 +140,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 // unsubscribe link and the unsubscribe address (where any mail
 // unsubscribes), and the postal address, in the HTML before </body>.
 func TestOrgFooterOnEveryMemberMail(t *testing.T) {
+	t.Parallel()
 	org := templates.Org{Name: "Working Families", Address: "1 Main St, Boston, MA 02110", URL: "https://wf.example.org"}
 	got := renderMemberMail(t, mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Working Families",
 		PublicURL: "https://ballots.example.org", Org: org})
@@ -197,6 +198,7 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 // why and how to stop; without BALLOTD_PUBLIC_URL there is no link, only
 // the unsubscribe address.
 func TestFooterWithoutOrg(t *testing.T) {
+	t.Parallel()
 	got := renderMemberMail(t, mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Ballots"})
 	for _, k := range memberKinds {
 		m := got[k]

@@ -89,6 +89,7 @@ func statuses(t *testing.T, st *ballots.Store) map[string]string {
 }
 
 func TestOutboxSendsBallots(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -154,6 +155,7 @@ func TestOutboxSendsBallots(t *testing.T) {
 }
 
 func TestOutboxDefersThrottledAndRetries(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -192,6 +194,7 @@ func TestOutboxDefersThrottledAndRetries(t *testing.T) {
 // A relay that is down: every row is deferred with the error on record,
 // none is lost or marked sent.
 func TestOutboxRelayDown(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.hub.Close()
 	if _, err := f.outbox.Drain(context.Background()); err != nil {
@@ -210,6 +213,7 @@ func TestOutboxRelayDown(t *testing.T) {
 // A worker that crashed holding a claim: once the lease expires the row is
 // claimed again and sent with the same Message-ID.
 func TestLeaseExpiryResendsSameMessageID(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	rows, err := f.st.ClaimOutbox(ctx, 1, time.Millisecond)
@@ -234,6 +238,7 @@ func TestLeaseExpiryResendsSameMessageID(t *testing.T) {
 }
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
+	t.Parallel()
 	prev := time.Duration(0)
 	for a := 1; a <= 6; a++ {
 		d := mailer.Backoff(a)

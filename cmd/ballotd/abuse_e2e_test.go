@@ -52,6 +52,7 @@ func (h *harness) outboxRows() int {
 // daily cap, each answer a few KB; what was held back is counted in the
 // staff digest.
 func TestAbuseEndToEndSignUpFlood(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STRANGER_ANSWERS_PER_HOUR"] = "10"
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
@@ -106,6 +107,7 @@ func TestAbuseEndToEndSignUpFlood(t *testing.T) {
 // member's address does not move them; their registered address is asked
 // to confirm the change, stated old -> new, and only its reply applies it.
 func TestAbuseEndToEndMemberTakeover(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	h.ballotd("import", "members", h.file("members.csv", "email,name,district\nalice@example.net,Alice Adams,MA-07\n"))
@@ -145,6 +147,7 @@ func TestAbuseEndToEndMemberTakeover(t *testing.T) {
 // quarantine, a notice to registered addresses only. With a pass, the
 // command runs.
 func TestAbuseEndToEndForgedCommands(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_AUTHSERV_ID"] = "mx.example.org"
@@ -240,6 +243,7 @@ func TestAbuseEndToEndForgedCommands(t *testing.T) {
 // TestStrangerAnswersConfig: BALLOTD_STRANGER_ANSWERS_PER_HOUR is a
 // count; 0 means none (the processor's negative), unset the default.
 func TestStrangerAnswersConfig(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		value string
 		want  int

@@ -25,6 +25,7 @@ const crashLMTPReplies = 1000
 // message is lost and none is counted twice, even those delivered twice
 // because the 250 never came back.
 func TestCrashLMTPDoor(t *testing.T) {
+	t.Parallel()
 	r := newCrashRig(t)
 	ctx := context.Background()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,7 +36,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 	l.Close()
 	r.env = append(r.env, "BALLOTD_LMTP_ADDR="+door)
 	const members = crashLMTPReplies - 200 // 200 of them change their vote
-	if _, err := r.st.DB.Exec(`INSERT INTO members (email, name, state, district)
+	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
 		SELECT 'm' || g || '@example.net', 'Member ' || g, 'MA', 'MA-07' FROM generate_series(1, $1) g`, members); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 		ID    int64  `db:"id"`
 		Email string `db:"email"`
 	}
-	if err := r.st.DB.Select(&ids, `SELECT b.id, m.email FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
+	if err := r.db.Select(&ids, `SELECT b.id, m.email FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
 		t.Fatal(err)
 	}
 	// The replies, in the order the members send them; the last 200 change
@@ -67,7 +68,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 	final := map[string]bool{}
 	add := func(i int, yes bool, at time.Time) {
 		b := ids[i]
-		nonce, err := ballots.BallotNonce(ctx, r.st.DB, b.ID)
+		nonce, err := ballots.BallotNonce(ctx, r.db, b.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

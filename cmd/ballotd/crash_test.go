@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/mailhub"
@@ -28,6 +31,28 @@ const (
 	crashReplies = 5000
 	crashKills   = 20
 )
+
+// crashSeedEnv names the variable that sets the crash tests' random seed.
+// Each test logs the seed it used (with -v, or when it fails); running it
+// again with BALLOTD_CRASH_SEED set to that value kills at the same delays.
+// The kills then fall on the same moments of the test's clock, not on the
+// same rows: how far serve gets in a given time varies from run to run.
+const crashSeedEnv = "BALLOTD_CRASH_SEED"
+
+// crashSeed returns the seed from $BALLOTD_CRASH_SEED, or a new one, and
+// logs it.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: not a seed: %v", crashSeedEnv, s, err)
+		}
+	}
+	t.Logf("crash seed %d: replay the kills with %s=%d", seed, crashSeedEnv, seed)
+	return seed
+}
 
 // buildBinary compiles ballotd once for the crash tests.
 func buildBinary(t *testing.T) string {
@@ -46,6 +71,7 @@ type crashRig struct {
 	hub  *mailhub.Hub
 	env  []string
 	st   *ballots.Store
+	db   *sqlx.DB // st's database, for the test's own SQL
 	logs *os.File
 	rng  *rand.Rand
 }
@@ -56,15 +82,12 @@ func newCrashRig(t *testing.T) *crashRig {
 		testenv.Skip(t, "-short: the crash tests, which build and kill the binary")
 	}
 	ctx := context.Background()
-	url := testenv.DatabaseURL(t)
+	url := testenv.MigratedURL(t)
 	st, err := ballots.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
-		t.Fatal(err)
-	}
 	hub, err := mailhub.Start(mailhub.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +97,7 @@ func newCrashRig(t *testing.T) *crashRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, logs: logs, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, db: testenv.Open(t, url), logs: logs, rng: rand.New(rand.NewPCG(crashSeed(t), 1))}
 	r.env = append(os.Environ(),
 		"DATABASE_URL="+url,
 		"BALLOTD_DOMAIN=example.org",
@@ -154,7 +177,7 @@ func (r *crashRig) logSize() int64 {
 func (r *crashRig) count(query string, args ...any) int {
 	r.t.Helper()
 	var n int
-	if err := r.st.DB.Get(&n, query, args...); err != nil {
+	if err := r.db.Get(&n, query, args...); err != nil {
 		r.t.Fatal(err)
 	}
 	return n
@@ -172,9 +195,10 @@ func headerOf(raw []byte, name string) string {
 }
 
 func TestCrashWhileSendingAndIngesting(t *testing.T) {
+	t.Parallel()
 	r := newCrashRig(t)
 	ctx := context.Background()
-	if _, err := r.st.DB.Exec(`INSERT INTO members (email, name, state, district)
+	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
 		SELECT 'm' || g || '@example.net', 'Member ' || g, 'MA', 'MA-0' || (1 + g % 9) FROM generate_series(1, $1) g`, crashBallots); err != nil {
 		t.Fatal(err)
 	}

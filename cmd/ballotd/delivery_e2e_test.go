@@ -21,6 +21,7 @@ import (
 // one returned by a DSN, one unsubscribed, one who voted (the time, never
 // the choice), one simply sent; and that --status filters.
 func TestBallotsDeliveryStatus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
 		if rcpt == "carol@example.net" {
@@ -79,8 +80,9 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	db := h.db()
 	var daveID int64
-	if err := st.DB.Get(&daveID, `SELECT id FROM members WHERE email = 'dave@example.net'`); err != nil {
+	if err := db.Get(&daveID, `SELECT id FROM members WHERE email = 'dave@example.net'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := st.Unsubscribe(context.Background(), daveID); err != nil {
@@ -162,7 +164,7 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 	// server cannot age into).
 	stop()
 	stop = func() {}
-	if _, err := st.DB.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
+	if _, err := db.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
 		WHERE kind = 'ballot' AND recipient = 'erin@example.net'`); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +211,7 @@ func statusOf(d ballots.BallotDeliveries) map[string]string {
 // again on request, and `ballotd ballots` then shows the copy that reached
 // them (sent, 250), not the refused one, and how many copies there are.
 func TestBallotsAfterResend(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	refuse := true
 	var mu sync.Mutex

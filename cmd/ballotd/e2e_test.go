@@ -35,7 +35,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { hub.Close() })
 	h := &harness{t: t, hub: hub, dir: t.TempDir(), env: map[string]string{
-		"DATABASE_URL":          testenv.DatabaseURL(t),
+		"DATABASE_URL":          testenv.MigratedURL(t),
 		"BALLOTD_DOMAIN":        "example.org",
 		"BALLOTD_SECRET":        "e2e-secret-0123456789abcdef",
 		"BALLOTD_FROM":          "Indivisible Endorsements",
@@ -189,6 +189,7 @@ func parseSent(t *testing.T, e mailhub.Envelope) ballotOf {
 }
 
 func TestEndToEndRace(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	if out := h.ballotd("migrate"); !strings.Contains(out, "up to date") {

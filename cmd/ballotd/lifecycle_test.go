@@ -14,17 +14,14 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // db opens the harness's database, for moving a wave's clock.
 func (h *harness) db() *sqlx.DB {
 	h.t.Helper()
-	db, err := sqlx.Open("postgres", h.env["DATABASE_URL"])
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { db.Close() })
-	return db
+	return testenv.Open(h.t, h.env["DATABASE_URL"])
 }
 
 // shift moves every wave's times to now() plus the given SQL intervals (”
@@ -54,6 +51,7 @@ const lifecycleMembers = "email,name,district\nalice@example.net,Alice,MA-07\nbo
 // clock is moved step by step. The first instance leads; it is stopped
 // mid-wave and the second finishes. Every mail goes out once.
 func TestWaveRunsUnderTwoServes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_TICK"] = "50ms"
@@ -308,6 +306,7 @@ func (h *harness) tallyOf(code string) tallyJSON {
 // seconds apart, `serve`, and nothing else: the vetting notice, a digest,
 // the ballots and the results arrive in that order.
 func TestWaveOnItsOwn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_TICK"] = "100ms"
@@ -357,6 +356,7 @@ func TestWaveOnItsOwn(t *testing.T) {
 // what is new is sent once, empty sections are left out, and nothing new
 // sends nothing.
 func TestDigestSend(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	if _, errOut, code := h.try("digest", "send"); code != 2 || !strings.Contains(errOut, "BALLOTD_STAFF") {
 		t.Fatalf("digest send without staff: exit %d, %q", code, errOut)
@@ -446,6 +446,7 @@ func between(s, start, end string) string {
 // groups, what they conflict with and the reply command, in the text and
 // the HTML part; a conflict staff resolved (approved, rejected) leaves.
 func TestDigestConflicts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.ballotd("migrate")
@@ -517,6 +518,7 @@ func TestDigestConflicts(t *testing.T) {
 // at the close and tells staff; members and leaders hear only after
 // `results release`, and the export shows nothing until then.
 func TestHeldResults(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	if _, errOut, code := h.try("results", "release", "MA-07"); code != 1 || !strings.Contains(errOut, "results are released after the close") {
 		t.Fatalf("release before the close: exit %d %q", code, errOut)
@@ -578,6 +580,7 @@ func TestHeldResults(t *testing.T) {
 // TestReachableTurnout: a ballot the relay refuses for good lowers
 // reachable, not eligible, in the tally and the announcement.
 func TestReachableTurnout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_DIGEST_EVERY"] = "off"
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -661,6 +664,7 @@ func (h *harness) outboxCount(kind, status string) int {
 // lock is terminated mid-wave (the holder "dies"); the lock is free, a
 // replica takes it, and the wave finishes with every mail sent once.
 func TestLeaderSessionKilled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_TICK"] = "50ms"
 	h.env["BALLOTD_DIGEST_EVERY"] = "off"
@@ -731,6 +735,7 @@ func newHeldWave(t *testing.T) *harness {
 // replying RELEASE to the results notice; the same reply from a member does
 // nothing.
 func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	db := h.db()
 	stop := h.serve()
@@ -781,6 +786,7 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 // sends staff the same held-results notice as the scheduled close, so the
 // results do not wait until someone remembers them.
 func TestHeldResultsClosedByHandNotifyStaff(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	db := h.db()
 	h.ballotd("race", "open", "MA-07")

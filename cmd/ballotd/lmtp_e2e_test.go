@@ -12,6 +12,7 @@ import (
 // same message delivered again changes nothing, and IMAP reading goes on
 // beside it.
 func TestServeTakesRepliesByLMTP(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

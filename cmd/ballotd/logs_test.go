@@ -12,6 +12,7 @@ import (
 // (Message-ID, class, outcome, race) and never how anyone voted: not the
 // choice, not the candidate, not the words of the reply.
 func TestLogsNeverCarryAVote(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_LOG_FORMAT"] = "json"
 	h.ballotd("migrate")

@@ -18,8 +18,9 @@ import (
 // first IMAP pass, 503 "failing" on an IMAP or SMTP error (before the first
 // pass too), a stale poll, or a database gone.
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	st := testenv.Store(t)
-	db := st.DB
+	db := testenv.DB(t, st)
 	o := newObserver(st)
 	get := func() (int, health) {
 		rec := httptest.NewRecorder()
@@ -105,6 +106,7 @@ func waitMetric(t *testing.T, base string, want map[string]float64) map[string]f
 // ballot sent and the vote ingested, and /healthz answers 200 once the
 // mailbox was read; the public BALLOTD_HTTP_ADDR serves neither.
 func TestMetricsMove(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	addr := closedPort(t)
 	h.env["BALLOTD_ADMIN_ADDR"] = addr

@@ -12,6 +12,7 @@ import (
 )
 
 func TestQuarantineListAndReplay(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	ctx := context.Background()
@@ -71,6 +72,7 @@ func nested(depth int) string {
 }
 
 func TestAuthservIDConfig(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		value string
 		ok    bool

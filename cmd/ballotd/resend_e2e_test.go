@@ -13,6 +13,7 @@ import (
 // answer and no ballot; past ResendsPerDay the member gets the neutral
 // answer only.
 func TestResendBallot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\n", "MA-SEN", "Ed Markey")
 	stop := h.serve()

@@ -115,6 +115,7 @@ func runVerifyScript(t *testing.T, page, typed string, fallback bool) string {
 // which says "not found" for a code nobody was mailed. The receipt and the
 // announcement link to the page; its one script is allowed by hash.
 func TestResultsPageChecksAReceipt(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	addr := freeAddr(t)
 	h.env["BALLOTD_HTTP_ADDR"] = addr
@@ -227,6 +228,7 @@ func TestResultsPageChecksAReceipt(t *testing.T) {
 // 390 px screen (no name is broken to fit: choice cells do not break words). The two lines added to the copy only fill the box and
 // press Check; the check itself is the page's.
 func TestResultsPageInChromium(t *testing.T) {
+	t.Parallel()
 	var browser string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

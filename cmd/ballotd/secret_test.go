@@ -15,6 +15,7 @@ import (
 // entropy (one character, few distinct ones, runs, a word and digits) are
 // weak; random strings as the README makes them are not.
 func TestSecretStrength(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"aaaaaaaaaaaaaaaa",
 		strings.Repeat("ab", 20),
@@ -45,6 +46,7 @@ func TestSecretStrength(t *testing.T) {
 // naming BALLOTD_SECRET when it is weak or published, and none when it is
 // strong.
 func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	for _, tc := range []struct {
@@ -86,6 +88,7 @@ func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
 // database they made (it carries their mark) they go on, and with a secret
 // of the operator's own the database does not matter.
 func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	for _, secret := range []string{"", devSecret} {
@@ -121,6 +124,7 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 // and whether it survives the run, that the hub's mail does not, and which
 // secret keys the tokens.
 func TestDevBannerSaysWhatItKeeps(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	getenv := func(k string) string { return h.env[k] }

@@ -13,6 +13,7 @@ import (
 // outbox by status, the quarantine, and serve's /healthz when it runs (and
 // why not when it does not). race open says how many ballots, how fast.
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-02\n", "MA-SEN", "Ed Markey")
 	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jordan Rivera")

@@ -280,16 +280,19 @@ func DB(t testing.TB, st *ballots.Store) *sqlx.DB {
 // is dropped.
 func Database(t testing.TB) *sqlx.DB {
 	t.Helper()
-	return openT(t, DatabaseURL(t))
+	return Open(t, DatabaseURL(t))
 }
 
 // MigratedDatabase is MigratedURL opened as Database opens it.
 func MigratedDatabase(t testing.TB) *sqlx.DB {
 	t.Helper()
-	return openT(t, MigratedURL(t))
+	return Open(t, MigratedURL(t))
 }
 
-func openT(t testing.TB, u string) *sqlx.DB {
+// Open opens the database at u (a URL from DatabaseURL or MigratedURL) as
+// Database does, for a test that hands the URL to ballotd and checks rows
+// itself. The handle is closed in t.Cleanup.
+func Open(t testing.TB, u string) *sqlx.DB {
 	t.Helper()
 	db, err := open(u)
 	if err != nil {
