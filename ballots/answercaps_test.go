@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestAnswerCapsHoldUnderConcurrency: thirty transactions at once take an
@@ -45,7 +46,7 @@ func TestAnswerCapsHoldUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d answers taken under a cap of 7", took.Load())
 	}
 	var n int
-	if err := st.DB.Get(&n, `SELECT n FROM answer_counts WHERE scope = 'all:x@example.net'`); err != nil || n != 7 {
+	if err := testenv.DB(t, st).Get(&n, `SELECT n FROM answer_counts WHERE scope = 'all:x@example.net'`); err != nil || n != 7 {
 		t.Fatalf("the per-address count is %d (%v), want 7: refused answers count nothing", n, err)
 	}
 	// A cap of none refuses without counting.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // faultyMembers is a members file with every fault an export from a real
@@ -75,7 +76,7 @@ func TestImportAccountsForEveryLine(t *testing.T) {
 				t.Errorf("duplicates %+v; want a@example.net on lines 3 and 9", rep.DuplicateRows)
 			}
 			var names []string
-			if err := st.DB.SelectContext(ctx, &names, `SELECT email || ' ' || name || ' ' || district FROM members WHERE email <> 'z@example.net' ORDER BY email`); err != nil {
+			if err := testenv.DB(t, st).SelectContext(ctx, &names, `SELECT email || ' ' || name || ' ' || district FROM members WHERE email <> 'z@example.net' ORDER BY email`); err != nil {
 				t.Fatal(err)
 			}
 			want := "[a@example.net Ann B MA-07 d@example.net Di MA-02 f@example.net Fi AK-AL i@example.net Ivy Ivy MA-01 j@example.net Jo MA-04]"
@@ -134,7 +135,7 @@ func TestSyncGuard(t *testing.T) {
 		t.Fatalf("sync of a one-row file: %v; want refused naming 16 of 17 members of MA", err)
 	}
 	var removed int
-	if err := st.DB.GetContext(ctx, &removed, `SELECT count(*) FROM members WHERE status = 'removed'`); err != nil || removed != 0 {
+	if err := testenv.DB(t, st).GetContext(ctx, &removed, `SELECT count(*) FROM members WHERE status = 'removed'`); err != nil || removed != 0 {
 		t.Fatalf("a refused sync removed %d members (%v)", removed, err)
 	}
 	dry, err := st.ImportMemberList(ctx, strings.NewReader(one), ballots.MemberImport{Sync: true, DryRun: true})

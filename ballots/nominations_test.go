@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 const nominationGroups = "name,state,district,leader_email,leader_name\n" +
@@ -219,7 +220,7 @@ func TestMemberChangeStale(t *testing.T) {
 	}); err != nil || r.Change == nil || r.Change.OldDistrict != "MA-07" || r.Change.District != "MA-05" {
 		t.Fatalf("sign-up: %+v %v", r, err)
 	}
-	if _, err := st.DB.Exec(`UPDATE members SET district = 'MA-08' WHERE email = 'erin@example.net'`); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE members SET district = 'MA-08' WHERE email = 'erin@example.net'`); err != nil {
 		t.Fatal(err)
 	}
 	var c ballots.MemberChange
@@ -232,7 +233,7 @@ func TestMemberChangeStale(t *testing.T) {
 		t.Fatalf("confirm after another change: %+v %v %v", c, applied, err)
 	}
 	var district string
-	if err := st.DB.Get(&district, `SELECT district FROM members WHERE email = 'erin@example.net'`); err != nil || district != "MA-08" {
+	if err := testenv.DB(t, st).Get(&district, `SELECT district FROM members WHERE email = 'erin@example.net'`); err != nil || district != "MA-08" {
 		t.Fatalf("district %s %v", district, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // shift moves the wave's schedule: each argument is an SQL interval from
@@ -18,7 +19,7 @@ func shift(t *testing.T, st *ballots.Store, nc, vo, vc string) {
 		if v == "" {
 			continue
 		}
-		if _, err := st.DB.Exec(`UPDATE waves SET `+col+` = now() + $1::interval`, v); err != nil {
+		if _, err := testenv.DB(t, st).Exec(`UPDATE waves SET `+col+` = now() + $1::interval`, v); err != nil {
 			t.Fatalf("shift %s: %v", col, err)
 		}
 	}
@@ -55,7 +56,7 @@ func runConcurrently(t *testing.T, st *ballots.Store, n int, staff []string, lea
 func outboxTo(t *testing.T, st *ballots.Store, kind string) []string {
 	t.Helper()
 	var to []string
-	if err := st.DB.Select(&to, `SELECT recipient FROM outbox WHERE kind = $1 ORDER BY recipient`, kind); err != nil {
+	if err := testenv.DB(t, st).Select(&to, `SELECT recipient FROM outbox WHERE kind = $1 ORDER BY recipient`, kind); err != nil {
 		t.Fatal(err)
 	}
 	return to
@@ -140,7 +141,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 		t.Fatalf("announcements to %s", a)
 	}
 	var steps []string
-	if err := st.DB.Select(&steps, `SELECT r.code || ' ' || s.step || ' ' || s.actor FROM race_steps s JOIN races r ON r.id = s.race_id ORDER BY r.code, s.done_at`); err != nil {
+	if err := testenv.DB(t, st).Select(&steps, `SELECT r.code || ' ' || s.step || ' ' || s.actor FROM race_steps s JOIN races r ON r.id = s.race_id ORDER BY r.code, s.done_at`); err != nil {
 		t.Fatal(err)
 	}
 	if s := strings.Join(steps, ", "); s != "MA-07 open manual, MA-07 remind scheduler, MA-07 close manual, MA-SEN open scheduler, MA-SEN remind scheduler, MA-SEN close scheduler" {
@@ -164,7 +165,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 // openedAgo moves the races' opening back by the SQL interval ago.
 func openedAgo(t *testing.T, st *ballots.Store, ago string) {
 	t.Helper()
-	if _, err := st.DB.Exec(`UPDATE races SET opened_at = now() - $1::interval WHERE opened_at IS NOT NULL`, ago); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE races SET opened_at = now() - $1::interval WHERE opened_at IS NOT NULL`, ago); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -65,7 +65,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM inbound_messages WHERE outcome = 'held' AND detail LIKE '%held back by the rate limit%'`); n != 170 {
 		t.Fatalf("held sign-ups on record = %d, want 170", n)
 	}
-	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
+	d, err := ballots.BuildDigest(w.ctx, w.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 	}
 	// Nothing of alice's changed.
 	var name, district string
-	if err := w.st.DB.QueryRow(`SELECT name, district FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district); err != nil {
+	if err := w.db.QueryRow(`SELECT name, district FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district); err != nil {
 		t.Fatal(err)
 	}
 	if name != "Alice A" || district != "MA-07" {
@@ -166,7 +166,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	w := newWorld(t)
 	member := func() (name, district, status string) {
 		t.Helper()
-		if err := w.st.DB.QueryRow(`SELECT name, district, status FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district, &status); err != nil {
+		if err := w.db.QueryRow(`SELECT name, district, status FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district, &status); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -204,7 +204,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 		return tag
 	}
 	// Forged tokens and the member's sign-up token do not apply it.
-	mid, err := ballots.MemberByEmail(w.ctx, w.st.DB, "alice@example.net")
+	mid, err := ballots.MemberByEmail(w.ctx, w.db, "alice@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	}
 	// An unsubscribed member signing up again is a status change: asked,
 	// then confirmed.
-	bob, err := ballots.MemberByEmail(w.ctx, w.st.DB, "bob@example.net")
+	bob, err := ballots.MemberByEmail(w.ctx, w.db, "bob@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	}
 	bobStatus := func() string {
 		var s string
-		if err := w.st.DB.Get(&s, `SELECT status FROM members WHERE id = $1`, bob); err != nil {
+		if err := w.db.Get(&s, `SELECT status FROM members WHERE id = $1`, bob); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -270,7 +270,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 func (w *world) detail(id int64) string {
 	w.t.Helper()
 	var d string
-	if err := w.st.DB.Get(&d, `SELECT detail FROM inbound_messages WHERE id = $1`, id); err != nil {
+	if err := w.db.Get(&d, `SELECT detail FROM inbound_messages WHERE id = $1`, id); err != nil {
 		w.t.Fatal(err)
 	}
 	return d
@@ -297,21 +297,21 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 		t.Fatalf("authenticated nomination: %+v", res)
 	}
 	var notice int64
-	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
+	if err := w.db.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
 	staffTag := "s-" + w.toks.Make(ballots.TokenStaff, notice, nil)
 	var cand int64
-	if err := w.st.DB.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
+	if err := w.db.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
 		t.Fatal(err)
 	}
-	aliceID, err := ballots.MemberByEmail(w.ctx, w.st.DB, "alice@example.net")
+	aliceID, err := ballots.MemberByEmail(w.ctx, w.db, "alice@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unsub := "u-" + w.toks.Make(ballots.TokenUnsubscribe, aliceID, nil)
 	w.handle(w.reply("newbie@elsewhere.example", "join", "join", "District: MA-07", pass))
-	newbieID, err := ballots.MemberByEmail(w.ctx, w.st.DB, "newbie@elsewhere.example")
+	newbieID, err := ballots.MemberByEmail(w.ctx, w.db, "newbie@elsewhere.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	}
 	// Nothing changed.
 	var status string
-	if err := w.st.DB.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "nominated" {
+	if err := w.db.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "nominated" {
 		t.Fatalf("candidate is %s (%v), want still nominated", status, err)
 	}
 	if n := w.count(`SELECT count(*) FROM candidates WHERE name IN ('Kim Janey', 'Andrea Campbell')`); n != 0 {
@@ -390,7 +390,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	if res, err := w.p.Replay(w.ctx, quarantined[0]); err != nil || res.Outcome != OutcomeVetted {
 		t.Fatalf("replay of the staff command: %+v %v", res, err)
 	}
-	if err := w.st.DB.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "approved" {
+	if err := w.db.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "approved" {
 		t.Fatalf("after the replay the candidate is %s (%v)", status, err)
 	}
 	// Authenticated, each goes through.
@@ -412,17 +412,17 @@ func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
 		t.Fatalf("nomination: %+v", res)
 	}
 	var ballot, notice int64
-	if err := w.st.DB.QueryRow(`SELECT (SELECT min(id) FROM outbox WHERE kind = 'ballot'), (SELECT id FROM outbox WHERE kind = 'vetting-notice')`).Scan(&ballot, &notice); err != nil {
+	if err := w.db.QueryRow(`SELECT (SELECT min(id) FROM outbox WHERE kind = 'ballot'), (SELECT id FROM outbox WHERE kind = 'vetting-notice')`).Scan(&ballot, &notice); err != nil {
 		t.Fatal(err)
 	}
 	var cand int64
-	if err := w.st.DB.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
+	if err := w.db.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
 		t.Fatal(err)
 	}
 	approve := fmt.Sprintf("APPROVE %d", cand)
 	status := func() string {
 		var s string
-		if err := w.st.DB.Get(&s, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil {
+		if err := w.db.Get(&s, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -457,7 +457,7 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 	if n := w.sentTo("staff@example.org", ballots.MailVettingNotice); n != vettingNoticesPerDay {
 		t.Fatalf("vetting notices = %d, want %d", n, vettingNoticesPerDay)
 	}
-	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
+	d, err := ballots.BuildDigest(w.ctx, w.db)
 	if err != nil || d.HeldAnswers != 60-kindCap(ballots.MailNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
 		t.Fatalf("digest: %d held, %d to vet (%v)", d.HeldAnswers, len(d.Vetting), err)
 	}
@@ -472,13 +472,13 @@ func TestAbuseCommandsPerMessageBounded(t *testing.T) {
 		t.Fatalf("nomination: %+v", res)
 	}
 	var notice int64
-	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
+	if err := w.db.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
 	res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(ballots.TokenStaff, notice, nil), "Re: vet",
 		strings.Repeat("APPROVE 99999\r\n", maxCommands+10)))
 	var results []string
-	if err := w.st.DB.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {
+	if err := w.db.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {
 		t.Fatal(err)
 	}
 	if len(results) != maxCommands+1 || !strings.Contains(results[maxCommands], "Only the first 50 commands") {

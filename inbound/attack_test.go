@@ -22,7 +22,7 @@ func TestAttackForgedTokens(t *testing.T) {
 	aliceID, aliceTok := w.ballot("MA-SEN", "alice@example.net")
 	bobID, _ := w.ballot("MA-SEN", "bob@example.net")
 	_, alice07 := w.ballot("MA-07", "alice@example.net")
-	nonce, _ := ballots.BallotNonce(w.ctx, w.st.DB, aliceID)
+	nonce, _ := ballots.BallotNonce(w.ctx, w.db, aliceID)
 	// bob's ballot id with alice's MAC: decodes, does not verify.
 	otherVoter := w.toks.Make(ballots.TokenBallot, bobID, nonce)
 	// Another race: alice's MA-07 id bytes with her MA-SEN MAC.
@@ -106,7 +106,7 @@ func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
 		t.Fatalf("own ballot quoting another: %q", res.Outcome)
 	}
 	var voter string
-	if err := w.st.DB.Get(&voter, `SELECT m.email FROM votes v JOIN ballots b ON b.id = v.ballot_id JOIN members m ON m.id = b.member_id`); err != nil {
+	if err := w.db.Get(&voter, `SELECT m.email FROM votes v JOIN ballots b ON b.id = v.ballot_id JOIN members m ON m.id = b.member_id`); err != nil {
 		t.Fatal(err)
 	}
 	if voter != "mallory@example.com" {
@@ -281,7 +281,7 @@ func TestAttackSQLMetacharacters(t *testing.T) {
 		t.Fatalf("inbound rows = %d, want %d", n, len(raws))
 	}
 	var subject string
-	if err := w.st.DB.Get(&subject, `SELECT subject FROM inbound_messages ORDER BY id LIMIT 1`); err != nil || subject != evil {
+	if err := w.db.Get(&subject, `SELECT subject FROM inbound_messages ORDER BY id LIMIT 1`); err != nil || subject != evil {
 		t.Fatalf("stored subject %q, %v; want it verbatim", subject, err)
 	}
 }

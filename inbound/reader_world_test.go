@@ -34,7 +34,7 @@ func (w *world) replyAt(from, tag string, date time.Time, body string, extra ...
 func (w *world) ballotMessageID(ballotID int64) string {
 	w.t.Helper()
 	var outboxID int64
-	if err := w.st.DB.Get(&outboxID, `SELECT id FROM outbox WHERE ballot_id = $1 AND kind = 'ballot'`, ballotID); err != nil {
+	if err := w.db.Get(&outboxID, `SELECT id FROM outbox WHERE ballot_id = $1 AND kind = 'ballot'`, ballotID); err != nil {
 		w.t.Fatal(err)
 	}
 	return w.toks.Make(ballots.TokenMessageID, outboxID, nil) + "@example.org"

@@ -75,7 +75,7 @@ func TestBouncesMapBack(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	var oid, member int64
-	if err := w.st.DB.QueryRow(`SELECT o.id, o.member_id FROM outbox o JOIN members m ON m.id = o.member_id
+	if err := w.db.QueryRow(`SELECT o.id, o.member_id FROM outbox o JOIN members m ON m.id = o.member_id
 		WHERE m.email = 'bob@example.net' ORDER BY o.id LIMIT 1`).Scan(&oid, &member); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestBouncesMapBack(t *testing.T) {
 	if res.Class != ClassBounce || res.Outcome != OutcomeBounced {
 		t.Fatalf("soft bounce: %+v", res)
 	}
-	st, err := ballots.MemberBounceState(w.ctx, w.st.DB, member)
+	st, err := ballots.MemberBounceState(w.ctx, w.db, member)
 	if err != nil || st.Status != "active" || st.SoftBounces != 1 {
 		t.Fatalf("after a soft bounce: %+v, %v", st, err)
 	}
@@ -96,13 +96,13 @@ func TestBouncesMapBack(t *testing.T) {
 	if res.Outcome != OutcomeBounced {
 		t.Fatalf("hard bounce: %+v", res)
 	}
-	st, _ = ballots.MemberBounceState(w.ctx, w.st.DB, member)
+	st, _ = ballots.MemberBounceState(w.ctx, w.db, member)
 	if st.Status != "bounced" {
 		t.Fatalf("after a hard bounce: %+v", st)
 	}
 	var status, diag string
 	var hard bool
-	if err := w.st.DB.QueryRow(`SELECT bounce_status, bounce_diagnostic, bounce_hard FROM outbox WHERE id = $1`, oid).Scan(&status, &diag, &hard); err != nil {
+	if err := w.db.QueryRow(`SELECT bounce_status, bounce_diagnostic, bounce_hard FROM outbox WHERE id = $1`, oid).Scan(&status, &diag, &hard); err != nil {
 		t.Fatal(err)
 	}
 	if status != "5.1.1" || !hard || !strings.Contains(diag, "User unknown") {

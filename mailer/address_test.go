@@ -122,7 +122,7 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		Race   int64 `db:"race_id"`
 		Email  string
 	}
-	if err := st.DB.GetContext(ctx, &m, `SELECT b.member_id, b.id, b.race_id, mb.email FROM ballots b JOIN members mb ON mb.id = b.member_id
+	if err := testenv.DB(t, st).GetContext(ctx, &m, `SELECT b.member_id, b.id, b.race_id, mb.email FROM ballots b JOIN members mb ON mb.id = b.member_id
 		WHERE mb.email = 'ma@example.net'`); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows int
-	if err := st.DB.GetContext(ctx, &rows, `SELECT count(*) FROM outbox`); err != nil {
+	if err := testenv.DB(t, st).GetContext(ctx, &rows, `SELECT count(*) FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -95,7 +96,7 @@ func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 
 	var closes time.Time
-	if err := f.st.DB.Get(&closes, `SELECT voting_close FROM waves WHERE name = 'March'`); err != nil {
+	if err := testenv.DB(t, f.st).Get(&closes, `SELECT voting_close FROM waves WHERE name = 'March'`); err != nil {
 		t.Fatal(err)
 	}
 	ayanna, liz := ids["Ayanna Pressley"], ids["Liz Warren"]

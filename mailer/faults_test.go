@@ -191,7 +191,7 @@ type rowState struct {
 func rowStates(t *testing.T, st *ballots.Store) map[string]rowState {
 	t.Helper()
 	var rows []rowState
-	if err := st.DB.Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
+	if err := testenv.DB(t, st).Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]rowState{}
@@ -210,7 +210,7 @@ func drainUntilSettled(t *testing.T, ob *mailer.Outbox, st *ballots.Store, round
 		if _, err := ob.Drain(ctx); err != nil {
 			t.Fatal(err)
 		}
-		res, err := st.DB.Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'deferred'`)
+		res, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'deferred'`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -399,7 +399,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 	}
 	// The released row is due again now, i.e. after the cursor in time:
 	// put it back to its place in the order, behind the cursor.
-	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, first[0].NextAttempt, first[0].ID); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, first[0].NextAttempt, first[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	next, _, err := st.ClaimOutboxAfter(ctx, cur, 2, time.Hour)
@@ -432,10 +432,8 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); len(r.received()) < n; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("relay received %d of %d", len(r.received()), n)
-			}
+		if !testenv.Poll(20*time.Second, func() bool { return len(r.received()) >= n }) {
+			t.Fatalf("relay received %d of %d", len(r.received()), n)
 		}
 	}
 	waitFor(8)
@@ -443,7 +441,7 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	if err := st.ReleaseOutbox(ctx, []int64{held[0].ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	ob.Wake()

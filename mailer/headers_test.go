@@ -22,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 )
 
@@ -139,7 +140,7 @@ func TestHeaderInjectionThroughSubjectAndReferences(t *testing.T) {
 	// Through the renderer: an answer whose In-Reply-To came from an inbound message.
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.st.DB.Exec(`UPDATE outbox SET status = 'sent'`); err != nil {
+	if _, err := testenv.DB(t, f.st).Exec(`UPDATE outbox SET status = 'sent'`); err != nil {
 		t.Fatal(err)
 	}
 	err = f.st.InTx(ctx, func(tx *sqlx.Tx) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -45,7 +46,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[string]sentMail {
 		Ballot int64 `db:"ballot_id"`
 		Race   int64 `db:"race_id"`
 	}
-	if err := f.st.DB.Get(&alice, `SELECT m.id AS member_id, b.id AS ballot_id, b.race_id FROM members m
+	if err := testenv.DB(t, f.st).Get(&alice, `SELECT m.id AS member_id, b.id AS ballot_id, b.race_id FROM members m
 		JOIN ballots b ON b.member_id = m.id WHERE m.email = 'alice@example.net'`); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 
 func statuses(t *testing.T, st *ballots.Store) map[string]string {
 	t.Helper()
-	rows, err := st.DB.Query(`SELECT recipient, status || ':' || coalesce(last_code, 0) FROM outbox`)
+	rows, err := testenv.DB(t, st).Query(`SELECT recipient, status || ':' || coalesce(last_code, 0) FROM outbox`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,12 +170,12 @@ func TestOutboxDefersThrottledAndRetries(t *testing.T) {
 		}
 	}
 	var next time.Time
-	if err := f.st.DB.Get(&next, `SELECT min(next_attempt) FROM outbox`); err != nil || time.Until(next) < 5*time.Second {
+	if err := testenv.DB(t, f.st).Get(&next, `SELECT min(next_attempt) FROM outbox`); err != nil || time.Until(next) < 5*time.Second {
 		t.Fatalf("next attempt %v (%v) should be backed off", next, err)
 	}
 	// The relay recovers; the deferred rows come due.
 	f.hub.SetRcptFault(nil)
-	if _, err := f.st.DB.Exec(`UPDATE outbox SET next_attempt = now()`); err != nil {
+	if _, err := testenv.DB(t, f.st).Exec(`UPDATE outbox SET next_attempt = now()`); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.outbox.Drain(ctx); err != nil || n != 3 {
@@ -202,7 +202,7 @@ func TestOutboxRelayDown(t *testing.T) {
 	}
 	var deferred int
 	var reply string
-	if err := f.st.DB.QueryRow(`SELECT count(*), max(last_reply) FROM outbox WHERE status = 'deferred'`).Scan(&deferred, &reply); err != nil {
+	if err := testenv.DB(t, f.st).QueryRow(`SELECT count(*), max(last_reply) FROM outbox WHERE status = 'deferred'`).Scan(&deferred, &reply); err != nil {
 		t.Fatal(err)
 	}
 	if deferred != 3 || !strings.Contains(reply, "dial") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // The abuse of issue 17 over the real daemon, IMAP and SMTP (the hub) and
@@ -19,19 +20,15 @@ import (
 func (h *harness) waitHandled(n int) {
 	h.t.Helper()
 	db := h.db()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var got int
+	var got int
+	handled := testenv.Poll(60*time.Second, func() bool {
 		if err := db.Get(&got, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
 			h.t.Fatal(err)
 		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("ballotd handled %d messages, want %d", got, n)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return got >= n
+	})
+	if !handled {
+		h.t.Fatalf("ballotd handled %d messages, want %d", got, n)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestEndToEndBounce sends ballots over SMTP, returns one as a mail server
@@ -41,18 +43,17 @@ func TestEndToEndBounce(t *testing.T) {
 	db := h.db()
 	// A bounded wait for the daemon to read the mailbox.
 	var status, bounceStatus string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testenv.Poll(30*time.Second, func() bool {
 		if err := db.QueryRow(`SELECT m.status, o.bounce_status FROM members m JOIN outbox o ON o.member_id = m.id
 			WHERE m.email = 'bob@example.net' AND o.kind = 'ballot'`).Scan(&status, &bounceStatus); err != nil {
 			t.Fatal(err)
 		}
-		if status == "bounced" {
-			break
-		}
-	}
+		return status == "bounced"
+	})
 	if status != "bounced" || bounceStatus != "5.1.1" {
 		t.Fatalf("bob: status %q, ballot's bounce status %q; want bounced, 5.1.1", status, bounceStatus)
 	}
+	h.waitIdle() // whatever the bounce would send, it has sent
 	stop()
 	stop = func() {}
 	if n := len(h.sent()); n != 3 {

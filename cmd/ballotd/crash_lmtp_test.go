@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // crashLMTPReplies is how many replies the MTA hands to the LMTP door
@@ -127,10 +128,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 	for i := 0; i < crashKills; i++ {
 		before := delivered()
 		cmd := r.start()
-		deadline := time.Now().Add(20 * time.Second)
-		for delivered() == before && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testenv.Poll(20*time.Second, func() bool { return delivered() != before })
 		time.Sleep(time.Duration(r.rng.IntN(150)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

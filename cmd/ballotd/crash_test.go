@@ -148,16 +148,12 @@ func (r *crashRig) finish(done func() bool) {
 	r.t.Helper()
 	before := r.logSize()
 	cmd := r.start()
-	deadline := time.Now().Add(3 * time.Minute)
 	// SIGTERM only once serve has logged: its handler is set up first
 	// thing, and a signal before that kills it the default way.
-	for !done() || r.logSize() == before {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			r.t.Fatal("serve did not finish the work within 3 minutes after the crashes")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Poll(3*time.Minute, func() bool { return done() && r.logSize() != before }) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		r.t.Fatal("serve did not finish the work within 3 minutes after the crashes")
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestBallotsDeliveryStatus sends a race's ballots over SMTP and checks
@@ -103,12 +104,10 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		}
 		return false
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	testenv.Poll(30*time.Second, func() bool {
 		d = h.deliveries("MA-SEN")
-		if reflect.DeepEqual(statusOf(d), want) && erinDelayed() {
-			break
-		}
-	}
+		return reflect.DeepEqual(statusOf(d), want) && erinDelayed()
+	})
 	if got := statusOf(d); !reflect.DeepEqual(got, want) {
 		t.Fatalf("statuses = %v, want %v", got, want)
 	}
@@ -238,10 +237,8 @@ func TestBallotsAfterResend(t *testing.T) {
 	}
 	// carolWhen waits (bounded) for carol's ballot to reach status.
 	carolWhen := func(status string) ballots.BallotDelivery {
-		c := carol()
-		for deadline := time.Now().Add(30 * time.Second); c.Status != status && time.Now().Before(deadline); c = carol() {
-			time.Sleep(50 * time.Millisecond)
-		}
+		var c ballots.BallotDelivery
+		testenv.Poll(30*time.Second, func() bool { c = carol(); return c.Status == status })
 		return c
 	}
 	c := carolWhen(ballots.DeliveryFailed)

@@ -608,11 +608,8 @@ func TestReachableTurnout(t *testing.T) {
 	h.waitSent(3)
 	// Carol's ballot is refused for good (a bounded wait for the outbox to
 	// record it, not a timing assertion).
-	for deadline := time.Now().Add(30 * time.Second); h.outboxCount("ballot", "failed") != 1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("carol's ballot never failed:\n%s", h.ballotd("outbox"))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Poll(30*time.Second, func() bool { return h.outboxCount("ballot", "failed") == 1 }) {
+		t.Fatalf("carol's ballot never failed:\n%s", h.ballotd("outbox"))
 	}
 	h.ballotd("race", "close", "MA-07")
 	for _, e := range h.waitSent(3 + 3)[3:] {
@@ -776,7 +773,7 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 	if err := db.Get(&actor, `SELECT actor FROM race_steps WHERE step = 'release'`); err != nil || actor != "staff" {
 		t.Fatalf("release recorded by %q, %v; want staff", actor, err)
 	}
-	time.Sleep(300 * time.Millisecond) // anything more would be a second send; not a timing assertion on ballotd
+	h.waitIdle() // whatever alice's RELEASE would send, it has sent
 	if n := len(h.sent()); n != 9 {
 		t.Errorf("sent %d messages, want 9 (nothing to alice's RELEASE, no second announcement)", n)
 	}

@@ -83,23 +83,21 @@ func scrape(t *testing.T, base string) map[string]float64 {
 // waitMetric waits (bounded) until every metric in want has at least its value.
 func waitMetric(t *testing.T, base string, want map[string]float64) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := scrape(t, base)
-		short := ""
+	var m map[string]float64
+	short := ""
+	moved := testenv.Poll(30*time.Second, func() bool {
+		m, short = scrape(t, base), ""
 		for k, v := range want {
 			if m[k] < v {
 				short += fmt.Sprintf("%s = %v (want ≥ %v); ", k, m[k], v)
 			}
 		}
-		if short == "" {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics did not move: %s", short)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return short == ""
+	})
+	if !moved {
+		t.Fatalf("metrics did not move: %s", short)
 	}
+	return m
 }
 
 // TestMetricsMove runs serve with BALLOTD_ADMIN_ADDR: /metrics counts the

@@ -166,12 +166,8 @@ func TestServersRestartMidRun(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 90s\nserve log:\n%s", what, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testenv.Poll(90*time.Second, cond) {
+			t.Fatalf("%s: not within 90s\nserve log:\n%s", what, logs.String())
 		}
 	}
 	// The relay goes away while ballots go out.

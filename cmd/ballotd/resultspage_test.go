@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // pageReceipts is the receipt list a results page embeds for its check,
@@ -39,22 +40,18 @@ func pageScripts(page string) (data, script string) {
 // getPage GETs url, waiting (bounded) for serve's listener to come up.
 func getPage(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return resp, string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var resp *http.Response
+	var err error
+	// serve opens its HTTP listener as it starts: a bounded wait for it.
+	if !testenv.Poll(30*time.Second, func() bool { resp, err = http.Get(url); return err == nil }) {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
 
 // verifyHarness runs the page's script under node against a stand-in for

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestSecretStrength: published secrets and ones of little estimated
@@ -72,10 +73,7 @@ func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
 	}
 	h.env["BALLOTD_SECRET"] = "aaaaaaaaaaaaaaaa"
 	stop, logs := h.serveLogged()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs(), "ballotd serving") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(logs(), "ballotd serving") }, "serve logs that it is serving")
 	stop()
 	if !strings.Contains(logs(), "WEAK SECRET: BALLOTD_SECRET is weak") {
 		t.Errorf("serve with a weak secret does not warn:\n%s", logs())
