@@ -126,12 +126,23 @@ func (r *crashRig) start() *exec.Cmd {
 	return cmd
 }
 
-// killLoop starts serve and SIGKILLs it after a random 30–400 ms, n times,
-// recording what progress() said at each kill (the crash points).
-func (r *crashRig) killLoop(n int, progress func() int) []int {
+// killLoop starts serve and SIGKILLs it n times, recording what progress()
+// said at each kill (the crash points). Each kill comes a random 30–400 ms
+// after progress() has moved since the start, so that it lands while serve
+// is doing the work, however long serve takes to start on a loaded machine
+// (a fixed delay from the start killed it, there, before it had done
+// anything). Once progress() reaches all, it kills without waiting.
+func (r *crashRig) killLoop(n int, progress func() int, all int) []int {
 	var points []int
 	for i := 0; i < n; i++ {
+		before := progress()
 		cmd := r.start()
+		moved := testenv.Poll(30*time.Second, func() bool { p := progress(); return p != before || p >= all })
+		if !moved {
+			cmd.Process.Kill()
+			cmd.Wait()
+			r.t.Fatalf("serve made no progress within 30 s of its start %d (at %d of %d)", i+1, before, all)
+		}
 		time.Sleep(time.Duration(30+r.rng.IntN(370)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			r.t.Fatal(err)
@@ -211,7 +222,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 
 	// Phase 1: sending 10,000 ballots, killed 20 times.
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
-	sendPoints := r.killLoop(crashKills, sent)
+	sendPoints := r.killLoop(crashKills, sent, crashBallots)
 	r.finish(func() bool { return sent() == crashBallots })
 
 	if n := r.count(`SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status <> 'sent'`); n != 0 {
@@ -277,7 +288,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		deliver(m, !final[m])
 	}
 	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
-	ingestPoints := r.killLoop(crashKills, handled)
+	ingestPoints := r.killLoop(crashKills, handled, crashReplies)
 	r.finish(func() bool {
 		return handled() == crashReplies && r.count(`SELECT count(*) FROM outbox WHERE status <> 'sent'`) == 0
 	})

@@ -570,6 +570,7 @@ func TestHeldResults(t *testing.T) {
 	if out := h.ballotd("export", "endorsements", "--format", "csv"); !strings.Contains(out, "July,MA,house,MA-07,Jane Doe") {
 		t.Fatalf("export after release:\n%s", out)
 	}
+	h.waitIdle()
 	stop()
 	stop = nil
 	if n := len(h.sent()); n != 8 {
@@ -697,6 +698,7 @@ func TestLeaderSessionKilled(t *testing.T) {
 
 	h.shift(db, "", "", "-1 second")
 	h.waitSent(5 + 6)
+	h.waitIdle() // a mail sent twice would have gone by now
 	stopA()
 	stopB()
 	stopA, stopB = func() {}, func() {}

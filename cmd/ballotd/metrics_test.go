@@ -20,7 +20,6 @@ import (
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
-	db := testenv.DB(t, st)
 	o := newObserver(st)
 	get := func() (int, health) {
 		rec := httptest.NewRecorder()
@@ -45,7 +44,7 @@ func TestHealthz(t *testing.T) {
 		{"IMAP session failed since", func() { o.imapErr = "imap: connection reset" }, 503, "ok", "error: imap: connection reset", "failing"},
 		{"SMTP relay refused", func() { o.imapErr, o.smtpErr = "", "dial tcp: connection refused" }, 503, "ok", "ok", "failing"},
 		{"poll stale", func() { o.smtpErr, o.lastPoll = "", time.Now().Add(-6*time.Minute) }, 503, "ok", "no successful poll for 6m0s", "failing"},
-		{"database closed", func() { o.lastPoll = time.Now(); db.Close() }, 503, "error: read health: sql: database is closed", "ok", "failing"},
+		{"database closed", func() { o.lastPoll = time.Now(); st.Close() }, 503, "error: read health: sql: database is closed", "ok", "failing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.setup()

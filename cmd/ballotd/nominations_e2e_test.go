@@ -222,6 +222,7 @@ func TestEndToEndNominations(t *testing.T) {
 	if !got["alice@example.net"] || !got["dave@example.net"] {
 		t.Errorf("ballots went to %v; want alice and dave", got)
 	}
+	h.waitIdle() // whatever the stranger's command would send, it has sent
 	stop()
 	stop = nil
 	if n := len(h.sent()); n != 11 {
