@@ -91,6 +91,10 @@ func TestStoreFromTemplate(t *testing.T) {
 	if err := db.Get(&n, "SELECT count(*) FROM schema_migrations"); err != nil || n == 0 {
 		t.Fatalf("schema_migrations rows = %d, %v; want the migrations applied", n, err)
 	}
+	var sync string
+	if err := db.Get(&sync, "SHOW synchronous_commit"); err != nil || sync != "off" {
+		t.Errorf("synchronous_commit = %q, %v; want off", sync, err)
+	}
 	db.MustExec("CREATE TABLE probe (x int)")
 	var exists bool
 	if err := st.InTx(context.Background(), func(tx *sqlx.Tx) error {
