@@ -228,8 +228,10 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	}
 
 	// Phase 1: sending 10,000 ballots, killed 20 times.
+	start := time.Now()
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
 	sendPoints := r.killLoop(crashKills, sent, crashBallots)
+	killed := time.Since(start)
 	r.finish(func() bool { return sent() == crashBallots })
 
 	if n := r.count(`SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status <> 'sent'`); n != 0 {
@@ -263,8 +265,8 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		}
 	}
 	resent := len(received) - len(byID)
-	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot",
-		crashKills, sendPoints, len(received), resent)
+	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot; kills %v, finish %v",
+		crashKills, sendPoints, len(received), resent, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 
 	// Phase 2: 2,500 replies in the mailbox (2,250 voters; 250 of them
 	// change their vote later), ingested while serve is killed 20 times.
@@ -295,7 +297,9 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		deliver(m, !final[m])
 	}
 	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
+	start = time.Now()
 	ingestPoints := r.killLoop(crashKills, handled, crashReplies)
+	killed = time.Since(start)
 	r.finish(func() bool {
 		return handled() == crashReplies && r.count(`SELECT count(*) FROM outbox WHERE status <> 'sent'`) == 0
 	})
@@ -322,6 +326,6 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	if tl.Voted != voters || tl.Candidates[0].Votes != wantYes || tl.Eligible != crashBallots {
 		t.Errorf("tally: eligible %d voted %d yes %d; want %d, %d, %d", tl.Eligible, tl.Voted, tl.Candidates[0].Votes, crashBallots, voters, wantYes)
 	}
-	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent",
-		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes)
+	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
+		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 }

@@ -291,12 +291,6 @@ func Database(t testing.TB) *sqlx.DB {
 	return Open(t, DatabaseURL(t))
 }
 
-// MigratedDatabase is MigratedURL opened as Database opens it.
-func MigratedDatabase(t testing.TB) *sqlx.DB {
-	t.Helper()
-	return Open(t, MigratedURL(t))
-}
-
 // Open opens the database at u (a URL from DatabaseURL or MigratedURL) as
 // Database does, for a test that hands the URL to ballotd and checks rows
 // itself. The handle is closed in t.Cleanup.
