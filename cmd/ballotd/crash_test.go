@@ -41,9 +41,9 @@ const (
 
 // crashSeedEnv names the variable that sets the crash tests' random seed.
 // Each test logs the seed it used (with -v, or when it fails); running it
-// again with BALLOTD_CRASH_SEED set to that value kills at the same delays.
-// The kills then fall on the same moments of the test's clock, not on the
-// same rows: how far serve gets in a given time varies from run to run.
+// again with BALLOTD_CRASH_SEED set to that value kills at the same delays
+// after serve's progress. The kills then fall on the same moments, not on
+// the same rows: how far serve gets in a given time varies from run to run.
 const crashSeedEnv = "BALLOTD_CRASH_SEED"
 
 // crashSeed returns the seed from $BALLOTD_CRASH_SEED, or a new one, and
