@@ -9,12 +9,14 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestAnswerCapsHoldUnderConcurrency: thirty transactions at once take an
 // answer under a shared cap of 7: exactly 7 get one, and the refused give
 // back what they counted under the other cap.
 func TestAnswerCapsHoldUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	caps := []ballots.AnswerCap{{Scope: "all:x@example.net", Period: ballots.CapDay, Max: 20},
@@ -44,7 +46,7 @@ func TestAnswerCapsHoldUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d answers taken under a cap of 7", took.Load())
 	}
 	var n int
-	if err := st.DB.Get(&n, `SELECT n FROM answer_counts WHERE scope = 'all:x@example.net'`); err != nil || n != 7 {
+	if err := testenv.DB(t, st).Get(&n, `SELECT n FROM answer_counts WHERE scope = 'all:x@example.net'`); err != nil || n != 7 {
 		t.Fatalf("the per-address count is %d (%v), want 7: refused answers count nothing", n, err)
 	}
 	// A cap of none refuses without counting.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // faultyMembers is a members file with every fault an export from a real
@@ -36,6 +37,7 @@ var faultyMembers = "\ufeffsep=,\r\n" + // 1
 // line it starts on with its problem, the duplicate by its lines; through
 // both import paths (into an empty table, and an upsert).
 func TestImportAccountsForEveryLine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	wantRejected := map[int]string{4: "MA-99", 5: "unterminated quote", 7: "at large: AK-AL", 10: "not UTF-8 (byte 0xE9 at column 18)",
 		12: "Massachusetts has 9 districts", 15: "not an address"}
@@ -74,7 +76,7 @@ func TestImportAccountsForEveryLine(t *testing.T) {
 				t.Errorf("duplicates %+v; want a@example.net on lines 3 and 9", rep.DuplicateRows)
 			}
 			var names []string
-			if err := st.DB.SelectContext(ctx, &names, `SELECT email || ' ' || name || ' ' || district FROM members WHERE email <> 'z@example.net' ORDER BY email`); err != nil {
+			if err := testenv.DB(t, st).SelectContext(ctx, &names, `SELECT email || ' ' || name || ' ' || district FROM members WHERE email <> 'z@example.net' ORDER BY email`); err != nil {
 				t.Fatal(err)
 			}
 			want := "[a@example.net Ann B MA-07 d@example.net Di MA-02 f@example.net Fi AK-AL i@example.net Ivy Ivy MA-01 j@example.net Jo MA-04]"
@@ -88,6 +90,7 @@ func TestImportAccountsForEveryLine(t *testing.T) {
 // A file separated by ; or tabs is read with its separator; one whose
 // header names no known columns says which separator it seems to use.
 func TestImportSeparators(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	for sep, file := range map[string]string{
@@ -114,6 +117,7 @@ func TestImportSeparators(t *testing.T) {
 // members, and changes nothing then; a dry run lists who would go and says
 // a real run would be refused.
 func TestSyncGuard(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	var all strings.Builder
@@ -131,7 +135,7 @@ func TestSyncGuard(t *testing.T) {
 		t.Fatalf("sync of a one-row file: %v; want refused naming 16 of 17 members of MA", err)
 	}
 	var removed int
-	if err := st.DB.GetContext(ctx, &removed, `SELECT count(*) FROM members WHERE status = 'removed'`); err != nil || removed != 0 {
+	if err := testenv.DB(t, st).GetContext(ctx, &removed, `SELECT count(*) FROM members WHERE status = 'removed'`); err != nil || removed != 0 {
 		t.Fatalf("a refused sync removed %d members (%v)", removed, err)
 	}
 	dry, err := st.ImportMemberList(ctx, strings.NewReader(one), ballots.MemberImport{Sync: true, DryRun: true})
@@ -147,6 +151,7 @@ func TestSyncGuard(t *testing.T) {
 // Districts are checked against each state's seats in the House after the
 // 2020 census: 435 in all, six states at large.
 func TestDistrictsOfEachState(t *testing.T) {
+	t.Parallel()
 	seats := 0
 	for _, st := range []string{"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD",
 		"MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // memberRow is a member as an import leaves it.
@@ -20,7 +21,7 @@ type memberRow struct {
 func importedMembers(t *testing.T, st *ballots.Store, except string) []memberRow {
 	t.Helper()
 	var rows []memberRow
-	if err := st.DB.Select(&rows, `SELECT email, name, state, district, status FROM members WHERE email <> $1 ORDER BY email`, except); err != nil {
+	if err := testenv.DB(t, st).Select(&rows, `SELECT email, name, state, district, status FROM members WHERE email <> $1 ORDER BY email`, except); err != nil {
 		t.Fatal(err)
 	}
 	return rows
@@ -31,7 +32,7 @@ func importedMembers(t *testing.T, st *ballots.Store, except string) []memberRow
 func emailKey(t *testing.T, st *ballots.Store) string {
 	t.Helper()
 	var defs []string
-	if err := st.DB.Select(&defs, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+	if err := testenv.DB(t, st).Select(&defs, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
 		WHERE conrelid = 'members'::regclass AND conname = 'members_email_key'`); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +45,7 @@ func emailKey(t *testing.T, st *ballots.Store) string {
 // report and the same members, leave the unique index on email as the
 // migrations made it, and a second import must change nothing.
 func TestImportFirstLoadSameAsUpsert(t *testing.T) {
+	t.Parallel()
 	const other = "other@example.net"
 	ctx := context.Background()
 	files := map[string]string{
@@ -124,6 +126,7 @@ func TestImportFirstLoadSameAsUpsert(t *testing.T) {
 // its COPY: the error is returned and the empty table is left as it was,
 // unique index on email included, ready for the next import.
 func TestImportFirstLoadFailsCleanly(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	var b strings.Builder
 	b.WriteString("email,name,district\n")

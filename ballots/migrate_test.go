@@ -16,6 +16,7 @@ import (
 // changed, or one pending below an applied one is refused by CheckSchema
 // and by Migrate, which then applies nothing.
 func TestMigrationGuards(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	migs, err := ballots.Migrations()
 	if err != nil {
@@ -70,6 +71,7 @@ func TestMigrationGuards(t *testing.T) {
 // with version and name only) upgrades cleanly: nothing is applied again,
 // and the checksums are recorded.
 func TestMigrateRecordsChecksumsOfAnOldDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := testenv.Database(t)
 	if _, err := ballots.Migrate(ctx, db); err != nil {

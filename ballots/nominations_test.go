@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 const nominationGroups = "name,state,district,leader_email,leader_name\n" +
@@ -52,6 +53,7 @@ func nominate(t *testing.T, st *ballots.Store, in ballots.NominationInput, now t
 }
 
 func TestNominateValidation(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	cases := []struct {
 		name     string
@@ -94,6 +96,7 @@ func TestNominateValidation(t *testing.T) {
 }
 
 func TestNominationMergeUpdateWithdrawVet(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	ctx := context.Background()
 	a := nominate(t, st, ballots.NominationInput{Sender: "lead@northampton.example", Candidate: "Ed Markey", Race: "MA-SEN", Reason: "Climate leader.\n\nMore."}, now)
@@ -166,6 +169,7 @@ func TestNominationMergeUpdateWithdrawVet(t *testing.T) {
 }
 
 func TestSignUpStatuses(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	var first, again ballots.SignUpResult
@@ -202,6 +206,7 @@ func TestSignUpStatuses(t *testing.T) {
 // TestMemberChangeStale: a change confirmed after the member changed
 // otherwise (an import, another confirmed change) is not applied.
 func TestMemberChangeStale(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nerin@example.net,Erin,MA-07\n")); err != nil {
@@ -215,7 +220,7 @@ func TestMemberChangeStale(t *testing.T) {
 	}); err != nil || r.Change == nil || r.Change.OldDistrict != "MA-07" || r.Change.District != "MA-05" {
 		t.Fatalf("sign-up: %+v %v", r, err)
 	}
-	if _, err := st.DB.Exec(`UPDATE members SET district = 'MA-08' WHERE email = 'erin@example.net'`); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE members SET district = 'MA-08' WHERE email = 'erin@example.net'`); err != nil {
 		t.Fatal(err)
 	}
 	var c ballots.MemberChange
@@ -228,7 +233,7 @@ func TestMemberChangeStale(t *testing.T) {
 		t.Fatalf("confirm after another change: %+v %v %v", c, applied, err)
 	}
 	var district string
-	if err := st.DB.Get(&district, `SELECT district FROM members WHERE email = 'erin@example.net'`); err != nil || district != "MA-08" {
+	if err := testenv.DB(t, st).Get(&district, `SELECT district FROM members WHERE email = 'erin@example.net'`); err != nil || district != "MA-08" {
 		t.Fatalf("district %s %v", district, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // BenchmarkOpenRace opens a state-wide race of 200,000 members and a House
@@ -19,11 +20,11 @@ func BenchmarkOpenRace(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		st := newStore(b)
-		if _, err := st.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
+		if _, err := testenv.DB(b, st).ExecContext(ctx, `INSERT INTO members (email, name, state, district)
 			SELECT 'member' || g || '@bench.example', 'Member ' || g, 'MA', 'MA-0' || (g % 9 + 1) FROM generate_series(1, $1) g`, members); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.DB.ExecContext(ctx, `ANALYZE members`); err != nil {
+		if _, err := testenv.DB(b, st).ExecContext(ctx, `ANALYZE members`); err != nil {
 			b.Fatal(err)
 		}
 		now := time.Now()
@@ -55,10 +56,11 @@ func BenchmarkOpenRace(b *testing.B) {
 // run through, every eligible member gets exactly one ballot and one
 // queued message.
 func TestOpenRaceInRanges(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	// Ids far apart put these members in three ranges of 50,000.
-	if _, err := st.DB.Exec(`INSERT INTO members (id, email, name, state, district) VALUES
+	if _, err := testenv.DB(t, st).Exec(`INSERT INTO members (id, email, name, state, district) VALUES
 		(60000, 'far1@example.net', 'Far One', 'MA', 'MA-07'),
 		(149999, 'far2@example.net', 'Far Two', 'MA', 'MA-02'),
 		(149998, 'far3@example.net', 'Far Three', 'NY', 'NY-10')`); err != nil {
@@ -78,7 +80,7 @@ func TestOpenRaceInRanges(t *testing.T) {
 		t.Fatalf("open cancelled after the first range: %v after %d reports, want an error after 1", err, calls)
 	}
 	var left int
-	if err := st.DB.Get(&left, `SELECT (SELECT count(*) FROM ballots) + (SELECT count(*) FROM outbox)`); err != nil || left != 0 {
+	if err := testenv.DB(t, st).Get(&left, `SELECT (SELECT count(*) FROM ballots) + (SELECT count(*) FROM outbox)`); err != nil || left != 0 {
 		t.Fatalf("a stopped open left %d ballots and outbox rows (%v), want none", left, err)
 	}
 	if r, err := st.Race(ctx, "MA-SEN"); err != nil || r.Status != ballots.RaceDraft {
@@ -98,7 +100,7 @@ func TestOpenRaceInRanges(t *testing.T) {
 		t.Errorf("progress: ballots %v, share read %v; want 3, 4, 5 ballots after three ranges, the share rising to 1", created, read)
 	}
 	var ballotsN, queued, distinct int
-	if err := st.DB.QueryRow(`SELECT (SELECT count(*) FROM ballots), (SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'),
+	if err := testenv.DB(t, st).QueryRow(`SELECT (SELECT count(*) FROM ballots), (SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'),
 		(SELECT count(DISTINCT ballot_id) FROM outbox)`).Scan(&ballotsN, &queued, &distinct); err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +113,7 @@ func TestOpenRaceInRanges(t *testing.T) {
 // voted, and records the step: asked again it sends none (ErrReminded); a
 // race that is not open has no reminder (ErrRaceState).
 func TestRemindRace(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
@@ -125,7 +128,7 @@ func TestRemindRace(t *testing.T) {
 		t.Fatalf("first reminder: %d, %v; want %d (nobody has voted)", n, err, opened)
 	}
 	var queued int
-	if err := st.DB.Get(&queued, `SELECT count(*) FROM outbox WHERE kind = 'reminder'`); err != nil || queued != n {
+	if err := testenv.DB(t, st).Get(&queued, `SELECT count(*) FROM outbox WHERE kind = 'reminder'`); err != nil || queued != n {
 		t.Fatalf("%d reminders queued, %v; want %d", queued, err, n)
 	}
 	if n, err := st.RemindRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrReminded) || n != 0 {

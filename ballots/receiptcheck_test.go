@@ -7,6 +7,7 @@ import "testing"
 // the code as mailed, and so has the published hash; anything else is
 // refused rather than guessed at.
 func TestCanonicalReceipt(t *testing.T) {
+	t.Parallel()
 	for i := 0; i < 20; i++ {
 		code := newReceipt()
 		if got, ok := CanonicalReceipt(code); !ok || got != code {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRuleLines(t *testing.T) {
+	t.Parallel()
 	close := time.Date(2026, 3, 3, 22, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name                  string
@@ -44,6 +45,7 @@ func TestRuleLines(t *testing.T) {
 }
 
 func TestRuleApplied(t *testing.T) {
+	t.Parallel()
 	closed := time.Date(2026, 3, 1, 15, 30, 0, 0, time.UTC) // closed early, by hand
 	tally := func(minTurnout float64, eligible, voted int, votes ...int) ballots.Tally {
 		tl := ballots.Tally{Eligible: eligible, Voted: voted, Threshold: 0.6, MinTurnout: minTurnout}

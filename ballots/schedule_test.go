@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -19,7 +20,7 @@ func shift(t *testing.T, st *ballots.Store, nc, vo, vc string) {
 		if v == "" {
 			continue
 		}
-		if _, err := st.DB.Exec(`UPDATE waves SET `+col+` = now() + $1::interval`, v); err != nil {
+		if _, err := testenv.DB(t, st).Exec(`UPDATE waves SET `+col+` = now() + $1::interval`, v); err != nil {
 			t.Fatalf("shift %s: %v", col, err)
 		}
 	}
@@ -56,13 +57,14 @@ func runConcurrently(t *testing.T, st *ballots.Store, n int, staff []string, lea
 func outboxTo(t *testing.T, st *ballots.Store, kind templates.Kind) []string {
 	t.Helper()
 	var to []string
-	if err := st.DB.Select(&to, `SELECT recipient FROM outbox WHERE kind = $1 ORDER BY recipient`, kind); err != nil {
+	if err := testenv.DB(t, st).Select(&to, `SELECT recipient FROM outbox WHERE kind = $1 ORDER BY recipient`, kind); err != nil {
 		t.Fatal(err)
 	}
 	return to
 }
 
 func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	if _, err := st.ImportGroups(ctx, strings.NewReader(groupsCSV)); err != nil {
@@ -140,7 +142,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 		t.Fatalf("announcements to %s", a)
 	}
 	var steps []string
-	if err := st.DB.Select(&steps, `SELECT r.code || ' ' || s.step || ' ' || s.actor FROM race_steps s JOIN races r ON r.id = s.race_id ORDER BY r.code, s.done_at`); err != nil {
+	if err := testenv.DB(t, st).Select(&steps, `SELECT r.code || ' ' || s.step || ' ' || s.actor FROM race_steps s JOIN races r ON r.id = s.race_id ORDER BY r.code, s.done_at`); err != nil {
 		t.Fatal(err)
 	}
 	if s := strings.Join(steps, ", "); s != "MA-07 open manual, MA-07 remind scheduler, MA-07 close manual, MA-SEN open scheduler, MA-SEN remind scheduler, MA-SEN close scheduler" {
@@ -164,7 +166,7 @@ func TestScheduledStepsOnceAmongConcurrentActors(t *testing.T) {
 // openedAgo moves the races' opening back by the SQL interval ago.
 func openedAgo(t *testing.T, st *ballots.Store, ago string) {
 	t.Helper()
-	if _, err := st.DB.Exec(`UPDATE races SET opened_at = now() - $1::interval WHERE opened_at IS NOT NULL`, ago); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE races SET opened_at = now() - $1::interval WHERE opened_at IS NOT NULL`, ago); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -172,6 +174,7 @@ func openedAgo(t *testing.T, st *ballots.Store, ago string) {
 func got(ss []string) string { return strings.Join(ss, " ") }
 
 func TestRacePhases(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	now := time.Now()

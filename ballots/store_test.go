@@ -22,6 +22,7 @@ func newStore(t testing.TB) *ballots.Store {
 }
 
 func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
 	db := testenv.Database(t)
 	ctx := context.Background()
 	first, err := ballots.Migrate(ctx, db)
@@ -51,6 +52,7 @@ const membersCSV = "\ufeffemail,name,district\r\n" +
 	"eve@example.net,Eve,MA-SEN\r\n" // line 7: not a district
 
 func TestImportIdempotent(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	rep, err := st.ImportGroups(ctx, strings.NewReader(groupsCSV))
@@ -81,7 +83,7 @@ func TestImportIdempotent(t *testing.T) {
 		t.Fatalf("second members import = %+v, %v; want 4 unchanged", rep, err)
 	}
 	var email, district, name string
-	if err := st.DB.QueryRow(`SELECT email, district, name FROM members WHERE email = 'bob@example.net'`).Scan(&email, &district, &name); err != nil {
+	if err := testenv.DB(t, st).QueryRow(`SELECT email, district, name FROM members WHERE email = 'bob@example.net'`).Scan(&email, &district, &name); err != nil {
 		t.Fatal(err)
 	}
 	if district != "MA-07" || name != "Bob, Jr." {
@@ -115,6 +117,7 @@ func seed(t *testing.T) *ballots.Store {
 }
 
 func TestOpenRaceEligibility(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	if _, err := st.OpenRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrNotFound) {
@@ -145,7 +148,7 @@ func TestOpenRaceEligibility(t *testing.T) {
 		t.Fatalf("adding to an open race: %v, want ErrRaceState", err)
 	}
 	// House: only the district (alice, bob); an unsubscribed member gets none.
-	if _, err := st.DB.Exec(`UPDATE members SET status = 'unsubscribed' WHERE email = 'bob@example.net'`); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE members SET status = 'unsubscribed' WHERE email = 'bob@example.net'`); err != nil {
 		t.Fatal(err)
 	}
 	n, err = st.OpenRace(ctx, "MA-07")
@@ -153,7 +156,7 @@ func TestOpenRaceEligibility(t *testing.T) {
 		t.Fatalf("open MA-07 = %d, %v; want 1 (alice)", n, err)
 	}
 	var queued int
-	if err := st.DB.Get(&queued, `SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'`); err != nil || queued != 4 {
+	if err := testenv.DB(t, st).Get(&queued, `SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'`); err != nil || queued != 4 {
 		t.Fatalf("queued ballots = %d, %v; want 4", queued, err)
 	}
 }
@@ -191,6 +194,7 @@ func castVote(t *testing.T, st *ballots.Store, race, email, choice string, numbe
 }
 
 func TestTallyLatestVoteCounts(t *testing.T) {
+	t.Parallel()
 	st := seed(t)
 	ctx := context.Background()
 	for _, name := range []string{"Ed Markey", "Joe Kennedy"} {
@@ -234,7 +238,7 @@ func TestTallyLatestVoteCounts(t *testing.T) {
 		t.Fatalf("frozen tally = %+v", frozen)
 	}
 	var ann int
-	if err := st.DB.Get(&ann, `SELECT count(*) FROM outbox WHERE kind = 'announcement'`); err != nil || ann != 3 {
+	if err := testenv.DB(t, st).Get(&ann, `SELECT count(*) FROM outbox WHERE kind = 'announcement'`); err != nil || ann != 3 {
 		t.Fatalf("announcements = %d, %v; want 3", ann, err)
 	}
 	if _, err := st.CloseRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
@@ -243,6 +247,7 @@ func TestTallyLatestVoteCounts(t *testing.T) {
 }
 
 func TestImportMemberListOptions(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	ctx := context.Background()
 	file := "\ufeffemail,name,district\r\n" +
@@ -259,7 +264,7 @@ func TestImportMemberListOptions(t *testing.T) {
 		t.Fatalf("dry run report = %+v", dry)
 	}
 	var n int
-	if err := st.DB.Get(&n, `SELECT count(*) FROM members`); err != nil || n != 0 {
+	if err := testenv.DB(t, st).Get(&n, `SELECT count(*) FROM members`); err != nil || n != 0 {
 		t.Fatalf("a dry run changed the members table: %d rows", n)
 	}
 	var calls int
@@ -268,10 +273,10 @@ func TestImportMemberListOptions(t *testing.T) {
 		t.Fatalf("import = %+v, %v (progress calls %d)", rep, err, calls)
 	}
 	var name string
-	if err := st.DB.Get(&name, `SELECT name FROM members WHERE email = 'a@example.net'`); err != nil || name != "Doe, Ann Q." {
+	if err := testenv.DB(t, st).Get(&name, `SELECT name FROM members WHERE email = 'a@example.net'`); err != nil || name != "Doe, Ann Q." {
 		t.Fatalf("a's name = %q, %v; want the last row's", name, err)
 	}
-	if err := st.DB.Get(&name, `SELECT name FROM members WHERE email = 'c@example.net'`); err != nil || strings.ContainsAny(name, "\r\n") {
+	if err := testenv.DB(t, st).Get(&name, `SELECT name FROM members WHERE email = 'c@example.net'`); err != nil || strings.ContainsAny(name, "\r\n") {
 		t.Fatalf("c's name = %q, %v; control characters must not be stored", name, err)
 	}
 	// A new export without b: kept without --sync, removed with it.
@@ -285,7 +290,7 @@ func TestImportMemberListOptions(t *testing.T) {
 		t.Fatalf("sync = %+v, %v", rep, err)
 	}
 	var status string
-	if err := st.DB.Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "removed" {
+	if err := testenv.DB(t, st).Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "removed" {
 		t.Fatalf("b = %q, %v; want removed", status, err)
 	}
 	// b comes back in a later export: active again.
@@ -293,7 +298,7 @@ func TestImportMemberListOptions(t *testing.T) {
 	if err != nil || rep.Updated < 1 {
 		t.Fatalf("re-import = %+v, %v", rep, err)
 	}
-	if err := st.DB.Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "active" {
+	if err := testenv.DB(t, st).Get(&status, `SELECT status FROM members WHERE email = 'b@example.net'`); err != nil || status != "active" {
 		t.Fatalf("b = %q, %v; want active again", status, err)
 	}
 }

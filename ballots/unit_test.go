@@ -5,6 +5,7 @@ import (
 )
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name                     string
 		eligible, voted          int
@@ -48,6 +49,7 @@ func TestDecide(t *testing.T) {
 // The fast path accepts exactly what net/mail accepts for plain addresses,
 // and hands everything unusual to net/mail.
 func TestParseEmail(t *testing.T) {
+	t.Parallel()
 	good := map[string]string{
 		"Alice@Example.NET": "alice@example.net", "a.b+tag@mail.example.org": "a.b+tag@mail.example.org",
 		"o'brien@example.com": "o'brien@example.com", "Ann Doe <ann@example.com>": "ann@example.com",
@@ -68,6 +70,7 @@ func TestParseEmail(t *testing.T) {
 // TestOneRoundTrip: binary_parameters is added to either form of
 // connection string, and an operator's own setting is left alone.
 func TestOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://ballotd@db.example.org/ballotd":                          "postgres://ballotd@db.example.org/ballotd?binary_parameters=yes",
 		"postgresql://u:p@127.0.0.1:5432/b?sslmode=disable":                  "postgresql://u:p@127.0.0.1:5432/b?binary_parameters=yes&sslmode=disable",
@@ -85,6 +88,7 @@ func TestOneRoundTrip(t *testing.T) {
 // (OWASP: a leading = + - @, tab or carriage return) gets a leading single
 // quote; any other cell is left as it is.
 func TestSpreadsheetCell(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		`=HYPERLINK("http://evil.example","x")`: `'=HYPERLINK("http://evil.example","x")`,
 		"+1+cmd|' /C calc'!A0":                  "'+1+cmd|' /C calc'!A0",

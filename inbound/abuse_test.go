@@ -48,6 +48,7 @@ func (w *world) sentTo(recipient string, kind templates.Kind) int {
 // no more pending members than confirmations sent; the rest are kept,
 // held, and counted in the digest.
 func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.p.StrangerAnswersPerHour = 30
 	members := w.count(`SELECT count(*) FROM members`)
@@ -66,7 +67,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM inbound_messages WHERE outcome = 'held' AND detail LIKE '%held back by the rate limit%'`); n != 170 {
 		t.Fatalf("held sign-ups on record = %d, want 170", n)
 	}
-	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
+	d, err := ballots.BuildDigest(w.ctx, w.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +90,7 @@ func TestAbuseSignUpFloodFromInventedAddresses(t *testing.T) {
 // address send it at most the small daily cap, whether it is a stranger
 // or a member, and every other kind of answer is capped too.
 func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	for i := range 40 {
 		w.handle(w.reply("victim@elsewhere.example", "join", "join", fmt.Sprintf("Name: Click http://evil.example %d\r\nDistrict: MA-%02d", i, i%9+1)))
@@ -127,7 +129,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 	}
 	// Nothing of alice's changed.
 	var name, district string
-	if err := w.st.DB.QueryRow(`SELECT name, district FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district); err != nil {
+	if err := w.db.QueryRow(`SELECT name, district FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district); err != nil {
 		t.Fatal(err)
 	}
 	if name != "Alice A" || district != "MA-07" {
@@ -139,6 +141,7 @@ func TestAbuseSignUpsForgedFromOneVictim(t *testing.T) {
 // victim comes back as an answer of a few KB, and so does every other
 // answer that quotes the sender's text.
 func TestAbuseHugeFormQuotesLittle(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	huge := nominationForm(strings.Repeat("A", 100)) + strings.Repeat("Lorem ipsum dolor sit amet. ", 4<<20/28)
 	w.handle(w.reply("victim@elsewhere.example", "nominate", "Nomination", huge))
@@ -161,10 +164,11 @@ func TestAbuseHugeFormQuotesLittle(t *testing.T) {
 // confirm the change, stated old -> new; only a reply to that request
 // applies it, and only the latest request.
 func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	member := func() (name, district, status string) {
 		t.Helper()
-		if err := w.st.DB.QueryRow(`SELECT name, district, status FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district, &status); err != nil {
+		if err := w.db.QueryRow(`SELECT name, district, status FROM members WHERE email = 'alice@example.net'`).Scan(&name, &district, &status); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -202,7 +206,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 		return tag
 	}
 	// Forged tokens and the member's sign-up token do not apply it.
-	mid, err := ballots.MemberByEmail(w.ctx, w.st.DB, "alice@example.net")
+	mid, err := ballots.MemberByEmail(w.ctx, w.db, "alice@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +238,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	}
 	// An unsubscribed member signing up again is a status change: asked,
 	// then confirmed.
-	bob, err := ballots.MemberByEmail(w.ctx, w.st.DB, "bob@example.net")
+	bob, err := ballots.MemberByEmail(w.ctx, w.db, "bob@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +247,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 	}
 	bobStatus := func() string {
 		var s string
-		if err := w.st.DB.Get(&s, `SELECT status FROM members WHERE id = $1`, bob); err != nil {
+		if err := w.db.Get(&s, `SELECT status FROM members WHERE id = $1`, bob); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -268,7 +272,7 @@ func TestAbuseMemberChangeNeedsConfirmation(t *testing.T) {
 func (w *world) detail(id int64) string {
 	w.t.Helper()
 	var d string
-	if err := w.st.DB.Get(&d, `SELECT detail FROM inbound_messages WHERE id = $1`, id); err != nil {
+	if err := w.db.Get(&d, `SELECT detail FROM inbound_messages WHERE id = $1`, id); err != nil {
 		w.t.Fatal(err)
 	}
 	return d
@@ -282,6 +286,7 @@ func (w *world) detail(id int64) string {
 // and at most a notice goes to the registered address, never to a
 // stranger's From. Replayed once the server is trusted, it applies.
 func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	w.p.AuthservID = "mx.example.org"
 	pass := "Authentication-Results: mx.example.org; dmarc=pass header.from=x"
@@ -294,21 +299,21 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 		t.Fatalf("authenticated nomination: %+v", res)
 	}
 	var notice int64
-	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
+	if err := w.db.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
 	staffTag := "s-" + w.toks.Make(token.Staff, notice, nil)
 	var cand int64
-	if err := w.st.DB.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
+	if err := w.db.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
 		t.Fatal(err)
 	}
-	aliceID, err := ballots.MemberByEmail(w.ctx, w.st.DB, "alice@example.net")
+	aliceID, err := ballots.MemberByEmail(w.ctx, w.db, "alice@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unsub := "u-" + w.toks.Make(token.Unsubscribe, aliceID, nil)
 	w.handle(w.reply("newbie@elsewhere.example", "join", "join", "District: MA-07", pass))
-	newbieID, err := ballots.MemberByEmail(w.ctx, w.st.DB, "newbie@elsewhere.example")
+	newbieID, err := ballots.MemberByEmail(w.ctx, w.db, "newbie@elsewhere.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +347,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	}
 	// Nothing changed.
 	var status string
-	if err := w.st.DB.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "nominated" {
+	if err := w.db.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "nominated" {
 		t.Fatalf("candidate is %s (%v), want still nominated", status, err)
 	}
 	if n := w.count(`SELECT count(*) FROM candidates WHERE name IN ('Kim Janey', 'Andrea Campbell')`); n != 0 {
@@ -387,7 +392,7 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 	if res, err := w.p.Replay(w.ctx, quarantined[0]); err != nil || res.Outcome != OutcomeVetted {
 		t.Fatalf("replay of the staff command: %+v %v", res, err)
 	}
-	if err := w.st.DB.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "approved" {
+	if err := w.db.Get(&status, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil || status != "approved" {
 		t.Fatalf("after the replay the candidate is %s (%v)", status, err)
 	}
 	// Authenticated, each goes through.
@@ -403,22 +408,23 @@ func TestAbuseAuthenticationOnEveryChange(t *testing.T) {
 // staff command address whose token names a mail we sent to staff, not
 // at a validly signed token of any other outbox row.
 func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	if res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm("Maura Healey"))); res.Outcome != OutcomeNominated {
 		t.Fatalf("nomination: %+v", res)
 	}
 	var ballot, notice int64
-	if err := w.st.DB.QueryRow(`SELECT (SELECT min(id) FROM outbox WHERE kind = 'ballot'), (SELECT id FROM outbox WHERE kind = 'vetting-notice')`).Scan(&ballot, &notice); err != nil {
+	if err := w.db.QueryRow(`SELECT (SELECT min(id) FROM outbox WHERE kind = 'ballot'), (SELECT id FROM outbox WHERE kind = 'vetting-notice')`).Scan(&ballot, &notice); err != nil {
 		t.Fatal(err)
 	}
 	var cand int64
-	if err := w.st.DB.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
+	if err := w.db.Get(&cand, `SELECT id FROM candidates WHERE name = 'Maura Healey'`); err != nil {
 		t.Fatal(err)
 	}
 	approve := fmt.Sprintf("APPROVE %d", cand)
 	status := func() string {
 		var s string
-		if err := w.st.DB.Get(&s, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil {
+		if err := w.db.Get(&s, `SELECT status FROM candidates WHERE id = $1`, cand); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -439,6 +445,7 @@ func TestAbuseStaffTagMustNameStaffMail(t *testing.T) {
 // daily cap of confirmations and each staff address at most the daily
 // cap of vetting notices; the rest is counted for the digest.
 func TestAbuseFormFloodFromALeader(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	for i := range 60 {
 		res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm(fmt.Sprintf("Jane %c%cson", 'A'+i/26, 'a'+i%26))))
@@ -452,7 +459,7 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 	if n := w.sentTo("staff@example.org", templates.KindVettingNotice); n != vettingNoticesPerDay {
 		t.Fatalf("vetting notices = %d, want %d", n, vettingNoticesPerDay)
 	}
-	d, err := ballots.BuildDigest(w.ctx, w.st.DB)
+	d, err := ballots.BuildDigest(w.ctx, w.db)
 	if err != nil || d.HeldAnswers != 60-kindCap(templates.KindNominationConfirm)+60-vettingNoticesPerDay || len(d.Vetting) != 60 {
 		t.Fatalf("digest: %d held, %d to vet (%v)", d.HeldAnswers, len(d.Vetting), err)
 	}
@@ -461,18 +468,19 @@ func TestAbuseFormFloodFromALeader(t *testing.T) {
 // TestAbuseCommandsPerMessageBounded: one message runs at most
 // maxCommands WITHDRAW lines or staff commands.
 func TestAbuseCommandsPerMessageBounded(t *testing.T) {
+	t.Parallel()
 	w := frontWorld(t)
 	if res := w.handle(w.reply("lead@somerville.example", "nominate", "Nomination", nominationForm("Maura Healey"))); res.Outcome != OutcomeNominated {
 		t.Fatalf("nomination: %+v", res)
 	}
 	var notice int64
-	if err := w.st.DB.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
+	if err := w.db.Get(&notice, `SELECT id FROM outbox WHERE kind = 'vetting-notice'`); err != nil {
 		t.Fatal(err)
 	}
 	res := w.handle(w.reply("staff@example.org", "s-"+w.toks.Make(token.Staff, notice, nil), "Re: vet",
 		strings.Repeat("APPROVE 99999\r\n", maxCommands+10)))
 	var results []string
-	if err := w.st.DB.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {
+	if err := w.db.QueryRow(`SELECT data->'results' FROM outbox WHERE kind = 'staff-answer' AND inbound_id = $1`, res.InboundID).Scan(jsonOf(&results)); err != nil {
 		t.Fatal(err)
 	}
 	if len(results) != maxCommands+1 || !strings.Contains(results[maxCommands], "Only the first 50 commands") {
@@ -505,6 +513,7 @@ func (j *jsonScan) Scan(src any) error {
 // block the mailbox (it used to fail on the members and answer-limit
 // indexes at every reading).
 func TestAbuseOverlongSender(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := make([]byte, 6000)
 	for i := range local {

@@ -20,11 +20,12 @@ import (
 // where it must not.
 
 func TestAttackForgedTokens(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	aliceID, aliceTok := w.ballot("MA-SEN", "alice@example.net")
 	bobID, _ := w.ballot("MA-SEN", "bob@example.net")
 	_, alice07 := w.ballot("MA-07", "alice@example.net")
-	nonce, _ := ballots.BallotNonce(w.ctx, w.st.DB, aliceID)
+	nonce, _ := ballots.BallotNonce(w.ctx, w.db, aliceID)
 	// bob's ballot id with alice's MAC: decodes, does not verify.
 	otherVoter := w.toks.Make(token.Ballot, bobID, nonce)
 	// Another race: alice's MA-07 id bytes with her MA-SEN MAC.
@@ -82,6 +83,7 @@ func TestAttackForgedTokens(t *testing.T) {
 }
 
 func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, aliceTok := w.ballot("MA-07", "alice@example.net")
 	_, malloryTok := w.ballot("MA-07", "mallory@example.com")
@@ -107,7 +109,7 @@ func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
 		t.Fatalf("own ballot quoting another: %q", res.Outcome)
 	}
 	var voter string
-	if err := w.st.DB.Get(&voter, `SELECT m.email FROM votes v JOIN ballots b ON b.id = v.ballot_id JOIN members m ON m.id = b.member_id`); err != nil {
+	if err := w.db.Get(&voter, `SELECT m.email FROM votes v JOIN ballots b ON b.id = v.ballot_id JOIN members m ON m.id = b.member_id`); err != nil {
 		t.Fatal(err)
 	}
 	if voter != "mallory@example.com" {
@@ -123,6 +125,7 @@ func TestAttackOtherSenderAndQuotedCode(t *testing.T) {
 }
 
 func TestAttackReplayNewMessageID(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "bob@example.net")
 	raw := w.reply("bob@example.net", "v-"+tok, "Re: ballot", "YES")
@@ -149,6 +152,7 @@ func TestAttackReplayNewMessageID(t *testing.T) {
 }
 
 func TestAttackHeaderInjectionThroughSubject(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	subject := "=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte("hi\r\nBcc: victim@evil.example\r\nX-Injected: 1")) + "?="
 	raw := []byte("From: person@example.net\r\nTo: ballots@example.org\r\nSubject: " + subject + "\r\nMessage-ID: <inj@x>\r\n\r\nhello\r\n")
@@ -174,6 +178,7 @@ func TestAttackHeaderInjectionThroughSubject(t *testing.T) {
 }
 
 func TestAttackHostileStructure(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "carol@example.net")
 	head := "From: carol@example.net\r\nTo: ballots+v-" + tok + "@example.org\r\nSubject: Re: ballot\r\nMIME-Version: 1.0\r\n"
@@ -222,6 +227,7 @@ func TestAttackHostileStructure(t *testing.T) {
 }
 
 func TestAttackFloodFromOneSender(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	const n = 2000
@@ -251,6 +257,7 @@ func TestAttackFloodFromOneSender(t *testing.T) {
 }
 
 func TestAttackSQLMetacharacters(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "bob@example.net")
 	evil := `'; DROP TABLE votes; -- $1 \x00 " \ %_ ) OR 1=1 --`
@@ -277,7 +284,7 @@ func TestAttackSQLMetacharacters(t *testing.T) {
 		t.Fatalf("inbound rows = %d, want %d", n, len(raws))
 	}
 	var subject string
-	if err := w.st.DB.Get(&subject, `SELECT subject FROM inbound_messages ORDER BY id LIMIT 1`); err != nil || subject != evil {
+	if err := w.db.Get(&subject, `SELECT subject FROM inbound_messages ORDER BY id LIMIT 1`); err != nil || subject != evil {
 		t.Fatalf("stored subject %q, %v; want it verbatim", subject, err)
 	}
 }

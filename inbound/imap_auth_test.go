@@ -13,6 +13,7 @@ import (
 // The Reader logs in with XOAUTH2 to a mailbox that requires it and
 // handles what is there.
 func TestReaderXOAuth2(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	p := authtest.Start(t, time.Hour)
 	hub := p.Hub(t, mailhub.Options{}, mailauth.XOAuth2)

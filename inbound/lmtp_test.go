@@ -74,6 +74,7 @@ func lmtpSend(t *testing.T, addr, from string, rcpts []string, raw []byte) (map[
 }
 
 func TestLMTPDoorRecordsOnceAndAcceptsAfterTheCommit(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "alice@example.net")
@@ -102,6 +103,7 @@ func TestLMTPDoorRecordsOnceAndAcceptsAfterTheCommit(t *testing.T) {
 }
 
 func TestLMTPDoorUsesTheEnvelope(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "bob@example.net")
@@ -122,18 +124,19 @@ func TestLMTPDoorUsesTheEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	var class string
-	if err := w.st.DB.Get(&class, `SELECT class FROM inbound_messages WHERE from_addr LIKE 'mailer-daemon%'`); err != nil || class != string(message.ClassBounce) {
+	if err := w.db.Get(&class, `SELECT class FROM inbound_messages WHERE from_addr LIKE 'mailer-daemon%'`); err != nil || class != string(message.ClassBounce) {
 		t.Fatalf("the report's class = %q, %v; want bounce", class, err)
 	}
 }
 
 func TestLMTPDoorRefusesWithA4xxWhenTheDatabaseIsAway(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	_, tok := w.ballot("MA-07", "carol@example.net")
 	rcpt := "ballots+v-" + tok + "@example.org"
 	// The database goes away (a fault a test cannot cause otherwise).
-	w.st.DB.Close()
+	w.st.Close()
 	st, err := lmtpSend(t, addr, "carol@example.net", []string{rcpt}, w.replyAt("carol@example.net", "v-"+tok, time.Now(), "YES"))
 	if err == nil || st[rcpt] == nil || st[rcpt].Code != 451 {
 		t.Fatalf("with the database away: %v %v; want 451 so the MTA keeps the message", st, err)

@@ -36,7 +36,7 @@ func (w *world) replyAt(from, tag string, date time.Time, body string, extra ...
 func (w *world) ballotMessageID(ballotID int64) string {
 	w.t.Helper()
 	var outboxID int64
-	if err := w.st.DB.Get(&outboxID, `SELECT id FROM outbox WHERE ballot_id = $1 AND kind = 'ballot'`, ballotID); err != nil {
+	if err := w.db.Get(&outboxID, `SELECT id FROM outbox WHERE ballot_id = $1 AND kind = 'ballot'`, ballotID); err != nil {
 		w.t.Fatal(err)
 	}
 	return w.toks.Make(token.MessageID, outboxID, nil) + "@example.org"
@@ -53,6 +53,7 @@ func text(t *testing.T, raw []byte) string {
 }
 
 func TestReplayCannotUndoALaterVote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	t1 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
@@ -87,6 +88,7 @@ func TestReplayCannotUndoALaterVote(t *testing.T) {
 }
 
 func TestTheSameVoteAgainGetsANoChangeNote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "bob@example.net")
 	for i := 0; i < 2; i++ {
@@ -105,6 +107,7 @@ func TestTheSameVoteAgainGetsANoChangeNote(t *testing.T) {
 }
 
 func TestTheBallotsOwnAddressDecides(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, aliceTok := w.ballot("MA-07", "alice@example.net")
 	bobBallot, _ := w.ballot("MA-07", "bob@example.net")
@@ -119,6 +122,7 @@ func TestTheBallotsOwnAddressDecides(t *testing.T) {
 }
 
 func TestAPlainMailboxReplyMatchesByInReplyToOnlyForTheVoter(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	aliceBallot, _ := w.ballot("MA-07", "alice@example.net")
 	mid := w.ballotMessageID(aliceBallot)
@@ -139,6 +143,7 @@ func TestAPlainMailboxReplyMatchesByInReplyToOnlyForTheVoter(t *testing.T) {
 }
 
 func TestReadReceiptsAreNeverAnswered(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	mdn := "From: Alice <alice@example.net>\r\nTo: ballots+v-" + tok + "@example.org\r\nSubject: Read: Your ballot\r\n" +
@@ -192,6 +197,7 @@ func taps(t *testing.T, text, reply string) []string {
 }
 
 func TestClarificationQuotesWhatWasReadAndOffersOneTapAnswers(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "carol@example.net")
 	res := w.handle(w.replyAt("carol@example.net", "v-"+tok, time.Now(), "I won’t back Kennedy\n\nCarol"))
@@ -220,6 +226,7 @@ func TestClarificationQuotesWhatWasReadAndOffersOneTapAnswers(t *testing.T) {
 }
 
 func TestBallotsCarryOneTapAnswers(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	var found bool
@@ -247,6 +254,7 @@ func TestBallotsCarryOneTapAnswers(t *testing.T) {
 }
 
 func TestReceiptSaysHowANearMissWasRead(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-SEN", "alice@example.net")
 	if res := w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "Kenedy")); res.Outcome != OutcomeCounted {
@@ -263,6 +271,7 @@ func TestReceiptSaysHowANearMissWasRead(t *testing.T) {
 }
 
 func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "YES"))
@@ -283,6 +292,7 @@ func TestAReplyAfterTheCloseGivesTheResult(t *testing.T) {
 }
 
 func TestTheResultsThankOnlyThoseWhoVoted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	w.handle(w.replyAt("alice@example.net", "v-"+tok, time.Now(), "YES"))

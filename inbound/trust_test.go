@@ -13,6 +13,7 @@ import (
 )
 
 func TestReplayAfterFixCountsOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	raw := w.reply("alice@example.net", "v-"+tok, "Re: ballot", "YES")
@@ -74,9 +75,10 @@ func dsn(to, msgID, status, diag string) []byte {
 }
 
 func TestBouncesMapBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	var oid, member int64
-	if err := w.st.DB.QueryRow(`SELECT o.id, o.member_id FROM outbox o JOIN members m ON m.id = o.member_id
+	if err := w.db.QueryRow(`SELECT o.id, o.member_id FROM outbox o JOIN members m ON m.id = o.member_id
 		WHERE m.email = 'bob@example.net' ORDER BY o.id LIMIT 1`).Scan(&oid, &member); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestBouncesMapBack(t *testing.T) {
 	if res.Class != message.ClassBounce || res.Outcome != OutcomeBounced {
 		t.Fatalf("soft bounce: %+v", res)
 	}
-	st, err := ballots.MemberBounceState(w.ctx, w.st.DB, member)
+	st, err := ballots.MemberBounceState(w.ctx, w.db, member)
 	if err != nil || st.Status != "active" || st.SoftBounces != 1 {
 		t.Fatalf("after a soft bounce: %+v, %v", st, err)
 	}
@@ -97,13 +99,13 @@ func TestBouncesMapBack(t *testing.T) {
 	if res.Outcome != OutcomeBounced {
 		t.Fatalf("hard bounce: %+v", res)
 	}
-	st, _ = ballots.MemberBounceState(w.ctx, w.st.DB, member)
+	st, _ = ballots.MemberBounceState(w.ctx, w.db, member)
 	if st.Status != "bounced" {
 		t.Fatalf("after a hard bounce: %+v", st)
 	}
 	var status, diag string
 	var hard bool
-	if err := w.st.DB.QueryRow(`SELECT bounce_status, bounce_diagnostic, bounce_hard FROM outbox WHERE id = $1`, oid).Scan(&status, &diag, &hard); err != nil {
+	if err := w.db.QueryRow(`SELECT bounce_status, bounce_diagnostic, bounce_hard FROM outbox WHERE id = $1`, oid).Scan(&status, &diag, &hard); err != nil {
 		t.Fatal(err)
 	}
 	if status != "5.1.1" || !hard || !strings.Contains(diag, "User unknown") {
@@ -128,6 +130,7 @@ func TestBouncesMapBack(t *testing.T) {
 }
 
 func TestAnswerLimit(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	for i := range 50 {
@@ -159,6 +162,7 @@ func TestAnswerLimit(t *testing.T) {
 }
 
 func TestNoAnswerToMachines(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cases := []struct {
 		name string
@@ -191,6 +195,7 @@ func TestNoAnswerToMachines(t *testing.T) {
 }
 
 func TestSenderAuthenticity(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.p.AuthservID = "mx.example.org, mx2.example.org"
 	cases := []struct {
@@ -245,6 +250,7 @@ func TestSenderAuthenticity(t *testing.T) {
 // A replayed vote is cast when it arrived: it does not overtake the vote
 // the voter sent after it.
 func TestReplayDoesNotOvertakeLaterVote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	_, tok := w.ballot("MA-07", "alice@example.net")
 	good := w.p

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/testenv"
@@ -26,6 +28,7 @@ type world struct {
 	t    testing.TB
 	ctx  context.Context
 	st   *ballots.Store
+	db   *sqlx.DB // st's database, for the test's own SQL
 	toks *token.Key
 	box  message.Mailbox
 	p    *Processor
@@ -46,7 +49,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ctx: ctx, st: st, toks: toks, box: message.Mailbox{Local: "ballots", Domain: "example.org"}}
+	w := &world{t: t, ctx: ctx, st: st, db: testenv.DB(t, st), toks: toks, box: message.Mailbox{Local: "ballots", Domain: "example.org"}}
 	w.p = &Processor{Store: st, Tokens: toks, Box: w.box}
 	if _, err := st.ImportMembers(ctx, strings.NewReader(worldMembers)); err != nil {
 		t.Fatal(err)
@@ -73,12 +76,12 @@ func newWorld(t testing.TB) *world {
 func (w *world) ballot(race, email string) (int64, string) {
 	w.t.Helper()
 	var id int64
-	err := w.st.DB.Get(&id, `SELECT b.id FROM ballots b JOIN members m ON m.id = b.member_id JOIN races r ON r.id = b.race_id
+	err := w.db.Get(&id, `SELECT b.id FROM ballots b JOIN members m ON m.id = b.member_id JOIN races r ON r.id = b.race_id
 		WHERE r.code = $1 AND m.email = $2`, race, email)
 	if err != nil {
 		w.t.Fatalf("ballot %s %s: %v", race, email, err)
 	}
-	nonce, err := ballots.BallotNonce(w.ctx, w.st.DB, id)
+	nonce, err := ballots.BallotNonce(w.ctx, w.db, id)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func (w *world) tally(race string) string {
 func (w *world) count(q string, args ...any) int {
 	w.t.Helper()
 	var n int
-	if err := w.st.DB.Get(&n, q, args...); err != nil {
+	if err := w.db.Get(&n, q, args...); err != nil {
 		w.t.Fatalf("%s: %v", q, err)
 	}
 	return n

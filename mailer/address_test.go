@@ -60,6 +60,7 @@ func oneAddress(t *testing.T, header, value, want string) string {
 // reads back as the name given (line breaks and runs of spaces made one
 // space; long names cut).
 func TestFormatAddressIsOneAddress(t *testing.T) {
+	t.Parallel()
 	addrs := []string{"bob@example.net", `"odd, local <x@y>"@example.net`, "ballots+v-abc234@example.org"}
 	for _, name := range append(hostileNames, "", "Alice", "Alice Ä", `O'Brien`) {
 		for _, addr := range addrs {
@@ -87,6 +88,7 @@ func TestFormatAddressIsOneAddress(t *testing.T) {
 // address meant. A raw encoded-word from a form reaches a subject as the
 // characters it is, not decoded.
 func TestRecipientHeadersParseToOneAddress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
 	var csv strings.Builder
@@ -121,7 +123,7 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		Race   int64 `db:"race_id"`
 		Email  string
 	}
-	if err := st.DB.GetContext(ctx, &m, `SELECT b.member_id, b.id, b.race_id, mb.email FROM ballots b JOIN members mb ON mb.id = b.member_id
+	if err := testenv.DB(t, st).GetContext(ctx, &m, `SELECT b.member_id, b.id, b.race_id, mb.email FROM ballots b JOIN members mb ON mb.id = b.member_id
 		WHERE mb.email = 'ma@example.net'`); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func TestRecipientHeadersParseToOneAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows int
-	if err := st.DB.GetContext(ctx, &rows, `SELECT count(*) FROM outbox`); err != nil {
+	if err := testenv.DB(t, st).GetContext(ctx, &rows, `SELECT count(*) FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -21,7 +21,7 @@ func benchRace(b *testing.B, n int) (*ballots.Store, *mailer.Renderer) {
 	b.Helper()
 	ctx := context.Background()
 	st := testenv.Store(b)
-	db := st.DB
+	db := testenv.DB(b, st)
 	if _, err := db.Exec(`INSERT INTO members (email, name, state, district)
 		SELECT 'member' || g || '@bench.example', 'Member ' || g, 'MA', 'MA-0' || (g % 9 + 1) FROM generate_series(1, $1) g`, n); err != nil {
 		b.Fatal(err)
@@ -118,7 +118,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 				}
 				if len(claimed) == 0 {
 					b.StopTimer()
-					if _, err := st.DB.Exec(`UPDATE outbox SET status = 'queued', next_attempt = now()`); err != nil {
+					if _, err := testenv.DB(b, st).Exec(`UPDATE outbox SET status = 'queued', next_attempt = now()`); err != nil {
 						b.Fatal(err)
 					}
 					cur = ballots.ClaimCursor{}

@@ -12,6 +12,7 @@ import (
 // inside the bar, not past the axis), and the image has twice the pixels
 // it is shown at, for phones.
 func TestChartAxisTo100AndDoublePixels(t *testing.T) {
+	t.Parallel()
 	if chartAxisMax != 1 {
 		t.Errorf("the axis ends at %v, want 1 (100 %%)", chartAxisMax)
 	}

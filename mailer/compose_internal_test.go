@@ -11,6 +11,7 @@ import (
 // writeQP must decode back to the text (with CRLF line ends) and keep
 // every encoded line within 76 characters.
 func TestWriteQPRoundTrip(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("abcdefghij", 20)
 	cases := map[string]string{
 		"empty":              "",
@@ -56,6 +57,7 @@ func TestWriteQPRoundTrip(t *testing.T) {
 // Random lines of plain, encoded and whitespace characters at every length
 // around the 76-column limit round-trip and stay within it.
 func TestWriteQPRandom(t *testing.T) {
+	t.Parallel()
 	alphabet := []string{"a", "b", " ", "\t", "=", "ä", "—", "\n", "\r\n", ".", "x"}
 	seed := uint32(1)
 	next := func(n int) int {

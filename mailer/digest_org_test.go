@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -23,6 +24,7 @@ import (
 // each wave named once; the vetting queue with the line that settles each
 // (a one-tap reply in the HTML); times in the staff's zone, in words.
 func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	if _, err := f.st.ImportGroups(ctx, strings.NewReader("name,state,district,leader_email,leader_name\n"+
@@ -94,7 +96,7 @@ func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 
 	var closes time.Time
-	if err := f.st.DB.Get(&closes, `SELECT voting_close FROM waves WHERE name = 'March'`); err != nil {
+	if err := testenv.DB(t, f.st).Get(&closes, `SELECT voting_close FROM waves WHERE name = 'March'`); err != nil {
 		t.Fatal(err)
 	}
 	ayanna, liz := ids["Ayanna Pressley"], ids["Liz Warren"]

@@ -134,6 +134,7 @@ func checkChart(t *testing.T, data []byte, rows int) (text, html string, img []b
 // URLs), with the figures as the image's alt text, in the table and in the
 // text part.
 func TestDigestTurnoutChart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	if _, sent, err := f.st.SendDigest(ctx, []string{"staff@example.org"}, 0); err != nil || !sent {
@@ -172,6 +173,7 @@ func TestDigestTurnoutChart(t *testing.T) {
 // minimum turnout is in the alt text; the same digest makes the same PNG.
 // Without open races, there is no image and no related part.
 func TestDigestChartLimitAndNone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	r := f.outbox.Renderer
 	d := templates.Digest{At: time.Now()}

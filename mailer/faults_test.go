@@ -192,7 +192,7 @@ type rowState struct {
 func rowStates(t *testing.T, st *ballots.Store) map[string]rowState {
 	t.Helper()
 	var rows []rowState
-	if err := st.DB.Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
+	if err := testenv.DB(t, st).Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]rowState{}
@@ -211,7 +211,7 @@ func drainUntilSettled(t *testing.T, ob *mailer.Outbox, st *ballots.Store, round
 		if _, err := ob.Drain(ctx); err != nil {
 			t.Fatal(err)
 		}
-		res, err := st.DB.Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'deferred'`)
+		res, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'deferred'`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,6 +226,7 @@ func drainUntilSettled(t *testing.T, ob *mailer.Outbox, st *ballots.Store, round
 // a connection cut in the middle of DATA. Every row ends sent, each
 // recipient received exactly once, and the sender reconnected.
 func TestThrottlingRelayEndsWithEverySent(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	st := openRaceOf(t, n, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{
@@ -286,6 +287,7 @@ func TestThrottlingRelayEndsWithEverySent(t *testing.T) {
 // another. Those rows fail with the relay's reply on record; the rest are
 // sent; nothing is left in between.
 func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
+	t.Parallel()
 	const n = 12
 	st := openRaceOf(t, n, func(i int) string {
 		if i%4 == 0 {
@@ -344,6 +346,7 @@ func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
 // A relay that throttles for ever: after MaxAttempts the rows fail, each
 // with the last reply and the number of attempts on record.
 func TestThrottledForeverGivesUpWithReason(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 4, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{onRcpt: func(int, string) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients today"}
@@ -362,6 +365,7 @@ func TestThrottledForeverGivesUpWithReason(t *testing.T) {
 // Rows claimed but not tried when the outbox stops go back to the queue
 // with their attempt uncounted.
 func TestReleaseReturnsUntriedRows(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 3, func(int) string { return "example.net" })
 	ctx := context.Background()
 	rows, err := st.ClaimOutbox(ctx, 2, time.Hour)
@@ -384,6 +388,7 @@ func TestReleaseReturnsUntriedRows(t *testing.T) {
 // A claimer resumes after its cursor, and rows due behind it (released by
 // a stopping worker) are found again from the start; Drain sends them all.
 func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 3, func(int) string { return "example.net" })
 	ctx := context.Background()
 	first, cur, err := st.ClaimOutboxAfter(ctx, ballots.ClaimCursor{}, 2, time.Hour)
@@ -395,7 +400,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 	}
 	// The released row is due again now, i.e. after the cursor in time:
 	// put it back to its place in the order, behind the cursor.
-	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, first[0].NextAttempt, first[0].ID); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, first[0].NextAttempt, first[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	next, _, err := st.ClaimOutboxAfter(ctx, cur, 2, time.Hour)
@@ -412,6 +417,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 // released later at its old place in the queue order (before the rows it
 // claimed): the feeder goes back to the start when its cursor runs dry.
 func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 9, func(int) string { return "example.net" })
 	r := startRelay(t, &relay{})
 	ob := outboxTo(st, r.addr, 2) // batches of 7
@@ -427,10 +433,8 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); len(r.received()) < n; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("relay received %d of %d", len(r.received()), n)
-			}
+		if !testenv.Poll(20*time.Second, func() bool { return len(r.received()) >= n }) {
+			t.Fatalf("relay received %d of %d", len(r.received()), n)
 		}
 	}
 	waitFor(8)
@@ -438,7 +442,7 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	if err := st.ReleaseOutbox(ctx, []int64{held[0].ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {
+	if _, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	ob.Wake()

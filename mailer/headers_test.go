@@ -22,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -59,6 +60,7 @@ func parse(t *testing.T, data []byte) *mail.Message {
 // RFC 8058 one-click link and List-Unsubscribe-Post only when a public URL
 // is configured.
 func TestListUnsubscribeHeaders(t *testing.T) {
+	t.Parallel()
 	for _, publicURL := range []string{"", "https://ballots.example.org"} {
 		t.Run("public url "+publicURL, func(t *testing.T) {
 			f := newFixture(t)
@@ -93,6 +95,7 @@ func TestListUnsubscribeHeaders(t *testing.T) {
 // The Message-ID depends only on the outbox row: rendering again (a resend
 // after a crash, another replica, another time) gives the same one.
 func TestMessageIDIsDeterministic(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	rows, err := f.st.ClaimOutbox(ctx, 10, time.Minute)
@@ -122,6 +125,7 @@ func TestMessageIDIsDeterministic(t *testing.T) {
 
 // A subject or a referenced Message-ID carrying CR LF cannot add a header.
 func TestHeaderInjectionThroughSubjectAndReferences(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	mailer.Compose(&buf, []mailer.Header{{Name: "From", Value: "<a@example.org>"}, {Name: "In-Reply-To", Value: "<x@y>\r\nBcc: victim@example.com"}},
 		"Ballot\r\nBcc: victim@example.com\nX-Evil: 1", []byte("text\n"), []byte("<p>html</p>\n"), "=_b")
@@ -137,7 +141,7 @@ func TestHeaderInjectionThroughSubjectAndReferences(t *testing.T) {
 	// Through the renderer: an answer whose In-Reply-To came from an inbound message.
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.st.DB.Exec(`UPDATE outbox SET status = 'sent'`); err != nil {
+	if _, err := testenv.DB(t, f.st).Exec(`UPDATE outbox SET status = 'sent'`); err != nil {
 		t.Fatal(err)
 	}
 	err = f.st.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -159,6 +163,7 @@ func TestHeaderInjectionThroughSubjectAndReferences(t *testing.T) {
 // verifies against the public key published (here: a TXT lookup in the
 // test); a changed header breaks it.
 func TestDKIMSignatureVerifies(t *testing.T) {
+	t.Parallel()
 	edPub, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +251,7 @@ func containsFold(list []string, s string) bool {
 // rendered from the templates, for every kind of name: plain ones take the
 // stamp, others (quotes, ampersands, header injection) are rendered.
 func TestStampedBallotsEqualRendered(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	more := "email,name,district\n" +

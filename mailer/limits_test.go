@@ -19,6 +19,7 @@ func (c *countingWaiter) Wait(context.Context) error { c.n.Add(1); return nil }
 // Every message sent waits once on the global limit, and once on its
 // domain's limit when that domain has one; other domains do not.
 func TestLimitsWaitOncePerMessage(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	st := openRaceOf(t, n, func(i int) string {
 		if i%4 == 0 {
@@ -44,6 +45,7 @@ func TestLimitsWaitOncePerMessage(t *testing.T) {
 // The limiters NewLimits makes space messages exactly 1/rate apart with no
 // burst: read off reservations on a fixed clock, not timed.
 func TestNewLimitsSpacesExactly(t *testing.T) {
+	t.Parallel()
 	l := mailer.NewLimits(50, map[string]float64{"Gmail.com": 2, "ignored.example": 0})
 	g, ok := l.Global.(*rate.Limiter)
 	if !ok || g.Burst() != 1 || g.Limit() != 50 || l.PerSecond != 50 {

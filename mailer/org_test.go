@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -45,7 +46,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[templates.Kind]sentM
 		Ballot int64 `db:"ballot_id"`
 		Race   int64 `db:"race_id"`
 	}
-	if err := f.st.DB.Get(&alice, `SELECT m.id AS member_id, b.id AS ballot_id, b.race_id FROM members m
+	if err := testenv.DB(t, f.st).Get(&alice, `SELECT m.id AS member_id, b.id AS ballot_id, b.race_id FROM members m
 		JOIN ballots b ON b.member_id = m.id WHERE m.email = 'alice@example.net'`); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +140,7 @@ func renderMemberMail(t *testing.T, id mailer.Identity) map[templates.Kind]sentM
 // unsubscribe link and the unsubscribe address (where any mail
 // unsubscribes), and the postal address, in the HTML before </body>.
 func TestOrgFooterOnEveryMemberMail(t *testing.T) {
+	t.Parallel()
 	org := templates.Org{Name: "Working Families", Address: "1 Main St, Boston, MA 02110", URL: "https://wf.example.org"}
 	got := renderMemberMail(t, mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Working Families",
 		PublicURL: "https://ballots.example.org", Org: org})
@@ -196,6 +198,7 @@ func TestOrgFooterOnEveryMemberMail(t *testing.T) {
 // why and how to stop; without BALLOTD_PUBLIC_URL there is no link, only
 // the unsubscribe address.
 func TestFooterWithoutOrg(t *testing.T) {
+	t.Parallel()
 	got := renderMemberMail(t, mailer.Identity{Local: "ballots", Domain: "example.org", FromName: "Ballots"})
 	for _, k := range memberKinds {
 		m := got[k]

@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 
 func statuses(t *testing.T, st *ballots.Store) map[string]string {
 	t.Helper()
-	rows, err := st.DB.Query(`SELECT recipient, status || ':' || coalesce(last_code, 0) FROM outbox`)
+	rows, err := testenv.DB(t, st).Query(`SELECT recipient, status || ':' || coalesce(last_code, 0) FROM outbox`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,7 @@ func statuses(t *testing.T, st *ballots.Store) map[string]string {
 }
 
 func TestOutboxSendsBallots(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -155,6 +156,7 @@ func TestOutboxSendsBallots(t *testing.T) {
 }
 
 func TestOutboxDefersThrottledAndRetries(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -169,12 +171,12 @@ func TestOutboxDefersThrottledAndRetries(t *testing.T) {
 		}
 	}
 	var next time.Time
-	if err := f.st.DB.Get(&next, `SELECT min(next_attempt) FROM outbox`); err != nil || time.Until(next) < 5*time.Second {
+	if err := testenv.DB(t, f.st).Get(&next, `SELECT min(next_attempt) FROM outbox`); err != nil || time.Until(next) < 5*time.Second {
 		t.Fatalf("next attempt %v (%v) should be backed off", next, err)
 	}
 	// The relay recovers; the deferred rows come due.
 	f.hub.SetRcptFault(nil)
-	if _, err := f.st.DB.Exec(`UPDATE outbox SET next_attempt = now()`); err != nil {
+	if _, err := testenv.DB(t, f.st).Exec(`UPDATE outbox SET next_attempt = now()`); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.outbox.Drain(ctx); err != nil || n != 3 {
@@ -193,6 +195,7 @@ func TestOutboxDefersThrottledAndRetries(t *testing.T) {
 // A relay that is down: every row is deferred with the error on record,
 // none is lost or marked sent.
 func TestOutboxRelayDown(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.hub.Close()
 	if _, err := f.outbox.Drain(context.Background()); err != nil {
@@ -200,7 +203,7 @@ func TestOutboxRelayDown(t *testing.T) {
 	}
 	var deferred int
 	var reply string
-	if err := f.st.DB.QueryRow(`SELECT count(*), max(last_reply) FROM outbox WHERE status = 'deferred'`).Scan(&deferred, &reply); err != nil {
+	if err := testenv.DB(t, f.st).QueryRow(`SELECT count(*), max(last_reply) FROM outbox WHERE status = 'deferred'`).Scan(&deferred, &reply); err != nil {
 		t.Fatal(err)
 	}
 	if deferred != 3 || !strings.Contains(reply, "dial") {
@@ -211,6 +214,7 @@ func TestOutboxRelayDown(t *testing.T) {
 // A worker that crashed holding a claim: once the lease expires the row is
 // claimed again and sent with the same Message-ID.
 func TestLeaseExpiryResendsSameMessageID(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	rows, err := f.st.ClaimOutbox(ctx, 1, time.Millisecond)
@@ -235,6 +239,7 @@ func TestLeaseExpiryResendsSameMessageID(t *testing.T) {
 }
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
+	t.Parallel()
 	prev := time.Duration(0)
 	for a := 1; a <= 6; a++ {
 		d := mailer.Backoff(a)

@@ -15,6 +15,7 @@ import (
 // it, and a connection made after the access token expired gets a new
 // token from the endpoint.
 func TestSMTPSenderOAuthBearer(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	p := authtest.Start(t, 2*time.Second)
 	hub := p.Hub(t, mailhub.Options{}, mailauth.OAuthBearer)

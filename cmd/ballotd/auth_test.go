@@ -52,6 +52,7 @@ func oauthEnv(h *harness, ca testCA, p *authtest.Provider, hub *mailhub.Hub, mec
 // the next process (check, then send), until the operator configures a
 // new one.
 func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	p := authtest.Start(t, time.Hour)
 	p.Rotate = true
@@ -107,6 +108,7 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 // one refresh serves both; a refresh token the endpoint refuses, and a
 // token for another account, say what to change.
 func TestCheckOAuth(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	for _, mech := range []string{mailauth.OAuthBearer, mailauth.XOAuth2} {
 		t.Run(mech, func(t *testing.T) {
@@ -142,6 +144,7 @@ func TestCheckOAuth(t *testing.T) {
 // TestCheckPasswordMechanisms runs check against an IMAP server offering
 // only AUTHENTICATE PLAIN and an SMTP server offering only AUTH LOGIN.
 func TestCheckPasswordMechanisms(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	p := authtest.Start(t, time.Hour)
 	imapHub, smtpHub := authHub(t, ca, p, mailauth.Plain), authHub(t, ca, p, mailauth.Login)
@@ -194,6 +197,7 @@ func TestCheckPasswordMechanisms(t *testing.T) {
 // refused, and it goes on from the one stored in the database instead of
 // failing.
 func TestRotatedRefreshTokenTwoReplicas(t *testing.T) {
+	t.Parallel()
 	p := authtest.Start(t, 2*time.Second)
 	p.Rotate = true
 	h := newHarness(t)

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestEndToEndBounce sends ballots over SMTP, returns one as a mail server
@@ -15,6 +14,7 @@ import (
 // mailbox), and checks the member is marked bounced, gets no ballot in the
 // next race, and that nothing answered the bounce.
 func TestEndToEndBounce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n", "MA-SEN", "Ed Markey")
 	stop := h.serve()
@@ -40,25 +40,20 @@ func TestEndToEndBounce(t *testing.T) {
 		"--R\nContent-Type: text/rfc822-headers\n\nTo: bob@example.net\nMessage-ID: %s\nSubject: Your ballot\n\n--R--\n", bob, msgID)
 	h.reply("", bob, dsn)
 
-	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	db := h.db()
 	// A bounded wait for the daemon to read the mailbox.
 	var status, bounceStatus string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if err := st.DB.QueryRow(`SELECT m.status, o.bounce_status FROM members m JOIN outbox o ON o.member_id = m.id
+	testenv.Poll(30*time.Second, func() bool {
+		if err := db.QueryRow(`SELECT m.status, o.bounce_status FROM members m JOIN outbox o ON o.member_id = m.id
 			WHERE m.email = 'bob@example.net' AND o.kind = 'ballot'`).Scan(&status, &bounceStatus); err != nil {
 			t.Fatal(err)
 		}
-		if status == "bounced" {
-			break
-		}
-	}
+		return status == "bounced"
+	})
 	if status != "bounced" || bounceStatus != "5.1.1" {
 		t.Fatalf("bob: status %q, ballot's bounce status %q; want bounced, 5.1.1", status, bounceStatus)
 	}
+	h.waitIdle() // whatever the bounce would send, it has sent
 	stop()
 	stop = func() {}
 	if n := len(h.sent()); n != 3 {

@@ -43,6 +43,7 @@ func silentServer(t *testing.T) string {
 // hang it. It checks what serve loads besides the servers when set: the
 // DKIM key, the templates directory, the HTTP listen address.
 func TestCheckPartsAreBoundedAndComplete(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	silent := silentServer(t)

@@ -42,6 +42,7 @@ func dbWhere(t *testing.T, dsn string) string {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	h.env["BALLOTD_SMTP_USER"] = "ballots@example.org"
@@ -142,6 +143,7 @@ func newTestCA(t *testing.T) testCA {
 // without it, accepted with BALLOTD_TLS_INSECURE=1; for STARTTLS and for
 // TLS from the first byte.
 func TestCheckTLS(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	for _, mode := range []string{"starttls", "tls"} {
 		t.Run(mode, func(t *testing.T) {
@@ -191,6 +193,7 @@ func TestCheckTLS(t *testing.T) {
 }
 
 func TestLogFormat(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		format, prefix string
 		code           int
@@ -217,6 +220,7 @@ func TestLogFormat(t *testing.T) {
 // file, how many settings it gave, and which of them the environment
 // overrides, then checks as usual with the file's settings.
 func TestCheckFromSettingsFile(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	var file strings.Builder

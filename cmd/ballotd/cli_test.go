@@ -50,6 +50,7 @@ func tablesIn(t *testing.T, url string) []string {
 // database, and never acts: the database stays empty (migrate --help does
 // not migrate).
 func TestHelpOnEveryCommandNeverActs(t *testing.T) {
+	t.Parallel()
 	url := testenv.DatabaseURL(t)
 	for _, settings := range []map[string]string{nil, {"DATABASE_URL": url, "BALLOTD_CONFIG": "/nonexistent/ballotd.env"}} {
 		for _, cmd := range helpCommands {
@@ -83,6 +84,7 @@ func TestHelpOnEveryCommandNeverActs(t *testing.T) {
 // happens: send --dry-run does not send, migrate with a stray word does not
 // migrate.
 func TestUnknownFlagsAndArgumentsExit2(t *testing.T) {
+	t.Parallel()
 	url := testenv.DatabaseURL(t)
 	env := map[string]string{"DATABASE_URL": url, "BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "a-long-enough-secret",
 		"BALLOTD_IMAP_ADDR": "127.0.0.1:1", "BALLOTD_IMAP_USER": "u", "BALLOTD_SMTP_ADDR": "127.0.0.1:1"}
@@ -121,6 +123,7 @@ func TestUnknownFlagsAndArgumentsExit2(t *testing.T) {
 // ballotd version and --version print the version from the build
 // information, with the Go version, and need no settings.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		code, out, errOut := runWith(nil, args...)
 		if code != 0 || errOut != "" || !strings.HasPrefix(out, "ballotd ") || !strings.Contains(out, runtime.Version()) {

@@ -9,6 +9,7 @@ import (
 // The sending settings: rates, the public URL, DKIM; each malformed value
 // is one clear error naming its setting.
 func TestMailerSettings(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/db"}
 	cases := []struct {
 		name    string

@@ -10,6 +10,7 @@ import (
 // zone; a zone or organisation URL that is not one is refused, naming
 // the setting.
 func TestConfigOrgAndStaffZone(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none?sslmode=disable"}
 	load := func(set map[string]string) (Config, error) {
 		env := map[string]string{}

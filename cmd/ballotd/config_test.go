@@ -10,6 +10,7 @@ import (
 // A missing or malformed setting stops the command with one line that
 // names it, and exit status 2 (DESIGN.md, "Configuration").
 func TestConfigErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
 	full := map[string]string{
 		"DATABASE_URL": "postgres://127.0.0.1:1/none?sslmode=disable", "BALLOTD_DOMAIN": "example.org",
 		"BALLOTD_SECRET": "a-long-enough-secret", "BALLOTD_IMAP_ADDR": "127.0.0.1:1", "BALLOTD_IMAP_USER": "ballots@example.org",
@@ -67,6 +68,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 // BALLOTD_OAUTH_PROVIDER fills in the provider's token endpoint; IMAP and
 // SMTP share one token source.
 func TestOAuthProvider(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ provider, tenant, want string }{
 		{"google", "", "https://oauth2.googleapis.com/token"},
 		{"Microsoft", "", "https://login.microsoftonline.com/common/oauth2/v2.0/token"},

@@ -16,6 +16,7 @@ import (
 // what the code reads, and contrib/ballotd.env.example documents every
 // setting and is itself a configuration serve accepts.
 func TestSettingsList(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +70,7 @@ func TestSettingsList(t *testing.T) {
 // TestParseSettings: the file format (systemd's EnvironmentFile) and the
 // exact line each mistake in it gets.
 func TestParseSettings(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, file string
 		want       map[string]string
@@ -116,6 +118,7 @@ func TestParseSettings(t *testing.T) {
 // BALLOTD_CONFIG, the environment wins over the file, and a bad file stops
 // every command with one line naming the file and the line (exit 2).
 func TestConfigFile(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.DatabaseURL(t)
 	dir := t.TempDir()
 	write := func(name, text string) string {

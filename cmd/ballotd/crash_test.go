@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/mailhub"
@@ -23,11 +26,40 @@ import (
 // it sends ballots and while it ingests replies; then it is started again.
 // Nothing may be lost, counted twice or skipped.
 
+// The sizes are such that every kill lands mid-work: serve is killed
+// within 400 ms of making progress, and 20 lives of it send some thousands
+// of ballots but read some hundreds of replies (a reply is a transaction
+// of its own; ballots are claimed in batches), up to a thousand or two on a
+// fast machine. Replies beyond that are read after the last kill, which
+// proves nothing more.
 const (
 	crashBallots = 10000
-	crashReplies = 5000
+	crashReplies = 2500
+	crashChanges = crashReplies / 10 // replies that change an earlier vote
 	crashKills   = 20
 )
+
+// crashSeedEnv names the variable that sets the crash tests' random seed.
+// Each test logs the seed it used (with -v, or when it fails); running it
+// again with BALLOTD_CRASH_SEED set to that value kills at the same delays
+// after serve's progress. The kills then fall on the same moments, not on
+// the same rows: how far serve gets in a given time varies from run to run.
+const crashSeedEnv = "BALLOTD_CRASH_SEED"
+
+// crashSeed returns the seed from $BALLOTD_CRASH_SEED, or a new one, and
+// logs it.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: not a seed: %v", crashSeedEnv, s, err)
+		}
+	}
+	t.Logf("crash seed %d: replay the kills with %s=%d", seed, crashSeedEnv, seed)
+	return seed
+}
 
 // buildBinary compiles ballotd once for the crash tests.
 func buildBinary(t *testing.T) string {
@@ -46,6 +78,7 @@ type crashRig struct {
 	hub  *mailhub.Hub
 	env  []string
 	st   *ballots.Store
+	db   *sqlx.DB // st's database, for the test's own SQL
 	logs *os.File
 	rng  *rand.Rand
 }
@@ -56,15 +89,12 @@ func newCrashRig(t *testing.T) *crashRig {
 		testenv.Skip(t, "-short: the crash tests, which build and kill the binary")
 	}
 	ctx := context.Background()
-	url := testenv.DatabaseURL(t)
+	url := testenv.MigratedURL(t)
 	st, err := ballots.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := ballots.Migrate(ctx, st.DB); err != nil {
-		t.Fatal(err)
-	}
 	hub, err := mailhub.Start(mailhub.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +104,7 @@ func newCrashRig(t *testing.T) *crashRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, logs: logs, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, db: testenv.Open(t, url), logs: logs, rng: rand.New(rand.NewPCG(crashSeed(t), 1))}
 	r.env = append(os.Environ(),
 		"DATABASE_URL="+url,
 		"BALLOTD_DOMAIN=example.org",
@@ -103,12 +133,23 @@ func (r *crashRig) start() *exec.Cmd {
 	return cmd
 }
 
-// killLoop starts serve and SIGKILLs it after a random 30–400 ms, n times,
-// recording what progress() said at each kill (the crash points).
-func (r *crashRig) killLoop(n int, progress func() int) []int {
+// killLoop starts serve and SIGKILLs it n times, recording what progress()
+// said at each kill (the crash points). Each kill comes a random 30–400 ms
+// after progress() has moved since the start, so that it lands while serve
+// is doing the work, however long serve takes to start on a loaded machine
+// (a fixed delay from the start killed it, there, before it had done
+// anything). Once progress() reaches all, it kills without waiting.
+func (r *crashRig) killLoop(n int, progress func() int, all int) []int {
 	var points []int
 	for i := 0; i < n; i++ {
+		before := progress()
 		cmd := r.start()
+		moved := testenv.Poll(30*time.Second, func() bool { p := progress(); return p != before || p >= all })
+		if !moved {
+			cmd.Process.Kill()
+			cmd.Wait()
+			r.t.Fatalf("serve made no progress within 30 s of its start %d (at %d of %d)", i+1, before, all)
+		}
 		time.Sleep(time.Duration(30+r.rng.IntN(370)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			r.t.Fatal(err)
@@ -125,16 +166,12 @@ func (r *crashRig) finish(done func() bool) {
 	r.t.Helper()
 	before := r.logSize()
 	cmd := r.start()
-	deadline := time.Now().Add(3 * time.Minute)
 	// SIGTERM only once serve has logged: its handler is set up first
 	// thing, and a signal before that kills it the default way.
-	for !done() || r.logSize() == before {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			r.t.Fatal("serve did not finish the work within 3 minutes after the crashes")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Poll(3*time.Minute, func() bool { return done() && r.logSize() != before }) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		r.t.Fatal("serve did not finish the work within 3 minutes after the crashes")
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -154,7 +191,7 @@ func (r *crashRig) logSize() int64 {
 func (r *crashRig) count(query string, args ...any) int {
 	r.t.Helper()
 	var n int
-	if err := r.st.DB.Get(&n, query, args...); err != nil {
+	if err := r.db.Get(&n, query, args...); err != nil {
 		r.t.Fatal(err)
 	}
 	return n
@@ -172,9 +209,10 @@ func headerOf(raw []byte, name string) string {
 }
 
 func TestCrashWhileSendingAndIngesting(t *testing.T) {
+	t.Parallel()
 	r := newCrashRig(t)
 	ctx := context.Background()
-	if _, err := r.st.DB.Exec(`INSERT INTO members (email, name, state, district)
+	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
 		SELECT 'm' || g || '@example.net', 'Member ' || g, 'MA', 'MA-0' || (1 + g % 9) FROM generate_series(1, $1) g`, crashBallots); err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +228,10 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	}
 
 	// Phase 1: sending 10,000 ballots, killed 20 times.
+	start := time.Now()
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
-	sendPoints := r.killLoop(crashKills, sent)
+	sendPoints := r.killLoop(crashKills, sent, crashBallots)
+	killed := time.Since(start)
 	r.finish(func() bool { return sent() == crashBallots })
 
 	if n := r.count(`SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status <> 'sent'`); n != 0 {
@@ -225,10 +265,10 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		}
 	}
 	resent := len(received) - len(byID)
-	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot",
-		crashKills, sendPoints, len(received), resent)
+	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot; kills %v, finish %v",
+		crashKills, sendPoints, len(received), resent, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 
-	// Phase 2: 5,000 replies in the mailbox (4,500 voters; 500 of them
+	// Phase 2: 2,500 replies in the mailbox (2,250 voters; 250 of them
 	// change their vote later), ingested while serve is killed 20 times.
 	final := map[string]bool{}
 	uid := 0
@@ -248,16 +288,18 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		}
 		final[member] = yes
 	}
-	voters := crashReplies - 500
+	voters := crashReplies - crashChanges
 	for i := 1; i <= voters; i++ {
 		deliver(fmt.Sprintf("m%d@example.net", i), i%3 != 0)
 	}
-	for i := 1; i <= 500; i++ {
+	for i := 1; i <= crashChanges; i++ {
 		m := fmt.Sprintf("m%d@example.net", i*3)
 		deliver(m, !final[m])
 	}
 	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
-	ingestPoints := r.killLoop(crashKills, handled)
+	start = time.Now()
+	ingestPoints := r.killLoop(crashKills, handled, crashReplies)
+	killed = time.Since(start)
 	r.finish(func() bool {
 		return handled() == crashReplies && r.count(`SELECT count(*) FROM outbox WHERE status <> 'sent'`) == 0
 	})
@@ -284,6 +326,6 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	if tl.Voted != voters || tl.Candidates[0].Votes != wantYes || tl.Eligible != crashBallots {
 		t.Errorf("tally: eligible %d voted %d yes %d; want %d, %d, %d", tl.Eligible, tl.Voted, tl.Candidates[0].Votes, crashBallots, voters, wantYes)
 	}
-	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent",
-		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes)
+	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
+		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 }

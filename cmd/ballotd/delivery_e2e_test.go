@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestBallotsDeliveryStatus sends a race's ballots over SMTP and checks
@@ -21,6 +22,7 @@ import (
 // one returned by a DSN, one unsubscribed, one who voted (the time, never
 // the choice), one simply sent; and that --status filters.
 func TestBallotsDeliveryStatus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
 		if rcpt == "carol@example.net" {
@@ -79,8 +81,9 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	db := h.db()
 	var daveID int64
-	if err := st.DB.Get(&daveID, `SELECT id FROM members WHERE email = 'dave@example.net'`); err != nil {
+	if err := db.Get(&daveID, `SELECT id FROM members WHERE email = 'dave@example.net'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := st.Unsubscribe(context.Background(), daveID); err != nil {
@@ -101,12 +104,10 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 		}
 		return false
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	testenv.Poll(30*time.Second, func() bool {
 		d = h.deliveries("MA-SEN")
-		if reflect.DeepEqual(statusOf(d), want) && erinDelayed() {
-			break
-		}
-	}
+		return reflect.DeepEqual(statusOf(d), want) && erinDelayed()
+	})
 	if got := statusOf(d); !reflect.DeepEqual(got, want) {
 		t.Fatalf("statuses = %v, want %v", got, want)
 	}
@@ -162,7 +163,7 @@ func TestBallotsDeliveryStatus(t *testing.T) {
 	// server cannot age into).
 	stop()
 	stop = func() {}
-	if _, err := st.DB.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
+	if _, err := db.Exec(`UPDATE outbox SET status = 'deferred', created_at = now() - interval '2 hours'
 		WHERE kind = 'ballot' AND recipient = 'erin@example.net'`); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +210,7 @@ func statusOf(d ballots.BallotDeliveries) map[string]string {
 // again on request, and `ballotd ballots` then shows the copy that reached
 // them (sent, 250), not the refused one, and how many copies there are.
 func TestBallotsAfterResend(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	refuse := true
 	var mu sync.Mutex
@@ -235,10 +237,8 @@ func TestBallotsAfterResend(t *testing.T) {
 	}
 	// carolWhen waits (bounded) for carol's ballot to reach status.
 	carolWhen := func(status string) ballots.BallotDelivery {
-		c := carol()
-		for deadline := time.Now().Add(30 * time.Second); c.Status != status && time.Now().Before(deadline); c = carol() {
-			time.Sleep(50 * time.Millisecond)
-		}
+		var c ballots.BallotDelivery
+		testenv.Poll(30*time.Second, func() bool { c = carol(); return c.Status == status })
 		return c
 	}
 	c := carolWhen(ballots.DeliveryFailed)

@@ -20,6 +20,7 @@ import (
 // Reply-To to strict parsers; the subject shows the encoded-word as
 // written; `export endorsements --format csv` escapes each formula cell.
 func TestHostileDataEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const from = `Élections <spy@evil.example>, "Staff" <staff@evil.example>`
 	h.env["BALLOTD_FROM"] = from

@@ -26,6 +26,7 @@ import (
 // plain text change nothing and show the page with its button; the button's
 // form, posted as a browser posts it, unsubscribes.
 func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nalice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n")); err != nil {
@@ -38,7 +39,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 	srv := httptest.NewServer(publicMux(&unsubscribeHandler{store: st, tokens: toks, log: slog.New(slog.DiscardHandler)}, newObserver(st), ""))
 	defer srv.Close()
 	link := func(email string) string {
-		id, err := ballots.MemberByEmail(ctx, st.DB, email)
+		id, err := ballots.MemberByEmail(ctx, testenv.DB(t, st), email)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 	}
 	status := func(email string) string {
 		var s string
-		if err := st.DB.GetContext(ctx, &s, `SELECT status FROM members WHERE email = $1`, email); err != nil {
+		if err := testenv.DB(t, st).GetContext(ctx, &s, `SELECT status FROM members WHERE email = $1`, email); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -132,6 +133,7 @@ func TestOneClickUnsubscribeNeedsItsBody(t *testing.T) {
 // listener (BALLOTD_ADMIN_ADDR) serves both. With BALLOTD_METRICS_TOKEN
 // set, both listeners serve them only to a request bearing the token.
 func TestMetricsNotPublic(t *testing.T) {
+	t.Parallel()
 	st := testenv.Store(t)
 	toks, err := token.NewKey("http-test-secret-0123456789")
 	if err != nil {

@@ -18,7 +18,8 @@ import (
 // writes the rejected rows with their problems to --rejects, reads a
 // Latin-1 file with --encoding latin1, and guards --sync.
 func TestImportCommandAccountsForEveryRow(t *testing.T) {
-	url := testenv.DatabaseURL(t)
+	t.Parallel()
+	url := testenv.MigratedURL(t)
 	env := map[string]string{"DATABASE_URL": url}
 	if code, out, errOut := runWith(env, "migrate"); code != 0 {
 		t.Fatalf("migrate: %d %s %s", code, out, errOut)
@@ -96,7 +97,8 @@ func TestImportCommandAccountsForEveryRow(t *testing.T) {
 // The example CSVs README points newcomers at import with every row
 // added and none rejected: they have the exact columns import reads.
 func TestContribExamplesImport(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": testenv.DatabaseURL(t)}
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": testenv.MigratedURL(t)}
 	if code, out, errOut := runWith(env, "migrate"); code != 0 {
 		t.Fatalf("migrate: %d %s %s", code, out, errOut)
 	}

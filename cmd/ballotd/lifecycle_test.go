@@ -14,17 +14,14 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // db opens the harness's database, for moving a wave's clock.
 func (h *harness) db() *sqlx.DB {
 	h.t.Helper()
-	db, err := sqlx.Open("postgres", h.env["DATABASE_URL"])
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { db.Close() })
-	return db
+	return testenv.Open(h.t, h.env["DATABASE_URL"])
 }
 
 // shift moves every wave's times to now() plus the given SQL intervals (”
@@ -54,6 +51,7 @@ const lifecycleMembers = "email,name,district\nalice@example.net,Alice,MA-07\nbo
 // clock is moved step by step. The first instance leads; it is stopped
 // mid-wave and the second finishes. Every mail goes out once.
 func TestWaveRunsUnderTwoServes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_TICK"] = "50ms"
@@ -308,6 +306,7 @@ func (h *harness) tallyOf(code string) tallyJSON {
 // seconds apart, `serve`, and nothing else: the vetting notice, a digest,
 // the ballots and the results arrive in that order.
 func TestWaveOnItsOwn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_TICK"] = "100ms"
@@ -357,6 +356,7 @@ func TestWaveOnItsOwn(t *testing.T) {
 // what is new is sent once, empty sections are left out, and nothing new
 // sends nothing.
 func TestDigestSend(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	if _, errOut, code := h.try("digest", "send"); code != 2 || !strings.Contains(errOut, "BALLOTD_STAFF") {
 		t.Fatalf("digest send without staff: exit %d, %q", code, errOut)
@@ -446,6 +446,7 @@ func between(s, start, end string) string {
 // groups, what they conflict with and the reply command, in the text and
 // the HTML part; a conflict staff resolved (approved, rejected) leaves.
 func TestDigestConflicts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.ballotd("migrate")
@@ -517,6 +518,7 @@ func TestDigestConflicts(t *testing.T) {
 // at the close and tells staff; members and leaders hear only after
 // `results release`, and the export shows nothing until then.
 func TestHeldResults(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	if _, errOut, code := h.try("results", "release", "MA-07"); code != 1 || !strings.Contains(errOut, "results are released after the close") {
 		t.Fatalf("release before the close: exit %d %q", code, errOut)
@@ -568,6 +570,7 @@ func TestHeldResults(t *testing.T) {
 	if out := h.ballotd("export", "endorsements", "--format", "csv"); !strings.Contains(out, "July,MA,house,MA-07,Jane Doe") {
 		t.Fatalf("export after release:\n%s", out)
 	}
+	h.waitIdle()
 	stop()
 	stop = nil
 	if n := len(h.sent()); n != 8 {
@@ -578,6 +581,7 @@ func TestHeldResults(t *testing.T) {
 // TestReachableTurnout: a ballot the relay refuses for good lowers
 // reachable, not eligible, in the tally and the announcement.
 func TestReachableTurnout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_DIGEST_EVERY"] = "off"
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -605,11 +609,8 @@ func TestReachableTurnout(t *testing.T) {
 	h.waitSent(3)
 	// Carol's ballot is refused for good (a bounded wait for the outbox to
 	// record it, not a timing assertion).
-	for deadline := time.Now().Add(30 * time.Second); h.outboxCount("ballot", "failed") != 1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("carol's ballot never failed:\n%s", h.ballotd("outbox"))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Poll(30*time.Second, func() bool { return h.outboxCount("ballot", "failed") == 1 }) {
+		t.Fatalf("carol's ballot never failed:\n%s", h.ballotd("outbox"))
 	}
 	h.ballotd("race", "close", "MA-07")
 	for _, e := range h.waitSent(3 + 3)[3:] {
@@ -661,6 +662,7 @@ func (h *harness) outboxCount(kind, status string) int {
 // lock is terminated mid-wave (the holder "dies"); the lock is free, a
 // replica takes it, and the wave finishes with every mail sent once.
 func TestLeaderSessionKilled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_TICK"] = "50ms"
 	h.env["BALLOTD_DIGEST_EVERY"] = "off"
@@ -696,6 +698,7 @@ func TestLeaderSessionKilled(t *testing.T) {
 
 	h.shift(db, "", "", "-1 second")
 	h.waitSent(5 + 6)
+	h.waitIdle() // a mail sent twice would have gone by now
 	stopA()
 	stopB()
 	stopA, stopB = func() {}, func() {}
@@ -731,6 +734,7 @@ func newHeldWave(t *testing.T) *harness {
 // replying RELEASE to the results notice; the same reply from a member does
 // nothing.
 func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	db := h.db()
 	stop := h.serve()
@@ -771,7 +775,7 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 	if err := db.Get(&actor, `SELECT actor FROM race_steps WHERE step = 'release'`); err != nil || actor != "staff" {
 		t.Fatalf("release recorded by %q, %v; want staff", actor, err)
 	}
-	time.Sleep(300 * time.Millisecond) // anything more would be a second send; not a timing assertion on ballotd
+	h.waitIdle() // whatever alice's RELEASE would send, it has sent
 	if n := len(h.sent()); n != 9 {
 		t.Errorf("sent %d messages, want 9 (nothing to alice's RELEASE, no second announcement)", n)
 	}
@@ -781,6 +785,7 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 // sends staff the same held-results notice as the scheduled close, so the
 // results do not wait until someone remembers them.
 func TestHeldResultsClosedByHandNotifyStaff(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	db := h.db()
 	h.ballotd("race", "open", "MA-07")

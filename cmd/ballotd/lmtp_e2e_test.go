@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestServeTakesRepliesByLMTP: with BALLOTD_LMTP_ADDR, serve is an LMTP
@@ -12,6 +14,7 @@ import (
 // same message delivered again changes nothing, and IMAP reading goes on
 // beside it.
 func TestServeTakesRepliesByLMTP(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,15 +73,14 @@ func TestServeTakesRepliesByLMTP(t *testing.T) {
 func deliverLMTP(t *testing.T, addr, from, rcpt, raw string) {
 	t.Helper()
 	var err error
-	for i := 0; i < 100; i++ {
+	open := testenv.Poll(5*time.Second, func() bool {
 		var conn net.Conn
 		if conn, err = net.Dial("tcp", addr); err == nil {
 			conn.Close()
-			break
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
+		return err == nil
+	})
+	if !open {
 		t.Fatal(err)
 	}
 	if err := lmtpDeliver(addr, from, rcpt, raw); err != nil {

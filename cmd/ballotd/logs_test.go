@@ -6,12 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestLogsNeverCarryAVote: the daemon logs one line per message handled
 // (Message-ID, class, outcome, race) and never how anyone voted: not the
 // choice, not the candidate, not the words of the reply.
 func TestLogsNeverCarryAVote(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_LOG_FORMAT"] = "json"
 	h.ballotd("migrate")
@@ -57,10 +60,11 @@ func TestLogsNeverCarryAVote(t *testing.T) {
 	h.waitSent(6 + len(answers)) // the receipts: every vote was handled
 	// The log line follows the commit, which the receipt may overtake: a
 	// bounded wait for the last one.
-	text := logs()
-	for deadline := time.Now().Add(30 * time.Second); strings.Count(text, `"msg":"message handled"`) < len(answers) && time.Now().Before(deadline); text = logs() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	var text string
+	testenv.Poll(30*time.Second, func() bool {
+		text = logs()
+		return strings.Count(text, `"msg":"message handled"`) >= len(answers)
+	})
 
 	handled := 0
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {

@@ -18,8 +18,8 @@ import (
 // first IMAP pass, 503 "failing" on an IMAP or SMTP error (before the first
 // pass too), a stale poll, or a database gone.
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	st := testenv.Store(t)
-	db := st.DB
 	o := newObserver(st)
 	get := func() (int, health) {
 		rec := httptest.NewRecorder()
@@ -44,7 +44,7 @@ func TestHealthz(t *testing.T) {
 		{"IMAP session failed since", func() { o.imapErr = "imap: connection reset" }, 503, "ok", "error: imap: connection reset", "failing"},
 		{"SMTP relay refused", func() { o.imapErr, o.smtpErr = "", "dial tcp: connection refused" }, 503, "ok", "ok", "failing"},
 		{"poll stale", func() { o.smtpErr, o.lastPoll = "", time.Now().Add(-6*time.Minute) }, 503, "ok", "no successful poll for 6m0s", "failing"},
-		{"database closed", func() { o.lastPoll = time.Now(); db.Close() }, 503, "error: read health: sql: database is closed", "ok", "failing"},
+		{"database closed", func() { o.lastPoll = time.Now(); st.Close() }, 503, "error: read health: sql: database is closed", "ok", "failing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.setup()
@@ -82,29 +82,28 @@ func scrape(t *testing.T, base string) map[string]float64 {
 // waitMetric waits (bounded) until every metric in want has at least its value.
 func waitMetric(t *testing.T, base string, want map[string]float64) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := scrape(t, base)
-		short := ""
+	var m map[string]float64
+	short := ""
+	moved := testenv.Poll(30*time.Second, func() bool {
+		m, short = scrape(t, base), ""
 		for k, v := range want {
 			if m[k] < v {
 				short += fmt.Sprintf("%s = %v (want ≥ %v); ", k, m[k], v)
 			}
 		}
-		if short == "" {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics did not move: %s", short)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return short == ""
+	})
+	if !moved {
+		t.Fatalf("metrics did not move: %s", short)
 	}
+	return m
 }
 
 // TestMetricsMove runs serve with BALLOTD_ADMIN_ADDR: /metrics counts the
 // ballot sent and the vote ingested, and /healthz answers 200 once the
 // mailbox was read; the public BALLOTD_HTTP_ADDR serves neither.
 func TestMetricsMove(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	addr := closedPort(t)
 	h.env["BALLOTD_ADMIN_ADDR"] = addr

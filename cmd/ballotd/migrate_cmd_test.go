@@ -15,6 +15,7 @@ import (
 // that a newer ballotd migrated is refused by every command ("upgrade
 // it"), and by check's database line.
 func TestMigrationGuardsOnTheCommandLine(t *testing.T) {
+	t.Parallel()
 	url := testenv.DatabaseURL(t)
 	env := map[string]string{"DATABASE_URL": url, "BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "a-long-enough-secret",
 		"BALLOTD_IMAP_ADDR": "127.0.0.1:1", "BALLOTD_IMAP_USER": "u", "BALLOTD_SMTP_ADDR": "127.0.0.1:1", "BALLOTD_LOG_FORMAT": "json"}

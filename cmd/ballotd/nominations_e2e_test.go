@@ -41,12 +41,7 @@ func parseAll(t *testing.T, h *harness, n int) []ballotOf {
 // address (List-Unsubscribe, one-click POST).
 func (h *harness) unsubscribeToken(email string) string {
 	h.t.Helper()
-	st, err := ballots.Open(context.Background(), h.env["DATABASE_URL"])
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer st.Close()
-	id, err := ballots.MemberByEmail(context.Background(), st.DB, email)
+	id, err := ballots.MemberByEmail(context.Background(), h.db(), email)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -73,6 +68,7 @@ func freeAddr(t *testing.T) string {
 // approve by replying APPROVE n, a member signs up by email, another
 // unsubscribes by one click, and the race's ballots name both groups.
 func TestEndToEndNominations(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "Vetting Staff <staff@example.org>"
 	h.env["BALLOTD_HTTP_ADDR"] = freeAddr(t)
@@ -227,6 +223,7 @@ func TestEndToEndNominations(t *testing.T) {
 	if !got["alice@example.net"] || !got["dave@example.net"] {
 		t.Errorf("ballots went to %v; want alice and dave", got)
 	}
+	h.waitIdle() // whatever the stranger's command would send, it has sent
 	stop()
 	stop = nil
 	if n := len(h.sent()); n != 11 {
@@ -239,6 +236,7 @@ func TestEndToEndNominations(t *testing.T) {
 // without a command or with an incomplete one, unsubscribing by email to
 // the List-Unsubscribe address, and a sign-up without a district.
 func TestEndToEndNominationCommands(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.ballotd("migrate")

@@ -10,6 +10,7 @@ import (
 
 // ballotd outbox lists the counts and every failure with its SMTP reply.
 func TestOutboxCommandShowsFailures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@gone.example,Bob,MA-02\n", "MA-SEN", "Ed Markey")
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {
@@ -54,6 +55,7 @@ func TestOutboxCommandShowsFailures(t *testing.T) {
 
 // bench send runs end to end on a small list and verifies its own count.
 func TestBenchSendSmall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	out := h.ballotd("bench", "send", "--members", "300", "--conns", "3")
 	for _, want := range []string{"ballotd send", "raw go-smtp client", "ratio ballotd/raw", "peak memory", "verified                   300 members"} {
@@ -66,6 +68,7 @@ func TestBenchSendSmall(t *testing.T) {
 // bench replies runs end to end on a small mailbox and verifies that every
 // reply was handled and counted (a YES or NO each, as it sent them).
 func TestBenchRepliesSmall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	out := h.ballotd("bench", "replies", "--replies", "60")
 	for _, want := range []string{"raw reader", "ballotd reader", "ratio ballotd / raw", "verified: 60 handled, tally voted 60, Ed Markey 40 YES of 60"} {
@@ -78,6 +81,7 @@ func TestBenchRepliesSmall(t *testing.T) {
 // send exits 3 when rows were due and none could be sent (the relay is
 // down: every row deferred), and 0 once they go.
 func TestSendExitsNonZeroWhenNothingWasSent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\n", "MA-SEN", "Ed Markey")
 	relay := h.env["BALLOTD_SMTP_ADDR"]

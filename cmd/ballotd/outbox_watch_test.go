@@ -15,6 +15,7 @@ import (
 // The outbox's pace between two samples: rates of the rows that moved, and
 // the ETA of what is queued at the rate rows finish.
 func TestOutboxPace(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                   string
 		t0, t1                 outboxTotals
@@ -45,6 +46,7 @@ func TestOutboxPace(t *testing.T) {
 // totalsOf counts the tries put off from the attempts of rows: every
 // attempt but the one that finished (or is finishing) a row.
 func TestOutboxTotals(t *testing.T) {
+	t.Parallel()
 	got := totalsOf([]ballots.OutboxCount{
 		{Kind: "ballot", Status: ballots.OutboxQueued, Count: 5},
 		{Kind: "ballot", Status: ballots.OutboxSending, Count: 2, Attempts: 3},      // one put off before
@@ -91,6 +93,7 @@ var watchLineRE = regexp.MustCompile(`^\d\d:\d\d:\d\d outbox: (\d+) queued, (\d+
 // sends; with --until-empty it ends by itself once everything is sent,
 // and without it, when its context ends (SIGTERM's path).
 func TestOutboxWatchUntilEmpty(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n", "MA-SEN", "Ed Markey")
 	getenv := func(k string) string { return h.env[k] }

@@ -14,6 +14,7 @@ import (
 )
 
 func TestQuarantineListAndReplay(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	ctx := context.Background()
@@ -73,6 +74,7 @@ func nested(depth int) string {
 }
 
 func TestAuthservIDConfig(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		value string
 		ok    bool

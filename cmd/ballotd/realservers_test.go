@@ -22,6 +22,7 @@ import (
 // addressing) and a real Dovecot (IMAP, LMTP delivery). e2e/realservers.sh
 // sets them up and runs it; without them it is skipped.
 func TestRealServers(t *testing.T) {
+	t.Parallel()
 	imapAddr, smtpAddr, password := os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SMTP"), os.Getenv("BALLOTD_E2E_PASSWORD")
 	if imapAddr == "" || smtpAddr == "" {
 		testenv.Skip(t, "no real Dovecot and Postfix (BALLOTD_E2E_*): run e2e/realservers.sh")
@@ -249,6 +250,7 @@ func sendPlain(t *testing.T, addr, from, to, raw string) {
 // what works is OK, and each usual mistake gets the line that says what to
 // change.
 func TestRealServersCheck(t *testing.T) {
+	t.Parallel()
 	imaps, plainIMAP, submit, ca := os.Getenv("BALLOTD_E2E_IMAPS"), os.Getenv("BALLOTD_E2E_IMAP"), os.Getenv("BALLOTD_E2E_SUBMIT"), os.Getenv("BALLOTD_E2E_CA")
 	if imaps == "" || submit == "" || ca == "" {
 		testenv.Skip(t, "no real Dovecot and Postfix (BALLOTD_E2E_*): run e2e/realservers.sh")

@@ -18,6 +18,7 @@ const secretWord = "Hunter2Secret"
 // connection string, not a URL whose server does not answer, not the mail
 // passwords or the OAuth2 secrets.
 func TestNoSecretInAnyOutput(t *testing.T) {
+	t.Parallel()
 	mail := map[string]string{"BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "a-long-enough-" + secretWord,
 		"BALLOTD_IMAP_ADDR": "127.0.0.1:1", "BALLOTD_IMAP_USER": "ballots@example.org", "BALLOTD_IMAP_PASSWORD": secretWord,
 		"BALLOTD_SMTP_ADDR": "127.0.0.1:1", "BALLOTD_SMTP_USER": "ballots@example.org", "BALLOTD_SMTP_PASSWORD": secretWord}
@@ -69,6 +70,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 // durations in seconds in JSON and human in text; BALLOTD_LOG_LEVEL
 // filters.
 func TestLoggerRedactsAndFormats(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log, err := newLogger("json", "", &buf)
 	if err != nil {
@@ -97,6 +99,7 @@ func TestLoggerRedactsAndFormats(t *testing.T) {
 
 // redact hides each form of secret and keeps what names no secret.
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://u:pw@h/db":                                               "postgres://u:REDACTED@h/db",
 		"postgress://u:pw@h/db":                                              "postgress://u:REDACTED@h/db",

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestResendBallot: a member who lost their ballot mails ballots+resend@
@@ -13,6 +15,7 @@ import (
 // answer and no ballot; past ResendsPerDay the member gets the neutral
 // answer only.
 func TestResendBallot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\n", "MA-SEN", "Ed Markey")
 	stop := h.serve()
@@ -76,15 +79,14 @@ func TestResendBallot(t *testing.T) {
 	request("mallory@example.com", "ballots@example.org", "my ballot")
 	request("alice@example.net", "ballots+resend@example.org", "resend")
 	db := h.db()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testenv.Poll(30*time.Second, func() bool {
 		var done int
 		if err := db.Get(&done, `SELECT count(*) FROM inbound_messages WHERE class = 'resend' AND processed_at IS NOT NULL`); err != nil {
 			t.Fatal(err)
 		}
-		if done == 7 {
-			break
-		}
-	}
+		return done == 7
+	})
+	h.waitIdle() // whatever the two requests would send, it has sent
 	var rows []struct {
 		Key     string `db:"message_key"`
 		Outcome string `db:"outcome"`

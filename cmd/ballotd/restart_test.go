@@ -96,6 +96,7 @@ func (o *outage) restore(t *testing.T) {
 // and the IMAP server and PostgreSQL away while replies come in: serve
 // reconnects by itself, reports it, and loses nothing.
 func TestServersRestartMidRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		testenv.Skip(t, "-short: the restart test, which starts its own PostgreSQL")
 	}
@@ -165,12 +166,8 @@ func TestServersRestartMidRun(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 90s\nserve log:\n%s", what, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testenv.Poll(90*time.Second, cond) {
+			t.Fatalf("%s: not within 90s\nserve log:\n%s", what, logs.String())
 		}
 	}
 	// The relay goes away while ballots go out.
@@ -185,6 +182,7 @@ func TestServersRestartMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	db := testenv.Open(t, cl.URL)
 	to, _ := distinct()
 	// Replies come in while the IMAP server and then PostgreSQL go away.
 	for i := 1; i <= members; i++ {
@@ -211,7 +209,7 @@ func TestServersRestartMidRun(t *testing.T) {
 	}
 	count := func(q string) int {
 		var n int
-		if err := st.DB.Get(&n, q); err != nil {
+		if err := db.Get(&n, q); err != nil {
 			return -1
 		}
 		return n
@@ -263,6 +261,7 @@ func (s *syncBuffer) String() string {
 // serve reads the new mailbox from its start: a vote arriving after the
 // restart is counted and receipted.
 func TestNewHubStartDoesNotSkipMail(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\n", "MA-07", "Jane Doe")
 	stop := h.serve()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/report"
+	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -41,22 +42,18 @@ func pageScripts(page string) (data, script string) {
 // getPage GETs url, waiting (bounded) for serve's listener to come up.
 func getPage(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return resp, string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var resp *http.Response
+	var err error
+	// serve opens its HTTP listener as it starts: a bounded wait for it.
+	if !testenv.Poll(30*time.Second, func() bool { resp, err = http.Get(url); return err == nil }) {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
 
 // verifyHarness runs the page's script under node against a stand-in for
@@ -117,6 +114,7 @@ func runVerifyScript(t *testing.T, page, typed string, fallback bool) string {
 // which says "not found" for a code nobody was mailed. The receipt and the
 // announcement link to the page; its one script is allowed by hash.
 func TestResultsPageChecksAReceipt(t *testing.T) {
+	t.Parallel()
 	h := newHeldWave(t)
 	addr := freeAddr(t)
 	h.env["BALLOTD_HTTP_ADDR"] = addr
@@ -229,6 +227,7 @@ func TestResultsPageChecksAReceipt(t *testing.T) {
 // 390 px screen (no name is broken to fit: choice cells do not break words). The two lines added to the copy only fill the box and
 // press Check; the check itself is the page's.
 func TestResultsPageInChromium(t *testing.T) {
+	t.Parallel()
 	var browser string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

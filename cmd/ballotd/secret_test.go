@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/internal/mailhub"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestSecretStrength: published secrets and ones of little estimated
 // entropy (one character, few distinct ones, runs, a word and digits) are
 // weak; random strings as the README makes them are not.
 func TestSecretStrength(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"aaaaaaaaaaaaaaaa",
 		strings.Repeat("ab", 20),
@@ -45,6 +47,7 @@ func TestSecretStrength(t *testing.T) {
 // naming BALLOTD_SECRET when it is weak or published, and none when it is
 // strong.
 func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	for _, tc := range []struct {
@@ -70,10 +73,7 @@ func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
 	}
 	h.env["BALLOTD_SECRET"] = "aaaaaaaaaaaaaaaa"
 	stop, logs := h.serveLogged()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs(), "ballotd serving") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return strings.Contains(logs(), "ballotd serving") }, "serve logs that it is serving")
 	stop()
 	if !strings.Contains(logs(), "WEAK SECRET: BALLOTD_SECRET is weak") {
 		t.Errorf("serve with a weak secret does not warn:\n%s", logs())
@@ -86,6 +86,7 @@ func TestCheckAndServeWarnAboutAWeakSecret(t *testing.T) {
 // database they made (it carries their mark) they go on, and with a secret
 // of the operator's own the database does not matter.
 func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ballotd("migrate")
 	for _, secret := range []string{"", devSecret} {
@@ -121,6 +122,7 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 // and whether it survives the run, that the hub's mail does not, and which
 // secret keys the tokens.
 func TestDevBannerSaysWhatItKeeps(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	getenv := func(k string) string { return h.env[k] }

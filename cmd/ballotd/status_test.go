@@ -7,12 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // ballotd status: the current races with eligible, voted and turnout, the
 // outbox by status, the quarantine, and serve's /healthz when it runs (and
 // why not when it does not). race open says how many ballots, how fast.
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-07\ncarol@example.net,Carol,MA-02\n", "MA-SEN", "Ed Markey")
 	h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Jordan Rivera")
@@ -78,16 +81,12 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	// The hub has the message a moment before the outbox records it sent.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Poll(30*time.Second, func() bool {
 		if err := json.Unmarshal([]byte(h.ballotd("status", "--json")), &s); err != nil {
 			t.Fatal(err)
 		}
-		if s.Outbox.Sent == 9 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return s.Outbox.Sent == 9
+	})
 	if s.Outbox.Queued != 0 || s.Outbox.Sending != 0 || s.Outbox.Deferred != 0 || s.Outbox.Sent != 9 || s.Outbox.Failed != 0 {
 		t.Errorf("status --json outbox %+v; want 9 sent, nothing else", s.Outbox)
 	}

@@ -18,6 +18,7 @@ import (
 // A token is reused while it is valid, refreshed once it has expired, and
 // refreshed when the server refused it (Forget).
 func TestTokensReuseAndRefresh(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	long := authtest.Start(t, time.Hour)
 	toks := long.Tokens()
@@ -53,6 +54,7 @@ func TestTokensReuseAndRefresh(t *testing.T) {
 // A refresh token the endpoint refuses is a *RefreshError naming the
 // endpoint and its error code.
 func TestTokensRefreshError(t *testing.T) {
+	t.Parallel()
 	p := authtest.Start(t, time.Hour)
 	_, err := mailauth.NewTokens(p.TokenURL, p.ClientID, p.ClientSecret, "revoked").Token(t.Context())
 	var re *mailauth.RefreshError
@@ -70,6 +72,7 @@ func TestTokensRefreshError(t *testing.T) {
 
 // The initial responses are those of Google's XOAUTH2 and RFC 7628.
 func TestBearerInitialResponse(t *testing.T) {
+	t.Parallel()
 	p := authtest.Start(t, time.Hour)
 	toks := p.Tokens()
 	for mech, want := range map[string]string{
@@ -118,6 +121,7 @@ var protocols = map[string]func(ctx context.Context, hub *mailhub.Hub, a mailaut
 // refreshed once, and the exchange retried; a token refused again is a
 // RefusedError with the server's status.
 func TestAuthenticateRetriesRefusedToken(t *testing.T) {
+	t.Parallel()
 	for _, mech := range []string{mailauth.OAuthBearer, mailauth.XOAuth2} {
 		for proto, connect := range protocols {
 			t.Run(mech+"/"+proto, func(t *testing.T) {
@@ -156,6 +160,7 @@ func TestAuthenticateRetriesRefusedToken(t *testing.T) {
 // PLAIN and LOGIN carry the password; a server offering only one of them
 // accepts it, and refuses a wrong password.
 func TestAuthenticatePassword(t *testing.T) {
+	t.Parallel()
 	for _, mech := range []string{mailauth.Plain, mailauth.Login} {
 		for proto, connect := range protocols {
 			if proto == "imap" && mech == mailauth.Login {

@@ -47,6 +47,7 @@ func dialIMAP(t *testing.T, h *Hub, user string, opts *imapclient.Options) *imap
 }
 
 func TestSMTPToIMAP(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	msg := message("one")
 	auth := sasl.NewPlainClient("", "chair@example.com", h.Password)
@@ -111,6 +112,7 @@ func TestSMTPToIMAP(t *testing.T) {
 }
 
 func TestLoginBeforeMailAndWrongPassword(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	c := dialIMAP(t, h, "bob@example.com", nil)
 	boxes, err := c.List("", "*", nil).Collect()
@@ -159,6 +161,7 @@ func TestLoginBeforeMailAndWrongPassword(t *testing.T) {
 }
 
 func TestIdleWakesOnDelivery(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	arrived := make(chan uint32, 4)
 	c := dialIMAP(t, h, "ballots@example.org", &imapclient.Options{
@@ -224,6 +227,7 @@ func TestIdleWakesOnDelivery(t *testing.T) {
 }
 
 func TestMoveAndUIDSearch(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	for _, s := range []string{"a", "b", "c"} {
 		if err := h.Deliver("carol@example.com", []byte(message(s))); err != nil {
@@ -261,6 +265,7 @@ func TestMoveAndUIDSearch(t *testing.T) {
 }
 
 func TestRcptFault(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	h.SetRcptFault(func(rcpt string) *smtp.SMTPError {
 		if strings.HasSuffix(rcpt, "@throttled.example") {
@@ -300,6 +305,7 @@ func TestRcptFault(t *testing.T) {
 }
 
 func TestWaitReceived(t *testing.T) {
+	t.Parallel()
 	h := startHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -328,6 +334,7 @@ func TestWaitReceived(t *testing.T) {
 }
 
 func TestUsername(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"ballots+v-abc@example.org":   "ballots@example.org",
 		"<Alice@Example.NET>":         "alice@example.net",
@@ -376,6 +383,7 @@ func sendMail(addr string, auth sasl.Client, from string, to []string, r *string
 // greater UIDVALIDITY than the start before; a client that kept the last
 // UID it read (ballotd's cursor) reads the new mailbox afresh.
 func TestUIDValidityPerStart(t *testing.T) {
+	t.Parallel()
 	validity := func() (inbox, sent uint32) {
 		h, err := Start(Options{})
 		if err != nil {

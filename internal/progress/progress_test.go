@@ -10,6 +10,7 @@ import (
 // Off a terminal, progress prints a plain line at most every p.every, and
 // counts read with thousands separators.
 func TestProgressLines(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	p := New(&b, "race open MA-SEN")
 	p.OpenRace(50000, 0.25) // within the first five seconds: not shown

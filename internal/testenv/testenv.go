@@ -1,21 +1,29 @@
 // Package testenv owns the PostgreSQL side of ballotd's tests: one server per
-// test binary (found with pgtemp.Locate or started with pgtemp.Start) and one
-// fresh, empty database per test on it, dropped when the test ends.
+// test binary (found with pgtemp.Locate or started with pgtemp.Start), one
+// migrated template database per server and migration set, and one fresh
+// database per test on it, dropped when the test ends.
 //
 // Use it from a package's tests as
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		db := testenv.Database(t)
+//		t.Parallel()
+//		st := testenv.Store(t)   // migrated, as a ballots.Store
+//		db := testenv.DB(t, st)  // the same database, for SQL the test checks rows with
 //		...
 //	}
+//
+// Store and MigratedURL copy the template (CREATE DATABASE … TEMPLATE), which
+// is much cheaper than migrating; Database and DatabaseURL give an empty,
+// unmigrated database, for the tests of migrating itself.
 //
 // Set $DATABASE_URL (a postgres:// URL of a superuser, or one allowed to
 // CREATE DATABASE) to use an existing server; otherwise a server on
 // 127.0.0.1:5432 is used if it answers, else a throwaway cluster is started.
 // Set $BALLOTD_TEST_PGTEMP=1 to always start a throwaway cluster instead.
-// When no server can be found or started, DatabaseURL fails the test.
+// When no server can be found or started, the functions that need one fail
+// the test.
 package testenv
 
 import (
@@ -23,8 +31,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,16 +57,30 @@ var (
 	admin      *sql.DB         // pool on the server's maintenance database
 
 	dbCounter atomic.Int64
+
+	// stores maps each Store made by Store to its database's URL and raw
+	// handle (*rawDB), for DB.
+	stores sync.Map
 )
 
 // Main wraps testing.M: it runs the tests, prints a line for each reason
 // tests were skipped with Skip, then, if a throwaway cluster was started
 // for them, stops it, and exits with the tests' status. The
-// server is located or started on the first call to DatabaseURL, so a test
-// binary that never asks for a database starts nothing.
+// server is located or started on the first call that needs a database,
+// so a test binary that never asks for one starts nothing.
+//
+// Unless -test.parallel is given, Main raises it to Parallel(): the tests
+// that call t.Parallel mostly wait on PostgreSQL and on the network, not on
+// the CPU, so more of them than GOMAXPROCS can run at once.
 //
 // Call as: func TestMain(m *testing.M) { testenv.Main(m) }
 func Main(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", strconv.Itoa(Parallel()))
+	}
 	code := m.Run()
 	summary(os.Stdout)
 	// go test ./... shows a passing package's output only with -v: the
@@ -71,6 +96,15 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// Parallel is how many parallel tests Main lets a test binary run at once
+// when -test.parallel is not given: 2 × GOMAXPROCS, at least 4. It is kept
+// that low because every running test holds connections to the one server
+// (the `serve` of an end-to-end test several), and `go test ./...` runs
+// several binaries at once; PostgreSQL allows 100 by default.
+func Parallel() int {
+	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
 // server locates or starts the server once per process. Without Main (a
@@ -120,12 +154,31 @@ func shutdown() error {
 	return nil
 }
 
-// DatabaseURL creates a fresh empty database named
+// DatabaseURL creates a fresh empty database (a copy of template0) named
 // ballotd_t_<pid>_<n>_<random> on the test server, and drops it (WITH
 // (FORCE), closing leftover connections) in t.Cleanup. It returns the
 // database's URL: the server's URL with that database name. It is safe to
 // call from parallel tests and from several test binaries at once.
+//
+// Most tests want MigratedURL or Store instead: only the tests of
+// migrating itself need a database without the schema.
 func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, "template0")
+}
+
+// MigratedURL is DatabaseURL with the schema: the new database is a copy
+// of the migrated template (see Template).
+func MigratedURL(t testing.TB) string {
+	t.Helper()
+	tmpl, err := Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return createDatabase(t, tmpl)
+}
+
+func createDatabase(t testing.TB, template string) string {
 	t.Helper()
 	srvURL, admin, err := server()
 	if err != nil {
@@ -143,10 +196,10 @@ func DatabaseURL(t testing.TB) string {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// template0, because CREATE DATABASE from template1 fails while anyone
-	// else is connected to template1.
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
-		t.Fatalf("testenv: create database %s: %v", name, err)
+	// Never template1 (the default): CREATE DATABASE fails while anyone
+	// else is connected to its template, and people connect to template1.
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template+" ENCODING 'UTF8'"); err != nil {
+		t.Fatalf("testenv: create database %s from %s: %v", name, template, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -155,34 +208,113 @@ func DatabaseURL(t testing.TB) string {
 			t.Errorf("testenv: drop database %s: %v", name, err)
 		}
 	})
+	// A commit need not wait for the WAL to reach the disk: a test's
+	// database never outlives a crash of the server, and what a commit
+	// makes visible to other sessions is the same. On a server with fsync
+	// on (a developer's 127.0.0.1:5432) this spares each commit a disk
+	// flush, which is most of a test that commits thousands of them.
+	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
+		t.Fatalf("testenv: database %s: %v", name, err)
+	}
 	return dbURL
 }
 
-// Store is Database migrated, as a ballots.Store: what most tests start
-// from.
+// Store is a ballots.Store on a fresh migrated database (MigratedURL),
+// closed in t.Cleanup: what most tests start from. DB gives the same
+// database as a raw handle.
 func Store(t testing.TB) *ballots.Store {
 	t.Helper()
-	db := Database(t)
-	if _, err := ballots.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("testenv: migrate: %v", err)
+	u := MigratedURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := ballots.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("testenv: open store on %s: %v", u, err)
 	}
-	return &ballots.Store{DB: db}
+	raw := &rawDB{url: u}
+	stores.Store(st, raw)
+	t.Cleanup(func() {
+		stores.Delete(st)
+		raw.close()
+		st.Close()
+	})
+	return st
 }
 
-// Database is DatabaseURL opened with sqlx (driver "postgres", lib/pq). The
-// handle is closed in t.Cleanup, before the database is dropped.
+// rawDB is the raw handle DB opens, once, on a Store's database.
+type rawDB struct {
+	url  string
+	mu   sync.Mutex
+	db   *sqlx.DB
+	done bool
+}
+
+func (r *rawDB) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.db != nil {
+		r.db.Close()
+	}
+	r.done = true
+}
+
+// DB returns a handle on st's database, for a test that sets up or checks
+// rows with SQL of its own; st must come from Store. The handle is opened
+// on the first call, shared by later ones, and closed with st.
+func DB(t testing.TB, st *ballots.Store) *sqlx.DB {
+	t.Helper()
+	v, ok := stores.Load(st)
+	if !ok {
+		t.Fatal("testenv: DB of a store that testenv.Store did not make, or whose test has ended")
+	}
+	raw := v.(*rawDB)
+	raw.mu.Lock()
+	defer raw.mu.Unlock()
+	if raw.done {
+		t.Fatal("testenv: DB of a store whose test has ended")
+	}
+	if raw.db == nil {
+		db, err := open(raw.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.db = db
+	}
+	return raw.db
+}
+
+// Database is DatabaseURL opened with sqlx (driver "postgres", lib/pq): an
+// empty database. The handle is closed in t.Cleanup, before the database
+// is dropped.
 func Database(t testing.TB) *sqlx.DB {
 	t.Helper()
-	u := DatabaseURL(t)
-	db, err := sqlx.Open("postgres", ballots.OneRoundTrip(u))
+	return Open(t, DatabaseURL(t))
+}
+
+// Open opens the database at u (a URL from DatabaseURL or MigratedURL) as
+// Database does, for a test that hands the URL to ballotd and checks rows
+// itself. The handle is closed in t.Cleanup.
+func Open(t testing.TB, u string) *sqlx.DB {
+	t.Helper()
+	db, err := open(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// open opens and pings u as ballots.Open does, without its pool limits.
+func open(u string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", ballots.OneRoundTrip(u))
+	if err != nil {
+		return nil, fmt.Errorf("testenv: open %s: %w", u, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("testenv: connect to %s: %v", u, err)
+		db.Close()
+		return nil, fmt.Errorf("testenv: connect to %s: %w", u, err)
 	}
-	return db
+	return db, nil
 }

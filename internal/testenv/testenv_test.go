@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -77,4 +79,63 @@ func dbName(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimPrefix(u.Path, "/")
+}
+
+// A Store's database is migrated, a copy of the template, and DB reaches
+// the same database.
+func TestStoreFromTemplate(t *testing.T) {
+	t.Parallel()
+	st := Store(t)
+	db := DB(t, st)
+	var n int
+	if err := db.Get(&n, "SELECT count(*) FROM schema_migrations"); err != nil || n == 0 {
+		t.Fatalf("schema_migrations rows = %d, %v; want the migrations applied", n, err)
+	}
+	var sync string
+	if err := db.Get(&sync, "SHOW synchronous_commit"); err != nil || sync != "off" {
+		t.Errorf("synchronous_commit = %q, %v; want off", sync, err)
+	}
+	db.MustExec("CREATE TABLE probe (x int)")
+	var exists bool
+	if err := st.InTx(context.Background(), func(tx *sqlx.Tx) error {
+		return tx.Get(&exists, "SELECT to_regclass('probe') IS NOT NULL")
+	}); err != nil || !exists {
+		t.Fatalf("the store does not see the table made through DB: %v %v", exists, err)
+	}
+	tmpl, err := Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tmpl, "ballotd_tmpl_") {
+		t.Errorf("template %s", tmpl)
+	}
+	// Nobody stays connected to the template: copying it needs that.
+	_, admin, _ := server()
+	var conns int
+	if err := admin.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", tmpl).Scan(&conns); err != nil || conns != 0 {
+		t.Errorf("%d sessions on the template, %v", conns, err)
+	}
+}
+
+// The template's name changes with the migrations: it is derived from
+// their checksums, so it is stable for one set.
+func TestTemplateName(t *testing.T) {
+	t.Parallel()
+	a, err := templateNameFor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := templateNameFor()
+	if a != b || len(a) != len("ballotd_tmpl_")+16 {
+		t.Errorf("template names %q, %q", a, b)
+	}
+}
+
+// An empty database stays empty: the tests of migrating need one.
+func TestDatabaseIsEmpty(t *testing.T) {
+	t.Parallel()
+	var exists bool
+	if err := Database(t).Get(&exists, "SELECT to_regclass('schema_migrations') IS NOT NULL"); err != nil || exists {
+		t.Fatalf("schema_migrations in an empty database: %v %v", exists, err)
+	}
 }
