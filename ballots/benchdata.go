@@ -17,7 +17,7 @@ import (
 // memberN@bench.example, every tenth with a non-ASCII name, spread over
 // MA-01 … MA-09, in one statement.
 func (s *Store) AddBenchMembers(ctx context.Context, n int) error {
-	if _, err := s.DB.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO members (email, name, state, district)
 		SELECT 'member' || g || '@bench.example',
 		       CASE WHEN g % 10 = 0 THEN 'Zoë Member ' ELSE 'Member ' END || g,
 		       'MA', 'MA-0' || (g % 9 + 1)
@@ -30,7 +30,7 @@ func (s *Store) AddBenchMembers(ctx context.Context, n int) error {
 // AnalyzeMembers refreshes the planner's statistics of members, as after
 // a large import.
 func (s *Store) AnalyzeMembers(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, "ANALYZE members"); err != nil {
+	if _, err := s.db.ExecContext(ctx, "ANALYZE members"); err != nil {
 		return fmt.Errorf("analyze members: %w", err)
 	}
 	return nil
@@ -39,7 +39,7 @@ func (s *Store) AnalyzeMembers(ctx context.Context) error {
 // AnalyzeBallots refreshes the planner's statistics of ballots and the
 // outbox, as after a race opens with many members.
 func (s *Store) AnalyzeBallots(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, "ANALYZE ballots; ANALYZE outbox"); err != nil {
+	if _, err := s.db.ExecContext(ctx, "ANALYZE ballots; ANALYZE outbox"); err != nil {
 		return fmt.Errorf("analyze ballots and outbox: %w", err)
 	}
 	return nil
@@ -48,7 +48,7 @@ func (s *Store) AnalyzeBallots(ctx context.Context) error {
 // CountBallots returns how many of ids name a ballot.
 func (s *Store) CountBallots(ctx context.Context, ids []int64) (int, error) {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM ballots WHERE id = ANY($1)`, pq.Array(ids)).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM ballots WHERE id = ANY($1)`, pq.Array(ids)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count ballots: %w", err)
 	}
 	return n, nil
@@ -57,7 +57,7 @@ func (s *Store) CountBallots(ctx context.Context, ids []int64) (int, error) {
 // CountSent returns how many outbox rows are sent.
 func (s *Store) CountSent(ctx context.Context) (int, error) {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count sent mail: %w", err)
 	}
 	return n, nil
@@ -74,7 +74,7 @@ type BenchBallot struct {
 // BenchBallots lists every ballot, in id order, with its member's address.
 func (s *Store) BenchBallots(ctx context.Context) ([]BenchBallot, error) {
 	var rows []BenchBallot
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
+	if err := s.db.SelectContext(ctx, &rows, `SELECT b.id, uuid_send(b.nonce) AS nonce, m.email
 		FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`); err != nil {
 		return nil, fmt.Errorf("list ballots: %w", err)
 	}
@@ -89,7 +89,7 @@ func (s *Store) CreateRawMessages(ctx context.Context, byUID bool) error {
 	if byUID {
 		ddl = `CREATE TABLE bench_raw (uid bigint PRIMARY KEY, raw bytea NOT NULL)`
 	}
-	if _, err := s.DB.ExecContext(ctx, ddl); err != nil {
+	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
 		return fmt.Errorf("create bench_raw: %w", err)
 	}
 	return nil
@@ -99,7 +99,7 @@ func (s *Store) CreateRawMessages(ctx context.Context, byUID bool) error {
 // uid 0 for the serial-keyed table) in a transaction of its own, as a
 // durable reader must before it acknowledges a message.
 func (s *Store) StoreRawMessage(ctx context.Context, uid int64, raw []byte) error {
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store raw message: %w", err)
 	}

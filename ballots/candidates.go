@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // Candidate is one person on a race's ballot.
@@ -29,7 +31,7 @@ type Candidate struct {
 // nominations by email.
 func (s *Store) AddCandidate(ctx context.Context, code, wave, name, bio string, groups []string) (Candidate, error) {
 	var c Candidate
-	rc, err := ParseRaceCode(code)
+	rc, err := race.Parse(code)
 	if err != nil {
 		return c, err
 	}
@@ -89,7 +91,7 @@ func (s *Store) AddCandidate(ctx context.Context, code, wave, name, bio string, 
 // Candidates lists every candidate, by race and ballot number.
 func (s *Store) Candidates(ctx context.Context) ([]Candidate, error) {
 	var cs []Candidate
-	if err := s.DB.SelectContext(ctx, &cs, candidateSelect+` ORDER BY r.code, c.number NULLS LAST, c.id`); err != nil {
+	if err := s.db.SelectContext(ctx, &cs, candidateSelect+` ORDER BY r.code, c.number NULLS LAST, c.id`); err != nil {
 		return nil, fmt.Errorf("list candidates: %w", err)
 	}
 	return cs, nil

@@ -11,7 +11,7 @@ import (
 // under uidValidity (0 when none).
 func (s *Store) LastUID(ctx context.Context, mailbox string, uidValidity uint32) (uint32, error) {
 	var uid []int64
-	err := s.DB.SelectContext(ctx, &uid, `SELECT last_uid FROM mailbox_cursors WHERE mailbox = $1 AND uid_validity = $2`,
+	err := s.db.SelectContext(ctx, &uid, `SELECT last_uid FROM mailbox_cursors WHERE mailbox = $1 AND uid_validity = $2`,
 		mailbox, int64(uidValidity))
 	if err != nil {
 		return 0, fmt.Errorf("last uid of %s: %w", mailbox, err)

@@ -108,7 +108,7 @@ func (s *Store) Deliveries(ctx context.Context, code, status string) (BallotDeli
 		d.Totals[st] = 0
 	}
 	var all []BallotDelivery
-	if err := s.DB.SelectContext(ctx, &all, deliveryQuery, r.ID); err != nil {
+	if err := s.db.SelectContext(ctx, &all, deliveryQuery, r.ID); err != nil {
 		return d, fmt.Errorf("ballots of %s: %w", r.Code, err)
 	}
 	for _, b := range all {

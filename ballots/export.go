@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // Endorsement is one endorsed candidate, as the endorsement list shows them.
 type Endorsement struct {
 	Wave      string         `db:"wave" json:"wave"`
 	State     string         `db:"state" json:"state"`
-	Office    Office         `db:"office" json:"office"`
+	Office    race.Office    `db:"office" json:"office"`
 	Race      string         `db:"race" json:"race"`
 	Candidate string         `db:"candidate" json:"candidate"`
 	Groups    pq.StringArray `db:"groups" json:"groups"`
@@ -61,11 +63,11 @@ type EndorsementList struct {
 func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList, error) {
 	l := EndorsementList{Wave: wave, Endorsements: []Endorsement{}, Receipts: []RaceReceipts{}}
 	if wave != "" {
-		if _, err := currentWave(ctx, s.DB, wave); err != nil {
+		if _, err := currentWave(ctx, s.db, wave); err != nil {
 			return l, err
 		}
 	}
-	err := s.DB.SelectContext(ctx, &l.Endorsements, `SELECT w.name AS wave, r.state, r.office, r.code AS race, c.name AS candidate,
+	err := s.db.SelectContext(ctx, &l.Endorsements, `SELECT w.name AS wave, r.state, r.office, r.code AS race, c.name AS candidate,
 		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
 		coalesce((SELECT string_agg(CASE WHEN g.name IS NULL THEN n.reason ELSE g.name || ': ' || n.reason END, E'\n\n' ORDER BY n.id)
 		          FROM nominations n LEFT JOIN groups g ON g.id = n.group_id
@@ -86,7 +88,7 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 		Receipt string `db:"receipt"`
 		Choice  string `db:"choice"`
 	}
-	err = s.DB.SelectContext(ctx, &rows, `
+	err = s.db.SelectContext(ctx, &rows, `
 		WITH latest AS (
 			SELECT DISTINCT ON (v.ballot_id) v.ballot_id, v.receipt, v.choice, v.candidate_id, b.race_id
 			FROM votes v JOIN ballots b ON b.id = v.ballot_id JOIN races r ON r.id = b.race_id

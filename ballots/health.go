@@ -17,7 +17,7 @@ type Health struct {
 // ReadHealth reads the outbox backlog's age and the quarantine's size.
 func (s *Store) ReadHealth(ctx context.Context) (Health, error) {
 	var h Health
-	err := s.DB.GetContext(ctx, &h, `SELECT
+	err := s.db.GetContext(ctx, &h, `SELECT
 		coalesce((SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox
 			WHERE status IN ('queued', 'sending', 'deferred')), 0) AS oldest_unsent,
 		(SELECT count(*) FROM inbound_messages WHERE quarantined) AS quarantined`)

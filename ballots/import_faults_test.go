@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
@@ -156,16 +157,16 @@ func TestDistrictsOfEachState(t *testing.T) {
 	for _, st := range []string{"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD",
 		"MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
 		"VT", "VA", "WA", "WV", "WI", "WY"} {
-		if _, err := ballots.ParseDistrict(st + "-AL"); err == nil {
+		if _, err := race.ParseDistrict(st + "-AL"); err == nil {
 			seats++
-			if _, err := ballots.ParseDistrict(st + "-01"); err == nil {
+			if _, err := race.ParseDistrict(st + "-01"); err == nil {
 				t.Errorf("%s-01 accepted in an at-large state", st)
 			}
 			continue
 		}
 		n := 1
 		for ; n < 60; n++ {
-			if _, err := ballots.ParseDistrict(fmt.Sprintf("%s-%02d", st, n)); err != nil {
+			if _, err := race.ParseDistrict(fmt.Sprintf("%s-%02d", st, n)); err != nil {
 				break
 			}
 		}
@@ -175,12 +176,12 @@ func TestDistrictsOfEachState(t *testing.T) {
 		t.Errorf("%d House seats; want 435", seats)
 	}
 	for _, ok := range []string{"CA-52", "TX-38", "ma-9", "AK-AL", "WY-AL", "DC-AL"} {
-		if _, err := ballots.ParseDistrict(ok); err != nil {
+		if _, err := race.ParseDistrict(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"CA-53", "MA-10", "MT-03", "AK-01", "MA-AL"} {
-		if _, err := ballots.ParseDistrict(bad); err == nil {
+		if _, err := race.ParseDistrict(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // RowError is one rejected row of an import, by its line in the file.
@@ -413,13 +415,13 @@ func (s *Store) ImportGroups(ctx context.Context, r io.Reader) (ImportReport, er
 			if name == "" {
 				return errors.New("name is empty")
 			}
-			state, err := ParseState(row.get("state"))
+			state, err := race.ParseState(row.get("state"))
 			if err != nil {
 				return err
 			}
 			district := ""
 			if row.get("district") != "" {
-				d, err := ParseDistrict(row.get("district"))
+				d, err := race.ParseDistrict(row.get("district"))
 				if err != nil {
 					return err
 				}
@@ -559,11 +561,11 @@ func (s *Store) ImportMemberList(ctx context.Context, r io.Reader, opt MemberImp
 	// sign-up may have come in between.
 	const isEmpty = `SELECT NOT EXISTS (SELECT 1 FROM members)`
 	var empty bool
-	if err := s.DB.GetContext(ctx, &empty, isEmpty); err != nil {
+	if err := s.db.GetContext(ctx, &empty, isEmpty); err != nil {
 		return rep, fmt.Errorf("import members: %w", err)
 	}
 	// One connection: the COPY runs on it directly (see copyMembers).
-	conn, err := s.DB.Connx(ctx)
+	conn, err := s.db.Connx(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("import members: %w", err)
 	}
@@ -646,7 +648,7 @@ func copyMembers(ctx context.Context, conn *sqlx.Conn, cr *countingReader, opt M
 			if err != nil {
 				return err
 			}
-			d, err := ParseDistrict(row.get("district"))
+			d, err := race.ParseDistrict(row.get("district"))
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,7 @@ import (
 // (processed, whatever the outcome).
 func (s *Store) CountHandled(ctx context.Context) (int, error) {
 	var n int
-	if err := s.DB.GetContext(ctx, &n, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
+	if err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`); err != nil {
 		return 0, fmt.Errorf("count handled messages: %w", err)
 	}
 	return n, nil
@@ -33,7 +33,7 @@ type QuarantineEntry struct {
 // Quarantine lists the quarantined inbound messages, oldest first.
 func (s *Store) Quarantine(ctx context.Context) ([]QuarantineEntry, error) {
 	var es []QuarantineEntry
-	err := s.DB.SelectContext(ctx, &es, `SELECT id, received_at, from_addr, subject, class, outcome, detail
+	err := s.db.SelectContext(ctx, &es, `SELECT id, received_at, from_addr, subject, class, outcome, detail
 		FROM inbound_messages WHERE quarantined ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // Member status values.
@@ -45,7 +47,7 @@ type SignUpResult struct {
 // member's name.
 func SignUp(ctx context.Context, tx *sqlx.Tx, email, name, district string, inboundID int64) (SignUpResult, error) {
 	var r SignUpResult
-	rc, err := ParseDistrict(district)
+	rc, err := race.ParseDistrict(district)
 	if err != nil {
 		return r, err
 	}
@@ -215,7 +217,7 @@ func SetMemberStatus(ctx context.Context, q sqlx.ExtContext, id int64, to string
 // Unsubscribe marks member id unsubscribed: they get no more ballots. A
 // bounced member stays bounced.
 func (s *Store) Unsubscribe(ctx context.Context, id int64) (MemberRef, bool, error) {
-	return SetMemberStatus(ctx, s.DB, id, MemberUnsubscribed, MemberActive, MemberPending)
+	return SetMemberStatus(ctx, s.db, id, MemberUnsubscribed, MemberActive, MemberPending)
 }
 
 // MemberByEmail returns the id of the member with this address.

@@ -309,24 +309,24 @@ func PendingMigrations(ctx context.Context, db *sqlx.DB) ([]string, error) {
 // Migrate applies the embedded migrations the store's database has not
 // applied yet and returns their names (see the function Migrate).
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
-	return Migrate(ctx, s.DB)
+	return Migrate(ctx, s.db)
 }
 
 // CheckSchema returns the migrations the store's database lacks, or a
 // *SchemaError when its schema is newer or altered (see the function
 // CheckSchema).
 func (s *Store) CheckSchema(ctx context.Context) ([]string, error) {
-	return CheckSchema(ctx, s.DB)
+	return CheckSchema(ctx, s.db)
 }
 
 // MigrationStatus lists every migration, embedded or applied, with its
 // state in the store's database (see the function MigrationStatus).
 func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	return MigrationStatus(ctx, s.DB)
+	return MigrationStatus(ctx, s.db)
 }
 
 // PendingMigrations returns the migrations the store's database has not
 // applied yet (see the function PendingMigrations).
 func (s *Store) PendingMigrations(ctx context.Context) ([]string, error) {
-	return PendingMigrations(ctx, s.DB)
+	return PendingMigrations(ctx, s.db)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -115,24 +116,24 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 	if group != nil {
 		res.Group = group.Name
 	}
-	var rc RaceCode
+	var rc race.Code
 	if in.Race != "" {
 		var err error
-		if rc, err = ParseRaceCode(in.Race); err != nil {
+		if rc, err = race.Parse(in.Race); err != nil {
 			res.Problems = append(res.Problems, "District: "+err.Error())
 		}
 	}
 	if group != nil && rc.Code != "" {
 		where := group.District
 		if where == "" {
-			where = StateName(group.State) + " (state-wide)"
+			where = race.StateName(group.State) + " (state-wide)"
 		}
 		switch {
-		case rc.Office == OfficeHouse && group.District != rc.District:
+		case rc.Office == race.House && group.District != rc.District:
 			res.Problems = append(res.Problems, fmt.Sprintf("District: %s is in %s, not in %s; a House nomination comes from a group in the district", group.Name, where, rc.Code))
-		case rc.Office != OfficeHouse && group.State != rc.State:
+		case rc.Office != race.House && group.State != rc.State:
 			res.Problems = append(res.Problems, fmt.Sprintf("State: %s is in %s, not in %s; a %s nomination comes from a group in the state",
-				group.Name, StateName(group.State), StateName(rc.State), rc.Office.Title()))
+				group.Name, race.StateName(group.State), race.StateName(rc.State), rc.Office.Title()))
 		}
 	}
 	var wave struct {
@@ -335,7 +336,7 @@ func VettingList(ctx context.Context, q sqlx.QueryerContext) ([]Vetting, error) 
 func live(status string) bool { return status == "nominated" || status == "approved" }
 
 // VettingList lists every candidate for vetting (see VettingList).
-func (s *Store) VettingList(ctx context.Context) ([]Vetting, error) { return VettingList(ctx, s.DB) }
+func (s *Store) VettingList(ctx context.Context) ([]Vetting, error) { return VettingList(ctx, s.db) }
 
 // ErrVet means a vetting decision cannot be applied in the candidate's
 // state.
@@ -400,14 +401,14 @@ func (s *Store) SetQuestionnaire(ctx context.Context, id int64, status string) (
 	if !questionnaireStates[status] {
 		return Vetting{}, fmt.Errorf("questionnaire %q: want received, passed or failed", status)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status)
+	res, err := s.db.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status)
 	if err != nil {
 		return Vetting{}, fmt.Errorf("questionnaire of candidate %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Vetting{}, fmt.Errorf("candidate %d: %w", id, ErrNotFound)
 	}
-	return vettingByID(ctx, s.DB, id)
+	return vettingByID(ctx, s.db, id)
 }
 
 // OutboxKind returns the kind of outbox row id (a staff token names the

@@ -77,5 +77,5 @@ func (r *RefreshTokens) SaveRefresh(ctx context.Context, origin, token string) e
 // database, encrypted under a key derived from secret (see
 // NewRefreshTokens).
 func (s *Store) RefreshTokens(secret string) (*RefreshTokens, error) {
-	return NewRefreshTokens(s.DB, secret)
+	return NewRefreshTokens(s.db, secret)
 }

@@ -107,7 +107,7 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 		after = cur.NextAttempt
 	}
 	var rows []OutboxRow
-	err := s.DB.SelectContext(ctx, &rows, `
+	err := s.db.SelectContext(ctx, &rows, `
 		WITH expired AS (
 			SELECT id FROM outbox
 			WHERE status = 'sending' AND lease_until < now()
@@ -149,7 +149,7 @@ func (s *Store) ReleaseOutbox(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.DB.ExecContext(ctx, `UPDATE outbox SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
 			attempts = greatest(attempts - 1, 0), lease_until = NULL, next_attempt = now()
 		WHERE id = ANY($1) AND status = 'sending'`, pq.Array(ids))
 	if err != nil {
@@ -185,7 +185,7 @@ func (s *Store) RecordResults(ctx context.Context, results []SendResult) error {
 		}
 		nexts[i] = next.UTC().Format(time.RFC3339Nano)
 	}
-	_, err := s.DB.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
 			next_attempt = u.next, lease_until = NULL,
 			sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE o.sent_at END
 		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, status, code, reply, next)
@@ -210,7 +210,7 @@ type OutboxCount struct {
 // OutboxCounts counts outbox rows by kind and status.
 func (s *Store) OutboxCounts(ctx context.Context) ([]OutboxCount, error) {
 	var cs []OutboxCount
-	err := s.DB.SelectContext(ctx, &cs, `SELECT kind, status, count(*) AS count, coalesce(sum(attempts), 0) AS attempts
+	err := s.db.SelectContext(ctx, &cs, `SELECT kind, status, count(*) AS count, coalesce(sum(attempts), 0) AS attempts
 		FROM outbox GROUP BY kind, status ORDER BY kind, status`)
 	if err != nil {
 		return nil, fmt.Errorf("count outbox: %w", err)
@@ -231,7 +231,7 @@ type OutboxFailure struct {
 // OutboxFailures lists up to limit failed rows, oldest first.
 func (s *Store) OutboxFailures(ctx context.Context, limit int) ([]OutboxFailure, error) {
 	fs := []OutboxFailure{}
-	err := s.DB.SelectContext(ctx, &fs, `SELECT id, kind, recipient, coalesce(last_code, 0) AS code, last_reply AS reply, attempts
+	err := s.db.SelectContext(ctx, &fs, `SELECT id, kind, recipient, coalesce(last_code, 0) AS code, last_reply AS reply, attempts
 		FROM outbox WHERE status = 'failed' ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list outbox failures: %w", err)
@@ -242,7 +242,7 @@ func (s *Store) OutboxFailures(ctx context.Context, limit int) ([]OutboxFailure,
 // OutboxKind returns the kind of outbox row id.
 func (s *Store) OutboxKind(ctx context.Context, id int64) (string, error) {
 	var kind string
-	if err := s.DB.GetContext(ctx, &kind, `SELECT kind FROM outbox WHERE id = $1`, id); err != nil {
+	if err := s.db.GetContext(ctx, &kind, `SELECT kind FROM outbox WHERE id = $1`, id); err != nil {
 		return "", fmt.Errorf("the kind of outbox row %d: %w", id, err)
 	}
 	return kind, nil

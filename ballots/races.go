@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/templates"
 	"github.com/jmoiron/sqlx"
 )
@@ -18,24 +19,24 @@ const (
 
 // Race is one race of a wave.
 type Race struct {
-	ID          int64      `db:"id" json:"-"`
-	Code        string     `db:"code" json:"race"`
-	Office      Office     `db:"office" json:"office"`
-	State       string     `db:"state" json:"state"`
-	District    string     `db:"district" json:"district,omitempty"`
-	Status      string     `db:"status" json:"status"`
-	Wave        string     `db:"wave" json:"wave"`
-	VotingOpen  time.Time  `db:"voting_open" json:"voting_open"`
-	VotingClose time.Time  `db:"voting_close" json:"voting_close"`
-	Threshold   float64    `db:"threshold" json:"threshold"`
-	MinTurnout  float64    `db:"min_turnout" json:"min_turnout"`
-	OpenedAt    *time.Time `db:"opened_at" json:"opened_at,omitempty"`
-	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
-	Candidates  int        `db:"candidates" json:"candidates"`
-	Ballots     int        `db:"ballots" json:"ballots"`
-	Voted       int        `db:"voted" json:"voted"`
-	HoldResults bool       `db:"hold_results" json:"hold_results"`
-	ReleasedAt  *time.Time `db:"released_at" json:"released_at,omitempty"`
+	ID          int64       `db:"id" json:"-"`
+	Code        string      `db:"code" json:"race"`
+	Office      race.Office `db:"office" json:"office"`
+	State       string      `db:"state" json:"state"`
+	District    string      `db:"district" json:"district,omitempty"`
+	Status      string      `db:"status" json:"status"`
+	Wave        string      `db:"wave" json:"wave"`
+	VotingOpen  time.Time   `db:"voting_open" json:"voting_open"`
+	VotingClose time.Time   `db:"voting_close" json:"voting_close"`
+	Threshold   float64     `db:"threshold" json:"threshold"`
+	MinTurnout  float64     `db:"min_turnout" json:"min_turnout"`
+	OpenedAt    *time.Time  `db:"opened_at" json:"opened_at,omitempty"`
+	ClosedAt    *time.Time  `db:"closed_at" json:"closed_at,omitempty"`
+	Candidates  int         `db:"candidates" json:"candidates"`
+	Ballots     int         `db:"ballots" json:"ballots"`
+	Voted       int         `db:"voted" json:"voted"`
+	HoldResults bool        `db:"hold_results" json:"hold_results"`
+	ReleasedAt  *time.Time  `db:"released_at" json:"released_at,omitempty"`
 }
 
 const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
@@ -48,7 +49,7 @@ const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.na
 // Races lists every race with its counts, by wave then code.
 func (s *Store) Races(ctx context.Context) ([]Race, error) {
 	var rs []Race
-	err := s.DB.SelectContext(ctx, &rs, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+	err := s.db.SelectContext(ctx, &rs, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
 		ORDER BY w.voting_open DESC, r.code`)
 	if err != nil {
 		return nil, fmt.Errorf("list races: %w", err)
@@ -59,7 +60,7 @@ func (s *Store) Races(ctx context.Context) ([]Race, error) {
 // raceByCode finds the race with code in the latest wave that has one,
 // locking it as lock says ("", "FOR SHARE", "FOR UPDATE").
 func raceByCode(ctx context.Context, q sqlx.QueryerContext, code, lock string) (Race, error) {
-	rc, err := ParseRaceCode(code)
+	rc, err := race.Parse(code)
 	if err != nil {
 		return Race{}, err
 	}
@@ -74,7 +75,7 @@ func raceByCode(ctx context.Context, q sqlx.QueryerContext, code, lock string) (
 
 // Race returns the race with code in the latest wave that has one.
 func (s *Store) Race(ctx context.Context, code string) (Race, error) {
-	return raceByCode(ctx, s.DB, code, "")
+	return raceByCode(ctx, s.db, code, "")
 }
 
 const candidateSelect = `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, c.status, c.number,
@@ -135,7 +136,7 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress O
 		return 0, fmt.Errorf("open race %s: member ids: %w", r.Code, err)
 	}
 	where, key := "state = $2", r.State
-	if r.Office == OfficeHouse {
+	if r.Office == race.House {
 		where, key = "district = $2", r.District
 	}
 	n := 0
@@ -246,15 +247,15 @@ type RaceSheet struct {
 // RaceSheet loads race id's sheet.
 func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
 	var sh RaceSheet
-	err := s.DB.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
+	err := s.db.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
 	if err != nil {
 		return sh, notFound(err, fmt.Sprintf("race %d", id))
 	}
-	if sh.Candidates, err = approvedCandidates(ctx, s.DB, id); err != nil {
+	if sh.Candidates, err = approvedCandidates(ctx, s.db, id); err != nil {
 		return sh, err
 	}
 	if sh.Race.Status == RaceClosed {
-		t, err := tallyOf(ctx, s.DB, sh.Race)
+		t, err := tallyOf(ctx, s.db, sh.Race)
 		if err != nil {
 			return sh, err
 		}

@@ -115,11 +115,11 @@ func (s *Store) Prune(ctx context.Context, retain time.Duration, dryRun bool) (P
 		return rep, fmt.Errorf("prune: retention must be positive, got %s", retain)
 	}
 	secs := retain.Seconds()
-	if err := s.DB.GetContext(ctx, &rep.Before, `SELECT now() - make_interval(secs => $1)`, secs); err != nil {
+	if err := s.db.GetContext(ctx, &rep.Before, `SELECT now() - make_interval(secs => $1)`, secs); err != nil {
 		return rep, fmt.Errorf("prune: cutoff: %w", err)
 	}
 	rep.Waves = []string{}
-	if err := s.DB.SelectContext(ctx, &rep.Waves, retentionCTE+` SELECT name FROM old_waves ORDER BY closed_at, id`, secs); err != nil {
+	if err := s.db.SelectContext(ctx, &rep.Waves, retentionCTE+` SELECT name FROM old_waves ORDER BY closed_at, id`, secs); err != nil {
 		return rep, fmt.Errorf("prune: waves past retention: %w", err)
 	}
 	if len(rep.Waves) == 0 {
@@ -131,14 +131,14 @@ func (s *Store) Prune(ctx context.Context, retain time.Duration, dryRun bool) (P
 		Bytes int64 `db:"bytes"`
 	}
 	var inbound []sized
-	err := s.DB.SelectContext(ctx, &inbound, retentionCTE+`
+	err := s.db.SelectContext(ctx, &inbound, retentionCTE+`
 		SELECT i.id, octet_length(i.raw) AS bytes FROM inbound_messages i
 		WHERE i.id IN (SELECT id FROM old_inbound) AND octet_length(i.raw) > 0 ORDER BY i.id`, secs)
 	if err != nil {
 		return rep, fmt.Errorf("prune: inbound messages: %w", err)
 	}
 	var outbox []sized
-	err = s.DB.SelectContext(ctx, &outbox, retentionCTE+`
+	err = s.db.SelectContext(ctx, &outbox, retentionCTE+`
 		SELECT o.id, octet_length(o.data::text) - octet_length((o.data - $2::text[])::text) AS bytes
 		FROM outbox o LEFT JOIN ballots b ON b.id = o.ballot_id
 		WHERE o.status IN ('sent', 'failed') AND o.data ?| $2::text[]
@@ -165,7 +165,7 @@ func (s *Store) Prune(ctx context.Context, retain time.Duration, dryRun bool) (P
 		for _, m := range inbound[start:min(start+pruneBatch, len(inbound))] {
 			ids = append(ids, m.ID)
 		}
-		c, err := pruneRows(ctx, s.DB, `
+		c, err := pruneRows(ctx, s.db, `
 			WITH old AS (
 				SELECT id, octet_length(raw) AS bytes FROM inbound_messages
 				WHERE id = ANY($1) AND octet_length(raw) > 0 FOR UPDATE
@@ -181,7 +181,7 @@ func (s *Store) Prune(ctx context.Context, retain time.Duration, dryRun bool) (P
 		for _, o := range outbox[start:min(start+pruneBatch, len(outbox))] {
 			ids = append(ids, o.ID)
 		}
-		c, err := pruneRows(ctx, s.DB, `
+		c, err := pruneRows(ctx, s.db, `
 			WITH old AS (
 				SELECT id, octet_length(data::text) - octet_length((data - $2::text[])::text) AS bytes FROM outbox
 				WHERE id = ANY($1) AND status IN ('sent', 'failed') AND data ?| $2::text[] FOR UPDATE

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 	_ "time/tzdata" // the states' zones, whatever the host has installed
+
+	"github.com/ballotd/ballotd/internal/race"
 )
 
 // stateZones is each state's IANA time zone: for the states that span two
@@ -60,7 +62,7 @@ func RuleLines(threshold, minTurnout float64, close time.Time, state string) []s
 	}
 	local := close.In(StateZone(state))
 	lines = append(lines, fmt.Sprintf("Voting closes %s (%s time).",
-		local.Format("Monday 2 January 2006 at 3:04 pm MST"), StateName(state)))
+		local.Format("Monday 2 January 2006 at 3:04 pm MST"), race.StateName(state)))
 	return lines
 }
 
@@ -88,7 +90,7 @@ func RuleAppliedLines(t Tally, closed time.Time, state string) []string {
 	}
 	local := closed.In(StateZone(state))
 	lines = append(lines, fmt.Sprintf("Voting closed %s (%s time).",
-		local.Format("Monday 2 January 2006 at 3:04 pm MST"), StateName(state)))
+		local.Format("Monday 2 January 2006 at 3:04 pm MST"), race.StateName(state)))
 	return lines
 }
 

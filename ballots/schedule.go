@@ -111,7 +111,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		Name string `db:"name"`
 		Over bool   `db:"over"`
 	}
-	if err := s.DB.SelectContext(ctx, &waves, `SELECT id, name, voting_close <= now() AS over FROM waves w
+	if err := s.db.SelectContext(ctx, &waves, `SELECT id, name, voting_close <= now() AS over FROM waves w
 		WHERE nominations_close <= now()
 		  AND NOT EXISTS (SELECT 1 FROM wave_steps s WHERE s.wave_id = w.id AND s.step = $1) ORDER BY id`, StepNominationsClosed); err != nil {
 		return rep, fmt.Errorf("scheduler: due waves: %w", err)
@@ -135,7 +135,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		Step string `db:"step"`
 	}
 	var races []due
-	if err := s.DB.SelectContext(ctx, &races, `
+	if err := s.db.SelectContext(ctx, &races, `
 		SELECT r.id, r.code, CASE
 			WHEN r.status = 'draft' THEN 'open'
 			WHEN w.voting_close <= now() THEN 'close'
@@ -349,7 +349,7 @@ func (s *Store) RacePhases(ctx context.Context, remindBefore time.Duration) ([]R
 		Now       time.Time      `db:"now"`
 		Steps     pq.StringArray `db:"steps"`
 	}
-	err = s.DB.SelectContext(ctx, &rows, `SELECT r.code, w.name AS wave, w.nominations_close,
+	err = s.db.SelectContext(ctx, &rows, `SELECT r.code, w.name AS wave, w.nominations_close,
 		EXISTS (SELECT 1 FROM wave_steps ws WHERE ws.wave_id = w.id AND ws.step = 'nominations-closed') AS nom_closed, now() AS now,
 		ARRAY(SELECT s.step || ' by ' || s.actor || ' at ' || to_char(s.done_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 		      FROM race_steps s WHERE s.race_id = r.id ORDER BY s.done_at) AS steps

@@ -115,7 +115,7 @@ func (s *Scheduler) lead(ctx context.Context) bool {
 		s.conn.Close()
 		s.conn = nil
 	}
-	conn, err := s.Store.DB.Conn(ctx)
+	conn, err := s.Store.db.Conn(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.Logger.Error("scheduler: connect", "err", err)

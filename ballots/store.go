@@ -32,7 +32,7 @@ var (
 
 // Store is the PostgreSQL store of everything ballotd records.
 type Store struct {
-	DB *sqlx.DB
+	db *sqlx.DB
 }
 
 // OneRoundTrip returns the connection string dsn (a URL or key=value
@@ -70,15 +70,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{DB: db}, nil
+	return &Store{db: db}, nil
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *Store) Close() error { return s.db.Close() }
 
 // InTx runs fn in one transaction, committing if it returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

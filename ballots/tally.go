@@ -122,11 +122,11 @@ func freezeTally(ctx context.Context, tx *sqlx.Tx, raceID int64, t Tally) error 
 // TallyRace returns the race's tally: the frozen result once it has closed,
 // else the count as it stands now.
 func (s *Store) TallyRace(ctx context.Context, code string) (Tally, error) {
-	r, err := raceByCode(ctx, s.DB, code, "")
+	r, err := raceByCode(ctx, s.db, code, "")
 	if err != nil {
 		return Tally{}, err
 	}
-	return tallyOf(ctx, s.DB, r)
+	return tallyOf(ctx, s.db, r)
 }
 
 func tallyOf(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) {
@@ -155,9 +155,9 @@ func tallyOf(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) 
 // any frozen tally: for a closed race it must reproduce the frozen numbers
 // (no vote is recorded after the close), which is how they are checked.
 func (s *Store) Recount(ctx context.Context, code string) (Tally, error) {
-	r, err := raceByCode(ctx, s.DB, code, "")
+	r, err := raceByCode(ctx, s.db, code, "")
 	if err != nil {
 		return Tally{}, err
 	}
-	return countVotes(ctx, s.DB, r)
+	return countVotes(ctx, s.db, r)
 }

@@ -37,7 +37,7 @@ func (s *Store) CreateWave(ctx context.Context, w Wave) (Wave, error) {
 	if w.NominationsClose.After(w.VotingOpen) || !w.VotingOpen.Before(w.VotingClose) {
 		return w, fmt.Errorf("wave %s: want nominations close ≤ voting open < voting close", w.Name)
 	}
-	err := s.DB.GetContext(ctx, &w.ID, `INSERT INTO waves (name, nominations_close, voting_open, voting_close, threshold, min_turnout, hold_results)
+	err := s.db.GetContext(ctx, &w.ID, `INSERT INTO waves (name, nominations_close, voting_open, voting_close, threshold, min_turnout, hold_results)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		w.Name, w.NominationsClose, w.VotingOpen, w.VotingClose, w.Threshold, w.MinTurnout, w.HoldResults)
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) CreateWave(ctx context.Context, w Wave) (Wave, error) {
 // Waves lists every wave, the latest first.
 func (s *Store) Waves(ctx context.Context) ([]Wave, error) {
 	var ws []Wave
-	err := s.DB.SelectContext(ctx, &ws, `SELECT id, name, nominations_close, voting_open, voting_close,
+	err := s.db.SelectContext(ctx, &ws, `SELECT id, name, nominations_close, voting_open, voting_close,
 		threshold::float8 AS threshold, min_turnout::float8 AS min_turnout, hold_results FROM waves ORDER BY voting_open DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list waves: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound/message"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
@@ -251,7 +252,7 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 				ans.Results = append(ans.Results, fmt.Sprintf("RELEASE %s: not done: %v", strings.ToUpper(rc[1]), err))
 			case err != nil:
 				// A malformed code is the sender's mistake, not ours.
-				if _, perr := ballots.ParseRaceCode(rc[1]); perr != nil {
+				if _, perr := race.Parse(rc[1]); perr != nil {
 					ans.Results = append(ans.Results, fmt.Sprintf("RELEASE %s: not done: %v", strings.ToUpper(rc[1]), perr))
 					continue
 				}
@@ -335,15 +336,15 @@ func readJoin(m *message.Message) (name, district string, probs []string) {
 	if d == "" {
 		return name, "", []string{"District: missing: your House district, such as MA-07 (or State: MA and District: 7)"}
 	}
-	if rc, err := ballots.ParseDistrict(d); err == nil {
+	if rc, err := race.ParseDistrict(d); err == nil {
 		return name, rc.Code, nil
 	}
 	st := ""
 	if g := joinState.FindStringSubmatch(text); g != nil {
-		st, _ = ballots.ParseState(g[1])
+		st, _ = race.ParseState(g[1])
 	}
 	if n, ok := message.DistrictNumber(d); ok && st != "" {
-		if rc, err := ballots.ParseDistrict(st + "-" + n); err == nil {
+		if rc, err := race.ParseDistrict(st + "-" + n); err == nil {
 			return name, rc.Code, nil
 		}
 	}

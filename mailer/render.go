@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/templates"
 )
@@ -140,11 +141,11 @@ func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (*sh
 
 func raceData(sh ballots.RaceSheet) templates.Race {
 	r := sh.Race
-	title := r.Office.Title() + ", " + ballots.StateName(r.State)
-	if r.Office == ballots.OfficeHouse {
+	title := r.Office.Title() + ", " + race.StateName(r.State)
+	if r.Office == race.House {
 		// "U.S. House, Massachusetts district 7": the code follows in
 		// parentheses wherever a title is shown, so it is not repeated.
-		title = r.Office.Title() + ", " + ballots.StateName(r.State) + " " + districtWords(r.Code)
+		title = r.Office.Title() + ", " + race.StateName(r.State) + " " + districtWords(r.Code)
 	}
 	return templates.Race{
 		Code:         r.Code,

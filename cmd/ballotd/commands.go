@@ -14,6 +14,7 @@ import (
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/progress"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/internal/report"
 )
 
@@ -453,7 +454,7 @@ func cmdRace(ctx context.Context, e *env, verb string, args []string) error {
 	}
 	defer st.Close()
 	if verb == "open" {
-		if rc, err := ballots.ParseRaceCode(code); err == nil {
+		if rc, err := race.Parse(code); err == nil {
 			code = rc.Code
 		}
 		p := progress.New(e.stderr, "race open "+code)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/internal/report"
 	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/templates"
@@ -239,7 +240,7 @@ func TestResultsPageInChromium(t *testing.T) {
 		t.Skip("no headless Chromium installed (Debian: apt-get install chromium): the page's script ran under node in TestResultsPageChecksAReceipt")
 	}
 	code := "k7qm-2xfa-p4ne-w3rd"
-	l := ballots.EndorsementList{Endorsements: []ballots.Endorsement{{Wave: "March", State: "MA", Office: ballots.OfficeHouse, Race: "MA-07",
+	l := ballots.EndorsementList{Endorsements: []ballots.Endorsement{{Wave: "March", State: "MA", Office: race.House, Race: "MA-07",
 		Candidate: "Alexandria Montgomery-Fitzgerald", Groups: []string{"Indivisible Somerville"}, Votes: 2, Voted: 3, Eligible: 4, Support: 2.0 / 3, Turnout: 0.75, Reachable: 4, TurnoutReachable: 0.75}},
 		Receipts: []ballots.RaceReceipts{{Wave: "March", Race: "MA-07", Receipts: []ballots.ReceiptLine{
 			{Hash: ballots.ReceiptHash(code), Choice: "YES: Alexandria Montgomery-Fitzgerald"},

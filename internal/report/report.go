@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/race"
 	"github.com/ballotd/ballotd/templates"
 )
 
@@ -72,8 +73,8 @@ type pageData struct {
 var page = template.Must(template.New("endorsements").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"width": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
-	"state": ballots.StateName,
-	"title": func(o ballots.Office) string { return o.Title() },
+	"state": race.StateName,
+	"title": func(o race.Office) string { return o.Title() },
 	// verifyScript is the receipt check, inserted as it is (its CSP hash).
 	"verifyScript": func() template.JS { return template.JS(verifyScript) },
 }).Parse(`<!DOCTYPE html>
