@@ -207,6 +207,30 @@ var dateFirstHeader = regexp.MustCompile(`^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\.?\s.{2
 // "26.06.2014, 14:41, "Alexander L" <abc@example.com>:".
 var dateAddressHeader = regexp.MustCompile(`^.{0,200}\d{1,2}:\d{2}.{0,200}<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$`)
 
+// endsQuoteHeader reports whether s ends like a quote header
+// (quoteHeaderEnd). The pattern's bounded repeats make it costly, so it is
+// tried only on a line that could match: one ending in a colon, one of its
+// CJK verbs, or a dash (the "-- on … wrote --" form). A 4 MB message of
+// ordinary lines is then read in milliseconds, not minutes.
+func endsQuoteHeader(s string) bool {
+	t := strings.TrimRight(s, " \t\n\f\r")
+	if !strings.HasSuffix(t, ":") && !strings.HasSuffix(t, "：") && !strings.HasSuffix(t, "-") &&
+		!strings.ContainsAny(t, "写寫の書작") {
+		return false
+	}
+	return quoteHeaderEnd.MatchString(s)
+}
+
+// isDateAddressHeader is dateAddressHeader, tried only on a line ending in
+// a colon with an address in it, for the same reason.
+func isDateAddressHeader(s string) bool {
+	t := strings.TrimRight(s, " \t\n\f\r")
+	if !strings.HasSuffix(t, ":") && !strings.HasSuffix(t, "：") || !strings.Contains(t, "@") {
+		return false
+	}
+	return dateAddressHeader.MatchString(s)
+}
+
 var dateTime = regexp.MustCompile(`^\S+\s+\d{1,2}:\d{2}(:\d{2})?\s+(GMT|UTC)?[+-]\d{1,2}(:?\d{2})?\s`)
 var dateFirstEnd = regexp.MustCompile(`(>|<[^>]*|@[^\s]*)\s*:?\s*$|:\s*$`)
 
@@ -244,10 +268,10 @@ func isQuoteHeader(lines []string, i int) (n int, ok bool) {
 	if l == "" || len(l) > 400 {
 		return 0, false
 	}
-	if quoteHeaderEnd.MatchString(l) && quoteHeaderStart.MatchString(l) {
+	if endsQuoteHeader(l) && quoteHeaderStart.MatchString(l) {
 		return 1, true
 	}
-	if dateAddressHeader.MatchString(l) {
+	if isDateAddressHeader(l) {
 		return 1, true
 	}
 	if !quoteHeaderStart.MatchString(l) {
@@ -277,7 +301,7 @@ func isQuoteHeader(lines []string, i int) (n int, ok bool) {
 	joined := l
 	for k, j := range next {
 		lj := strings.TrimSpace(lines[j])
-		if k == 0 && quoteHeaderEnd.MatchString(lj) && quoteHeaderStart.MatchString(lj) && len(lj) > 20 &&
+		if k == 0 && endsQuoteHeader(lj) && quoteHeaderStart.MatchString(lj) && len(lj) > 20 &&
 			!strings.HasSuffix(l, "<") && !strings.HasSuffix(l, ",") && !strings.HasSuffix(l, "\"") {
 			return 0, false
 		}
@@ -289,7 +313,7 @@ func isQuoteHeader(lines []string, i int) (n int, ok bool) {
 		if len(joined) > 400 {
 			return 0, false
 		}
-		if quoteHeaderEnd.MatchString(joined) {
+		if endsQuoteHeader(joined) {
 			return j - i + 1, true
 		}
 		if dateFirstHeader.MatchString(l) && strings.HasSuffix(lj, ">:") {
