@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // TestPruneAfterRetention: a wave closed longer ago than BALLOTD_RETAIN
@@ -174,13 +175,7 @@ func TestPruneAfterRetention(t *testing.T) {
 	// Alice's March reply delivered again: its Message-ID is still known,
 	// so it changes nothing and is not answered.
 	h.reply("alice@example.net", a.ReplyTo, aliceReply)
-	deadline := time.Now().Add(30 * time.Second)
-	for !allSeen(t, h) {
-		if time.Now().After(deadline) {
-			t.Fatal("the reply delivered again was not handled within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return allSeen(t, h) }, "the reply delivered again handled")
 	if again := snapshot(); again != after {
 		t.Errorf("a reply read again after the prune changed the database: %+v, was %+v", again, after)
 	}

@@ -127,22 +127,19 @@ func realServersWave(t *testing.T, imapAddr, smtpAddr, password, domain, memberD
 	}
 	waitMail := func(addr string, subjectPrefix string, count int) [][]byte {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			var got [][]byte
+		var got [][]byte
+		if !testenv.Poll(60*time.Second, func() bool {
+			got = got[:0]
 			for _, raw := range mailbox(addr) {
 				if m, err := message.Parse(raw); err == nil && strings.HasPrefix(m.Subject, subjectPrefix) {
 					got = append(got, raw)
 				}
 			}
-			if len(got) >= count {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s has %d %q messages, want %d", addr, len(got), subjectPrefix, count)
-			}
-			time.Sleep(200 * time.Millisecond)
+			return len(got) >= count
+		}) {
+			t.Fatalf("%s has %d %q messages, want %d", addr, len(got), subjectPrefix, count)
 		}
+		return got
 	}
 
 	// Each member reads their ballots from Dovecot and replies through
