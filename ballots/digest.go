@@ -327,3 +327,9 @@ func digestCandidates(cs []DigestCandidate) []templates.VettingCandidate {
 	}
 	return out
 }
+
+// DigestNow builds the digest as of now without sending or recording it
+// (BuildDigest on the store's pool): what `ballotd bench scale` times.
+func (s *Store) DigestNow(ctx context.Context) (Digest, error) {
+	return BuildDigest(ctx, s.DB)
+}
