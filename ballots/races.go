@@ -43,7 +43,7 @@ const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.na
 	r.opened_at, r.closed_at, w.hold_results, r.released_at,
 	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
 	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
-	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
+	(SELECT count(*) FROM standing_votes s WHERE s.race_id = r.id) AS voted`
 
 // Races lists every race with its counts, by wave then code.
 func (s *Store) Races(ctx context.Context) ([]Race, error) {
