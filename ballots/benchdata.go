@@ -192,7 +192,7 @@ func (s *Store) AddBenchRace(ctx context.Context, votes int) (string, error) {
 // as autovacuum does after a large insert, so that the plans measured are
 // the ones a settled database gets.
 func (s *Store) VacuumBench(ctx context.Context) error {
-	for _, t := range []string{"members", "ballots", "outbox", "inbound_messages", "votes", "candidates", "races"} {
+	for _, t := range []string{"members", "ballots", "outbox", "inbound_messages", "votes", "standing_votes", "candidates", "races"} {
 		if _, err := s.DB.ExecContext(ctx, "VACUUM ANALYZE "+t); err != nil {
 			return fmt.Errorf("vacuum %s: %w", t, err)
 		}

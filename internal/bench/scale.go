@@ -59,7 +59,7 @@ func statusOp(ctx context.Context, st *ballots.Store, _ string) error {
 
 // metricsOp asks what a /metrics scrape asks of the database.
 func metricsOp(ctx context.Context, st *ballots.Store, _ string) error {
-	if _, err := st.OutboxCounts(ctx); err != nil {
+	if _, err := st.OutboxStatusCounts(ctx); err != nil {
 		return err
 	}
 	_, err := st.ReadHealth(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +170,116 @@ func TestStandingVoteIsTheLatest(t *testing.T) {
 	if closed.Voted != 3 || closed.Candidates[0].Votes != 0 || closed.Candidates[1].Votes != 3 ||
 		again.Voted != closed.Voted || !reflect.DeepEqual(again.Candidates, closed.Candidates) {
 		t.Fatalf("closed %+v, recount %+v", closed, again)
+	}
+}
+
+// The counts that avoid reading every row (ballots' totals, the outbox by
+// status, the reachable count) agree with judging every row, whatever mix
+// of delivery states the race holds.
+func TestCountsAgreeWithEveryRow(t *testing.T) {
+	st, _, _ := standingRace(t)
+	ctx := context.Background()
+	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\n"+
+		"d1@example.net,D1,MA-01\nd2@example.net,D2,MA-01\nd3@example.net,D3,MA-01\nd4@example.net,D4,MA-01\n"+
+		"d5@example.net,D5,MA-01\nd6@example.net,D6,MA-01\nd7@example.net,D7,MA-01\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCandidate(ctx, "MA-GOV", "", "Maura Healey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-GOV"); err != nil {
+		t.Fatal(err)
+	}
+	// MA-GOV: alice votes; bob's ballot is sent; carol's failed; d1's
+	// deferred; d2's bounced hard, then sent again on request and
+	// delivered; d3's bounced 5.1.1; d4 unsubscribed after it was sent;
+	// d5's is being sent; d6's copy is missing; d7's stays queued.
+	for _, q := range []string{
+		`UPDATE outbox SET status = 'sent' WHERE kind = 'ballot'`,
+		`UPDATE outbox o SET status = 'failed', last_code = 550 FROM members m WHERE m.id = o.member_id AND m.email = 'carol@example.net'`,
+		`UPDATE outbox o SET status = 'deferred', last_code = 451 FROM members m WHERE m.id = o.member_id AND m.email = 'd1@example.net'`,
+		`UPDATE outbox o SET bounce_hard = true FROM members m WHERE m.id = o.member_id AND m.email = 'd2@example.net'`,
+		`INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, status)
+			SELECT 'ballot-resend', recipient, member_id, ballot_id, race_id, 'sent' FROM outbox o
+			WHERE o.kind = 'ballot' AND o.recipient = 'd2@example.net'`,
+		`UPDATE outbox o SET bounce_status = '5.1.1' FROM members m WHERE m.id = o.member_id AND m.email = 'd3@example.net'`,
+		`UPDATE members SET status = 'unsubscribed' WHERE email = 'd4@example.net'`,
+		`UPDATE outbox o SET status = 'sending' FROM members m WHERE m.id = o.member_id AND m.email = 'd5@example.net'`,
+		`DELETE FROM outbox o USING members m WHERE m.id = o.member_id AND m.email = 'd6@example.net'`,
+		`UPDATE outbox o SET status = 'queued' FROM members m WHERE m.id = o.member_id AND m.email = 'd7@example.net'`,
+	} {
+		if _, err := st.DB.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var gov int64
+	if err := st.DB.Get(&gov, `SELECT b.id FROM ballots b JOIN races r ON r.id = b.race_id JOIN members m ON m.id = b.member_id
+		WHERE r.code = 'MA-GOV' AND m.email = 'alice@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InTx(ctx, func(tx *sqlx.Tx) error { vote(t, tx, gov, 0, time.Now()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range append([]string{""}, ballots.DeliveryStatuses...) {
+		d, err := st.Deliveries(ctx, "MA-GOV", status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := st.Deliveries(ctx, "MA-GOV", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		byRow := map[string]int{}
+		for _, b := range all.Ballots {
+			byRow[b.Status]++
+		}
+		for _, s := range ballots.DeliveryStatuses {
+			if d.Totals[s] != byRow[s] {
+				t.Errorf("--status %q: totals %v, judging every ballot gives %v", status, d.Totals, byRow)
+				break
+			}
+		}
+		if status != "" && len(d.Ballots) != byRow[status] {
+			t.Errorf("--status %s lists %d ballots, want %d", status, len(d.Ballots), byRow[status])
+		}
+	}
+	want := map[string]int{"voted": 1, "sent": 2, "failed": 1, "deferred": 1, "bounced": 1, "unsubscribed": 1, "queued": 3}
+	if d, _ := st.Deliveries(ctx, "MA-GOV", ""); !reflect.DeepEqual(d.Totals, want) {
+		t.Errorf("totals %v, want %v", d.Totals, want)
+	}
+	by, err := st.OutboxStatusCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.OutboxCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grouped := map[string]int{ballots.OutboxQueued: 0, ballots.OutboxSending: 0, ballots.OutboxDeferred: 0, ballots.OutboxSent: 0, ballots.OutboxFailed: 0}
+	for _, c := range cs {
+		grouped[c.Status] += c.Count
+	}
+	if !reflect.DeepEqual(by, grouped) {
+		t.Errorf("outbox by status %v, grouping every row gives %v", by, grouped)
+	}
+	// Reachable: eligible less carol (failed, none delivered) and d3
+	// (bounced 5.1.1 is not failed: reachable), and any member marked bounced.
+	if _, err := st.DB.Exec(`UPDATE members SET status = 'bounced' WHERE email = 'd7@example.net'`); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := st.TallyRace(ctx, "MA-GOV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var every int
+	if err := st.DB.Get(&every, `SELECT count(*) FROM ballots b JOIN races r ON r.id = b.race_id WHERE r.code = 'MA-GOV' AND NOT (
+		(EXISTS (SELECT 1 FROM outbox o WHERE o.ballot_id = b.id AND o.kind IN ('ballot', 'ballot-resend') AND o.status = 'failed')
+		 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ballot_id = b.id AND o.kind IN ('ballot', 'ballot-resend')
+			AND o.status = 'sent' AND NOT o.bounce_hard AND o.bounce_status NOT LIKE '5.%'))
+		OR EXISTS (SELECT 1 FROM members m WHERE m.id = b.member_id AND m.status = 'bounced'))`); err != nil {
+		t.Fatal(err)
+	}
+	if tl.Reachable != every || tl.Reachable != tl.Eligible-2 {
+		t.Errorf("reachable %d of %d, judging every ballot gives %d (want eligible less carol and d7)", tl.Reachable, tl.Eligible, every)
 	}
 }
