@@ -99,16 +99,17 @@ const bestBallotCopy = `LEFT JOIN LATERAL (
 // notSentCandidates is the SQL set of the ballot ids of race $1 whose
 // delivery status can be other than voted or sent: those with a copy
 // bounced for good, failed, deferred, queued or sending (each found
-// through its partial index), those whose member unsubscribed, and those
-// with no copy at all. Every other ballot has only copies that reached the
-// member: it is voted if it has a vote, else sent.
+// through its partial index) and those whose member unsubscribed. Every
+// other ballot has only copies that reached the member: it is voted if it
+// has a vote, else sent. Every ballot has a copy: a race open creates each
+// ballot and enqueues it in one statement pair of one transaction, and no
+// outbox row is ever deleted (retention keeps every row).
 const notSentCandidates = `(SELECT ballot_id FROM outbox WHERE ballot_id IS NOT NULL AND (bounce_hard OR bounce_status LIKE '5.%')
 		UNION SELECT ballot_id FROM outbox WHERE status = 'failed' AND ballot_id IS NOT NULL
 		UNION SELECT ballot_id FROM outbox WHERE status = 'deferred' AND ballot_id IS NOT NULL
 		UNION SELECT ballot_id FROM outbox WHERE status = 'queued' AND ballot_id IS NOT NULL
 		UNION SELECT ballot_id FROM outbox WHERE status = 'sending' AND ballot_id IS NOT NULL
-		UNION SELECT b.id FROM members m JOIN ballots b ON b.member_id = m.id WHERE m.status = 'unsubscribed' AND b.race_id = $1
-		UNION SELECT b.id FROM ballots b WHERE b.race_id = $1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE ` + ballotCopy + `))`
+		UNION SELECT b.id FROM members m JOIN ballots b ON b.member_id = m.id WHERE m.status = 'unsubscribed' AND b.race_id = $1)`
 
 // Deliveries lists every eligible member of the race with code (latest
 // wave) and their ballot's delivery status; status, if not empty, keeps
@@ -127,7 +128,7 @@ func (s *Store) Deliveries(ctx context.Context, code, status string) (BallotDeli
 		return BallotDeliveries{}, fmt.Errorf("ballots of %s: %w", code, err)
 	}
 	defer tx.Rollback()
-	r, err := raceByCode(ctx, tx, code, "")
+	r, err := raceByCodeWith(ctx, tx, raceColumns, code, "")
 	if err != nil {
 		return BallotDeliveries{}, err
 	}

@@ -189,7 +189,7 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
 	}
 	var closed []Race
-	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE r.status = 'closed' AND r.closed_at > $1 ORDER BY r.closed_at, r.code`, since); err != nil {
 		return d, fmt.Errorf("digest: results: %w", err)
 	}
