@@ -106,7 +106,13 @@ func Scale(ctx context.Context, o Options, w io.Writer) error {
 		fmt.Fprintf(w, "%-44s %8.3f s%s\n", op.name, m.Seconds(), ratio)
 	}
 	fmt.Fprintf(w, "(medians of %d runs each)\n", o.Runs)
-	return verifyScale(ctx, st, code, o)
+	t, err := verifyScale(ctx, st, code, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "verified: %d eligible, %d voted, candidate 1 %d, candidate 2 %d (each ballot's latest vote)\n",
+		t.Eligible, t.Voted, t.Candidates[0].Votes, t.Candidates[1].Votes)
+	return nil
 }
 
 // buildScale fills the scratch database and settles it as autovacuum would.
@@ -138,10 +144,10 @@ func medianOf(ctx context.Context, st *ballots.Store, code string, op scaleOp, r
 // verifyScale checks the tally counts what was cast: each ballot's
 // latest vote, vote g falling on ballot (g-1) mod members + 1 and going to
 // candidate 1 when g mod 10 < 6, to candidate 2 when < 8, else NONE.
-func verifyScale(ctx context.Context, st *ballots.Store, code string, o Options) error {
+func verifyScale(ctx context.Context, st *ballots.Store, code string, o Options) (ballots.Tally, error) {
 	t, err := st.TallyRace(ctx, code)
 	if err != nil {
-		return err
+		return t, err
 	}
 	voted, first, second := min(o.Votes, o.Members), 0, 0
 	for j := 1; j <= voted; j++ {
@@ -154,8 +160,8 @@ func verifyScale(ctx context.Context, st *ballots.Store, code string, o Options)
 	}
 	if t.Eligible != o.Members || t.Voted != voted || len(t.Candidates) != 2 ||
 		t.Candidates[0].Votes != first || t.Candidates[1].Votes != second {
-		return fmt.Errorf("bench scale: tally says %d eligible, %d voted, %+v; want %d, %d, %d and %d votes",
+		return t, fmt.Errorf("bench scale: tally says %d eligible, %d voted, %+v; want %d, %d, %d and %d votes",
 			t.Eligible, t.Voted, t.Candidates, o.Members, voted, first, second)
 	}
-	return nil
+	return t, nil
 }
