@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -131,4 +133,99 @@ func PsqlCopy(ctx context.Context, psql, dbURL, file string) (time.Duration, err
 		return 0, fmt.Errorf("psql \\copy: %v: %s", err, out)
 	}
 	return time.Since(t0), nil
+}
+
+// AddBenchRace creates what `ballotd bench scale` measures on: a wave
+// voting now, the open Senate race MA-SEN with two approved candidates,
+// one ballot for each member (in id order), its ballot mail marked sent
+// (every thousandth failed, the next one bounced hard) and votes votes,
+// each cast on ballot (g-1) mod ballots + 1 in cast order: 60 % for
+// candidate 1, 20 % for candidate 2, 20 % NONE. All set-wise, in one
+// transaction; it returns the race's code.
+func (s *Store) AddBenchRace(ctx context.Context, votes int) (string, error) {
+	const code = "MA-SEN"
+	steps := []struct{ what, sql string }{
+		{"wave", `INSERT INTO waves (name, nominations_close, voting_open, voting_close)
+			VALUES ('bench', now() - interval '2 days', now() - interval '1 day', now() + interval '1 day')`},
+		{"race", `INSERT INTO races (wave_id, code, office, state, status, opened_at)
+			SELECT id, '` + code + `', 'senate', 'MA', 'open', now() - interval '1 day' FROM waves WHERE name = 'bench'`},
+		{"candidates", `INSERT INTO candidates (race_id, name, status, number)
+			SELECT r.id, 'Candidate ' || n, 'approved', n FROM races r, generate_series(1, 2) n WHERE r.code = '` + code + `'`},
+		{"ballots", `INSERT INTO ballots (race_id, member_id)
+			SELECT r.id, m.id FROM races r, members m WHERE r.code = '` + code + `' ORDER BY m.id`},
+		{"outbox", `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, status, attempts, sent_at, last_code,
+				bounce_hard, bounce_status)
+			SELECT 'ballot', m.email, m.id, b.id, b.race_id,
+			       CASE WHEN b.id % 1000 = 0 THEN 'failed' ELSE 'sent' END, 1, now(),
+			       CASE WHEN b.id % 1000 = 0 THEN 550 ELSE 250 END,
+			       b.id % 1000 = 1, CASE WHEN b.id % 1000 = 1 THEN '5.1.1' ELSE '' END
+			FROM ballots b JOIN members m ON m.id = b.member_id ORDER BY b.id`},
+		{"inbound", `INSERT INTO inbound_messages (message_key, raw, class, outcome, processed_at)
+			SELECT 'bench-' || g, '\x'::bytea, 'vote', 'counted', now() FROM generate_series(1, $1) g`},
+		{"votes", `WITH n AS (SELECT count(*) AS n, min(id) AS lo FROM ballots),
+			c AS (SELECT min(c.id) AS c1, max(c.id) AS c2 FROM candidates c)
+			INSERT INTO votes (ballot_id, inbound_id, choice, candidate_id, receipt, cast_at)
+			SELECT n.lo + (g - 1) % n.n, i.id,
+			       CASE WHEN g % 10 < 8 THEN 'candidate' ELSE 'none' END,
+			       CASE WHEN g % 10 < 6 THEN c.c1 WHEN g % 10 < 8 THEN c.c2 END,
+			       'bench-' || g, now() - interval '1 day' + g * interval '1 millisecond'
+			FROM n, c, generate_series(1, $1) g JOIN inbound_messages i ON i.message_key = 'bench-' || g`},
+	}
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		for _, st := range steps {
+			var err error
+			if strings.Contains(st.sql, "$1") {
+				_, err = tx.ExecContext(ctx, st.sql, votes)
+			} else {
+				_, err = tx.ExecContext(ctx, st.sql)
+			}
+			if err != nil {
+				return fmt.Errorf("bench race: %s: %w", st.what, err)
+			}
+		}
+		return nil
+	})
+	return code, err
+}
+
+// VacuumBench vacuums and analyzes the tables of `ballotd bench scale`,
+// as autovacuum does after a large insert, so that the plans measured are
+// the ones a settled database gets.
+func (s *Store) VacuumBench(ctx context.Context) error {
+	for _, t := range []string{"members", "ballots", "outbox", "inbound_messages", "votes", "standing_votes", "candidates", "races"} {
+		if _, err := s.db.ExecContext(ctx, "VACUUM ANALYZE "+t); err != nil {
+			return fmt.Errorf("vacuum %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// RawVoteCount is bench scale's reference for a tally: the least any
+// count of the race's votes must do, one pass over every vote grouped by
+// candidate (no latest-vote rule, no join). It returns the votes seen.
+func (s *Store) RawVoteCount(ctx context.Context) (int, error) {
+	var ns []int
+	if err := s.db.SelectContext(ctx, &ns, `SELECT count(*) FROM votes GROUP BY candidate_id`); err != nil {
+		return 0, fmt.Errorf("raw vote count: %w", err)
+	}
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total, nil
+}
+
+// RawOutboxCount is bench scale's reference for what reads the outbox
+// and ballots whole: one pass over the outbox grouped by status. It
+// returns the rows seen.
+func (s *Store) RawOutboxCount(ctx context.Context) (int, error) {
+	var ns []int
+	if err := s.db.SelectContext(ctx, &ns, `SELECT count(*) FROM outbox GROUP BY status`); err != nil {
+		return 0, fmt.Errorf("raw outbox count: %w", err)
+	}
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total, nil
 }

@@ -2,6 +2,7 @@ package ballots
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -52,11 +53,13 @@ type BallotDeliveries struct {
 	Totals  map[string]int   `json:"totals"`
 }
 
-// deliveryQuery is one row per ballot of race $1: the member, the copy of
-// the ballot that tells most (any copy sent and not bounced, else the
-// latest: a ballot sent again on request can reach a member the first copy
-// did not), how many copies there are, and the latest vote's time.
-const deliveryQuery = `SELECT m.email, m.name,
+// deliveryQuery is one row per ballot of race $1 (and the condition and,
+// over ballots b, "" for every ballot): the member, the copy of the ballot
+// that tells most (any copy sent and not bounced, else the latest: a
+// ballot sent again on request can reach a member the first copy did
+// not), how many copies there are, and the latest vote's time.
+func deliveryQuery(and string) string {
+	return `SELECT m.email, m.name,
 		CASE
 			WHEN v.cast_at IS NOT NULL THEN 'voted'
 			WHEN o.bounce_hard OR (o.bounce_status LIKE '5.%') THEN 'bounced'
@@ -74,8 +77,9 @@ const deliveryQuery = `SELECT m.email, m.name,
 	JOIN members m ON m.id = b.member_id
 	` + bestBallotCopy + `
 	LEFT JOIN LATERAL (SELECT max(cast_at) AS cast_at FROM votes WHERE ballot_id = b.id) v ON true
-	WHERE b.race_id = $1
+	WHERE b.race_id = $1 ` + and + `
 	ORDER BY m.email`
+}
 
 // ballotCopy is the SQL condition, over outbox o, of a copy of ballot b:
 // the first or one sent again on request.
@@ -92,14 +96,39 @@ const bestBallotCopy = `LEFT JOIN LATERAL (
 		SELECT o.*, count(*) OVER () AS copies FROM outbox o WHERE ` + ballotCopy + `
 		ORDER BY (` + reachedMember + `) DESC, o.id DESC LIMIT 1) o ON true`
 
+// notSentCandidates is the SQL set of the ballot ids of race $1 whose
+// delivery status can be other than voted or sent: those with a copy
+// bounced for good, failed, deferred, queued or sending (each found
+// through its partial index) and those whose member unsubscribed. Every
+// other ballot has only copies that reached the member: it is voted if it
+// has a vote, else sent. Every ballot has a copy: a race open creates each
+// ballot and enqueues it in one statement pair of one transaction, and no
+// outbox row is ever deleted (retention keeps every row).
+const notSentCandidates = `(SELECT ballot_id FROM outbox WHERE ballot_id IS NOT NULL AND (bounce_hard OR bounce_status LIKE '5.%')
+		UNION SELECT ballot_id FROM outbox WHERE status = 'failed' AND ballot_id IS NOT NULL
+		UNION SELECT ballot_id FROM outbox WHERE status = 'deferred' AND ballot_id IS NOT NULL
+		UNION SELECT ballot_id FROM outbox WHERE status = 'queued' AND ballot_id IS NOT NULL
+		UNION SELECT ballot_id FROM outbox WHERE status = 'sending' AND ballot_id IS NOT NULL
+		UNION SELECT b.id FROM members m JOIN ballots b ON b.member_id = m.id WHERE m.status = 'unsubscribed' AND b.race_id = $1)`
+
 // Deliveries lists every eligible member of the race with code (latest
 // wave) and their ballot's delivery status; status, if not empty, keeps
 // only the ballots with that status. Totals always count every ballot.
+// Only the ballots that may be neither voted nor sent (notSentCandidates)
+// are judged one by one; the totals of voted and sent come from counts,
+// so a race of a million ballots is not read whole unless every ballot,
+// or those voted or sent, are listed.
 func (s *Store) Deliveries(ctx context.Context, code, status string) (BallotDeliveries, error) {
 	if status != "" && !validDelivery(status) {
 		return BallotDeliveries{}, fmt.Errorf("delivery status %q: want one of %v", status, DeliveryStatuses)
 	}
-	r, err := s.Race(ctx, code)
+	// One snapshot: the counts and the ballots judged must agree.
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return BallotDeliveries{}, fmt.Errorf("ballots of %s: %w", code, err)
+	}
+	defer tx.Rollback()
+	r, err := raceByCodeWith(ctx, tx, raceColumns, code, "")
 	if err != nil {
 		return BallotDeliveries{}, err
 	}
@@ -107,12 +136,28 @@ func (s *Store) Deliveries(ctx context.Context, code, status string) (BallotDeli
 	for _, st := range DeliveryStatuses {
 		d.Totals[st] = 0
 	}
-	var all []BallotDelivery
-	if err := s.db.SelectContext(ctx, &all, deliveryQuery, r.ID); err != nil {
+	var judged []BallotDelivery
+	if err := tx.SelectContext(ctx, &judged, deliveryQuery(`AND b.id IN `+notSentCandidates), r.ID); err != nil {
 		return d, fmt.Errorf("ballots of %s: %w", r.Code, err)
 	}
-	for _, b := range all {
+	judgedVoted := 0
+	for _, b := range judged {
+		if b.Status == DeliveryVoted {
+			judgedVoted++
+			continue
+		}
 		d.Totals[b.Status]++
+	}
+	d.Totals[DeliveryVoted] = r.Voted
+	d.Totals[DeliverySent] += r.Ballots - r.Voted - (len(judged) - judgedVoted)
+	list := judged
+	if status == "" || status == DeliveryVoted || status == DeliverySent {
+		list = nil
+		if err := tx.SelectContext(ctx, &list, deliveryQuery(""), r.ID); err != nil {
+			return d, fmt.Errorf("ballots of %s: %w", r.Code, err)
+		}
+	}
+	for _, b := range list {
 		if status == "" || b.Status == status {
 			d.Ballots = append(d.Ballots, b)
 		}

@@ -47,6 +47,15 @@ type DigestUndelivered struct {
 	Addresses pq.StringArray `db:"addresses" json:"addresses"`
 }
 
+// mayBeUndelivered is the SQL set of the ballot ids whose best copy can
+// give a reason in the digest's undelivered count: those with a copy
+// bounced for good (outbox_bounced), failed (outbox_failed) or deferred
+// (outbox_ready). Judging these alone finds the same ballots as judging
+// every ballot of the open races, without reading them all.
+const mayBeUndelivered = `(SELECT ballot_id FROM outbox WHERE ballot_id IS NOT NULL AND (bounce_hard OR bounce_status LIKE '5.%')
+		UNION SELECT ballot_id FROM outbox WHERE status = 'failed' AND ballot_id IS NOT NULL
+		UNION SELECT ballot_id FROM outbox WHERE status = 'deferred' AND ballot_id IS NOT NULL)`
+
 // undeliveredFirst is how many addresses the digest names per reason.
 const undeliveredFirst = 5
 
@@ -68,6 +77,7 @@ type DigestCandidate struct {
 
 // DigestRace is an open race in a digest.
 type DigestRace struct {
+	ID        int64     `db:"id" json:"-"`
 	Code      string    `db:"code" json:"code"`
 	Wave      string    `db:"wave" json:"wave"`
 	Eligible  int       `db:"eligible" json:"eligible"`
@@ -131,15 +141,19 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 		return d, err
 	}
 	d.Conflicts = conflicts
-	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.code, w.name AS wave, w.voting_close, w.min_turnout::float8 AS min_turnout,
+	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.id, r.code, w.name AS wave, w.voting_close, w.min_turnout::float8 AS min_turnout,
 		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS eligible,
-		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id AND NOT (`+unreachableBallot+`)) AS reachable,
-		(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted
+		(SELECT count(*) FROM standing_votes s WHERE s.race_id = r.id) AS voted
 		FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.status = 'open' ORDER BY w.voting_close, r.code`); err != nil {
 		return d, fmt.Errorf("digest: open races: %w", err)
 	}
 	for i := range d.Open {
 		o := &d.Open[i]
+		var unreachable int
+		if err := sqlx.GetContext(ctx, q, &unreachable, unreachableCount, o.ID); err != nil {
+			return d, fmt.Errorf("digest: reachable in %s: %w", o.Code, err)
+		}
+		o.Reachable = o.Eligible - unreachable
 		if o.Eligible > 0 {
 			o.Turnout = float64(o.Voted) / float64(o.Eligible)
 		}
@@ -170,12 +184,12 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 				WHEN o.status = 'deferred' AND o.created_at < now() - interval '1 hour' THEN 'deferred'
 			END AS reason
 			FROM ballots b JOIN races r ON r.id = b.race_id `+bestBallotCopy+`
-			WHERE r.status = 'open' AND o.id IS NOT NULL) u
+			WHERE r.status = 'open' AND o.id IS NOT NULL AND b.id IN `+mayBeUndelivered+`) u
 		WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`, undeliveredFirst); err != nil {
 		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
 	}
 	var closed []Race
-	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE r.status = 'closed' AND r.closed_at > $1 ORDER BY r.closed_at, r.code`, since); err != nil {
 		return d, fmt.Errorf("digest: results: %w", err)
 	}
@@ -326,4 +340,10 @@ func digestCandidates(cs []DigestCandidate) []templates.VettingCandidate {
 			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts})
 	}
 	return out
+}
+
+// DigestNow builds the digest as of now without sending or recording it
+// (BuildDigest on the store's pool): what `ballotd bench scale` times.
+func (s *Store) DigestNow(ctx context.Context) (Digest, error) {
+	return BuildDigest(ctx, s.db)
 }

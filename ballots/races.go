@@ -39,12 +39,19 @@ type Race struct {
 	ReleasedAt  *time.Time  `db:"released_at" json:"released_at,omitempty"`
 }
 
-const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
+// raceBaseColumns are a race's columns without its counts of ballots
+// and voters, which read every ballot of the race: what the steps that
+// act on a race (open, close, tally, release, the scheduler) select.
+const raceBaseColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
 	r.opened_at, r.closed_at, w.hold_results, r.released_at,
-	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
+	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates`
+
+// raceColumns are raceBaseColumns with the counts (Race.Ballots and
+// Race.Voted): what the listings show.
+const raceColumns = raceBaseColumns + `,
 	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
-	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
+	(SELECT count(*) FROM standing_votes s WHERE s.race_id = r.id) AS voted`
 
 // Races lists every race with its counts, by wave then code.
 func (s *Store) Races(ctx context.Context) ([]Race, error) {
@@ -58,14 +65,19 @@ func (s *Store) Races(ctx context.Context) ([]Race, error) {
 }
 
 // raceByCode finds the race with code in the latest wave that has one,
-// locking it as lock says ("", "FOR SHARE", "FOR UPDATE").
+// locking it as lock says ("", "FOR SHARE", "FOR UPDATE"), without its
+// counts (raceBaseColumns).
 func raceByCode(ctx context.Context, q sqlx.QueryerContext, code, lock string) (Race, error) {
+	return raceByCodeWith(ctx, q, raceBaseColumns, code, lock)
+}
+
+func raceByCodeWith(ctx context.Context, q sqlx.QueryerContext, columns, code, lock string) (Race, error) {
 	rc, err := race.Parse(code)
 	if err != nil {
 		return Race{}, err
 	}
 	var r Race
-	err = sqlx.GetContext(ctx, q, &r, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
+	err = sqlx.GetContext(ctx, q, &r, `SELECT `+columns+` FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE r.code = $1 ORDER BY w.voting_open DESC LIMIT 1 `+lock, rc.Code)
 	if err != nil {
 		return r, notFound(err, "race "+rc.Code)
@@ -73,9 +85,10 @@ func raceByCode(ctx context.Context, q sqlx.QueryerContext, code, lock string) (
 	return r, nil
 }
 
-// Race returns the race with code in the latest wave that has one.
+// Race returns the race with code in the latest wave that has one, with
+// its counts.
 func (s *Store) Race(ctx context.Context, code string) (Race, error) {
-	return raceByCode(ctx, s.db, code, "")
+	return raceByCodeWith(ctx, s.db, raceColumns, code, "")
 }
 
 const candidateSelect = `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, c.status, c.number,
@@ -247,7 +260,7 @@ type RaceSheet struct {
 // RaceSheet loads race id's sheet.
 func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
 	var sh RaceSheet
-	err := s.db.GetContext(ctx, &sh.Race, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
+	err := s.db.GetContext(ctx, &sh.Race, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1`, id)
 	if err != nil {
 		return sh, notFound(err, fmt.Sprintf("race %d", id))
 	}

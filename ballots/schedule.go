@@ -72,7 +72,7 @@ func enqueueLeaderAnnouncements(ctx context.Context, tx *sqlx.Tx, r Race) error 
 
 func raceByID(ctx context.Context, q sqlx.QueryerContext, id int64, lock string) (Race, error) {
 	var r Race
-	err := sqlx.GetContext(ctx, q, &r, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1 `+lock, id)
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id WHERE r.id = $1 `+lock, id)
 	if err != nil {
 		return r, notFound(err, fmt.Sprintf("race %d", id))
 	}

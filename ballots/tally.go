@@ -69,36 +69,69 @@ func Decide(t *Tally) {
 	}
 }
 
+// standingCounts counts race $1's standing votes (standing_votes, kept by
+// a trigger on votes) by choice and candidate: one pass over one row per
+// voter.
+const standingCounts = `SELECT choice, coalesce(candidate_id, 0) AS candidate_id, count(*) AS n
+	FROM standing_votes WHERE race_id = $1 GROUP BY choice, candidate_id`
+
+// historyCounts counts the same from the vote history: each ballot's
+// latest vote, found afresh.
+const historyCounts = `SELECT choice, coalesce(candidate_id, 0) AS candidate_id, count(*) AS n
+	FROM (SELECT DISTINCT ON (v.ballot_id) v.choice, v.candidate_id
+		FROM votes v JOIN ballots b ON b.id = v.ballot_id
+		WHERE b.race_id = $1
+		ORDER BY v.ballot_id, v.cast_at DESC, v.id DESC) latest
+	GROUP BY choice, candidate_id`
+
 // countVotes counts the race's votes as they stand: each ballot's latest
-// vote; a YES or a candidate choice supports that candidate, NO and NONE
-// support nobody but count as voting.
+// vote (its standing vote); a YES or a candidate choice supports that
+// candidate, NO and NONE support nobody but count as voting.
 func countVotes(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, error) {
+	return countFrom(ctx, q, r, standingCounts)
+}
+
+// countFrom is countVotes with the latest votes counted by counts
+// (standingCounts or historyCounts).
+func countFrom(ctx context.Context, q sqlx.QueryerContext, r Race, counts string) (Tally, error) {
 	t := Tally{Race: r.Code, Status: r.Status, Threshold: r.Threshold, MinTurnout: r.MinTurnout}
 	err := sqlx.GetContext(ctx, q, &t.Eligible, `SELECT count(*) FROM ballots WHERE race_id = $1`, r.ID)
 	if err != nil {
 		return t, fmt.Errorf("tally %s: eligible: %w", r.Code, err)
 	}
-	err = sqlx.GetContext(ctx, q, &t.Reachable, `SELECT count(*) FROM ballots b WHERE b.race_id = $1 AND NOT (`+unreachableBallot+`)`, r.ID)
-	if err != nil {
+	var unreachable int
+	if err = sqlx.GetContext(ctx, q, &unreachable, unreachableCount, r.ID); err != nil {
 		return t, fmt.Errorf("tally %s: reachable: %w", r.Code, err)
 	}
-	err = sqlx.SelectContext(ctx, q, &t.Candidates, `
-		WITH latest AS (
-			SELECT DISTINCT ON (v.ballot_id) v.ballot_id, v.choice, v.candidate_id
-			FROM votes v JOIN ballots b ON b.id = v.ballot_id
-			WHERE b.race_id = $1
-			ORDER BY v.ballot_id, v.cast_at DESC, v.id DESC
-		)
-		SELECT coalesce(c.number, 0) AS number, c.name,
-		       (SELECT count(*) FROM latest l WHERE l.candidate_id = c.id AND l.choice IN ('yes', 'candidate')) AS votes
-		FROM candidates c WHERE c.race_id = $1 AND c.status = 'approved'
-		ORDER BY c.number NULLS LAST, c.id`, r.ID)
+	t.Reachable = t.Eligible - unreachable
+	var cands []struct {
+		ID int64 `db:"id"`
+		CandidateResult
+	}
+	err = sqlx.SelectContext(ctx, q, &cands, `SELECT id, coalesce(number, 0) AS number, name FROM candidates
+		WHERE race_id = $1 AND status = 'approved' ORDER BY number NULLS LAST, id`, r.ID)
 	if err != nil {
+		return t, fmt.Errorf("tally %s: candidates: %w", r.Code, err)
+	}
+	var rows []struct {
+		Choice    string `db:"choice"`
+		Candidate int64  `db:"candidate_id"`
+		N         int    `db:"n"`
+	}
+	if err = sqlx.SelectContext(ctx, q, &rows, counts, r.ID); err != nil {
 		return t, fmt.Errorf("tally %s: votes: %w", r.Code, err)
 	}
-	err = sqlx.GetContext(ctx, q, &t.Voted, `SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = $1`, r.ID)
-	if err != nil {
-		return t, fmt.Errorf("tally %s: voted: %w", r.Code, err)
+	support := map[int64]int{}
+	for _, row := range rows {
+		t.Voted += row.N
+		if row.Choice == ChoiceYes || row.Choice == ChoiceCandidate {
+			support[row.Candidate] += row.N
+		}
+	}
+	t.Candidates = make([]CandidateResult, len(cands))
+	for i, c := range cands {
+		t.Candidates[i] = c.CandidateResult
+		t.Candidates[i].Votes = support[c.ID]
 	}
 	Decide(&t)
 	return t, nil
@@ -159,5 +192,5 @@ func (s *Store) Recount(ctx context.Context, code string) (Tally, error) {
 	if err != nil {
 		return Tally{}, err
 	}
-	return countVotes(ctx, s.db, r)
+	return countFrom(ctx, s.db, r, historyCounts)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/ballotd/ballotd/internal/bench"
 )
 
-// cmdBench runs `ballotd bench send|import|replies|lmtp` (internal/bench).
+// cmdBench runs `ballotd bench send|import|replies|lmtp|scale` (internal/bench).
 func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 	o := bench.Options{DatabaseURL: e.getenv("DATABASE_URL"), Log: e.log, Stderr: e.stderr,
 		Database: func(ctx context.Context, name string) (string, func(), error) {
@@ -29,11 +29,18 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 	case "lmtp":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
 		fs.IntVar(&o.Conns, "conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")
+	case "scale":
+		fs.IntVar(&o.Members, "members", 1000000, "members, each with a ballot in the race")
+		fs.IntVar(&o.Votes, "votes", 0, "votes cast (0: one per member)")
+		fs.IntVar(&o.Runs, "runs", 3, "runs of each operation; medians are printed")
 	default:
-		return usageError{"bench: want bench send, bench import or bench replies"}
+		return usageError{"bench: want bench send, import, replies, lmtp or scale"}
 	}
 	if err := noArgs(fs, args); err != nil {
 		return err
+	}
+	if sub == "scale" && o.Votes == 0 {
+		o.Votes = o.Members
 	}
 	run, err := benchRun(sub, o)
 	if err != nil {
@@ -52,6 +59,8 @@ func benchRun(sub string, o bench.Options) (func(context.Context, bench.Options,
 		return bench.Send, nil
 	case "import":
 		return bench.Import, nil
+	case "scale":
+		return scaleRun(o)
 	case "replies":
 		if o.Replies < 1 {
 			return nil, usageError{"bench replies: --replies must be ≥ 1"}
@@ -62,4 +71,12 @@ func benchRun(sub string, o bench.Options) (func(context.Context, bench.Options,
 		return nil, usageError{"bench lmtp: --replies and --conns must be ≥ 1"}
 	}
 	return bench.LMTP, nil
+}
+
+// scaleRun checks the flags of bench scale.
+func scaleRun(o bench.Options) (func(context.Context, bench.Options, io.Writer) error, error) {
+	if o.Members < 1 || o.Votes < 0 || o.Runs < 1 {
+		return nil, usageError{"bench scale: --members and --runs must be ≥ 1, --votes ≥ 0"}
+	}
+	return bench.Scale, nil
 }

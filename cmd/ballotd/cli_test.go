@@ -18,7 +18,7 @@ var helpCommands = [][]string{
 	{"candidate"}, {"candidate", "add"}, {"candidates"}, {"vet"}, {"vet", "approve"}, {"races"}, {"race"},
 	{"race", "open"}, {"race", "close"}, {"tally"}, {"ballots"}, {"results"}, {"results", "release"}, {"outbox"},
 	{"status"}, {"send"}, {"digest"}, {"digest", "send"}, {"export"}, {"export", "endorsements"}, {"bench"},
-	{"bench", "send"}, {"bench", "import"}, {"bench", "replies"}, {"bench", "lmtp"}, {"quarantine"}, {"quarantine", "list"},
+	{"bench", "send"}, {"bench", "import"}, {"bench", "replies"}, {"bench", "lmtp"}, {"bench", "scale"}, {"quarantine"}, {"quarantine", "list"},
 	{"quarantine", "replay"}, {"version"},
 }
 

@@ -95,6 +95,9 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd bench lmtp [--replies 5000] [--conns 4]
                                            time the LMTP door handling replies against a raw LMTP
                                            server that only stores them, in one run
+  ballotd bench scale [--members 1000000] [--votes N] [--runs 3]
+                                           time tally, status, ballots, the digest and /metrics on
+                                           a race of a million ballots against bare counts, in one run
   ballotd quarantine list [--json]         messages kept for staff: unreadable, unmatched, unhandled
   ballotd quarantine replay ID             handle a stored message again (after a fix, or once its race opened)
   ballotd prune [--dry-run] [--json]       apply retention (BALLOTD_RETAIN) now: the raw mail of waves

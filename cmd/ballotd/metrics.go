@@ -139,10 +139,7 @@ func (o *observer) Describe(ch chan<- *prometheus.Desc) {
 func (o *observer) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if cs, err := o.store.OutboxCounts(ctx); err == nil {
-		t := totalsOf(cs)
-		by := map[string]int{ballots.OutboxQueued: t.Queued, ballots.OutboxSending: t.Sending, ballots.OutboxDeferred: t.Deferred,
-			ballots.OutboxSent: t.Sent, ballots.OutboxFailed: t.Failed}
+	if by, err := o.store.OutboxStatusCounts(ctx); err == nil {
 		for s, n := range by {
 			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), s)
 		}

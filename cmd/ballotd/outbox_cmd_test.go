@@ -78,6 +78,20 @@ func TestBenchRepliesSmall(t *testing.T) {
 	}
 }
 
+// bench scale runs end to end on a small race, more votes than members
+// (some ballots vote twice), and checks the tally counts each ballot's
+// latest vote.
+func TestBenchScaleSmall(t *testing.T) {
+	h := newHarness(t)
+	out := h.ballotd("bench", "scale", "--members", "2000", "--votes", "2500", "--runs", "1")
+	for _, want := range []string{"tally CODE", "recount CODE", "status", "ballots CODE --status failed", "digest (build)",
+		"/metrics", "verified: 2000 eligible, 2000 voted, candidate 1 1200, candidate 2 400"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // send exits 3 when rows were due and none could be sent (the relay is
 // down: every row deferred), and 0 once they go.
 func TestSendExitsNonZeroWhenNothingWasSent(t *testing.T) {

@@ -96,7 +96,7 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 			return err
 		}
 		s.Races = currentRaces(rs, time.Now())
-		cs, err := st.OutboxCounts(ctx)
+		cs, err := st.OutboxStatusCounts(ctx)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,9 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 		if err != nil {
 			return err
 		}
-		s.Outbox = &outboxStatus{outboxTotals: totalsOf(cs), OldestUnsentAge: h.OldestUnsent}
+		t := outboxTotals{Queued: cs[ballots.OutboxQueued], Sending: cs[ballots.OutboxSending], Deferred: cs[ballots.OutboxDeferred],
+			Sent: cs[ballots.OutboxSent], Failed: cs[ballots.OutboxFailed]}
+		s.Outbox = &outboxStatus{outboxTotals: t, OldestUnsentAge: h.OldestUnsent}
 		s.Quarantine = &h.Quarantined
 		return nil
 	}()

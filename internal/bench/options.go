@@ -3,7 +3,9 @@
 // same machine and database, and prints both with their ratio. Send: the
 // outbox against a raw SMTP client; Import: a members import against
 // psql's \copy; Replies: the mailbox reader against a raw IMAP reader;
-// LMTP: the LMTP door against a raw LMTP server. Each runs in a scratch
+// LMTP: the LMTP door against a raw LMTP server; Scale: tally, status,
+// ballots, digest and metrics on a million members against bare counts
+// of the same rows. Each runs in a scratch
 // database, and verifies its own count before it reports.
 package bench
 
@@ -22,6 +24,9 @@ type Options struct {
 	CPUProfile                  string
 	// Import: members in the generated CSV.
 	Rows int
+	// Scale: votes cast in its race of Members members (Runs: runs of
+	// each operation, the median reported).
+	Votes int
 	// Replies and LMTP: members, each replying to their ballot once
 	// (LMTP delivers them over Conns connections).
 	Replies int
