@@ -133,7 +133,8 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	}
 	form, probs := message.ReadForm(m)
 	in := ballots.NominationInput{Sender: m.From, Group: form.Group, Candidate: form.Candidate, Race: form.Race,
-		Reason: form.Reason, FormText: form.Text, InboundID: id}
+		Reason: form.Reason, FormText: form.Text, InboundID: id,
+		Factors: ballots.Factors{Campaign: form.Campaign, Partners: form.Partners, FirstTime: form.FirstTime, PastRaces: form.PastRaces}}
 	for _, pr := range probs {
 		in.Problems = append(in.Problems, pr.String())
 	}
@@ -152,9 +153,13 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 		out.Outcome = OutcomeRenominated
 	}
 	sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, templates.NominationConfirm{Thread: thread(m), Number: res.ID, Group: res.Group,
-		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated})
-	if err != nil || res.Updated {
+		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated,
+		Campaign: form.Campaign, Partners: form.Partners, FirstTime: form.FirstTime, PastRaces: form.PastRaces})
+	if err != nil {
 		return out, sent, err
+	}
+	if res.Updated {
+		return out, sent, nil
 	}
 	vs, err := ballots.VettingList(ctx, tx)
 	if err != nil {
@@ -165,6 +170,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	for _, v := range vs {
 		if v.ID == res.CandidateID {
 			notice.Status, notice.Conflicts = v.Status, v.Conflicts
+			notice.Campaign, notice.Partners, notice.FirstTime, notice.PastRaces = v.Campaign, v.Partners, v.FirstTime, v.PastRaces
 		}
 	}
 	for _, s := range p.Staff {
