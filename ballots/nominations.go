@@ -37,6 +37,9 @@ type NominationInput struct {
 	// Problems already found in the form itself; the store adds its own.
 	Problems []string
 	Factors
+	// QuestionnaireRequired says the questionnaire step is on: the
+	// candidate goes on a ballot only with a passed questionnaire.
+	QuestionnaireRequired bool
 }
 
 // Factors are what a nomination form tells staff beyond the race and the
@@ -200,11 +203,12 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 		Name     string `db:"name"`
 		Inserted bool   `db:"inserted"`
 	}
-	err = tx.GetContext(ctx, &cand, `INSERT INTO candidates (race_id, name, bio, status) VALUES ($1, $2, $3, 'nominated')
+	err = tx.GetContext(ctx, &cand, `INSERT INTO candidates (race_id, name, bio, status, questionnaire_required) VALUES ($1, $2, $3, 'nominated', $4)
 		ON CONFLICT (race_id, lower(name)) DO UPDATE SET
 			status = CASE WHEN candidates.status = 'withdrawn' THEN 'nominated' ELSE candidates.status END,
-			bio = CASE WHEN candidates.bio = '' THEN EXCLUDED.bio ELSE candidates.bio END
-		RETURNING id, name, (xmax = 0) AS inserted`, raceID, res.Candidate, bioOf(in.Reason))
+			bio = CASE WHEN candidates.bio = '' THEN EXCLUDED.bio ELSE candidates.bio END,
+			questionnaire_required = candidates.questionnaire_required OR EXCLUDED.questionnaire_required
+		RETURNING id, name, (xmax = 0) AS inserted`, raceID, res.Candidate, bioOf(in.Reason), in.QuestionnaireRequired)
 	if err != nil {
 		return res, fmt.Errorf("nominate %q in %s: %w", res.Candidate, rc.Code, err)
 	}

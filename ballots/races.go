@@ -41,7 +41,7 @@ type Race struct {
 const raceColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
 	r.opened_at, r.closed_at, w.hold_results, r.released_at,
-	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates,
+	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND ` + onBallot + `) AS candidates,
 	(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS ballots,
 	(SELECT count(DISTINCT v.ballot_id) FROM votes v JOIN ballots b ON b.id = v.ballot_id WHERE b.race_id = r.id) AS voted`
 
@@ -126,7 +126,7 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress O
 		return 0, fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
-		FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM candidates WHERE race_id = $1 AND status = 'approved') o
+		FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n FROM candidates c WHERE c.race_id = $1 AND `+onBallot+`) o
 		WHERE c.id = o.id`, r.ID); err != nil {
 		return 0, fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
 	}

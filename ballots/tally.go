@@ -91,7 +91,7 @@ func countVotes(ctx context.Context, q sqlx.QueryerContext, r Race) (Tally, erro
 		)
 		SELECT coalesce(c.number, 0) AS number, c.name,
 		       (SELECT count(*) FROM latest l WHERE l.candidate_id = c.id AND l.choice IN ('yes', 'candidate')) AS votes
-		FROM candidates c WHERE c.race_id = $1 AND c.status = 'approved'
+		FROM candidates c WHERE c.race_id = $1 AND `+onBallot+`
 		ORDER BY c.number NULLS LAST, c.id`, r.ID)
 	if err != nil {
 		return t, fmt.Errorf("tally %s: votes: %w", r.Code, err)

@@ -29,6 +29,13 @@ import (
 //go:embed *.txt *.html
 var files embed.FS
 
+// DefaultQuestions is the policy questionnaire ballotd ships
+// (BALLOTD_QUESTIONNAIRE=default): numbered questions, as in a
+// questionnaire file.
+//
+//go:embed questions.default
+var DefaultQuestions string
+
 // Names are the templates there are files for, each NAME.txt and
 // NAME.html, sorted; the footer's files are not among them (RenderFooter).
 // Which kind renders which template is mailer's table of kinds.
@@ -111,6 +118,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  when,
+	// inc is i + 1: a list's number from its index.
+	"inc": func(i int) int { return i + 1 },
 	// mailto is a one-tap answer (RFC 6068): a link that opens a reply to
 	// addr with the subject and the body (the answer) filled in.
 	"mailto": mailto,

@@ -12,8 +12,12 @@ ALTER TABLE nominations
     ADD COLUMN first_time     text NOT NULL DEFAULT '' CHECK (first_time IN ('', 'yes', 'no')),
     ADD COLUMN past_races     text NOT NULL DEFAULT '';
 
+-- questionnaire_required: the candidate was nominated while the
+-- questionnaire step was on (BALLOTD_QUESTIONNAIRE): they go on a ballot
+-- only once approved and with a passed questionnaire.
 ALTER TABLE candidates
-    ADD COLUMN campaign_email text NOT NULL DEFAULT '';
+    ADD COLUMN campaign_email text NOT NULL DEFAULT '',
+    ADD COLUMN questionnaire_required boolean NOT NULL DEFAULT false;
 
 -- One questionnaire per candidate: sent once, to the campaign email, with
 -- a deadline (the wave's nominations close); at most one reminder; the
