@@ -172,6 +172,9 @@ func goldenCases(t *testing.T) []goldenCase {
 				{3, "Will you refuse corporate PAC money?", "Yes & <always>."}}, Unread: []int{2}, Attachments: []string{"platform.pdf"}, Replaced: true}},
 		{"staff-answer", "help", StaffAnswer{Results: []string{"FOO: not a command"}, Help: true}},
 		{"digest", "quiet", Digest{At: at}},
+		{"digest", "questionnaires", Digest{At: at, Questionnaires: []DigestQuestionnaire{
+			{ID: 14, Race: "MA-07", Wave: "March 2026", Name: "Jordan Rivera", Status: "received", Words: "answers received, to review", Blocked: true},
+			{ID: 15, Race: "MA-07", Wave: "March 2026", Name: "Sam Okafor", Status: "none", Words: "no answer, 3 days overdue", Blocked: true}}}},
 		{"digest", "busy", Digest{Since: &since, At: at, Nominations: vetting, Vetting: vetting, Conflicts: vetting[1:],
 			Open:        []DigestRace{openRace},
 			Problems:    []DigestProblem{{Kind: "quarantine", ID: 4, Address: "who@example.net", Detail: "unreadable form"}},

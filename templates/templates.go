@@ -510,6 +510,9 @@ type Digest struct {
 	// HeldAnswers counts the automatic answers the rate limit held back
 	// since the last digest.
 	HeldAnswers int `json:"held_answers"`
+	// Questionnaires are approved candidates who stay off the ballot
+	// until their policy questionnaire passes.
+	Questionnaires []DigestQuestionnaire `json:"questionnaires"`
 	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
 	// HTML part, "" for none; ChartRaces are the open races it draws and
 	// ChartMore how many it leaves out; ChartWidth is the width the HTML
@@ -526,6 +529,19 @@ type Digest struct {
 	Reply string `json:"-"`
 }
 
+// DigestQuestionnaire is an approved candidate waiting on their policy
+// questionnaire, in the digest. Blocked says their race cannot open: no
+// candidate of it is on the ballot yet.
+type DigestQuestionnaire struct {
+	ID      int64  `json:"id"`
+	Race    string `json:"race"`
+	Wave    string `json:"wave"`
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Words   string `json:"words"` // where it stands, as staff read it
+	Blocked bool   `json:"blocked"`
+}
+
 // ToDo is what the digest asks of staff and tells them, for its subject,
 // the most pressing first: "3 to vet", "1 to look at", "2 results",
 // "2 races open"; else "2 new candidates", or "nothing to do".
@@ -540,6 +556,7 @@ func (d Digest) ToDo() []string {
 		}
 	}
 	count(len(d.Vetting), "to vet", "to vet")
+	count(len(d.Questionnaires), "questionnaire waiting", "questionnaires waiting")
 	count(len(d.Problems), "to look at", "to look at")
 	undelivered := 0
 	for _, u := range d.Undelivered {

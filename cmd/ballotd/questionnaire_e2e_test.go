@@ -124,21 +124,31 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 		t.Errorf("staff: want the replacing answers, got %+v", last)
 	}
 
-	// 6. Staff pass Rivera's questionnaire by reply.
+	// 6. The digest says why MA-07 cannot open yet.
+	h.ballotd("digest", "send")
+	sent = parseAll(t, h, 11)
+	for _, want := range []string{"#" + rivera + " Jordan Rivera, MA-07: answers received, to review", "#" + okafor + " Sam Okafor, MA-07: not sent: no campaign email",
+		"MA-07 cannot open: none of its candidates has passed the questionnaire"} {
+		if !strings.Contains(sent[10].Body, want) {
+			t.Errorf("digest lacks %q:\n%s", want, sent[10].Body)
+		}
+	}
+
+	// 7. Staff pass Rivera's questionnaire by reply.
 	h.reply("staff@example.org", last.ReplyTo, fmt.Sprintf("From: staff@example.org\nTo: %s\nSubject: Re: %s\nMessage-ID: <p1@example.org>\n\nPASS %s\n",
 		last.ReplyTo, last.Subject, rivera))
-	sent = parseAll(t, h, 11)
-	if a := sent[10]; a.To != "staff@example.org" || !strings.Contains(a.Body, "PASS "+rivera+": Jordan Rivera (MA-07): questionnaire passed; candidate approved") {
+	sent = parseAll(t, h, 12)
+	if a := sent[11]; a.To != "staff@example.org" || !strings.Contains(a.Body, "PASS "+rivera+": Jordan Rivera (MA-07): questionnaire passed; candidate approved") {
 		t.Fatalf("staff: want PASS answered, got %+v", a)
 	}
 
-	// 7. The race opens with Rivera only: Okafor is approved, but his
+	// 8. The race opens with Rivera only: Okafor is approved, but his
 	// questionnaire has not passed.
 	if out := h.ballotd("race", "open", "MA-07"); !strings.Contains(out, "1 ballots") && !strings.Contains(out, "1 ballot") {
 		t.Fatalf("race open: %q", out)
 	}
-	sent = parseAll(t, h, 12)
-	if b := sent[11]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
+	sent = parseAll(t, h, 13)
+	if b := sent[12]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
 		t.Fatalf("ballot: want Rivera only, got %+v", b)
 	}
 	var cands []struct {
@@ -155,8 +165,8 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	}
 	stop()
 	stop = nil
-	if n := len(h.sent()); n != 12 {
-		t.Errorf("ballotd sent %d messages, want 12 (the stranger's reply is not answered)", n)
+	if n := len(h.sent()); n != 13 {
+		t.Errorf("ballotd sent %d messages, want 13 (the stranger's reply is not answered)", n)
 	}
 }
 
