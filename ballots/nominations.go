@@ -447,19 +447,22 @@ func (s *Store) Vet(ctx context.Context, id int64, approve bool, reason string) 
 }
 
 // SetQuestionnaire records candidate id's questionnaire status: none,
-// received, passed or failed.
+// received, passed or failed. A questionnaire that passes now is shared
+// with the group leaders of the race's state or district.
 func (s *Store) SetQuestionnaire(ctx context.Context, id int64, status string) (Vetting, error) {
 	if !questionnaireStates[status] {
 		return Vetting{}, fmt.Errorf("questionnaire %q: want received, passed or failed", status)
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status)
-	if err != nil {
-		return Vetting{}, fmt.Errorf("questionnaire of candidate %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Vetting{}, fmt.Errorf("candidate %d: %w", id, ErrNotFound)
-	}
-	return vettingByID(ctx, s.DB, id)
+	var v Vetting
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := setQuestionnaire(ctx, tx, id, status); err != nil {
+			return err
+		}
+		var err error
+		v, err = vettingByID(ctx, tx, id)
+		return err
+	})
+	return v, err
 }
 
 // OutboxKind returns the kind of outbox row id (a staff token names the

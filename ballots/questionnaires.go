@@ -264,11 +264,70 @@ func ReviewQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64, pass bool, 
 	if pass {
 		status = "passed"
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status); err != nil {
-		return Vetting{}, fmt.Errorf("questionnaire of candidate %d: %w", id, err)
+	if err := setQuestionnaire(ctx, tx, id, status); err != nil {
+		return Vetting{}, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE questionnaires SET reviewed_by = $2, review_reason = $3 WHERE candidate_id = $1`, id, by, reason); err != nil {
 		return Vetting{}, fmt.Errorf("questionnaire of candidate %d: %w", id, err)
 	}
 	return vettingByID(ctx, tx, id)
+}
+
+// setQuestionnaire sets candidate id's questionnaire status in tx; a
+// questionnaire that passes now (it had not) is shared with the group
+// leaders of the race's state or district.
+func setQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64, status string) error {
+	var was string
+	err := tx.GetContext(ctx, &was, `SELECT questionnaire FROM candidates WHERE id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return notFound(err, fmt.Sprintf("candidate %d", id))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status); err != nil {
+		return fmt.Errorf("questionnaire of candidate %d: %w", id, err)
+	}
+	if status != "passed" || was == "passed" {
+		return nil
+	}
+	_, err = shareQuestionnaire(ctx, tx, id)
+	return err
+}
+
+// shareQuestionnaire enqueues candidate id's answers to every leader of a
+// group in the race's district (House) or state (Senate, governor), and
+// returns how many. A candidate whose campaign never answered (passed by
+// hand) has nothing to share.
+func shareQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64) (int, error) {
+	q, err := QuestionnaireOf(ctx, tx, id)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if q.ReceivedAt == nil {
+		return 0, nil
+	}
+	rc, err := ParseRaceCode(q.Race)
+	if err != nil {
+		return 0, err
+	}
+	where, key := "g.state = $1", rc.State
+	if rc.Office == OfficeHouse {
+		where, key = "g.district = $1", rc.District
+	}
+	var leaders []struct {
+		Email string `db:"email"`
+		Name  string `db:"name"`
+	}
+	if err := tx.SelectContext(ctx, &leaders, `SELECT gl.email, coalesce(max(gl.name), '') AS name
+		FROM groups g JOIN group_leaders gl ON gl.group_id = g.id WHERE `+where+` GROUP BY gl.email ORDER BY gl.email`, key); err != nil {
+		return 0, fmt.Errorf("share questionnaire of candidate %d: leaders: %w", id, err)
+	}
+	for _, l := range leaders {
+		if _, err := Enqueue(ctx, tx, Mail{Recipient: l.Email, Payload: templates.QuestionnaireShared{Name: l.Name, Candidate: q.Candidate,
+			Race: q.Race, RaceTitle: rc.Office.Title(), Groups: q.Groups, Answers: q.Answers, Attachments: q.Attachments}}); err != nil {
+			return 0, fmt.Errorf("share questionnaire of candidate %d: %w", id, err)
+		}
+	}
+	return len(leaders), nil
 }

@@ -144,6 +144,7 @@ var kinds = map[templates.Kind]kind{
 		build: builds(func(c *call, p templates.QuestionnaireReceipt) (any, error) { return p, nil })},
 	templates.KindQuestionnaireAnswers: {staff: true,
 		build: builds(func(c *call, p templates.QuestionnaireAnswers) (any, error) { return p, nil })},
+	templates.KindQuestionnaireShared: {build: builds(func(c *call, p templates.QuestionnaireShared) (any, error) { return p, nil })},
 }
 
 // StaffReplies reports whether mail of kind goes to staff with a staff

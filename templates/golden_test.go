@@ -170,6 +170,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{"questionnaire-answers", "two", QuestionnaireAnswers{CandidateID: 14, Candidate: "Jordan Rivera", Race: "MA-07", Status: "approved",
 			Groups: []string{"Indivisible Somerville"}, From: "hq@rivera.example", Answers: []QAnswer{{1, "Do you support Medicare for All?", "Yes.\n\nSince 2019."},
 				{3, "Will you refuse corporate PAC money?", "Yes & <always>."}}, Unread: []int{2}, Attachments: []string{"platform.pdf"}, Replaced: true}},
+		{"questionnaire-shared", "leader", QuestionnaireShared{Name: "Cam", Candidate: "Jordan Rivera", Race: "MA-07", RaceTitle: "U.S. House",
+			Groups: []string{"Indivisible Somerville"}, Answers: []QAnswer{{1, "Do you support Medicare for All?", "Yes."}}, Attachments: []string{"platform.pdf"}}},
 		{"staff-answer", "help", StaffAnswer{Results: []string{"FOO: not a command"}, Help: true}},
 		{"digest", "quiet", Digest{At: at}},
 		{"digest", "questionnaires", Digest{At: at, Questionnaires: []DigestQuestionnaire{

@@ -68,6 +68,9 @@ const (
 	// KindQuestionnaireAnswers brings a campaign's answers to staff, who
 	// may reply PASS n or FAIL n reason.
 	KindQuestionnaireAnswers Kind = "questionnaire-answers"
+	// KindQuestionnaireShared shares a passed questionnaire's answers
+	// with the leaders of the groups in the race's state or district.
+	KindQuestionnaireShared Kind = "questionnaire-shared"
 
 	KindVetting Kind = "vetting"
 	KindDigest  Kind = "digest"

@@ -69,6 +69,22 @@ type QuestionnaireAnswers struct {
 	Late        bool      `json:"late,omitempty"`
 }
 
+// QuestionnaireShared is the data of the mail that shares a passed
+// questionnaire's answers with a leader of a group in the race's state or
+// district.
+type QuestionnaireShared struct {
+	Name        string    `json:"name"` // the leader's
+	Candidate   string    `json:"candidate"`
+	Race        string    `json:"race"`
+	RaceTitle   string    `json:"race_title"`
+	Groups      []string  `json:"groups"` // the nominating groups
+	Answers     []QAnswer `json:"answers"`
+	Attachments []string  `json:"attachments"`
+}
+
+// Kind is KindQuestionnaireShared.
+func (QuestionnaireShared) Kind() Kind { return KindQuestionnaireShared }
+
 // Kind is KindQuestionnaire.
 func (QuestionnaireMail) Kind() Kind { return KindQuestionnaire }
 

@@ -137,9 +137,29 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	// 7. Staff pass Rivera's questionnaire by reply.
 	h.reply("staff@example.org", last.ReplyTo, fmt.Sprintf("From: staff@example.org\nTo: %s\nSubject: Re: %s\nMessage-ID: <p1@example.org>\n\nPASS %s\n",
 		last.ReplyTo, last.Subject, rivera))
-	sent = parseAll(t, h, 12)
-	if a := sent[11]; a.To != "staff@example.org" || !strings.Contains(a.Body, "PASS "+rivera+": Jordan Rivera (MA-07): questionnaire passed; candidate approved") {
+	sent = parseAll(t, h, 14) // the answer to staff, and the answers to both MA-07 groups' leaders
+	if a := sentTo(t, sent[11:], "staff@example.org"); len(a) != 1 || !strings.Contains(a[0].Body, "PASS "+rivera+": Jordan Rivera (MA-07): questionnaire passed; candidate approved") {
 		t.Fatalf("staff: want PASS answered, got %+v", a)
+	}
+	for _, leader := range []string{"lead@somerville.example", "lead@cambridge.example"} {
+		s := sentTo(t, sent[11:], leader)
+		if len(s) != 1 || s[0].Subject != "Questionnaire answers: Jordan Rivera (MA-07)" || !strings.Contains(s[0].Body, "3. What is your top priority?\n\nHousing.") {
+			t.Errorf("%s: want the passed answers, got %+v", leader, s)
+		}
+	}
+	var shown struct {
+		Status  string `json:"status"`
+		Replies int    `json:"replies"`
+		Answers []struct {
+			Number int    `json:"number"`
+			Answer string `json:"answer"`
+		} `json:"answers"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("questionnaire", "show", rivera, "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Status != "passed" || shown.Replies != 2 || len(shown.Answers) != 3 || shown.Answers[2].Answer != "Housing." {
+		t.Errorf("questionnaire show --json = %+v", shown)
 	}
 
 	// 8. The race opens with Rivera only: Okafor is approved, but his
@@ -147,8 +167,8 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	if out := h.ballotd("race", "open", "MA-07"); !strings.Contains(out, "1 ballots") && !strings.Contains(out, "1 ballot") {
 		t.Fatalf("race open: %q", out)
 	}
-	sent = parseAll(t, h, 13)
-	if b := sent[12]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
+	sent = parseAll(t, h, 15)
+	if b := sent[14]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
 		t.Fatalf("ballot: want Rivera only, got %+v", b)
 	}
 	var cands []struct {
@@ -165,8 +185,8 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	}
 	stop()
 	stop = nil
-	if n := len(h.sent()); n != 13 {
-		t.Errorf("ballotd sent %d messages, want 13 (the stranger's reply is not answered)", n)
+	if n := len(h.sent()); n != 15 {
+		t.Errorf("ballotd sent %d messages, want 15 (the stranger's reply is not answered)", n)
 	}
 }
 
