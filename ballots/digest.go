@@ -81,6 +81,12 @@ type DigestCandidate struct {
 	// Conflicts are the other candidates of the race nominated by groups,
 	// "Name (Group, Group)" (only in Digest.Conflicts).
 	Conflicts []string `db:"-" json:"conflicts,omitempty"`
+	// What the forms said (seed 002, step 3) and the questionnaire's
+	// status, for the vetting picture.
+	Partners      pq.StringArray `db:"partners" json:"partners,omitempty"`
+	FirstTime     string         `db:"first_time" json:"first_time,omitempty"`
+	PastRaces     pq.StringArray `db:"past_races" json:"past_races,omitempty"`
+	Questionnaire string         `db:"questionnaire" json:"questionnaire"`
 }
 
 // DigestRace is an open race in a digest.
@@ -135,7 +141,12 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	}
 	const cand = `SELECT c.id, r.code AS race, w.name AS wave, c.name, c.status,
 		EXISTS (SELECT 1 FROM nominations n WHERE n.candidate_id = c.id) AS nominated,
-		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
+		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
+		ARRAY(SELECT DISTINCT n.partners FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.partners <> '' ORDER BY 1) AS partners,
+		coalesce((SELECT n.first_time FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.first_time <> ''
+			ORDER BY n.updated_at DESC, n.id DESC LIMIT 1), '') AS first_time,
+		ARRAY(SELECT DISTINCT n.past_races FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.past_races <> '' ORDER BY 1) AS past_races,
+		CASE WHEN c.questionnaire_required OR c.questionnaire <> 'none' THEN c.questionnaire ELSE '' END AS questionnaire
 		FROM candidates c JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id `
 	if err := sqlx.SelectContext(ctx, q, &d.Nominations, cand+`WHERE c.created_at > $1 ORDER BY w.voting_close, w.name, r.code, c.id`, since); err != nil {
 		return d, fmt.Errorf("digest: nominations: %w", err)
@@ -377,7 +388,8 @@ func digestCandidates(cs []DigestCandidate) []templates.VettingCandidate {
 	var out []templates.VettingCandidate
 	for _, c := range cs {
 		out = append(out, templates.VettingCandidate{ID: c.ID, Race: c.Race, Wave: c.Wave, Name: c.Name, Status: c.Status,
-			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts})
+			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts, Partners: c.Partners, FirstTime: c.FirstTime,
+			PastRaces: c.PastRaces, Questionnaire: c.Questionnaire})
 	}
 	return out
 }

@@ -98,7 +98,8 @@ func goldenCases(t *testing.T) []goldenCase {
 	vetting := []VettingCandidate{
 		{ID: 12, Race: "MA-07", Wave: "March 2026", Name: "Sam O'Kafor", Status: "pending", Groups: []string{"Indivisible Cambridge"}},
 		{ID: 13, Race: "MA-SEN", Wave: "March 2026", Name: "Ed Markey", Status: "pending", Groups: []string{"Indivisible Northampton", "Indivisible Somerville"},
-			Conflicts: []string{"Jane Roe"}},
+			Conflicts: []string{"Jane Roe"}, Partners: []string{"Sunrise, Working Families"}, FirstTime: "no", PastRaces: []string{"U.S. Senate 2014, 2020"},
+			Questionnaire: "received"},
 	}
 	openRace := DigestRace{Code: "MA-07", Wave: "March 2026", Eligible: 30, Reachable: 28, Voted: 12, Turnout: 0.4,
 		Closes: closes, Left: "2 days 9 hours", MinTurnout: 0.3}

@@ -439,6 +439,39 @@ type VettingCandidate struct {
 	// Conflicts are the other candidates of the race nominated by groups
 	// (in the digest's conflicts section).
 	Conflicts []string `json:"conflicts"`
+	// What the nomination forms said (partner endorsements, first-time
+	// candidate "yes"/"no"/"", past races) and the questionnaire's status
+	// ("" when the step does not apply), in the digest's vetting queue.
+	Partners      []string `json:"partners,omitempty"`
+	FirstTime     string   `json:"first_time,omitempty"`
+	PastRaces     []string `json:"past_races,omitempty"`
+	Questionnaire string   `json:"questionnaire,omitempty"`
+}
+
+// Factors says what staff weigh beyond the groups, one line: how many
+// groups, partners, first-time candidate, past races, questionnaire;
+// "" when there is nothing to say.
+func (c VettingCandidate) Factors() string {
+	var ws []string
+	if len(c.Groups) > 0 {
+		ws = append(ws, fmt.Sprintf("%d group%s", len(c.Groups), map[bool]string{true: "", false: "s"}[len(c.Groups) == 1]))
+	}
+	if len(c.Partners) > 0 {
+		ws = append(ws, "partners: "+strings.Join(c.Partners, "; "))
+	}
+	switch c.FirstTime {
+	case "yes":
+		ws = append(ws, "first-time candidate")
+	case "no":
+		ws = append(ws, "has run before")
+	}
+	if len(c.PastRaces) > 0 {
+		ws = append(ws, "past races: "+strings.Join(c.PastRaces, "; "))
+	}
+	if c.Questionnaire != "" {
+		ws = append(ws, "questionnaire: "+c.Questionnaire)
+	}
+	return strings.Join(ws, "; ")
 }
 
 // VettingRace is one race of the vetting notice.
