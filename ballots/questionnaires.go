@@ -277,10 +277,16 @@ func ReviewQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64, pass bool, 
 // questionnaire that passes now (it had not) is shared with the group
 // leaders of the race's state or district.
 func setQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64, status string) error {
-	var was string
-	err := tx.GetContext(ctx, &was, `SELECT questionnaire FROM candidates WHERE id = $1 FOR UPDATE`, id)
+	var was, raceStatus string
+	err := tx.QueryRowxContext(ctx, `SELECT c.questionnaire, r.status FROM candidates c JOIN races r ON r.id = c.race_id
+		WHERE c.id = $1 FOR UPDATE OF c`, id).Scan(&was, &raceStatus)
 	if err != nil {
 		return notFound(err, fmt.Sprintf("candidate %d", id))
+	}
+	// Who is on an open race's ballot is settled: a questionnaire changed
+	// now would change the tally's candidates.
+	if raceStatus != RaceDraft && was != status {
+		return fmt.Errorf("candidate %d: the race is %s already: %w", id, raceStatus, ErrVet)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status); err != nil {
 		return fmt.Errorf("questionnaire of candidate %d: %w", id, err)

@@ -2,6 +2,7 @@ package ballots_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,9 @@ func TestOnBallotNeedsPassedQuestionnaire(t *testing.T) {
 	}
 	if n, err := st.OpenRace(ctx, "MA-02"); err != nil || n != 1 {
 		t.Fatalf("open MA-02: %d, %v", n, err)
+	}
+	if _, err := st.SetQuestionnaire(ctx, a.CandidateID, "failed"); !errors.Is(err, ballots.ErrVet) {
+		t.Errorf("failing a questionnaire after the race opened: %v; want ErrVet (the ballot's candidates are settled)", err)
 	}
 	cs, err := st.Candidates(ctx)
 	if err != nil {

@@ -162,7 +162,7 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	if err != nil {
 		return out, sent, err
 	}
-	if res.FirstCampaign && p.questionnaireOn() {
+	if res.Campaign != "" && p.questionnaireOn() {
 		if err := p.sendQuestionnaire(ctx, tx, id, res, &out); err != nil {
 			return out, false, err
 		}

@@ -37,6 +37,14 @@ func (p *Processor) questionnaireOn() bool { return len(p.Questions) > 0 }
 // nominated to their campaign email, once per candidate, within the daily
 // bound of the address.
 func (p *Processor) sendQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64, res ballots.NominationResult, out *ballots.Outcome) error {
+	// Once per candidate: the first nomination that gives the campaign
+	// email while the step is on sends it.
+	switch _, err := ballots.QuestionnaireOf(ctx, tx, res.CandidateID); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, ballots.ErrNotFound):
+		return err
+	}
 	full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + string(templates.KindQuestionnaire) + ":" + res.Campaign,
 		Period: ballots.CapDay, Max: questionnairesPerDay}})
 	if err != nil {
