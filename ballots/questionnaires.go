@@ -337,3 +337,34 @@ func shareQuestionnaire(ctx context.Context, tx *sqlx.Tx, id int64) (int, error)
 	}
 	return len(leaders), nil
 }
+
+// PublicQuestionnaire is a passed questionnaire as the public page shows
+// it: the candidate, the race and the campaign's answers.
+type PublicQuestionnaire struct {
+	ID        int64               `db:"id" json:"id"`
+	Wave      string              `db:"wave" json:"wave"`
+	Race      string              `db:"race" json:"race"`
+	Candidate string              `db:"candidate" json:"candidate"`
+	Answers   []templates.QAnswer `db:"-" json:"answers"`
+	JSON      string              `db:"answers" json:"-"`
+}
+
+// publicQuestionnaires lists the passed questionnaires with answers of
+// the candidates of open and closed races (of wave, or all when ""): once
+// a candidate is on a ballot, their answers are public.
+func publicQuestionnaires(ctx context.Context, q sqlx.QueryerContext, wave string) ([]PublicQuestionnaire, error) {
+	var out []PublicQuestionnaire
+	if err := sqlx.SelectContext(ctx, q, &out, `SELECT c.id, w.name AS wave, r.code AS race, c.name AS candidate, q.answers::text AS answers
+		FROM questionnaires q JOIN candidates c ON c.id = q.candidate_id JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id
+		WHERE c.questionnaire = 'passed' AND q.received_at IS NOT NULL AND r.status IN ('open', 'closed') AND `+onBallot+`
+		  AND ($1 = '' OR w.name = $1)
+		ORDER BY w.voting_close DESC, r.code, c.number NULLS LAST, c.id`, wave); err != nil {
+		return nil, fmt.Errorf("public questionnaires: %w", err)
+	}
+	for i := range out {
+		if err := json.Unmarshal([]byte(out[i].JSON), &out[i].Answers); err != nil {
+			return nil, fmt.Errorf("public questionnaire of candidate %d: %w", out[i].ID, err)
+		}
+	}
+	return out, nil
+}

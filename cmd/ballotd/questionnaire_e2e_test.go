@@ -171,6 +171,25 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	if b := sent[14]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
 		t.Fatalf("ballot: want Rivera only, got %+v", b)
 	}
+	// The answers are public once the candidate is on a ballot.
+	if page := h.ballotd("export", "endorsements", "--format", "html"); !strings.Contains(page, `id="questionnaires"`) ||
+		!strings.Contains(page, "Jordan Rivera (MA-07") || !strings.Contains(page, "Housing.") {
+		t.Errorf("public page lacks Rivera's answers:\n%s", page)
+	}
+	var public struct {
+		Questionnaires []struct {
+			Candidate string `json:"candidate"`
+			Answers   []struct {
+				Answer string `json:"answer"`
+			} `json:"answers"`
+		} `json:"questionnaires"`
+	}
+	if err := json.Unmarshal([]byte(h.ballotd("export", "endorsements", "--format", "json")), &public); err != nil {
+		t.Fatal(err)
+	}
+	if len(public.Questionnaires) != 1 || public.Questionnaires[0].Candidate != "Jordan Rivera" || len(public.Questionnaires[0].Answers) != 3 {
+		t.Errorf("export json questionnaires = %+v; want Rivera's only (Okafor is not on the ballot)", public.Questionnaires)
+	}
 	var cands []struct {
 		Name          string `json:"name"`
 		Status        string `json:"status"`
