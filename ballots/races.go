@@ -241,6 +241,9 @@ type RaceSheet struct {
 	Race       Race
 	Candidates []Candidate
 	Tally      *Tally // set once the race has closed
+	// Questionnaires counts the candidates on the ballot whose passed
+	// policy questionnaire has answers to show (on the public page).
+	Questionnaires int
 }
 
 // RaceSheet loads race id's sheet.
@@ -252,6 +255,10 @@ func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
 	}
 	if sh.Candidates, err = approvedCandidates(ctx, s.DB, id); err != nil {
 		return sh, err
+	}
+	if err := s.DB.GetContext(ctx, &sh.Questionnaires, `SELECT count(*) FROM candidates c JOIN questionnaires q ON q.candidate_id = c.id
+		WHERE c.race_id = $1 AND `+onBallot+` AND c.questionnaire = 'passed' AND q.received_at IS NOT NULL`, id); err != nil {
+		return sh, fmt.Errorf("race %d: questionnaires: %w", id, err)
 	}
 	if sh.Race.Status == RaceClosed {
 		t, err := tallyOf(ctx, s.DB, sh.Race)

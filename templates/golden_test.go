@@ -116,6 +116,8 @@ func goldenCases(t *testing.T) []goldenCase {
 	return []goldenCase{
 		{"ballot", "one-candidate", Ballot{Name: "Jane Doe", Race: openSenate, Candidates: one, Single: true, Code: code, Reply: reply}},
 		{"ballot", "several-unnamed", Ballot{Race: openHouse, Candidates: many, Code: code, Reply: reply}},
+		{"ballot", "questionnaire-link", Ballot{Race: OpenRace{Race: race, Rule: openRule, Answers: "https://ballots.example.org/results#questionnaires"},
+			Candidates: one, Single: true, Code: code, Reply: reply}},
 		{"reminder", "one-candidate", Reminder{Name: "Jane Doe", Race: openSenate, Candidates: one, Single: true, Code: code, Reply: reply}},
 		{"reminder", "several", Reminder{Name: "Jane Doe", Race: openHouse, Candidates: many, Code: code, Reply: reply}},
 		{"receipt", "vote", Receipt{Name: "Jane Doe", Race: race, Choice: "1. Ayanna Pressley", Receipt: "r3c31pt-c0de-7x9q", Code: code}},

@@ -293,6 +293,9 @@ type OpenRace struct {
 	// Rule is the endorsement rule in plain words, one sentence a line,
 	// from the wave's settings (ballots.RuleLines).
 	Rule []string
+	// Answers is the link to the candidates' answers to the policy
+	// questionnaire on the public page, "" for none.
+	Answers string
 }
 
 // Ballot is the data of a ballot email.

@@ -19,6 +19,7 @@ import (
 func TestEndToEndQuestionnaire(t *testing.T) {
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
+	h.env["BALLOTD_PUBLIC_URL"] = "https://ballots.example.org"
 	h.env["BALLOTD_QUESTIONNAIRE"] = h.file("questions.txt", "# 2026\n1. Do you support Medicare for All?\n2. Will you refuse corporate PAC money?\n3. What is your top priority?\n")
 	h.ballotd("migrate")
 	h.ballotd("import", "groups", h.file("groups.csv", "name,state,district,leader_email,leader_name\n"+
@@ -170,6 +171,9 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	sent = parseAll(t, h, 15)
 	if b := sent[14]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
 		t.Fatalf("ballot: want Rivera only, got %+v", b)
+	}
+	if !strings.Contains(sent[14].Body, "The candidates' answers to our policy questionnaire:\nhttps://ballots.example.org/results#questionnaires") {
+		t.Errorf("ballot does not link to the answers:\n%s", sent[14].Body)
 	}
 	// The answers are public once the candidate is on a ballot.
 	if page := h.ballotd("export", "endorsements", "--format", "html"); !strings.Contains(page, `id="questionnaires"`) ||
