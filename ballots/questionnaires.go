@@ -368,3 +368,18 @@ func publicQuestionnaires(ctx context.Context, q sqlx.QueryerContext, wave strin
 	}
 	return out, nil
 }
+
+// RequireQuestionnaire makes candidate id, of a race not open yet, go on
+// the ballot only once their questionnaire passes (a candidate added by
+// hand counts as passed unless told otherwise).
+func (s *Store) RequireQuestionnaire(ctx context.Context, id int64) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE candidates c SET questionnaire_required = true, questionnaire = 'none'
+		FROM races r WHERE r.id = c.race_id AND c.id = $1 AND r.status = 'draft'`, id)
+	if err != nil {
+		return fmt.Errorf("questionnaire of candidate %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("candidate %d in a race not open yet: %w", id, ErrNotFound)
+	}
+	return nil
+}

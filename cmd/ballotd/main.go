@@ -63,7 +63,7 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
-  ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
+  ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W] [--questionnaire]
   ballotd candidates [--json]               with questionnaire status and conflicts
   ballotd vet approve|reject ID [--reason TEXT]
   ballotd vet questionnaire ID received|passed|failed

@@ -163,13 +163,18 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 		t.Errorf("questionnaire show --json = %+v", shown)
 	}
 
+	// A candidate added by hand counts as passed, unless told otherwise.
+	if out := h.ballotd("candidate", "add", "--race", "MA-07", "--name", "Pat Hand", "--questionnaire"); !strings.Contains(out, "on the ballot once the questionnaire passes") {
+		t.Errorf("candidate add --questionnaire: %q", out)
+	}
+
 	// 8. The race opens with Rivera only: Okafor is approved, but his
 	// questionnaire has not passed.
 	if out := h.ballotd("race", "open", "MA-07"); !strings.Contains(out, "1 ballots") && !strings.Contains(out, "1 ballot") {
 		t.Fatalf("race open: %q", out)
 	}
 	sent = parseAll(t, h, 15)
-	if b := sent[14]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") {
+	if b := sent[14]; b.To != "alice@example.net" || !strings.Contains(b.Body, "Jordan Rivera") || strings.Contains(b.Body, "Sam Okafor") || strings.Contains(b.Body, "Pat Hand") {
 		t.Fatalf("ballot: want Rivera only, got %+v", b)
 	}
 	if !strings.Contains(sent[14].Body, "The candidates' answers to our policy questionnaire:\nhttps://ballots.example.org/results#questionnaires") {
@@ -203,7 +208,7 @@ func TestEndToEndQuestionnaire(t *testing.T) {
 	if err := json.Unmarshal([]byte(h.ballotd("candidates", "--json")), &cands); err != nil {
 		t.Fatal(err)
 	}
-	if len(cands) != 2 || cands[0].Questionnaire != "passed" || cands[0].Campaign != "hq@rivera.example" || cands[1].Questionnaire != "none" {
+	if len(cands) != 3 || cands[0].Questionnaire != "passed" || cands[0].Campaign != "hq@rivera.example" || cands[1].Questionnaire != "none" {
 		t.Errorf("candidates --json = %+v", cands)
 	}
 	stop()
