@@ -72,9 +72,11 @@ func (s *Store) AddCandidate(ctx context.Context, code, wave, name, bio string, 
 		if len(missing) > 0 {
 			return fmt.Errorf("unknown groups %q (import them first): %w", missing, ErrNotFound)
 		}
-		err = tx.GetContext(ctx, &c.ID, `INSERT INTO candidates (race_id, name, bio, status) VALUES ($1, $2, $3, 'approved')
+		// Added by hand: staff vetted the candidate, questionnaire
+		// included.
+		err = tx.GetContext(ctx, &c.ID, `INSERT INTO candidates (race_id, name, bio, status, questionnaire) VALUES ($1, $2, $3, 'approved', 'passed')
 			ON CONFLICT (race_id, lower(name)) DO UPDATE SET bio = CASE WHEN EXCLUDED.bio = '' THEN candidates.bio ELSE EXCLUDED.bio END,
-			status = 'approved' RETURNING id`, raceID, name, bio)
+			status = 'approved', questionnaire = 'passed' RETURNING id`, raceID, name, bio)
 		if err != nil {
 			return fmt.Errorf("add candidate %q to %s: %w", name, rc.Code, err)
 		}
@@ -97,9 +99,14 @@ func (s *Store) Candidates(ctx context.Context) ([]Candidate, error) {
 	return cs, nil
 }
 
+// onBallot is the SQL condition (on candidates c) of a candidate who goes
+// on the ballot: approved by staff and, when the questionnaire step was
+// on at their nomination, with a passed questionnaire (issue 20).
+const onBallot = `c.status = 'approved' AND (NOT c.questionnaire_required OR c.questionnaire = 'passed')`
+
 func approvedCandidates(ctx context.Context, q sqlx.QueryerContext, raceID int64) ([]Candidate, error) {
 	var cs []Candidate
-	err := sqlx.SelectContext(ctx, q, &cs, candidateSelect+` WHERE c.race_id = $1 AND c.status = 'approved' ORDER BY c.number NULLS LAST, c.id`, raceID)
+	err := sqlx.SelectContext(ctx, q, &cs, candidateSelect+` WHERE c.race_id = $1 AND `+onBallot+` ORDER BY c.number NULLS LAST, c.id`, raceID)
 	if err != nil {
 		return nil, fmt.Errorf("candidates of race %d: %w", raceID, err)
 	}

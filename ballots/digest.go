@@ -36,6 +36,23 @@ type Digest struct {
 	// since the last digest (answers_held): many means someone is forging
 	// mail to make ballotd write to others.
 	HeldAnswers int `json:"held_answers,omitempty"`
+	// Questionnaires: approved candidates of races not open yet who stay
+	// off the ballot until their questionnaire passes (standing state).
+	Questionnaires []DigestQuestionnaire `json:"questionnaires,omitempty"`
+}
+
+// DigestQuestionnaire is an approved candidate waiting on their policy
+// questionnaire, in the digest: where it stands, and whether their race
+// can open at all (Blocked: no candidate of the race is on the ballot).
+type DigestQuestionnaire struct {
+	ID       int64      `db:"id" json:"id"`
+	Race     string     `db:"race" json:"race"`
+	Wave     string     `db:"wave" json:"wave"`
+	Name     string     `db:"name" json:"name"`
+	Status   string     `db:"questionnaire" json:"status"` // none, received, failed
+	Campaign string     `db:"campaign_email" json:"campaign_email,omitempty"`
+	Deadline *time.Time `db:"deadline" json:"deadline,omitempty"` // nil: never sent
+	Blocked  bool       `db:"blocked" json:"blocked"`
 }
 
 // DigestUndelivered counts the ballots of open races that did not reach
@@ -73,6 +90,12 @@ type DigestCandidate struct {
 	// Conflicts are the other candidates of the race nominated by groups,
 	// "Name (Group, Group)" (only in Digest.Conflicts).
 	Conflicts []string `db:"-" json:"conflicts,omitempty"`
+	// What the forms said (seed 002, step 3) and the questionnaire's
+	// status, for the vetting picture.
+	Partners      pq.StringArray `db:"partners" json:"partners,omitempty"`
+	FirstTime     string         `db:"first_time" json:"first_time,omitempty"`
+	PastRaces     pq.StringArray `db:"past_races" json:"past_races,omitempty"`
+	Questionnaire string         `db:"questionnaire" json:"questionnaire"`
 }
 
 // DigestRace is an open race in a digest.
@@ -128,7 +151,12 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	}
 	const cand = `SELECT c.id, r.code AS race, w.name AS wave, c.name, c.status,
 		EXISTS (SELECT 1 FROM nominations n WHERE n.candidate_id = c.id) AS nominated,
-		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups
+		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
+		ARRAY(SELECT DISTINCT n.partners FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.partners <> '' ORDER BY 1) AS partners,
+		coalesce((SELECT n.first_time FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.first_time <> ''
+			ORDER BY n.updated_at DESC, n.id DESC LIMIT 1), '') AS first_time,
+		ARRAY(SELECT DISTINCT n.past_races FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.past_races <> '' ORDER BY 1) AS past_races,
+		CASE WHEN c.questionnaire_required OR c.questionnaire <> 'none' THEN c.questionnaire ELSE '' END AS questionnaire
 		FROM candidates c JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id `
 	if err := sqlx.SelectContext(ctx, q, &d.Nominations, cand+`WHERE c.created_at > $1 ORDER BY w.voting_close, w.name, r.code, c.id`, since); err != nil {
 		return d, fmt.Errorf("digest: nominations: %w", err)
@@ -141,6 +169,14 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 		return d, err
 	}
 	d.Conflicts = conflicts
+	if err := sqlx.SelectContext(ctx, q, &d.Questionnaires, `SELECT c.id, r.code AS race, w.name AS wave, c.name, c.questionnaire, c.campaign_email,
+		q.deadline, NOT EXISTS (SELECT 1 FROM candidates c WHERE c.race_id = r.id AND `+onBallot+`) AS blocked
+		FROM candidates c JOIN races r ON r.id = c.race_id JOIN waves w ON w.id = r.wave_id
+		LEFT JOIN questionnaires q ON q.candidate_id = c.id
+		WHERE r.status = 'draft' AND c.status = 'approved' AND c.questionnaire_required AND c.questionnaire <> 'passed'
+		ORDER BY w.voting_open, r.code, c.id`); err != nil {
+		return d, fmt.Errorf("digest: questionnaires: %w", err)
+	}
 	if err := sqlx.SelectContext(ctx, q, &d.Open, `SELECT r.id, r.code, w.name AS wave, w.voting_close, w.min_turnout::float8 AS min_turnout,
 		(SELECT count(*) FROM ballots b WHERE b.race_id = r.id) AS eligible,
 		(SELECT count(*) FROM standing_votes s WHERE s.race_id = r.id) AS voted
@@ -327,17 +363,47 @@ func (d Digest) Mail() templates.Digest {
 		}
 		m.Results = append(m.Results, r)
 	}
+	for _, c := range d.Questionnaires {
+		w := templates.DigestQuestionnaire{ID: c.ID, Race: c.Race, Wave: c.Wave, Name: c.Name, Status: c.Status, Blocked: c.Blocked}
+		switch {
+		case c.Status == "received":
+			w.Words = "answers received, to review"
+		case c.Status == "failed":
+			w.Words = "failed"
+		case c.Deadline == nil && c.Campaign == "":
+			w.Words = "not sent: no campaign email on any form"
+		case c.Deadline == nil:
+			w.Words = "not sent"
+		case d.At.After(*c.Deadline):
+			w.Words = fmt.Sprintf("no answer, %s overdue", overdue(d.At.Sub(*c.Deadline)))
+		default:
+			w.Words = fmt.Sprintf("sent to %s, no answer yet", c.Campaign)
+		}
+		m.Questionnaires = append(m.Questionnaires, w)
+	}
 	for _, u := range d.Undelivered {
 		m.Undelivered = append(m.Undelivered, templates.DigestUndelivered{Reason: u.Reason, Count: u.Count, Addresses: u.Addresses})
 	}
 	return m
 }
 
+// overdue says how long past a deadline, in days or hours.
+func overdue(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	if d >= 2*time.Hour {
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return "less than 2 hours"
+}
+
 func digestCandidates(cs []DigestCandidate) []templates.VettingCandidate {
 	var out []templates.VettingCandidate
 	for _, c := range cs {
 		out = append(out, templates.VettingCandidate{ID: c.ID, Race: c.Race, Wave: c.Wave, Name: c.Name, Status: c.Status,
-			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts})
+			Groups: c.Groups, Nominated: c.Nominated, Conflicts: c.Conflicts, Partners: c.Partners, FirstTime: c.FirstTime,
+			PastRaces: c.PastRaces, Questionnaire: c.Questionnaire})
 	}
 	return out
 }

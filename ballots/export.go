@@ -54,6 +54,10 @@ type EndorsementList struct {
 	Wave         string         `json:"wave,omitempty"`
 	Endorsements []Endorsement  `json:"endorsements"`
 	Receipts     []RaceReceipts `json:"receipts"`
+	// Questionnaires are the passed policy questionnaires, with the
+	// campaigns' answers, of the candidates on an open or closed race's
+	// ballot.
+	Questionnaires []PublicQuestionnaire `json:"questionnaires"`
 }
 
 // Endorsements lists the endorsed candidates of every closed race (of the
@@ -61,7 +65,7 @@ type EndorsementList struct {
 // each closed race's receipt hashes with the choice counted. Results held
 // for staff are left out until released.
 func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList, error) {
-	l := EndorsementList{Wave: wave, Endorsements: []Endorsement{}, Receipts: []RaceReceipts{}}
+	l := EndorsementList{Wave: wave, Endorsements: []Endorsement{}, Receipts: []RaceReceipts{}, Questionnaires: []PublicQuestionnaire{}}
 	if wave != "" {
 		if _, err := currentWave(ctx, s.db, wave); err != nil {
 			return l, err
@@ -117,6 +121,11 @@ func (s *Store) Endorsements(ctx context.Context, wave string) (EndorsementList,
 	for _, rr := range l.Receipts {
 		sort.Slice(rr.Receipts, func(i, j int) bool { return rr.Receipts[i].Hash < rr.Receipts[j].Hash })
 	}
+	qs, err := publicQuestionnaires(ctx, s.db, wave)
+	if err != nil {
+		return l, err
+	}
+	l.Questionnaires = append(l.Questionnaires, qs...)
 	return l, nil
 }
 

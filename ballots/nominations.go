@@ -37,6 +37,19 @@ type NominationInput struct {
 	InboundID int64
 	// Problems already found in the form itself; the store adds its own.
 	Problems []string
+	Factors
+	// QuestionnaireRequired says the questionnaire step is on: the
+	// candidate goes on a ballot only with a passed questionnaire.
+	QuestionnaireRequired bool
+}
+
+// Factors are what a nomination form tells staff beyond the race and the
+// reason (seed 002, step 3): all optional.
+type Factors struct {
+	Campaign  string `json:"campaign_email,omitempty"` // the campaign's email, where the questionnaire goes
+	Partners  string `json:"partners,omitempty"`       // partner endorsements as written
+	FirstTime string `json:"first_time,omitempty"`     // "yes", "no" or ""
+	PastRaces string `json:"past_races,omitempty"`     // as written
 }
 
 // NominationResult is what became of a nomination.
@@ -52,6 +65,12 @@ type NominationResult struct {
 	Group        string
 	Groups       []string // every group nominating the candidate
 	Wave         string
+	// Campaign is the candidate's campaign email on record (the first a
+	// form gave), "" when none is known.
+	Campaign string
+	// FirstCampaign says this nomination gave the candidate their
+	// campaign email: the questionnaire may go out now.
+	FirstCampaign bool
 }
 
 type leaderGroup struct {
@@ -163,9 +182,11 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 		if group != nil {
 			gid = sql.NullInt64{Int64: group.ID, Valid: true}
 		}
-		err := tx.GetContext(ctx, &res.ID, `INSERT INTO nominations (group_id, race_code, candidate, sender, form_text, reason, status, problems, inbound_id)
-			VALUES ($1, $2, $3, $4, $5, $6, 'rejected', $7, $8) RETURNING id`,
-			gid, rc.Code, res.Candidate, sender, in.FormText, in.Reason, strings.Join(res.Problems, "\n"), nullID(in.InboundID))
+		err := tx.GetContext(ctx, &res.ID, `INSERT INTO nominations (group_id, race_code, candidate, sender, form_text, reason, status, problems, inbound_id,
+			campaign_email, partners, first_time, past_races)
+			VALUES ($1, $2, $3, $4, $5, $6, 'rejected', $7, $8, $9, $10, $11, $12) RETURNING id`,
+			gid, rc.Code, res.Candidate, sender, in.FormText, in.Reason, strings.Join(res.Problems, "\n"), nullID(in.InboundID),
+			in.Campaign, in.Partners, in.FirstTime, in.PastRaces)
 		if err != nil {
 			return res, fmt.Errorf("record rejected nomination from %s: %w", sender, err)
 		}
@@ -183,26 +204,30 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 		Name     string `db:"name"`
 		Inserted bool   `db:"inserted"`
 	}
-	err = tx.GetContext(ctx, &cand, `INSERT INTO candidates (race_id, name, bio, status) VALUES ($1, $2, $3, 'nominated')
+	err = tx.GetContext(ctx, &cand, `INSERT INTO candidates (race_id, name, bio, status, questionnaire_required) VALUES ($1, $2, $3, 'nominated', $4)
 		ON CONFLICT (race_id, lower(name)) DO UPDATE SET
 			status = CASE WHEN candidates.status = 'withdrawn' THEN 'nominated' ELSE candidates.status END,
-			bio = CASE WHEN candidates.bio = '' THEN EXCLUDED.bio ELSE candidates.bio END
-		RETURNING id, name, (xmax = 0) AS inserted`, raceID, res.Candidate, bioOf(in.Reason))
+			bio = CASE WHEN candidates.bio = '' THEN EXCLUDED.bio ELSE candidates.bio END,
+			questionnaire_required = candidates.questionnaire_required OR EXCLUDED.questionnaire_required
+		RETURNING id, name, (xmax = 0) AS inserted`, raceID, res.Candidate, bioOf(in.Reason), in.QuestionnaireRequired)
 	if err != nil {
 		return res, fmt.Errorf("nominate %q in %s: %w", res.Candidate, rc.Code, err)
 	}
 	res.CandidateID, res.Candidate, res.NewCandidate = cand.ID, cand.Name, cand.Inserted
 	err = tx.QueryRowxContext(ctx, `UPDATE nominations SET status = 'accepted', form_text = $3, reason = $4, sender = $5,
-		inbound_id = $6, race_code = $7, candidate = $8, updated_at = now()
+		inbound_id = $6, race_code = $7, candidate = $8, campaign_email = $9, partners = $10, first_time = $11, past_races = $12, updated_at = now()
 		WHERE group_id = $1 AND candidate_id = $2 AND status <> 'rejected' RETURNING id`,
-		group.ID, cand.ID, in.FormText, in.Reason, sender, nullID(in.InboundID), rc.Code, res.Candidate).Scan(&res.ID)
+		group.ID, cand.ID, in.FormText, in.Reason, sender, nullID(in.InboundID), rc.Code, res.Candidate,
+		in.Campaign, in.Partners, in.FirstTime, in.PastRaces).Scan(&res.ID)
 	switch {
 	case err == nil:
 		res.Updated = true
 	case errors.Is(err, sql.ErrNoRows):
-		err = tx.GetContext(ctx, &res.ID, `INSERT INTO nominations (group_id, candidate_id, race_code, candidate, sender, form_text, reason, status, inbound_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8) RETURNING id`,
-			group.ID, cand.ID, rc.Code, res.Candidate, sender, in.FormText, in.Reason, nullID(in.InboundID))
+		err = tx.GetContext(ctx, &res.ID, `INSERT INTO nominations (group_id, candidate_id, race_code, candidate, sender, form_text, reason, status, inbound_id,
+			campaign_email, partners, first_time, past_races)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12) RETURNING id`,
+			group.ID, cand.ID, rc.Code, res.Candidate, sender, in.FormText, in.Reason, nullID(in.InboundID),
+			in.Campaign, in.Partners, in.FirstTime, in.PastRaces)
 		if err != nil {
 			return res, fmt.Errorf("record nomination of %q by %s: %w", res.Candidate, group.Name, err)
 		}
@@ -216,6 +241,18 @@ func Nominate(ctx context.Context, tx *sqlx.Tx, in NominationInput, now time.Tim
 		WHERE cg.candidate_id = $1 ORDER BY g.name)`, cand.ID); err != nil {
 		return res, fmt.Errorf("groups of %q: %w", res.Candidate, err)
 	}
+	// The first campaign email a form gives stays: the questionnaire goes
+	// there.
+	var campaign struct {
+		Email string `db:"campaign_email"`
+		Set   bool   `db:"set"`
+	}
+	if err := tx.GetContext(ctx, &campaign, `WITH old AS (SELECT campaign_email FROM candidates WHERE id = $1 FOR UPDATE)
+		UPDATE candidates c SET campaign_email = CASE WHEN old.campaign_email = '' THEN $2 ELSE old.campaign_email END FROM old
+		WHERE c.id = $1 RETURNING c.campaign_email, (old.campaign_email = '' AND $2 <> '') AS set`, cand.ID, in.Campaign); err != nil {
+		return res, fmt.Errorf("campaign email of %q: %w", res.Candidate, err)
+	}
+	res.Campaign, res.FirstCampaign = campaign.Email, campaign.Set
 	res.Accepted = true
 	return res, nil
 }
@@ -302,6 +339,17 @@ type Vetting struct {
 	Questionnaire string   `db:"questionnaire" json:"questionnaire"`
 	Reason        string   `db:"vet_reason" json:"reason,omitempty"`
 	Conflicts     []string `db:"-" json:"conflicts"`
+	// Campaign is the campaign's email on record.
+	Campaign string `db:"campaign_email" json:"campaign_email,omitempty"`
+	// Partners are the partner endorsements the nominating forms gave,
+	// one entry per distinct text.
+	Partners pq.StringArray `db:"partners" json:"partners"`
+	// FirstTime is "yes" or "no" as the latest form that said gave it,
+	// "" when no form said.
+	FirstTime string `db:"first_time" json:"first_time,omitempty"`
+	// PastRaces are the past races the forms gave, one entry per
+	// distinct text.
+	PastRaces pq.StringArray `db:"past_races" json:"past_races"`
 }
 
 // VettingList lists every candidate with their questionnaire status and
@@ -311,7 +359,11 @@ func VettingList(ctx context.Context, q sqlx.QueryerContext) ([]Vetting, error) 
 	var vs []Vetting
 	err := sqlx.SelectContext(ctx, q, &vs, `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, c.status, c.number,
 		ARRAY(SELECT g.name FROM candidate_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.candidate_id = c.id ORDER BY g.name) AS groups,
-		c.questionnaire, c.vet_reason
+		c.questionnaire, c.vet_reason, c.campaign_email,
+		ARRAY(SELECT DISTINCT n.partners FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.partners <> '' ORDER BY 1) AS partners,
+		coalesce((SELECT n.first_time FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.first_time <> ''
+			ORDER BY n.updated_at DESC, n.id DESC LIMIT 1), '') AS first_time,
+		ARRAY(SELECT DISTINCT n.past_races FROM nominations n WHERE n.candidate_id = c.id AND n.status = 'accepted' AND n.past_races <> '' ORDER BY 1) AS past_races
 		FROM candidates c JOIN races r ON r.id = c.race_id ORDER BY r.code, c.number NULLS LAST, c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list candidates for vetting: %w", err)
@@ -396,19 +448,22 @@ func (s *Store) Vet(ctx context.Context, id int64, approve bool, reason string) 
 }
 
 // SetQuestionnaire records candidate id's questionnaire status: none,
-// received, passed or failed.
+// received, passed or failed. A questionnaire that passes now is shared
+// with the group leaders of the race's state or district.
 func (s *Store) SetQuestionnaire(ctx context.Context, id int64, status string) (Vetting, error) {
 	if !questionnaireStates[status] {
 		return Vetting{}, fmt.Errorf("questionnaire %q: want received, passed or failed", status)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE candidates SET questionnaire = $2 WHERE id = $1`, id, status)
-	if err != nil {
-		return Vetting{}, fmt.Errorf("questionnaire of candidate %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Vetting{}, fmt.Errorf("candidate %d: %w", id, ErrNotFound)
-	}
-	return vettingByID(ctx, s.db, id)
+	var v Vetting
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := setQuestionnaire(ctx, tx, id, status); err != nil {
+			return err
+		}
+		var err error
+		v, err = vettingByID(ctx, tx, id)
+		return err
+	})
+	return v, err
 }
 
 // OutboxKind returns the kind of outbox row id (a staff token names the

@@ -45,7 +45,7 @@ type Race struct {
 const raceBaseColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
 	r.opened_at, r.closed_at, w.hold_results, r.released_at,
-	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved') AS candidates`
+	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND ` + onBallot + `) AS candidates`
 
 // raceColumns are raceBaseColumns with the counts (Race.Ballots and
 // Race.Voted): what the listings show.
@@ -140,7 +140,7 @@ func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress O
 		return 0, fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
-		FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM candidates WHERE race_id = $1 AND status = 'approved') o
+		FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n FROM candidates c WHERE c.race_id = $1 AND `+onBallot+`) o
 		WHERE c.id = o.id`, r.ID); err != nil {
 		return 0, fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
 	}
@@ -255,6 +255,9 @@ type RaceSheet struct {
 	Race       Race
 	Candidates []Candidate
 	Tally      *Tally // set once the race has closed
+	// Questionnaires counts the candidates on the ballot whose passed
+	// policy questionnaire has answers to show (on the public page).
+	Questionnaires int
 }
 
 // RaceSheet loads race id's sheet.
@@ -266,6 +269,10 @@ func (s *Store) RaceSheet(ctx context.Context, id int64) (RaceSheet, error) {
 	}
 	if sh.Candidates, err = approvedCandidates(ctx, s.db, id); err != nil {
 		return sh, err
+	}
+	if err := s.db.GetContext(ctx, &sh.Questionnaires, `SELECT count(*) FROM candidates c JOIN questionnaires q ON q.candidate_id = c.id
+		WHERE c.race_id = $1 AND `+onBallot+` AND c.questionnaire = 'passed' AND q.received_at IS NOT NULL`, id); err != nil {
+		return sh, fmt.Errorf("race %d: questionnaires: %w", id, err)
 	}
 	if sh.Race.Status == RaceClosed {
 		t, err := tallyOf(ctx, s.db, sh.Race)

@@ -55,7 +55,7 @@ func enqueueLeaderAnnouncements(ctx context.Context, tx *sqlx.Tx, r Race) error 
 		JOIN candidate_groups cg ON cg.candidate_id = c.id
 		JOIN groups g ON g.id = cg.group_id
 		JOIN group_leaders gl ON gl.group_id = g.id
-		WHERE c.race_id = $1 AND c.status = 'approved'
+		WHERE c.race_id = $1 AND `+onBallot+`
 		  AND gl.email NOT IN (SELECT m.email FROM ballots b JOIN members m ON m.id = b.member_id WHERE b.race_id = $1)
 		GROUP BY gl.email ORDER BY gl.email`, r.ID)
 	if err != nil {
@@ -81,17 +81,19 @@ func raceByID(ctx context.Context, q sqlx.QueryerContext, id int64, lock string)
 
 // StepReport is what one pass of the scheduler did.
 type StepReport struct {
-	Vetting   []string // waves whose nominations closed (notice enqueued)
-	Opened    []string // races opened
-	Reminded  []string // races whose non-voters were reminded
-	Closed    []string // races closed, tallied and announced
-	Enqueued  int      // messages enqueued
-	Conflicts int      // steps another actor took first
+	Vetting  []string // waves whose nominations closed (notice enqueued)
+	Opened   []string // races opened
+	Reminded []string // races whose non-voters were reminded
+	Closed   []string // races closed, tallied and announced
+	// Questionnaires is how many questionnaire reminders were enqueued.
+	Questionnaires int
+	Enqueued       int // messages enqueued
+	Conflicts      int // steps another actor took first
 }
 
 // Any reports whether the pass did anything.
 func (r StepReport) Any() bool {
-	return len(r.Vetting)+len(r.Opened)+len(r.Reminded)+len(r.Closed) > 0
+	return len(r.Vetting)+len(r.Opened)+len(r.Reminded)+len(r.Closed)+r.Questionnaires > 0
 }
 
 // RunDueSteps takes every scheduled step whose time has come, by the
@@ -129,6 +131,17 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		}
 	}
 
+	// The one reminder of each questionnaire not answered, remindBefore
+	// its deadline (issue 20).
+	if remindBefore > 0 {
+		n, err := s.remindQuestionnaires(ctx, remindBefore)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rep.Questionnaires += n
+		rep.Enqueued += n
+	}
+
 	type due struct {
 		ID   int64  `db:"id"`
 		Code string `db:"code"`
@@ -142,7 +155,7 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 			ELSE 'remind' END AS step
 		FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE (r.status = 'draft' AND w.voting_open <= now() AND w.voting_close > now()
-		       AND EXISTS (SELECT 1 FROM candidates c WHERE c.race_id = r.id AND c.status = 'approved'))
+		       AND EXISTS (SELECT 1 FROM candidates c WHERE c.race_id = r.id AND `+onBallot+`))
 		   OR (r.status = 'open' AND w.voting_close <= now())
 		   OR (r.status = 'open' AND `+remindAt+` <= now()
 		       AND NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'remind'))

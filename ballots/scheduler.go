@@ -77,7 +77,7 @@ func (s *Scheduler) tick(ctx context.Context) {
 		s.Logger.Error("scheduled step failed", "err", err)
 	}
 	if rep.Any() {
-		s.Logger.Info("scheduled steps taken", "vetting", rep.Vetting, "opened", rep.Opened, "reminded", rep.Reminded,
+		s.Logger.Info("scheduled steps taken", "vetting", rep.Vetting, "opened", rep.Opened, "reminded", rep.Reminded, "questionnaire_reminders", rep.Questionnaires,
 			"closed", rep.Closed, "enqueued", rep.Enqueued)
 	}
 	enqueued := rep.Enqueued > 0

@@ -108,8 +108,8 @@ func countFrom(ctx context.Context, q sqlx.QueryerContext, r Race, counts string
 		ID int64 `db:"id"`
 		CandidateResult
 	}
-	err = sqlx.SelectContext(ctx, q, &cands, `SELECT id, coalesce(number, 0) AS number, name FROM candidates
-		WHERE race_id = $1 AND status = 'approved' ORDER BY number NULLS LAST, id`, r.ID)
+	err = sqlx.SelectContext(ctx, q, &cands, `SELECT c.id, coalesce(c.number, 0) AS number, c.name FROM candidates c
+		WHERE c.race_id = $1 AND `+onBallot+` ORDER BY c.number NULLS LAST, c.id`, r.ID)
 	if err != nil {
 		return t, fmt.Errorf("tally %s: candidates: %w", r.Code, err)
 	}

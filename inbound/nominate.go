@@ -63,6 +63,8 @@ func (p *Processor) front(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 		return p.confirm(ctx, tx, id, m, out)
 	case message.ClassUnsubscribe:
 		return p.unsubscribe(ctx, tx, id, m, out)
+	case message.ClassQuestionnaire:
+		return p.questionnaire(ctx, tx, id, m, out)
 	}
 	return out, false, fmt.Errorf("front: class %s", class)
 }
@@ -134,7 +136,9 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	}
 	form, probs := message.ReadForm(m)
 	in := ballots.NominationInput{Sender: m.From, Group: form.Group, Candidate: form.Candidate, Race: form.Race,
-		Reason: form.Reason, FormText: form.Text, InboundID: id}
+		Reason: form.Reason, FormText: form.Text, InboundID: id,
+		Factors:               ballots.Factors{Campaign: form.Campaign, Partners: form.Partners, FirstTime: form.FirstTime, PastRaces: form.PastRaces},
+		QuestionnaireRequired: p.questionnaireOn()}
 	for _, pr := range probs {
 		in.Problems = append(in.Problems, pr.String())
 	}
@@ -153,9 +157,19 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 		out.Outcome = OutcomeRenominated
 	}
 	sent, err := p.reply(ctx, tx, id, m, &out, m.From, 0, templates.NominationConfirm{Thread: thread(m), Number: res.ID, Group: res.Group,
-		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated})
-	if err != nil || res.Updated {
+		Candidate: res.Candidate, Race: res.Race, Groups: res.Groups, Updated: res.Updated,
+		Campaign: form.Campaign, Partners: form.Partners, FirstTime: form.FirstTime, PastRaces: form.PastRaces,
+		Questionnaire: p.questionnaireOn() && res.Campaign != ""})
+	if err != nil {
 		return out, sent, err
+	}
+	if res.Campaign != "" && p.questionnaireOn() {
+		if err := p.sendQuestionnaire(ctx, tx, id, res, &out); err != nil {
+			return out, false, err
+		}
+	}
+	if res.Updated {
+		return out, sent, nil
 	}
 	vs, err := ballots.VettingList(ctx, tx)
 	if err != nil {
@@ -166,6 +180,10 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 	for _, v := range vs {
 		if v.ID == res.CandidateID {
 			notice.Status, notice.Conflicts = v.Status, v.Conflicts
+			notice.Campaign, notice.Partners, notice.FirstTime, notice.PastRaces = v.Campaign, v.Partners, v.FirstTime, v.PastRaces
+			if p.questionnaireOn() {
+				notice.Questionnaire = questionnaireWords(v)
+			}
 		}
 	}
 	for _, s := range p.Staff {
@@ -242,8 +260,17 @@ func (p *Processor) staff(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 	for _, line := range strings.Split(message.ReplyText(m), "\n") {
 		rc := releaseCommand.FindStringSubmatch(line)
 		c := staffCommand.FindStringSubmatch(line)
-		if (rc != nil || c != nil) && full() {
+		qc := reviewCommand.FindStringSubmatch(line)
+		if (rc != nil || c != nil || qc != nil) && full() {
 			break
+		}
+		if qc != nil {
+			r, err := review(ctx, tx, qc, m.From)
+			if err != nil {
+				return out, false, err
+			}
+			ans.Results = append(ans.Results, r)
+			continue
 		}
 		if rc != nil {
 			t, err := ballots.ReleaseResultsTx(ctx, tx, rc[1], ballots.ActorStaff)

@@ -72,6 +72,9 @@ type Processor struct {
 	// Staff are the BALLOTD_STAFF addresses: they get vetting notices and
 	// may send vetting commands.
 	Staff []string
+	// Questions are the policy questionnaire's (BALLOTD_QUESTIONNAIRE);
+	// none turns the questionnaire step off.
+	Questions []string
 	// Now, when set, is the clock nominations are checked against.
 	Now func() time.Time
 	// AuthservID is the authserv-id of the trusted server whose
@@ -225,7 +228,7 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 		return out, false, nil
 	case message.ClassVote:
 		return p.vote(ctx, tx, id, m, res)
-	case message.ClassNomination, message.ClassJoin, message.ClassConfirm, message.ClassUnsubscribe, message.ClassStaff:
+	case message.ClassNomination, message.ClassJoin, message.ClassConfirm, message.ClassUnsubscribe, message.ClassStaff, message.ClassQuestionnaire:
 		return p.front(ctx, tx, id, m, class)
 	case message.ClassResend:
 		return p.resend(ctx, tx, id, m)

@@ -15,12 +15,13 @@ import (
 // requestWhat names a message of each class that changes state, as the
 // notice of an unauthenticated one says it.
 var requestWhat = map[message.Class]string{
-	message.ClassNomination:  "a message to the nomination address",
-	message.ClassStaff:       "a staff command",
-	message.ClassJoin:        "a sign-up",
-	message.ClassConfirm:     "a confirmation",
-	message.ClassUnsubscribe: "an unsubscribe request",
-	message.ClassResend:      "a request for your ballots",
+	message.ClassNomination:    "a message to the nomination address",
+	message.ClassStaff:         "a staff command",
+	message.ClassJoin:          "a sign-up",
+	message.ClassConfirm:       "a confirmation",
+	message.ClassUnsubscribe:   "an unsubscribe request",
+	message.ClassResend:        "a request for your ballots",
+	message.ClassQuestionnaire: "answers to the policy questionnaire",
 }
 
 // authenticate checks that m's From is authentic (message.CheckSender against the
@@ -75,6 +76,13 @@ func (p *Processor) registeredAddress(ctx context.Context, tx *sqlx.Tx, m *messa
 		mid = p.memberOfTag(m, token.Confirm)
 	case message.ClassUnsubscribe:
 		mid = p.memberOfTag(m, token.Unsubscribe)
+	case message.ClassQuestionnaire:
+		// The campaign address the questionnaire went to.
+		q, err := ballots.QuestionnaireOf(ctx, tx, p.questionnaireOfTag(m))
+		if err != nil {
+			return "", ignoreNotFound(err)
+		}
+		return q.Email, nil
 	case message.ClassStaff:
 		// Only staff may command; anyone else's is not a staff command
 		// in their name.

@@ -106,7 +106,7 @@ func TestDigestSubjectSectionsLocalTimes(t *testing.T) {
 		": added by staff, approved",
 		fmt.Sprintf("#%d Ayanna Pressley, MA-07, by Indivisible Somerville: waiting for vetting", ayanna),
 		fmt.Sprintf("#%d Liz Warren, MA-SEN, by Indivisible Somerville: approved", liz),
-		fmt.Sprintf("VETTING QUEUE (reply to this mail with the line that settles each; for REJECT, write the reason after the number)\n\nSpring:\n  #%d Ayanna Pressley, MA-07, by Indivisible Somerville\n      APPROVE %d   or   REJECT %d reason\n", ayanna, ayanna, ayanna),
+		fmt.Sprintf("VETTING QUEUE (reply to this mail with the line that settles each; for REJECT, write the reason after the number)\n\nSpring:\n  #%d Ayanna Pressley, MA-07, by Indivisible Somerville\n      1 group\n      APPROVE %d   or   REJECT %d reason\n", ayanna, ayanna, ayanna),
 		"closes " + closes.In(chicago).Format("Monday 2 January 2006, 3:04 pm") + " Central time",
 	} {
 		if !strings.Contains(text, w) {

@@ -135,6 +135,16 @@ var kinds = map[templates.Kind]kind{
 	templates.KindMemberChange: {answers: true, build: builds(memberChangeData)},
 	templates.KindUnauthenticatedRequest: {answers: true,
 		build: builds(func(c *call, p templates.UnauthenticatedRequest) (any, error) { return p, nil })},
+
+	// The policy questionnaire: generated (not an answer to the
+	// nomination, and to another address); replies go to the candidate's
+	// questionnaire address.
+	templates.KindQuestionnaire: {build: builds(questionnaireData)},
+	templates.KindQuestionnaireReceipt: {answers: true,
+		build: builds(func(c *call, p templates.QuestionnaireReceipt) (any, error) { return p, nil })},
+	templates.KindQuestionnaireAnswers: {staff: true,
+		build: builds(func(c *call, p templates.QuestionnaireAnswers) (any, error) { return p, nil })},
+	templates.KindQuestionnaireShared: {build: builds(func(c *call, p templates.QuestionnaireShared) (any, error) { return p, nil })},
 }
 
 // StaffReplies reports whether mail of kind goes to staff with a staff
@@ -290,4 +300,15 @@ func joinConfirmData(c *call, p templates.JoinConfirm) (any, error) {
 func memberChangeData(c *call, p templates.MemberChange) (any, error) {
 	c.reply = c.r.ID.Address(token.Confirm + "-" + c.r.Tokens.Make(token.Change, p.ChangeID, nil))
 	return p, nil
+}
+
+// questionnaireData is the questionnaire to a campaign: its deadline in
+// staff's zone, and replies to the candidate's questionnaire address
+// (token.Questionnaire, the candidate's id).
+func questionnaireData(c *call, p templates.QuestionnaireMail) (any, error) {
+	if loc := c.r.ID.StaffTZ; loc != nil {
+		p.Deadline = p.Deadline.In(loc)
+	}
+	c.reply = c.r.ID.Address(token.Questionnaire + "-" + c.r.Tokens.Make(token.Questionnaire, p.CandidateID, nil))
+	return templates.Questionnaire{QuestionnaireMail: p, Reply: c.reply}, nil
 }

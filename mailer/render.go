@@ -130,6 +130,9 @@ func (r *Renderer) sheet(ctx context.Context, raceID int64, needTally bool) (*sh
 	}
 	sh = &sheet{RaceSheet: rs, race: raceData(rs), candidates: candidateData(rs.Candidates)}
 	sh.open = templates.OpenRace{Race: sh.race, Rule: ballots.RuleLines(rs.Race.Threshold, rs.Race.MinTurnout, rs.Race.VotingClose, rs.Race.State)}
+	if u := r.ID.ResultsURL(); u != "" && rs.Questionnaires > 0 {
+		sh.open.Answers = u + "#questionnaires"
+	}
 	r.mu.Lock()
 	if r.sheets == nil {
 		r.sheets = map[sheetKey]*sheet{}

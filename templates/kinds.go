@@ -60,6 +60,18 @@ const (
 	// request in its name failed sender authentication.
 	KindUnauthenticatedRequest Kind = "unauthenticated-request"
 
+	// KindQuestionnaire is the policy questionnaire (or its one reminder)
+	// to a candidate's campaign.
+	KindQuestionnaire Kind = "questionnaire"
+	// KindQuestionnaireReceipt confirms a campaign's answers arrived.
+	KindQuestionnaireReceipt Kind = "questionnaire-receipt"
+	// KindQuestionnaireAnswers brings a campaign's answers to staff, who
+	// may reply PASS n or FAIL n reason.
+	KindQuestionnaireAnswers Kind = "questionnaire-answers"
+	// KindQuestionnaireShared shares a passed questionnaire's answers
+	// with the leaders of the groups in the race's state or district.
+	KindQuestionnaireShared Kind = "questionnaire-shared"
+
 	KindVetting Kind = "vetting"
 	KindDigest  Kind = "digest"
 )

@@ -10,6 +10,15 @@ type NominationConfirm struct {
 	Groups    []string `json:"groups"`
 	Updated   bool     `json:"updated,omitempty"`
 	Withdrawn bool     `json:"withdrawn,omitempty"`
+	// The factors the form gave, quoted back so the leader sees what was
+	// read ("" when not given).
+	Campaign  string `json:"campaign_email,omitempty"`
+	Partners  string `json:"partners,omitempty"`
+	FirstTime string `json:"first_time,omitempty"`
+	PastRaces string `json:"past_races,omitempty"`
+	// Questionnaire says the policy questionnaire goes to the campaign
+	// email (the step is on and the address is known).
+	Questionnaire bool `json:"questionnaire,omitempty"`
 	Thread
 }
 
@@ -41,6 +50,15 @@ type VettingNotice struct {
 	Groups      []string `json:"groups"`
 	Conflicts   []string `json:"conflicts"`
 	Reason      string   `json:"reason"`
+	// What staff weigh beyond the groups (seed 002, step 3): the
+	// campaign's email, partner endorsements, first-time candidate ("yes",
+	// "no" or "" when no form said), past races, and the questionnaire's
+	// status ("" when the questionnaire step is off).
+	Campaign      string   `json:"campaign_email,omitempty"`
+	Partners      []string `json:"partners,omitempty"`
+	FirstTime     string   `json:"first_time,omitempty"`
+	PastRaces     []string `json:"past_races,omitempty"`
+	Questionnaire string   `json:"questionnaire,omitempty"`
 }
 
 // StaffAnswer is the data of the answer to a staff command email.

@@ -29,6 +29,13 @@ import (
 //go:embed *.txt *.html
 var files embed.FS
 
+// DefaultQuestions is the policy questionnaire ballotd ships
+// (BALLOTD_QUESTIONNAIRE=default): numbered questions, as in a
+// questionnaire file.
+//
+//go:embed questions.default
+var DefaultQuestions string
+
 // Names are the templates there are files for, each NAME.txt and
 // NAME.html, sorted; the footer's files are not among them (RenderFooter).
 // Which kind renders which template is mailer's table of kinds.
@@ -111,6 +118,8 @@ var funcs = map[string]any{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 	"upper": strings.ToUpper,
 	"when":  when,
+	// inc is i + 1: a list's number from its index.
+	"inc": func(i int) int { return i + 1 },
 	// mailto is a one-tap answer (RFC 6068): a link that opens a reply to
 	// addr with the subject and the body (the answer) filled in.
 	"mailto": mailto,
@@ -284,6 +293,9 @@ type OpenRace struct {
 	// Rule is the endorsement rule in plain words, one sentence a line,
 	// from the wave's settings (ballots.RuleLines).
 	Rule []string
+	// Answers is the link to the candidates' answers to the policy
+	// questionnaire on the public page, "" for none.
+	Answers string
 }
 
 // Ballot is the data of a ballot email.
@@ -430,6 +442,39 @@ type VettingCandidate struct {
 	// Conflicts are the other candidates of the race nominated by groups
 	// (in the digest's conflicts section).
 	Conflicts []string `json:"conflicts"`
+	// What the nomination forms said (partner endorsements, first-time
+	// candidate "yes"/"no"/"", past races) and the questionnaire's status
+	// ("" when the step does not apply), in the digest's vetting queue.
+	Partners      []string `json:"partners,omitempty"`
+	FirstTime     string   `json:"first_time,omitempty"`
+	PastRaces     []string `json:"past_races,omitempty"`
+	Questionnaire string   `json:"questionnaire,omitempty"`
+}
+
+// Factors says what staff weigh beyond the groups, one line: how many
+// groups, partners, first-time candidate, past races, questionnaire;
+// "" when there is nothing to say.
+func (c VettingCandidate) Factors() string {
+	var ws []string
+	if len(c.Groups) > 0 {
+		ws = append(ws, fmt.Sprintf("%d group%s", len(c.Groups), map[bool]string{true: "", false: "s"}[len(c.Groups) == 1]))
+	}
+	if len(c.Partners) > 0 {
+		ws = append(ws, "partners: "+strings.Join(c.Partners, "; "))
+	}
+	switch c.FirstTime {
+	case "yes":
+		ws = append(ws, "first-time candidate")
+	case "no":
+		ws = append(ws, "has run before")
+	}
+	if len(c.PastRaces) > 0 {
+		ws = append(ws, "past races: "+strings.Join(c.PastRaces, "; "))
+	}
+	if c.Questionnaire != "" {
+		ws = append(ws, "questionnaire: "+c.Questionnaire)
+	}
+	return strings.Join(ws, "; ")
 }
 
 // VettingRace is one race of the vetting notice.
@@ -501,6 +546,9 @@ type Digest struct {
 	// HeldAnswers counts the automatic answers the rate limit held back
 	// since the last digest.
 	HeldAnswers int `json:"held_answers"`
+	// Questionnaires are approved candidates who stay off the ballot
+	// until their policy questionnaire passes.
+	Questionnaires []DigestQuestionnaire `json:"questionnaires"`
 	// Chart is the cid: URL (RFC 2392) of the turnout chart sent with the
 	// HTML part, "" for none; ChartRaces are the open races it draws and
 	// ChartMore how many it leaves out; ChartWidth is the width the HTML
@@ -517,6 +565,19 @@ type Digest struct {
 	Reply string `json:"-"`
 }
 
+// DigestQuestionnaire is an approved candidate waiting on their policy
+// questionnaire, in the digest. Blocked says their race cannot open: no
+// candidate of it is on the ballot yet.
+type DigestQuestionnaire struct {
+	ID      int64  `json:"id"`
+	Race    string `json:"race"`
+	Wave    string `json:"wave"`
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Words   string `json:"words"` // where it stands, as staff read it
+	Blocked bool   `json:"blocked"`
+}
+
 // ToDo is what the digest asks of staff and tells them, for its subject,
 // the most pressing first: "3 to vet", "1 to look at", "2 results",
 // "2 races open"; else "2 new candidates", or "nothing to do".
@@ -531,6 +592,7 @@ func (d Digest) ToDo() []string {
 		}
 	}
 	count(len(d.Vetting), "to vet", "to vet")
+	count(len(d.Questionnaires), "questionnaire waiting", "questionnaires waiting")
 	count(len(d.Problems), "to look at", "to look at")
 	undelivered := 0
 	for _, u := range d.Undelivered {

@@ -367,6 +367,7 @@ func cmdCandidateAdd(ctx context.Context, e *env, args []string) error {
 	wave := fs.String("wave", "", "wave name (default: the current wave)")
 	var groups multi
 	fs.Var(&groups, "group", "nominating group (repeatable)")
+	needsQ := fs.Bool("questionnaire", false, "the candidate still has to pass the policy questionnaire (default: counted as passed)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -382,7 +383,14 @@ func cmdCandidateAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "candidate %d: %s in %s, approved, nominated by %s\n", c.ID, c.Name, c.Race, orNone(c.Groups))
+	q := "questionnaire passed"
+	if *needsQ {
+		if err := st.RequireQuestionnaire(ctx, c.ID); err != nil {
+			return err
+		}
+		q = "on the ballot once the questionnaire passes (vet questionnaire " + fmt.Sprint(c.ID) + " passed)"
+	}
+	fmt.Fprintf(e.stdout, "candidate %d: %s in %s, approved, %s, nominated by %s\n", c.ID, c.Name, c.Race, q, orNone(c.Groups))
 	return nil
 }
 

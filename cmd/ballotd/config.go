@@ -46,7 +46,10 @@ type Config struct {
 	// close, and the staff digest's interval (0: no periodic digest).
 	Tick         time.Duration
 	RemindBefore time.Duration
-	DigestEvery  time.Duration
+	// Questions are the policy questionnaire's (BALLOTD_QUESTIONNAIRE);
+	// none: the questionnaire step is off.
+	Questions   []string
+	DigestEvery time.Duration
 	// Retain is how long after a wave closes its mail is kept
 	// (BALLOTD_RETAIN, 180 days by default; 0 keeps everything).
 	Retain time.Duration

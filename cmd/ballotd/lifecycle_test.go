@@ -387,7 +387,7 @@ func TestDigestSend(t *testing.T) {
 	}
 	for _, w := range []string{"NEW CANDIDATES SINCE THE LAST DIGEST\n\nJune:\n", "#1 Jane Doe, MA-07, by Indivisible Somerville: added by staff, approved",
 		"#2 Nominee Two, MA-SEN: waiting for vetting",
-		"VETTING QUEUE", "  #2 Nominee Two, MA-SEN\n      APPROVE 2   or   REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
+		"VETTING QUEUE", "  #2 Nominee Two, MA-SEN\n      questionnaire: passed\n      APPROVE 2   or   REJECT 2 reason", "OPEN RACES", "MA-07: 0 of 2 voted (0.0 %)", "2 days 0 hours left",
 		"NEEDS A LOOK", "quarantined #1 odd@example.com: unreadable message: bad MIME", "Open races</h2>",
 		`<img src="cid:turnout.`, `alt="Turnout so far: MA-07 0 of 2 voted, 0.0 %"`} {
 		if !strings.Contains(d.Body, w) {

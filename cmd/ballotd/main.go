@@ -63,10 +63,11 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd wave create --name N --nominations-close T --voting-open T --voting-close T
                       [--threshold 0.6] [--min-turnout 0] [--hold-results]   (times in RFC 3339)
   ballotd waves [--json]
-  ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W]
+  ballotd candidate add --race CODE --name N [--bio TEXT] [--group NAME]... [--wave W] [--questionnaire]
   ballotd candidates [--json]               with questionnaire status and conflicts
   ballotd vet approve|reject ID [--reason TEXT]
   ballotd vet questionnaire ID received|passed|failed
+  ballotd questionnaire show ID [--json]   a candidate's policy questionnaire and the campaign's answers
   ballotd races [--json]                   races with phase and next scheduled step
   ballotd race open|close CODE
   ballotd tally CODE [--json] [--recount]  (--recount: afresh from the votes, to check a frozen tally)
@@ -205,7 +206,7 @@ var commands = map[string]func(context.Context, *env, []string) error{
 	"migrate": cmdMigrate, "check": cmdCheck, "serve": cmdServe, "dev": cmdDev, "demo": cmdDemo, "send": cmdSend,
 	"import": cmdImport, "waves": cmdWaves, "candidates": cmdCandidates, "vet": cmdVet, "races": cmdRaces,
 	"tally": cmdTally, "outbox": cmdOutbox, "status": cmdStatus, "digest": cmdDigest, "ballots": cmdBallots,
-	"export": cmdExport, "quarantine": cmdQuarantine, "prune": cmdPrune,
+	"export": cmdExport, "quarantine": cmdQuarantine, "prune": cmdPrune, "questionnaire": cmdQuestionnaire,
 }
 
 // dispatch runs the command args name.

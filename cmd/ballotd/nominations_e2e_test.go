@@ -118,7 +118,8 @@ func TestEndToEndNominations(t *testing.T) {
 	// 2. Somerville nominates him too, in DESIGN's wording and other case.
 	h.reply("lead@somerville.example", "ballots+nominate@example.org", "From: Sam <Lead@Somerville.example>\nTo: ballots+nominate@example.org\n"+
 		"Subject: our nomination\nMessage-ID: <nom-2@somerville.example>\n\nGroup: indivisible somerville\nCandidate: ED  MARKEY\nOffice: U.S. Senate\n"+
-		"State: MA\nDistrict: MA-SEN\nLocal endorsement: yes\nReason for endorsement:\nHe shows up.\n\n-- \nSam\n")
+		"State: MA\nDistrict: MA-SEN\nLocal endorsement: yes\nPartner endorsements: Sunrise, Working Families\nFirst-time candidate: no\n"+
+		"Past races: U.S. Senate 2014 and 2020, won both\nReason for endorsement:\nHe shows up.\n\n-- \nSam\n")
 	// 3. A New York group cannot nominate in Massachusetts: every problem listed.
 	h.reply("lead@brooklyn.example", "ballots+nominate@example.org", "From: lead@brooklyn.example\nTo: ballots+nominate@example.org\n"+
 		"Subject: nomination\nMessage-ID: <nom-3@brooklyn.example>\n\nGroup: Indivisible Brooklyn\nCandidate: Ed Markey\nDistrict: MA-SEN\nReason for endorsement: Climate.\n")
@@ -133,6 +134,17 @@ func TestEndToEndNominations(t *testing.T) {
 	}
 	if n := sentTo(t, sent, "staff@example.org"); len(n) != 2 || !strings.Contains(n[1].Subject, "Vet candidate "+cid[1]+":") {
 		t.Fatalf("staff: want a second notice about the same candidate %s, got %+v", cid[1], n)
+	} else {
+		// The factors staff weigh, from the form, in the notice.
+		for _, want := range []string{"Groups nominating: 2", "Partner endorsements: Sunrise, Working Families", "First-time candidate: no",
+			"Past races: U.S. Senate 2014 and 2020, won both"} {
+			if !strings.Contains(n[1].Body, want) {
+				t.Errorf("vetting notice lacks %q:\n%s", want, n[1].Body)
+			}
+		}
+	}
+	if !strings.Contains(conf[0].Body, "Partner endorsements:  Sunrise, Working Families") {
+		t.Errorf("Somerville's confirmation does not quote the partners back:\n%s", conf[0].Body)
 	}
 	probs := sentTo(t, sent, "lead@brooklyn.example")
 	if len(probs) != 1 || probs[0].Subject != "We could not accept your nomination" {

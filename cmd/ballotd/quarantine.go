@@ -85,7 +85,7 @@ func cmdQuarantineReplay(ctx context.Context, e *env, id int64) error {
 		return configError{"BALLOTD_SECRET: " + err.Error()}
 	}
 	p := &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
-		Logger: e.log.With("part", "replay"), AuthservID: cfg.AuthservID, Staff: cfg.Staff,
+		Logger: e.log.With("part", "replay"), AuthservID: cfg.AuthservID, Staff: cfg.Staff, Questions: cfg.Questions,
 		StrangerAnswersPerHour: cfg.StrangerAnswers}
 	res, err := p.Replay(ctx, id)
 	if err != nil {

@@ -76,7 +76,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,
 		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
-			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID,
+			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID, Questions: cfg.Questions,
 			StrangerAnswersPerHour: cfg.StrangerAnswers},
 		Logger: e.log.With("part", "imap"),
 	}

@@ -168,6 +168,13 @@ addresses that are not members, leaders or staff, all together, per hour
 		doc: `Comma-separated staff addresses: vetting notices, digests, held results,
 staff commands by reply.`,
 		example: "staff@example.org,chair@example.org"},
+	{name: "BALLOTD_QUESTIONNAIRE", def: "default", parse: parseQuestionnaire,
+		doc: `The policy questionnaire: "default" (the questions ballotd ships), the path
+of a text file of numbered questions (1. ... 2. ...), or "off". When on, each
+candidate's campaign email (from the nomination form) gets the questions,
+staff get the answers (PASS n / FAIL n reason), and a candidate goes on a
+ballot only when approved and with a passed questionnaire. Default: default.`,
+		example: "default"},
 	{name: "BALLOTD_HTTP_ADDR", parse: parseHTTPAddr, section: `HTTP: one-click unsubscribe (public), /healthz and /metrics (admin)`,
 		doc: `host:port of the public side: the RFC 8058 one-click unsubscribe and /results,
 the results page with its receipt check

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/mailauth"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // How each setting of settingsTable parses into the Config; loadConfig
@@ -274,6 +276,28 @@ func parseStrangerAnswersPerHour(c *Config, v string) error {
 	if n == 0 {
 		c.StrangerAnswers = -1
 	}
+	return nil
+}
+
+func parseQuestionnaire(c *Config, v string) error {
+	text := templates.DefaultQuestions
+	switch v = strings.TrimSpace(v); v {
+	case "", "off":
+		c.Questions = nil
+		return nil
+	case "default", "on":
+	default:
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return fmt.Errorf("BALLOTD_QUESTIONNAIRE: %w", err)
+		}
+		text = string(b)
+	}
+	qs, err := message.ParseQuestions(text)
+	if err != nil {
+		return fmt.Errorf("BALLOTD_QUESTIONNAIRE %s: %w", v, err)
+	}
+	c.Questions = qs
 	return nil
 }
 

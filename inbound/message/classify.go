@@ -26,7 +26,10 @@ const (
 	ClassUnsubscribe Class = "unsubscribe"
 	ClassStaff       Class = "staff"
 	ClassResend      Class = "resend" // a member asks for their open ballots again
-	ClassUnknown     Class = "unknown"
+	// ClassQuestionnaire is a campaign's answers to the policy
+	// questionnaire (ballots+q-TOKEN@).
+	ClassQuestionnaire Class = "questionnaire"
+	ClassUnknown       Class = "unknown"
 )
 
 // IsMachine reports whether messages of class c come from a program (a
@@ -50,7 +53,7 @@ type Mailbox struct{ Local, Domain string }
 type Tag struct{ Kind, Token string }
 
 // tokenKinds are the tag kinds that carry a token after a dash.
-var tokenKinds = map[string]bool{"v": true, "c": true, "u": true, "s": true, "b": true}
+var tokenKinds = map[string]bool{"v": true, "c": true, "u": true, "s": true, "b": true, "q": true}
 
 // plainKinds are the tag kinds without a token.
 var plainKinds = map[string]bool{"nominate": true, "join": true, "resend": true}
@@ -157,6 +160,8 @@ func Classify(m *Message, box Mailbox) Class {
 			return ClassUnsubscribe
 		case "s":
 			return ClassStaff
+		case "q":
+			return ClassQuestionnaire
 		case "resend":
 			return ClassResend
 		case "b":

@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"strings"
 
@@ -23,6 +24,18 @@ type Form struct {
 	// endorsement process.
 	Local  bool
 	Reason string // free text, paragraphs kept
+	// Campaign is the campaign's email address (where the policy
+	// questionnaire goes), "" when not given.
+	Campaign string
+	// Partners is the progressive partners' endorsements as written
+	// (free text or a list, one line), "" when not given.
+	Partners string
+	// FirstTime is "yes" or "no" (a first-time candidate), "" when not
+	// given.
+	FirstTime string
+	// PastRaces is the candidate's past races as written, "" when not
+	// given.
+	PastRaces string
 	// Text is the form as received (the sender's own text), for quoting back.
 	Text string
 }
@@ -45,6 +58,10 @@ const (
 	fDistrict  = "District"
 	fLocal     = "Local endorsement"
 	fReason    = "Reason for endorsement"
+	fCampaign  = "Campaign email"
+	fPartners  = "Partner endorsements"
+	fFirstTime = "First-time candidate"
+	fPastRaces = "Past races"
 	fIgnored   = "-"
 )
 
@@ -61,6 +78,14 @@ var fieldNames = map[string]string{
 	"local endorsement process": fLocal, "local endorsement process completed": fLocal, "local process": fLocal, "local process completed": fLocal,
 	"reason": fReason, "reason for endorsement": fReason, "reasons for endorsement": fReason, "reason for nomination": fReason,
 	"reason for endorsing": fReason, "why": fReason,
+	"campaign email": fCampaign, "campaign e-mail": fCampaign, "campaign email address": fCampaign, "campaign contact": fCampaign,
+	"campaign contact email": fCampaign, "candidate email": fCampaign, "candidate's email": fCampaign,
+	"partner endorsements": fPartners, "partner endorsement": fPartners, "progressive partner endorsements": fPartners,
+	"partners": fPartners, "progressive partners": fPartners, "endorsed by partners": fPartners, "other endorsements": fPartners,
+	"first-time candidate": fFirstTime, "first time candidate": fFirstTime, "first-time": fFirstTime, "first time": fFirstTime,
+	"first-time candidate?": fFirstTime, "first run": fFirstTime, "first race": fFirstTime,
+	"past races": fPastRaces, "past race": fPastRaces, "previous races": fPastRaces, "prior races": fPastRaces,
+	"past elections": fPastRaces, "electoral history": fPastRaces, "past performance": fPastRaces,
 	"year": fIgnored,
 }
 
@@ -305,7 +330,82 @@ func ReadForm(m *Message) (Form, []Problem) {
 		probs = append(probs, Problem{fLocal, fmt.Sprintf("%q: a group nominates only after completing its local endorsement process (Local endorsement: yes)", get(fLocal))})
 	}
 	probs = append(probs, readRace(&form, get(fOffice), get(fState), get(fDistrict))...)
+	probs = append(probs, readFactors(&form, get)...)
 	return form, probs
+}
+
+// maxFactor bounds the free-text fields staff weigh (partners, past
+// races): one line each in the vetting notice.
+const maxFactor = 500
+
+// readFactors reads the optional fields staff weigh in vetting (seed 002,
+// step 3): the campaign's email, partner endorsements, whether the
+// candidate runs for the first time, and past races.
+func readFactors(form *Form, get func(string) string) []Problem {
+	var probs []Problem
+	if v := get(fCampaign); v != "" {
+		if a, ok := campaignAddress(v); ok {
+			form.Campaign = a
+		} else {
+			probs = append(probs, Problem{fCampaign, fmt.Sprintf("%q: not an email address; give the campaign's address, such as team@candidate.example", v)})
+		}
+	}
+	form.Partners = clip(oneLine(get(fPartners)), maxFactor)
+	form.PastRaces = clip(oneLine(get(fPastRaces)), maxFactor)
+	switch v := strings.ToLower(strings.Trim(get(fFirstTime), " .!")); {
+	case v == "":
+	case yesWord(v) || v == "first time" || v == "first-time":
+		form.FirstTime = "yes"
+	case noWord(v):
+		form.FirstTime = "no"
+	default:
+		probs = append(probs, Problem{fFirstTime, fmt.Sprintf("%q: answer yes or no (and list past races under \"Past races:\")", get(fFirstTime))})
+	}
+	return probs
+}
+
+func noWord(s string) bool {
+	switch s {
+	case "no", "n", "false", "none", "incumbent", "no, incumbent":
+		return true
+	}
+	return strings.HasPrefix(s, "no ") || strings.HasPrefix(s, "no,") || strings.HasPrefix(s, "no -") || strings.HasPrefix(s, "no (")
+}
+
+// mailtoTail is what HTML-to-text leaves after a linked address:
+// "team@x.example <mailto:team@x.example>" or "[mailto:…]".
+var mailtoTail = regexp.MustCompile(`(?i)\s*[<\[(]mailto:[^>\])]*[>\])]\s*$`)
+
+// campaignAddress reads an email address as leaders write it: bare,
+// with a display name, or as a linked address from an HTML mail. It
+// returns the address, lowercased.
+func campaignAddress(v string) (string, bool) {
+	v = strings.TrimSpace(mailtoTail.ReplaceAllString(v, ""))
+	v = strings.TrimPrefix(strings.TrimPrefix(v, "mailto:"), "MAILTO:")
+	a, err := mail.ParseAddress(v)
+	if err != nil {
+		return "", false
+	}
+	local, domain, ok := strings.Cut(a.Address, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(a.Address, " \t\r\n,;") {
+		return "", false
+	}
+	return strings.ToLower(a.Address), true
+}
+
+// oneLine joins s's lines and runs of spaces into single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// clip cuts s to at most n bytes at a space, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := strings.LastIndexByte(s[:n], ' ')
+	if cut < 0 {
+		cut = n
+	}
+	return s[:cut] + " …"
 }
 
 // nameHeading reports whether a line above the form reads as a name
@@ -447,5 +547,9 @@ Office:                  (U.S. Senate, U.S. House or Governor)
 State:
 District:                (race code: MA-SEN, MA-GOV, MA-07, AK-AL)
 Local endorsement: yes   (the group completed its local endorsement process)
+Campaign email:          (where the policy questionnaire goes)
+Partner endorsements:    (optional: progressive partners who endorse the candidate)
+First-time candidate:    (optional: yes or no)
+Past races:              (optional)
 Reason for endorsement:
 (several lines, to the end of the form)`

@@ -133,6 +133,24 @@ A climate leader.</pre></div></div></body></html>`,
 			problems: []string{"Form: no nomination form found: fill in the blank form below, one field per line"}},
 		{name: "governor by office and state name", body: "Group: Indivisible Boston\nCandidate: Gov. Maura Healey\nOffice: Governor\nState: massachusetts\nLocal endorsement: completed\nReason for endorsement:\nShe delivers.\n",
 			want: Form{Group: "Indivisible Boston", Candidate: "Maura Healey", Office: race.Governor, State: "MA", Race: "MA-GOV", Local: true}, reason: "She delivers."},
+		{name: "the factors staff weigh, DESIGN wording", body: strings.Replace(designForm, "Reason for endorsement:", "Campaign email: Team Markey <Team@Markey.example>\nPartner endorsements: Sunrise,   Working Families\nFirst-time candidate: no\nPast races: Senate 2014, 2020 (won)\nReason for endorsement:", 1),
+			want: with(markey, func(f *Form) {
+				f.Campaign, f.Partners, f.FirstTime, f.PastRaces = "team@markey.example", "Sunrise, Working Families", "no", "Senate 2014, 2020 (won)"
+			}), reason: "A climate leader.\n\nHe co-wrote the Green New Deal."},
+		{name: "factors in other wording: campaign contact, first time yes", body: "Campaign contact: mailto:hq@rivera.example\nProgressive partners: Our Revolution\nFirst time candidate: Yes!\n" + designForm,
+			want: with(markey, func(f *Form) { f.Campaign, f.Partners, f.FirstTime = "hq@rivera.example", "Our Revolution", "yes" })},
+		{name: "factors from Outlook HTML: a linked address, bold labels", headers: "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n",
+			body: `<html><body><p><b>Group:</b> Indivisible Northampton</p><p><b>Candidate:</b> Ed Markey</p><p><b>District:</b> MA-SEN</p>
+<p><b>Local endorsement:</b> yes</p><p><b>Campaign email:</b> <a href="mailto:team@markey.example">team@markey.example</a></p>
+<p><b>First-time candidate:</b> No</p><p><b>Reason for endorsement:</b></p><p>A climate leader.</p></body></html>`,
+			want: with(markey, func(f *Form) { f.Campaign, f.FirstTime = "team@markey.example", "no" }), reason: "A climate leader."},
+		{name: "bad campaign email and first-time answer are problems, each named", body: "Campaign email: the Markey campaign\nFirst-time candidate: sort of\n" + designForm,
+			want: markey, problems: []string{`Campaign email: "the Markey campaign": not an email address; give the campaign's address, such as team@candidate.example`,
+				`First-time candidate: "sort of": answer yes or no (and list past races under "Past races:")`}},
+		{name: "campaign email corrected on top of the form quoted back", body: "Campaign email: team@markey.example\n\nOn Mon, Mar 2, 2026 at 9:00 AM Endorsement ballots <ballots@example.org> wrote:\n" +
+			quoteLines(renderProblems(t, "Group: Indivisible Northampton\nCandidate: Ed Markey\nDistrict: MA-SEN\nLocal endorsement: yes\nCampaign email: team at markey\nPartner endorsements: Sunrise\nReason for endorsement:\nA climate leader.")),
+			want: with(markey, func(f *Form) { f.Campaign, f.Partners = "team@markey.example", "Sunrise" }), reason: "A climate leader."},
+		{name: "the blank form quoted back gives no factors", body: designForm + "\n" + quoteLines(BlankForm), want: markey},
 		{name: "at-large House seat", body: "Group: Indivisible Anchorage\nCandidate: Mary Peltola\nDistrict: AK-AL\nLocal endorsement: yes\nReason for endorsement: r\n",
 			want: Form{Group: "Indivisible Anchorage", Candidate: "Mary Peltola", Office: race.House, State: "AK", Race: "AK-AL", Local: true}, reason: "r"},
 	}

@@ -267,8 +267,85 @@ func (x *run) vet(ctx context.Context) error {
 	if _, err := x.r.waitMail(ctx, Staff, "", confirmed+len(approved)); err != nil {
 		return err
 	}
-	x.phase("vetting", "staff approved %d candidates by replying APPROVE n to the vetting notices: MA-SEN Ed Markey (2 groups), MA-07 Jordan Rivera, Sam Okafor", len(approved))
+	if err := x.questionnaires(ctx, confirmed+len(approved)); err != nil {
+		return err
+	}
+	x.phase("vetting", "staff approved %d candidates by replying APPROVE n to the vetting notices: MA-SEN Ed Markey (2 groups), MA-07 Jordan Rivera, Sam Okafor; "+
+		"their campaigns answered the policy questionnaire (inline, numbered, with an attachment) and staff replied PASS n to each", len(approved))
 	return nil
+}
+
+// campaigns are the demo candidates' campaign addresses (from the forms'
+// Campaign email lines) and how each answers the questionnaire.
+var campaigns = []struct{ addr, style string }{
+	{"team@markey.example", "inline"}, {"hq@rivera.example", "numbered"}, {"campaign@okafor.example", "attachment"},
+}
+
+// questionnaires has each campaign answer its questionnaire, and staff
+// pass each by replying PASS n to the answers; staffMail is how many
+// messages staff have had so far.
+func (x *run) questionnaires(ctx context.Context, staffMail int) error {
+	for i, c := range campaigns {
+		raws, err := x.r.waitMail(ctx, c.addr, "Policy questionnaire", 1)
+		if err != nil {
+			return err
+		}
+		m, err := message.Parse(raws[0])
+		if err != nil {
+			return fmt.Errorf("demo: questionnaire: %w", err)
+		}
+		head := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: Re: %s\r\nMessage-ID: <answers-%d@demo.example>\r\nIn-Reply-To: <%s>\r\n",
+			c.addr, m.ReplyTo, m.Subject, i, m.MessageID)
+		var body strings.Builder
+		n := 0
+		for _, l := range strings.Split(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\n") {
+			isQuestion := len(l) > 2 && l[0] >= '1' && l[0] <= '9' && strings.Contains(l[:3], ".")
+			if isQuestion {
+				n++
+			}
+			if c.style == "inline" {
+				body.WriteString("> " + l + "\n")
+				if isQuestion {
+					fmt.Fprintf(&body, "\nYes. Answer %d of Sen. Markey's campaign, in its own words.\n\n", n)
+				}
+			}
+		}
+		raw := head
+		switch c.style {
+		case "numbered":
+			for k := 1; k <= n; k++ {
+				fmt.Fprintf(&body, "%d. Yes: our answer to question %d.\n", k, k)
+			}
+			raw += "Content-Type: text/plain; charset=utf-8\r\n\r\n" + crlfText(body.String())
+		case "attachment":
+			raw += "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=demo\r\n\r\n--demo\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+				"Our answers are in the attached document.\r\n--demo\r\nContent-Type: application/pdf; name=\"okafor-answers.pdf\"\r\n" +
+				"Content-Disposition: attachment; filename=\"okafor-answers.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJSVFT0YK\r\n--demo--\r\n"
+		default:
+			raw += "Content-Type: text/plain; charset=utf-8\r\n\r\nOn Monday you wrote:\r\n" + crlfText(body.String())
+		}
+		if err := x.r.send(c.addr, m.ReplyTo, raw); err != nil {
+			return err
+		}
+	}
+	notices, err := x.r.waitMail(ctx, Staff, "Questionnaire ", len(campaigns))
+	if err != nil {
+		return err
+	}
+	for _, raw := range notices {
+		m, err := message.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("demo: questionnaire answers: %w", err)
+		}
+		id := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(m.Subject, "Questionnaire "))[0], ":")
+		reply := fmt.Sprintf("From: Vetting Staff <%s>\r\nTo: %s\r\nSubject: Re: %s\r\nMessage-ID: <pass-%s@%s>\r\nIn-Reply-To: <%s>\r\n\r\nPASS %s\r\n",
+			Staff, m.ReplyTo, m.Subject, id, x.d.Domain, m.MessageID, id)
+		if err := x.r.send(Staff, m.ReplyTo, reply); err != nil {
+			return err
+		}
+	}
+	_, err = x.r.waitMail(ctx, Staff, "", staffMail+2*len(campaigns))
+	return err
 }
 
 // races are the demo's two races.
@@ -566,9 +643,9 @@ var nominations = []nomination{
 	{from: "leader@northampton.example", body: "Sen. Ed Markey\n\nState: Massachusetts\n\nElected Office: U.S. Senator\n\nCandidate District: MA-Sen\n\nReason for Endorsement:\n\n" +
 		markeyReason + "\n\nIndivisible Northampton nominated Sen. Ed Markey for a national endorsement. If you would like to join the group or get involved, you can find them on Facebook.\n"},
 	// DESIGN.md's wording.
-	{from: "board@imc.example", body: "Group: Indivisible Mass Coalition\nCandidate: Ed Markey\nOffice: U.S. Senate\nState: MA\nDistrict: MA-SEN\nLocal endorsement: yes\nReason for endorsement:\nOur coordinating board voted to endorse him.\n\n-- \nPat Board\n"},
-	{from: "chair@somerville.example", body: "Group: Indivisible Somerville\nCandidate: Jordan Rivera\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement:\nJordan has organised tenants in Somerville for a decade.\n"},
-	{from: "hello@jp.example", body: "Group: Indivisible Jamaica Plain\nCandidate: Sam Okafor\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nReason for endorsement:\nSam teaches at our public high school and leads the union local.\n"},
+	{from: "board@imc.example", body: "Group: Indivisible Mass Coalition\nCandidate: Ed Markey\nOffice: U.S. Senate\nState: MA\nDistrict: MA-SEN\nLocal endorsement: yes\nCampaign email: team@markey.example\nPartner endorsements: Sunrise Movement, Working Families\nFirst-time candidate: no\nPast races: U.S. Senate 2014 and 2020, won both\nReason for endorsement:\nOur coordinating board voted to endorse him.\n\n-- \nPat Board\n"},
+	{from: "chair@somerville.example", body: "Group: Indivisible Somerville\nCandidate: Jordan Rivera\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nCampaign email: hq@rivera.example\nFirst-time candidate: yes\nReason for endorsement:\nJordan has organised tenants in Somerville for a decade.\n"},
+	{from: "hello@jp.example", body: "Group: Indivisible Jamaica Plain\nCandidate: Sam Okafor\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: yes\nCampaign email: campaign@okafor.example\nReason for endorsement:\nSam teaches at our public high school and leads the union local.\n"},
 	// A group outside the district, with no local endorsement: refused, every problem listed.
 	{from: "team@lowell.example", body: "Group: Indivisible Lowell\nCandidate: Sam Okafor\nOffice: House\nState: MA\nDistrict: MA-07\nLocal endorsement: no\nReason for endorsement:\nWe like him.\n", refused: true},
 }
@@ -796,6 +873,10 @@ var files = []struct{ kind, name, what string }{
 	{string(templates.KindNominationProblems), "nomination-problems.eml", "a refused form, every problem listed"},
 	{string(templates.KindVettingNotice), "vetting-notice.eml", "staff's notice of a nomination to vet (reply APPROVE n)"},
 	{string(templates.KindStaffAnswer), "staff-answer.eml", "the answer to staff's APPROVE"},
+	{string(templates.KindQuestionnaire), "questionnaire.eml", "the policy questionnaire to a candidate's campaign"},
+	{string(templates.KindQuestionnaireReceipt), "questionnaire-receipt.eml", "the receipt to a campaign's answers"},
+	{string(templates.KindQuestionnaireAnswers), "questionnaire-answers.eml", "a campaign's answers, to staff (reply PASS n)"},
+	{string(templates.KindQuestionnaireShared), "questionnaire-shared.eml", "passed answers, to the leaders of the race's groups"},
 	{string(templates.KindBallot), "ballot.eml", "a member's ballot"},
 	{string(templates.KindReceipt), "receipt.eml", "the receipt of a counted vote"},
 	{string(templates.KindClarify), "clarification.eml", "the answer to a reply that could not be read"},

@@ -119,6 +119,12 @@ code{font-size:.95em}
 {{if .Reason}}<p class="reason">{{.Reason}}</p>{{end}}
 </div>
 {{end}}
+{{if .Questionnaires}}<h2 style="font-size:1.2em" id="questionnaires">Policy questionnaires</h2>
+<p>Every candidate on a ballot passed our policy questionnaire; here are their campaigns' answers.</p>
+{{range .Questionnaires}}<details id="q-{{.ID}}"><summary>{{.Candidate}} ({{.Race}}{{if .Wave}}, {{.Wave}}{{end}})</summary>
+{{range .Answers}}<p><strong>{{.Number}}. {{.Question}}</strong></p><p class="reason">{{.Answer}}</p>
+{{end}}</details>
+{{end}}{{end}}
 {{if .Receipts}}<h2 style="font-size:1.2em" id="check">Check your vote</h2>
 <p>Every counted vote is listed by the SHA-256 of the receipt code its voter was mailed, beside the choice counted. Paste the receipt code from your receipt email: your browser computes its hash and looks it up in this page. Nothing is sent anywhere.</p>
 <form id="verify-form" autocomplete="off"><input id="verify-code" type="text" inputmode="text" autocapitalize="none" autocorrect="off" spellcheck="false" placeholder="abcd-efgh-ijkl-mnop" aria-label="Receipt code"><button type="submit">Check</button></form>

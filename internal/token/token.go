@@ -26,6 +26,9 @@ const (
 	Confirm     = "c" // ballots+c-TOKEN@: confirms a sign-up (member id)
 	Unsubscribe = "u" // ballots+u-TOKEN@ and /unsubscribe?t=TOKEN (member id)
 	Staff       = "s" // ballots+s-TOKEN@: staff commands (outbox id of the notice)
+	// Questionnaire is a campaign's reply to the policy questionnaire
+	// (ballots+q-TOKEN@; candidate id).
+	Questionnaire = "q"
 	// Change confirms a change to an existing member (the id of its
 	// member_changes row). It travels under the c tag too
 	// (ballots+c-TOKEN@); its own kind in the MAC keeps it apart from a
