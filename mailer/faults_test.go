@@ -140,8 +140,15 @@ func (s *relaySession) Data(rd io.Reader) error {
 // domain of member i is domain(i)), and returns the store.
 func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 	t.Helper()
-	ctx := context.Background()
 	st := testenv.Store(t)
+	openRaceIn(t, st, n, domain)
+	return st
+}
+
+// openRaceIn is openRaceOf in the migrated store st.
+func openRaceIn(t *testing.T, st *ballots.Store, n int, domain func(i int) string) {
+	t.Helper()
+	ctx := context.Background()
 	var csv strings.Builder
 	csv.WriteString("email,name,district\n")
 	for i := 1; i <= n; i++ {
@@ -160,7 +167,6 @@ func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 	if got, err := st.OpenRace(ctx, "MA-SEN"); err != nil || got != n {
 		t.Fatalf("open race: %d ballots, %v; want %d", got, err, n)
 	}
-	return st
 }
 
 func outboxTo(st *ballots.Store, addr string, workers int) *mailer.Outbox {
@@ -368,7 +374,7 @@ func TestReleaseReturnsUntriedRows(t *testing.T) {
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("claim: %d rows, %v", len(rows), err)
 	}
-	if err := st.ReleaseOutbox(ctx, []int64{rows[0].ID, rows[1].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: rows[0].ID, Claim: rows[0].Claim}, {ID: rows[1].ID, Claim: rows[1].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	for rcpt, s := range rowStates(t, st) {
@@ -390,7 +396,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 	if err != nil || len(first) != 2 || cur.ID != first[1].ID {
 		t.Fatalf("first claim: %d rows, cursor %+v, %v", len(first), cur, err)
 	}
-	if err := st.ReleaseOutbox(ctx, []int64{first[0].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: first[0].ID, Claim: first[0].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	// The released row is due again now, i.e. after the cursor in time:
@@ -435,7 +441,7 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	}
 	waitFor(8)
 	// Give it back, due at its old place in the order: behind the cursor.
-	if err := st.ReleaseOutbox(ctx, []int64{held[0].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: held[0].ID, Claim: held[0].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.DB.Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {

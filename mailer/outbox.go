@@ -33,6 +33,11 @@ type Outbox struct {
 	Poll      time.Duration // wait when nothing is due, default 500ms
 	// MaxAttempts is when a temporary failure becomes final, default 12.
 	MaxAttempts int
+	// RecordTimeout bounds one try to write results or releases back,
+	// default 5 seconds; a write is tried recordTries times with a growing
+	// pause between, then given up and logged, so a dead database holds
+	// a shutdown for well under a minute.
+	RecordTimeout time.Duration
 	// Limits, when set, paces sending: one global rate shared by every
 	// worker, and optional per-recipient-domain rates.
 	Limits *Limits
@@ -61,6 +66,9 @@ func (o *Outbox) defaults() {
 		}
 		if o.MaxAttempts <= 0 {
 			o.MaxAttempts = 12
+		}
+		if o.RecordTimeout <= 0 {
+			o.RecordTimeout = 5 * time.Second
 		}
 		if o.Logger == nil {
 			o.Logger = slog.Default()
@@ -115,16 +123,18 @@ func (o *Outbox) claimSize() int {
 // pump runs the feeder, the workers and the recorder until ctx ends or,
 // when drain is set, until a claim finds nothing due.
 func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
-	rows := make(chan ballots.OutboxRow, 2*o.Batch)
+	rows := make(chan claimedRow, 2*o.Batch)
 	results := make(chan ballots.SendResult, 4*o.Batch)
 	var (
 		mu       sync.Mutex
-		released []int64
+		released []ballots.Claimed
 		feedErr  error
 	)
-	release := func(ids ...int64) {
+	release := func(rs ...ballots.OutboxRow) {
 		mu.Lock()
-		released = append(released, ids...)
+		for _, r := range rs {
+			released = append(released, ballots.Claimed{ID: r.ID, Claim: r.Claim})
+		}
 		mu.Unlock()
 	}
 
@@ -135,6 +145,9 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		var cur ballots.ClaimCursor
 		for ctx.Err() == nil {
 			size := o.claimSize()
+			// The lease is counted from before the claim, so a holder's
+			// view of it never outlasts the database's.
+			until := time.Now().Add(o.Lease)
 			batch, next, err := o.Store.ClaimOutboxAfter(ctx, cur, size, o.Lease)
 			if err == nil && len(batch) < size && cur != (ballots.ClaimCursor{}) {
 				// Short after the cursor: look again from the start of the queue.
@@ -171,11 +184,9 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			}
 			for i, row := range batch {
 				select {
-				case rows <- row:
+				case rows <- claimedRow{row, until}:
 				case <-ctx.Done():
-					for _, r := range batch[i:] {
-						release(r.ID)
-					}
+					release(batch[i:]...)
 					return
 				}
 			}
@@ -191,17 +202,19 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			s := o.NewSender()
 			defer closeSender(s)
 			var buf bytes.Buffer
-			for row := range rows {
+			for c := range rows {
 				if ctx.Err() != nil {
-					release(row.ID)
+					release(c.OutboxRow)
 					continue
 				}
-				res, ok := o.sendOne(ctx, s, row, &buf)
+				res, ok := o.sendOne(ctx, s, c, &buf)
 				if !ok {
-					release(row.ID)
+					release(c.OutboxRow)
 					continue
 				}
-				results <- res
+				if res.ID != 0 {
+					results <- res
+				}
 			}
 		}()
 	}
@@ -219,8 +232,18 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		if len(pending) == 0 {
 			return
 		}
-		if err := o.Store.RecordResults(rctx, pending); err != nil {
-			o.Logger.Error("record send results", "rows", len(pending), "err", err)
+		var changed int
+		err := o.retry(rctx, "record send results", func(ctx context.Context) (err error) {
+			changed, err = o.Store.RecordResults(ctx, pending)
+			return err
+		})
+		if err != nil {
+			// The rows stay sending until their lease ends and go out
+			// again then, with the same Message-ID.
+			o.Logger.Error("record send results: given up", "rows", len(pending), "err", err)
+		} else if changed < len(pending) {
+			o.Logger.Warn("send results of rows claimed again by another holder not recorded",
+				"rows", len(pending)-changed)
 		}
 		total += len(pending)
 		pending = pending[:0]
@@ -244,23 +267,60 @@ loop:
 	}
 	flush()
 	if len(released) > 0 {
-		if err := o.Store.ReleaseOutbox(rctx, released); err != nil {
-			o.Logger.Error("release claimed rows", "rows", len(released), "err", err)
+		err := o.retry(rctx, "release claimed rows", func(ctx context.Context) error {
+			return o.Store.ReleaseOutbox(ctx, released)
+		})
+		if err != nil {
+			o.Logger.Error("release claimed rows: given up; they go out when their lease ends", "rows", len(released), "err", err)
 		}
 	}
 	return total, feedErr
 }
 
+// claimedRow is a claimed row and when, by this process's clock, its
+// lease ends.
+type claimedRow struct {
+	ballots.OutboxRow
+	until time.Time
+}
+
+// recordTries is how often a write of results or releases is tried.
+const recordTries = 5
+
+// retry runs write up to recordTries times, each under RecordTimeout,
+// pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last error.
+func (o *Outbox) retry(ctx context.Context, what string, write func(context.Context) error) error {
+	pause := 250 * time.Millisecond
+	var err error
+	for try := 1; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, o.RecordTimeout)
+		err = write(tctx)
+		cancel()
+		if err == nil || try == recordTries {
+			return err
+		}
+		o.Logger.Warn(what+": will try again", "try", try, "err", err)
+		t := time.NewTimer(pause)
+		<-t.C
+		pause *= 2
+	}
+}
+
 // sendOne renders, paces and sends one row. It reports false when ctx
-// ended while waiting for the rate limit: the row was not tried.
-func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, buf *bytes.Buffer) (ballots.SendResult, bool) {
-	res := ballots.SendResult{ID: row.ID}
+// ended while waiting for the rate limit: the row was not tried. A result
+// with ID 0 means the row was not tried because its lease ran out while it
+// waited: it is someone else's to send now (or this claimer's again,
+// under a new claim), and neither its state nor its attempts change.
+func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes.Buffer) (ballots.SendResult, bool) {
+	row := c.OutboxRow
+	res := ballots.SendResult{ID: row.ID, Claim: row.Claim}
+	attempt := row.Attempts + 1
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
-		res.Reply = "render: " + err.Error()
-		if errors.Is(err, ErrTransient) && row.Attempts < o.MaxAttempts {
+		res.Reply, res.Reason = "render: "+err.Error(), ballots.ReasonOther
+		if errors.Is(err, ErrTransient) && attempt < o.MaxAttempts {
 			// The data could not be loaded now (a database outage): later.
-			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
+			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
 			o.Logger.Warn("outbox render deferred", "id", row.ID, "kind", row.Kind, "err", err)
 			return res, true
 		}
@@ -274,6 +334,12 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 		if err := o.Limits.Wait(ctx, msg.To); err != nil {
 			return res, false
 		}
+	}
+	if time.Until(c.until) < leaseMargin(o.Lease) {
+		// Too late to send under this claim: the row may be claimed
+		// again already, and a send now could be a second one.
+		o.Logger.Debug("outbox lease ran out before the send; left for a new claim", "id", row.ID)
+		return ballots.SendResult{}, true
 	}
 	start := time.Now()
 	err = s.Send(ctx, msg.From, msg.To, msg.Data)
@@ -294,13 +360,19 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 	} else {
 		res.Reply = err.Error()
 	}
-	if row.Attempts >= o.MaxAttempts {
+	if attempt >= o.MaxAttempts {
 		res.Status = ballots.OutboxFailed
-		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", row.Attempts, res.Reply)
+		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Reply)
 		return res, true
 	}
-	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
+	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
 	return res, true
+}
+
+// leaseMargin is how much of its lease a row must have left to be sent:
+// a tenth of the lease, at most 30 seconds, time for one SMTP transaction.
+func leaseMargin(lease time.Duration) time.Duration {
+	return min(lease/10, 30*time.Second)
 }
 
 // A result is recorded within recordInterval or once recordEvery results

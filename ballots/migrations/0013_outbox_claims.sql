@@ -1,0 +1,14 @@
+-- 0013 (issue 22): an outbox that cannot send twice, and why mail failed.
+--
+-- claim is written at each claim from outbox_claims: a result, a release,
+-- is written only where the row still carries the holder's claim, so a
+-- holder whose lease ran out and whose row another worker or replica has
+-- claimed since changes nothing.
+--
+-- reason is the class of the last failure, deferral or bounce (see
+-- ballots.FailureReasons: unknown_mailbox, mailbox_full, policy,
+-- greylisting, tls, dns, other), '' when none, for `ballotd delivery`.
+CREATE SEQUENCE outbox_claims;
+ALTER TABLE outbox
+    ADD COLUMN claim  bigint,
+    ADD COLUMN reason text NOT NULL DEFAULT '';

@@ -1,0 +1,177 @@
+package mailer_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/internal/pgtemp"
+	"github.com/ballotd/ballotd/internal/testenv"
+)
+
+// A holder whose lease ran out, and whose rows another claimer took since,
+// records nothing: the current holder's outcome stands, and the claims
+// themselves counted no attempt.
+func TestStaleHolderCannotFinishAReclaimedRow(t *testing.T) {
+	st := openRaceOf(t, 2, func(int) string { return "example.net" })
+	ctx := context.Background()
+	// A lease already over when the claim commits: the next claim takes
+	// the rows as a crashed or slow holder's.
+	stale, err := st.ClaimOutbox(ctx, 10, -time.Second)
+	if err != nil || len(stale) != 2 {
+		t.Fatalf("first claim: %d rows, %v", len(stale), err)
+	}
+	current, err := st.ClaimOutbox(ctx, 10, time.Hour)
+	if err != nil || len(current) != 2 {
+		t.Fatalf("second claim: %d rows, %v; want the 2 whose lease ran out", len(current), err)
+	}
+	for i := range current {
+		if current[i].ID != stale[i].ID || current[i].Claim == stale[i].Claim || current[i].Attempts != 0 {
+			t.Fatalf("claims %+v then %+v; want the same rows under new claims, no attempt counted", stale[i], current[i])
+		}
+	}
+	// The stale holder's results and release change nothing.
+	var late []ballots.SendResult
+	for _, r := range stale {
+		late = append(late, ballots.SendResult{ID: r.ID, Claim: r.Claim, Status: ballots.OutboxFailed, Code: 550, Reply: "550 5.1.1 stale"})
+	}
+	if n, err := st.RecordResults(ctx, late); err != nil || n != 0 {
+		t.Fatalf("stale holder's results: %d rows changed, %v; want 0", n, err)
+	}
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: stale[0].ID, Claim: stale[0].Claim}}); err != nil {
+		t.Fatal(err)
+	}
+	for rcpt, s := range rowStates(t, st) {
+		if s.Status != ballots.OutboxSending || s.Attempts != 0 || s.Reply != "" {
+			t.Errorf("%s after the stale holder wrote: %+v; want still sending under the current claim", rcpt, s)
+		}
+	}
+	// The current holder's results are recorded, as one attempt.
+	var now []ballots.SendResult
+	for _, r := range current {
+		now = append(now, ballots.SendResult{ID: r.ID, Claim: r.Claim, Status: ballots.OutboxSent, Code: 250, Reply: "ok"})
+	}
+	if n, err := st.RecordResults(ctx, now); err != nil || n != 2 {
+		t.Fatalf("current holder's results: %d rows changed, %v; want 2", n, err)
+	}
+	for rcpt, s := range rowStates(t, st) {
+		if s.Status != ballots.OutboxSent || s.Attempts != 1 || s.Reply != "ok" {
+			t.Errorf("%s: %+v; want sent after 1 attempt", rcpt, s)
+		}
+	}
+}
+
+// signalHandler is a slog handler that closes a channel at the first
+// record with a given message.
+type signalHandler struct {
+	slog.Handler
+	msg  string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h signalHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+// The database goes away between a send and its record (stopped while the
+// relay holds the message, connections cut) and comes back only once a
+// write of results has failed: the write is tried again and succeeds, so
+// every recipient gets exactly one copy and every row ends sent.
+func TestDatabaseLostBetweenSendAndRecord(t *testing.T) {
+	if testing.Short() {
+		testenv.Skip(t, "-short: starts its own PostgreSQL")
+	}
+	ctx := context.Background()
+	cl, err := pgtemp.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	st, err := ballots.Open(ctx, cl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	openRaceIn(t, st, n, func(int) string { return "example.net" })
+
+	paused := make(chan struct{})
+	r := startRelay(t, &relay{onData: func(k int, _ string) (*smtp.SMTPError, bool) {
+		if k == 10 {
+			// The message is accepted after this: its result meets no
+			// database.
+			if err := cl.Pause(ctx); err != nil {
+				t.Errorf("pause: %v", err)
+			}
+			close(paused)
+		}
+		return nil, false
+	}})
+	failed := make(chan struct{})
+	ob := outboxTo(st, r.addr, 2)
+	ob.Poll = 20 * time.Millisecond
+	ob.RecordTimeout = 2 * time.Second
+	ob.Logger = slog.New(signalHandler{Handler: slog.Default().Handler(), msg: "record send results: will try again", once: &sync.Once{}, seen: failed})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	<-paused
+	select {
+	case <-failed:
+	case <-time.After(time.Minute):
+		t.Fatal("no write of results failed while the database was away")
+	}
+	if err := cl.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Rows whose rendering met the outage were deferred (10 s and more):
+	// bring them due, as the clock would.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		counts, err := st.OutboxCounts(ctx)
+		sent := 0
+		for _, c := range counts {
+			if c.Status == ballots.OutboxSent {
+				sent += c.Count
+			}
+		}
+		if err == nil && sent == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox %+v (%v); want all %d sent", counts, err, n)
+		}
+		st.DB.Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'deferred'`)
+		ob.Wake()
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := r.received()
+	if len(got) != n {
+		t.Errorf("relay got mail for %d recipients; want %d", len(got), n)
+	}
+	for rcpt, k := range got {
+		if k != 1 {
+			t.Errorf("%s received %d copies; want 1", rcpt, k)
+		}
+	}
+}
