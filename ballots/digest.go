@@ -36,6 +36,9 @@ type Digest struct {
 	// since the last digest (answers_held): many means someone is forging
 	// mail to make ballotd write to others.
 	HeldAnswers int `json:"held_answers,omitempty"`
+	// Delivery is the open races' mail by recipient domain class
+	// (standing state, like Open).
+	Delivery DomainDeliveries `json:"delivery"`
 }
 
 // DigestUndelivered counts the ballots of open races that did not reach
@@ -157,7 +160,8 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			       left(CASE WHEN detail <> '' THEN detail ELSE subject END, 200) AS detail, received_at AS at
 			FROM inbound_messages WHERE (quarantined OR class = 'bounce') AND received_at > $1
 			UNION ALL
-			SELECT 'failed', id, recipient, left(coalesce(last_code::text || ' ', '') || last_reply, 200), next_attempt
+			SELECT 'failed', id, recipient, left(CASE WHEN last_reply LIKE last_code::text || ' %' THEN last_reply
+				ELSE coalesce(last_code::text || ' ', '') || last_reply END, 200), next_attempt
 			FROM outbox WHERE status = 'failed' AND next_attempt > $1
 		) p ORDER BY at, id LIMIT 50`, since); err != nil {
 		return d, fmt.Errorf("digest: problems: %w", err)
@@ -173,6 +177,9 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			WHERE r.status = 'open' AND o.id IS NOT NULL) u
 		WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`, undeliveredFirst); err != nil {
 		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
+	}
+	if d.Delivery, err = deliveryByDomain(ctx, q, scopeOpenRaces); err != nil {
+		return d, fmt.Errorf("digest: %w", err)
 	}
 	var closed []Race
 	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
@@ -316,6 +323,7 @@ func (d Digest) Mail() templates.Digest {
 	for _, u := range d.Undelivered {
 		m.Undelivered = append(m.Undelivered, templates.DigestUndelivered{Reason: u.Reason, Count: u.Count, Addresses: u.Addresses})
 	}
+	m.Delivery = d.Delivery.Mail()
 	return m
 }
 

@@ -11,13 +11,13 @@ import (
 // Why a message was refused, deferred or bounced: a small fixed set, so
 // that reports and metric labels stay bounded. ClassifyFailure picks one.
 const (
-	ReasonUnknownMailbox = "unknown_mailbox" // X.1.1, X.1.6, X.1.10, X.2.1: no such user, disabled
+	ReasonUnknownMailbox = "unknown_mailbox" // X.1.1, X.1.6, X.1.10 (as Microsoft uses it), X.2.1: no such user, disabled
 	ReasonMailboxFull    = "mailbox_full"    // X.2.2: over quota
 	ReasonPolicy         = "policy"          // X.7.x: spam, block lists, DMARC, reputation
 	ReasonGreylisting    = "greylisting"     // a temporary refusal that says so
 	ReasonThrottled      = "throttled"       // X.4.5, X.5.3, 421/452 rates and quotas
 	ReasonTLS            = "tls"             // X.7.10, X.7.11, certificate and STARTTLS trouble
-	ReasonDNS            = "dns"             // X.1.2, X.4.4: no such domain, no route
+	ReasonDNS            = "dns"             // X.1.2, X.4.4, null MX: no such domain, no route
 	ReasonNetwork        = "network"         // no reply at all: refused, cut, timed out
 	ReasonOther          = "other"
 )
@@ -75,14 +75,16 @@ func ClassifyFailure(code int, enhanced, text string) string {
 		detail, _ = strconv.Atoi(parts[2])
 	}
 	switch {
-	// RFC 3463 §3.2 X.1.1 bad destination mailbox, X.1.6 moved,
-	// X.1.10 (RFC 7505) null MX; X.2.1 mailbox disabled.
-	case subject == 1 && (detail == 1 || detail == 6) || subject == 2 && detail == 1:
+	case subject == 1 && detail == 10 && has("null mx"):
+		return ReasonDNS // RFC 7505: the domain takes no mail
+	// RFC 3463 §3.2 X.1.1 bad destination mailbox, X.1.6 moved; X.1.10
+	// as Microsoft 365 uses it ("RecipientNotFound"); X.2.1 disabled.
+	case subject == 1 && (detail == 1 || detail == 6 || detail == 10) || subject == 2 && detail == 1:
 		return ReasonUnknownMailbox
 	case subject == 2 && detail == 2: // X.2.2 mailbox full
 		return ReasonMailboxFull
-	case subject == 1 && detail == 2, subject == 4 && detail == 4, subject == 1 && detail == 10:
-		// X.1.2 bad destination system, X.4.4 unable to route, X.1.10 null MX
+	case subject == 1 && detail == 2, subject == 4 && detail == 4:
+		// X.1.2 bad destination system, X.4.4 unable to route
 		return ReasonDNS
 	case subject == 7 && (detail == 10 || detail == 11), subject == 7 && detail == 4 && has("tls"):
 		// RFC 5248: X.7.10 encryption needed, X.7.11 required

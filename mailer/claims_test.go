@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/pgtemp"
@@ -173,5 +174,43 @@ func TestDatabaseLostBetweenSendAndRecord(t *testing.T) {
 		if k != 1 {
 			t.Errorf("%s received %d copies; want 1", rcpt, k)
 		}
+	}
+}
+
+// Bounces reported after the send and abuse complaints count in the
+// delivery report by domain, with the bounce's reason.
+func TestDeliveryByDomainCountsBouncesAndComplaints(t *testing.T) {
+	st := openRaceOf(t, 3, func(int) string { return "gmail.com" })
+	r := startRelay(t, &relay{})
+	if _, err := outboxTo(st, r.addr, 1).Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	if err := st.DB.Select(&ids, `SELECT id FROM outbox ORDER BY id`); err != nil || len(ids) != 3 {
+		t.Fatal(ids, err)
+	}
+	for i, b := range []ballots.BounceInput{
+		{OutboxID: ids[0], Hard: true, Status: "5.1.1", Diagnostic: "smtp; 550 5.1.1 The email account that you tried to reach does not exist"},
+		{OutboxID: ids[1], Complaint: true},
+	} {
+		err := st.InTx(context.Background(), func(tx *sqlx.Tx) error {
+			_, err := ballots.RecordBounce(context.Background(), tx, b)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("bounce %d: %v", i, err)
+		}
+	}
+	d, err := st.DeliveryByDomain(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Domains) != 1 {
+		t.Fatalf("domains %+v; want gmail only", d.Domains)
+	}
+	g := d.Domains[0]
+	if g.Class != ballots.DomainGmail || g.Sent != 2 || g.Bounced != 1 || g.Complaints != 1 || g.Deferred != 0 ||
+		len(g.Reasons) != 1 || g.Reasons[0] != (ballots.ReasonCount{Reason: ballots.ReasonUnknownMailbox, Count: 1}) {
+		t.Errorf("gmail %+v; want 2 sent, 1 bounced (unknown_mailbox), 1 complaint", g)
 	}
 }

@@ -193,12 +193,13 @@ type rowState struct {
 	Code      int    `db:"code"`
 	Reply     string `db:"last_reply"`
 	Attempts  int    `db:"attempts"`
+	Reason    string `db:"reason"`
 }
 
 func rowStates(t *testing.T, st *ballots.Store) map[string]rowState {
 	t.Helper()
 	var rows []rowState
-	if err := st.DB.Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
+	if err := st.DB.Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts, reason FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]rowState{}
@@ -325,17 +326,17 @@ func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
 		switch {
 		case i%4 == 0:
 			rcpt = fmt.Sprintf("member%d@gone.example", i)
-			want = rowState{Status: ballots.OutboxFailed, Code: 550, Reply: "550 no such user " + rcpt}
+			want = rowState{Status: ballots.OutboxFailed, Code: 550, Reply: "550 5.1.1 no such user " + rcpt, Reason: ballots.ReasonUnknownMailbox}
 		case i == 5:
 			rcpt = "member5@example.net"
-			want = rowState{Status: ballots.OutboxFailed, Code: 554, Reply: "554 message refused by policy"}
+			want = rowState{Status: ballots.OutboxFailed, Code: 554, Reply: "554 5.7.1 message refused by policy", Reason: ballots.ReasonPolicy}
 		default:
 			rcpt = fmt.Sprintf("member%d@example.net", i)
 			want = rowState{Status: ballots.OutboxSent, Code: 250}
 		}
 		s := states[rcpt]
-		if s.Status != want.Status || s.Code != want.Code || (want.Reply != "" && s.Reply != want.Reply) {
-			t.Errorf("%s: %s %d %q; want %s %d %q", rcpt, s.Status, s.Code, s.Reply, want.Status, want.Code, want.Reply)
+		if s.Status != want.Status || s.Code != want.Code || (want.Reply != "" && s.Reply != want.Reply) || s.Reason != want.Reason {
+			t.Errorf("%s: %s %d %q %q; want %s %d %q %q", rcpt, s.Status, s.Code, s.Reply, s.Reason, want.Status, want.Code, want.Reply, want.Reason)
 		}
 		if s.Attempts != 1 {
 			t.Errorf("%s: %d attempts; a final answer needs no retry", rcpt, s.Attempts)
@@ -358,8 +359,8 @@ func TestThrottledForeverGivesUpWithReason(t *testing.T) {
 	ob.MaxAttempts = 3
 	drainUntilSettled(t, ob, st, 5)
 	for rcpt, s := range rowStates(t, st) {
-		if s.Status != ballots.OutboxFailed || s.Code != 452 || s.Attempts != 3 ||
-			s.Reply != "gave up after 3 attempts: 452 too many recipients today" {
+		if s.Status != ballots.OutboxFailed || s.Code != 452 || s.Attempts != 3 || s.Reason != ballots.ReasonThrottled ||
+			s.Reply != "gave up after 3 attempts: 452 4.5.3 too many recipients today" {
 			t.Errorf("%s: %+v; want failed 452 after 3 attempts with the reply", rcpt, s)
 		}
 	}

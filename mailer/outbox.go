@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Outbox sends what the outbox holds. One feeder claims due rows in
@@ -45,6 +46,10 @@ type Outbox struct {
 	// Sent, when set, is called after every SMTP attempt with its error
 	// (nil: accepted) and how long it took (metrics).
 	Sent func(err error, took time.Duration)
+	// Finished, when set, is called with each row's outcome as it is
+	// decided, with the row's kind and its recipient's domain class
+	// (ballots.DomainClass): metrics.
+	Finished func(kind templates.Kind, domainClass string, res ballots.SendResult)
 
 	wake chan struct{}
 	once sync.Once
@@ -213,6 +218,9 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 					continue
 				}
 				if res.ID != 0 {
+					if o.Finished != nil {
+						o.Finished(c.Kind, ballots.DomainClass(c.Recipient), res)
+					}
 					results <- res
 				}
 			}
@@ -352,13 +360,16 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		res.Code, res.Reply = se.Code, fmt.Sprintf("%d %s", se.Code, se.Message)
+		// The reply as the server gave it, RFC 3463 enhanced code and all:
+		// "550 5.1.1 user unknown".
+		res.Code, res.Reply = se.Code, ballots.FormatReply(se.Code, se.EnhancedCode, se.Message)
+		res.Reason = ballots.ClassifyFailure(se.Code, ballots.ParseEnhanced(res.Reply), se.Message)
 		if se.Code/100 == 5 {
 			res.Status = ballots.OutboxFailed
 			return res, true
 		}
 	} else {
-		res.Reply = err.Error()
+		res.Reply, res.Reason = err.Error(), ballots.ClassifyFailure(0, "", err.Error())
 	}
 	if attempt >= o.MaxAttempts {
 		res.Status = ballots.OutboxFailed

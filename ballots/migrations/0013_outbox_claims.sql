@@ -7,8 +7,11 @@
 --
 -- reason is the class of the last failure, deferral or bounce (see
 -- ballots.FailureReasons: unknown_mailbox, mailbox_full, policy,
--- greylisting, tls, dns, other), '' when none, for `ballotd delivery`.
+-- greylisting, throttled, tls, dns, network, other), '' when none, and
+-- complaint says a recipient reported the message as abuse (an RFC 5965
+-- feedback report, a provider's feedback loop), for `ballotd delivery`.
 CREATE SEQUENCE outbox_claims;
 ALTER TABLE outbox
-    ADD COLUMN claim  bigint,
-    ADD COLUMN reason text NOT NULL DEFAULT '';
+    ADD COLUMN claim     bigint,
+    ADD COLUMN reason    text NOT NULL DEFAULT '',
+    ADD COLUMN complaint boolean NOT NULL DEFAULT false;

@@ -17,6 +17,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/inbound/message"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // pollStale is how old the last successful IMAP pass may be before
@@ -33,6 +34,7 @@ type observer struct {
 	received   *prometheus.CounterVec
 	votes      prometheus.Counter
 	sends      *prometheus.CounterVec
+	outcomes   *prometheus.CounterVec
 	latency    prometheus.Histogram
 	reconnects prometheus.Counter
 	steps      *prometheus.CounterVec
@@ -60,6 +62,9 @@ func newObserver(st *ballots.Store) *observer {
 			Help: "Votes counted."}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_smtp_sends_total",
 			Help: "SMTP send attempts by reply code class (2xx, 4xx, 5xx, or network)."}, []string{"code_class"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_outbox_sent_total",
+			Help: "Outbox rows tried, by mail kind, result (sent, deferred, failed) and recipient domain class (gmail, microsoft, yahoo, icloud, other)."},
+			[]string{"kind", "result", "domain_class"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ballotd_smtp_send_seconds",
 			Help: "Time of one SMTP transaction (MAIL, RCPT, DATA), including a dial.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballotd_imap_reconnects_total",
@@ -67,7 +72,7 @@ func newObserver(st *ballots.Store) *observer {
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_scheduler_steps_total",
 			Help: "Scheduled steps taken by this replica, by step."}, []string{"step"}),
 	}
-	o.reg.MustRegister(o.received, o.votes, o.sends, o.latency, o.reconnects, o.steps, o, buildInfo(),
+	o.reg.MustRegister(o.received, o.votes, o.sends, o.outcomes, o.latency, o.reconnects, o.steps, o, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
 }
@@ -114,6 +119,9 @@ func (o *observer) attach(d *daemon) {
 			o.smtpErr = ""
 		}
 		o.mu.Unlock()
+	}
+	d.outbox.Finished = func(kind templates.Kind, domainClass string, res ballots.SendResult) {
+		o.outcomes.WithLabelValues(string(kind), res.Status, domainClass).Inc()
 	}
 	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
 		o.mu.Lock()
