@@ -90,6 +90,22 @@ func newObserver(st *ballots.Store) *observer {
 
 // attach sets the daemon's hooks to count into o.
 func (o *observer) attach(d *daemon) {
+	o.attachReader(d)
+	o.attachOutbox(d)
+	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
+		o.mu.Lock()
+		o.leading = leading
+		o.mu.Unlock()
+		for step, n := range map[string]int{"vetting": len(rep.Vetting), "open": len(rep.Opened), "remind": len(rep.Reminded), "close": len(rep.Closed)} {
+			if n > 0 {
+				o.steps.WithLabelValues(step).Add(float64(n))
+			}
+		}
+	}
+}
+
+// attachReader sets the mailbox reader's hooks.
+func (o *observer) attachReader(d *daemon) {
 	d.reader.Processor.Handled = func(r inbound.Result) {
 		o.received.WithLabelValues(string(r.Class), r.Outcome).Inc()
 		if r.Class == message.ClassVote && r.Outcome == inbound.OutcomeCounted {
@@ -116,6 +132,10 @@ func (o *observer) attach(d *daemon) {
 		o.imapErr = err.Error()
 		o.mu.Unlock()
 	}
+}
+
+// attachOutbox sets the outbox's hooks.
+func (o *observer) attachOutbox(d *daemon) {
 	d.outbox.Sent = func(err error, took time.Duration) {
 		o.latency.Observe(took.Seconds())
 		class := "2xx"
@@ -138,16 +158,6 @@ func (o *observer) attach(d *daemon) {
 	}
 	d.outbox.Finished = func(kind templates.Kind, domainClass string, res ballots.SendResult) {
 		o.outcomes.WithLabelValues(string(kind), res.Status, domainClass).Inc()
-	}
-	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
-		o.mu.Lock()
-		o.leading = leading
-		o.mu.Unlock()
-		for step, n := range map[string]int{"vetting": len(rep.Vetting), "open": len(rep.Opened), "remind": len(rep.Reminded), "close": len(rep.Closed)} {
-			if n > 0 {
-				o.steps.WithLabelValues(step).Add(float64(n))
-			}
-		}
 	}
 }
 
