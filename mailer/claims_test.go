@@ -214,3 +214,81 @@ func TestDeliveryByDomainCountsBouncesAndComplaints(t *testing.T) {
 		t.Errorf("gmail %+v; want 2 sent, 1 bounced (unknown_mailbox), 1 complaint", g)
 	}
 }
+
+// The database dies between a send and its record and does not come back
+// before a shutdown: the writes of results are given up after their tries,
+// Run returns, and nothing was sent twice; once the database is back,
+// every row is sent or still waiting to be (after its lease), none lost.
+func TestShutdownWithTheDatabaseDead(t *testing.T) {
+	if testing.Short() {
+		testenv.Skip(t, "-short: starts its own PostgreSQL")
+	}
+	ctx := context.Background()
+	cl, err := pgtemp.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	st, err := ballots.Open(ctx, cl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	openRaceIn(t, st, n, func(int) string { return "example.net" })
+	paused := make(chan struct{})
+	r := startRelay(t, &relay{onData: func(k int, _ string) (*smtp.SMTPError, bool) {
+		if k == 5 {
+			if err := cl.Pause(ctx); err != nil {
+				t.Errorf("pause: %v", err)
+			}
+			close(paused)
+		}
+		return nil, false
+	}})
+	gaveUp := make(chan struct{})
+	ob := outboxTo(st, r.addr, 2)
+	ob.Poll = 20 * time.Millisecond
+	ob.RecordTimeout = 500 * time.Millisecond
+	ob.Logger = slog.New(signalHandler{Handler: slog.Default().Handler(), msg: "record send results: given up", once: &sync.Once{}, seen: gaveUp})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(runCtx) }()
+	<-paused
+	select {
+	case <-gaveUp:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the write of results was not given up")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Run did not return with the database dead")
+	}
+	if err := cl.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := r.received()
+	for rcpt, k := range got {
+		if k != 1 {
+			t.Errorf("%s received %d copies; want 1", rcpt, k)
+		}
+	}
+	states := rowStates(t, st)
+	if len(states) != n {
+		t.Fatalf("%d rows; want %d", len(states), n)
+	}
+	for rcpt, s := range states {
+		switch {
+		case s.Status == ballots.OutboxFailed:
+			t.Errorf("%s: failed (%s); a dead database fails no row", rcpt, s.Reply)
+		case s.Status == ballots.OutboxSent && got[rcpt] != 1:
+			t.Errorf("%s: sent on record, received %d times", rcpt, got[rcpt])
+		}
+	}
+}

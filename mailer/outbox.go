@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,10 +241,10 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		if len(pending) == 0 {
 			return
 		}
-		var changed int
-		err := o.retry(rctx, "record send results", func(ctx context.Context) (err error) {
-			changed, err = o.Store.RecordResults(ctx, pending)
-			return err
+		// A try given up on may still be running: it gets its own copy.
+		batch := slices.Clone(pending)
+		changed, err := o.retry(rctx, "record send results", func(ctx context.Context) (int, error) {
+			return o.Store.RecordResults(ctx, batch)
 		})
 		if err != nil {
 			// The rows stay sending until their lease ends and go out
@@ -275,8 +276,8 @@ loop:
 	}
 	flush()
 	if len(released) > 0 {
-		err := o.retry(rctx, "release claimed rows", func(ctx context.Context) error {
-			return o.Store.ReleaseOutbox(ctx, released)
+		_, err := o.retry(rctx, "release claimed rows", func(ctx context.Context) (int, error) {
+			return 0, o.Store.ReleaseOutbox(ctx, released)
 		})
 		if err != nil {
 			o.Logger.Error("release claimed rows: given up; they go out when their lease ends", "rows", len(released), "err", err)
@@ -296,19 +297,38 @@ type claimedRow struct {
 const recordTries = 5
 
 // retry runs write up to recordTries times, each under RecordTimeout,
-// pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last error.
-func (o *Outbox) retry(ctx context.Context, what string, write func(context.Context) error) error {
+// pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last
+// result. A try whose write does not return within RecordTimeout and a
+// second is given up on (and left to finish or fail in the background):
+// the driver cannot always end a query on time, as when the network
+// drops every packet and the cancel request cannot reach the server.
+func (o *Outbox) retry(ctx context.Context, what string, write func(context.Context) (int, error)) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
 	pause := 250 * time.Millisecond
-	var err error
 	for try := 1; ; try++ {
 		tctx, cancel := context.WithTimeout(ctx, o.RecordTimeout)
-		err = write(tctx)
-		cancel()
-		if err == nil || try == recordTries {
-			return err
+		done := make(chan result, 1)
+		go func() {
+			defer cancel()
+			n, err := write(tctx)
+			done <- result{n, err}
+		}()
+		var r result
+		t := time.NewTimer(o.RecordTimeout + time.Second)
+		select {
+		case r = <-done:
+		case <-t.C:
+			r.err = fmt.Errorf("no answer from the database within %s", o.RecordTimeout)
 		}
-		o.Logger.Warn(what+": will try again", "try", try, "err", err)
-		t := time.NewTimer(pause)
+		t.Stop()
+		if r.err == nil || try == recordTries {
+			return r.n, r.err
+		}
+		o.Logger.Warn(what+": will try again", "try", try, "err", r.err)
+		t = time.NewTimer(pause)
 		<-t.C
 		pause *= 2
 	}
