@@ -13,6 +13,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/pgtemp"
 	"github.com/ballotd/ballotd/internal/testenv"
+	"github.com/ballotd/ballotd/mailer"
 )
 
 // A holder whose lease ran out, and whose rows another claimer took since,
@@ -289,6 +290,55 @@ func TestShutdownWithTheDatabaseDead(t *testing.T) {
 			t.Errorf("%s: failed (%s); a dead database fails no row", rcpt, s.Reply)
 		case s.Status == ballots.OutboxSent && got[rcpt] != 1:
 			t.Errorf("%s: sent on record, received %d times", rcpt, got[rcpt])
+		}
+	}
+}
+
+// Rows claimed together behind a per-domain limit slower than their lease
+// (the 784 of 786 rows sent with attempts = 2): a row whose lease
+// ran out while it waited is not sent under that claim but claimed again,
+// so every recipient gets one copy and every row ends sent after one
+// attempt.
+func TestRowsOutlivingTheirLeaseAreSentOnceAfterOneAttempt(t *testing.T) {
+	const n = 24
+	st := openRaceOf(t, n, func(int) string { return "slow.example" })
+	r := startRelay(t, &relay{})
+	ob := outboxTo(st, r.addr, 2)
+	ob.Batch = n
+	ob.Lease = 500 * time.Millisecond
+	ob.Poll = 20 * time.Millisecond
+	ob.Limits = mailer.NewLimits(0, map[string]float64{"slow.example": 20}) // 1.2 s for all, over twice the lease
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		counts, err := st.OutboxCounts(ctx)
+		sent := 0
+		for _, c := range counts {
+			if c.Status == ballots.OutboxSent {
+				sent += c.Count
+			}
+		}
+		if err == nil && sent == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox %+v (%v); want all %d sent", counts, err, n)
+		}
+	}
+	got := r.received()
+	if len(got) != n {
+		t.Errorf("relay got mail for %d recipients; want %d", len(got), n)
+	}
+	for rcpt, k := range got {
+		if k != 1 {
+			t.Errorf("%s received %d copies; want 1", rcpt, k)
+		}
+	}
+	for rcpt, s := range rowStates(t, st) {
+		if s.Attempts != 1 {
+			t.Errorf("%s: %s after %d attempts; want 1", rcpt, s.Status, s.Attempts)
 		}
 	}
 }

@@ -343,6 +343,15 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 	row := c.OutboxRow
 	res := ballots.SendResult{ID: row.ID, Claim: row.Claim}
 	attempt := row.Attempts + 1
+	// Too late to send under this claim, before or after waiting for the
+	// limits: the row may be claimed again already, and a send now could
+	// be a second one. Checked first too, so that a row that waited out
+	// its lease in the queue is neither rendered nor takes a turn of the
+	// limits.
+	late := func() bool { return time.Until(c.until) < leaseMargin(o.Lease) }
+	if late() {
+		return ballots.SendResult{}, true
+	}
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
 		res.Reply, res.Reason = "render: "+err.Error(), ballots.ReasonOther
@@ -363,10 +372,8 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 			return res, false
 		}
 	}
-	if time.Until(c.until) < leaseMargin(o.Lease) {
-		// Too late to send under this claim: the row may be claimed
-		// again already, and a send now could be a second one.
-		o.Logger.Debug("outbox lease ran out before the send; left for a new claim", "id", row.ID)
+	if late() {
+		o.Logger.Debug("outbox lease ran out waiting for the limits; left for a new claim", "id", row.ID)
 		return ballots.SendResult{}, true
 	}
 	start := time.Now()
