@@ -19,8 +19,9 @@ type DomainDelivery struct {
 	Sent int `json:"sent"`
 	// Deferred is refused for now (to be tried again) or reported delayed.
 	Deferred int `json:"deferred"`
-	// Bounced is refused for good: failed at the relay, or a hard bounce
-	// reported afterwards (a delivery status notification).
+	// Bounced is refused for good: failed at the relay, or a hard or 5.x.x
+	// bounce reported afterwards (a delivery status notification), as
+	// `ballotd ballots` counts them.
 	Bounced int `json:"bounced"`
 	// Pending is not tried yet (queued or being sent).
 	Pending int `json:"pending"`
@@ -88,7 +89,7 @@ func deliveryByDomain(ctx context.Context, q sqlx.QueryerContext, scope string, 
 	}
 	err := sqlx.SelectContext(ctx, q, &groups, `SELECT `+domainClassSQL("o.recipient")+` AS class,
 			CASE
-				WHEN o.status = 'failed' OR o.bounce_hard THEN 'bounced'
+				WHEN o.status = 'failed' OR o.bounce_hard OR o.bounce_status LIKE '5.%' THEN 'bounced'
 				WHEN o.status = 'deferred' OR o.bounce_status <> '' THEN 'deferred'
 				WHEN o.status = 'sent' THEN 'sent'
 				ELSE 'pending'
