@@ -15,6 +15,9 @@ type BounceInput struct {
 	Hard       bool   // permanent (5.x.x): the address does not take mail
 	Status     string // RFC 3463 status, e.g. "5.1.1" ("" when none was given)
 	Diagnostic string // the remote server's words
+	// Complaint says the report is a recipient's abuse report (RFC 5965
+	// feedback report, a provider's feedback loop), not a failed delivery.
+	Complaint bool
 }
 
 // BounceRecord is what recording a bounce found and did.
@@ -35,10 +38,16 @@ func RecordBounce(ctx context.Context, tx *sqlx.Tx, b BounceInput) (BounceRecord
 	if !b.Hard {
 		soft = 1
 	}
+	reason := ClassifyFailure(0, b.Status, b.Diagnostic)
+	if reason == ReasonNetwork {
+		reason = ReasonOther // a report came back: the network was not the trouble
+	}
 	err := tx.QueryRowxContext(ctx, `UPDATE outbox SET bounce_status = $2, bounce_diagnostic = $3, bounce_hard = bounce_hard OR $4,
-			soft_bounces = soft_bounces + $5, bounced_at = now(), bounce_inbound_id = $6
+			soft_bounces = soft_bounces + $5, bounced_at = now(), bounce_inbound_id = $6,
+			reason = CASE WHEN $7 THEN reason ELSE $8 END, complaint = complaint OR $7
 		WHERE id = $1 RETURNING member_id, recipient`,
-		b.OutboxID, truncate(b.Status, 20), truncate(b.Diagnostic, 1000), b.Hard, soft, nullID(b.InboundID)).Scan(&member, &rec.Recipient)
+		b.OutboxID, truncate(b.Status, 20), truncate(b.Diagnostic, 1000), b.Hard, soft, nullID(b.InboundID),
+		b.Complaint, reason).Scan(&member, &rec.Recipient)
 	if err != nil {
 		return rec, notFound(err, fmt.Sprintf("bounce of outbox %d", b.OutboxID))
 	}

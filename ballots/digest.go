@@ -39,6 +39,9 @@ type Digest struct {
 	// Questionnaires: approved candidates of races not open yet who stay
 	// off the ballot until their questionnaire passes (standing state).
 	Questionnaires []DigestQuestionnaire `json:"questionnaires,omitempty"`
+	// Delivery is the open races' mail by recipient domain class
+	// (standing state, like Open).
+	Delivery DomainDeliveries `json:"delivery"`
 }
 
 // DigestQuestionnaire is an approved candidate waiting on their policy
@@ -207,7 +210,8 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			       left(CASE WHEN detail <> '' THEN detail ELSE subject END, 200) AS detail, received_at AS at
 			FROM inbound_messages WHERE (quarantined OR class = 'bounce') AND received_at > $1
 			UNION ALL
-			SELECT 'failed', id, recipient, left(coalesce(last_code::text || ' ', '') || last_reply, 200), next_attempt
+			SELECT 'failed', id, recipient, left(CASE WHEN last_reply LIKE last_code::text || ' %' THEN last_reply
+				ELSE coalesce(last_code::text || ' ', '') || last_reply END, 200), next_attempt
 			FROM outbox WHERE status = 'failed' AND next_attempt > $1
 		) p ORDER BY at, id LIMIT 50`, since); err != nil {
 		return d, fmt.Errorf("digest: problems: %w", err)
@@ -223,6 +227,9 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 			WHERE r.status = 'open' AND o.id IS NOT NULL AND b.id IN `+mayBeUndelivered+`) u
 		WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`, undeliveredFirst); err != nil {
 		return d, fmt.Errorf("digest: undelivered ballots: %w", err)
+	}
+	if d.Delivery, err = deliveryByDomain(ctx, q, scopeOpenRaces); err != nil {
+		return d, fmt.Errorf("digest: %w", err)
 	}
 	var closed []Race
 	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
@@ -384,6 +391,7 @@ func (d Digest) Mail() templates.Digest {
 	for _, u := range d.Undelivered {
 		m.Undelivered = append(m.Undelivered, templates.DigestUndelivered{Reason: u.Reason, Count: u.Count, Addresses: u.Addresses})
 	}
+	m.Delivery = d.Delivery.Mail()
 	return m
 }
 

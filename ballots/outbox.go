@@ -69,7 +69,11 @@ type OutboxRow struct {
 	Nonce          []byte          `db:"nonce"`
 	RaceID         sql.NullInt64   `db:"race_id"`
 	Data           json.RawMessage `db:"data"`
-	Attempts       int             `db:"attempts"`
+	// Attempts is how many times the row was tried before this claim.
+	Attempts int `db:"attempts"`
+	// Claim is this claim's token: only a result or release carrying it
+	// changes the row (see RecordResults).
+	Claim int64 `db:"claim"`
 	// NextAttempt is when the row came due: with ID, its place in the queue.
 	NextAttempt time.Time `db:"next_attempt"`
 }
@@ -83,7 +87,10 @@ type ClaimCursor struct {
 
 // ClaimOutbox leases up to limit rows that are due (queued, deferred past
 // their time, or sending with an expired lease, i.e. left by a crashed
-// worker) for lease. FOR UPDATE SKIP LOCKED lets several workers and
+// worker) for lease, each under a new claim token. A claim is not an
+// attempt: attempts counts sends tried (RecordResults), so a row that
+// waited out its lease behind a rate limit and is claimed again has lost
+// nothing. FOR UPDATE SKIP LOCKED lets several workers and
 // replicas claim side by side without taking the same row. The two kinds
 // of due rows are found separately so that each walks its own partial
 // index (outbox_ready, outbox_leased) instead of sorting the whole queue.
@@ -124,12 +131,12 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 		), due AS (
 			(SELECT id FROM expired) UNION ALL (SELECT id FROM ready) LIMIT $1
 		), claimed AS (
-			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
+			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', claim = nextval('outbox_claims')
 			FROM due WHERE o.id = due.id
-			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.next_attempt
+			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.claim, o.next_attempt
 		)
 		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, coalesce(m.district, '') AS member_district, c.ballot_id,
-		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.next_attempt
+		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.claim, c.next_attempt
 		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
 		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)
 	if err != nil {
@@ -143,17 +150,29 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 	return rows, cur, nil
 }
 
+// Claimed names one claim of one row: a row and the token its claim wrote.
+type Claimed struct {
+	ID    int64
+	Claim int64
+}
+
 // ReleaseOutbox gives claimed rows that were not tried back to the queue,
-// due now and without counting the attempt (a shutdown is not a failure).
-func (s *Store) ReleaseOutbox(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
+// due now (a shutdown is not a failure). A row claimed by someone else
+// since is left alone.
+func (s *Store) ReleaseOutbox(ctx context.Context, rows []Claimed) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
-			attempts = greatest(attempts - 1, 0), lease_until = NULL, next_attempt = now()
-		WHERE id = ANY($1) AND status = 'sending'`, pq.Array(ids))
+	ids, claims := make([]int64, len(rows)), make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i], claims[i] = r.ID, r.Claim
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = CASE WHEN o.attempts = 0 THEN 'queued' ELSE 'deferred' END,
+			lease_until = NULL, next_attempt = now()
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`, pq.Array(ids), pq.Array(claims))
 	if err != nil {
-		return fmt.Errorf("release %d claimed outbox rows: %w", len(ids), err)
+		return fmt.Errorf("release %d claimed outbox rows: %w", len(rows), err)
 	}
 	return nil
 }
@@ -161,40 +180,55 @@ func (s *Store) ReleaseOutbox(ctx context.Context, ids []int64) error {
 // SendResult is what happened to one claimed row.
 type SendResult struct {
 	ID     int64
+	Claim  int64     // the claim the row was sent under (OutboxRow.Claim)
 	Status string    // OutboxSent, OutboxDeferred or OutboxFailed
 	Code   int       // the SMTP reply code, 0 for a network error
 	Reply  string    // the server's reply or the error
 	Next   time.Time // when to try again, for OutboxDeferred
+	// Reason is the failure's class (FailureReasons), "" when sent.
+	Reason string
 }
 
-// RecordResults records the outcome of claimed rows in one statement.
-func (s *Store) RecordResults(ctx context.Context, results []SendResult) error {
+// RecordResults records the outcome of claimed rows in one statement and
+// counts each as one attempt. Only rows still held under the result's
+// claim change: a holder whose lease ran out and whose row was claimed
+// again since (by another worker or replica) records nothing, so it cannot
+// overwrite the current holder's outcome. It returns how many rows changed.
+func (s *Store) RecordResults(ctx context.Context, results []SendResult) (int, error) {
 	if len(results) == 0 {
-		return nil
+		return 0, nil
 	}
 	ids := make([]int64, len(results))
 	statuses := make([]string, len(results))
 	codes := make([]int64, len(results))
 	replies := make([]string, len(results))
 	nexts := make([]string, len(results))
+	claims := make([]int64, len(results))
+	reasons := make([]string, len(results))
 	for i, r := range results {
 		ids[i], statuses[i], codes[i], replies[i] = r.ID, r.Status, int64(r.Code), truncate(r.Reply, 1000)
+		claims[i], reasons[i] = r.Claim, r.Reason
 		next := r.Next
 		if next.IsZero() {
 			next = time.Now()
 		}
 		nexts[i] = next.UTC().Format(time.RFC3339Nano)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
-			next_attempt = u.next, lease_until = NULL,
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
+			next_attempt = u.next, lease_until = NULL, attempts = o.attempts + 1, reason = u.reason,
 			sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE o.sent_at END
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, status, code, reply, next)
-		WHERE o.id = u.id AND o.status = 'sending'`,
-		pq.Array(ids), pq.Array(statuses), pq.Array(codes), pq.Array(replies), pq.Array(nexts))
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
+			AS u(id, status, code, reply, next, claim, reason)
+		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`,
+		pq.Array(ids), pq.Array(statuses), pq.Array(codes), pq.Array(replies), pq.Array(nexts), pq.Array(claims), pq.Array(reasons))
 	if err != nil {
-		return fmt.Errorf("record %d send results: %w", len(results), err)
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	return int(n), nil
 }
 
 // OutboxCount is the number of outbox rows of one kind in one status.
@@ -202,8 +236,8 @@ type OutboxCount struct {
 	Kind   string `db:"kind" json:"kind"`
 	Status string `db:"status" json:"status"`
 	Count  int    `db:"count" json:"count"`
-	// Attempts is the sum of the rows' tries so far (a row is tried once
-	// it is claimed; a release for shutdown does not count).
+	// Attempts is the sum of the rows' tries so far (a send tried and
+	// recorded; a claim, a lease run out or a release does not count).
 	Attempts int `db:"attempts" json:"attempts"`
 }
 

@@ -75,7 +75,7 @@ func (p *Processor) bounce(ctx context.Context, tx *sqlx.Tx, id int64, m *messag
 		out.Detail = fmt.Sprintf("delivery report for no message of ours (status %q, recipient %q)", b.Status, b.Recipient)
 		return out, false, nil
 	}
-	rec, err := ballots.RecordBounce(ctx, tx, ballots.BounceInput{OutboxID: oid, InboundID: id, Hard: b.Hard, Status: b.Status, Diagnostic: b.Diagnostic})
+	rec, err := ballots.RecordBounce(ctx, tx, ballots.BounceInput{OutboxID: oid, InboundID: id, Hard: b.Hard, Status: b.Status, Diagnostic: b.Diagnostic, Complaint: b.Complaint})
 	if errors.Is(err, ballots.ErrNotFound) {
 		out.Outcome = OutcomeIgnored
 		out.Detail = fmt.Sprintf("delivery report for outbox %d, which does not exist", oid)

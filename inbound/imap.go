@@ -45,6 +45,10 @@ type Reader struct {
 	Logger    *slog.Logger
 	// Polled, when set, is called after every completed pass.
 	Polled func(handled int)
+	// Backlog, when set, is called with how many messages past the
+	// cursor are still to be handled: after each search, and after each
+	// batch of a pass (metrics).
+	Backlog func(unread int)
 	// Reconnecting, when set, is called each time a session ended and
 	// the reader is about to reconnect (metrics).
 	Reconnecting func(err error)
@@ -178,6 +182,9 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 		batch = 50
 	}
 	handled := 0
+	if r.Backlog != nil {
+		r.Backlog(len(uids))
+	}
 	for len(uids) > 0 && ctx.Err() == nil {
 		n := min(batch, len(uids))
 		chunk := uids[:n]
@@ -203,6 +210,9 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 			handled++
 		}
 		r.markSeen(s, done)
+		if r.Backlog != nil {
+			r.Backlog(len(uids))
+		}
 	}
 	return handled, ctx.Err()
 }

@@ -127,10 +127,10 @@ func BenchmarkClaimRecord(b *testing.B) {
 				}
 				results = results[:0]
 				for _, r := range claimed {
-					results = append(results, ballots.SendResult{ID: r.ID, Status: ballots.OutboxSent, Code: 250, Reply: "ok"})
+					results = append(results, ballots.SendResult{ID: r.ID, Claim: r.Claim, Status: ballots.OutboxSent, Code: 250, Reply: "ok"})
 				}
 				t0 = time.Now()
-				if err := st.RecordResults(ctx, results); err != nil {
+				if _, err := st.RecordResults(ctx, results); err != nil {
 					b.Fatal(err)
 				}
 				recordTime += time.Since(t0)

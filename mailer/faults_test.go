@@ -140,8 +140,15 @@ func (s *relaySession) Data(rd io.Reader) error {
 // domain of member i is domain(i)), and returns the store.
 func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 	t.Helper()
-	ctx := context.Background()
 	st := testenv.Store(t)
+	openRaceIn(t, st, n, domain)
+	return st
+}
+
+// openRaceIn is openRaceOf in the migrated store st.
+func openRaceIn(t *testing.T, st *ballots.Store, n int, domain func(i int) string) {
+	t.Helper()
+	ctx := context.Background()
 	var csv strings.Builder
 	csv.WriteString("email,name,district\n")
 	for i := 1; i <= n; i++ {
@@ -160,7 +167,6 @@ func openRaceOf(t *testing.T, n int, domain func(i int) string) *ballots.Store {
 	if got, err := st.OpenRace(ctx, "MA-SEN"); err != nil || got != n {
 		t.Fatalf("open race: %d ballots, %v; want %d", got, err, n)
 	}
-	return st
 }
 
 func outboxTo(st *ballots.Store, addr string, workers int) *mailer.Outbox {
@@ -187,12 +193,13 @@ type rowState struct {
 	Code      int    `db:"code"`
 	Reply     string `db:"last_reply"`
 	Attempts  int    `db:"attempts"`
+	Reason    string `db:"reason"`
 }
 
 func rowStates(t *testing.T, st *ballots.Store) map[string]rowState {
 	t.Helper()
 	var rows []rowState
-	if err := testenv.DB(t, st).Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts FROM outbox`); err != nil {
+	if err := testenv.DB(t, st).Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts, reason FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]rowState{}
@@ -321,17 +328,17 @@ func TestRejectingRelayRecordsEveryFailure(t *testing.T) {
 		switch {
 		case i%4 == 0:
 			rcpt = fmt.Sprintf("member%d@gone.example", i)
-			want = rowState{Status: ballots.OutboxFailed, Code: 550, Reply: "550 no such user " + rcpt}
+			want = rowState{Status: ballots.OutboxFailed, Code: 550, Reply: "550 5.1.1 no such user " + rcpt, Reason: ballots.ReasonUnknownMailbox}
 		case i == 5:
 			rcpt = "member5@example.net"
-			want = rowState{Status: ballots.OutboxFailed, Code: 554, Reply: "554 message refused by policy"}
+			want = rowState{Status: ballots.OutboxFailed, Code: 554, Reply: "554 5.7.1 message refused by policy", Reason: ballots.ReasonPolicy}
 		default:
 			rcpt = fmt.Sprintf("member%d@example.net", i)
 			want = rowState{Status: ballots.OutboxSent, Code: 250}
 		}
 		s := states[rcpt]
-		if s.Status != want.Status || s.Code != want.Code || (want.Reply != "" && s.Reply != want.Reply) {
-			t.Errorf("%s: %s %d %q; want %s %d %q", rcpt, s.Status, s.Code, s.Reply, want.Status, want.Code, want.Reply)
+		if s.Status != want.Status || s.Code != want.Code || (want.Reply != "" && s.Reply != want.Reply) || s.Reason != want.Reason {
+			t.Errorf("%s: %s %d %q %q; want %s %d %q %q", rcpt, s.Status, s.Code, s.Reply, s.Reason, want.Status, want.Code, want.Reply, want.Reason)
 		}
 		if s.Attempts != 1 {
 			t.Errorf("%s: %d attempts; a final answer needs no retry", rcpt, s.Attempts)
@@ -355,8 +362,8 @@ func TestThrottledForeverGivesUpWithReason(t *testing.T) {
 	ob.MaxAttempts = 3
 	drainUntilSettled(t, ob, st, 5)
 	for rcpt, s := range rowStates(t, st) {
-		if s.Status != ballots.OutboxFailed || s.Code != 452 || s.Attempts != 3 ||
-			s.Reply != "gave up after 3 attempts: 452 too many recipients today" {
+		if s.Status != ballots.OutboxFailed || s.Code != 452 || s.Attempts != 3 || s.Reason != ballots.ReasonThrottled ||
+			s.Reply != "gave up after 3 attempts: 452 4.5.3 too many recipients today" {
 			t.Errorf("%s: %+v; want failed 452 after 3 attempts with the reply", rcpt, s)
 		}
 	}
@@ -372,7 +379,7 @@ func TestReleaseReturnsUntriedRows(t *testing.T) {
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("claim: %d rows, %v", len(rows), err)
 	}
-	if err := st.ReleaseOutbox(ctx, []int64{rows[0].ID, rows[1].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: rows[0].ID, Claim: rows[0].Claim}, {ID: rows[1].ID, Claim: rows[1].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	for rcpt, s := range rowStates(t, st) {
@@ -395,7 +402,7 @@ func TestClaimCursorFindsRowsBehindIt(t *testing.T) {
 	if err != nil || len(first) != 2 || cur.ID != first[1].ID {
 		t.Fatalf("first claim: %d rows, cursor %+v, %v", len(first), cur, err)
 	}
-	if err := st.ReleaseOutbox(ctx, []int64{first[0].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: first[0].ID, Claim: first[0].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	// The released row is due again now, i.e. after the cursor in time:
@@ -439,7 +446,7 @@ func TestRunSendsRowsReleasedBehindIt(t *testing.T) {
 	}
 	waitFor(8)
 	// Give it back, due at its old place in the order: behind the cursor.
-	if err := st.ReleaseOutbox(ctx, []int64{held[0].ID}); err != nil {
+	if err := st.ReleaseOutbox(ctx, []ballots.Claimed{{ID: held[0].ID, Claim: held[0].Claim}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := testenv.DB(t, st).Exec(`UPDATE outbox SET next_attempt = $1 WHERE id = $2`, held[0].NextAttempt, held[0].ID); err != nil {

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Outbox sends what the outbox holds. One feeder claims due rows in
@@ -33,6 +35,11 @@ type Outbox struct {
 	Poll      time.Duration // wait when nothing is due, default 500ms
 	// MaxAttempts is when a temporary failure becomes final, default 12.
 	MaxAttempts int
+	// RecordTimeout bounds one try to write results or releases back,
+	// default 5 seconds; a write is tried recordTries times with a growing
+	// pause between, then given up and logged, so a dead database holds
+	// a shutdown for well under a minute.
+	RecordTimeout time.Duration
 	// Limits, when set, paces sending: one global rate shared by every
 	// worker, and optional per-recipient-domain rates.
 	Limits *Limits
@@ -40,6 +47,10 @@ type Outbox struct {
 	// Sent, when set, is called after every SMTP attempt with its error
 	// (nil: accepted) and how long it took (metrics).
 	Sent func(err error, took time.Duration)
+	// Finished, when set, is called with each row's outcome as it is
+	// decided, with the row's kind and its recipient's domain class
+	// (ballots.DomainClass): metrics.
+	Finished func(kind templates.Kind, domainClass string, res ballots.SendResult)
 
 	wake chan struct{}
 	once sync.Once
@@ -61,6 +72,9 @@ func (o *Outbox) defaults() {
 		}
 		if o.MaxAttempts <= 0 {
 			o.MaxAttempts = 12
+		}
+		if o.RecordTimeout <= 0 {
+			o.RecordTimeout = 5 * time.Second
 		}
 		if o.Logger == nil {
 			o.Logger = slog.Default()
@@ -115,16 +129,18 @@ func (o *Outbox) claimSize() int {
 // pump runs the feeder, the workers and the recorder until ctx ends or,
 // when drain is set, until a claim finds nothing due.
 func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
-	rows := make(chan ballots.OutboxRow, 2*o.Batch)
+	rows := make(chan claimedRow, 2*o.Batch)
 	results := make(chan ballots.SendResult, 4*o.Batch)
 	var (
 		mu       sync.Mutex
-		released []int64
+		released []ballots.Claimed
 		feedErr  error
 	)
-	release := func(ids ...int64) {
+	release := func(rs ...ballots.OutboxRow) {
 		mu.Lock()
-		released = append(released, ids...)
+		for _, r := range rs {
+			released = append(released, ballots.Claimed{ID: r.ID, Claim: r.Claim})
+		}
 		mu.Unlock()
 	}
 
@@ -135,6 +151,9 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		var cur ballots.ClaimCursor
 		for ctx.Err() == nil {
 			size := o.claimSize()
+			// The lease is counted from before the claim, so a holder's
+			// view of it never outlasts the database's.
+			until := time.Now().Add(o.Lease)
 			batch, next, err := o.Store.ClaimOutboxAfter(ctx, cur, size, o.Lease)
 			if err == nil && len(batch) < size && cur != (ballots.ClaimCursor{}) {
 				// Short after the cursor: look again from the start of the queue.
@@ -171,11 +190,9 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			}
 			for i, row := range batch {
 				select {
-				case rows <- row:
+				case rows <- claimedRow{row, until}:
 				case <-ctx.Done():
-					for _, r := range batch[i:] {
-						release(r.ID)
-					}
+					release(batch[i:]...)
 					return
 				}
 			}
@@ -191,17 +208,22 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			s := o.NewSender()
 			defer closeSender(s)
 			var buf bytes.Buffer
-			for row := range rows {
+			for c := range rows {
 				if ctx.Err() != nil {
-					release(row.ID)
+					release(c.OutboxRow)
 					continue
 				}
-				res, ok := o.sendOne(ctx, s, row, &buf)
+				res, ok := o.sendOne(ctx, s, c, &buf)
 				if !ok {
-					release(row.ID)
+					release(c.OutboxRow)
 					continue
 				}
-				results <- res
+				if res.ID != 0 {
+					if o.Finished != nil {
+						o.Finished(c.Kind, ballots.DomainClass(c.Recipient), res)
+					}
+					results <- res
+				}
 			}
 		}()
 	}
@@ -219,8 +241,18 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		if len(pending) == 0 {
 			return
 		}
-		if err := o.Store.RecordResults(rctx, pending); err != nil {
-			o.Logger.Error("record send results", "rows", len(pending), "err", err)
+		// A try given up on may still be running: it gets its own copy.
+		batch := slices.Clone(pending)
+		changed, err := o.retry(rctx, "record send results", func(ctx context.Context) (int, error) {
+			return o.Store.RecordResults(ctx, batch)
+		})
+		if err != nil {
+			// The rows stay sending until their lease ends and go out
+			// again then, with the same Message-ID.
+			o.Logger.Error("record send results: given up", "rows", len(pending), "err", err)
+		} else if changed < len(pending) {
+			o.Logger.Warn("send results of rows claimed again by another holder not recorded",
+				"rows", len(pending)-changed)
 		}
 		total += len(pending)
 		pending = pending[:0]
@@ -244,23 +276,88 @@ loop:
 	}
 	flush()
 	if len(released) > 0 {
-		if err := o.Store.ReleaseOutbox(rctx, released); err != nil {
-			o.Logger.Error("release claimed rows", "rows", len(released), "err", err)
+		_, err := o.retry(rctx, "release claimed rows", func(ctx context.Context) (int, error) {
+			return 0, o.Store.ReleaseOutbox(ctx, released)
+		})
+		if err != nil {
+			o.Logger.Error("release claimed rows: given up; they go out when their lease ends", "rows", len(released), "err", err)
 		}
 	}
 	return total, feedErr
 }
 
+// claimedRow is a claimed row and when, by this process's clock, its
+// lease ends.
+type claimedRow struct {
+	ballots.OutboxRow
+	until time.Time
+}
+
+// recordTries is how often a write of results or releases is tried.
+const recordTries = 5
+
+// retry runs write up to recordTries times, each under RecordTimeout,
+// pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last
+// result. A try whose write does not return within RecordTimeout and a
+// second is given up on (and left to finish or fail in the background):
+// the driver cannot always end a query on time, as when the network
+// drops every packet and the cancel request cannot reach the server.
+func (o *Outbox) retry(ctx context.Context, what string, write func(context.Context) (int, error)) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	pause := 250 * time.Millisecond
+	for try := 1; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, o.RecordTimeout)
+		done := make(chan result, 1)
+		go func() {
+			defer cancel()
+			n, err := write(tctx)
+			done <- result{n, err}
+		}()
+		var r result
+		t := time.NewTimer(o.RecordTimeout + time.Second)
+		select {
+		case r = <-done:
+		case <-t.C:
+			r.err = fmt.Errorf("no answer from the database within %s", o.RecordTimeout)
+		}
+		t.Stop()
+		if r.err == nil || try == recordTries {
+			return r.n, r.err
+		}
+		o.Logger.Warn(what+": will try again", "try", try, "err", r.err)
+		t = time.NewTimer(pause)
+		<-t.C
+		pause *= 2
+	}
+}
+
 // sendOne renders, paces and sends one row. It reports false when ctx
-// ended while waiting for the rate limit: the row was not tried.
-func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, buf *bytes.Buffer) (ballots.SendResult, bool) {
-	res := ballots.SendResult{ID: row.ID}
+// ended while waiting for the rate limit: the row was not tried. A result
+// with ID 0 means the row was not tried because its lease ran out while it
+// waited: it is someone else's to send now (or this claimer's again,
+// under a new claim), and neither its state nor its attempts change.
+func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes.Buffer) (ballots.SendResult, bool) {
+	row := c.OutboxRow
+	res := ballots.SendResult{ID: row.ID, Claim: row.Claim}
+	attempt := row.Attempts + 1
+	// Too late to send under this claim, before or after waiting for the
+	// limits: the row may be claimed again already, and a send now could
+	// be a second one. Checked first too, so that a row that waited out
+	// its lease in the queue is neither rendered nor takes a turn of the
+	// limits.
+	late := func() bool { return time.Until(c.until) < leaseMargin(o.Lease) }
+	if late() {
+		return ballots.SendResult{}, true
+	}
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
-		res.Reply = "render: " + err.Error()
-		if errors.Is(err, ErrTransient) && row.Attempts < o.MaxAttempts {
+		res.Reply, res.Reason = "render: "+err.Error(), ballots.ReasonOther
+		if errors.Is(err, ErrTransient) && attempt < o.MaxAttempts {
 			// The data could not be loaded now (a database outage): later.
-			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
+			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
 			o.Logger.Warn("outbox render deferred", "id", row.ID, "kind", row.Kind, "err", err)
 			return res, true
 		}
@@ -275,6 +372,10 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 			return res, false
 		}
 	}
+	if late() {
+		o.Logger.Debug("outbox lease ran out waiting for the limits; left for a new claim", "id", row.ID)
+		return ballots.SendResult{}, true
+	}
 	start := time.Now()
 	err = s.Send(ctx, msg.From, msg.To, msg.Data)
 	if o.Sent != nil {
@@ -286,21 +387,30 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, row ballots.OutboxRow, b
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		res.Code, res.Reply = se.Code, fmt.Sprintf("%d %s", se.Code, se.Message)
+		// The reply as the server gave it, RFC 3463 enhanced code and all:
+		// "550 5.1.1 user unknown".
+		res.Code, res.Reply = se.Code, ballots.FormatReply(se.Code, se.EnhancedCode, se.Message)
+		res.Reason = ballots.ClassifyFailure(se.Code, ballots.ParseEnhanced(res.Reply), se.Message)
 		if se.Code/100 == 5 {
 			res.Status = ballots.OutboxFailed
 			return res, true
 		}
 	} else {
-		res.Reply = err.Error()
+		res.Reply, res.Reason = err.Error(), ballots.ClassifyFailure(0, "", err.Error())
 	}
-	if row.Attempts >= o.MaxAttempts {
+	if attempt >= o.MaxAttempts {
 		res.Status = ballots.OutboxFailed
-		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", row.Attempts, res.Reply)
+		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Reply)
 		return res, true
 	}
-	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(row.Attempts))
+	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
 	return res, true
+}
+
+// leaseMargin is how much of its lease a row must have left to be sent:
+// a tenth of the lease, at most 30 seconds, time for one SMTP transaction.
+func leaseMargin(lease time.Duration) time.Duration {
+	return min(lease/10, 30*time.Second)
 }
 
 // A result is recorded within recordInterval or once recordEvery results

@@ -543,6 +543,9 @@ type Digest struct {
 	Problems    []DigestProblem     `json:"problems"`
 	Results     []DigestResult      `json:"results"`
 	Undelivered []DigestUndelivered `json:"undelivered"`
+	// Delivery is the open races' mail by recipient domain class, the
+	// total last; none when no open race has mail.
+	Delivery []DigestDelivery `json:"delivery,omitempty"`
 	// HeldAnswers counts the automatic answers the rate limit held back
 	// since the last digest.
 	HeldAnswers int `json:"held_answers"`
@@ -654,4 +657,16 @@ type DigestUndelivered struct {
 	Reason    string   `json:"reason"`
 	Count     int      `json:"count"`
 	Addresses []string `json:"addresses"`
+}
+
+// DigestDelivery is one line of the digest's delivery table: the mail to
+// one class of recipient domains (gmail, microsoft, yahoo, icloud, other,
+// or total) and its top reasons ("unknown_mailbox 12, policy 3").
+type DigestDelivery struct {
+	Domains    string `json:"domains"`
+	Sent       int    `json:"sent"`
+	Deferred   int    `json:"deferred"`
+	Bounced    int    `json:"bounced"`
+	Complaints int    `json:"complaints"`
+	Reasons    string `json:"reasons"`
 }

@@ -42,7 +42,7 @@ func wantsHelp(args []string) bool {
 
 // commandNames are the top-level commands, in the order of usage.
 var commandNames = []string{"migrate", "check", "serve", "dev", "demo", "import", "wave", "waves", "candidate",
-	"candidates", "vet", "questionnaire", "races", "race", "tally", "ballots", "results", "outbox", "status", "send", "digest",
+	"candidates", "vet", "questionnaire", "races", "race", "tally", "ballots", "delivery", "results", "outbox", "status", "send", "digest",
 	"export", "bench", "quarantine", "prune", "version"}
 
 // commandUsage is the part of usage about the top-level command name: its

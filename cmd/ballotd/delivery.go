@@ -68,7 +68,8 @@ func writeDeliveries(w io.Writer, d ballots.BallotDeliveries) error {
 
 func deliveryDetail(b ballots.BallotDelivery) string {
 	code := ""
-	if b.Code != nil {
+	if b.Code != nil && !strings.HasPrefix(b.Reply, fmt.Sprintf("%d ", *b.Code)) {
+		// A reply stored whole starts with its code already.
 		code = fmt.Sprintf("%d ", *b.Code)
 	}
 	switch b.Status {

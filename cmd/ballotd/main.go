@@ -74,6 +74,8 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd ballots CODE [--json] [--status S]
                                            every eligible member's ballot: queued, sent, deferred,
                                            failed, bounced, unsubscribed or voted (when, never how)
+  ballotd delivery [--wave W] [--json]     sent, deferred, bounced and complaints by recipient domain
+                                           (gmail, microsoft, yahoo, icloud, other), top reasons
   ballotd results release CODE             announce a held wave's frozen results
   ballotd outbox [--json] [--failures 100] outbox rows by kind and status, and the failures
                                            (recipient, kind, SMTP code, reply)
@@ -206,7 +208,7 @@ var commands = map[string]func(context.Context, *env, []string) error{
 	"migrate": cmdMigrate, "check": cmdCheck, "serve": cmdServe, "dev": cmdDev, "demo": cmdDemo, "send": cmdSend,
 	"import": cmdImport, "waves": cmdWaves, "candidates": cmdCandidates, "vet": cmdVet, "races": cmdRaces,
 	"tally": cmdTally, "outbox": cmdOutbox, "status": cmdStatus, "digest": cmdDigest, "ballots": cmdBallots,
-	"export": cmdExport, "quarantine": cmdQuarantine, "prune": cmdPrune, "questionnaire": cmdQuestionnaire,
+	"delivery": cmdDelivery, "export": cmdExport, "quarantine": cmdQuarantine, "prune": cmdPrune, "questionnaire": cmdQuestionnaire,
 }
 
 // dispatch runs the command args name.

@@ -17,6 +17,7 @@ import (
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/inbound/message"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // pollStale is how old the last successful IMAP pass may be before
@@ -33,20 +34,32 @@ type observer struct {
 	received   *prometheus.CounterVec
 	votes      prometheus.Counter
 	sends      *prometheus.CounterVec
+	outcomes   *prometheus.CounterVec
 	latency    prometheus.Histogram
 	reconnects prometheus.Counter
 	steps      *prometheus.CounterVec
 
 	mu       sync.Mutex
+	backlog  int       // IMAP messages past the cursor, as the reader last saw them
 	lastPoll time.Time // zero: no pass yet
 	imapErr  string    // the error that ended the last IMAP session, until a pass succeeds
 	smtpErr  string    // the last connection error of a send, until one is accepted
 	leading  bool
 }
 
+// The gauges read at scrape. Nothing here counts the outbox: the flows are
+// counters kept as the work happens (ballotd_outbox_sent_total), and the
+// outbox's age is read from the first entry of an index (ReadHealth).
 var (
-	outboxDesc     = prometheus.NewDesc("ballotd_outbox_rows", "Outbox rows by status, counted at scrape.", []string{"status"}, nil)
-	quarantineDesc = prometheus.NewDesc("ballotd_quarantine_messages", "Inbound messages kept for staff (quarantined), counted at scrape.", nil, nil)
+	oldestUnsentDesc = prometheus.NewDesc("ballotd_outbox_oldest_unsent_seconds",
+		"Age of the oldest outbox row not yet sent or failed (queued, sending or deferred), 0 when none.", nil, nil)
+	quarantineDesc = prometheus.NewDesc("ballotd_quarantine_messages", "Inbound messages kept for staff (quarantined).", nil, nil)
+	databaseUpDesc = prometheus.NewDesc("ballotd_database_up", "1 when the database answered this scrape within 5 s, else 0.", nil, nil)
+	lastPollDesc   = prometheus.NewDesc("ballotd_imap_last_poll_timestamp_seconds",
+		"Unix time of this replica's last completed IMAP pass, 0 before the first.", nil, nil)
+	backlogDesc = prometheus.NewDesc("ballotd_imap_backlog_messages",
+		"Messages in the mailbox past the cursor, not yet handled, as this replica's reader last saw them.", nil, nil)
+	leaderDesc = prometheus.NewDesc("ballotd_scheduler_leader", "1 when this replica holds the scheduler lock, else 0.", nil, nil)
 )
 
 func newObserver(st *ballots.Store) *observer {
@@ -60,6 +73,9 @@ func newObserver(st *ballots.Store) *observer {
 			Help: "Votes counted."}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_smtp_sends_total",
 			Help: "SMTP send attempts by reply code class (2xx, 4xx, 5xx, or network)."}, []string{"code_class"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_outbox_sent_total",
+			Help: "Outbox rows tried, by mail kind, result (sent, deferred, failed) and recipient domain class (gmail, microsoft, yahoo, icloud, other)."},
+			[]string{"kind", "result", "domain_class"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ballotd_smtp_send_seconds",
 			Help: "Time of one SMTP transaction (MAIL, RCPT, DATA), including a dial.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballotd_imap_reconnects_total",
@@ -67,13 +83,29 @@ func newObserver(st *ballots.Store) *observer {
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ballotd_scheduler_steps_total",
 			Help: "Scheduled steps taken by this replica, by step."}, []string{"step"}),
 	}
-	o.reg.MustRegister(o.received, o.votes, o.sends, o.latency, o.reconnects, o.steps, o, buildInfo(),
+	o.reg.MustRegister(o.received, o.votes, o.sends, o.outcomes, o.latency, o.reconnects, o.steps, o, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
 }
 
 // attach sets the daemon's hooks to count into o.
 func (o *observer) attach(d *daemon) {
+	o.attachReader(d)
+	o.attachOutbox(d)
+	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
+		o.mu.Lock()
+		o.leading = leading
+		o.mu.Unlock()
+		for step, n := range map[string]int{"vetting": len(rep.Vetting), "open": len(rep.Opened), "remind": len(rep.Reminded), "close": len(rep.Closed)} {
+			if n > 0 {
+				o.steps.WithLabelValues(step).Add(float64(n))
+			}
+		}
+	}
+}
+
+// attachReader sets the mailbox reader's hooks.
+func (o *observer) attachReader(d *daemon) {
 	d.reader.Processor.Handled = func(r inbound.Result) {
 		o.received.WithLabelValues(string(r.Class), r.Outcome).Inc()
 		if r.Class == message.ClassVote && r.Outcome == inbound.OutcomeCounted {
@@ -89,12 +121,21 @@ func (o *observer) attach(d *daemon) {
 			polled(n)
 		}
 	}
+	d.reader.Backlog = func(n int) {
+		o.mu.Lock()
+		o.backlog = n
+		o.mu.Unlock()
+	}
 	d.reader.Reconnecting = func(err error) {
 		o.reconnects.Inc()
 		o.mu.Lock()
 		o.imapErr = err.Error()
 		o.mu.Unlock()
 	}
+}
+
+// attachOutbox sets the outbox's hooks.
+func (o *observer) attachOutbox(d *daemon) {
 	d.outbox.Sent = func(err error, took time.Duration) {
 		o.latency.Observe(took.Seconds())
 		class := "2xx"
@@ -115,38 +156,44 @@ func (o *observer) attach(d *daemon) {
 		}
 		o.mu.Unlock()
 	}
-	d.sched.Ticked = func(leading bool, rep ballots.StepReport) {
-		o.mu.Lock()
-		o.leading = leading
-		o.mu.Unlock()
-		for step, n := range map[string]int{"vetting": len(rep.Vetting), "open": len(rep.Opened), "remind": len(rep.Reminded), "close": len(rep.Closed)} {
-			if n > 0 {
-				o.steps.WithLabelValues(step).Add(float64(n))
-			}
-		}
+	d.outbox.Finished = func(kind templates.Kind, domainClass string, res ballots.SendResult) {
+		o.outcomes.WithLabelValues(string(kind), res.Status, domainClass).Inc()
 	}
 }
 
-// Describe implements prometheus.Collector for the counts read at scrape.
+// Describe implements prometheus.Collector for the gauges read at scrape.
 func (o *observer) Describe(ch chan<- *prometheus.Desc) {
-	ch <- outboxDesc
-	ch <- quarantineDesc
+	for _, d := range []*prometheus.Desc{oldestUnsentDesc, quarantineDesc, databaseUpDesc, lastPollDesc, backlogDesc, leaderDesc} {
+		ch <- d
+	}
 }
 
-// Collect implements prometheus.Collector: it counts outbox rows by status
-// and the quarantine in the database. A database error leaves them out
-// (the scrape still answers; /healthz says why).
+// Collect implements prometheus.Collector: the outbox's oldest unsent row
+// and the quarantine's size from the database (one query on partial
+// indexes, whatever the outbox holds; left out, and ballotd_database_up 0,
+// when the database does not answer), and what this replica saw last.
 func (o *observer) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if by, err := o.store.OutboxStatusCounts(ctx); err == nil {
-		for s, n := range by {
-			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), s)
-		}
-	}
+	up := 0.0
 	if h, err := o.store.ReadHealth(ctx); err == nil {
+		up = 1
+		ch <- prometheus.MustNewConstMetric(oldestUnsentDesc, prometheus.GaugeValue, h.OldestUnsent)
 		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(h.Quarantined))
 	}
+	ch <- prometheus.MustNewConstMetric(databaseUpDesc, prometheus.GaugeValue, up)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	last, leader := 0.0, 0.0
+	if !o.lastPoll.IsZero() {
+		last = float64(o.lastPoll.UnixNano()) / 1e9
+	}
+	if o.leading {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(lastPollDesc, prometheus.GaugeValue, last)
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(o.backlog))
+	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, leader)
 }
 
 // health is the /healthz answer. Status is starting until the first

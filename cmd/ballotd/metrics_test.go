@@ -126,14 +126,27 @@ func TestMetricsMove(t *testing.T) {
 	h.reply("alice@example.net", b.ReplyTo, fmt.Sprintf("From: alice@example.net\nTo: %s\nSubject: Re: %s\nMessage-ID: <alice-1@example.net>\n\nYES\n", b.ReplyTo, b.Subject))
 	h.waitSent(2) // the receipt
 	waitMetric(t, base, map[string]float64{
-		`ballotd_messages_received_total{class="vote",outcome="counted"}`: 1,
-		`ballotd_votes_recorded_total`:                                    1,
-		`ballotd_smtp_sends_total{code_class="2xx"}`:                      2,
-		`ballotd_outbox_rows{status="sent"}`:                              2,
+		`ballotd_messages_received_total{class="vote",outcome="counted"}`:              1,
+		`ballotd_votes_recorded_total`:                                                 1,
+		`ballotd_smtp_sends_total{code_class="2xx"}`:                                   2,
+		`ballotd_outbox_sent_total{domain_class="other",kind="ballot",result="sent"}`:  1,
+		`ballotd_outbox_sent_total{domain_class="other",kind="receipt",result="sent"}`: 1,
+		`ballotd_imap_last_poll_timestamp_seconds`:                                     float64(time.Now().Add(-time.Hour).Unix()),
 	})
 	m = scrape(t, base)
-	if _, ok := m[`ballotd_quarantine_messages`]; !ok {
-		t.Error("ballotd_quarantine_messages missing")
+	for name, want := range map[string]float64{`ballotd_quarantine_messages`: 0, `ballotd_database_up`: 1,
+		`ballotd_imap_backlog_messages`: 0, `ballotd_scheduler_leader`: 1} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v); want %v", name, got, ok, want)
+		}
+	}
+	if got, ok := m[`ballotd_outbox_oldest_unsent_seconds`]; !ok || got < 0 || got > 60 {
+		t.Errorf("ballotd_outbox_oldest_unsent_seconds = %v (present %v); want a few seconds at most", got, ok)
+	}
+	for k := range m {
+		if strings.HasPrefix(k, "ballotd_outbox_rows") {
+			t.Errorf("%s: /metrics counts the outbox at scrape", k)
+		}
 	}
 	v, _, gov := buildVersion()
 	if m[`ballotd_build_info{goversion="`+gov+`",revision="",version="`+v+`"}`] != 1 {

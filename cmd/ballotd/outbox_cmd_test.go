@@ -42,11 +42,11 @@ func TestOutboxCommandShowsFailures(t *testing.T) {
 		t.Errorf("counts %v; want one ballot sent and one failed", counts)
 	}
 	if len(got.Failures) != 1 || got.Failures[0].Recipient != "bob@gone.example" || got.Failures[0].Kind != "ballot" ||
-		got.Failures[0].Code != 550 || got.Failures[0].Reply != "550 mailbox unavailable" {
+		got.Failures[0].Code != 550 || got.Failures[0].Reply != "550 5.1.1 mailbox unavailable" {
 		t.Errorf("failures %+v; want bob@gone.example's 550 with its reply", got.Failures)
 	}
 	text := h.ballotd("outbox")
-	for _, want := range []string{"FAILED", "bob@gone.example", "550 mailbox unavailable"} {
+	for _, want := range []string{"FAILED", "bob@gone.example", "550 5.1.1 mailbox unavailable"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("outbox listing lacks %q:\n%s", want, text)
 		}

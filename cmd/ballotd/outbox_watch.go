@@ -32,8 +32,9 @@ func totalsOf(cs []ballots.OutboxCount) outboxTotals {
 		case ballots.OutboxQueued:
 			t.Queued += c.Count
 		case ballots.OutboxSending:
+			// A row's attempts count sends recorded: one being sent has
+			// not counted this one yet.
 			t.Sending += c.Count
-			finished += c.Count
 		case ballots.OutboxDeferred:
 			t.Deferred += c.Count
 		case ballots.OutboxSent:

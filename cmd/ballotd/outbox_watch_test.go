@@ -44,19 +44,20 @@ func TestOutboxPace(t *testing.T) {
 }
 
 // totalsOf counts the tries put off from the attempts of rows: every
-// attempt but the one that finished (or is finishing) a row.
+// attempt but the one that finished a row (a row being sent has not
+// counted its current try yet).
 func TestOutboxTotals(t *testing.T) {
 	t.Parallel()
 	got := totalsOf([]ballots.OutboxCount{
 		{Kind: "ballot", Status: ballots.OutboxQueued, Count: 5},
-		{Kind: "ballot", Status: ballots.OutboxSending, Count: 2, Attempts: 3},      // one put off before
+		{Kind: "ballot", Status: ballots.OutboxSending, Count: 2, Attempts: 3},      // three put off before
 		{Kind: "ballot", Status: ballots.OutboxDeferred, Count: 4, Attempts: 6},     // six put off
 		{Kind: "ballot", Status: ballots.OutboxSent, Count: 10, Attempts: 12},       // two put off
 		{Kind: "receipt", Status: ballots.OutboxSent, Count: 3, Attempts: 3},        // none
 		{Kind: "ballot", Status: ballots.OutboxFailed, Count: 1, Attempts: 8},       // seven put off
 		{Kind: "announcement", Status: ballots.OutboxQueued, Count: 1, Attempts: 0}, // none
 	})
-	want := outboxTotals{Queued: 6, Sending: 2, Deferred: 4, Sent: 13, Failed: 1, PutOff: 16}
+	want := outboxTotals{Queued: 6, Sending: 2, Deferred: 4, Sent: 13, Failed: 1, PutOff: 18}
 	if got != want || got.pending() != 12 {
 		t.Errorf("totals %+v (pending %d); want %+v (pending 12)", got, got.pending(), want)
 	}

@@ -15,6 +15,10 @@ type Bounce struct {
 	Diagnostic string // the remote server's words (Diagnostic-Code, or the text bounce's line)
 	Recipient  string // the failed address, lowercased ("" when not found)
 	Standard   bool   // read from an RFC 3464 message/delivery-status part
+	// Complaint says the report is a recipient's abuse report, not a
+	// failed delivery: an RFC 5965 feedback report, or Microsoft's
+	// feedback loop (JMRP).
+	Complaint bool
 
 	report string // a text bounce's report text, for deciding permanence
 }
@@ -73,6 +77,8 @@ func ReadBounce(m *Message) Bounce {
 		}
 	}
 	b.Hard = hardBounce(b)
+	b.Complaint = m.feedbackReport || m.mediaType == "multipart/report" && m.reportType == "feedback-report" ||
+		m.embedded && strings.HasPrefix(strings.ToLower(m.Subject), "complaint about message from")
 	return b
 }
 

@@ -144,3 +144,27 @@ func TestPermanentStatus(t *testing.T) {
 		}
 	}
 }
+
+// An RFC 5965 abuse report is read as a complaint; a delivery report is
+// not.
+func TestReadBounceComplaint(t *testing.T) {
+	arf := "From: fbl@provider.example\r\nTo: ballots+b-x@example.org\r\nSubject: FW: ballot\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n" +
+		"--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: fbl/1.0\r\nVersion: 1\r\n\r\n" +
+		"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: ballots@example.org\r\nTo: member@example.net\r\n\r\n--b--\r\n"
+	dsn := "From: MAILER-DAEMON@mx.example\r\nTo: ballots+b-x@example.org\r\nSubject: Undelivered Mail\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n" +
+		"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n" +
+		"Final-Recipient: rfc822; member@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
+	for raw, want := range map[string]bool{arf: true, dsn: false} {
+		m, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ReadBounce(m).Complaint; got != want {
+			t.Errorf("complaint = %v; want %v for\n%s", got, want, raw)
+		}
+	}
+}
