@@ -275,13 +275,14 @@ func TestShutdownWithTheDatabaseDead(t *testing.T) {
 	if err := cl.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
+	db := testenv.Open(t, cl.URL)
 	got := r.received()
 	for rcpt, k := range got {
 		if k != 1 {
 			t.Errorf("%s received %d copies; want 1", rcpt, k)
 		}
 	}
-	states := rowStates(t, st)
+	states := rowStatesIn(t, db)
 	if len(states) != n {
 		t.Fatalf("%d rows; want %d", len(states), n)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/internal/testenv"
 	"github.com/ballotd/ballotd/internal/token"
@@ -198,8 +200,15 @@ type rowState struct {
 
 func rowStates(t *testing.T, st *ballots.Store) map[string]rowState {
 	t.Helper()
+	return rowStatesIn(t, testenv.DB(t, st))
+}
+
+// rowStatesIn is rowStates over a database of the test's own (a
+// throwaway cluster), not one testenv.Store made.
+func rowStatesIn(t *testing.T, db *sqlx.DB) map[string]rowState {
+	t.Helper()
 	var rows []rowState
-	if err := testenv.DB(t, st).Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts, reason FROM outbox`); err != nil {
+	if err := db.Select(&rows, `SELECT recipient, status, coalesce(last_code, 0) AS code, last_reply, attempts, reason FROM outbox`); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]rowState{}
