@@ -99,12 +99,15 @@ func Main(m *testing.M) {
 }
 
 // Parallel is how many parallel tests Main lets a test binary run at once
-// when -test.parallel is not given: 2 × GOMAXPROCS, at least 4. It is kept
-// that low because every running test holds connections to the one server
-// (the `serve` of an end-to-end test several), and `go test ./...` runs
-// several binaries at once; PostgreSQL allows 100 by default.
+// when -test.parallel is not given: 4 × GOMAXPROCS, at least 8. Most
+// tests wait on I/O (a daemon reading mail, a kill, an outage), so more of
+// them than there are cores keep the cores busy; it is kept that low
+// because every running test holds connections to the one server (the
+// `serve` of an end-to-end test several), and `go test ./...` runs several
+// binaries at once; PostgreSQL allows 100 by default (a full run here
+// peaks well below that: see README's Tests).
 func Parallel() int {
-	return max(4, 2*runtime.GOMAXPROCS(0))
+	return max(8, 4*runtime.GOMAXPROCS(0))
 }
 
 // server locates or starts the server once per process. Without Main (a
