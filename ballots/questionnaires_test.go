@@ -18,6 +18,7 @@ import (
 // questionnaire, due when nominations close, and one reminder before the
 // deadline when nothing came back; a campaign that answered gets none.
 func TestQuestionnaireOnceAndOneReminder(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	ctx := context.Background()
 	send := func(cid int64, email string) bool {
@@ -89,6 +90,7 @@ func TestQuestionnaireOnceAndOneReminder(t *testing.T) {
 // candidate goes on the ballot only with a passed questionnaire; one
 // added by hand counts as passed.
 func TestOnBallotNeedsPassedQuestionnaire(t *testing.T) {
+	t.Parallel()
 	st, now := nominationStore(t)
 	ctx := context.Background()
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\nm@example.net,M,MA-02\n")); err != nil {

@@ -49,6 +49,7 @@ func TestClassifyFailure(t *testing.T) {
 }
 
 func TestDomainClass(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]string{
 		"a@gmail.com": ballots.DomainGmail, "a@GoogleMail.com": ballots.DomainGmail, "a@hotmail.com": ballots.DomainMicrosoft,
 		"a@outlook.com": ballots.DomainMicrosoft, "a@live.com": ballots.DomainMicrosoft, "a@aol.com": ballots.DomainYahoo,

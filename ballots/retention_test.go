@@ -20,6 +20,7 @@ import (
 // loses its bytes; a message that arrived after that close keeps them; the
 // vote and the tally stay, and a recount agrees.
 func TestSchedulerPrunesPastRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	// Its own connection for the SQL that stands in for time passing, so
 	// the test needs nothing of the Store but its methods.

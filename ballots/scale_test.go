@@ -94,6 +94,7 @@ func supports(t *testing.T, st *ballots.Store) []int {
 // transactions voting on one ballot at once the later vote stands
 // whichever commits first.
 func TestStandingVoteIsTheLatest(t *testing.T) {
+	t.Parallel()
 	st, ballot, cand := standingRace(t)
 	ctx := context.Background()
 	now := time.Now()
@@ -178,6 +179,7 @@ func TestStandingVoteIsTheLatest(t *testing.T) {
 // status, the reachable count) agree with judging every row, whatever mix
 // of delivery states the race holds.
 func TestCountsAgreeWithEveryRow(t *testing.T) {
+	t.Parallel()
 	st, _, _ := standingRace(t)
 	ctx := context.Background()
 	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\n"+

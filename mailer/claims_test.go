@@ -20,6 +20,7 @@ import (
 // records nothing: the current holder's outcome stands, and the claims
 // themselves counted no attempt.
 func TestStaleHolderCannotFinishAReclaimedRow(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 2, func(int) string { return "example.net" })
 	ctx := context.Background()
 	// A lease already over when the claim commits: the next claim takes
@@ -94,6 +95,7 @@ func (h signalHandler) WithAttrs(as []slog.Attr) slog.Handler {
 // write of results has failed: the write is tried again and succeeds, so
 // every recipient gets exactly one copy and every row ends sent.
 func TestDatabaseLostBetweenSendAndRecord(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		testenv.Skip(t, "-short: starts its own PostgreSQL")
 	}
@@ -182,6 +184,7 @@ func TestDatabaseLostBetweenSendAndRecord(t *testing.T) {
 // Bounces reported after the send and abuse complaints count in the
 // delivery report by domain, with the bounce's reason.
 func TestDeliveryByDomainCountsBouncesAndComplaints(t *testing.T) {
+	t.Parallel()
 	st := openRaceOf(t, 3, func(int) string { return "gmail.com" })
 	r := startRelay(t, &relay{})
 	if _, err := outboxTo(st, r.addr, 1).Drain(context.Background()); err != nil {
@@ -222,6 +225,7 @@ func TestDeliveryByDomainCountsBouncesAndComplaints(t *testing.T) {
 // Run returns, and nothing was sent twice; once the database is back,
 // every row is sent or still waiting to be (after its lease), none lost.
 func TestShutdownWithTheDatabaseDead(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		testenv.Skip(t, "-short: starts its own PostgreSQL")
 	}
@@ -302,6 +306,7 @@ func TestShutdownWithTheDatabaseDead(t *testing.T) {
 // so every recipient gets one copy and every row ends sent after one
 // attempt.
 func TestRowsOutlivingTheirLeaseAreSentOnceAfterOneAttempt(t *testing.T) {
+	t.Parallel()
 	const n = 24
 	st := openRaceOf(t, n, func(int) string { return "slow.example" })
 	r := startRelay(t, &relay{})

@@ -13,6 +13,7 @@ import (
 // The demo drives a whole wave and checks ballotd's tally against the
 // replies it sent itself; the test runs it small and reads its output.
 func TestDemoRunsAWave(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	out := filepath.Join(t.TempDir(), "demo")
 	stdout := h.ballotd("demo", "--members", "60", "--out", out)

@@ -15,6 +15,7 @@ import (
 // its words; --wave keeps to one wave's mail, and a wave that does not
 // exist is an error that names it.
 func TestDeliveryCommandByDomain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.openRace("alice@gmail.com,Alice,MA-07\nbob@hotmail.com,Bob,MA-02\ncarol@example.net,Carol,MA-03\ndan@Yahoo.com,Dan,MA-04\n", "MA-SEN", "Ed Markey")
 	h.hub.SetRcptFault(func(rcpt string) *smtp.SMTPError {

@@ -82,6 +82,7 @@ func TestBenchRepliesSmall(t *testing.T) {
 // (some ballots vote twice), and checks the tally counts each ballot's
 // latest vote.
 func TestBenchScaleSmall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	out := h.ballotd("bench", "scale", "--members", "2000", "--votes", "2500", "--runs", "1")
 	for _, want := range []string{"tally CODE", "recount CODE", "status", "ballots CODE --status failed", "digest (build)",

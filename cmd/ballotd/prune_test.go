@@ -20,6 +20,7 @@ import (
 // read again after the prune is still a duplicate; a pruned message cannot
 // be replayed.
 func TestPruneAfterRetention(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_RETAIN"] = "off" // serve's daily prune stays out of the way; the commands set it
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\n", "MA-SEN", "Ed Markey")

@@ -17,6 +17,7 @@ import (
 // staff puts the approved candidate on the ballot, and a candidate
 // approved without a passed questionnaire stays off it.
 func TestEndToEndQuestionnaire(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env["BALLOTD_STAFF"] = "staff@example.org"
 	h.env["BALLOTD_PUBLIC_URL"] = "https://ballots.example.org"

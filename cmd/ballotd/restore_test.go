@@ -43,6 +43,7 @@ func isExecutable(p string) bool {
 // by reply), no ballot goes out twice, and the wave closes to the tally the
 // original database gives for the same mail.
 func TestRestoreMidWave(t *testing.T) {
+	t.Parallel()
 	pgDump, pgRestore := pgTool(t, "pg_dump"), pgTool(t, "pg_restore")
 	h := newHarness(t)
 	h.openRace("alice@example.net,Alice,MA-07\nbob@example.net,Bob,MA-02\ncarol@example.net,Carol,MA-05\ndave@example.net,Dave,MA-01\n",
