@@ -312,9 +312,12 @@ func TestRowsOutlivingTheirLeaseAreSentOnceAfterOneAttempt(t *testing.T) {
 	r := startRelay(t, &relay{})
 	ob := outboxTo(st, r.addr, 2)
 	ob.Batch = n
-	ob.Lease = 500 * time.Millisecond
+	// The lease is long enough that a send on a loaded machine ends well
+	// within the margin a worker keeps (lease/10 = 200 ms); with 500 ms
+	// (a 50 ms margin) a slow send outlived its lease and went twice.
+	ob.Lease = 2 * time.Second
 	ob.Poll = 20 * time.Millisecond
-	ob.Limits = mailer.NewLimits(0, map[string]float64{"slow.example": 20}) // 1.2 s for all, over twice the lease
+	ob.Limits = mailer.NewLimits(0, map[string]float64{"slow.example": 5}) // 4.8 s for all, over twice the lease
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(ctx) }()
