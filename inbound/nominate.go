@@ -186,33 +186,45 @@ func (p *Processor) nominate(ctx context.Context, tx *sqlx.Tx, id int64, m *mess
 			}
 		}
 	}
+	toStaff, err := p.toStaff(ctx, tx, id, &out, notice, "vetting notices")
+	if err != nil {
+		return out, false, err
+	}
+	return out, sent || toStaff, nil
+}
+
+// vettingNoticesPerDay bounds the notices of each kind each staff address
+// gets a day; beyond it, the digest's vetting queue lists the candidates.
+const vettingNoticesPerDay = 50
+
+// toStaff enqueues payload to every staff address. It is not an answer to
+// the sender but mail a message makes, so a flood of messages must not
+// flood staff: each address gets at most vettingNoticesPerDay of the
+// payload's kind a day, and what that holds back is recorded and noted on
+// out (noun names the mail in the note). It reports whether any went.
+func (p *Processor) toStaff(ctx context.Context, tx *sqlx.Tx, id int64, out *ballots.Outcome, payload templates.Payload, noun string) (bool, error) {
+	kind, sent := payload.Kind(), false
 	for _, s := range p.Staff {
-		// Not an answer to the sender, but mail a message makes: a flood
-		// of forms must not flood staff. The digest lists the queue.
-		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + string(templates.KindVettingNotice) + ":" + s,
+		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + string(kind) + ":" + s,
 			Period: ballots.CapDay, Max: vettingNoticesPerDay}})
 		if err != nil {
-			return out, false, err
+			return sent, err
 		}
 		if !ok {
-			why := fmt.Sprintf("%s at most %d vetting notices a day to one address", heldBack, full.Max)
-			noteAnswer(&out, why)
-			if err := ballots.HoldAnswer(ctx, tx, id, s, templates.KindVettingNotice, why); err != nil {
-				return out, false, err
+			why := fmt.Sprintf("%s at most %d %s a day to one address", heldBack, full.Max, noun)
+			noteAnswer(out, why)
+			if err := ballots.HoldAnswer(ctx, tx, id, s, kind, why); err != nil {
+				return sent, err
 			}
 			continue
 		}
-		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Recipient: s, InboundID: id, Payload: notice}); err != nil {
-			return out, false, err
+		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Recipient: s, InboundID: id, Payload: payload}); err != nil {
+			return sent, err
 		}
 		sent = true
 	}
-	return out, sent, nil
+	return sent, nil
 }
-
-// vettingNoticesPerDay bounds the vetting notices each staff address gets
-// a day; beyond it, the digest's vetting queue lists the candidates.
-const vettingNoticesPerDay = 50
 
 // releaseCommand is "RELEASE MA-07": send a held race's results.
 var releaseCommand = regexp.MustCompile(`(?i)^\s*release\s+([a-z]{2}-[a-z0-9]{1,3})\s*[.!]?\s*$`)

@@ -141,26 +141,11 @@ func (p *Processor) questionnaire(ctx context.Context, tx *sqlx.Tx, id int64, m 
 			notice.Status = c.Status
 		}
 	}
-	for _, s := range p.Staff {
-		full, ok, err := ballots.TakeAnswerCaps(ctx, tx, []ballots.AnswerCap{{Scope: "kind:" + string(templates.KindQuestionnaireAnswers) + ":" + s,
-			Period: ballots.CapDay, Max: vettingNoticesPerDay}})
-		if err != nil {
-			return out, false, err
-		}
-		if !ok {
-			why := fmt.Sprintf("%s at most %d questionnaire notices a day to one address", heldBack, full.Max)
-			noteAnswer(&out, why)
-			if err := ballots.HoldAnswer(ctx, tx, id, s, templates.KindQuestionnaireAnswers, why); err != nil {
-				return out, false, err
-			}
-			continue
-		}
-		if _, err := ballots.Enqueue(ctx, tx, ballots.Mail{Recipient: s, InboundID: id, Payload: notice}); err != nil {
-			return out, false, err
-		}
-		sent = true
+	toStaff, err := p.toStaff(ctx, tx, id, &out, notice, "questionnaire notices")
+	if err != nil {
+		return out, false, err
 	}
-	return out, sent, nil
+	return out, sent || toStaff, nil
 }
 
 // reviewCommand is staff's review of a questionnaire: "PASS 12",
