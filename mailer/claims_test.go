@@ -100,35 +100,9 @@ func TestDatabaseLostBetweenSendAndRecord(t *testing.T) {
 		testenv.Skip(t, "-short: starts its own PostgreSQL")
 	}
 	ctx := context.Background()
-	cl, err := pgtemp.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	st, err := ballots.Open(ctx, cl.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	db := testenv.Open(t, cl.URL)
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	const n = 30
-	openRaceIn(t, st, n, func(int) string { return "example.net" })
-
-	paused := make(chan struct{})
-	r := startRelay(t, &relay{onData: func(k int, _ string) (*smtp.SMTPError, bool) {
-		if k == 10 {
-			// The message is accepted after this: its result meets no
-			// database.
-			if err := cl.Pause(ctx); err != nil {
-				t.Errorf("pause: %v", err)
-			}
-			close(paused)
-		}
-		return nil, false
-	}})
+	cl, st, r, paused := pausingCluster(t, n, 10)
+	db := testenv.Open(t, cl.URL)
 	failed := make(chan struct{})
 	ob := outboxTo(st, r.addr, 2)
 	ob.Poll = 20 * time.Millisecond
@@ -230,31 +204,8 @@ func TestShutdownWithTheDatabaseDead(t *testing.T) {
 		testenv.Skip(t, "-short: starts its own PostgreSQL")
 	}
 	ctx := context.Background()
-	cl, err := pgtemp.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	st, err := ballots.Open(ctx, cl.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	const n = 20
-	openRaceIn(t, st, n, func(int) string { return "example.net" })
-	paused := make(chan struct{})
-	r := startRelay(t, &relay{onData: func(k int, _ string) (*smtp.SMTPError, bool) {
-		if k == 5 {
-			if err := cl.Pause(ctx); err != nil {
-				t.Errorf("pause: %v", err)
-			}
-			close(paused)
-		}
-		return nil, false
-	}})
+	cl, st, r, paused := pausingCluster(t, n, 5)
 	gaveUp := make(chan struct{})
 	ob := outboxTo(st, r.addr, 2)
 	ob.Poll = 20 * time.Millisecond
@@ -351,4 +302,38 @@ func TestRowsOutlivingTheirLeaseAreSentOnceAfterOneAttempt(t *testing.T) {
 			t.Errorf("%s: %s after %d attempts; want 1", rcpt, s.Status, s.Attempts)
 		}
 	}
+}
+
+// pausingCluster starts a throwaway PostgreSQL with a race of n ballots
+// open on it and a relay that pauses that server once it has taken the
+// k-th message (which is accepted after it: its result meets no
+// database); paused is closed then. The cluster and store end with t.
+func pausingCluster(t *testing.T, n, k int) (*pgtemp.Cluster, *ballots.Store, *relay, chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := pgtemp.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	st, err := ballots.Open(ctx, cl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	openRaceIn(t, st, n, func(int) string { return "example.net" })
+	paused := make(chan struct{})
+	r := startRelay(t, &relay{onData: func(i int, _ string) (*smtp.SMTPError, bool) {
+		if i == k {
+			if err := cl.Pause(ctx); err != nil {
+				t.Errorf("pause: %v", err)
+			}
+			close(paused)
+		}
+		return nil, false
+	}})
+	return cl, st, r, paused
 }
