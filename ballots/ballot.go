@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Ballot is one member's ballot in one race, with what answering it needs.
@@ -20,7 +21,10 @@ type Ballot struct {
 	MemberID    int64     `db:"member_id"`
 	MemberEmail string    `db:"member_email"`
 	MemberName  string    `db:"member_name"`
-	Candidates  []Candidate
+	// MemberActive is whether the voter is an active member (someone
+	// ballotd knows, for the answer policy).
+	MemberActive bool `db:"member_active"`
+	Candidates   []Candidate
 }
 
 // BallotForVote loads ballot id for recording a vote, holding its race FOR
@@ -29,7 +33,7 @@ type Ballot struct {
 func BallotForVote(ctx context.Context, tx *sqlx.Tx, id int64) (Ballot, error) {
 	var b Ballot
 	err := tx.GetContext(ctx, &b, `SELECT b.id, uuid_send(b.nonce) AS nonce, b.race_id, r.code AS race_code, r.status AS race_status,
-		w.voting_close, m.id AS member_id, m.email AS member_email, m.name AS member_name
+		w.voting_close, m.id AS member_id, m.email AS member_email, m.name AS member_name, m.status = 'active' AS member_active
 		FROM ballots b JOIN races r ON r.id = b.race_id JOIN waves w ON w.id = r.wave_id JOIN members m ON m.id = b.member_id
 		WHERE b.id = $1 FOR SHARE OF r`, id)
 	if err != nil {
@@ -37,6 +41,38 @@ func BallotForVote(ctx context.Context, tx *sqlx.Tx, id int64) (Ballot, error) {
 	}
 	b.Candidates, err = approvedCandidates(ctx, tx, b.RaceID)
 	return b, err
+}
+
+// BallotsForVote is BallotForVote for many ballots in two statements,
+// for a batch of replies: the ballots of ids that exist, by id, their
+// races held FOR SHARE (in race order, as every holder takes them) until
+// tx ends.
+func BallotsForVote(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]Ballot, error) {
+	found := map[int64]Ballot{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	var bs []Ballot
+	err := tx.SelectContext(ctx, &bs, `SELECT b.id, uuid_send(b.nonce) AS nonce, b.race_id, r.code AS race_code, r.status AS race_status,
+		w.voting_close, m.id AS member_id, m.email AS member_email, m.name AS member_name, m.status = 'active' AS member_active
+		FROM ballots b JOIN races r ON r.id = b.race_id JOIN waves w ON w.id = r.wave_id JOIN members m ON m.id = b.member_id
+		WHERE b.id = ANY($1) ORDER BY r.id FOR SHARE OF r`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("ballots for a batch of %d replies: %w", len(ids), err)
+	}
+	candidates := map[int64][]Candidate{}
+	for _, b := range bs {
+		cs, ok := candidates[b.RaceID]
+		if !ok {
+			if cs, err = approvedCandidates(ctx, tx, b.RaceID); err != nil {
+				return nil, err
+			}
+			candidates[b.RaceID] = cs
+		}
+		b.Candidates = cs
+		found[b.ID] = b
+	}
+	return found, nil
 }
 
 // BallotNonce returns the nonce of ballot id, for checking its token.

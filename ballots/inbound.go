@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // CountHandled returns how many inbound messages have been handled
@@ -98,6 +99,42 @@ func RecordInbound(ctx context.Context, tx *sqlx.Tx, in Inbound) (int64, error) 
 	return ids[0], nil
 }
 
+// RecordInbounds is RecordInbound for a batch, in one statement: ids[i] is
+// ins[i]'s id, or 0 when a message with its key was recorded before (or
+// earlier in ins).
+func RecordInbounds(ctx context.Context, tx *sqlx.Tx, ins []Inbound) ([]int64, error) {
+	n := len(ins)
+	keys, boxes, validities, uids := make([]string, n), make([]string, n), make([]int64, n), make([]int64, n)
+	raws, froms, subjects := make([][]byte, n), make([]string, n), make([]string, n)
+	for i, in := range ins {
+		keys[i], boxes[i], validities[i], uids[i] = textColumn(in.MessageKey), in.Mailbox, int64(in.UIDValidity), int64(in.UID)
+		raws[i], froms[i], subjects[i] = in.Raw, textColumn(in.From), textColumn(truncate(in.Subject, 500))
+	}
+	var rows []struct {
+		ID  int64  `db:"id"`
+		Key string `db:"message_key"`
+	}
+	// In the batch's order, so the first of two copies is the one recorded.
+	err := tx.SelectContext(ctx, &rows, `INSERT INTO inbound_messages (message_key, mailbox, uid_validity, uid, raw, from_addr, subject)
+		SELECT k, b, v, u, r, f, s FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[], $6::text[], $7::text[])
+			WITH ORDINALITY AS t(k, b, v, u, r, f, s, ord) ORDER BY ord
+		ON CONFLICT (message_key) DO NOTHING RETURNING id, message_key`,
+		pq.Array(keys), pq.Array(boxes), pq.Array(validities), pq.Array(uids), pq.ByteaArray(raws), pq.Array(froms), pq.Array(subjects))
+	if err != nil {
+		return nil, fmt.Errorf("record %d messages: %w", n, err)
+	}
+	byKey := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		byKey[r.Key] = r.ID
+	}
+	ids := make([]int64, n)
+	for i, k := range keys {
+		ids[i] = byKey[k]
+		delete(byKey, k) // a second copy is a duplicate
+	}
+	return ids, nil
+}
+
 // Outcome is what handling an inbound message came to.
 type Outcome struct {
 	Class       string
@@ -112,6 +149,25 @@ func FinishInbound(ctx context.Context, tx *sqlx.Tx, id int64, o Outcome) error 
 		WHERE id = $1`, id, o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined)
 	if err != nil {
 		return fmt.Errorf("finish message %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishInbounds is FinishInbound for a batch, in one statement: message
+// ids[i] came to outs[i].
+func FinishInbounds(ctx context.Context, tx *sqlx.Tx, ids []int64, outs []Outcome) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	classes, outcomes, details, quarantined := make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs)), make([]bool, len(outs))
+	for i, o := range outs {
+		classes[i], outcomes[i], details[i], quarantined[i] = o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE inbound_messages i SET class = t.c, outcome = t.o, detail = t.d, quarantined = t.q, processed_at = now()
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[]) AS t(id, c, o, d, q) WHERE i.id = t.id`,
+		pq.Array(ids), pq.Array(classes), pq.Array(outcomes), pq.Array(details), pq.Array(quarantined))
+	if err != nil {
+		return fmt.Errorf("finish %d messages: %w", len(ids), err)
 	}
 	return nil
 }

@@ -12,14 +12,17 @@ package ballots
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 )
 
 // Errors callers branch on.
@@ -128,4 +131,35 @@ func (p Point) Release(ctx context.Context) error {
 		return fmt.Errorf("release savepoint %s: %w", p.name, err)
 	}
 	return nil
+}
+
+// Transient reports whether err is one that trying again later may not
+// meet: the database away or restarting, the connection lost, a deadlock
+// or serialization failure, resources short, or ctx ended. Anything else
+// (a constraint, a bad value, a bug) fails the same way every time.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code.Class() {
+		case "08", "40", "53", "57", "58", "XX":
+			return true
+		}
+		return false
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Vote choices as recorded.
@@ -87,6 +88,31 @@ func StandingVote(ctx context.Context, q sqlx.QueryerContext, id int64) (s Stand
 		return s, false, nil
 	}
 	return Standing{Choice: rows[0].Choice, CandidateID: rows[0].Candidate.Int64, Raw: rows[0].Raw}, true, nil
+}
+
+// StandingVotes is StandingVote for many ballots in one statement: the
+// standing votes of those of ids that have one, by ballot.
+func StandingVotes(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64]Standing, error) {
+	found := map[int64]Standing{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	var rows []struct {
+		Ballot    int64         `db:"ballot_id"`
+		Choice    string        `db:"choice"`
+		Candidate sql.NullInt64 `db:"candidate_id"`
+		Raw       []byte        `db:"raw"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT DISTINCT ON (v.ballot_id) v.ballot_id, v.choice, v.candidate_id, i.raw FROM votes v
+		LEFT JOIN inbound_messages i ON i.id = v.inbound_id
+		WHERE v.ballot_id = ANY($1) ORDER BY v.ballot_id, v.cast_at DESC, v.id DESC`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("standing votes of %d ballots: %w", len(ids), err)
+	}
+	for _, r := range rows {
+		found[r.Ballot] = Standing{Choice: r.Choice, CandidateID: r.Candidate.Int64, Raw: r.Raw}
+	}
+	return found, nil
 }
 
 // LaterVote reports whether ballot id has a vote cast after at.

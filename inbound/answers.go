@@ -87,7 +87,7 @@ func (p *Processor) strangersPerHour() int {
 // else why not; an answer the policy held back is recorded
 // (ballots.HoldAnswer) and counts nothing against any bound.
 func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int) (bool, string, error) {
-	return p.answerOrUndo(ctx, tx, m, mail, reason, slots, nil)
+	return p.answerAs(ctx, tx, m, mail, reason, slots, nil, false)
 }
 
 // answerOrUndo is answer for an answer whose effect stands or falls with
@@ -95,11 +95,18 @@ func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *message.Message,
 // sent, tx is rolled back to undo, a savepoint taken before the effect;
 // when it is, undo is released. A nil undo is answer.
 func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point) (bool, string, error) {
+	return p.answerAs(ctx, tx, m, mail, reason, slots, undo, false)
+}
+
+// answerAs is answerOrUndo; known says the caller knows the recipient is
+// an active member or a leader (not a stranger), so the policy need not
+// look it up.
+func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point, known bool) (bool, string, error) {
 	why := message.NoAnswer(m, mail.Recipient, p.Box)
 	held := false
 	if why == "" {
 		var err error
-		if why, err = p.claimAnswer(ctx, tx, mail, reason, slots); err != nil {
+		if why, err = p.claimAnswer(ctx, tx, mail, reason, slots, known); err != nil {
 			return false, "", err
 		}
 		held = why != ""
@@ -130,7 +137,7 @@ func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Me
 // claimAnswer counts mail against every bound of the answer policy and
 // says which one was reached ("" when none was); an answer refused counts
 // against none.
-func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, reason string, slots int) (string, error) {
+func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, reason string, slots int, known bool) (string, error) {
 	slot := ""
 	if reason != "" {
 		var err error
@@ -144,9 +151,11 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 	addr := strings.ToLower(strings.TrimSpace(mail.Recipient))
 	total, stranger := staffPerDay, false
 	if !p.isStaff(addr) {
-		known, err := ballots.KnownAddress(ctx, tx, addr)
-		if err != nil {
-			return "", err
+		if !known {
+			var err error
+			if known, err = ballots.KnownAddress(ctx, tx, addr); err != nil {
+				return "", err
+			}
 		}
 		total, stranger = knownPerDay, !known
 		if stranger {

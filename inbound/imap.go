@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sort"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -185,7 +186,51 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 	if r.Backlog != nil {
 		r.Backlog(len(uids))
 	}
+	// The next batch is fetched while this one is handled.
+	fetched := make(chan fetchedBatch, 1)
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go r.fetchAhead(fctx, s, box, uids, batch, fetched)
 	for len(uids) > 0 && ctx.Err() == nil {
+		var fb fetchedBatch
+		select {
+		case fb = <-fetched:
+		case <-ctx.Done():
+			return handled, ctx.Err()
+		}
+		if fb.err != nil {
+			return handled, fmt.Errorf("imap fetch %s: %w", box, fb.err)
+		}
+		uids = uids[fb.asked:]
+		results, err := r.Processor.HandleBatch(ctx, fb.deliveries)
+		var done imap.UIDSet
+		for i := range results {
+			done.AddNum(imap.UID(fb.deliveries[i].UID))
+		}
+		handled += len(results)
+		r.markSeen(s, done)
+		if err != nil {
+			return handled, err
+		}
+		if r.Backlog != nil {
+			r.Backlog(len(uids))
+		}
+	}
+	return handled, ctx.Err()
+}
+
+// fetchedBatch is one batch of messages fetched: asked is how many UIDs
+// were asked for (a message expunged meanwhile is not among deliveries).
+type fetchedBatch struct {
+	deliveries []Delivery
+	asked      int
+	err        error
+}
+
+// fetchAhead fetches uids in batches into out, one batch ahead of the
+// handler, until all are fetched, a fetch fails, or ctx ends.
+func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []imap.UID, batch int, out chan<- fetchedBatch) {
+	for len(uids) > 0 {
 		n := min(batch, len(uids))
 		chunk := uids[:n]
 		uids = uids[n:]
@@ -193,28 +238,24 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 			UID:         true,
 			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 		}).Collect()
-		if err != nil {
-			return handled, fmt.Errorf("imap fetch %s: %w", box, err)
-		}
-		var done imap.UIDSet
+		fb := fetchedBatch{asked: n, err: err}
 		for _, msg := range msgs {
 			raw := msg.FindBodySection(&imap.FetchItemBodySection{})
 			if raw == nil && len(msg.BodySection) > 0 {
 				raw = msg.BodySection[0].Bytes
 			}
-			if _, err := r.Processor.Handle(ctx, Delivery{Mailbox: box, UIDValidity: s.uidValidity, UID: uint32(msg.UID), Raw: raw}); err != nil {
-				r.markSeen(s, done)
-				return handled, err
-			}
-			done.AddNum(msg.UID)
-			handled++
+			fb.deliveries = append(fb.deliveries, Delivery{Mailbox: box, UIDValidity: s.uidValidity, UID: uint32(msg.UID), Raw: raw})
 		}
-		r.markSeen(s, done)
-		if r.Backlog != nil {
-			r.Backlog(len(uids))
+		sort.Slice(fb.deliveries, func(i, j int) bool { return fb.deliveries[i].UID < fb.deliveries[j].UID })
+		select {
+		case out <- fb:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
-	return handled, ctx.Err()
 }
 
 // markSeen flags handled messages \Seen, so a person looking at the mailbox

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -56,6 +59,20 @@ type Result struct {
 	Race      string
 
 	received time.Time // a replay: when the message first arrived
+	// batch is what the batch this message is handled in shares
+	// (Processor.HandleBatch); nil outside a batch.
+	batch *batchState
+}
+
+// batchState is what the messages of a batch share in its transaction:
+// the ballots their reply addresses name and the votes standing on them,
+// loaded at once, and their outcomes, recorded at once at the end.
+type batchState struct {
+	ballots  map[int64]ballots.Ballot
+	standing map[int64]ballots.Standing
+	// A ballot voted on in the batch is dropped from both maps.
+	finished []int64
+	outcomes []ballots.Outcome
 }
 
 // Processor applies each message's effect: one transaction records the raw
@@ -102,47 +119,285 @@ func messageKey(m *message.Message, raw []byte) string {
 // Handle applies d's effect in one transaction. An error means nothing was
 // committed and the message must be handled again later.
 func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
-	m, perr := message.Parse(d.Raw)
+	pd := parse(d)
 	var res Result
 	enqueued := false
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
-		res = Result{}
-		enqueued = false
 		if err := ballots.AdvanceCursor(ctx, tx, d.Mailbox, d.UIDValidity, d.UID); err != nil {
 			return err
 		}
-		in := ballots.Inbound{MessageKey: messageKey(m, d.Raw), Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID, Raw: d.Raw}
-		if m != nil {
-			in.From, in.Subject = m.From, m.Subject
-		}
-		id, err := ballots.RecordInbound(ctx, tx, in)
-		if errors.Is(err, ballots.ErrDuplicate) {
-			res.Outcome = OutcomeDuplicate
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		res.InboundID = id
-		_, enqueued, err = p.process(ctx, tx, id, m, perr, &res)
+		var err error
+		res, enqueued, err = p.handleIn(ctx, tx, pd)
 		return err
 	})
 	if err != nil {
 		return res, fmt.Errorf("handle uid %d of %s: %w", d.UID, d.Mailbox, err)
 	}
-	log := p.logger()
-	mid := ""
-	if m != nil {
-		mid = m.MessageID
+	p.handled(pd, res, enqueued)
+	return res, nil
+}
+
+// HandleBatch applies the effects of ds, messages of one mailbox in UID
+// order, in one transaction with the mailbox cursor, and returns their
+// results. It reads them on every core first, and loads the ballots their
+// reply addresses name in one statement. When the batch's transaction
+// fails, each message is handled alone in its own (Handle), so one that
+// cannot be handled neither blocks nor loses its batch-mates: a message
+// that fails alone twice is recorded as quarantined with the error, for
+// staff to replay. An error means the database could not record even that;
+// results then hold what committed before it, in order.
+func (p *Processor) HandleBatch(ctx context.Context, ds []Delivery) ([]Result, error) {
+	if len(ds) == 0 {
+		return nil, nil
 	}
-	log.Info("message handled", "uid", d.UID, "message_id", mid, "class", res.Class, "outcome", res.Outcome, "race", res.Race)
+	pds := parseAll(ds)
+	results := make([]Result, len(pds))
+	enqueued := make([]bool, len(pds))
+	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
+		return p.batchIn(ctx, tx, pds, results, enqueued)
+	})
+	if err == nil {
+		for i, pd := range pds {
+			p.handled(pd, results[i], enqueued[i])
+		}
+		return results, nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("handle %d messages of %s: %w", len(ds), ds[0].Mailbox, err)
+	}
+	p.logger().Warn("a batch could not be handled in one transaction; handling its messages one at a time",
+		"mailbox", ds[0].Mailbox, "first_uid", ds[0].UID, "messages", len(ds), "err", err)
+	results = results[:0]
+	for _, pd := range pds {
+		res, err := p.handleAlone(ctx, pd)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// batchIn is HandleBatch's transaction: the cursor to the batch's last
+// UID, every message recorded, the ballots their reply addresses name and
+// the votes standing on them loaded, then each message applied in order,
+// and their outcomes recorded.
+func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, results []Result, enqueued []bool) error {
+	last := pds[0]
+	ins := make([]ballots.Inbound, len(pds))
+	for i, pd := range pds {
+		if pd.UID > last.UID {
+			last = pd
+		}
+		ins[i] = pd.inbound()
+	}
+	if err := ballots.AdvanceCursor(ctx, tx, last.Mailbox, last.UIDValidity, last.UID); err != nil {
+		return err
+	}
+	ids, err := ballots.RecordInbounds(ctx, tx, ins)
+	if err != nil {
+		return err
+	}
+	b, err := p.prefetch(ctx, tx, pds)
+	if err != nil {
+		return err
+	}
+	for i, pd := range pds {
+		if ids[i] == 0 {
+			results[i] = Result{Outcome: OutcomeDuplicate}
+			continue
+		}
+		if results[i], enqueued[i], err = p.handleRecorded(ctx, tx, pd, ids[i], b); err != nil {
+			return err
+		}
+		if !keepsBallots(results[i].Class) {
+			// A staff command, a nomination, a bounce… may change what
+			// the loaded ballots say: the rest load their own.
+			b.ballots, b.standing = nil, nil
+		}
+	}
+	return ballots.FinishInbounds(ctx, tx, b.finished, b.outcomes)
+}
+
+// keepsBallots reports whether handling a message of class leaves every
+// ballot, race, candidate and member as it was (but for votes, which
+// batchState.voted follows).
+func keepsBallots(class message.Class) bool {
+	switch class {
+	case message.ClassVote, message.ClassAutoReply, message.ClassLoop, message.ClassReadReceipt, message.ClassChallenge, message.ClassUnknown:
+		return true
+	}
+	return false
+}
+
+// prefetch loads, in tx, the ballots the reply addresses of pds name, and
+// the votes standing on them.
+func (p *Processor) prefetch(ctx context.Context, tx *sqlx.Tx, pds []parsed) (*batchState, error) {
+	var ids []int64
+	for _, pd := range pds {
+		if pd.m == nil {
+			continue
+		}
+		if tag, ok := message.FindTag(pd.m, p.Box); ok && tag.Kind == token.Ballot {
+			if id, err := p.Tokens.ID(tag.Token); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	b := &batchState{}
+	var err error
+	if b.ballots, err = ballots.BallotsForVote(ctx, tx, ids); err != nil {
+		return nil, err
+	}
+	if b.standing, err = ballots.StandingVotes(ctx, tx, ids); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// standingVote is ballots.StandingVote, from the batch's when it has
+// loaded the ballot's.
+func (b *batchState) standingVote(ctx context.Context, tx *sqlx.Tx, id int64) (ballots.Standing, bool, error) {
+	if b != nil && b.standing != nil {
+		if _, loaded := b.ballots[id]; loaded {
+			s, ok := b.standing[id]
+			return s, ok, nil
+		}
+	}
+	return ballots.StandingVote(ctx, tx, id)
+}
+
+// voted drops ballot id from what the batch loaded: a vote on it changed
+// what stands.
+func (b *batchState) voted(id int64) {
+	if b != nil {
+		delete(b.ballots, id)
+		delete(b.standing, id)
+	}
+}
+
+// finish records message id's outcome: in tx now, or with the batch's.
+func (b *batchState) finish(ctx context.Context, tx *sqlx.Tx, id int64, out ballots.Outcome) error {
+	if b == nil {
+		return ballots.FinishInbound(ctx, tx, id, out)
+	}
+	b.finished, b.outcomes = append(b.finished, id), append(b.outcomes, out)
+	return nil
+}
+
+// handleAlone handles pd in a transaction of its own. When that fails
+// twice for the message itself (not for the database: ballots.Transient),
+// it records pd as quarantined with the error, so that the mailbox reads
+// on; staff replay it after a fix.
+func (p *Processor) handleAlone(ctx context.Context, pd parsed) (Result, error) {
+	var err error
+	for range 2 {
+		var res Result
+		if res, err = p.Handle(ctx, pd.Delivery); err == nil {
+			return res, nil
+		}
+		if ballots.Transient(err) {
+			// The database, not the message: read on later.
+			return res, err
+		}
+	}
+	res := Result{Class: message.ClassUnknown, Outcome: OutcomeQuarantined}
+	qerr := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := ballots.AdvanceCursor(ctx, tx, pd.Mailbox, pd.UIDValidity, pd.UID); err != nil {
+			return err
+		}
+		id, rerr := ballots.RecordInbound(ctx, tx, pd.inbound())
+		if errors.Is(rerr, ballots.ErrDuplicate) {
+			res = Result{Outcome: OutcomeDuplicate}
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+		res.InboundID = id
+		return ballots.FinishInbound(ctx, tx, id, ballots.Outcome{Class: string(message.ClassUnknown), Outcome: OutcomeQuarantined,
+			Detail: "could not be handled: " + err.Error(), Quarantined: true})
+	})
+	if qerr != nil {
+		return Result{}, fmt.Errorf("%w (and could not quarantine it: %w)", err, qerr)
+	}
+	p.logger().Error("message could not be handled; quarantined for staff to replay", "uid", pd.UID, "inbound_id", res.InboundID, "err", err)
+	p.handled(pd, res, false)
+	return res, nil
+}
+
+// parseAll reads ds with the pure reader on every core, in order.
+func parseAll(ds []Delivery) []parsed {
+	pds := make([]parsed, len(ds))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ds)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ds); i = int(next.Add(1)) - 1 {
+				pds[i] = parse(ds[i])
+			}
+		})
+	}
+	wg.Wait()
+	return pds
+}
+
+// parsed is a delivery read by the pure reader (m, or why it could not be).
+type parsed struct {
+	Delivery
+	m    *message.Message
+	perr error
+}
+
+func parse(d Delivery) parsed {
+	m, err := message.Parse(d.Raw)
+	return parsed{Delivery: d, m: m, perr: err}
+}
+
+// handleIn records message pd in tx and applies its effect (the cursor is
+// the caller's).
+func (p *Processor) handleIn(ctx context.Context, tx *sqlx.Tx, pd parsed) (Result, bool, error) {
+	id, err := ballots.RecordInbound(ctx, tx, pd.inbound())
+	if errors.Is(err, ballots.ErrDuplicate) {
+		return Result{Outcome: OutcomeDuplicate}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, err
+	}
+	return p.handleRecorded(ctx, tx, pd, id, nil)
+}
+
+// handleRecorded applies the effect of message pd, recorded as id, in tx
+// (in batch b, or nil).
+func (p *Processor) handleRecorded(ctx context.Context, tx *sqlx.Tx, pd parsed, id int64, b *batchState) (Result, bool, error) {
+	res := Result{InboundID: id, batch: b}
+	_, enqueued, err := p.process(ctx, tx, id, pd.m, pd.perr, &res)
+	res.batch = nil
+	return res, enqueued, err
+}
+
+// inbound is pd as the store records it.
+func (pd parsed) inbound() ballots.Inbound {
+	in := ballots.Inbound{MessageKey: messageKey(pd.m, pd.Raw), Mailbox: pd.Mailbox, UIDValidity: pd.UIDValidity, UID: pd.UID, Raw: pd.Raw}
+	if pd.m != nil {
+		in.From, in.Subject = pd.m.From, pd.m.Subject
+	}
+	return in
+}
+
+// handled logs a committed result and tells whoever listens.
+func (p *Processor) handled(pd parsed, res Result, enqueued bool) {
+	mid := ""
+	if pd.m != nil {
+		mid = pd.m.MessageID
+	}
+	p.logger().Info("message handled", "uid", pd.UID, "message_id", mid, "class", res.Class, "outcome", res.Outcome, "race", res.Race)
 	if p.Handled != nil {
 		p.Handled(res)
 	}
 	if enqueued && p.Enqueued != nil {
 		p.Enqueued()
 	}
-	return res, nil
 }
 
 // process applies message id (parsed as m, or perr) in tx and records its
@@ -162,7 +417,7 @@ func (p *Processor) process(ctx context.Context, tx *sqlx.Tx, id int64, m *messa
 		}
 	}
 	res.Outcome = out.Outcome
-	return out, enqueued, ballots.FinishInbound(ctx, tx, id, out)
+	return out, enqueued, res.batch.finish(ctx, tx, id, out)
 }
 
 // Replay applies stored message id again, in one transaction, as if it had
@@ -259,9 +514,9 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, id int64, m *message
 // "Ballot code:" in its text count, and a ballot found by a header counts
 // only when the reply's From is that ballot's voter. Found is false when
 // none does.
-func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *message.Message) (ballots.Ballot, bool, error) {
+func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *message.Message, pre map[int64]ballots.Ballot) (ballots.Ballot, bool, error) {
 	if tag, ok := message.FindTag(m, p.Box); ok && tag.Kind == token.Ballot {
-		b, ok, err := p.ballotOfToken(ctx, tx, tag.Token)
+		b, ok, err := p.ballotOfToken(ctx, tx, tag.Token, pre)
 		if ok || err != nil {
 			return b, ok, err
 		}
@@ -287,7 +542,7 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *message.Mess
 		}
 	}
 	for _, tok := range message.BallotCodes(m) {
-		b, ok, err := p.ballotOfToken(ctx, tx, tok)
+		b, ok, err := p.ballotOfToken(ctx, tx, tok, pre)
 		if ok || err != nil {
 			return b, ok, err
 		}
@@ -295,11 +550,15 @@ func (p *Processor) findBallot(ctx context.Context, tx *sqlx.Tx, m *message.Mess
 	return ballots.Ballot{}, false, nil
 }
 
-// ballotOfToken returns the ballot a ballot token names, if it verifies.
-func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string) (ballots.Ballot, bool, error) {
+// ballotOfToken returns the ballot a ballot token names, if it verifies;
+// from pre when it holds it.
+func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string, pre map[int64]ballots.Ballot) (ballots.Ballot, bool, error) {
 	bid, err := p.Tokens.ID(tok)
 	if err != nil {
 		return ballots.Ballot{}, false, nil
+	}
+	if b, ok := pre[bid]; ok {
+		return b, p.Tokens.Verify(token.Ballot, tok, b.Nonce), nil
 	}
 	// The ballot with its nonce, race and candidates in one go: the
 	// token is checked against the nonce it brings.
@@ -318,7 +577,11 @@ func (p *Processor) ballotOfToken(ctx context.Context, tx *sqlx.Tx, tok string) 
 
 func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.Message, res *Result) (ballots.Outcome, bool, error) {
 	out := ballots.Outcome{Class: string(message.ClassVote)}
-	b, found, err := p.findBallot(ctx, tx, m)
+	var pre map[int64]ballots.Ballot
+	if res.batch != nil {
+		pre = res.batch.ballots
+	}
+	b, found, err := p.findBallot(ctx, tx, m, pre)
 	if err != nil {
 		return out, false, err
 	}
@@ -369,7 +632,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 			break
 		}
 		v.BallotID, v.InboundID, v.CastAt = b.ID, id, res.received
-		prev, voted, err := ballots.StandingVote(ctx, tx, b.ID)
+		prev, voted, err := res.batch.standingVote(ctx, tx, b.ID)
 		if err != nil {
 			return out, false, err
 		}
@@ -387,6 +650,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 		if err != nil {
 			return out, false, err
 		}
+		res.batch.voted(b.ID)
 		out.Outcome = OutcomeCounted
 		if !res.received.IsZero() {
 			later, err := ballots.LaterVote(ctx, tx, b.ID, res.received)
@@ -415,7 +679,9 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 		// holds names the vote that stands, up to a bound against floods.
 		slots = maxReceiptsPerDay
 	}
-	sent, why, err := p.answer(ctx, tx, m, reply, reason, slots)
+	// The voter's own address is known when they are an active member.
+	known := b.MemberActive && strings.EqualFold(reply.Recipient, b.MemberEmail)
+	sent, why, err := p.answerAs(ctx, tx, m, reply, reason, slots, nil, known)
 	noteAnswer(&out, why)
 	return out, sent, err
 }

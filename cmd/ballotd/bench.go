@@ -26,6 +26,7 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Rows, "rows", 1000000, "members to generate")
 	case "replies":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
+		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of ballotd's reader to this file")
 	case "lmtp":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
 		fs.IntVar(&o.Conns, "conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -54,8 +56,13 @@ func Replies(ctx context.Context, o Options, w io.Writer) error {
 
 	rd := &inbound.Reader{Config: cfg, Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
 		Box: message.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
+	stop, err := startProfile(o.CPUProfile)
+	if err != nil {
+		return err
+	}
 	t0 = time.Now()
 	handled, err := rd.Once(ctx)
+	stop()
 	if err != nil {
 		return fmt.Errorf("bench replies: ballotd: %w", err)
 	}
@@ -203,4 +210,20 @@ func (rb *replyBench) fill(ctx context.Context, n int, secret string) error {
 			"> Reply to this email with YES or NO.\r\n>\r\n> Ballot code: %s\r\n", r.Email, to, i, answer, tok)})
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile into file ("": none); stop ends it.
+func startProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
