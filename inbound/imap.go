@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -74,6 +75,11 @@ type session struct {
 	uidValidity uint32
 	updates     chan struct{}
 	idle        bool
+	// cmd serialises the commands of a pass: the batch fetched ahead and
+	// the \Seen flags of the batch handled must not be in flight at once,
+	// or the server's untagged FETCH replies to one could be taken for the
+	// other's (RFC 9051 section 5.5).
+	cmd sync.Mutex
 }
 
 func (r *Reader) connect(ctx context.Context) (*session, error) {
@@ -234,21 +240,9 @@ func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []
 		n := min(batch, len(uids))
 		chunk := uids[:n]
 		uids = uids[n:]
-		msgs, err := s.c.Fetch(imap.UIDSetNum(chunk...), &imap.FetchOptions{
-			UID:         true,
-			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
-		}).Collect()
-		fb := fetchedBatch{asked: n, err: err}
-		for _, msg := range msgs {
-			raw := msg.FindBodySection(&imap.FetchItemBodySection{})
-			if raw == nil && len(msg.BodySection) > 0 {
-				raw = msg.BodySection[0].Bytes
-			}
-			fb.deliveries = append(fb.deliveries, Delivery{Mailbox: box, UIDValidity: s.uidValidity, UID: uint32(msg.UID), Raw: raw})
-		}
-		sort.Slice(fb.deliveries, func(i, j int) bool { return fb.deliveries[i].UID < fb.deliveries[j].UID })
+		ds, err := r.fetch(s, box, chunk)
 		select {
-		case out <- fb:
+		case out <- fetchedBatch{deliveries: ds, asked: n, err: err}:
 		case <-ctx.Done():
 			return
 		}
@@ -258,6 +252,52 @@ func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []
 	}
 }
 
+// fetch fetches the messages of chunk, in UID order. Every message
+// returned must be one asked for and have its body; one asked for and not
+// returned is asked for again alone, and only when the server still does
+// not return it is it taken as expunged (gone from the mailbox).
+func (r *Reader) fetch(s *session, box string, chunk []imap.UID) ([]Delivery, error) {
+	byUID := map[imap.UID][]byte{}
+	ask := chunk
+	for try := 0; try < 2 && len(ask) > 0; try++ {
+		s.cmd.Lock()
+		msgs, err := s.c.Fetch(imap.UIDSetNum(ask...), &imap.FetchOptions{
+			UID:         true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		}).Collect()
+		s.cmd.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		for _, msg := range msgs {
+			raw := msg.FindBodySection(&imap.FetchItemBodySection{})
+			if raw == nil && len(msg.BodySection) > 0 {
+				raw = msg.BodySection[0].Bytes
+			}
+			if msg.UID != 0 && raw != nil && slices.Contains(ask, msg.UID) {
+				byUID[msg.UID] = raw
+			}
+		}
+		var missing []imap.UID
+		for _, u := range ask {
+			if _, ok := byUID[u]; !ok {
+				missing = append(missing, u)
+			}
+		}
+		ask = missing
+	}
+	if len(ask) > 0 {
+		r.logger().Warn("imap: messages gone from the mailbox before they were read (expunged)", "mailbox", box, "uids", fmt.Sprint(ask))
+	}
+	ds := make([]Delivery, 0, len(byUID))
+	for _, u := range chunk {
+		if raw, ok := byUID[u]; ok {
+			ds = append(ds, Delivery{Mailbox: box, UIDValidity: s.uidValidity, UID: uint32(u), Raw: raw})
+		}
+	}
+	return ds, nil
+}
+
 // markSeen flags handled messages \Seen, so a person looking at the mailbox
 // sees what ballotd has done. The cursor in the database, not the flag,
 // decides what is read next, so a failure here loses nothing.
@@ -265,7 +305,9 @@ func (r *Reader) markSeen(s *session, uids imap.UIDSet) {
 	if len(uids) == 0 {
 		return
 	}
+	s.cmd.Lock()
 	err := s.c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	s.cmd.Unlock()
 	if err != nil {
 		r.logger().Warn("imap: could not flag handled messages", "err", err)
 	}

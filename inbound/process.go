@@ -119,7 +119,7 @@ func messageKey(m *message.Message, raw []byte) string {
 // Handle applies d's effect in one transaction. An error means nothing was
 // committed and the message must be handled again later.
 func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
-	pd := parse(d)
+	pd := p.parse(d)
 	var res Result
 	enqueued := false
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -150,7 +150,7 @@ func (p *Processor) HandleBatch(ctx context.Context, ds []Delivery) ([]Result, e
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	pds := parseAll(ds)
+	pds := p.parseAll(ds)
 	results := make([]Result, len(pds))
 	enqueued := make([]bool, len(pds))
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -326,15 +326,16 @@ func (p *Processor) handleAlone(ctx context.Context, pd parsed) (Result, error) 
 	return res, nil
 }
 
-// parseAll reads ds with the pure reader on every core, in order.
-func parseAll(ds []Delivery) []parsed {
+// parseAll reads and classifies ds with the pure reader on every core, in
+// order.
+func (p *Processor) parseAll(ds []Delivery) []parsed {
 	pds := make([]parsed, len(ds))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(ds)) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(ds); i = int(next.Add(1)) - 1 {
-				pds[i] = parse(ds[i])
+				pds[i] = p.parse(ds[i])
 			}
 		})
 	}
@@ -345,13 +346,19 @@ func parseAll(ds []Delivery) []parsed {
 // parsed is a delivery read by the pure reader (m, or why it could not be).
 type parsed struct {
 	Delivery
-	m    *message.Message
-	perr error
+	m     *message.Message
+	perr  error
+	class message.Class // m's class ("" when m could not be read)
 }
 
-func parse(d Delivery) parsed {
+// parse reads d and, when it could, classifies it.
+func (p *Processor) parse(d Delivery) parsed {
 	m, err := message.Parse(d.Raw)
-	return parsed{Delivery: d, m: m, perr: err}
+	pd := parsed{Delivery: d, m: m, perr: err}
+	if err == nil {
+		pd.class = message.Classify(m, p.Box)
+	}
+	return pd
 }
 
 // handleIn records message pd in tx and applies its effect (the cursor is
@@ -370,7 +377,7 @@ func (p *Processor) handleIn(ctx context.Context, tx *sqlx.Tx, pd parsed) (Resul
 // handleRecorded applies the effect of message pd, recorded as id, in tx
 // (in batch b, or nil).
 func (p *Processor) handleRecorded(ctx context.Context, tx *sqlx.Tx, pd parsed, id int64, b *batchState) (Result, bool, error) {
-	res := Result{InboundID: id, batch: b}
+	res := Result{InboundID: id, Class: pd.class, batch: b}
 	_, enqueued, err := p.process(ctx, tx, id, pd.m, pd.perr, &res)
 	res.batch = nil
 	return res, enqueued, err
@@ -409,7 +416,9 @@ func (p *Processor) process(ctx context.Context, tx *sqlx.Tx, id int64, m *messa
 		res.Class = message.ClassUnknown
 		out = ballots.Outcome{Class: string(message.ClassUnknown), Outcome: OutcomeQuarantined, Detail: "unreadable message: " + perr.Error(), Quarantined: true}
 	} else {
-		res.Class = message.Classify(m, p.Box)
+		if res.Class == "" {
+			res.Class = message.Classify(m, p.Box)
+		}
 		var err error
 		out, enqueued, err = p.apply(ctx, tx, id, m, res.Class, res)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/ballotd/ballotd/internal/bench"
 )
@@ -26,7 +27,10 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Rows, "rows", 1000000, "members to generate")
 	case "replies":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
-		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of ballotd's reader to this file")
+		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of ballotd's reader (first run) to this file")
+		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
+		fs.StringVar(&o.IMAPAddr, "imap", "", "read the mailbox of ballots@bench.example on this IMAP server (host:port) instead of the embedded hub")
+		fs.StringVar(&o.SMTPAddr, "smtp", "", "with --imap: deliver the replies through this SMTP server (host:port), which delivers into the IMAP server")
 	case "lmtp":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
 		fs.IntVar(&o.Conns, "conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")
@@ -43,6 +47,9 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 	if sub == "scale" && o.Votes == 0 {
 		o.Votes = o.Members
 	}
+	// The real IMAP server's password comes from the environment, never a
+	// flag (a flag shows in ps).
+	o.IMAPPassword = os.Getenv("BALLOTD_BENCH_IMAP_PASSWORD")
 	run, err := benchRun(sub, o)
 	if err != nil {
 		return err
@@ -63,9 +70,13 @@ func benchRun(sub string, o bench.Options) (func(context.Context, bench.Options,
 	case "scale":
 		return scaleRun(o)
 	case "replies":
-		if o.Replies < 1 {
-			return nil, usageError{"bench replies: --replies must be ≥ 1"}
+		if o.Replies < 1 || o.Runs < 1 {
+			return nil, usageError{"bench replies: --replies and --runs must be ≥ 1"}
 		}
+		if (o.IMAPAddr == "") != (o.SMTPAddr == "") {
+			return nil, usageError{"bench replies: --imap and --smtp go together"}
+		}
+
 		return bench.Replies, nil
 	}
 	if o.Replies < 1 || o.Conns < 1 {

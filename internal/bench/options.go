@@ -30,6 +30,10 @@ type Options struct {
 	// Replies and LMTP: members, each replying to their ballot once
 	// (LMTP delivers them over Conns connections).
 	Replies int
+	// Replies on real servers: the IMAP server whose mailbox
+	// ballots@bench.example is read ("": the embedded hub), its password
+	// (any user), and the SMTP server that delivers into it.
+	IMAPAddr, IMAPPassword, SMTPAddr string
 	// DatabaseURL is DATABASE_URL, on whose server Send makes its scratch
 	// databases ("": the server on 127.0.0.1:5432, else a throwaway
 	// cluster).

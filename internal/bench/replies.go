@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 
 	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
@@ -20,57 +23,95 @@ import (
 )
 
 // Replies runs `ballotd bench replies`: ballotd's mailbox reader
-// handling N members' replies (each its own transaction: the message, the
-// vote, the receipt in the outbox, the cursor), against a raw reader of the
-// same mailbox that does the least any reader must: fetch each message,
-// store it in a transaction of its own, flag it \Seen. Both read the
-// embedded hub over IMAP on loopback, in batches of 50, into one scratch
-// database.
+// handling N members' replies (the message, the vote, the receipt in the
+// outbox, the cursor), against a raw reader of the same mailbox that does
+// the least a durable reader must: fetch each message, store it in a
+// transaction of its own, flag it \Seen. Both read the same mailbox over
+// IMAP in batches of 50, into one scratch database: the embedded hub's on
+// loopback, or, with o.IMAPAddr and o.SMTPAddr, a real server's (the
+// replies are sent through the SMTP server, which delivers them into the
+// IMAP server's mailbox, as Postfix into Dovecot). o.Runs runs; the
+// summary gives medians.
 func Replies(ctx context.Context, o Options, w io.Writer) error {
+	where := "embedded hub on loopback"
+	if o.IMAPAddr != "" {
+		where = "delivered by " + o.SMTPAddr + ", read from " + o.IMAPAddr
+	}
+	fmt.Fprintf(w, "bench replies: %d replies in one IMAP mailbox (%s), batches of 50, %d run(s)\n", o.Replies, where, max(o.Runs, 1))
+	var raws, ours, ratios []float64
+	for run := range max(o.Runs, 1) {
+		raw, ballotd, err := repliesOnce(ctx, o, w, run)
+		if err != nil {
+			return fmt.Errorf("bench replies: %w", err)
+		}
+		raws, ours, ratios = append(raws, raw), append(ours, ballotd), append(ratios, ballotd/raw)
+	}
+	if len(ratios) > 1 {
+		fmt.Fprintf(w, "median of %d runs: raw %.0f messages/s, ballotd %.0f replies/s, ratio ballotd/raw %.2f\n",
+			len(ratios), median(raws), median(ours), median(ratios))
+	}
+	return nil
+}
+
+// median is the middle of xs (the mean of the two middle ones).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// repliesOnce is one run of Replies; it returns both rates.
+func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate, ballotdRate float64, err error) {
 	rb, err := newReplyBench(ctx, o, "bench-replies-secret-0123456789")
 	if err != nil {
-		return fmt.Errorf("bench replies: %w", err)
+		return 0, 0, err
 	}
 	defer rb.close()
 	st, toks, yes := rb.st, rb.toks, rb.yes
 	rows := rb.replies
-	hub, err := mailhub.Start(mailhub.Options{})
-	if err != nil {
-		return err
-	}
-	defer hub.Close()
 	const box = "ballots@bench.example"
-	for _, r := range rows {
-		if err := hub.Deliver(box, []byte(r.raw)); err != nil {
-			return err
-		}
+	cfg, done, err := replyMailbox(ctx, o, box, rows)
+	if err != nil {
+		return 0, 0, err
 	}
-	fmt.Fprintf(w, "bench replies: %d replies in one IMAP mailbox (embedded hub on loopback), batches of 50\n", len(rows))
+	defer done()
 
-	cfg := inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}
 	t0 := time.Now()
 	if err := rawReplies(ctx, st, cfg); err != nil {
-		return fmt.Errorf("bench replies: raw reader: %w", err)
+		return 0, 0, fmt.Errorf("raw reader: %w", err)
 	}
 	rawTime := time.Since(t0)
 
 	rd := &inbound.Reader{Config: cfg, Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
-		Box: message.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil))}}
-	stop, err := startProfile(o.CPUProfile)
+		Box: message.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil)),
+		Handled: func(r inbound.Result) {
+			if r.Outcome != inbound.OutcomeCounted && o.Stderr != nil {
+				// Every reply is a clear vote: anything else is a bug to see.
+				fmt.Fprintf(o.Stderr, "bench replies: inbound %d: %s %s\n", r.InboundID, r.Class, r.Outcome)
+			}
+		}}}
+	profile := ""
+	if run == 0 {
+		profile = o.CPUProfile
+	}
+	stop, err := startProfile(profile)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	t0 = time.Now()
 	handled, err := rd.Once(ctx)
 	stop()
 	if err != nil {
-		return fmt.Errorf("bench replies: ballotd: %w", err)
+		return 0, 0, fmt.Errorf("ballotd: %w", err)
 	}
 	ballotdTime := time.Since(t0)
 
 	tl, err := st.TallyRace(ctx, "MA-SEN")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	rate := func(d time.Duration) float64 { return float64(len(rows)) / d.Seconds() }
 	fmt.Fprintf(w, "raw reader (fetch, store each in its own transaction, flag \\Seen): %6.2f s  %7.0f messages/s\n", rawTime.Seconds(), rate(rawTime))
@@ -83,9 +124,107 @@ func Replies(ctx context.Context, o Options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "verified: %d handled, tally voted %d, Ed Markey %d YES of %d\n", handled, tl.Voted, got["Ed Markey"], tl.Voted)
 	if handled != len(rows) || tl.Voted != len(rows) || got["Ed Markey"] != yes {
-		return fmt.Errorf("bench replies: want %d handled and voted with %d YES, got %d handled, %d voted, %d YES", len(rows), yes, handled, tl.Voted, got["Ed Markey"])
+		return 0, 0, fmt.Errorf("want %d handled and voted with %d YES, got %d handled, %d voted, %d YES", len(rows), yes, handled, tl.Voted, got["Ed Markey"])
 	}
-	return nil
+	return rate(rawTime), rate(ballotdTime), nil
+}
+
+// replyMailbox puts rows into box's mailbox and says how to read it: the
+// embedded hub's, or (o.IMAPAddr) a real server's, sent through
+// o.SMTPAddr and waited for; done empties it again.
+func replyMailbox(ctx context.Context, o Options, box string, rows []benchReply) (inbound.IMAPConfig, func(), error) {
+	if o.IMAPAddr == "" {
+		hub, err := mailhub.Start(mailhub.Options{})
+		if err != nil {
+			return inbound.IMAPConfig{}, nil, err
+		}
+		for _, r := range rows {
+			if err := hub.Deliver(box, []byte(r.raw)); err != nil {
+				hub.Close()
+				return inbound.IMAPConfig{}, nil, err
+			}
+		}
+		return inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}, func() { hub.Close() }, nil
+	}
+	cfg := inbound.IMAPConfig{Addr: o.IMAPAddr, Username: box, Password: o.IMAPPassword}
+	if err := emptyMailbox(cfg); err != nil {
+		return cfg, nil, err
+	}
+	c, err := smtp.Dial(o.SMTPAddr)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
+	}
+	defer c.Close()
+	for _, r := range rows {
+		if err := c.SendMail(r.from, []string{r.to}, strings.NewReader(r.raw)); err != nil {
+			return cfg, nil, fmt.Errorf("smtp %s: send to %s: %w", o.SMTPAddr, r.to, err)
+		}
+	}
+	if err := c.Quit(); err != nil {
+		return cfg, nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
+	}
+	if err := waitForMessages(ctx, cfg, len(rows)); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, func() { emptyMailbox(cfg) }, nil
+}
+
+// waitForMessages waits until cfg's INBOX holds n messages (the SMTP
+// server delivers them on its own time).
+func waitForMessages(ctx context.Context, cfg inbound.IMAPConfig, n int) error {
+	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+		return fmt.Errorf("imap %s: login: %w", cfg.Addr, err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			return fmt.Errorf("imap %s: status: %w", cfg.Addr, err)
+		}
+		if int(*st.NumMessages) >= n {
+			return c.Logout().Wait()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("imap %s: %d of %d messages delivered after 10 minutes", cfg.Addr, *st.NumMessages, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// emptyMailbox deletes every message in cfg's INBOX.
+func emptyMailbox(cfg inbound.IMAPConfig) error {
+	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+		return fmt.Errorf("imap %s: login: %w", cfg.Addr, err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		return fmt.Errorf("imap %s: select: %w", cfg.Addr, err)
+	}
+	if sel.NumMessages > 0 {
+		var all imap.SeqSet
+		all.AddRange(1, 0)
+		if err := c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return fmt.Errorf("imap %s: delete: %w", cfg.Addr, err)
+		}
+		if err := c.Expunge().Close(); err != nil {
+			return fmt.Errorf("imap %s: expunge: %w", cfg.Addr, err)
+		}
+	}
+	return c.Logout().Wait()
 }
 
 // discard is an io.Writer that keeps nothing: the handler still formats
