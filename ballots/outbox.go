@@ -55,6 +55,35 @@ func Enqueue(ctx context.Context, tx *sqlx.Tx, m Mail) (int64, error) {
 	return id, nil
 }
 
+// EnqueueAll is Enqueue for many mails in one statement, in order.
+func EnqueueAll(ctx context.Context, tx *sqlx.Tx, ms []Mail) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	n := len(ms)
+	kinds, rcpts, datas := make([]string, n), make([]string, n), make([]string, n)
+	members, ballots, races, inbounds := make([]sql.NullInt64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+	for i, m := range ms {
+		if m.Payload == nil {
+			return fmt.Errorf("enqueue to %s: no payload, so no kind", m.Recipient)
+		}
+		data, err := json.Marshal(m.Payload)
+		if err != nil {
+			return fmt.Errorf("enqueue %s to %s: %w", m.Kind(), m.Recipient, err)
+		}
+		kinds[i], rcpts[i], datas[i] = string(m.Kind()), m.Recipient, string(data)
+		members[i], ballots[i], races[i], inbounds[i] = nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
+		SELECT k, r, m, b, ra, i, d::jsonb FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+			WITH ORDINALITY AS t(k, r, m, b, ra, i, d, ord) ORDER BY ord`,
+		pq.Array(kinds), pq.Array(rcpts), pq.Array(members), pq.Array(ballots), pq.Array(races), pq.Array(inbounds), pq.Array(datas))
+	if err != nil {
+		return fmt.Errorf("enqueue %d mails: %w", n, err)
+	}
+	return nil
+}
+
 // OutboxRow is a claimed outbox row with what rendering it needs.
 type OutboxRow struct {
 	ID         int64          `db:"id"`

@@ -87,7 +87,7 @@ func (p *Processor) strangersPerHour() int {
 // else why not; an answer the policy held back is recorded
 // (ballots.HoldAnswer) and counts nothing against any bound.
 func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int) (bool, string, error) {
-	return p.answerAs(ctx, tx, m, mail, reason, slots, nil, false)
+	return p.answerAs(ctx, tx, m, mail, reason, slots, nil, false, nil)
 }
 
 // answerOrUndo is answer for an answer whose effect stands or falls with
@@ -95,13 +95,14 @@ func (p *Processor) answer(ctx context.Context, tx *sqlx.Tx, m *message.Message,
 // sent, tx is rolled back to undo, a savepoint taken before the effect;
 // when it is, undo is released. A nil undo is answer.
 func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point) (bool, string, error) {
-	return p.answerAs(ctx, tx, m, mail, reason, slots, undo, false)
+	return p.answerAs(ctx, tx, m, mail, reason, slots, undo, false, nil)
 }
 
 // answerAs is answerOrUndo; known says the caller knows the recipient is
 // an active member or a leader (not a stranger), so the policy need not
-// look it up.
-func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point, known bool) (bool, string, error) {
+// look it up; with a batch, the answer is enqueued with the batch's, at
+// its end (before it commits).
+func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point, known bool, batch *batchState) (bool, string, error) {
 	why := message.NoAnswer(m, mail.Recipient, p.Box)
 	held := false
 	if why == "" {
@@ -125,7 +126,9 @@ func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Messag
 		return false, why, nil
 	}
 	mail.Payload = quoteLimited(mail.Payload)
-	if _, err := ballots.Enqueue(ctx, tx, mail); err != nil {
+	if batch != nil && undo == nil {
+		batch.mails = append(batch.mails, mail)
+	} else if _, err := ballots.Enqueue(ctx, tx, mail); err != nil {
 		return false, "", err
 	}
 	if undo != nil {

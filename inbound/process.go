@@ -66,13 +66,16 @@ type Result struct {
 
 // batchState is what the messages of a batch share in its transaction:
 // the ballots their reply addresses name and the votes standing on them,
-// loaded at once, and their outcomes, recorded at once at the end.
+// loaded at once, and their outcomes and the answers to their votes,
+// recorded at once at the end.
 type batchState struct {
 	ballots  map[int64]ballots.Ballot
 	standing map[int64]ballots.Standing
 	// A ballot voted on in the batch is dropped from both maps.
 	finished []int64
 	outcomes []ballots.Outcome
+	// mails are the answers to the batch's votes, enqueued at its end.
+	mails []ballots.Mail
 }
 
 // Processor applies each message's effect: one transaction records the raw
@@ -207,6 +210,13 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 			results[i] = Result{Outcome: OutcomeDuplicate}
 			continue
 		}
+		if pd.class != message.ClassVote {
+			// Its answers go out after the votes' before it, as they
+			// would one message at a time.
+			if err := b.flush(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if results[i], enqueued[i], err = p.handleRecorded(ctx, tx, pd, ids[i], b); err != nil {
 			return err
 		}
@@ -216,7 +226,17 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 			b.ballots, b.standing = nil, nil
 		}
 	}
+	if err := b.flush(ctx, tx); err != nil {
+		return err
+	}
 	return ballots.FinishInbounds(ctx, tx, b.finished, b.outcomes)
+}
+
+// flush enqueues the answers the batch holds.
+func (b *batchState) flush(ctx context.Context, tx *sqlx.Tx) error {
+	err := ballots.EnqueueAll(ctx, tx, b.mails)
+	b.mails = b.mails[:0]
+	return err
 }
 
 // keepsBallots reports whether handling a message of class leaves every
@@ -597,8 +617,8 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 	if !found {
 		out.Outcome, out.Quarantined = OutcomeUnmatched, true
 		out.Detail = "no valid ballot token, ballot Message-ID or ballot code"
-		sent, why, err := p.answer(ctx, tx, m, ballots.Mail{Recipient: m.From, InboundID: id,
-			Payload: templates.UnmatchedMail{Subject: m.Subject, Thread: thread(m)}}, string(templates.KindUnmatched), 1)
+		sent, why, err := p.answerAs(ctx, tx, m, ballots.Mail{Recipient: m.From, InboundID: id,
+			Payload: templates.UnmatchedMail{Subject: m.Subject, Thread: thread(m)}}, string(templates.KindUnmatched), 1, nil, false, res.batch)
 		noteAnswer(&out, why)
 		return out, sent, err
 	}
@@ -690,7 +710,7 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 	}
 	// The voter's own address is known when they are an active member.
 	known := b.MemberActive && strings.EqualFold(reply.Recipient, b.MemberEmail)
-	sent, why, err := p.answerAs(ctx, tx, m, reply, reason, slots, nil, known)
+	sent, why, err := p.answerAs(ctx, tx, m, reply, reason, slots, nil, known, res.batch)
 	noteAnswer(&out, why)
 	return out, sent, err
 }
