@@ -208,10 +208,10 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 			return handled, fmt.Errorf("imap fetch %s: %w", box, fb.err)
 		}
 		uids = uids[fb.asked:]
-		results, err := r.Processor.HandleBatch(ctx, fb.deliveries)
+		results, err := r.Processor.handleBatch(ctx, fb.parsed)
 		var done imap.UIDSet
 		for i := range results {
-			done.AddNum(imap.UID(fb.deliveries[i].UID))
+			done.AddNum(imap.UID(fb.parsed[i].UID))
 		}
 		handled += len(results)
 		r.markSeen(s, done)
@@ -225,16 +225,19 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 	return handled, ctx.Err()
 }
 
-// fetchedBatch is one batch of messages fetched: asked is how many UIDs
-// were asked for (a message expunged meanwhile is not among deliveries).
+// fetchedBatch is one batch of messages fetched and read: asked is how
+// many UIDs were asked for (a message expunged meanwhile is not among
+// them).
 type fetchedBatch struct {
-	deliveries []Delivery
-	asked      int
-	err        error
+	parsed []parsed
+	asked  int
+	err    error
 }
 
-// fetchAhead fetches uids in batches into out, one batch ahead of the
-// handler, until all are fetched, a fetch fails, or ctx ends.
+// fetchAhead fetches uids in batches and reads them (on every core) into
+// out, one batch ahead of the handler, so the next batch is fetched and
+// parsed while the database works on this one; until all are fetched, a
+// fetch fails, or ctx ends.
 func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []imap.UID, batch int, out chan<- fetchedBatch) {
 	for len(uids) > 0 {
 		n := min(batch, len(uids))
@@ -242,7 +245,7 @@ func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []
 		uids = uids[n:]
 		ds, err := r.fetch(s, box, chunk)
 		select {
-		case out <- fetchedBatch{deliveries: ds, asked: n, err: err}:
+		case out <- fetchedBatch{parsed: r.Processor.parseAll(ds), asked: n, err: err}:
 		case <-ctx.Done():
 			return
 		}

@@ -150,10 +150,14 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 // staff to replay. An error means the database could not record even that;
 // results then hold what committed before it, in order.
 func (p *Processor) HandleBatch(ctx context.Context, ds []Delivery) ([]Result, error) {
-	if len(ds) == 0 {
+	return p.handleBatch(ctx, p.parseAll(ds))
+}
+
+// handleBatch is HandleBatch of messages already read.
+func (p *Processor) handleBatch(ctx context.Context, pds []parsed) ([]Result, error) {
+	if len(pds) == 0 {
 		return nil, nil
 	}
-	pds := p.parseAll(ds)
 	results := make([]Result, len(pds))
 	enqueued := make([]bool, len(pds))
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -166,10 +170,10 @@ func (p *Processor) HandleBatch(ctx context.Context, ds []Delivery) ([]Result, e
 		return results, nil
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("handle %d messages of %s: %w", len(ds), ds[0].Mailbox, err)
+		return nil, fmt.Errorf("handle %d messages of %s: %w", len(pds), pds[0].Mailbox, err)
 	}
 	p.logger().Warn("a batch could not be handled in one transaction; handling its messages one at a time",
-		"mailbox", ds[0].Mailbox, "first_uid", ds[0].UID, "messages", len(ds), "err", err)
+		"mailbox", pds[0].Mailbox, "first_uid", pds[0].UID, "messages", len(pds), "err", err)
 	results = results[:0]
 	for _, pd := range pds {
 		res, err := p.handleAlone(ctx, pd)
