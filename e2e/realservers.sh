@@ -184,7 +184,7 @@ if [ "$status" = 0 ]; then
   # into Dovecot, read by ballotd's reader against a raw durable reader of
   # the same mailbox; it checks its own tally, so a wrong count fails here.
   echo "== bench replies on Postfix and Dovecot"
-  BALLOTD_BENCH_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies 2000 --runs 3 \
+  BALLOTD_BENCH_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies 1000 \
     --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT" || status=$?
 fi
 if [ "$status" != 0 ]; then
