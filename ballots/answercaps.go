@@ -34,13 +34,12 @@ type AnswerCap struct {
 // whose row locks serialise concurrent transactions, so a cap holds under
 // concurrency; the counts of a refused answer are given back at once.
 func TakeAnswerCaps(ctx context.Context, tx *sqlx.Tx, caps []AnswerCap) (full AnswerCap, ok bool, err error) {
-	scopes, periods, maxes := make([]string, len(caps)), make([]string, len(caps)), make([]int64, len(caps))
-	for i, c := range caps {
+	for _, c := range caps {
 		if c.Max <= 0 {
 			return c, false, nil
 		}
-		scopes[i], periods[i], maxes[i] = textColumn(c.Scope), string(c.Period), int64(c.Max)
 	}
+	scopes, periods, maxes := capColumns(caps)
 	var taken []struct {
 		Scope  string    `db:"scope"`
 		Period time.Time `db:"period"`
@@ -70,14 +69,107 @@ func TakeAnswerCaps(ctx context.Context, tx *sqlx.Tx, caps []AnswerCap) (full An
 			break
 		}
 	}
-	if len(taken) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE answer_counts a SET n = a.n - 1
-			FROM unnest($1::text[], $2::timestamptz[]) AS t(scope, period) WHERE a.scope = t.scope AND a.period = t.period`,
-			pq.Array(back), pq.Array(at)); err != nil {
-			return full, false, fmt.Errorf("answer caps: give back %s: %w", strings.Join(back, ", "), err)
+	return full, false, giveBack(ctx, tx, back, at)
+}
+
+// giveBack uncounts one answer under each scope and period given.
+func giveBack(ctx context.Context, tx *sqlx.Tx, scopes []string, periods []time.Time) error {
+	if len(scopes) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE answer_counts a SET n = a.n - 1
+		FROM unnest($1::text[], $2::timestamptz[]) AS t(scope, period) WHERE a.scope = t.scope AND a.period = t.period`,
+		pq.Array(scopes), pq.Array(periods)); err != nil {
+		return fmt.Errorf("answer caps: give back %s: %w", strings.Join(scopes, ", "), err)
+	}
+	return nil
+}
+
+// ClaimAnswer is ClaimAnswerSlot and then TakeAnswerCaps, in one statement
+// when the first of reason's slots for sender today is free (the usual
+// case), else as those two do it. It returns the slot claimed ("" when
+// all were used today: nothing is counted), and, when a cap was full, that
+// cap and ok false (the slot and the counts are given back).
+func ClaimAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64, caps []AnswerCap) (slot string, full AnswerCap, ok bool, err error) {
+	for _, c := range caps {
+		if c.Max <= 0 {
+			// No answer at all of this kind: said so only if a slot was free.
+			if slot, err = ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID); err != nil || slot == "" {
+				return "", AnswerCap{}, false, err
+			}
+			return "", c, false, ReleaseAnswerSlot(ctx, tx, sender, slot)
 		}
 	}
-	return full, false, nil
+	scopes, periods, maxes := capColumns(caps)
+	var row struct {
+		Slot    string         `db:"slot"`
+		Scopes  pq.StringArray `db:"scopes"`
+		Periods pq.StringArray `db:"periods"`
+	}
+	// The slot, then the caps only if the slot was free; the caps in
+	// scope order, as TakeAnswerCaps takes them.
+	err = tx.GetContext(ctx, &row, `WITH slot AS (
+			INSERT INTO answer_limits (sender, reason, day, inbound_id)
+			SELECT lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3
+			ON CONFLICT DO NOTHING RETURNING reason
+		), taken AS (
+			INSERT INTO answer_counts (scope, period, n, cap)
+			SELECT c.scope, date_trunc(c.per, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, c.mx
+			FROM unnest($4::text[], $5::text[], $6::int[]) AS c(scope, per, mx) WHERE EXISTS (SELECT 1 FROM slot) ORDER BY c.scope
+			ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
+			RETURNING scope, period
+		)
+		SELECT coalesce((SELECT reason FROM slot), '') AS slot,
+			coalesce((SELECT array_agg(scope) FROM taken), '{}') AS scopes,
+			coalesce((SELECT array_agg(to_char(period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) FROM taken), '{}') AS periods`,
+		textColumn(strings.TrimSpace(sender)), reason, nullID(inboundID), pq.Array(scopes), pq.Array(periods), pq.Array(maxes))
+	if err != nil {
+		return "", AnswerCap{}, false, fmt.Errorf("answer %s to %s: %w", reason, sender, err)
+	}
+	if row.Slot == "" {
+		// The first slot is used today: the others, one by one.
+		if slots <= 1 {
+			return "", AnswerCap{}, false, nil
+		}
+		if slot, err = ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID); err != nil || slot == "" {
+			return "", AnswerCap{}, false, err
+		}
+		full, ok, err := TakeAnswerCaps(ctx, tx, caps)
+		if err != nil || ok {
+			return slot, full, ok, err
+		}
+		return "", full, false, ReleaseAnswerSlot(ctx, tx, sender, slot)
+	}
+	if len(row.Scopes) == len(caps) {
+		return row.Slot, AnswerCap{}, true, nil
+	}
+	got := map[string]bool{}
+	at := make([]time.Time, len(row.Periods))
+	for i, sc := range row.Scopes {
+		got[sc] = true
+		if at[i], err = time.Parse(time.RFC3339, row.Periods[i]); err != nil {
+			return "", AnswerCap{}, false, fmt.Errorf("answer caps: period %q: %w", row.Periods[i], err)
+		}
+	}
+	for _, c := range caps {
+		if !got[textColumn(c.Scope)] {
+			full = c
+			break
+		}
+	}
+	if err := giveBack(ctx, tx, row.Scopes, at); err != nil {
+		return "", full, false, err
+	}
+	return "", full, false, ReleaseAnswerSlot(ctx, tx, sender, row.Slot)
+}
+
+// capColumns are caps as the columns of an unnest.
+func capColumns(caps []AnswerCap) (scopes, periods []string, maxes []int64) {
+	scopes, periods, maxes = make([]string, len(caps)), make([]string, len(caps)), make([]int64, len(caps))
+	for i, c := range caps {
+		scopes[i], periods[i], maxes[i] = textColumn(c.Scope), string(c.Period), int64(c.Max)
+	}
+	return scopes, periods, maxes
 }
 
 // HoldAnswer records, in tx, that an answer of kind to recipient was not

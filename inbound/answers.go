@@ -141,16 +141,6 @@ func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Messag
 // says which one was reached ("" when none was); an answer refused counts
 // against none.
 func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, reason string, slots int, known bool) (string, error) {
-	slot := ""
-	if reason != "" {
-		var err error
-		if slot, err = ballots.ClaimAnswerSlot(ctx, tx, mail.Recipient, reason, slots, mail.InboundID); err != nil {
-			return "", err
-		}
-		if slot == "" {
-			return "already answered today (" + reason + ")", nil
-		}
-	}
 	addr := strings.ToLower(strings.TrimSpace(mail.Recipient))
 	total, stranger := staffPerDay, false
 	if !p.isStaff(addr) {
@@ -172,14 +162,22 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 	if stranger {
 		caps = append(caps, ballots.AnswerCap{Scope: "strangers", Period: ballots.CapHour, Max: p.strangersPerHour()})
 	}
-	full, ok, err := ballots.TakeAnswerCaps(ctx, tx, caps)
-	if err != nil || ok {
-		return "", err
-	}
-	if slot != "" {
-		if err := ballots.ReleaseAnswerSlot(ctx, tx, mail.Recipient, slot); err != nil {
+	var full ballots.AnswerCap
+	if reason == "" {
+		var ok bool
+		var err error
+		if full, ok, err = ballots.TakeAnswerCaps(ctx, tx, caps); err != nil || ok {
 			return "", err
 		}
+	} else {
+		slot, f, ok, err := ballots.ClaimAnswer(ctx, tx, mail.Recipient, reason, slots, mail.InboundID, caps)
+		if err != nil || ok {
+			return "", err
+		}
+		if slot == "" && f == (ballots.AnswerCap{}) {
+			return "already answered today (" + reason + ")", nil
+		}
+		full = f
 	}
 	switch {
 	case full.Period == ballots.CapHour:
