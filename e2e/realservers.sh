@@ -11,6 +11,7 @@
 # certificate from a CA made here for the run. Needs root (to install and to run Postfix's master).
 #
 #   bash e2e/realservers.sh            # from the repository root
+#   bash e2e/realservers.sh bench [REPLIES [RUNS]]   # only `bench replies` on them (medians)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -178,6 +179,12 @@ export BALLOTD_E2E_IMAP=127.0.0.1:$IMAP_PORT BALLOTD_E2E_SMTP=127.0.0.1:$SMTP_PO
   BALLOTD_E2E_IMAPS=127.0.0.1:$IMAPS_PORT BALLOTD_E2E_SUBMIT=127.0.0.1:$SUBMIT_PORT BALLOTD_E2E_CA=$E2E/ca.pem \
   BALLOTD_E2E_LMTP=127.0.0.1:$LMTP_PORT
 status=0
+if [ "${1:-}" = bench ]; then
+  # bash e2e/realservers.sh bench [REPLIES [RUNS]]: only the ingest benchmark, on quiet servers.
+  BALLOTD_BENCH_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies "${2:-3000}" --runs "${3:-3}" \
+    --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT"
+  exit
+fi
 go test -count=1 -run '^TestRealServers(Check)?$' -v ./cmd/ballotd/ 2>&1 | grep -v '^=== RUN' || status=$?
 if [ "$status" = 0 ]; then
   # The ingest benchmark on the real servers: replies sent through Postfix

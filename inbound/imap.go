@@ -75,11 +75,6 @@ type session struct {
 	uidValidity uint32
 	updates     chan struct{}
 	idle        bool
-	// cmd serialises the commands of a pass: the batch fetched ahead and
-	// the \Seen flags of the batch handled must not be in flight at once,
-	// or the server's untagged FETCH replies to one could be taken for the
-	// other's (RFC 9051 section 5.5).
-	cmd sync.Mutex
 }
 
 func (r *Reader) connect(ctx context.Context) (*session, error) {
@@ -192,11 +187,20 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 	if r.Backlog != nil {
 		r.Backlog(len(uids))
 	}
-	// The next batch is fetched while this one is handled.
+	// One goroutine speaks IMAP for the pass: it flags handled batches
+	// \Seen and fetches (and parses) the next batch while this one is
+	// handled. It has ended before pass returns, so the session's next
+	// command (IDLE) is alone on the connection.
 	fetched := make(chan fetchedBatch, 1)
+	seen := make(chan imap.UIDSet, len(uids)/batch+2)
 	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go r.fetchAhead(fctx, s, box, uids, batch, fetched)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.imapAhead(fctx, s, box, uids, batch, fetched, seen) })
+	defer func() {
+		close(seen) // flags what was handled, then ends
+		wg.Wait()
+		stop()
+	}()
 	for len(uids) > 0 && ctx.Err() == nil {
 		var fb fetchedBatch
 		select {
@@ -214,7 +218,9 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 			done.AddNum(imap.UID(fb.parsed[i].UID))
 		}
 		handled += len(results)
-		r.markSeen(s, done)
+		if len(done) > 0 {
+			seen <- done // never blocks: room for every batch
+		}
 		if err != nil {
 			return handled, err
 		}
@@ -234,22 +240,46 @@ type fetchedBatch struct {
 	err    error
 }
 
-// fetchAhead fetches uids in batches and reads them (on every core) into
-// out, one batch ahead of the handler, so the next batch is fetched and
-// parsed while the database works on this one; until all are fetched, a
-// fetch fails, or ctx ends.
-func (r *Reader) fetchAhead(ctx context.Context, s *session, box string, uids []imap.UID, batch int, out chan<- fetchedBatch) {
+// imapAhead is a pass's IMAP: it fetches uids in batches and reads them
+// (on every core) into out, one batch ahead of the handler, so the next
+// batch is fetched and parsed while the database works on this one; and
+// it flags \Seen each batch the handler sends on seen (after its commit),
+// until seen is closed. Fetching ends when all are fetched, a fetch fails
+// or ctx ends; flags sent are flagged even then (but not after ctx ends).
+func (r *Reader) imapAhead(ctx context.Context, s *session, box string, uids []imap.UID, batch int, out chan<- fetchedBatch, seen <-chan imap.UIDSet) {
+	flag := func(set imap.UIDSet) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		r.markSeen(s, set)
+		return true
+	}
 	for len(uids) > 0 {
 		n := min(batch, len(uids))
 		chunk := uids[:n]
 		uids = uids[n:]
 		ds, err := r.fetch(s, box, chunk)
-		select {
-		case out <- fetchedBatch{parsed: r.Processor.parseAll(ds), asked: n, err: err}:
-		case <-ctx.Done():
-			return
+		fb := fetchedBatch{parsed: r.Processor.parseAll(ds), asked: n, err: err}
+	handOver:
+		for {
+			select {
+			case out <- fb:
+				break handOver
+			case set, ok := <-seen:
+				if !ok {
+					return
+				}
+				flag(set)
+			case <-ctx.Done():
+				return
+			}
 		}
 		if err != nil {
+			break
+		}
+	}
+	for set := range seen {
+		if !flag(set) {
 			return
 		}
 	}
@@ -263,12 +293,10 @@ func (r *Reader) fetch(s *session, box string, chunk []imap.UID) ([]Delivery, er
 	byUID := map[imap.UID][]byte{}
 	ask := chunk
 	for try := 0; try < 2 && len(ask) > 0; try++ {
-		s.cmd.Lock()
 		msgs, err := s.c.Fetch(imap.UIDSetNum(ask...), &imap.FetchOptions{
 			UID:         true,
 			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 		}).Collect()
-		s.cmd.Unlock()
 		if err != nil {
 			return nil, err
 		}
@@ -308,9 +336,7 @@ func (r *Reader) markSeen(s *session, uids imap.UIDSet) {
 	if len(uids) == 0 {
 		return
 	}
-	s.cmd.Lock()
 	err := s.c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
-	s.cmd.Unlock()
 	if err != nil {
 		r.logger().Warn("imap: could not flag handled messages", "err", err)
 	}
