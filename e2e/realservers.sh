@@ -181,7 +181,7 @@ export BALLOTD_E2E_IMAP=127.0.0.1:$IMAP_PORT BALLOTD_E2E_SMTP=127.0.0.1:$SMTP_PO
 status=0
 if [ "${1:-}" = bench ]; then
   # bash e2e/realservers.sh bench [REPLIES [RUNS]]: only the ingest benchmark, on quiet servers.
-  BALLOTD_BENCH_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies "${2:-3000}" --runs "${3:-3}" \
+  BALLOTD_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies "${2:-3000}" --runs "${3:-3}" \
     --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT"
   exit
 fi
@@ -191,7 +191,7 @@ if [ "$status" = 0 ]; then
   # into Dovecot, read by ballotd's reader against a raw durable reader of
   # the same mailbox; it checks its own tally, so a wrong count fails here.
   echo "== bench replies on Postfix and Dovecot"
-  BALLOTD_BENCH_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies 1000 \
+  BALLOTD_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies 1000 \
     --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT" || status=$?
 fi
 if [ "$status" != 0 ]; then

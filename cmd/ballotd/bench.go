@@ -29,7 +29,7 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of ballotd's reader (first run) to this file")
 		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
-		fs.StringVar(&o.IMAPAddr, "imap", "", "read the mailbox of ballots@bench.example on this IMAP server (host:port) instead of the embedded hub")
+		fs.StringVar(&o.IMAPAddr, "imap", "", "read the mailbox of ballots@bench.example on this IMAP server (host:port; its password from BALLOTD_IMAP_PASSWORD) instead of the embedded hub")
 		fs.StringVar(&o.SMTPAddr, "smtp", "", "with --imap: deliver the replies through this SMTP server (host:port), which delivers into the IMAP server")
 	case "lmtp":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
@@ -47,9 +47,9 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 	if sub == "scale" && o.Votes == 0 {
 		o.Votes = o.Members
 	}
-	// The real IMAP server's password comes from the environment, never a
-	// flag (a flag shows in ps).
-	o.IMAPPassword = os.Getenv("BALLOTD_BENCH_IMAP_PASSWORD")
+	// The real IMAP server's password comes from the environment
+	// (BALLOTD_IMAP_PASSWORD), never a flag (a flag shows in ps).
+	o.IMAPPassword = os.Getenv("BALLOTD_IMAP_PASSWORD")
 	run, err := benchRun(sub, o)
 	if err != nil {
 		return err
