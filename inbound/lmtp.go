@@ -140,7 +140,10 @@ func (s *lmtpSession) deliver(r io.Reader) error {
 	raw.Write(body)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
-	res, err := s.door.Processor.Handle(ctx, Delivery{Mailbox: LMTPMailbox, Raw: raw.Bytes()})
+	// A message that fails for a reason of its own is kept in quarantine
+	// and accepted (handleAlone), not refused for days of retries.
+	p := s.door.Processor
+	res, err := p.handleAlone(ctx, p.parse(Delivery{Mailbox: LMTPMailbox, Raw: raw.Bytes()}))
 	if err != nil {
 		// Nothing committed: the MTA keeps the message and tries again.
 		s.door.logger().Warn("lmtp delivery deferred", "err", err)

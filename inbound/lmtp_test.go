@@ -3,6 +3,7 @@ package inbound
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -140,5 +141,40 @@ func TestLMTPDoorRefusesWithA4xxWhenTheDatabaseIsAway(t *testing.T) {
 	st, err := lmtpSend(t, addr, "carol@example.net", []string{rcpt}, w.replyAt("carol@example.net", "v-"+tok, time.Now(), "YES"))
 	if err == nil || st[rcpt] == nil || st[rcpt].Code != 451 {
 		t.Fatalf("with the database away: %v %v; want 451 so the MTA keeps the message", st, err)
+	}
+}
+
+// TestLMTPDoorQuarantinesAMessageThatFailsAlone: a message the database
+// refuses for a reason of its own (a trigger that raises, as a bug or a bad
+// row would) is accepted and kept in quarantine with the error, not refused
+// for the MTA to retry for days; after the fix a replay counts it.
+func TestLMTPDoorQuarantinesAMessageThatFailsAlone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	addr := lmtpDoor(t, w)
+	id, tok := w.ballot("MA-07", "bob@example.net")
+	w.db.MustExec(fmt.Sprintf(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.ballot_id = %d THEN RAISE EXCEPTION 'poisoned ballot'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER poison BEFORE INSERT ON votes FOR EACH ROW EXECUTE FUNCTION poison()`, id))
+	rcpt := "ballots+v-" + tok + "@example.org"
+	if st, err := lmtpSend(t, addr, "bob@example.net", []string{rcpt}, w.replyAt("bob@example.net", "v-"+tok, time.Now(), "YES")); err != nil || st[rcpt] != nil {
+		t.Fatalf("delivery: %v %v, want accepted", st, err)
+	}
+	var q struct {
+		ID     int64  `db:"id"`
+		Detail string `db:"detail"`
+	}
+	if err := w.db.Get(&q, `SELECT id, detail FROM inbound_messages WHERE quarantined AND mailbox = 'lmtp'`); err != nil {
+		t.Fatalf("not quarantined: %v", err)
+	}
+	if !strings.Contains(q.Detail, "poisoned ballot") {
+		t.Errorf("quarantine detail %q does not say why", q.Detail)
+	}
+	w.db.MustExec(`DROP TRIGGER poison ON votes`)
+	if res, err := w.p.Replay(w.ctx, q.ID); err != nil || res.Outcome != OutcomeCounted {
+		t.Fatalf("replay after the fix: %+v, %v", res, err)
+	}
+	if got := w.tally("MA-07"); got != "voted=1 Ayanna Pressley=1" {
+		t.Errorf("tally after the replay: %s", got)
 	}
 }
