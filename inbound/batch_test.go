@@ -190,7 +190,7 @@ func TestBatchIsolatesAFailingMessage(t *testing.T) {
 	if n, err := r.Once(w.ctx); err != nil || n != 0 {
 		t.Fatalf("second pass: %d handled, %v; want none", n, err)
 	}
-	w.db.MustExec(`DROP TRIGGER poison ON votes`)
+	w.db.MustExec(`DROP TRIGGER poison ON votes; DROP FUNCTION poison()`)
 	res, err := w.p.Replay(w.ctx, q.ID)
 	if err != nil || res.Outcome != OutcomeCounted {
 		t.Fatalf("replay after the fix: %+v, %v", res, err)

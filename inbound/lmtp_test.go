@@ -170,7 +170,7 @@ func TestLMTPDoorQuarantinesAMessageThatFailsAlone(t *testing.T) {
 	if !strings.Contains(q.Detail, "poisoned ballot") {
 		t.Errorf("quarantine detail %q does not say why", q.Detail)
 	}
-	w.db.MustExec(`DROP TRIGGER poison ON votes`)
+	w.db.MustExec(`DROP TRIGGER poison ON votes; DROP FUNCTION poison()`)
 	if res, err := w.p.Replay(w.ctx, q.ID); err != nil || res.Outcome != OutcomeCounted {
 		t.Fatalf("replay after the fix: %+v, %v", res, err)
 	}
