@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -306,4 +307,33 @@ func (s *Store) OutboxKind(ctx context.Context, id int64) (string, error) {
 		return "", fmt.Errorf("the kind of outbox row %d: %w", id, err)
 	}
 	return kind, nil
+}
+
+// ListenOutbox calls wake whenever a race open commits a chunk of ballots
+// (NOTIFY OutboxChannel), until ctx ends: serve wakes its outbox with it,
+// so ballots a `ballotd race open` in another process makes go out at
+// once rather than at the outbox's next poll. The listener has its own
+// connection and reconnects by itself; while it is away the poll still
+// finds the rows.
+func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
+	if s.url == "" {
+		return errors.New("listen for the outbox: the store has no connection string")
+	}
+	l := pq.NewListener(s.url, time.Second, time.Minute, nil)
+	defer l.Close()
+	if err := l.Listen(OutboxChannel); err != nil {
+		return fmt.Errorf("listen for the outbox: %w", err)
+	}
+	// What was committed before the listener listened is found now.
+	wake()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Notify:
+			// A nil notification follows a reconnect: rows may have come
+			// meanwhile, so wake then too.
+			wake()
+		}
+	}
 }

@@ -32,7 +32,8 @@ var (
 
 // Store is the PostgreSQL store of everything ballotd records.
 type Store struct {
-	db *sqlx.DB
+	db  *sqlx.DB
+	url string // what Open was given, for ListenOutbox's own connection
 }
 
 // OneRoundTrip returns the connection string dsn (a URL or key=value
@@ -70,7 +71,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, url: url}, nil
 }
 
 // Close closes the connection pool.
