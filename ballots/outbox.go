@@ -94,7 +94,12 @@ type ClaimCursor struct {
 // nothing. FOR UPDATE SKIP LOCKED lets several workers and
 // replicas claim side by side without taking the same row. The two kinds
 // of due rows are found separately so that each walks its own partial
-// index (outbox_ready, outbox_leased) instead of sorting the whole queue.
+// index (outbox_ready, outbox_leased) instead of sorting the whole queue;
+// the rows claimed are updated, and their members and ballots read, by
+// their keys (= ANY of an array, LATERAL … LIMIT 1), whatever the
+// planner's statistics say: a queue a race open has just filled has none
+// yet, and a hash join over the whole outbox, members and ballots for each
+// batch made a send of 100,000 quadratic.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
 	rows, _, err := s.ClaimOutboxAfter(ctx, ClaimCursor{}, limit, lease)
 	return rows, err
@@ -133,12 +138,14 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 			(SELECT id FROM expired) UNION ALL (SELECT id FROM ready) LIMIT $1
 		), claimed AS (
 			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', claim = nextval('outbox_claims')
-			FROM due WHERE o.id = due.id
+			WHERE o.id = ANY (ARRAY(SELECT id FROM due))
 			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.claim, o.next_attempt
 		)
 		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, coalesce(m.district, '') AS member_district, c.ballot_id,
-		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.claim, c.next_attempt
-		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
+		       b.nonce, c.race_id, c.data, c.attempts, c.claim, c.next_attempt
+		FROM claimed c
+		LEFT JOIN LATERAL (SELECT m.name, m.district FROM members m WHERE m.id = c.member_id LIMIT 1) m ON true
+		LEFT JOIN LATERAL (SELECT uuid_send(b.nonce) AS nonce FROM ballots b WHERE b.id = c.ballot_id LIMIT 1) b ON true
 		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)
 	if err != nil {
 		return nil, cur, fmt.Errorf("claim outbox: %w", err)
