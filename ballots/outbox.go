@@ -206,6 +206,45 @@ func (s *Store) RecordResults(ctx context.Context, results []SendResult) (int, e
 	if len(results) == 0 {
 		return 0, nil
 	}
+	sent, other := 0, results[:0:0]
+	for _, r := range results {
+		if r.Status == OutboxSent && r.Code == 250 && r.Reply == "ok" && r.Reason == "" {
+			sent++
+		} else {
+			other = append(other, r)
+		}
+	}
+	if sent == 0 {
+		return s.recordResults(ctx, results)
+	}
+	// Almost every result of a send is "sent": those go in a leaner
+	// statement, the rest (if any) in the general one.
+	ids, claims := make([]int64, 0, sent), make([]int64, 0, sent)
+	for _, r := range results {
+		if r.Status == OutboxSent && r.Code == 250 && r.Reply == "ok" && r.Reason == "" {
+			ids, claims = append(ids, r.ID), append(claims, r.Claim)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = 'sent', last_code = 250, last_reply = 'ok',
+			next_attempt = now(), lease_until = NULL, attempts = o.attempts + 1, reason = '', sent_at = now()
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`, pq.Array(ids), pq.Array(claims))
+	if err != nil {
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	m, err := s.recordResults(ctx, other)
+	return int(n) + m, err
+}
+
+// recordResults is RecordResults for any outcome.
+func (s *Store) recordResults(ctx context.Context, results []SendResult) (int, error) {
+	if len(results) == 0 {
+		return 0, nil
+	}
 	ids := make([]int64, len(results))
 	statuses := make([]string, len(results))
 	codes := make([]int64, len(results))
