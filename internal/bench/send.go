@@ -43,7 +43,8 @@ type benchResult struct {
 	avgSize     int     // bytes per message
 	ballotdCPU  float64 // µs of this process's CPU per message (sink included), send alone
 	e2eCPU      float64 // the same, end to end
-	ballotdPG   float64 // µs of PostgreSQL's CPU per message (this database's sessions), send alone
+	openPG      float64 // µs of PostgreSQL's CPU per ballot (this database's sessions), the open alone
+	ballotdPG   float64 // the same per message, send alone
 	e2ePG       float64 // the same, end to end (the open included)
 	rawCPU      float64
 }
@@ -128,7 +129,8 @@ func printMedians(w io.Writer, o Options, results []benchResult) {
 	fmt.Fprintf(w, "  ratio end to end    %10.2f\n", med(func(r benchResult) float64 { return r.e2eRate / r.rawRate }))
 	fmt.Fprintf(w, "  CPU/msg send alone  %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
 	fmt.Fprintf(w, "  CPU/msg end to end  %10.0f µs\n", med(func(r benchResult) float64 { return r.e2eCPU }))
-	fmt.Fprintf(w, "  PostgreSQL CPU/msg  %10.0f µs send alone, %.0f µs end to end\n", med(func(r benchResult) float64 { return r.ballotdPG }), med(func(r benchResult) float64 { return r.e2ePG }))
+	fmt.Fprintf(w, "  PostgreSQL CPU/msg  %10.0f µs open alone, %.0f µs send alone, %.0f µs end to end\n", med(func(r benchResult) float64 { return r.openPG }),
+		med(func(r benchResult) float64 { return r.ballotdPG }), med(func(r benchResult) float64 { return r.e2ePG }))
 	fmt.Fprintf(w, "  CPU/msg raw         %10.0f µs\n", med(func(r benchResult) float64 { return r.rawCPU }))
 	fmt.Fprintf(w, "  peak RSS            %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakRSS) / 1e6 }))
 	fmt.Fprintf(w, "  peak Go heap        %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakHeap) / 1e6 }))
@@ -199,6 +201,7 @@ func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, r
 	if _, err := st.AddCandidate(ctx, "MA-GOV", "", "Maura Healey", bio, nil); err != nil {
 		return err
 	}
+	pg0 := serverCPU(ctx, st)
 	t0 := time.Now()
 	n, err := st.OpenRace(ctx, "MA-SEN")
 	if err != nil {
@@ -206,8 +209,10 @@ func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, r
 	}
 	openTime := time.Since(t0)
 	res.openRate = float64(n) / openTime.Seconds()
+	res.openPG = float64((serverCPU(ctx, st) - pg0).Microseconds()) / float64(max(n, 1))
 	fmt.Fprintf(w, "  members             %10d created in %v (%.0f/s)\n", o.Members, membersTime.Round(time.Millisecond), res.membersRate)
-	fmt.Fprintf(w, "  race open alone     %10d ballots created and enqueued in %v: %.0f ballots/s\n", n, openTime.Round(time.Millisecond), res.openRate)
+	fmt.Fprintf(w, "  race open alone     %10d ballots created and enqueued in %v: %.0f ballots/s (PostgreSQL %.0f µs CPU/ballot)\n",
+		n, openTime.Round(time.Millisecond), res.openRate, res.openPG)
 	if n != o.Members {
 		return fmt.Errorf("race open made %d ballots for %d members", n, o.Members)
 	}
