@@ -107,12 +107,46 @@ func isSMTPError(err error) bool {
 // reply reads one reply and returns it as an *smtp.SMTPError unless its
 // code is expect (a first digit or two, or all three).
 func (p *pipeline) reply(expect int) error {
+	if p.accepted(expect) {
+		return nil
+	}
 	_, _, err := p.r.ReadResponse(expect)
 	var pe *textproto.Error
 	if errors.As(err, &pe) {
 		return smtpError(pe)
 	}
 	return err
+}
+
+// accepted reads the next reply when it is, whole in the buffer, one line
+// with the code expected (as textproto's expectCode: one, two or three
+// digits), and reports whether it did; anything else is left to
+// textproto.Reader, which reads it as before. The replies of an accepted
+// message are read without allocating.
+func (p *pipeline) accepted(expect int) bool {
+	if _, err := p.br.Peek(1); err != nil {
+		return false
+	}
+	b, _ := p.br.Peek(p.br.Buffered())
+	i := bytes.IndexByte(b, '\n')
+	if i < 4 || b[3] != ' ' {
+		return false
+	}
+	code := 0
+	for _, c := range b[:3] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		code = code*10 + int(c-'0')
+	}
+	switch {
+	case code < 100:
+		return false
+	case expect < 10 && code/100 != expect, expect >= 10 && expect < 100 && code/10 != expect, expect >= 100 && code != expect:
+		return false
+	}
+	p.br.Discard(i + 1)
+	return true
 }
 
 // simple sends one command and reads its reply.
