@@ -169,3 +169,39 @@ func TestRemindRace(t *testing.T) {
 		t.Errorf("reminder of a closed race: %v, want ErrRaceState", err)
 	}
 }
+
+// While a race is being opened (its opener's advisory lock held), a second
+// open, by hand or by the scheduler, does not read the members again: by
+// hand it gets ErrOpening, the scheduler leaves it to the opener.
+func TestOpenRaceOneOpener(t *testing.T) {
+	t.Parallel()
+	st := seed(t)
+	ctx := context.Background()
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Race(ctx, "MA-SEN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := testenv.DB(t, st).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, 0x6f70656e, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrOpening) {
+		t.Fatalf("open while another opens: %v, want ErrOpening", err)
+	}
+	if rep, err := st.RunDueSteps(ctx, nil, time.Hour); err != nil || len(rep.Opened) != 0 || rep.Conflicts != 1 {
+		t.Fatalf("scheduler while another opens: opened %v, %d conflicts, %v; want none opened, one conflict", rep.Opened, rep.Conflicts, err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, 0x6f70656e, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.OpenRace(ctx, "MA-SEN"); err != nil || n == 0 {
+		t.Fatalf("open after the other opener: %d, %v", n, err)
+	}
+}

@@ -123,13 +123,14 @@ type OpenProgress func(ballots int, read float64)
 // open but whose open step is not recorded is still opening
 // (Race.Opening): an open that stopped (a crash, a cancel) is resumed by
 // opening it again, here or by the scheduler, from the last member that
-// has a ballot, so no member gets two ballots and none is skipped.
+// has a ballot, so no member gets two ballots and none is skipped. One
+// process opens a race at a time: another gets ErrOpening.
 func (s *Store) OpenRaceProgress(ctx context.Context, code string, progress OpenProgress) (int, error) {
 	r, err := raceByCode(ctx, s.db, code, "")
 	if err != nil {
 		return 0, err
 	}
-	return s.openRace(ctx, r.ID, ActorManual, progress)
+	return s.openRace(ctx, r.ID, r.Code, ActorManual, progress)
 }
 
 // OutboxChannel is the PostgreSQL notification channel on which a race
@@ -145,9 +146,35 @@ const (
 	openChunk      = 5000
 )
 
-// openRace opens race id, or resumes its open, recording the step as done
-// by actor (see OpenRaceProgress). It returns the ballots it created.
-func (s *Store) openRace(ctx context.Context, id int64, actor string, progress OpenProgress) (int, error) {
+// openRace opens race id (code, for messages), or resumes its open,
+// recording the step as done by actor (see OpenRaceProgress). It returns
+// the ballots it created.
+func (s *Store) openRace(ctx context.Context, id int64, code, actor string, progress OpenProgress) (int, error) {
+	// One opener at a time: a second (the scheduler while `race open`
+	// runs, or another replica) would only read the same members again.
+	// The lock is its session's, so an opener that dies frees it.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("open race %s: %w", code, err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, openLock, int32(id)).Scan(&got); err != nil {
+		return 0, fmt.Errorf("open race %s: %w", code, err)
+	}
+	if !got {
+		return 0, fmt.Errorf("open race %s: %w", code, ErrOpening)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, openLock, int32(id))
+	return s.openChunks(ctx, id, actor, progress)
+}
+
+// openLock is the first key of the advisory lock an opener of a race holds
+// (the second is the race's id): "open".
+const openLock = 0x6f70656e
+
+// openChunks is openRace under its lock.
+func (s *Store) openChunks(ctx context.Context, id int64, actor string, progress OpenProgress) (int, error) {
 	var (
 		r             Race
 		after, lo, hi int64

@@ -169,8 +169,9 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		if d.Step == StepOpen {
 			// An open commits chunk by chunk (openRace), outside a
 			// transaction of this loop; one that another replica finished
-			// since the look was taken.
-			if n, err = s.openRace(ctx, d.ID, ActorScheduler, nil); errors.Is(err, ErrRaceState) {
+			// since the look was taken, or that an opener is working on
+			// now (a `race open`, another replica), is theirs.
+			if n, err = s.openRace(ctx, d.ID, d.Code, ActorScheduler, nil); errors.Is(err, ErrRaceState) || errors.Is(err, ErrOpening) {
 				err = errTaken
 			}
 		} else {

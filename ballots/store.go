@@ -28,6 +28,8 @@ var (
 	ErrRaceState  = errors.New("race is not in the right state")
 	ErrNoWave     = errors.New("no wave")
 	ErrCandidates = errors.New("no approved candidate")
+	// ErrOpening is a race another process is opening now.
+	ErrOpening = errors.New("the race is being opened by another process")
 )
 
 // Store is the PostgreSQL store of everything ballotd records.
