@@ -127,6 +127,8 @@ func printMedians(w io.Writer, o Options, results []benchResult) {
 	fmt.Fprintf(w, "  raw go-smtp client  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.rawRate }))
 	fmt.Fprintf(w, "  ratio send alone    %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
 	fmt.Fprintf(w, "  ratio end to end    %10.2f\n", med(func(r benchResult) float64 { return r.e2eRate / r.rawRate }))
+	fmt.Fprintf(w, "  ratio by CPU        %10.2f send alone, %.2f end to end (raw's CPU ÷ ballotd's with PostgreSQL's)\n",
+		med(func(r benchResult) float64 { return r.rawCPU / (r.ballotdCPU + r.ballotdPG) }), med(func(r benchResult) float64 { return r.rawCPU / (r.e2eCPU + r.e2ePG) }))
 	fmt.Fprintf(w, "  CPU/msg send alone  %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
 	fmt.Fprintf(w, "  CPU/msg end to end  %10.0f µs\n", med(func(r benchResult) float64 { return r.e2eCPU }))
 	fmt.Fprintf(w, "  PostgreSQL CPU/msg  %10.0f µs open alone, %.0f µs send alone, %.0f µs end to end\n", med(func(r benchResult) float64 { return r.openPG }),
@@ -380,6 +382,8 @@ func rawPhase(ctx context.Context, o Options, w io.Writer, sink *sink, res *benc
 	}
 	fmt.Fprintf(w, "  ratio ballotd/raw   %10.2f send alone, %.2f end to end (CPU per message: raw/ballotd %.2f and %.2f; PostgreSQL's CPU not included)\n",
 		res.ballotdRate/res.rawRate, res.e2eRate/res.rawRate, res.rawCPU/res.ballotdCPU, res.rawCPU/res.e2eCPU)
+	fmt.Fprintf(w, "  ratio by CPU        %10.2f send alone, %.2f end to end (raw's CPU per message ÷ ballotd's with PostgreSQL's: the ratio of rates on a machine whose cores are the limit, whatever else runs on it)\n",
+		res.rawCPU/(res.ballotdCPU+res.ballotdPG), res.rawCPU/(res.e2eCPU+res.e2ePG))
 	return nil
 }
 
