@@ -47,20 +47,24 @@ func (s *Store) AnalyzeBallots(ctx context.Context) error {
 	return nil
 }
 
-// CountBallots returns how many of ids name a ballot.
-func (s *Store) CountBallots(ctx context.Context, ids []int64) (int, error) {
+// CountBallots returns how many of ids name a ballot of the race with code
+// (in any wave).
+func (s *Store) CountBallots(ctx context.Context, code string, ids []int64) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM ballots WHERE id = ANY($1)`, pq.Array(ids)).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count ballots: %w", err)
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM ballots b JOIN races r ON r.id = b.race_id
+		WHERE b.id = ANY($1) AND r.code = $2`, pq.Array(ids), code).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count ballots of %s: %w", code, err)
 	}
 	return n, nil
 }
 
-// CountSent returns how many outbox rows are sent.
-func (s *Store) CountSent(ctx context.Context) (int, error) {
+// CountSent returns how many outbox rows of the race with code (in any
+// wave) are sent.
+func (s *Store) CountSent(ctx context.Context, code string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count sent mail: %w", err)
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox o JOIN races r ON r.id = o.race_id
+		WHERE o.status = 'sent' AND r.code = $1`, code).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count sent mail of %s: %w", code, err)
 	}
 	return n, nil
 }
@@ -228,4 +232,15 @@ func (s *Store) RawOutboxCount(ctx context.Context) (int, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// BackendPIDs returns the process ids of the PostgreSQL sessions connected
+// to this store's database, for a benchmark to read the CPU time the
+// server spent for it (when the server runs on the same machine).
+func (s *Store) BackendPIDs(ctx context.Context) ([]int, error) {
+	var pids []int
+	if err := s.db.SelectContext(ctx, &pids, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`); err != nil {
+		return nil, fmt.Errorf("list database sessions: %w", err)
+	}
+	return pids, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -122,7 +123,12 @@ type ClaimCursor struct {
 // nothing. FOR UPDATE SKIP LOCKED lets several workers and
 // replicas claim side by side without taking the same row. The two kinds
 // of due rows are found separately so that each walks its own partial
-// index (outbox_ready, outbox_leased) instead of sorting the whole queue.
+// index (outbox_ready, outbox_leased) instead of sorting the whole queue;
+// the rows claimed are updated, and their members and ballots read, by
+// their keys (= ANY of an array, LATERAL … LIMIT 1), whatever the
+// planner's statistics say: a queue a race open has just filled has none
+// yet, and a hash join over the whole outbox, members and ballots for each
+// batch made a send of 100,000 quadratic.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboxRow, error) {
 	rows, _, err := s.ClaimOutboxAfter(ctx, ClaimCursor{}, limit, lease)
 	return rows, err
@@ -161,12 +167,14 @@ func (s *Store) ClaimOutboxAfter(ctx context.Context, cur ClaimCursor, limit int
 			(SELECT id FROM expired) UNION ALL (SELECT id FROM ready) LIMIT $1
 		), claimed AS (
 			UPDATE outbox o SET status = 'sending', lease_until = now() + $2 * interval '1 millisecond', claim = nextval('outbox_claims')
-			FROM due WHERE o.id = due.id
+			WHERE o.id = ANY (ARRAY(SELECT id FROM due))
 			RETURNING o.id, o.kind, o.recipient, o.member_id, o.ballot_id, o.race_id, o.data, o.attempts, o.claim, o.next_attempt
 		)
 		SELECT c.id, c.kind, c.recipient, c.member_id, coalesce(m.name, '') AS member_name, coalesce(m.district, '') AS member_district, c.ballot_id,
-		       uuid_send(b.nonce) AS nonce, c.race_id, c.data, c.attempts, c.claim, c.next_attempt
-		FROM claimed c LEFT JOIN members m ON m.id = c.member_id LEFT JOIN ballots b ON b.id = c.ballot_id
+		       b.nonce, c.race_id, c.data, c.attempts, c.claim, c.next_attempt
+		FROM claimed c
+		LEFT JOIN LATERAL (SELECT m.name, m.district FROM members m WHERE m.id = c.member_id LIMIT 1) m ON true
+		LEFT JOIN LATERAL (SELECT uuid_send(b.nonce) AS nonce FROM ballots b WHERE b.id = c.ballot_id LIMIT 1) b ON true
 		ORDER BY c.id`, limit, lease.Milliseconds(), after, cur.ID)
 	if err != nil {
 		return nil, cur, fmt.Errorf("claim outbox: %w", err)
@@ -224,6 +232,45 @@ type SendResult struct {
 // again since (by another worker or replica) records nothing, so it cannot
 // overwrite the current holder's outcome. It returns how many rows changed.
 func (s *Store) RecordResults(ctx context.Context, results []SendResult) (int, error) {
+	if len(results) == 0 {
+		return 0, nil
+	}
+	sent, other := 0, results[:0:0]
+	for _, r := range results {
+		if r.Status == OutboxSent && r.Code == 250 && r.Reply == "ok" && r.Reason == "" {
+			sent++
+		} else {
+			other = append(other, r)
+		}
+	}
+	if sent == 0 {
+		return s.recordResults(ctx, results)
+	}
+	// Almost every result of a send is "sent": those go in a leaner
+	// statement, the rest (if any) in the general one.
+	ids, claims := make([]int64, 0, sent), make([]int64, 0, sent)
+	for _, r := range results {
+		if r.Status == OutboxSent && r.Code == 250 && r.Reply == "ok" && r.Reason == "" {
+			ids, claims = append(ids, r.ID), append(claims, r.Claim)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = 'sent', last_code = 250, last_reply = 'ok',
+			next_attempt = now(), lease_until = NULL, attempts = o.attempts + 1, reason = '', sent_at = now()
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`, pq.Array(ids), pq.Array(claims))
+	if err != nil {
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
+	}
+	m, err := s.recordResults(ctx, other)
+	return int(n) + m, err
+}
+
+// recordResults is RecordResults for any outcome.
+func (s *Store) recordResults(ctx context.Context, results []SendResult) (int, error) {
 	if len(results) == 0 {
 		return 0, nil
 	}
@@ -335,4 +382,33 @@ func (s *Store) OutboxKind(ctx context.Context, id int64) (string, error) {
 		return "", fmt.Errorf("the kind of outbox row %d: %w", id, err)
 	}
 	return kind, nil
+}
+
+// ListenOutbox calls wake whenever a race open commits a chunk of ballots
+// (NOTIFY OutboxChannel), until ctx ends: serve wakes its outbox with it,
+// so ballots a `ballotd race open` in another process makes go out at
+// once rather than at the outbox's next poll. The listener has its own
+// connection and reconnects by itself; while it is away the poll still
+// finds the rows.
+func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
+	if s.url == "" {
+		return errors.New("listen for the outbox: the store has no connection string")
+	}
+	l := pq.NewListener(s.url, time.Second, time.Minute, nil)
+	defer l.Close()
+	if err := l.Listen(OutboxChannel); err != nil {
+		return fmt.Errorf("listen for the outbox: %w", err)
+	}
+	// What was committed before the listener listened is found now.
+	wake()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Notify:
+			// A nil notification follows a reconnect: rows may have come
+			// meanwhile, so wake then too.
+			wake()
+		}
+	}
 }

@@ -51,61 +51,89 @@ func BenchmarkOpenRace(b *testing.B) {
 	b.ReportMetric(float64(created)/b.Elapsed().Seconds(), "ballots/s")
 }
 
-// A race open walks the members in ranges of ids, reporting after each,
-// and stays one transaction: stopped half-way, it leaves nothing behind;
-// run through, every eligible member gets exactly one ballot and one
-// queued message.
-func TestOpenRaceInRanges(t *testing.T) {
+// A race open commits chunk by chunk, each chunk's ballots with their
+// queued messages, reporting after each. Stopped half-way it leaves the race
+// open but still opening, with whole chunks made (each ballot queued once),
+// and the race cannot close; opened again (by hand, or by the scheduler) it
+// goes on from there: every eligible member ends with exactly one ballot
+// and one queued message, and the step is recorded once.
+func TestOpenRaceInChunks(t *testing.T) {
 	t.Parallel()
-	st := seed(t)
-	ctx := context.Background()
-	// Ids far apart put these members in three ranges of 50,000.
-	if _, err := testenv.DB(t, st).Exec(`INSERT INTO members (id, email, name, state, district) VALUES
-		(60000, 'far1@example.net', 'Far One', 'MA', 'MA-07'),
-		(149999, 'far2@example.net', 'Far Two', 'MA', 'MA-02'),
-		(149998, 'far3@example.net', 'Far Three', 'NY', 'NY-10')`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
-		t.Fatal(err)
-	}
-	stop := errors.New("stopped")
-	cctx, cancel := context.WithCancelCause(ctx)
-	calls := 0
-	_, err := st.OpenRaceProgress(cctx, "MA-SEN", func(int, float64) {
-		calls++
-		cancel(stop)
-	})
-	if err == nil || calls != 1 {
-		t.Fatalf("open cancelled after the first range: %v after %d reports, want an error after 1", err, calls)
-	}
-	var left int
-	if err := testenv.DB(t, st).Get(&left, `SELECT (SELECT count(*) FROM ballots) + (SELECT count(*) FROM outbox)`); err != nil || left != 0 {
-		t.Fatalf("a stopped open left %d ballots and outbox rows (%v), want none", left, err)
-	}
-	if r, err := st.Race(ctx, "MA-SEN"); err != nil || r.Status != ballots.RaceDraft {
-		t.Fatalf("after a stopped open the race is %q (%v), want draft", r.Status, err)
-	}
+	for _, resumeBy := range []string{"hand", "scheduler"} {
+		t.Run(resumeBy, func(t *testing.T) {
+			t.Parallel()
+			st := seed(t)
+			ctx := context.Background()
+			// 1,200 more in MA, ids far apart, and some in NY and inactive:
+			// the open makes chunks of 500 then 1,000.
+			if _, err := testenv.DB(t, st).Exec(`INSERT INTO members (id, email, name, state, district, status)
+				SELECT 100000 + 37 * g, 'far' || g || '@example.net', 'Far ' || g, CASE WHEN g % 10 = 0 THEN 'NY' ELSE 'MA' END,
+					CASE WHEN g % 10 = 0 THEN 'NY-10' ELSE 'MA-07' END, CASE WHEN g % 7 = 0 THEN 'unsubscribed' ELSE 'active' END
+				FROM generate_series(1, 1400) g`); err != nil {
+				t.Fatal(err)
+			}
+			var eligible int
+			if err := testenv.DB(t, st).Get(&eligible, `SELECT count(*) FROM members WHERE state = 'MA' AND status = 'active'`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+				t.Fatal(err)
+			}
+			stop := errors.New("stopped")
+			cctx, cancel := context.WithCancelCause(ctx)
+			var first int
+			_, err := st.OpenRaceProgress(cctx, "MA-SEN", func(n int, _ float64) {
+				if first == 0 {
+					first = n
+				}
+				cancel(stop)
+			})
+			if err == nil || first != 500 {
+				t.Fatalf("open cancelled after the first chunk: %v with %d ballots in it, want an error after 500", err, first)
+			}
+			check := func(want int) {
+				t.Helper()
+				var ballotsN, queued, distinct int
+				if err := testenv.DB(t, st).QueryRow(`SELECT (SELECT count(*) FROM ballots), (SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'),
+					(SELECT count(DISTINCT (race_id, member_id)) FROM ballots)`).Scan(&ballotsN, &queued, &distinct); err != nil {
+					t.Fatal(err)
+				}
+				if ballotsN != want || queued != want || distinct != want {
+					t.Fatalf("%d ballots, %d queued, %d members with a ballot; want %d of each", ballotsN, queued, distinct, want)
+				}
+			}
+			check(500)
+			r, err := st.Race(ctx, "MA-SEN")
+			if err != nil || r.Status != ballots.RaceOpen || !r.Opening {
+				t.Fatalf("after a stopped open the race is %q, opening %v (%v); want open and still opening", r.Status, r.Opening, err)
+			}
+			if _, err := st.CloseRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
+				t.Fatalf("closing a race still opening: %v, want ErrRaceState", err)
+			}
 
-	var created []int
-	var read []float64
-	n, err := st.OpenRaceProgress(ctx, "MA-SEN", func(ballots int, share float64) {
-		created, read = append(created, ballots), append(read, share)
-	})
-	// seed's MA members (alice, bob, carol) and the two far ones in MA.
-	if err != nil || n != 5 {
-		t.Fatalf("open MA-SEN = %d, %v; want 5", n, err)
-	}
-	if len(created) != 3 || created[0] != 3 || created[1] != 4 || created[2] != 5 || read[2] != 1 || !(read[0] < read[1] && read[1] < read[2]) {
-		t.Errorf("progress: ballots %v, share read %v; want 3, 4, 5 ballots after three ranges, the share rising to 1", created, read)
-	}
-	var ballotsN, queued, distinct int
-	if err := testenv.DB(t, st).QueryRow(`SELECT (SELECT count(*) FROM ballots), (SELECT count(*) FROM outbox WHERE kind = 'ballot' AND status = 'queued'),
-		(SELECT count(DISTINCT ballot_id) FROM outbox)`).Scan(&ballotsN, &queued, &distinct); err != nil {
-		t.Fatal(err)
-	}
-	if ballotsN != 5 || queued != 5 || distinct != 5 {
-		t.Errorf("%d ballots, %d queued, %d distinct ballots in the outbox; want 5 of each", ballotsN, queued, distinct)
+			if resumeBy == "hand" {
+				var reports []int
+				n, err := st.OpenRaceProgress(ctx, "MA-SEN", func(n int, read float64) { reports = append(reports, n) })
+				if err != nil || n != eligible-500 || len(reports) == 0 || reports[len(reports)-1] != n {
+					t.Fatalf("open again = %d, %v (reports %v); want the other %d", n, err, reports, eligible-500)
+				}
+			} else {
+				rep, err := st.RunDueSteps(ctx, nil, time.Hour)
+				if err != nil || len(rep.Opened) != 1 || rep.Enqueued != eligible-500 {
+					t.Fatalf("scheduler: opened %v, enqueued %d, %v; want MA-SEN and %d", rep.Opened, rep.Enqueued, err, eligible-500)
+				}
+			}
+			check(eligible)
+			if r, err := st.Race(ctx, "MA-SEN"); err != nil || r.Status != ballots.RaceOpen || r.Opening || r.Ballots != eligible {
+				t.Fatalf("after the open: %q, opening %v, %d ballots (%v); want open, done, %d", r.Status, r.Opening, r.Ballots, err, eligible)
+			}
+			if _, err := st.OpenRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
+				t.Errorf("opening an open race: %v, want ErrRaceState", err)
+			}
+			if rep, err := st.RunDueSteps(ctx, nil, time.Hour); err != nil || len(rep.Opened) != 0 {
+				t.Errorf("scheduler after the open: opened %v (%v), want nothing", rep.Opened, err)
+			}
+		})
 	}
 }
 
@@ -139,5 +167,41 @@ func TestRemindRace(t *testing.T) {
 	}
 	if _, err := st.RemindRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrRaceState) {
 		t.Errorf("reminder of a closed race: %v, want ErrRaceState", err)
+	}
+}
+
+// While a race is being opened (its opener's advisory lock held), a second
+// open, by hand or by the scheduler, does not read the members again: by
+// hand it gets ErrOpening, the scheduler leaves it to the opener.
+func TestOpenRaceOneOpener(t *testing.T) {
+	t.Parallel()
+	st := seed(t)
+	ctx := context.Background()
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Race(ctx, "MA-SEN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := testenv.DB(t, st).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, 0x6f70656e, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); !errors.Is(err, ballots.ErrOpening) {
+		t.Fatalf("open while another opens: %v, want ErrOpening", err)
+	}
+	if rep, err := st.RunDueSteps(ctx, nil, time.Hour); err != nil || len(rep.Opened) != 0 || rep.Conflicts != 1 {
+		t.Fatalf("scheduler while another opens: opened %v, %d conflicts, %v; want none opened, one conflict", rep.Opened, rep.Conflicts, err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, 0x6f70656e, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.OpenRace(ctx, "MA-SEN"); err != nil || n == 0 {
+		t.Fatalf("open after the other opener: %d, %v", n, err)
 	}
 }

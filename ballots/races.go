@@ -31,12 +31,15 @@ type Race struct {
 	Threshold   float64     `db:"threshold" json:"threshold"`
 	MinTurnout  float64     `db:"min_turnout" json:"min_turnout"`
 	OpenedAt    *time.Time  `db:"opened_at" json:"opened_at,omitempty"`
-	ClosedAt    *time.Time  `db:"closed_at" json:"closed_at,omitempty"`
-	Candidates  int         `db:"candidates" json:"candidates"`
-	Ballots     int         `db:"ballots" json:"ballots"`
-	Voted       int         `db:"voted" json:"voted"`
-	HoldResults bool        `db:"hold_results" json:"hold_results"`
-	ReleasedAt  *time.Time  `db:"released_at" json:"released_at,omitempty"`
+	// Opening says the race is open but its open has not finished: some
+	// members' ballots are still to be made (OpenRaceProgress).
+	Opening     bool       `db:"opening" json:"opening,omitempty"`
+	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
+	Candidates  int        `db:"candidates" json:"candidates"`
+	Ballots     int        `db:"ballots" json:"ballots"`
+	Voted       int        `db:"voted" json:"voted"`
+	HoldResults bool       `db:"hold_results" json:"hold_results"`
+	ReleasedAt  *time.Time `db:"released_at" json:"released_at,omitempty"`
 }
 
 // raceBaseColumns are a race's columns without its counts of ballots
@@ -45,6 +48,7 @@ type Race struct {
 const raceBaseColumns = `r.id, r.code, r.office, r.state, r.district, r.status, w.name AS wave,
 	w.voting_open, w.voting_close, w.threshold::float8 AS threshold, w.min_turnout::float8 AS min_turnout,
 	r.opened_at, r.closed_at, w.hold_results, r.released_at,
+	r.status = 'open' AND NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'open') AS opening,
 	(SELECT count(*) FROM candidates c WHERE c.race_id = r.id AND ` + onBallot + `) AS candidates`
 
 // raceColumns are raceBaseColumns with the counts (Race.Ballots and
@@ -98,84 +102,201 @@ const candidateSelect = `SELECT c.id, c.race_id, r.code AS race, c.name, c.bio, 
 
 // OpenRace opens the race with code: it fixes the candidates' ballot
 // numbers, creates one ballot per eligible active member (House: same
-// district; Senate and governor: same state) and enqueues each ballot, all
-// set-wise in one transaction. It returns the number of ballots created.
+// district; Senate and governor: same state) and enqueues each ballot. It
+// returns the number of ballots created.
 func (s *Store) OpenRace(ctx context.Context, code string) (int, error) {
 	return s.OpenRaceProgress(ctx, code, nil)
 }
 
-// OpenProgress is told how far a race open has got: the ballots created so
-// far (not committed yet) and the share of the member table read, 0 to 1.
+// OpenProgress is told how far a race open has got: the ballots created
+// (and committed) so far and the share of the member table read, 0 to 1.
 type OpenProgress func(ballots int, read float64)
 
-// OpenRaceProgress is OpenRace calling progress, when set, after each batch
-// of members: still one transaction, so the race opens whole or not at all.
+// OpenRaceProgress is OpenRace calling progress, when set, after each
+// chunk of members.
+//
+// The open commits as it goes, so that the first ballots are on their way
+// while the rest are made: the first transaction opens the race and makes
+// the first chunk; each chunk's ballots and their outbox rows commit
+// together, in the members' id order, and wake the outbox (NOTIFY
+// OutboxChannel); the last records the open step. A race whose status is
+// open but whose open step is not recorded is still opening
+// (Race.Opening): an open that stopped (a crash, a cancel) is resumed by
+// opening it again, here or by the scheduler, from the last member that
+// has a ballot, so no member gets two ballots and none is skipped. One
+// process opens a race at a time: another gets ErrOpening.
 func (s *Store) OpenRaceProgress(ctx context.Context, code string, progress OpenProgress) (int, error) {
-	var n int
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		r, err := raceByCode(ctx, tx, code, "FOR UPDATE OF r")
-		if err != nil {
-			return err
-		}
-		n, err = openRace(ctx, tx, r, ActorManual, progress)
-		return err
-	})
-	return n, err
+	r, err := raceByCode(ctx, s.db, code, "")
+	if err != nil {
+		return 0, err
+	}
+	return s.openRace(ctx, r.ID, r.Code, ActorManual, progress)
 }
 
-// openBatch is how many member ids one statement of a race open covers:
-// large enough that the batches cost no more than one statement would,
-// small enough that progress moves every second or so.
-const openBatch = 50000
+// OutboxChannel is the PostgreSQL notification channel on which a race
+// open announces each chunk of ballots it commits (ListenOutbox).
+const OutboxChannel = "ballotd_outbox"
 
-// openRace opens r, locked FOR UPDATE in tx, and records the step as done
-// by actor. Ballots are created and enqueued by ranges of member ids (the
-// two statements of each range cost what one pair over the whole table
-// does), calling progress (when set) after each range.
-func openRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string, progress OpenProgress) (int, error) {
+// Chunk sizes of a race open: the first is small so the outbox starts
+// sending within milliseconds; each next one doubles, up to openChunk,
+// which costs about 0.2 s of the database, so a vote waiting on the race's
+// row lock waits no longer than that.
+const (
+	openFirstChunk = 500
+	openChunk      = 5000
+)
+
+// openRace opens race id (code, for messages), or resumes its open,
+// recording the step as done by actor (see OpenRaceProgress). It returns
+// the ballots it created.
+func (s *Store) openRace(ctx context.Context, id int64, code, actor string, progress OpenProgress) (int, error) {
+	// One opener at a time: a second (the scheduler while `race open`
+	// runs, or another replica) would only read the same members again.
+	// The lock is its session's, so an opener that dies frees it.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("open race %s: %w", code, err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, openLock, int32(id)).Scan(&got); err != nil {
+		return 0, fmt.Errorf("open race %s: %w", code, err)
+	}
+	if !got {
+		return 0, fmt.Errorf("open race %s: %w", code, ErrOpening)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, openLock, int32(id))
+	return s.openChunks(ctx, id, actor, progress)
+}
+
+// openLock is the first key of the advisory lock an opener of a race holds
+// (the second is the race's id): "open".
+const openLock = 0x6f70656e
+
+// openChunks is openRace under its lock.
+func (s *Store) openChunks(ctx context.Context, id int64, actor string, progress OpenProgress) (int, error) {
+	var (
+		r             Race
+		after, lo, hi int64
+		n             int
+		done          bool
+		chunk         = openFirstChunk
+		first         = true
+	)
+	for !done {
+		err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+			// FOR UPDATE: a vote (FOR SHARE) waits for the chunk, and a
+			// second opener for the first. The race is read after the lock,
+			// in a statement of its own, so that it is read as the holder
+			// before left it (a statement that waited for a row lock sees
+			// that row's new version but its subqueries, as Opening's,
+			// still see the old).
+			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM races WHERE id = $1 FOR UPDATE`, id); err != nil {
+				return fmt.Errorf("open race %d: lock: %w", id, err)
+			}
+			var err error
+			if r, err = raceByID(ctx, tx, id, ""); err != nil {
+				return err
+			}
+			if first {
+				if err = startOpen(ctx, tx, r); err != nil {
+					return err
+				}
+				if err := tx.QueryRowxContext(ctx, `SELECT coalesce((SELECT max(member_id) FROM ballots WHERE race_id = $1), 0),
+					coalesce(min(id), 0), coalesce(max(id), 0) FROM members`, r.ID).Scan(&after, &lo, &hi); err != nil {
+					return fmt.Errorf("open race %s: member ids: %w", r.Code, err)
+				}
+			} else if r.Status != RaceOpen || !r.Opening {
+				// Finished by another opener, or closed: nothing left to do.
+				done = true
+				return nil
+			}
+			made, last, full, err := openChunkTx(ctx, tx, r, after, chunk)
+			if err != nil {
+				return err
+			}
+			n += made
+			if last > after {
+				after = last
+			}
+			if !full {
+				done = true
+				return recordRaceStep(ctx, tx, r.ID, StepOpen, actor)
+			}
+			return nil
+		})
+		if err != nil {
+			if !first {
+				err = fmt.Errorf("%w (the %d ballots made so far are kept and queued; open the race again to finish)", err, n)
+			}
+			return n, err
+		}
+		first = false
+		chunk = min(2*chunk, openChunk)
+		if progress != nil {
+			read := 1.0
+			if !done && hi > lo {
+				read = min(1, float64(after-lo+1)/float64(hi-lo+1))
+			}
+			progress(n, read)
+		}
+	}
+	return n, nil
+}
+
+// startOpen begins an open of r, locked FOR UPDATE in tx: a draft race
+// becomes open with its candidates numbered; a race still opening is
+// resumed. Any other race is in the wrong state.
+func startOpen(ctx context.Context, tx *sqlx.Tx, r Race) error {
+	if r.Status == RaceOpen && r.Opening {
+		return nil
+	}
 	if r.Status != RaceDraft {
-		return 0, fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+		return fmt.Errorf("open race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
 	}
 	if r.Candidates == 0 {
-		return 0, fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
+		return fmt.Errorf("open race %s: %w", r.Code, ErrCandidates)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE candidates c SET number = o.n
 		FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n FROM candidates c WHERE c.race_id = $1 AND `+onBallot+`) o
 		WHERE c.id = o.id`, r.ID); err != nil {
-		return 0, fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
+		return fmt.Errorf("open race %s: number candidates: %w", r.Code, err)
 	}
-	var lo, hi int64
-	if err := tx.QueryRowxContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM members`).Scan(&lo, &hi); err != nil {
-		return 0, fmt.Errorf("open race %s: member ids: %w", r.Code, err)
+	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
+		return fmt.Errorf("open race %s: %w", r.Code, err)
 	}
+	return nil
+}
+
+// openChunkTx makes, in tx, the ballots of the next limit eligible active
+// members of r after member id after (House: same district; Senate and
+// governor: same state), and enqueues each, in one statement. It returns
+// the ballots made, the last member id read, and whether limit members
+// were read (more may follow). A member who has a ballot already (a
+// concurrent opener's) is skipped: that ballot's outbox row committed with
+// it.
+func openChunkTx(ctx context.Context, tx *sqlx.Tx, r Race, after int64, limit int) (made int, last int64, full bool, err error) {
 	where, key := "state = $2", r.State
 	if r.Office == race.House {
 		where, key = "district = $2", r.District
 	}
-	n := 0
-	for from := lo; from <= hi; from += openBatch {
-		res, err := tx.ExecContext(ctx, `INSERT INTO ballots (race_id, member_id)
-			SELECT $1, id FROM members WHERE status = 'active' AND `+where+` AND id >= $3 AND id < $4
-			ORDER BY id ON CONFLICT DO NOTHING`, r.ID, key, from, from+openBatch)
-		if err != nil {
-			return 0, fmt.Errorf("open race %s: create ballots: %w", r.Code, err)
-		}
-		rows, _ := res.RowsAffected()
-		n += int(rows)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
-			SELECT $4, m.email, m.id, b.id, b.race_id FROM ballots b JOIN members m ON m.id = b.member_id
-			WHERE b.race_id = $1 AND b.member_id >= $2 AND b.member_id < $3 ORDER BY b.id ON CONFLICT DO NOTHING`,
-			r.ID, from, from+openBatch, templates.KindBallot); err != nil {
-			return 0, fmt.Errorf("open race %s: enqueue ballots: %w", r.Code, err)
-		}
-		if progress != nil {
-			progress(n, min(1, float64(from+openBatch-lo)/float64(hi-lo+1)))
-		}
+	var read int
+	err = tx.QueryRowxContext(ctx, `WITH m AS MATERIALIZED (
+			SELECT id, email FROM members WHERE status = 'active' AND `+where+` AND id > $3 ORDER BY id LIMIT $4
+		), b AS (
+			INSERT INTO ballots (race_id, member_id) SELECT $1, id FROM m ORDER BY id
+			ON CONFLICT DO NOTHING RETURNING id, member_id
+		), o AS (
+			INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+			SELECT $5, m.email, m.id, b.id, $1 FROM b JOIN m ON m.id = b.member_id ORDER BY b.id
+			ON CONFLICT DO NOTHING RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM m), coalesce((SELECT max(id) FROM m), 0), (SELECT count(*) FROM o), pg_notify($6, '')`,
+		r.ID, key, after, limit, templates.KindBallot, OutboxChannel).Scan(&read, &last, &made, new(string))
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("open race %s: ballots after member %d: %w", r.Code, after, err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'open', opened_at = now() WHERE id = $1`, r.ID); err != nil {
-		return 0, fmt.Errorf("open race %s: %w", r.Code, err)
-	}
-	return n, recordRaceStep(ctx, tx, r.ID, StepOpen, actor)
+	return made, last, read == limit, nil
 }
 
 // CloseRace closes the race with code: no vote counts after it. It computes
@@ -209,6 +330,9 @@ func closeRace(ctx context.Context, tx *sqlx.Tx, r Race, actor string) (Tally, e
 	var t Tally
 	if r.Status != RaceOpen {
 		return t, fmt.Errorf("close race %s: it is %s: %w", r.Code, r.Status, ErrRaceState)
+	}
+	if r.Opening {
+		return t, fmt.Errorf("close race %s: its open has not finished (open it again to finish it): %w", r.Code, ErrRaceState)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE races SET status = 'closed', closed_at = now() WHERE id = $1`, r.ID); err != nil {
 		return t, fmt.Errorf("close race %s: %w", r.Code, err)

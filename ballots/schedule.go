@@ -150,12 +150,13 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 	var races []due
 	if err := s.db.SelectContext(ctx, &races, `
 		SELECT r.id, r.code, CASE
-			WHEN r.status = 'draft' THEN 'open'
+			WHEN r.status = 'draft' OR NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'open') THEN 'open'
 			WHEN w.voting_close <= now() THEN 'close'
 			ELSE 'remind' END AS step
 		FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE (r.status = 'draft' AND w.voting_open <= now() AND w.voting_close > now()
 		       AND EXISTS (SELECT 1 FROM candidates c WHERE c.race_id = r.id AND `+onBallot+`))
+		   OR (r.status = 'open' AND NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'open'))
 		   OR (r.status = 'open' AND w.voting_close <= now())
 		   OR (r.status = 'open' AND `+remindAt+` <= now()
 		       AND NOT EXISTS (SELECT 1 FROM race_steps s WHERE s.race_id = r.id AND s.step = 'remind'))
@@ -164,35 +165,18 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 	}
 	for _, d := range races {
 		var n int
-		err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-			r, err := raceByID(ctx, tx, d.ID, "FOR UPDATE OF r")
-			if err != nil {
-				return err
+		var err error
+		if d.Step == StepOpen {
+			// An open commits chunk by chunk (openRace), outside a
+			// transaction of this loop; one that another replica finished
+			// since the look was taken, or that an opener is working on
+			// now (a `race open`, another replica), is theirs.
+			if n, err = s.openRace(ctx, d.ID, d.Code, ActorScheduler, nil); errors.Is(err, ErrRaceState) || errors.Is(err, ErrOpening) {
+				err = errTaken
 			}
-			switch d.Step {
-			case StepOpen:
-				if r.Status != RaceDraft {
-					return errTaken
-				}
-				n, err = openRace(ctx, tx, r, ActorScheduler, nil)
-			case StepRemind:
-				if r.Status != RaceOpen {
-					return errTaken
-				}
-				n, err = remind(ctx, tx, r, ActorScheduler)
-			case StepClose:
-				if r.Status != RaceOpen {
-					return errTaken
-				}
-				_, err = closeRace(ctx, tx, r, ActorScheduler)
-				if err == nil && r.HoldResults {
-					n, err = enqueueHeld(ctx, tx, r, staff)
-					break
-				}
-				n, err = countQueued(ctx, tx, r.ID, templates.KindAnnouncement, err)
-			}
-			return err
-		})
+		} else {
+			n, err = s.raceStep(ctx, d.ID, d.Step, staff)
+		}
 		switch {
 		case errors.Is(err, errTaken):
 			rep.Conflicts++
@@ -212,6 +196,35 @@ func (s *Store) RunDueSteps(ctx context.Context, staff []string, remindBefore ti
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// raceStep takes the remind or close step of race id in one transaction
+// and returns the mail it enqueued; errTaken when someone took it first.
+func (s *Store) raceStep(ctx context.Context, id int64, step string, staff []string) (int, error) {
+	var n int
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := raceByID(ctx, tx, id, "FOR UPDATE OF r")
+		if err != nil {
+			return err
+		}
+		if r.Status != RaceOpen || r.Opening {
+			return errTaken
+		}
+		if step == StepRemind {
+			n, err = remind(ctx, tx, r, ActorScheduler)
+			return err
+		}
+		if _, err = closeRace(ctx, tx, r, ActorScheduler); err != nil {
+			return err
+		}
+		if r.HoldResults {
+			n, err = enqueueHeld(ctx, tx, r, staff)
+			return err
+		}
+		n, err = countQueued(ctx, tx, r.ID, templates.KindAnnouncement, nil)
+		return err
+	})
+	return n, err
 }
 
 // remindAt is the SQL time of race r's reminder (wave w; lead time $1 in

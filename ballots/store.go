@@ -31,11 +31,14 @@ var (
 	ErrRaceState  = errors.New("race is not in the right state")
 	ErrNoWave     = errors.New("no wave")
 	ErrCandidates = errors.New("no approved candidate")
+	// ErrOpening is a race another process is opening now.
+	ErrOpening = errors.New("the race is being opened by another process")
 )
 
 // Store is the PostgreSQL store of everything ballotd records.
 type Store struct {
-	db *sqlx.DB
+	db  *sqlx.DB
+	url string // what Open was given, for ListenOutbox's own connection
 }
 
 // OneRoundTrip returns the connection string dsn (a URL or key=value
@@ -73,7 +76,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, url: url}, nil
 }
 
 // Close closes the connection pool.

@@ -77,6 +77,10 @@ type Renderer struct {
 	mu     sync.Mutex
 	sheets map[sheetKey]*sheet
 
+	// footers are the footer stamps by whom they are for and district
+	// (nil: that footer is rendered each time).
+	footers map[footerKey]*templates.FooterStamp
+
 	fixed     sync.Once
 	fromHdr   string // the From header, the same on every message
 	replyName string // the display name part of Reply-To, formatted (formatPhrase)
@@ -232,6 +236,36 @@ func (r *Renderer) stamp(sh *sheet, k kind, template string, named bool) *templa
 	return st
 }
 
+type footerKey struct{ forWhom, district string }
+
+// footerStamp is the stamp of foot's footer, made on first use from foot
+// with its unsubscribe token as the hole; nil when the footer is rendered
+// (NoStamps, an operator's footer).
+func (r *Renderer) footerStamp(foot templates.Footer) *templates.FooterStamp {
+	if r.NoStamps {
+		return nil
+	}
+	key := footerKey{foot.For, foot.District}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fs, ok := r.footers[key]; ok {
+		return fs
+	}
+	fs, _ := r.Templates.StampFooter(func(tok string) templates.Footer {
+		f := foot
+		f.Address = r.ID.Address(token.Unsubscribe + "-" + tok)
+		if f.Link != "" {
+			f.Link = r.ID.PublicURL + "/unsubscribe?t=" + tok
+		}
+		return f
+	})
+	if r.footers == nil {
+		r.footers = map[footerKey]*templates.FooterStamp{}
+	}
+	r.footers[key] = fs
+	return fs
+}
+
 // staffReplyTo is the Reply-To of mail to staff: a staff tag whose token
 // names this outbox row, so a reply's commands can be checked as answers to
 // something we sent (inbound.Processor.staff).
@@ -324,7 +358,9 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 		} else {
 			headers = append(headers, Header{"List-Unsubscribe", lu})
 		}
-		if err := r.Templates.RenderFooter(foot, text, html); err != nil {
+		if fs := r.footerStamp(foot); fs != nil {
+			fs.Fill(ut, text, html)
+		} else if err := r.Templates.RenderFooter(foot, text, html); err != nil {
 			return Rendered{}, fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
 		subject = orgSubject(subject, r.ID.Org.Name)

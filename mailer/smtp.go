@@ -32,6 +32,9 @@ type SMTPConfig struct {
 	Tokens   *mailauth.Tokens
 	HeloName string // EHLO name; the mail domain is a good one
 	Timeout  time.Duration
+	// NoPipelining sends each command and waits for its reply even when
+	// the server offers PIPELINING (RFC 2920), as go-smtp's client does.
+	NoPipelining bool
 	// TLSConfig holds the trust settings (extra roots, verification off);
 	// nil verifies against the system roots. ServerName is set from Addr.
 	TLSConfig *tls.Config
@@ -44,6 +47,9 @@ type SMTPConfig struct {
 type SMTPSender struct {
 	Config SMTPConfig
 	c      *smtp.Client
+	// p, when set, sends instead of c: the server offers PIPELINING and
+	// this sender holds the connection (pipeline).
+	p *pipeline
 }
 
 // NewSMTPSender returns a sender for cfg; it connects lazily.
@@ -63,13 +69,14 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 		tlsConfig.ServerName = host
 	}
 	var c *smtp.Client
+	var own net.Conn // the connection c talks on, when it is the one dialled here
 	switch s.Config.TLS {
 	case "tls":
 		conn, err := (&tls.Dialer{NetDialer: &d, Config: tlsConfig}).DialContext(ctx, "tcp", s.Config.Addr)
 		if err != nil {
 			return fmt.Errorf("smtp dial %s: %w", s.Config.Addr, err)
 		}
-		c = smtp.NewClient(conn)
+		c, own = smtp.NewClient(conn), conn
 	case "starttls":
 		conn, err := d.DialContext(ctx, "tcp", s.Config.Addr)
 		if err != nil {
@@ -84,7 +91,7 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("smtp dial %s: %w", s.Config.Addr, err)
 		}
-		c = smtp.NewClient(conn)
+		c, own = smtp.NewClient(conn), conn
 	}
 	c.CommandTimeout = s.Config.Timeout
 	c.SubmissionTimeout = 2 * s.Config.Timeout
@@ -105,6 +112,16 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 		}
 	}
 	s.c = c
+	// RFC 2920: with PIPELINING the transactions go out on the connection
+	// itself (pipeline); go-smtp's client has read every reply so far and
+	// has nothing buffered. Without EHLO (no HeloName) the client has not
+	// greeted yet, and keeps sending.
+	if own != nil && s.Config.HeloName != "" && !s.Config.NoPipelining {
+		if ok, _ := c.Extension("PIPELINING"); ok {
+			bitmime, _ := c.Extension("8BITMIME")
+			s.p = newPipeline(own, bitmime, s.Config.Timeout)
+		}
+	}
 	return nil
 }
 
@@ -126,15 +143,20 @@ func (s *SMTPSender) Close() error {
 	if s.c == nil {
 		return nil
 	}
-	err := s.c.Quit()
-	s.c = nil
+	var err error
+	if s.p != nil {
+		err = s.p.quit()
+	} else {
+		err = s.c.Quit()
+	}
+	s.c, s.p = nil, nil
 	return err
 }
 
 func (s *SMTPSender) drop() {
 	if s.c != nil {
 		s.c.Close()
-		s.c = nil
+		s.c, s.p = nil, nil
 	}
 }
 
@@ -153,7 +175,7 @@ func (s *SMTPSender) Send(ctx context.Context, from, to string, data []byte) err
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code != 421 {
 		// The connection is fine but the transaction is half done: reset it.
-		if rerr := s.c.Reset(); rerr != nil {
+		if rerr := s.reset(); rerr != nil {
 			s.drop()
 		}
 		return err
@@ -162,7 +184,18 @@ func (s *SMTPSender) Send(ctx context.Context, from, to string, data []byte) err
 	return err
 }
 
+// reset sends RSET.
+func (s *SMTPSender) reset() error {
+	if s.p != nil {
+		return s.p.simple("RSET", 250)
+	}
+	return s.c.Reset()
+}
+
 func (s *SMTPSender) transaction(from, to string, data []byte) error {
+	if s.p != nil {
+		return s.p.send(from, to, data)
+	}
 	if err := s.c.Mail(from, nil); err != nil {
 		return err
 	}

@@ -141,3 +141,62 @@ func samePieces(a, b []piece) bool {
 	}
 	return true
 }
+
+// A FooterStamp is the footer of member mail for one Footer with its
+// unsubscribe token left as a hole: made once per footer (an organisation,
+// whom it is for, a district), filled per member. As for Stamp, it is made
+// only from ballotd's own footer, and only where the footer rendered with
+// two different tokens gives the same text around them.
+type FooterStamp struct {
+	text, html []piece
+}
+
+// StampFooter makes the footer stamp of the footer f(token) gives, where
+// the token (lowercase letters and digits) appears in f's Address and Link
+// and nowhere else. It returns false when the footer cannot be stamped, and
+// the caller renders each (RenderFooter).
+func (s *Set) StampFooter(f func(token string) Footer) (*FooterStamp, bool) {
+	if !s.ownFooter {
+		return nil, false
+	}
+	var runs [2]FooterStamp
+	for i, m := range markers {
+		var text, html bytes.Buffer
+		ft := f(m.code)
+		if err := s.footText.Execute(&text, ft); err != nil {
+			return nil, false
+		}
+		if err := s.footHTML.Execute(&html, ft); err != nil {
+			return nil, false
+		}
+		runs[i] = FooterStamp{split(text.String(), "", m.code), split(html.String(), "", m.code)}
+	}
+	if !samePieces(runs[0].text, runs[1].text) || !samePieces(runs[0].html, runs[1].html) {
+		return nil, false
+	}
+	return &runs[0], true
+}
+
+// Fill ends a member mail with the footer for token, as RenderFooter
+// would with the footer the stamp was made from.
+func (fs *FooterStamp) Fill(token string, text, html *bytes.Buffer) {
+	fill := func(w *bytes.Buffer, ps []piece) {
+		for _, p := range ps {
+			w.WriteString(p.lit)
+			if p.hole == codeHole {
+				w.WriteString(token)
+			}
+		}
+	}
+	fill(text, fs.text)
+	i := bytes.LastIndex(html.Bytes(), []byte("</body>"))
+	if i < 0 {
+		fill(html, fs.html)
+		return
+	}
+	var tail [64]byte
+	t := append(tail[:0], html.Bytes()[i:]...)
+	html.Truncate(i)
+	fill(html, fs.html)
+	html.Write(t)
+}

@@ -101,3 +101,62 @@ func TestPlainName(t *testing.T) {
 		}
 	}
 }
+
+// TestFooterStampEqualsRender: a filled footer stamp is byte for byte what
+// RenderFooter gives, for each kind of footer, with and without an
+// organisation, a district and a one-click link; an operator's footer is
+// not stamped.
+func TestFooterStampEqualsRender(t *testing.T) {
+	t.Parallel()
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tok = "k3q2m7abcdefghij234567xyzab"
+	orgs := []Org{{}, {Name: "Working Families", Address: "1 Main St, Boston <MA>", URL: "https://wfp.example/?a=1&b=2"}}
+	for _, org := range orgs {
+		for _, forWhom := range []string{FooterMember, FooterJoining, FooterLeft} {
+			for _, district := range []string{"", "MA-07", "a&b<c>"} {
+				for _, link := range []bool{false, true} {
+					mk := func(tk string) Footer {
+						f := Footer{Org: org, For: forWhom, District: district, Address: "ballots+u-" + tk + "@example.org"}
+						if link {
+							f.Link = "https://ballots.example/unsubscribe?t=" + tk
+						}
+						return f
+					}
+					fs, ok := set.StampFooter(mk)
+					if !ok {
+						t.Fatalf("no footer stamp for ballotd's own footer (%q, %q, link %v)", forWhom, district, link)
+					}
+					for _, body := range []string{"<html><body><p>Hi</p></body>\n</html>\n", "<p>no body tag</p>"} {
+						var t1, h1, t2, h2 bytes.Buffer
+						t1.WriteString("Hello\n")
+						t2.WriteString("Hello\n")
+						h1.WriteString(body)
+						h2.WriteString(body)
+						if err := set.RenderFooter(mk(tok), &t1, &h1); err != nil {
+							t.Fatal(err)
+						}
+						fs.Fill(tok, &t2, &h2)
+						if t1.String() != t2.String() || h1.String() != h2.String() {
+							t.Errorf("footer %q, org %q, district %q, link %v: stamp differs from render\ntext:\n%s\n---\n%s\nhtml:\n%s\n---\n%s",
+								forWhom, org.Name, district, link, t1.String(), t2.String(), h1.String(), h2.String())
+						}
+					}
+				}
+			}
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "footer.txt"), []byte("-- \nStop: {{.Address}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := own.StampFooter(func(tk string) Footer { return Footer{Address: tk} }); ok {
+		t.Error("an operator's footer was stamped")
+	}
+}

@@ -112,6 +112,8 @@ type Set struct {
 	// footText and footHTML are the member mail footer (RenderFooter).
 	footText *texttemplate.Template
 	footHTML *htmltemplate.Template
+	// ownFooter says the footer comes from the binary (StampFooter).
+	ownFooter bool
 }
 
 var funcs = map[string]any{
@@ -186,6 +188,7 @@ func Load(dir string) (*Set, error) {
 	if s.footHTML, err = htmltemplate.New("footer").Funcs(funcs).Option("missingkey=error").Parse(string(hb)); err != nil {
 		return nil, fmt.Errorf("template footer.html: %w", err)
 	}
+	s.ownFooter = !overridden["footer"]
 	return s, nil
 }
 
@@ -200,16 +203,23 @@ func (s *Set) RenderFooter(f Footer, text, html *bytes.Buffer) error {
 	if err := s.footHTML.Execute(&foot, f); err != nil {
 		return fmt.Errorf("render footer html: %w", err)
 	}
+	insertFooter(html, foot.Bytes())
+	return nil
+}
+
+// insertFooter puts foot before the HTML's closing </body>, or after it
+// all when it has none.
+func insertFooter(html *bytes.Buffer, foot []byte) {
 	i := bytes.LastIndex(html.Bytes(), []byte("</body>"))
 	if i < 0 {
-		html.Write(foot.Bytes())
-		return nil
+		html.Write(foot)
+		return
 	}
-	tail := append([]byte(nil), html.Bytes()[i:]...)
+	var tail [64]byte
+	t := append(tail[:0], html.Bytes()[i:]...)
 	html.Truncate(i)
-	html.Write(foot.Bytes())
-	html.Write(tail)
-	return nil
+	html.Write(foot)
+	html.Write(t)
 }
 
 // Org is the organisation ballotd sends for (BALLOTD_ORG_NAME,

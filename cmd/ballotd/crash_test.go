@@ -329,3 +329,66 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
 		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 }
+
+// TestCrashWhileOpening kills `ballotd race open` at random moments while
+// it commits a race's ballots chunk by chunk, then opens the race again:
+// every eligible member ends with exactly one ballot and one queued ballot
+// message, and the open step is recorded once.
+func TestCrashWhileOpening(t *testing.T) {
+	t.Parallel()
+	const members = 40000
+	r := newCrashRig(t)
+	ctx := context.Background()
+	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
+		SELECT 'm' || g || '@example.net', 'Member ' || g, CASE WHEN g % 5 = 0 THEN 'NY' ELSE 'MA' END, 'MA-0' || (1 + g % 9)
+		FROM generate_series(1, $1) g`, members); err != nil {
+		t.Fatal(err)
+	}
+	eligible := r.count(`SELECT count(*) FROM members WHERE state = 'MA'`)
+	now := time.Now()
+	if _, err := r.st.CreateWave(ctx, ballots.Wave{Name: "Crash", NominationsClose: now, VotingOpen: now, VotingClose: now.Add(time.Hour), Threshold: 0.6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	made := func() int { return r.count(`SELECT count(*) FROM ballots`) }
+	var points []int
+	for i := 0; i < 5 && made() < eligible; i++ {
+		before := made()
+		cmd := exec.Command(r.bin, "race", "open", "MA-SEN")
+		cmd.Env = r.env
+		cmd.Stdout, cmd.Stderr = r.logs, r.logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if !testenv.Poll(30*time.Second, func() bool { return made() != before }) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("race open made no ballot within 30 s of its start %d (at %d of %d)", i+1, before, eligible)
+		}
+		time.Sleep(time.Duration(r.rng.IntN(1000)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		points = append(points, made())
+	}
+	cmd := exec.Command(r.bin, "race", "open", "MA-SEN")
+	cmd.Env = r.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("race open after the kills: %v\n%s", err, out)
+	}
+	if n := r.count(`SELECT count(*) FROM ballots`); n != eligible {
+		t.Fatalf("%d ballots for %d eligible members", n, eligible)
+	}
+	if n := r.count(`SELECT count(*) FROM members m WHERE m.state = 'MA' AND (SELECT count(*) FROM ballots b WHERE b.member_id = m.id) <> 1`); n != 0 {
+		t.Fatalf("%d eligible members without exactly one ballot", n)
+	}
+	if n := r.count(`SELECT count(*) FROM ballots b WHERE (SELECT count(*) FROM outbox o WHERE o.ballot_id = b.id AND o.kind = 'ballot') <> 1`); n != 0 {
+		t.Fatalf("%d ballots without exactly one queued message", n)
+	}
+	if n := r.count(`SELECT count(*) FROM race_steps WHERE step = 'open'`); n != 1 {
+		t.Fatalf("open step recorded %d times", n)
+	}
+	t.Logf("race open of %d ballots killed at %v ballots made; opened again: %s", eligible, points, bytes.TrimSpace(out))
+}

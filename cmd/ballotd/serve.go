@@ -171,6 +171,13 @@ func runDaemon(ctx context.Context, e *env, cfg Config, d *daemon) error {
 	g.wg.Add(3)
 	go func() { defer g.wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer g.wg.Done(); d.outbox.Run(ctx) }()
+	go func() {
+		// A race open in another process (the CLI) wakes the outbox at
+		// each chunk it commits; without the listener the poll finds them.
+		if err := d.store.ListenOutbox(ctx, d.outbox.Wake); err != nil {
+			e.log.Warn("outbox wake-ups from race opens off; the outbox polls", "err", err)
+		}
+	}()
 	go func() { defer g.wg.Done(); d.reader.Run(ctx) }()
 	httpLog := e.log.With("part", "http")
 	if cfg.HTTPAddr != "" {

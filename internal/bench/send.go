@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -33,13 +34,18 @@ import (
 type benchResult struct {
 	members     int
 	membersRate float64 // members created per second
-	openRate    float64 // ballots created and enqueued per second
-	ballotdRate float64 // msg/s
+	openRate    float64 // ballots created and enqueued per second, alone
+	ballotdRate float64 // msg/s, the send alone (after the open)
+	e2eRate     float64 // msg/s from race open to the last message accepted
 	rawRate     float64 // msg/s
-	peakRSS     int64   // bytes, VmHWM during ballotd's send
+	peakRSS     int64   // bytes, VmHWM during ballotd's sends (the larger)
 	peakHeap    uint64  // bytes of live heap objects, sampled
 	avgSize     int     // bytes per message
-	ballotdCPU  float64 // µs of this process's CPU per message (sink included)
+	ballotdCPU  float64 // µs of this process's CPU per message (sink included), send alone
+	e2eCPU      float64 // the same, end to end
+	openPG      float64 // µs of PostgreSQL's CPU per ballot (this database's sessions), the open alone
+	ballotdPG   float64 // the same per message, send alone
+	e2ePG       float64 // the same, end to end (the open included)
 	rawCPU      float64
 }
 
@@ -115,13 +121,19 @@ func printMedians(w io.Writer, o Options, results []benchResult) {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	fmt.Fprintf(w, "\nmedians of %d runs (%d members, %d connections)\n", len(results), o.Members, o.Conns)
-	fmt.Fprintf(w, "  race open           %10.0f ballots/s\n", med(func(r benchResult) float64 { return r.openRate }))
-	fmt.Fprintf(w, "  ballotd send        %10.0f msg/s\n", med(func(r benchResult) float64 { return r.ballotdRate }))
+	fmt.Fprintf(w, "  race open alone     %10.0f ballots/s\n", med(func(r benchResult) float64 { return r.openRate }))
+	fmt.Fprintf(w, "  ballotd send alone  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.ballotdRate }))
+	fmt.Fprintf(w, "  ballotd end to end  %10.0f msg/s (race open to the last message accepted)\n", med(func(r benchResult) float64 { return r.e2eRate }))
 	fmt.Fprintf(w, "  raw go-smtp client  %10.0f msg/s\n", med(func(r benchResult) float64 { return r.rawRate }))
-	fmt.Fprintf(w, "  ratio               %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
-	fmt.Fprintf(w, "  CPU/msg ballotd     %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
+	fmt.Fprintf(w, "  ratio send alone    %10.2f\n", med(func(r benchResult) float64 { return r.ballotdRate / r.rawRate }))
+	fmt.Fprintf(w, "  ratio end to end    %10.2f\n", med(func(r benchResult) float64 { return r.e2eRate / r.rawRate }))
+	fmt.Fprintf(w, "  ratio by CPU        %10.2f send alone, %.2f end to end (raw's CPU ÷ ballotd's with PostgreSQL's)\n",
+		med(func(r benchResult) float64 { return r.rawCPU / (r.ballotdCPU + r.ballotdPG) }), med(func(r benchResult) float64 { return r.rawCPU / (r.e2eCPU + r.e2ePG) }))
+	fmt.Fprintf(w, "  CPU/msg send alone  %10.0f µs (this process, sink included)\n", med(func(r benchResult) float64 { return r.ballotdCPU }))
+	fmt.Fprintf(w, "  CPU/msg end to end  %10.0f µs\n", med(func(r benchResult) float64 { return r.e2eCPU }))
+	fmt.Fprintf(w, "  PostgreSQL CPU/msg  %10.0f µs open alone, %.0f µs send alone, %.0f µs end to end\n", med(func(r benchResult) float64 { return r.openPG }),
+		med(func(r benchResult) float64 { return r.ballotdPG }), med(func(r benchResult) float64 { return r.e2ePG }))
 	fmt.Fprintf(w, "  CPU/msg raw         %10.0f µs\n", med(func(r benchResult) float64 { return r.rawCPU }))
-	fmt.Fprintf(w, "  CPU ratio raw/ballotd %8.2f\n", med(func(r benchResult) float64 { return r.rawCPU / r.ballotdCPU }))
 	fmt.Fprintf(w, "  peak RSS            %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakRSS) / 1e6 }))
 	fmt.Fprintf(w, "  peak Go heap        %10.1f MB\n", med(func(r benchResult) float64 { return float64(r.peakHeap) / 1e6 }))
 }
@@ -169,6 +181,9 @@ func sendRun(ctx context.Context, o Options, w io.Writer, server string, prof *o
 	if err := ballotdPhase(ctx, o, w, st, name, sink, prof, profile, &res); err != nil {
 		return res, err
 	}
+	if err := endToEndPhase(ctx, o, w, st, name, sink, &res); err != nil {
+		return res, err
+	}
 	if err := rawPhase(ctx, o, w, sink, &res); err != nil {
 		return res, err
 	}
@@ -184,6 +199,11 @@ func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, r
 		return err
 	}
 	res.membersRate = float64(o.Members) / membersTime.Seconds()
+	// The race of the end-to-end phase, for the same members.
+	if _, err := st.AddCandidate(ctx, "MA-GOV", "", "Maura Healey", bio, nil); err != nil {
+		return err
+	}
+	pg0 := serverCPU(ctx, st)
 	t0 := time.Now()
 	n, err := st.OpenRace(ctx, "MA-SEN")
 	if err != nil {
@@ -191,8 +211,10 @@ func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, r
 	}
 	openTime := time.Since(t0)
 	res.openRate = float64(n) / openTime.Seconds()
+	res.openPG = float64((serverCPU(ctx, st) - pg0).Microseconds()) / float64(max(n, 1))
 	fmt.Fprintf(w, "  members             %10d created in %v (%.0f/s)\n", o.Members, membersTime.Round(time.Millisecond), res.membersRate)
-	fmt.Fprintf(w, "  race open           %10d ballots created and enqueued in %v: %.0f ballots/s\n", n, openTime.Round(time.Millisecond), res.openRate)
+	fmt.Fprintf(w, "  race open alone     %10d ballots created and enqueued in %v: %.0f ballots/s (PostgreSQL %.0f µs CPU/ballot)\n",
+		n, openTime.Round(time.Millisecond), res.openRate, res.openPG)
 	if n != o.Members {
 		return fmt.Errorf("race open made %d ballots for %d members", n, o.Members)
 	}
@@ -206,22 +228,9 @@ func openPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, r
 // senders, as serve wires them, to sink (timed; with a CPU profile when
 // profile), and verifies what the sink got, into res.
 func ballotdPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, name string, sink *sink, prof *os.File, profile bool, res *benchResult) error {
-	toks, err := token.NewKey("bench-secret-" + name)
+	ob, toks, err := benchOutbox(o, st, name, sink)
 	if err != nil {
 		return err
-	}
-	tpl, err := templates.Load("")
-	if err != nil {
-		return err
-	}
-	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example"}
-	ob := &mailer.Outbox{
-		Store:     st,
-		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
-		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
-		Workers:   o.Conns,
-		Batch:     o.Batch,
-		Logger:    o.Log.With("part", "outbox"),
 	}
 	runtime.GC()
 	resetPeakRSS()
@@ -231,11 +240,11 @@ func ballotdPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	cpu0 := processCPU()
+	pg0, cpu0 := serverCPU(ctx, st), processCPU()
 	t0 := time.Now()
 	handled, err := ob.Drain(ctx)
 	sendTime := time.Since(t0)
-	sendCPU := processCPU() - cpu0
+	sendCPU, pgCPU := processCPU()-cpu0, serverCPU(ctx, st)-pg0
 	if profile && prof != nil {
 		pprof.StopCPUProfile()
 	}
@@ -249,12 +258,103 @@ func ballotdPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store
 	if got.messages > 0 {
 		res.avgSize = int(got.bytes / got.messages)
 		res.ballotdCPU = float64(sendCPU.Microseconds()) / float64(got.messages)
+		res.ballotdPG = float64(pgCPU.Microseconds()) / float64(got.messages)
 	}
-	fmt.Fprintf(w, "  ballotd send        %10d messages in %v: %.0f msg/s (%d rows handled, avg %d bytes, %.0f µs CPU/msg)\n",
-		got.messages, sendTime.Round(time.Millisecond), res.ballotdRate, handled, res.avgSize, res.ballotdCPU)
+	fmt.Fprintf(w, "  ballotd send alone  %10d messages in %v: %.0f msg/s (%d rows handled, avg %d bytes, %.0f µs CPU/msg, PostgreSQL %.0f µs)\n",
+		got.messages, sendTime.Round(time.Millisecond), res.ballotdRate, handled, res.avgSize, res.ballotdCPU, res.ballotdPG)
 	fmt.Fprintf(w, "  ballotd peak memory %10.1f MB RSS (VmHWM), %.1f MB Go heap\n", float64(res.peakRSS)/1e6, float64(res.peakHeap)/1e6)
-	if err := verifyBench(ctx, st, toks, got, o.Members); err != nil {
+	if err := verifyBench(ctx, st, toks, "MA-SEN", got, o.Members); err != nil {
 		return err
+	}
+	fmt.Fprintf(w, "  verified            %10d members: one message each, %d distinct ballot tokens, every outbox row sent\n", o.Members, len(got.tokens))
+	return nil
+}
+
+// benchOutbox is the outbox serve would wire, with the real renderer and
+// SMTP senders, sending to sink, with its token key.
+func benchOutbox(o Options, st *ballots.Store, name string, sink *sink) (*mailer.Outbox, *token.Key, error) {
+	toks, err := token.NewKey("bench-secret-" + name)
+	if err != nil {
+		return nil, nil, err
+	}
+	tpl, err := templates.Load("")
+	if err != nil {
+		return nil, nil, err
+	}
+	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example"}
+	return &mailer.Outbox{
+		Store:     st,
+		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
+		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
+		Workers:   o.Conns,
+		Batch:     o.Batch,
+		Logger:    o.Log.With("part", "outbox"),
+	}, toks, nil
+}
+
+// endToEndPhase times what a member waits for: from `race open` of a
+// second race (MA-GOV, the same members) to the last ballot accepted by
+// sink, with the outbox running as in serve (woken by the open's
+// notifications) while the race opens; then it verifies what the sink got,
+// into res.
+func endToEndPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Store, name string, sink *sink, res *benchResult) error {
+	ob, toks, err := benchOutbox(o, st, name, sink)
+	if err != nil {
+		return err
+	}
+	sink.reset()
+	reached := sink.expect(int64(o.Members))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	listening := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	var runErr, listenErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); runErr = ob.Run(rctx) }()
+	go func() {
+		defer wg.Done()
+		listenErr = st.ListenOutbox(rctx, func() { once.Do(func() { close(listening) }); ob.Wake() })
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		return errors.Join(errors.New("end to end: the outbox listener did not start"), listenErr)
+	}
+	runtime.GC()
+	resetPeakRSS()
+	stopHeap := sampleHeap()
+	pg0, cpu0 := serverCPU(ctx, st), processCPU()
+	t0 := time.Now()
+	n, err := st.OpenRace(ctx, "MA-GOV")
+	openTime := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("end to end: race open: %w", err)
+	}
+	var last time.Time
+	select {
+	case last = <-reached:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	took := last.Sub(t0)
+	cpu, pgCPU := processCPU()-cpu0, serverCPU(ctx, st)-pg0
+	cancel()
+	wg.Wait()
+	if runErr != nil {
+		return fmt.Errorf("end to end: outbox: %w", runErr)
+	}
+	heap, rss := stopHeap(), peakRSS()
+	res.peakHeap, res.peakRSS = max(res.peakHeap, heap), max(res.peakRSS, rss)
+	got := sink.snapshot()
+	res.e2eRate = float64(o.Members) / took.Seconds()
+	res.e2eCPU = float64(cpu.Microseconds()) / float64(o.Members)
+	res.e2ePG = float64(pgCPU.Microseconds()) / float64(o.Members)
+	fmt.Fprintf(w, "  end to end          %10d ballots from race open to the last accepted in %v: %.0f msg/s (the open took %v, %.0f µs CPU/msg, PostgreSQL %.0f µs)\n",
+		n, took.Round(time.Millisecond), res.e2eRate, openTime.Round(time.Millisecond), res.e2eCPU, res.e2ePG)
+	fmt.Fprintf(w, "  end to end memory   %10.1f MB RSS (VmHWM), %.1f MB Go heap\n", float64(rss)/1e6, float64(heap)/1e6)
+	if err := verifyBench(ctx, st, toks, "MA-GOV", got, o.Members); err != nil {
+		return fmt.Errorf("end to end: %w", err)
 	}
 	fmt.Fprintf(w, "  verified            %10d members: one message each, %d distinct ballot tokens, every outbox row sent\n", o.Members, len(got.tokens))
 	return nil
@@ -280,8 +380,10 @@ func rawPhase(ctx context.Context, o Options, w io.Writer, sink *sink, res *benc
 	if raw.messages != int64(o.Members) || len(raw.tokens) != o.Members {
 		return fmt.Errorf("raw client: sink got %d messages with %d distinct tokens, want %d", raw.messages, len(raw.tokens), o.Members)
 	}
-	fmt.Fprintf(w, "  ratio ballotd/raw   %10.2f  (CPU per message: raw/ballotd %.2f; PostgreSQL's CPU not included)\n",
-		res.ballotdRate/res.rawRate, res.rawCPU/res.ballotdCPU)
+	fmt.Fprintf(w, "  ratio ballotd/raw   %10.2f send alone, %.2f end to end (CPU per message: raw/ballotd %.2f and %.2f; PostgreSQL's CPU not included)\n",
+		res.ballotdRate/res.rawRate, res.e2eRate/res.rawRate, res.rawCPU/res.ballotdCPU, res.rawCPU/res.e2eCPU)
+	fmt.Fprintf(w, "  ratio by CPU        %10.2f send alone, %.2f end to end (raw's CPU per message ÷ ballotd's with PostgreSQL's: the ratio of rates on a machine whose cores are the limit, whatever else runs on it)\n",
+		res.rawCPU/(res.ballotdCPU+res.ballotdPG), res.rawCPU/(res.e2eCPU+res.e2ePG))
 	return nil
 }
 
@@ -312,7 +414,7 @@ func benchWave(ctx context.Context, st *ballots.Store, n int, bio string) (time.
 // verifyBench checks that the sink got exactly one message per member,
 // each carrying a distinct, genuine ballot token of this race, and that the
 // outbox recorded every row as sent.
-func verifyBench(ctx context.Context, st *ballots.Store, toks *token.Key, got sinkSnapshot, members int) error {
+func verifyBench(ctx context.Context, st *ballots.Store, toks *token.Key, race string, got sinkSnapshot, members int) error {
 	if got.messages != int64(members) {
 		return fmt.Errorf("sink received %d messages for %d members", got.messages, members)
 	}
@@ -328,11 +430,11 @@ func verifyBench(ctx context.Context, st *ballots.Store, toks *token.Key, got si
 		}
 		ids = append(ids, id)
 	}
-	ballotsFound, err := st.CountBallots(ctx, ids)
+	ballotsFound, err := st.CountBallots(ctx, race, ids)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	sent, err := st.CountSent(ctx)
+	sent, err := st.CountSent(ctx, race)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -425,6 +527,8 @@ type sink struct {
 	srv  *smtp.Server
 
 	mu       sync.Mutex
+	target   int64          // expect's count, 0 for none
+	reached  chan time.Time // when the target-th message came
 	messages int64
 	bytes    int64
 	tokens   map[string]int
@@ -457,9 +561,19 @@ func startSink() (*sink, error) {
 
 func (s *sink) close() { s.srv.Close() }
 
+// expect returns a channel that gets the time the sink has received n
+// messages since its last reset.
+func (s *sink) expect(n int64) <-chan time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target, s.reached = n, make(chan time.Time, 1)
+	return s.reached
+}
+
 func (s *sink) reset() {
 	s.mu.Lock()
 	s.messages, s.bytes, s.tokens, s.dups, s.missing = 0, 0, map[string]int{}, 0, 0
+	s.target, s.reached = 0, nil
 	s.mu.Unlock()
 }
 
@@ -472,6 +586,9 @@ func (s *sink) snapshot() sinkSnapshot {
 func (s *sink) got(token string, size int64) {
 	s.mu.Lock()
 	s.messages++
+	if s.messages == s.target {
+		s.reached <- time.Now()
+	}
 	s.bytes += size
 	if token == "" {
 		s.missing++
@@ -553,6 +670,38 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU is the CPU time the PostgreSQL sessions of st's database have
+// used, read from /proc (0 when the server is elsewhere or not readable):
+// with processCPU, what a message costs the machine. Sessions that ended
+// are not counted, so it is read while the pool's connections are open.
+func serverCPU(ctx context.Context, st *ballots.Store) time.Duration {
+	pids, err := st.BackendPIDs(ctx)
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the command's closing parenthesis: utime and
+		// stime are the 12th and 13th, in clock ticks (100 a second).
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		sy, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(u+sy) * 10 * time.Millisecond
+	}
+	return total
 }
 
 // resetPeakRSS resets the kernel's high-water mark of this process's
