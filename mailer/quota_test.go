@@ -268,8 +268,12 @@ func TestFailOverWhenTheQuotaIsUsedUp(t *testing.T) {
 	la := mailer.NewLimits(0, nil)
 	la.Daily = 5
 	ob.Relays = []*mailer.Relay{
-		{Name: "a", Limits: la, NewSender: func() mailer.Sender { return mailer.NewSMTPSender(mailer.SMTPConfig{Addr: a.addr, HeloName: "example.org"}) }},
-		{Name: "b", NewSender: func() mailer.Sender { return mailer.NewSMTPSender(mailer.SMTPConfig{Addr: b.addr, HeloName: "example.org"}) }},
+		{Name: "a", Limits: la, NewSender: func() mailer.Sender {
+			return mailer.NewSMTPSender(mailer.SMTPConfig{Addr: a.addr, HeloName: "example.org"})
+		}},
+		{Name: "b", NewSender: func() mailer.Sender {
+			return mailer.NewSMTPSender(mailer.SMTPConfig{Addr: b.addr, HeloName: "example.org"})
+		}},
 	}
 	runUntil(t, ob, "every row sent", func() bool { return statusCount(t, st, ballots.OutboxSent) == n })
 	if len(a.received()) != 5 || len(b.received()) != 10 {

@@ -113,6 +113,12 @@ func checkAll(ctx context.Context, cfg Config, timeout time.Duration) []checkRes
 		{"imap", "the IMAP greeting, TLS, login and select", cfg.IMAP.Addr, func(ctx context.Context) checkResult { return checkIMAP(ctx, cfg) }},
 		{"smtp", "the SMTP greeting, EHLO, TLS and AUTH", cfg.SMTP.Addr, func(ctx context.Context) checkResult { return checkSMTP(ctx, cfg) }},
 	}
+	for i, r := range cfg.MoreRelays {
+		name := fmt.Sprintf("smtp %d", i+2)
+		parts = append(parts, checkPart{name, "the SMTP greeting, EHLO, TLS and AUTH", r.SMTP.Addr, func(ctx context.Context) checkResult {
+			return checkRelay(ctx, name, fmt.Sprintf("SMTP_%d", i+2), r)
+		}})
+	}
 	if tokens := oauthTokens(cfg); tokens != nil {
 		parts = append(parts, checkPart{"oauth", "the OAuth2 token endpoint", "", func(ctx context.Context) checkResult { return checkOAuth(ctx, tokens) }})
 	}
@@ -363,12 +369,18 @@ func pollOf(c inbound.IMAPConfig) time.Duration {
 }
 
 func checkSMTP(ctx context.Context, cfg Config) checkResult {
+	return checkRelay(ctx, "smtp", "SMTP", cfg.relays()[0])
+}
+
+// checkRelay checks one relay as name; its settings are BALLOTD_prefix_*.
+// With limits, it says them.
+func checkRelay(ctx context.Context, name, prefix string, r relaySettings) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c := cfg.SMTP
+	c := r.SMTP
 	c.Timeout = 20 * time.Second
 	if err := mailer.CheckSMTP(ctx, c); err != nil {
-		return checkResult{"smtp", false, explainMailErr("SMTP", c.Addr, c.TLS, c.Username, c.Mechanism, err)}
+		return checkResult{name, false, explainMailErr(prefix, c.Addr, c.TLS, c.Username, c.Mechanism, err)}
 	}
 	auth := "no AUTH (BALLOTD_SMTP_USER not set)"
 	switch {
@@ -378,7 +390,7 @@ func checkSMTP(ctx context.Context, cfg Config) checkResult {
 	default:
 		auth = "authenticated with " + c.Mechanism + " as " + c.Username
 	}
-	return checkResult{"smtp", true, fmt.Sprintf("%s (%s), EHLO %s, %s, no mail sent", c.Addr, c.TLS, c.HeloName, auth)}
+	return checkResult{name, true, fmt.Sprintf("%s (%s), EHLO %s, %s, no mail sent%s", c.Addr, c.TLS, c.HeloName, auth, relayLimitsText(r))}
 }
 
 // explainMailErr turns an IMAP or SMTP connection error into what failed
