@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -357,7 +356,7 @@ func (p SendPace) Describe(now time.Time, loc *time.Location) string {
 	}
 	at, ok := p.ETA(now)
 	if !ok {
-		return fmt.Sprintf("%d to send; none went out in the last %s", p.Remaining, paceWindow)
+		return fmt.Sprintf("%d to send; none went out in the last %.0f minutes", p.Remaining, paceWindow.Minutes())
 	}
 	left := at.Sub(now).Round(time.Minute)
 	var b strings.Builder
@@ -366,13 +365,23 @@ func (p SendPace) Describe(now time.Time, loc *time.Location) string {
 	return b.String()
 }
 
-// paceWaves are the names of the waves with an open race, for the digest.
-func paceWaves(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
+// sendingPaces is the pace of each wave with an open race and ballots
+// still to send, for the digest.
+func sendingPaces(ctx context.Context, q sqlx.QueryerContext) ([]SendPace, error) {
 	var ws []string
 	err := sqlx.SelectContext(ctx, q, &ws, `SELECT DISTINCT w.name FROM waves w JOIN races r ON r.wave_id = w.id WHERE r.status = 'open' ORDER BY w.name`)
 	if err != nil {
 		return nil, fmt.Errorf("waves sending: %w", err)
 	}
-	sort.Strings(ws)
-	return ws, nil
+	var out []SendPace
+	for _, w := range ws {
+		p, err := wavePace(ctx, q, w)
+		if err != nil {
+			return nil, err
+		}
+		if p.Remaining > 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
