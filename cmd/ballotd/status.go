@@ -83,7 +83,7 @@ type status struct {
 	// Sending is, per current wave with ballots still to send, when at
 	// this pace they will all be out.
 	Sending []sendingStatus `json:"sending,omitempty"`
-	Serve      serveStatus   `json:"serve"`
+	Serve   serveStatus     `json:"serve"`
 }
 
 // currentRaces keeps the races of the waves that matter now: a wave with
