@@ -424,7 +424,8 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		o.giveBack(c)
 		return res, false
 	}
-	if !waitRelay(ctx, c.relay, c.until.Add(-leaseMargin(o.Lease))) {
+	epoch, ok := waitRelay(ctx, c.relay, c.until.Add(-leaseMargin(o.Lease)))
+	if !ok {
 		o.giveBack(c)
 		if ctx.Err() != nil {
 			return res, false
@@ -466,7 +467,7 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		// The relay's trouble, not the recipient's: pause the relay, and
 		// the row goes back due (to the next relay, or this one after
 		// the pause) with no attempt counted.
-		until := c.relay.troubled(t, start, o.RelayBackoff, res.Reply)
+		until := c.relay.troubled(t, epoch, o.RelayBackoff, res.Reply)
 		o.Logger.Warn("relay refused; pausing it", "relay", c.relay.Name, "until", until, "reply", res.Reply)
 		o.giveBack(c)
 		res.Status, res.NotAttempt, res.Next = ballots.OutboxDeferred, true, o.nextDue(time.Now())

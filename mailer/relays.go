@@ -107,10 +107,11 @@ type relayState struct {
 	index int
 
 	mu sync.Mutex
-	// pausedUntil: no send starts before it; pausedAt is when it was set
-	// and step the pause the next trouble sets.
-	pausedUntil, pausedAt time.Time
-	step                  time.Duration
+	// pausedUntil: no send starts before it; epoch counts the pauses set,
+	// and step is the pause the next trouble sets.
+	pausedUntil time.Time
+	epoch       int
+	step        time.Duration
 	// fullUntil: the daily quota is used up until then (as the last
 	// reservation found).
 	fullUntil time.Time
@@ -142,30 +143,32 @@ func (r *relayState) usableAt(now time.Time) (bool, time.Time) {
 	return !at.After(now), at
 }
 
-// pausedTill is when the relay's pause ends (zero or past: not paused).
-func (r *relayState) pausedTill() time.Time {
+// pausedTill is when the relay's pause ends (zero or past: not paused)
+// and the pause's epoch.
+func (r *relayState) pausedTill() (time.Time, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pausedUntil
+	return r.pausedUntil, r.epoch
 }
 
-// troubled pauses the relay after a refusal of a send that started at
-// start: for step, which doubles with each trouble up to maxPause. A
-// refusal of a send that began before the current pause was set is the
-// same episode (every worker meets it at once) and does not lengthen it.
-func (r *relayState) troubled(t trouble, start time.Time, base time.Duration, reply string) time.Time {
+// troubled pauses the relay after a refusal of a send that was let go
+// in pause epoch (waitRelay): for step, which doubles with each trouble up
+// to maxPause. A refusal of a send let go before the current pause was
+// set is the same episode (every worker meets it at once) and does not
+// lengthen it.
+func (r *relayState) troubled(t trouble, epoch int, base time.Duration, reply string) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastTrouble = reply
-	if start.Before(r.pausedAt) {
+	if epoch != r.epoch {
 		return r.pausedUntil
 	}
+	r.epoch++
 	first := base * pauseFactor[t]
 	if r.step < first {
 		r.step = min(first, maxPause)
 	}
-	now := time.Now()
-	r.pausedAt, r.pausedUntil = now, now.Add(r.step)
+	r.pausedUntil = time.Now().Add(r.step)
 	r.step = min(2*r.step, maxPause)
 	return r.pausedUntil
 }
@@ -255,22 +258,24 @@ func (o *Outbox) nextDue(now time.Time) time.Time {
 }
 
 // waitRelay waits for the relay's pause to end, if it ends before
-// deadline; false when it does not (or ctx ends).
-func waitRelay(ctx context.Context, r *relayState, deadline time.Time) bool {
-	until := r.pausedTill()
-	d := time.Until(until)
-	if d <= 0 {
-		return true
-	}
-	if until.After(deadline) {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+// deadline, and returns the pause epoch the send goes in (troubled);
+// false when it does not end in time (or ctx ends).
+func waitRelay(ctx context.Context, r *relayState, deadline time.Time) (int, bool) {
+	for {
+		until, epoch := r.pausedTill()
+		d := time.Until(until)
+		if d <= 0 {
+			return epoch, true
+		}
+		if until.After(deadline) {
+			return epoch, false
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return epoch, false
+		case <-t.C:
+		}
 	}
 }
