@@ -160,14 +160,15 @@ func timedOut(p checkPart, timeout time.Duration) string {
 	if p.addr == "" {
 		return what
 	}
-	setting := "BALLOTD_" + strings.ToUpper(p.name) + "_"
+	proto, n, _ := strings.Cut(p.name, " ") // "smtp 2": the second relay
+	setting := "BALLOTD_" + strings.ToUpper(strings.ReplaceAll(p.name, " ", "_")) + "_"
 	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
 	if err != nil {
-		return fmt.Sprintf("%s: %s cannot be reached (%v) — check %sADDR and the firewall", what, p.addr, err, setting)
+		return relayAddrWords(fmt.Sprintf("%s: %s cannot be reached (%v) — check %sADDR and the firewall", what, p.addr, err, setting), n)
 	}
 	c.Close()
 	return fmt.Sprintf("%s: %s accepts the connection but does not answer — is it an %s server, and is %sTLS right (tls for an implicit-TLS port)?",
-		what, p.addr, strings.ToUpper(p.name), setting)
+		what, p.addr, strings.ToUpper(proto), setting)
 }
 
 // oauthTokens is the OAuth2 token source IMAP and SMTP share, or nil.
@@ -380,7 +381,8 @@ func checkRelay(ctx context.Context, name, prefix string, r relaySettings) check
 	c := r.SMTP
 	c.Timeout = 20 * time.Second
 	if err := mailer.CheckSMTP(ctx, c); err != nil {
-		return checkResult{name, false, explainMailErr(prefix, c.Addr, c.TLS, c.Username, c.Mechanism, err)}
+		_, n, _ := strings.Cut(name, " ")
+		return checkResult{name, false, relayAddrWords(explainMailErr(prefix, c.Addr, c.TLS, c.Username, c.Mechanism, err), n)}
 	}
 	auth := "no AUTH (BALLOTD_SMTP_USER not set)"
 	switch {

@@ -258,3 +258,13 @@ func relayLimitsText(r relaySettings) string {
 	}
 	return "; limits: " + strings.Join(parts, ", ")
 }
+
+// relayAddrWords names relay n's address where a message names its
+// setting: relay n has no BALLOTD_SMTP_n_ADDR, it is the n-th address of
+// BALLOTD_SMTP_ADDR. n "" is the first relay: the message is unchanged.
+func relayAddrWords(msg, n string) string {
+	if n == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, "BALLOTD_SMTP_"+n+"_ADDR", "address "+n+" of BALLOTD_SMTP_ADDR")
+}
