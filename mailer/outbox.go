@@ -467,8 +467,9 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		// The relay's trouble, not the recipient's: pause the relay, and
 		// the row goes back due (to the next relay, or this one after
 		// the pause) with no attempt counted.
-		until := c.relay.troubled(t, epoch, o.RelayBackoff, res.Reply)
-		o.Logger.Warn("relay refused; pausing it", "relay", c.relay.Name, "until", until, "reply", res.Reply)
+		if until, fresh := c.relay.troubled(t, epoch, o.RelayBackoff, res.Reply); fresh {
+			o.Logger.Warn("relay refused; pausing it", "relay", c.relay.Name, "until", until, "reply", res.Reply)
+		}
 		o.giveBack(c)
 		res.Status, res.NotAttempt, res.Next = ballots.OutboxDeferred, true, o.nextDue(time.Now())
 		return res, true

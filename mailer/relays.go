@@ -156,12 +156,13 @@ func (r *relayState) pausedTill() (time.Time, int) {
 // to maxPause. A refusal of a send let go before the current pause was
 // set is the same episode (every worker meets it at once) and does not
 // lengthen it.
-func (r *relayState) troubled(t trouble, epoch int, base time.Duration, reply string) time.Time {
+// It reports whether it set a new pause.
+func (r *relayState) troubled(t trouble, epoch int, base time.Duration, reply string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastTrouble = reply
 	if epoch != r.epoch {
-		return r.pausedUntil
+		return r.pausedUntil, false
 	}
 	r.epoch++
 	first := base * pauseFactor[t]
@@ -170,7 +171,7 @@ func (r *relayState) troubled(t trouble, epoch int, base time.Duration, reply st
 	}
 	r.pausedUntil = time.Now().Add(r.step)
 	r.step = min(2*r.step, maxPause)
-	return r.pausedUntil
+	return r.pausedUntil, true
 }
 
 // ok ends a relay's run of trouble: the next pause starts small again.
