@@ -266,5 +266,5 @@ func relayAddrWords(msg, n string) string {
 	if n == "" {
 		return msg
 	}
-	return strings.ReplaceAll(msg, "BALLOTD_SMTP_"+n+"_ADDR", "address "+n+" of BALLOTD_SMTP_ADDR")
+	return strings.ReplaceAll(msg, fmt.Sprintf("BALLOTD_SMTP_%s_ADDR", n), "address "+n+" of BALLOTD_SMTP_ADDR")
 }
