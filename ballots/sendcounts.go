@@ -311,14 +311,28 @@ func wavePace(ctx context.Context, q sqlx.QueryerContext, wave string) (SendPace
 		span := max(recent.Now.Sub(recent.Oldest.Time), time.Minute)
 		p.PerMinute = float64(recent.N) / span.Minutes()
 	}
-	err = sqlx.SelectContext(ctx, q, &p.Relays, `SELECT r.relay, r.per_second, r.daily,
+	if p.Relays, err = relayUsage(ctx, q); err != nil {
+		return p, fmt.Errorf("pace of wave %s: %w", wave, err)
+	}
+	return p, nil
+}
+
+// RelayUsage is each recorded relay's limits and what it was given in the
+// last 24 hours, in order of preference (/metrics).
+func (s *Store) RelayUsage(ctx context.Context) ([]RelayLimits, error) {
+	return relayUsage(ctx, s.db)
+}
+
+func relayUsage(ctx context.Context, q sqlx.QueryerContext) ([]RelayLimits, error) {
+	rs := []RelayLimits{}
+	err := sqlx.SelectContext(ctx, q, &rs, `SELECT r.relay, r.per_second, r.daily,
 			coalesce((SELECT sum(n) FROM send_counts c WHERE c.relay = r.relay AND c.domain = ''
 			          AND c.bucket >= date_trunc('minute', now()) - interval '1 day'), 0) AS used_day
 		FROM send_relays r ORDER BY r.position`)
 	if err != nil {
-		return p, fmt.Errorf("pace of wave %s: relays: %w", wave, err)
+		return nil, fmt.Errorf("relays' usage: %w", err)
 	}
-	return p, nil
+	return rs, nil
 }
 
 // ETA is when, at this pace and under the relays' limits, the wave's
