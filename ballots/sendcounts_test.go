@@ -2,6 +2,7 @@ package ballots_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,4 +97,45 @@ func equalBools(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+// The digest says, for a wave with ballots still to send, how many and
+// (nothing sent yet) that no time can be told; its mail carries it.
+func TestDigestSaysWhenTheWaveIsOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	if _, err := st.ImportMembers(ctx, strings.NewReader("email,name,district\na@example.net,A,MA-07\nb@example.net,B,MA-02\n")); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := st.CreateWave(ctx, ballots.Wave{Name: "March", NominationsClose: now, VotingOpen: now, VotingClose: now.Add(time.Hour), Threshold: 0.6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "Senator", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.DigestNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Sending) != 1 || d.Sending[0].Wave != "March" || d.Sending[0].Remaining != 2 {
+		t.Fatalf("digest sending %+v; want March with 2 to send", d.Sending)
+	}
+	if m := d.Mail(); len(m.Sending) != 1 || m.Sending[0].Known || m.Sending[0].Remaining != 2 {
+		t.Errorf("digest mail sending %+v; want 2 to send, no time told", m.Sending)
+	}
+	// Sends counted in the last minutes: now a time is told.
+	if _, err := st.ReserveSends(ctx, "a", ballots.SendQuota{}, []string{"x.net", "x.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = st.DigestNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := d.Mail(); len(m.Sending) != 1 || !m.Sending[0].Known || !m.Sending[0].Out.After(d.At) {
+		t.Errorf("digest mail sending %+v; want a time after %v", m.Sending, d.At)
+	}
 }
