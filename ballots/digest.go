@@ -42,6 +42,9 @@ type Digest struct {
 	// Delivery is the open races' mail by recipient domain class
 	// (standing state, like Open).
 	Delivery DomainDeliveries `json:"delivery"`
+	// Sending is the pace of each wave with an open race and ballots
+	// still to send (standing state).
+	Sending []SendPace `json:"sending,omitempty"`
 }
 
 // DigestQuestionnaire is an approved candidate waiting on their policy
@@ -231,6 +234,9 @@ func BuildDigest(ctx context.Context, q sqlx.QueryerContext) (Digest, error) {
 	if d.Delivery, err = deliveryByDomain(ctx, q, scopeOpenRaces); err != nil {
 		return d, fmt.Errorf("digest: %w", err)
 	}
+	if d.Sending, err = sendingPaces(ctx, q); err != nil {
+		return d, fmt.Errorf("digest: %w", err)
+	}
 	var closed []Race
 	if err := sqlx.SelectContext(ctx, q, &closed, `SELECT `+raceBaseColumns+` FROM races r JOIN waves w ON w.id = r.wave_id
 		WHERE r.status = 'closed' AND r.closed_at > $1 ORDER BY r.closed_at, r.code`, since); err != nil {
@@ -392,6 +398,10 @@ func (d Digest) Mail() templates.Digest {
 		m.Undelivered = append(m.Undelivered, templates.DigestUndelivered{Reason: u.Reason, Count: u.Count, Addresses: u.Addresses})
 	}
 	m.Delivery = d.Delivery.Mail()
+	for _, p := range d.Sending {
+		out, known := p.ETA(d.At)
+		m.Sending = append(m.Sending, templates.DigestSending{Wave: p.Wave, Remaining: p.Remaining, PerMinute: int(p.PerMinute + 0.5), Out: out, Known: known})
+	}
 	return m
 }
 

@@ -224,10 +224,15 @@ type SendResult struct {
 	Next   time.Time // when to try again, for OutboxDeferred
 	// Reason is the failure's class (FailureReasons), "" when sent.
 	Reason string
+	// NotAttempt: the relay, not the recipient, refused (down, suspended,
+	// over its quota or rate): the row is deferred with the reply on
+	// record but its attempts do not grow, so no recipient gives up
+	// because of the relay.
+	NotAttempt bool
 }
 
 // RecordResults records the outcome of claimed rows in one statement and
-// counts each as one attempt. Only rows still held under the result's
+// counts each as one attempt (but a NotAttempt). Only rows still held under the result's
 // claim change: a holder whose lease ran out and whose row was claimed
 // again since (by another worker or replica) records nothing, so it cannot
 // overwrite the current holder's outcome. It returns how many rows changed.
@@ -281,7 +286,11 @@ func (s *Store) recordResults(ctx context.Context, results []SendResult) (int, e
 	nexts := make([]string, len(results))
 	claims := make([]int64, len(results))
 	reasons := make([]string, len(results))
+	counted := make([]int64, len(results))
 	for i, r := range results {
+		if !r.NotAttempt {
+			counted[i] = 1
+		}
 		ids[i], statuses[i], codes[i], replies[i] = r.ID, r.Status, int64(r.Code), truncate(r.Reply, 1000)
 		claims[i], reasons[i] = r.Claim, r.Reason
 		next := r.Next
@@ -291,12 +300,12 @@ func (s *Store) recordResults(ctx context.Context, results []SendResult) (int, e
 		nexts[i] = next.UTC().Format(time.RFC3339Nano)
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = u.status, last_code = NULLIF(u.code, 0), last_reply = u.reply,
-			next_attempt = u.next, lease_until = NULL, attempts = o.attempts + 1, reason = u.reason,
+			next_attempt = u.next, lease_until = NULL, attempts = o.attempts + u.counted, reason = u.reason,
 			sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE o.sent_at END
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
-			AS u(id, status, code, reply, next, claim, reason)
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::int[])
+			AS u(id, status, code, reply, next, claim, reason, counted)
 		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`,
-		pq.Array(ids), pq.Array(statuses), pq.Array(codes), pq.Array(replies), pq.Array(nexts), pq.Array(claims), pq.Array(reasons))
+		pq.Array(ids), pq.Array(statuses), pq.Array(codes), pq.Array(replies), pq.Array(nexts), pq.Array(claims), pq.Array(reasons), pq.Array(counted))
 	if err != nil {
 		return 0, fmt.Errorf("record %d send results: %w", len(results), err)
 	}

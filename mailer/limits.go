@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ballotd/ballotd/ballots"
 )
 
 // Waiter blocks until one more message may go; *rate.Limiter is one.
@@ -25,6 +27,16 @@ type Limits struct {
 	// rows at once when it is low, so that claimed rows do not outlive
 	// their lease waiting for their turn.
 	PerSecond float64
+	// DomainRates are the per-domain rates Domains wait on, messages a
+	// second: the outbox takes no more rows of a domain than its rate
+	// sends within their lease.
+	DomainRates map[string]float64
+	// Daily is the relay's quota in any 24 hours (0: none), and
+	// DomainQuotas per recipient domain (lowercase) in any hour and day:
+	// counted in the database, so that every replica sending through the
+	// relay shares them (ballots.ReserveSends).
+	Daily        int
+	DomainQuotas map[string]ballots.DomainQuota
 }
 
 // NewLimits returns limits of perSecond messages a second overall (0 for
@@ -42,6 +54,10 @@ func NewLimits(perSecond float64, perDomain map[string]float64) *Limits {
 			l.Domains = map[string]Waiter{}
 		}
 		l.Domains[strings.ToLower(d)] = rate.NewLimiter(rate.Limit(r), 1)
+		if l.DomainRates == nil {
+			l.DomainRates = map[string]float64{}
+		}
+		l.DomainRates[strings.ToLower(d)] = r
 	}
 	return l
 }

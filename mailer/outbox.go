@@ -43,7 +43,18 @@ type Outbox struct {
 	// Limits, when set, paces sending: one global rate shared by every
 	// worker, and optional per-recipient-domain rates.
 	Limits *Limits
-	Logger *slog.Logger
+	// Relays, when set, are the relays to send through in order of
+	// preference, each with its own limits (relays.go); unset, the one
+	// relay is NewSender's, with Limits, counted as RelayName ("relay"
+	// when unset).
+	Relays    []*Relay
+	RelayName string
+	// RelayBackoff is the first pause of a relay that says it is over
+	// its rate or quota (doubling while it keeps saying so, up to an
+	// hour; twice as long for a relay down, sixty times for a suspended
+	// account), default 1 second.
+	RelayBackoff time.Duration
+	Logger       *slog.Logger
 	// Sent, when set, is called after every SMTP attempt with its error
 	// (nil: accepted) and how long it took (metrics).
 	Sent func(err error, took time.Duration)
@@ -54,6 +65,13 @@ type Outbox struct {
 
 	wake chan struct{}
 	once sync.Once
+
+	relaysOnce     sync.Once
+	relayStates    []*relayState
+	gb             giveBacks
+	relaysRecorded time.Time
+	// freed tells a feeder waiting for rows in flight to finish that one has.
+	freed chan struct{}
 }
 
 func (o *Outbox) defaults() {
@@ -79,7 +97,11 @@ func (o *Outbox) defaults() {
 		if o.Logger == nil {
 			o.Logger = slog.Default()
 		}
+		if o.RelayBackoff <= 0 {
+			o.RelayBackoff = time.Second
+		}
 		o.wake = make(chan struct{}, 1)
+		o.freed = make(chan struct{}, 1)
 	})
 }
 
@@ -114,18 +136,6 @@ func closeSender(s Sender) {
 	}
 }
 
-// claimSize is how many rows one claim takes: Batch, or fewer when a rate
-// limit is so low that Batch rows would outlive their lease in the queue.
-func (o *Outbox) claimSize() int {
-	n := o.Batch
-	if o.Limits != nil {
-		if r := o.Limits.perSecond(); r > 0 {
-			n = min(n, max(1, int(r*o.Lease.Seconds()/4)))
-		}
-	}
-	return n
-}
-
 // pump runs the feeder, the workers and the recorder until ctx ends or,
 // when drain is set, until a claim finds nothing due.
 func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
@@ -144,13 +154,21 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		mu.Unlock()
 	}
 
+	o.recordRelays(ctx)
 	// Feeder.
 	go func() {
 		defer close(rows)
 		backoff := o.Poll
 		var cur ballots.ClaimCursor
 		for ctx.Err() == nil {
-			size := o.claimSize()
+			relays, size, wait := o.feedable(drain)
+			if size == 0 {
+				if wait < 0 {
+					return
+				}
+				o.idle(ctx, wait)
+				continue
+			}
 			// The lease is counted from before the claim, so a holder's
 			// view of it never outlasts the database's.
 			until := time.Now().Add(o.Lease)
@@ -177,7 +195,19 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			} else {
 				backoff = o.Poll
 			}
-			if len(batch) == 0 {
+			var admitted []claimedRow
+			if err == nil && len(batch) > 0 {
+				o.flushGiveBacks(ctx)
+				if admitted, err = o.admit(ctx, relays, batch, until); err != nil {
+					if drain {
+						feedErr = err
+						return
+					}
+					o.Logger.Error("outbox reservation failed", "err", err)
+					backoff = min(backoff*2, 30*time.Second)
+				}
+			}
+			if len(batch) == 0 || len(admitted) == 0 && err != nil {
 				if drain && err == nil {
 					return
 				}
@@ -188,11 +218,14 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 				}
 				continue
 			}
-			for i, row := range batch {
+			for i, c := range admitted {
 				select {
-				case rows <- claimedRow{row, until}:
+				case rows <- c:
 				case <-ctx.Done():
-					release(batch[i:]...)
+					for _, c := range admitted[i:] {
+						release(c.OutboxRow)
+						o.finished(c)
+					}
 					return
 				}
 			}
@@ -205,15 +238,26 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := o.NewSender()
-			defer closeSender(s)
+			senders := make([]Sender, len(o.relays()))
+			defer func() {
+				for _, s := range senders {
+					if s != nil {
+						closeSender(s)
+					}
+				}
+			}()
 			var buf bytes.Buffer
 			for c := range rows {
 				if ctx.Err() != nil {
 					release(c.OutboxRow)
+					o.finished(c)
 					continue
 				}
-				res, ok := o.sendOne(ctx, s, c, &buf)
+				if senders[c.relay.index] == nil {
+					senders[c.relay.index] = c.relay.NewSender()
+				}
+				res, ok := o.sendOne(ctx, senders[c.relay.index], c, &buf)
+				o.finished(c)
 				if !ok {
 					release(c.OutboxRow)
 					continue
@@ -275,6 +319,7 @@ loop:
 		}
 	}
 	flush()
+	o.flushGiveBacks(rctx)
 	if len(released) > 0 {
 		_, err := o.retry(rctx, "release claimed rows", func(ctx context.Context) (int, error) {
 			return 0, o.Store.ReleaseOutbox(ctx, released)
@@ -291,6 +336,12 @@ loop:
 type claimedRow struct {
 	ballots.OutboxRow
 	until time.Time
+	// relay is the relay the row was given to; bucket the minute its
+	// send was reserved in, quotaDomain its domain when that relay counts
+	// it (a domain quota), for giving the reservation back unsent.
+	relay       *relayState
+	bucket      time.Time
+	quotaDomain string
 }
 
 // recordTries is how often a write of results or releases is tried.
@@ -350,10 +401,12 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 	// limits.
 	late := func() bool { return time.Until(c.until) < leaseMargin(o.Lease) }
 	if late() {
+		o.giveBack(c)
 		return ballots.SendResult{}, true
 	}
 	msg, err := o.Renderer.Render(ctx, row, buf)
 	if err != nil {
+		o.giveBack(c)
 		res.Reply, res.Reason = "render: "+err.Error(), ballots.ReasonOther
 		if errors.Is(err, ErrTransient) && attempt < o.MaxAttempts {
 			// The data could not be loaded now (a database outage): later.
@@ -367,13 +420,24 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		o.Logger.Error("outbox render failed", "id", row.ID, "kind", row.Kind, "err", err)
 		return res, true
 	}
-	if o.Limits != nil {
-		if err := o.Limits.Wait(ctx, msg.To); err != nil {
+	if err := c.relay.Limits.Wait(ctx, msg.To); err != nil {
+		o.giveBack(c)
+		return res, false
+	}
+	epoch, ok := waitRelay(ctx, c.relay, c.until.Add(-leaseMargin(o.Lease)))
+	if !ok {
+		o.giveBack(c)
+		if ctx.Err() != nil {
 			return res, false
 		}
+		// Paused beyond this claim's lease: back to the queue, unsent.
+		res.Status, res.NotAttempt, res.Next = ballots.OutboxDeferred, true, o.nextDue(time.Now())
+		res.Reply, res.Reason = "relay "+c.relay.Name+" paused: "+c.relay.lastReply(), ballots.ReasonThrottled
+		return res, true
 	}
 	if late() {
 		o.Logger.Debug("outbox lease ran out waiting for the limits; left for a new claim", "id", row.ID)
+		o.giveBack(c)
 		return ballots.SendResult{}, true
 	}
 	start := time.Now()
@@ -382,6 +446,7 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		o.Sent(err, time.Since(start))
 	}
 	if err == nil {
+		c.relay.ok()
 		res.Status, res.Code, res.Reply = ballots.OutboxSent, 250, "ok"
 		return res, true
 	}
@@ -391,12 +456,23 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		// "550 5.1.1 user unknown".
 		res.Code, res.Reply = se.Code, ballots.FormatReply(se.Code, se.EnhancedCode, se.Message)
 		res.Reason = ballots.ClassifyFailure(se.Code, ballots.ParseEnhanced(res.Reply), se.Message)
-		if se.Code/100 == 5 {
+		if se.Code/100 == 5 && classifyTrouble(err) == noTrouble {
 			res.Status = ballots.OutboxFailed
 			return res, true
 		}
 	} else {
 		res.Reply, res.Reason = err.Error(), ballots.ClassifyFailure(0, "", err.Error())
+	}
+	if t := classifyTrouble(err); t != noTrouble {
+		// The relay's trouble, not the recipient's: pause the relay, and
+		// the row goes back due (to the next relay, or this one after
+		// the pause) with no attempt counted.
+		if until, fresh := c.relay.troubled(t, epoch, o.RelayBackoff, res.Reply); fresh {
+			o.Logger.Warn("relay refused; pausing it", "relay", c.relay.Name, "until", until, "reply", res.Reply)
+		}
+		o.giveBack(c)
+		res.Status, res.NotAttempt, res.Next = ballots.OutboxDeferred, true, o.nextDue(time.Now())
+		return res, true
 	}
 	if attempt >= o.MaxAttempts {
 		res.Status = ballots.OutboxFailed

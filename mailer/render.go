@@ -177,6 +177,9 @@ func (r *Renderer) staffTimes(d *templates.Digest) {
 	for i := range d.Open {
 		d.Open[i].Closes = d.Open[i].Closes.In(loc)
 	}
+	for i := range d.Sending {
+		d.Sending[i].Out = d.Sending[i].Out.In(loc)
+	}
 }
 
 // orgSubject is a member mail's subject with the organisation after it,

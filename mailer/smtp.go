@@ -163,16 +163,24 @@ func (s *SMTPSender) drop() {
 // Send delivers data from the envelope sender from to to. A rejection
 // comes back as *smtp.SMTPError; anything else is a connection problem.
 func (s *SMTPSender) Send(ctx context.Context, from, to string, data []byte) error {
-	if s.c == nil {
+	fresh := s.c == nil
+	if fresh {
 		if err := s.dial(ctx); err != nil {
-			return err
+			// Connecting, TLS, the greeting, AUTH: the relay's trouble.
+			return asRelayError(err)
 		}
 	}
 	err := s.transaction(from, to, data)
+	var se *smtp.SMTPError
+	if !fresh && isRelayError(err) && !errors.As(err, &se) {
+		// A kept connection found closed at MAIL FROM (the relay ended
+		// an idle session): nothing was sent; once more on a new one.
+		s.drop()
+		return s.Send(ctx, from, to, data)
+	}
 	if err == nil {
 		return nil
 	}
-	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code != 421 {
 		// The connection is fine but the transaction is half done: reset it.
 		if rerr := s.reset(); rerr != nil {
@@ -197,7 +205,9 @@ func (s *SMTPSender) transaction(from, to string, data []byte) error {
 		return s.p.send(from, to, data)
 	}
 	if err := s.c.Mail(from, nil); err != nil {
-		return err
+		// The envelope sender is every message's: refused, it is the
+		// relay refusing the account (or closing), not one recipient.
+		return asRelayError(err)
 	}
 	if err := s.c.Rcpt(to, nil); err != nil {
 		return err

@@ -188,6 +188,8 @@ func goldenCases(t *testing.T) []goldenCase {
 			Delivery: []DigestDelivery{{Domains: "gmail", Sent: 410, Deferred: 12, Bounced: 3, Complaints: 1, Reasons: "greylisting 9, unknown_mailbox 3"},
 				{Domains: "other", Sent: 88, Bounced: 1, Reasons: "mailbox_full 1"},
 				{Domains: "total", Sent: 498, Deferred: 12, Bounced: 4, Complaints: 1, Reasons: "greylisting 9, unknown_mailbox 3, mailbox_full 1"}},
+			Sending: []DigestSending{{Wave: "March 2026", Remaining: 41200, PerMinute: 950, Out: at.Add(43 * time.Minute), Known: true},
+				{Wave: "April 2026", Remaining: 300}},
 			HeldAnswers: 2, Chart: htmltemplate.URL("cid:chart.k7d2m4q8@vote.example.org"), ChartRaces: []DigestRace{openRace}, ChartMore: 1}},
 		{"join-confirm", "request", JoinConfirm{Name: "Jo Q. Public", District: "MA-07"}},
 		{"join-problems", "unreadable", JoinProblems{Problems: []string{"District: MA-99 is not a district"}}},

@@ -556,6 +556,9 @@ type Digest struct {
 	// Delivery is the open races' mail by recipient domain class, the
 	// total last; none when no open race has mail.
 	Delivery []DigestDelivery `json:"delivery,omitempty"`
+	// Sending is, per wave with ballots still to send, when at this pace
+	// they will all be out.
+	Sending []DigestSending `json:"sending,omitempty"`
 	// HeldAnswers counts the automatic answers the rate limit held back
 	// since the last digest.
 	HeldAnswers int `json:"held_answers"`
@@ -667,6 +670,17 @@ type DigestUndelivered struct {
 	Reason    string   `json:"reason"`
 	Count     int      `json:"count"`
 	Addresses []string `json:"addresses"`
+}
+
+// DigestSending is a wave's ballots still to send: at PerMinute (all
+// mail, the last ten minutes), all out at Out; Known false when none went
+// out lately (a relay paused, a quota used up), so no time can be told.
+type DigestSending struct {
+	Wave      string    `json:"wave"`
+	Remaining int       `json:"remaining"`
+	PerMinute int       `json:"per_minute"`
+	Out       time.Time `json:"out"`
+	Known     bool      `json:"known"`
 }
 
 // DigestDelivery is one line of the digest's delivery table: the mail to

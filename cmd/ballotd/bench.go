@@ -8,7 +8,7 @@ import (
 	"github.com/ballotd/ballotd/internal/bench"
 )
 
-// cmdBench runs `ballotd bench send|import|replies|lmtp|scale` (internal/bench).
+// cmdBench runs `ballotd bench send|quota|import|replies|lmtp|scale` (internal/bench).
 func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 	o := bench.Options{DatabaseURL: e.getenv("DATABASE_URL"), Log: e.log, Stderr: e.stderr,
 		Database: func(ctx context.Context, name string) (string, func(), error) {
@@ -23,6 +23,11 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
 		fs.IntVar(&o.Batch, "batch", 0, "outbox claim batch (0: the outbox default)")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first run's ballotd send phase to this file")
+	case "quota":
+		fs.IntVar(&o.Members, "members", 100000, "members in the race")
+		fs.IntVar(&o.PerMinute, "per-minute", 20000, "messages the relay takes a minute before it answers 452 4.5.3")
+		fs.IntVar(&o.Conns, "conns", 16, "SMTP connections (outbox workers)")
+		fs.IntVar(&o.Batch, "batch", 0, "outbox claim batch (0: the outbox default)")
 	case "import":
 		fs.IntVar(&o.Rows, "rows", 1000000, "members to generate")
 	case "replies":
@@ -39,7 +44,7 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Votes, "votes", 0, "votes cast (0: one per member)")
 		fs.IntVar(&o.Runs, "runs", 3, "runs of each operation; medians are printed")
 	default:
-		return usageError{"bench: want bench send, import, replies, lmtp or scale"}
+		return usageError{"bench: want bench send, quota, import, replies, lmtp or scale"}
 	}
 	if err := noArgs(fs, args); err != nil {
 		return err
@@ -65,6 +70,11 @@ func benchRun(sub string, o bench.Options) (func(context.Context, bench.Options,
 			return nil, usageError{"bench send: --members and --runs must be ≥ 1, --conns 1 to 256"}
 		}
 		return bench.Send, nil
+	case "quota":
+		if o.Members < 100 || o.PerMinute < 1 || o.Conns < 1 || o.Conns > 256 {
+			return nil, usageError{"bench quota: --members must be ≥ 100, --per-minute ≥ 1, --conns 1 to 256"}
+		}
+		return bench.Quota, nil
 	case "import":
 		return bench.Import, nil
 	case "scale":

@@ -113,6 +113,12 @@ func checkAll(ctx context.Context, cfg Config, timeout time.Duration) []checkRes
 		{"imap", "the IMAP greeting, TLS, login and select", cfg.IMAP.Addr, func(ctx context.Context) checkResult { return checkIMAP(ctx, cfg) }},
 		{"smtp", "the SMTP greeting, EHLO, TLS and AUTH", cfg.SMTP.Addr, func(ctx context.Context) checkResult { return checkSMTP(ctx, cfg) }},
 	}
+	for i, r := range cfg.MoreRelays {
+		name := fmt.Sprintf("smtp %d", i+2)
+		parts = append(parts, checkPart{name, "the SMTP greeting, EHLO, TLS and AUTH", r.SMTP.Addr, func(ctx context.Context) checkResult {
+			return checkRelay(ctx, name, fmt.Sprintf("SMTP_%d", i+2), r)
+		}})
+	}
 	if tokens := oauthTokens(cfg); tokens != nil {
 		parts = append(parts, checkPart{"oauth", "the OAuth2 token endpoint", "", func(ctx context.Context) checkResult { return checkOAuth(ctx, tokens) }})
 	}
@@ -154,14 +160,15 @@ func timedOut(p checkPart, timeout time.Duration) string {
 	if p.addr == "" {
 		return what
 	}
-	setting := "BALLOTD_" + strings.ToUpper(p.name) + "_"
+	proto, n, _ := strings.Cut(p.name, " ") // "smtp 2": the second relay
+	setting := "BALLOTD_" + strings.ToUpper(strings.ReplaceAll(p.name, " ", "_")) + "_"
 	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
 	if err != nil {
-		return fmt.Sprintf("%s: %s cannot be reached (%v) — check %sADDR and the firewall", what, p.addr, err, setting)
+		return relayAddrWords(fmt.Sprintf("%s: %s cannot be reached (%v) — check %sADDR and the firewall", what, p.addr, err, setting), n)
 	}
 	c.Close()
 	return fmt.Sprintf("%s: %s accepts the connection but does not answer — is it an %s server, and is %sTLS right (tls for an implicit-TLS port)?",
-		what, p.addr, strings.ToUpper(p.name), setting)
+		what, p.addr, strings.ToUpper(proto), setting)
 }
 
 // oauthTokens is the OAuth2 token source IMAP and SMTP share, or nil.
@@ -363,12 +370,19 @@ func pollOf(c inbound.IMAPConfig) time.Duration {
 }
 
 func checkSMTP(ctx context.Context, cfg Config) checkResult {
+	return checkRelay(ctx, "smtp", "SMTP", cfg.relays()[0])
+}
+
+// checkRelay checks one relay as name; its settings are BALLOTD_prefix_*.
+// With limits, it says them.
+func checkRelay(ctx context.Context, name, prefix string, r relaySettings) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c := cfg.SMTP
+	c := r.SMTP
 	c.Timeout = 20 * time.Second
 	if err := mailer.CheckSMTP(ctx, c); err != nil {
-		return checkResult{"smtp", false, explainMailErr("SMTP", c.Addr, c.TLS, c.Username, c.Mechanism, err)}
+		_, n, _ := strings.Cut(name, " ")
+		return checkResult{name, false, relayAddrWords(explainMailErr(prefix, c.Addr, c.TLS, c.Username, c.Mechanism, err), n)}
 	}
 	auth := "no AUTH (BALLOTD_SMTP_USER not set)"
 	switch {
@@ -378,7 +392,7 @@ func checkSMTP(ctx context.Context, cfg Config) checkResult {
 	default:
 		auth = "authenticated with " + c.Mechanism + " as " + c.Username
 	}
-	return checkResult{"smtp", true, fmt.Sprintf("%s (%s), EHLO %s, %s, no mail sent", c.Addr, c.TLS, c.HeloName, auth)}
+	return checkResult{name, true, fmt.Sprintf("%s (%s), EHLO %s, %s, no mail sent%s", c.Addr, c.TLS, c.HeloName, auth, relayLimitsText(r))}
 }
 
 // explainMailErr turns an IMAP or SMTP connection error into what failed

@@ -68,6 +68,10 @@ func TestCheck(t *testing.T) {
 			"imap  FAILED: cannot connect to " + closed + ": connection refused — check BALLOTD_IMAP_ADDR and that the server is running",
 			"smtp  FAILED: cannot connect to " + closed + ": connection refused — check BALLOTD_SMTP_ADDR and that the server is running",
 		}},
+		{"two relays", map[string]string{"BALLOTD_SMTP_ADDR": h.hub.SMTPAddr + "," + closed, "BALLOTD_SMTP_DAILY": "50000"}, 1, []string{
+			"database  OK " + db + ", schema up to date", imapOK, smtpOK + "; limits: 50000 a day",
+			"smtp 2  FAILED: cannot connect to " + closed + ": connection refused — check address 2 of BALLOTD_SMTP_ADDR and that the server is running",
+		}},
 		{"database down", map[string]string{"DATABASE_URL": "postgres://postgres@" + closed + "/ballotd?sslmode=disable"}, 1, []string{
 			"database  FAILED: cannot connect to " + closed + "/ballotd: connection refused — check DATABASE_URL and that PostgreSQL is running",
 			imapOK, smtpOK,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ballotd/ballotd/ballots"
 	"github.com/ballotd/ballotd/inbound"
 	"github.com/ballotd/ballotd/mailer"
 	"github.com/ballotd/ballotd/templates"
@@ -57,6 +58,14 @@ type Config struct {
 	// SMTPDomainRates optional rates per recipient domain.
 	SMTPRate        float64
 	SMTPDomainRates map[string]float64
+	// SMTPDaily is the relay's quota in any 24 hours (BALLOTD_SMTP_DAILY,
+	// 0: none), SMTPDomainQuotas the hourly and daily limits per domain
+	// (BALLOTD_SMTP_DOMAIN_RATES' /h and /d): shared by replicas.
+	SMTPDaily        int
+	SMTPDomainQuotas map[string]ballots.DomainQuota
+	// MoreRelays are the relays after the first, in order of preference
+	// (BALLOTD_SMTP_ADDR's further addresses, BALLOTD_SMTP_n_*).
+	MoreRelays []relaySettings
 	// PublicURL is where the HTTP side is reachable from outside, for the
 	// one-click unsubscribe link ("" for none).
 	PublicURL string
@@ -140,6 +149,7 @@ var configSteps = []func(*Config) error{
 	resolveTLS,
 	resolveOAuth,
 	resolveDKIM,
+	resolveRelays,
 }
 
 // needMail requires what the daemon needs besides the database: the

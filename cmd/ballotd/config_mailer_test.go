@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ballotd/ballotd/ballots"
 )
 
 // The sending settings: rates, the public URL, DKIM; each malformed value
@@ -27,6 +29,39 @@ func TestMailerSettings(t *testing.T) {
 				t.Errorf("rates: %v %v", c.SMTPRate, c.SMTPDomainRates)
 			}
 		}},
+		{"domain limits an hour and a day", map[string]string{"BALLOTD_SMTP_DOMAIN_RATES": "gmail.com=20/s,50000/h,500000/d,yahoo.com=5, aol.com=120/m",
+			"BALLOTD_SMTP_DAILY": "100000"}, "", func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.SMTPDomainRates, map[string]float64{"gmail.com": 20, "yahoo.com": 5, "aol.com": 2}) ||
+				!reflect.DeepEqual(c.SMTPDomainQuotas, map[string]ballots.DomainQuota{"gmail.com": {Hourly: 50000, Daily: 500000}}) || c.SMTPDaily != 100000 {
+				t.Errorf("limits: %v %v %d", c.SMTPDomainRates, c.SMTPDomainQuotas, c.SMTPDaily)
+			}
+		}},
+		{"relays", map[string]string{"BALLOTD_SMTP_ADDR": "smtp.a.example:587, smtp.b.example:587", "BALLOTD_SMTP_USER": "a",
+			"BALLOTD_SMTP_2_TLS": "tls", "BALLOTD_SMTP_2_USER": "apikey", "BALLOTD_SMTP_2_PASSWORD": "pw", "BALLOTD_SMTP_2_DAILY": "50000",
+			"BALLOTD_SMTP_2_DOMAIN_RATES": "gmail.com=1000/h"}, "", func(t *testing.T, c Config) {
+			rs := c.relays()
+			if len(rs) != 2 || rs[0].SMTP.Addr != "smtp.a.example:587" || rs[0].SMTP.Username != "a" {
+				t.Fatalf("relays %+v", rs)
+			}
+			b := rs[1]
+			if b.SMTP.Addr != "smtp.b.example:587" || b.SMTP.TLS != "tls" || b.SMTP.Username != "apikey" || b.SMTP.Password != "pw" ||
+				b.Daily != 50000 || b.DomainQuotas["gmail.com"].Hourly != 1000 || b.SMTP.HeloName != c.Domain {
+				t.Errorf("second relay %+v", b)
+			}
+			if ms := mailerRelays(c); len(ms) != 2 || ms[1].Name != "smtp.b.example:587" || ms[1].Limits.Daily != 50000 {
+				t.Errorf("outbox relays %+v", ms)
+			}
+		}},
+		{"one relay unchanged", map[string]string{"BALLOTD_SMTP_ADDR": "smtp.a.example:587"}, "", func(t *testing.T, c Config) {
+			if rs := c.relays(); len(rs) != 1 || rs[0].SMTP.Addr != "smtp.a.example:587" || len(c.MoreRelays) != 0 {
+				t.Errorf("relays %+v", rs)
+			}
+		}},
+		{"relay 2 settings without relay 2", map[string]string{"BALLOTD_SMTP_ADDR": "smtp.a.example:587", "BALLOTD_SMTP_2_USER": "x"}, "BALLOTD_SMTP_2_USER", nil},
+		{"four relays", map[string]string{"BALLOTD_SMTP_ADDR": "a:25,b:25,c:25,d:25"}, "BALLOTD_SMTP_ADDR", nil},
+		{"relay 2 oauth", map[string]string{"BALLOTD_SMTP_ADDR": "a:25,b:25", "BALLOTD_SMTP_2_USER": "x", "BALLOTD_SMTP_2_AUTH": "xoauth2"}, "BALLOTD_SMTP_2_AUTH", nil},
+		{"daily not a number", map[string]string{"BALLOTD_SMTP_DAILY": "lots"}, "BALLOTD_SMTP_DAILY", nil},
+		{"domain limit unit", map[string]string{"BALLOTD_SMTP_DOMAIN_RATES": "gmail.com=10/w"}, "BALLOTD_SMTP_DOMAIN_RATES", nil},
 		{"public url", map[string]string{"BALLOTD_PUBLIC_URL": "https://ballots.example.org/"}, "", func(t *testing.T, c Config) {
 			if c.PublicURL != "https://ballots.example.org" {
 				t.Errorf("public url %q", c.PublicURL)

@@ -92,6 +92,9 @@ usage: ballotd [--config FILE] COMMAND ...
   ballotd bench send [--members 100000] [--conns 16] [--runs 1] [--batch N] [--cpuprofile FILE]
                                            time the outbox against a raw SMTP client on a loopback
                                            sink, in a scratch database (dropped after)
+  ballotd bench quota [--members 100000] [--per-minute 20000] [--conns 16] [--batch N]
+                                           a wave through a loopback relay that says 452 4.5.3 after
+                                           N a minute and 550 5.1.1 to 1 %: verified, timed
   ballotd bench import [--rows 1000000]    time an import against psql \copy, in one run
   ballotd bench replies [--replies 5000]   time the mailbox reader handling replies against a raw
                                            reader that only fetches and stores them, in one run

@@ -60,6 +60,12 @@ var (
 	backlogDesc = prometheus.NewDesc("ballotd_imap_backlog_messages",
 		"Messages in the mailbox past the cursor, not yet handled, as this replica's reader last saw them.", nil, nil)
 	leaderDesc = prometheus.NewDesc("ballotd_scheduler_leader", "1 when this replica holds the scheduler lock, else 0.", nil, nil)
+	// The relays' daily quotas: one series per configured relay (at most
+	// three), read from the send counts all replicas share.
+	quotaDailyDesc = prometheus.NewDesc("ballotd_smtp_quota_daily",
+		"The relay's quota in any 24 hours (BALLOTD_SMTP_DAILY), 0 when none.", []string{"relay"}, nil)
+	sent24hDesc = prometheus.NewDesc("ballotd_smtp_sent_24h",
+		"Messages given to the relay in the last 24 hours, all replicas together.", []string{"relay"}, nil)
 )
 
 func newObserver(st *ballots.Store) *observer {
@@ -163,7 +169,7 @@ func (o *observer) attachOutbox(d *daemon) {
 
 // Describe implements prometheus.Collector for the gauges read at scrape.
 func (o *observer) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{oldestUnsentDesc, quarantineDesc, databaseUpDesc, lastPollDesc, backlogDesc, leaderDesc} {
+	for _, d := range []*prometheus.Desc{oldestUnsentDesc, quarantineDesc, databaseUpDesc, lastPollDesc, backlogDesc, leaderDesc, quotaDailyDesc, sent24hDesc} {
 		ch <- d
 	}
 }
@@ -171,7 +177,8 @@ func (o *observer) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: the outbox's oldest unsent row
 // and the quarantine's size from the database (one query on partial
 // indexes, whatever the outbox holds; left out, and ballotd_database_up 0,
-// when the database does not answer), and what this replica saw last.
+// when the database does not answer), each relay's daily quota and use,
+// and what this replica saw last.
 func (o *observer) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -180,6 +187,12 @@ func (o *observer) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 		ch <- prometheus.MustNewConstMetric(oldestUnsentDesc, prometheus.GaugeValue, h.OldestUnsent)
 		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(h.Quarantined))
+		if rs, err := o.store.RelayUsage(ctx); err == nil {
+			for _, r := range rs {
+				ch <- prometheus.MustNewConstMetric(quotaDailyDesc, prometheus.GaugeValue, float64(r.Daily), r.Relay)
+				ch <- prometheus.MustNewConstMetric(sent24hDesc, prometheus.GaugeValue, float64(r.UsedDay), r.Relay)
+			}
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(databaseUpDesc, prometheus.GaugeValue, up)
 	o.mu.Lock()

@@ -140,6 +140,10 @@ func TestMetricsMove(t *testing.T) {
 			t.Errorf("%s = %v (present %v); want %v", name, got, ok, want)
 		}
 	}
+	relay := `{relay="` + h.env["BALLOTD_SMTP_ADDR"] + `"}`
+	if m[`ballotd_smtp_sent_24h`+relay] != 2 || m[`ballotd_smtp_quota_daily`+relay] != 0 {
+		t.Errorf("relay gauges: sent in 24 h %v, daily quota %v; want 2 and 0 (none)", m[`ballotd_smtp_sent_24h`+relay], m[`ballotd_smtp_quota_daily`+relay])
+	}
 	if got, ok := m[`ballotd_outbox_oldest_unsent_seconds`]; !ok || got < 0 || got > 60 {
 		t.Errorf("ballotd_outbox_oldest_unsent_seconds = %v (present %v); want a few seconds at most", got, ok)
 	}

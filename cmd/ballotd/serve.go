@@ -63,15 +63,12 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		rd0.DKIM = &mailer.DKIM{Domain: cfg.Domain, Selector: cfg.DKIMSelector, Key: key}
 	}
 	ob := &mailer.Outbox{
-		Store:     st,
-		Renderer:  rd0,
-		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(cfg.SMTP) },
-		Workers:   cfg.SMTPConns,
-		Lease:     cfg.OutboxLease,
-		Logger:    e.log.With("part", "outbox"),
-	}
-	if cfg.SMTPRate > 0 || len(cfg.SMTPDomainRates) > 0 {
-		ob.Limits = mailer.NewLimits(cfg.SMTPRate, cfg.SMTPDomainRates)
+		Store:    st,
+		Renderer: rd0,
+		Relays:   mailerRelays(cfg),
+		Workers:  cfg.SMTPConns,
+		Lease:    cfg.OutboxLease,
+		Logger:   e.log.With("part", "outbox"),
 	}
 	rd := &inbound.Reader{
 		Config: cfg.IMAP,

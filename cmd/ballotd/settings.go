@@ -39,7 +39,7 @@ type setting struct {
 }
 
 // settingsTable is every setting, in the order of the example file.
-var settingsTable = []setting{
+var settingsTable = withRelaySettings([]setting{
 	{name: "DATABASE_URL", secret: true, parse: parseDatabaseURL, section: `Database (required)`,
 		doc:     `PostgreSQL URL. sslmode=verify-full when the database is on another host.`,
 		example: "postgres://ballotd@127.0.0.1:5432/ballotd?sslmode=disable", set: true},
@@ -94,7 +94,8 @@ no password then).`,
 		doc:     `How often to look without IDLE, and IDLE's fallback (default 30s).`,
 		example: "30s"},
 	{name: "BALLOTD_SMTP_ADDR", parse: parseSMTPAddr, section: `SMTP: the relay (address required for serve)`,
-		doc:     `host:port; 587 with starttls, 465 with tls.`,
+		doc: `host:port; 587 with starttls, 465 with tls. Several, comma-separated, are
+relays in order of preference (see BALLOTD_SMTP_2_* below).`,
 		example: "smtp.example.org:587", set: true},
 	{name: "BALLOTD_SMTP_TLS", def: "none", parse: parseSMTPTLS,
 		doc:     `none, starttls or tls (default none: only for loopback).`,
@@ -114,9 +115,15 @@ OAuth2 token (see OAuth2 below; no password then).`,
 	{name: "BALLOTD_SMTP_RATE", parse: parseSMTPRate,
 		doc:     `Messages a second for this process, all workers together (default 0: no limit).`,
 		example: "20"},
+	{name: "BALLOTD_SMTP_DAILY", parse: parseSMTPDaily,
+		doc: `The relay's quota: messages in any 24 hours, all replicas together, counted
+in the database (default 0: none). What it leaves is sent when it frees.`,
+		example: "50000"},
 	{name: "BALLOTD_SMTP_DOMAIN_RATES", parse: parseSMTPDomainRates,
-		doc:     `Per recipient domain, messages a second.`,
-		example: "gmail.com=10,yahoo.com=5"},
+		doc: `Per recipient domain: messages a second (10 or 10/s) or a minute (600/m)
+for this process, an hour (/h) or a day (/d) for all replicas together;
+several per domain, comma-separated.`,
+		example: "gmail.com=20/s,50000/h,500000/d,yahoo.com=5"},
 	{name: "BALLOTD_OUTBOX_LEASE", parse: parseOutboxLease,
 		doc:     `How long a claimed outbox row is held before another worker may take it (default 5m).`,
 		example: "5m"},
@@ -227,7 +234,7 @@ America/New_York). Members read a race's times in its state's zone.`,
 	{name: "BALLOTD_LOG_LEVEL", parse: nil,
 		doc:     `debug, info, warn or error (unset: info).`,
 		example: "info"},
-}
+})
 
 // settings are the names in settingsTable. A settings file naming anything
 // else is refused: a misspelt BALLOTD_IMAP_PASWORD must stop ballotd, not

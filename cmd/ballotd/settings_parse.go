@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"math"
 	"net"
 	"net/mail"
 	"net/url"
@@ -114,11 +113,6 @@ func parseIMAPAddr(c *Config, v string) error {
 	return hostPort("BALLOTD_IMAP_ADDR", v)
 }
 
-func parseSMTPAddr(c *Config, v string) error {
-	c.SMTP.Addr = v
-	return hostPort("BALLOTD_SMTP_ADDR", v)
-}
-
 func parseHTTPAddr(c *Config, v string) error {
 	c.HTTPAddr = v
 	return hostPort("BALLOTD_HTTP_ADDR", v)
@@ -197,30 +191,8 @@ func parseSMTPConns(c *Config, v string) (err error) {
 }
 
 func parseSMTPRate(c *Config, v string) (err error) {
-	if v == "" {
-		return nil
-	}
-	if c.SMTPRate, err = strconv.ParseFloat(v, 64); err != nil || c.SMTPRate < 0 || math.IsInf(c.SMTPRate, 0) {
-		return bad("BALLOTD_SMTP_RATE", v, "messages a second, such as 20 or 0.5 (0 for no limit)")
-	}
-	return nil
-}
-
-func parseSMTPDomainRates(c *Config, v string) error {
-	if v == "" {
-		return nil
-	}
-	c.SMTPDomainRates = map[string]float64{}
-	for _, part := range strings.Split(v, ",") {
-		d, r, ok := strings.Cut(strings.TrimSpace(part), "=")
-		rate, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
-		d = strings.ToLower(strings.TrimSpace(d))
-		if !ok || err != nil || rate <= 0 || math.IsInf(rate, 0) || d == "" || strings.ContainsAny(d, "@ ") {
-			return bad("BALLOTD_SMTP_DOMAIN_RATES", v, "domain=messages a second, comma-separated, such as gmail.com=10,yahoo.com=5")
-		}
-		c.SMTPDomainRates[d] = rate
-	}
-	return nil
+	c.SMTPRate, err = rateSetting("BALLOTD_SMTP_RATE", v)
+	return err
 }
 
 func parseOutboxLease(c *Config, v string) (err error) {

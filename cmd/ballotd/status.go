@@ -31,6 +31,40 @@ type outboxStatus struct {
 	OldestUnsentAge float64 `json:"oldest_unsent_age_seconds"`
 }
 
+// sendingStatus is a wave's ballots still to send and when, at this
+// pace, they will all be out (AllOutAt nil: none went out lately).
+type sendingStatus struct {
+	ballots.SendPace
+	AllOutAt *time.Time `json:"all_out_at"`
+	Words    string     `json:"words"`
+}
+
+// readSending reads the pace of the waves of races that still have
+// ballots to send.
+func readSending(ctx context.Context, st *ballots.Store, races []raceStatus, now time.Time) ([]sendingStatus, error) {
+	var out []sendingStatus
+	seen := map[string]bool{}
+	for _, r := range races {
+		if seen[r.Wave] {
+			continue
+		}
+		seen[r.Wave] = true
+		p, err := st.WaveSendPace(ctx, r.Wave)
+		if err != nil {
+			return nil, err
+		}
+		if p.Remaining == 0 {
+			continue
+		}
+		line := sendingStatus{SendPace: p, Words: p.Describe(now, time.UTC)}
+		if at, ok := p.ETA(now); ok {
+			line.AllOutAt = &at
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
 // serveStatus is what a running serve's /healthz says, or why it could
 // not be asked.
 type serveStatus struct {
@@ -46,7 +80,10 @@ type status struct {
 	Races      []raceStatus  `json:"races"`
 	Outbox     *outboxStatus `json:"outbox,omitempty"`
 	Quarantine *int64        `json:"quarantine,omitempty"`
-	Serve      serveStatus   `json:"serve"`
+	// Sending is, per current wave with ballots still to send, when at
+	// this pace they will all be out.
+	Sending []sendingStatus `json:"sending,omitempty"`
+	Serve   serveStatus     `json:"serve"`
 }
 
 // currentRaces keeps the races of the waves that matter now: a wave with
@@ -96,6 +133,9 @@ func readStatus(ctx context.Context, e *env) (status, error) {
 			return err
 		}
 		s.Races = currentRaces(rs, time.Now())
+		if s.Sending, err = readSending(ctx, st, s.Races, time.Now()); err != nil {
+			return err
+		}
 		cs, err := st.OutboxStatusCounts(ctx)
 		if err != nil {
 			return err
@@ -198,6 +238,9 @@ func writeStatus(w io.Writer, s status) error {
 		}
 		fmt.Fprintf(w, "outbox:     %d queued, %d sending, %d deferred, %d sent, %d failed; oldest unsent: %s\n",
 			o.Queued, o.Sending, o.Deferred, o.Sent, o.Failed, oldest)
+	}
+	for _, p := range s.Sending {
+		fmt.Fprintf(w, "sending:    %s: %s\n", p.Wave, p.Words)
 	}
 	if s.Quarantine != nil {
 		switch q := *s.Quarantine; q {

@@ -35,6 +35,9 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	raceLine(t, out, "MA-SEN", "open", 3, 0, "0.0 %")
+	if !regexp.MustCompile(`(?m)^sending:    .+: 5 to send; none went out in the last 10 minutes$`).MatchString(out) {
+		t.Errorf("status does not say the wave's ballots wait, none sent yet:\n%s", out)
+	}
 
 	addr := closedPort(t)
 	h.env["BALLOTD_ADMIN_ADDR"] = addr

@@ -22,6 +22,9 @@ type Options struct {
 	// file for a CPU profile of the first run's send ("" for none).
 	Members, Conns, Runs, Batch int
 	CPUProfile                  string
+	// Quota: the relay's messages a minute before it says 452 4.5.3
+	// (with Members, Conns and Batch as Send's).
+	PerMinute int
 	// Import: members in the generated CSV.
 	Rows int
 	// Scale: votes cast in its race of Members members (Runs: runs of
