@@ -58,13 +58,19 @@ func (p *pipeline) send(from, to string, data []byte) error {
 	p.cmd = c
 	p.w.Write(c)
 	if err := p.w.Flush(); err != nil {
-		return err
+		// Nothing reached the relay: its session's trouble, as a refused
+		// MAIL FROM is (SMTPSender.transaction).
+		return asRelayError(err)
 	}
 	// Every reply is read, whatever came before, so the connection is
 	// left at a reply boundary; a read that fails leaves it broken.
 	var errs [3]error
 	for i, expect := range [3]int{250, 25, 354} {
-		if errs[i] = p.reply(expect); errs[i] != nil && !isSMTPError(errs[i]) {
+		errs[i] = p.reply(expect)
+		if i == 0 && errs[0] != nil {
+			errs[0] = asRelayError(errs[0]) // the envelope sender is every message's
+		}
+		if errs[i] != nil && !isSMTPError(errs[i]) {
 			return firstError(errs[:i+1]...)
 		}
 	}
