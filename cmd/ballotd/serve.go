@@ -68,6 +68,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(cfg.SMTP) },
 		Workers:   cfg.SMTPConns,
 		Lease:     cfg.OutboxLease,
+		Retry:     cfg.OutboxRetry,
 		Logger:    e.log.With("part", "outbox"),
 	}
 	if cfg.SMTPRate > 0 || len(cfg.SMTPDomainRates) > 0 {
