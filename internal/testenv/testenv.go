@@ -1,7 +1,7 @@
 // Package testenv owns the PostgreSQL side of ballotd's tests: one server per
 // test binary (found with pgtemp.Locate or started with pgtemp.Start), one
 // migrated template database per server and migration set, and one fresh
-// database per test on it, dropped when the test ends.
+// database per test on it, dropped after the test ends.
 //
 // Use it from a package's tests as
 //
@@ -18,6 +18,12 @@
 // is much cheaper than migrating; Database and DatabaseURL give an empty,
 // unmigrated database, for the tests of migrating itself.
 //
+// A test's database is dropped in the background once the test has ended,
+// and Main waits for every drop before the binary exits: DROP DATABASE
+// waits for a checkpoint, seconds on a server with fsync on, which a test
+// that waited for it in its cleanup added to its own time (and held its
+// turn among the parallel tests for).
+//
 // Set $DATABASE_URL (a postgres:// URL of a superuser, or one allowed to
 // CREATE DATABASE) to use an existing server; otherwise a server on
 // 127.0.0.1:5432 is used if it answers, else a throwaway cluster is started.
@@ -31,6 +37,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -57,6 +64,14 @@ var (
 	admin      *sql.DB         // pool on the server's maintenance database
 
 	dbCounter atomic.Int64
+
+	// drops are the databases being dropped in the background (dropLater);
+	// dropSlots bounds how many at once (concurrent drops share their
+	// checkpoints); dropErrs holds what failed, for Main to report.
+	drops     sync.WaitGroup
+	dropSlots = make(chan struct{}, 4)
+	dropMu    sync.Mutex
+	dropErrs  []error
 
 	// stores maps each Store made by Store to its database's URL and raw
 	// handle (*rawDB), for DB.
@@ -148,18 +163,20 @@ func server() (string, *sql.DB, error) {
 func shutdown() error {
 	// Run the Once so that a later (impossible) call cannot start a server.
 	serverOnce.Do(func() { serverErr = fmt.Errorf("testenv: used after Main returned") })
+	err := settleDrops()
 	if admin != nil {
 		admin.Close()
 	}
 	if cluster != nil {
-		return cluster.Stop()
+		err = errors.Join(err, cluster.Stop())
 	}
-	return nil
+	return err
 }
 
 // DatabaseURL creates a fresh empty database (a copy of template0) named
 // ballotd_t_<pid>_<n>_<random> on the test server, and drops it (WITH
-// (FORCE), closing leftover connections) in t.Cleanup. It returns the
+// (FORCE), closing leftover connections) after the test, in the
+// background: Main waits for the drops. It returns the
 // database's URL: the server's URL with that database name. It is safe to
 // call from parallel tests and from several test binaries at once.
 //
@@ -204,13 +221,7 @@ func createDatabase(t testing.TB, template string) string {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template+" ENCODING 'UTF8'"); err != nil {
 		t.Fatalf("testenv: create database %s from %s: %v", name, template, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-		}
-	})
+	t.Cleanup(func() { dropLater(admin, name) })
 	// A commit need not wait for the WAL to reach the disk: a test's
 	// database never outlives a crash of the server, and what a commit
 	// makes visible to other sessions is the same. On a server with fsync
@@ -220,6 +231,38 @@ func createDatabase(t testing.TB, template string) string {
 		t.Fatalf("testenv: database %s: %v", name, err)
 	}
 	return dbURL
+}
+
+// dropLater drops database name (WITH (FORCE), closing leftover
+// connections) in the background; settleDrops waits for it.
+func dropLater(admin *sql.DB, name string) {
+	drops.Add(1)
+	go func() {
+		defer drops.Done()
+		dropSlots <- struct{}{}
+		defer func() { <-dropSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			dropMu.Lock()
+			dropErrs = append(dropErrs, fmt.Errorf("drop database %s: %w", name, err))
+			dropMu.Unlock()
+		}
+	}()
+}
+
+// settleDrops waits until the databases of ended tests are dropped and
+// returns what failed.
+func settleDrops() error {
+	drops.Wait()
+	dropMu.Lock()
+	defer dropMu.Unlock()
+	err := errors.Join(dropErrs...)
+	dropErrs = nil
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	return nil
 }
 
 // Store is a ballots.Store on a fresh migrated database (MigratedURL),

@@ -51,13 +51,17 @@ func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Dropped in the background after the test: wait for it, as Main does.
+	if err := settleDrops(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range names {
 		var n int
 		if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {
-			t.Errorf("database %s still exists after its test's cleanup", name)
+			t.Errorf("database %s still exists after its test's cleanup and the drops", name)
 		}
 	}
 }
