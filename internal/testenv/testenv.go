@@ -34,9 +34,7 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +67,7 @@ var (
 	// dropSlots bounds how many at once (concurrent drops share their
 	// checkpoints); dropErrs holds what failed, for Main to report.
 	drops     sync.WaitGroup
-	dropSlots = make(chan struct{}, 4)
+	dropSlots = make(chan struct{}, 16)
 	dropMu    sync.Mutex
 	dropErrs  []error
 
@@ -163,8 +161,10 @@ func server() (string, *sql.DB, error) {
 func shutdown() error {
 	// Run the Once so that a later (impossible) call cannot start a server.
 	serverOnce.Do(func() { serverErr = fmt.Errorf("testenv: used after Main returned") })
-	err := settleDrops()
+	err := settleDrops() // and the recycling
 	if admin != nil {
+		dropPooled(admin)
+		err = errors.Join(err, settleDrops())
 		admin.Close()
 	}
 	if cluster != nil {
@@ -184,31 +184,48 @@ func shutdown() error {
 // migrating itself need a database without the schema.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
-	return createDatabase(t, "template0")
+	return createDatabase(t, "template0", false)
 }
 
 // MigratedURL is DatabaseURL with the schema: the new database is a copy
 // of the migrated template (see Template).
+//
+// The database may be one an ended test used, reset to the template's
+// state and renamed (see recycleLater); after the test it is reset again
+// for the next one, or dropped.
 func MigratedURL(t testing.TB) string {
 	t.Helper()
 	tmpl, err := Template()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return createDatabase(t, tmpl)
+	if name := takePooled(); name != "" {
+		srvURL, admin, err := server()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbURL, err := pgtemp.ConnectURL(srvURL, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
+		return dbURL
+	}
+	return createDatabase(t, tmpl, true)
 }
 
-func createDatabase(t testing.TB, template string) string {
+// createDatabase copies template into a new database; after the test, a
+// copy of the migrated template (migrated) is recycled, any other dropped.
+func createDatabase(t testing.TB, template string, migrated bool) string {
 	t.Helper()
 	srvURL, admin, err := server()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+	name, err := newName()
+	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:]))
 	dbURL, err := pgtemp.ConnectURL(srvURL, name)
 	if err != nil {
 		t.Fatal(err)
@@ -221,14 +238,26 @@ func createDatabase(t testing.TB, template string) string {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template+" ENCODING 'UTF8'"); err != nil {
 		t.Fatalf("testenv: create database %s from %s: %v", name, template, err)
 	}
-	t.Cleanup(func() { dropLater(admin, name) })
+	if !migrated {
+		t.Cleanup(func() { dropLater(admin, name) })
+	}
 	// A commit need not wait for the WAL to reach the disk: a test's
 	// database never outlives a crash of the server, and what a commit
 	// makes visible to other sessions is the same. On a server with fsync
 	// on (a developer's 127.0.0.1:5432) this spares each commit a disk
 	// flush, which is most of a test that commits thousands of them.
 	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
+		if migrated {
+			dropLater(admin, name)
+		}
 		t.Fatalf("testenv: database %s: %v", name, err)
+	}
+	if migrated {
+		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
+			dropLater(admin, name)
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
 	}
 	return dbURL
 }

@@ -1,0 +1,258 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ballotd/ballotd/internal/pgtemp"
+)
+
+// A migrated database whose test has ended is not dropped but reset to
+// the template's state and handed to the next test that asks for one:
+// DROP DATABASE waits for a checkpoint (seconds on a server with fsync
+// on), and CREATE DATABASE … TEMPLATE writes the whole copy to the WAL;
+// a run of the suite made some 400 of each. Reuse is taken only when it
+// is safe:
+//
+//   - the database is renamed first (ALTER DATABASE … RENAME, once every
+//     session on it is terminated), so nothing the ended test left behind
+//     can reach it under the name that test knew;
+//   - its schema (tables, columns, indexes, constraints, sequences,
+//     functions, triggers, views, types, extensions, database settings)
+//     and its schema_migrations rows must be the template's, compared by
+//     a fingerprint taken on a fresh copy; a test that migrated, altered
+//     or added anything has its database dropped instead;
+//   - every other table is emptied (TRUNCATE … RESTART IDENTITY) and
+//     every sequence restarted, which is what a fresh copy holds: the
+//     template has rows in schema_migrations only.
+//
+// Main drops the pooled databases when the tests have ended.
+var (
+	poolMu sync.Mutex
+	pool   []string // reset databases, ready for a test
+	pooled []string // every database in the pool or being reset, for Main to drop
+
+	// fingerprint is the template's, taken on its first copy.
+	fingerprintOnce sync.Once
+	fingerprint     string
+	fingerprintErr  error
+)
+
+// newName is a fresh database name: ballotd_t_<pid>_<n>_<random>.
+func newName() (string, error) {
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:])), nil
+}
+
+// takePooled returns a reset database from the pool, or "" if none is
+// ready.
+func takePooled() string {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if len(pool) == 0 {
+		return ""
+	}
+	name := pool[len(pool)-1]
+	pool = pool[:len(pool)-1]
+	return name
+}
+
+// schemaFingerprint describes what a test could change in a migrated
+// database other than rows: two databases with the same fingerprint and
+// empty tables (but schema_migrations, which it covers) hold the same.
+const schemaFingerprint = `SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+	SELECT 'c ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' ' || c.relpersistence::text || ' ' || coalesce((
+		SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull || ':' ||
+			coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ':' || a.attidentity::text || a.attgenerated::text, ',' ORDER BY a.attnum)
+		FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') AS x
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+	UNION ALL SELECT 'i ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+	UNION ALL SELECT 'k ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+	UNION ALL SELECT 'q ' || schemaname || '.' || sequencename || ' ' || start_value || ' ' || increment_by FROM pg_sequences
+	UNION ALL SELECT 'f ' || p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prokind IN ('f', 'p')
+	UNION ALL SELECT 't ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+	UNION ALL SELECT 'v ' || schemaname || '.' || viewname || ' ' || md5(definition) FROM pg_views
+		WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+	UNION ALL SELECT 'r ' || schemaname || '.' || tablename || ' ' || rulename FROM pg_rules
+		WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+	UNION ALL SELECT 'p ' || schemaname || '.' || tablename || ' ' || policyname FROM pg_policies
+	UNION ALL SELECT 'y ' || t.typnamespace::regnamespace::text || '.' || t.typname || ' ' || t.typtype::text || ' ' ||
+		coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+		FROM pg_type t WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+		AND t.typtype IN ('e', 'd', 'r', 'm')
+	UNION ALL SELECT 'n ' || nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg_%' AND nspname <> 'information_schema'
+	UNION ALL SELECT 'e ' || extname || ' ' || extversion FROM pg_extension
+	UNION ALL SELECT 's ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
+		WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+	UNION ALL SELECT 'l ' || count(*) FROM pg_largeobject_metadata
+	UNION ALL SELECT 'm ' || coalesce(md5(string_agg(m::text, ',' ORDER BY m::text)), '') FROM schema_migrations m
+) f`
+
+// takeFingerprint returns the fingerprint of database name.
+func takeFingerprint(ctx context.Context, srvURL, name string) (string, error) {
+	db, err := openOne(srvURL, name)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var fp string
+	if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&fp); err != nil {
+		return "", fmt.Errorf("testenv: fingerprint of %s: %w", name, err)
+	}
+	return fp, nil
+}
+
+// templateFingerprint takes the template's fingerprint on name, a fresh
+// copy of it, the first time it is called: MigratedURL calls it on the
+// first database it creates, before any is recycled.
+func templateFingerprint(ctx context.Context, srvURL, name string) (string, error) {
+	fingerprintOnce.Do(func() {
+		fingerprint, fingerprintErr = takeFingerprint(ctx, srvURL, name)
+	})
+	return fingerprint, fingerprintErr
+}
+
+// openOne opens one connection's worth of pool on database name.
+func openOne(srvURL, name string) (*sql.DB, error) {
+	u, err := pgtemp.ConnectURL(srvURL, name)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// recycleLater resets database name, whose test has ended, in the
+// background and puts it in the pool under a new name; a database that
+// cannot be reused is dropped instead.
+func recycleLater(srvURL string, admin *sql.DB, name string) {
+	drops.Add(1)
+	poolMu.Lock()
+	pooled = append(pooled, name)
+	poolMu.Unlock()
+	go func() {
+		defer drops.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cur, err := recycle(ctx, srvURL, admin, name)
+		poolMu.Lock()
+		for i, n := range pooled {
+			if n == name {
+				pooled[i] = cur
+			}
+		}
+		if err == nil {
+			pool = append(pool, cur)
+		}
+		poolMu.Unlock()
+		if err != nil {
+			forget(cur)
+			dropLater(admin, cur)
+		}
+	}()
+}
+
+// forget takes name out of pooled: it is dropped instead.
+func forget(name string) {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	for i, n := range pooled {
+		if n == name {
+			pooled = append(pooled[:i], pooled[i+1:]...)
+			return
+		}
+	}
+}
+
+// recycle renames database name and resets it; it returns the name the
+// database has now, reset or not.
+func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (string, error) {
+	next, err := newName()
+	if err != nil {
+		return name, err
+	}
+	// Terminate what the test left connected, then rename: RENAME fails
+	// while anyone is connected, so a client that reconnected in between
+	// gets another round.
+	renamed := false
+	for try := 0; try < 5 && !renamed; try++ {
+		if _, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+			return name, err
+		}
+		if _, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+next); err == nil {
+			renamed = true
+		} else {
+			time.Sleep(20 * time.Millisecond) // the terminated sessions to exit
+		}
+	}
+	if !renamed {
+		return name, fmt.Errorf("testenv: rename %s: %w", name, err)
+	}
+	want, err := templateFingerprint(ctx, srvURL, next)
+	if err != nil {
+		return next, err
+	}
+	db, err := openOne(srvURL, next)
+	if err != nil {
+		return next, err
+	}
+	defer db.Close()
+	var got string
+	if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&got); err != nil {
+		return next, err
+	}
+	if got != want {
+		return next, errors.New("testenv: schema differs from the template's")
+	}
+	var truncate, restart sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT
+		(SELECT 'TRUNCATE ' || string_agg(format('%I.%I', schemaname, tablename), ', ') || ' RESTART IDENTITY CASCADE' FROM pg_tables
+			WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND NOT (schemaname = 'public' AND tablename = 'schema_migrations')),
+		(SELECT string_agg(format('ALTER SEQUENCE %I.%I RESTART', schemaname, sequencename), '; ') FROM pg_sequences)`).Scan(&truncate, &restart); err != nil {
+		return next, err
+	}
+	// Triggers stay quiet: what a TRUNCATE trigger would do (empty a
+	// table derived from another) is done by the TRUNCATE itself.
+	// (session_replication_role needs a superuser; without one the
+	// database is dropped instead.)
+	for _, q := range []sql.NullString{{String: "SET session_replication_role = replica", Valid: true}, truncate, restart} {
+		if !q.Valid {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, q.String); err != nil {
+			return next, fmt.Errorf("testenv: reset %s: %w", next, err)
+		}
+	}
+	return next, nil
+}
+
+// dropPooled drops every pooled database, all at once (concurrent drops
+// share their checkpoints).
+func dropPooled(admin *sql.DB) {
+	poolMu.Lock()
+	names := pooled
+	pooled, pool = nil, nil
+	poolMu.Unlock()
+	for _, name := range names {
+		dropLater(admin, name)
+	}
+}
