@@ -149,9 +149,11 @@ func recycleLater(srvURL string, admin *sql.DB, name string) {
 	poolMu.Unlock()
 	go func() {
 		defer drops.Done()
+		dropSlots <- struct{}{}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
 		cur, err := recycle(ctx, srvURL, admin, name)
+		cancel()
+		<-dropSlots
 		poolMu.Lock()
 		for i, n := range pooled {
 			if n == name {

@@ -64,10 +64,12 @@ var (
 	dbCounter atomic.Int64
 
 	// drops are the databases being dropped in the background (dropLater);
-	// dropSlots bounds how many at once (concurrent drops share their
-	// checkpoints); dropErrs holds what failed, for Main to report.
+	// dropSlots bounds how many drops and resets (recycleLater) run at
+	// once: each holds connections, on a server whose 100 the tests share
+	// (concurrent drops also share their checkpoints); dropErrs holds what
+	// failed, for Main to report.
 	drops     sync.WaitGroup
-	dropSlots = make(chan struct{}, 16)
+	dropSlots = make(chan struct{}, 4)
 	dropMu    sync.Mutex
 	dropErrs  []error
 
