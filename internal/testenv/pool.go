@@ -150,9 +150,12 @@ func recycleLater(srvURL string, admin *sql.DB, name string) {
 	go func() {
 		defer drops.Done()
 		dropSlots <- struct{}{}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		cur, err := recycle(ctx, srvURL, admin, name)
-		cancel()
+		cur, err := name, errors.New("testenv: the tests have ended")
+		if !closing.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cur, err = recycle(ctx, srvURL, admin, name)
+			cancel()
+		}
 		<-dropSlots
 		poolMu.Lock()
 		for i, n := range pooled {

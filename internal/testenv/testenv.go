@@ -70,6 +70,12 @@ var (
 	// failed, for Main to report.
 	drops     sync.WaitGroup
 	dropSlots = make(chan struct{}, 4)
+	// closing is set when the tests have ended: what is left is dropped,
+	// not reset, and up to closeSlots at once (the tests' connections are
+	// closed then, and each drop waits for a checkpoint, which concurrent
+	// drops share).
+	closing    atomic.Bool
+	closeSlots = make(chan struct{}, 16)
 	dropMu    sync.Mutex
 	dropErrs  []error
 
@@ -163,6 +169,7 @@ func server() (string, *sql.DB, error) {
 func shutdown() error {
 	// Run the Once so that a later (impossible) call cannot start a server.
 	serverOnce.Do(func() { serverErr = fmt.Errorf("testenv: used after Main returned") })
+	closing.Store(true)
 	err := settleDrops() // and the recycling
 	if admin != nil {
 		dropPooled(admin)
@@ -270,8 +277,12 @@ func dropLater(admin *sql.DB, name string) {
 	drops.Add(1)
 	go func() {
 		defer drops.Done()
-		dropSlots <- struct{}{}
-		defer func() { <-dropSlots }()
+		slots := dropSlots
+		if closing.Load() {
+			slots = closeSlots
+		}
+		slots <- struct{}{}
+		defer func() { <-slots }()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
