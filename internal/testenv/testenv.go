@@ -76,8 +76,8 @@ var (
 	// drops share).
 	closing    atomic.Bool
 	closeSlots = make(chan struct{}, 16)
-	dropMu    sync.Mutex
-	dropErrs  []error
+	dropMu     sync.Mutex
+	dropErrs   []error
 
 	// stores maps each Store made by Store to its database's URL and raw
 	// handle (*rawDB), for DB.
