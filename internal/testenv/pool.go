@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +34,8 @@ import (
 //     every sequence restarted, which is what a fresh copy holds: the
 //     template has rows in schema_migrations only.
 //
-// Main drops the pooled databases when the tests have ended.
+// When the tests have ended, Main parks the pooled databases on the server
+// for the next test binary (parkPooled).
 var (
 	poolMu sync.Mutex
 	pool   []string // reset databases, ready for a test
@@ -54,17 +56,51 @@ func newName() (string, error) {
 	return fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:])), nil
 }
 
-// takePooled returns a reset database from the pool, or "" if none is
-// ready.
-func takePooled() string {
+// takePooled returns a reset database from the pool, or one an earlier
+// test binary parked (parkPooled) and this one claimed by renaming it, or
+// "" if none is ready.
+func takePooled(admin *sql.DB, template string) string {
 	poolMu.Lock()
-	defer poolMu.Unlock()
-	if len(pool) == 0 {
+	if n := len(pool); n > 0 {
+		name := pool[n-1]
+		pool = pool[:n-1]
+		poolMu.Unlock()
+		return name
+	}
+	poolMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prefix := parkedPrefix(template)
+	rows, err := admin.QueryContext(ctx, `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY random() LIMIT 4`, prefix)
+	if err != nil {
 		return ""
 	}
-	name := pool[len(pool)-1]
-	pool = pool[:len(pool)-1]
-	return name
+	var parked []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			parked = append(parked, n)
+		}
+	}
+	rows.Close()
+	for _, p := range parked {
+		name, err := newName()
+		if err != nil {
+			return ""
+		}
+		// Only one binary's rename of a parked database succeeds.
+		if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+p+" RENAME TO "+name); err == nil {
+			return name
+		}
+	}
+	return ""
+}
+
+// parkedPrefix starts the names of the reset databases a test binary left
+// on the server for later ones (parkPooled): ballotd_p_ and the template's
+// hash, so that a database of another schema is never taken.
+func parkedPrefix(template string) string {
+	return "ballotd_p_" + strings.TrimPrefix(template, "ballotd_tmpl_") + "_"
 }
 
 // schemaFingerprint describes what a test could change in a migrated
@@ -150,12 +186,9 @@ func recycleLater(srvURL string, admin *sql.DB, name string) {
 	go func() {
 		defer drops.Done()
 		dropSlots <- struct{}{}
-		cur, err := name, errors.New("testenv: the tests have ended")
-		if !closing.Load() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			cur, err = recycle(ctx, srvURL, admin, name)
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cur, err := recycle(ctx, srvURL, admin, name)
+		cancel()
 		<-dropSlots
 		poolMu.Lock()
 		for i, n := range pooled {
@@ -248,14 +281,28 @@ func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (st
 	return next, nil
 }
 
-// dropPooled drops every pooled database, all at once (concurrent drops
-// share their checkpoints).
-func dropPooled(admin *sql.DB) {
+// parkPooled leaves the pooled databases, reset, on the server for the
+// next test binary (renamed to parkedPrefix and a random suffix): parking
+// is a rename, where dropping them would wait for checkpoints, tens of
+// seconds on a busy server. One that cannot be renamed is dropped.
+func parkPooled(admin *sql.DB) {
 	poolMu.Lock()
-	names := pooled
+	names := pool
 	pooled, pool = nil, nil
 	poolMu.Unlock()
+	tmpl, err := Template()
 	for _, name := range names {
-		dropLater(admin, name)
+		var rnd [4]byte
+		if err == nil {
+			_, err = rand.Read(rnd[:])
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+parkedPrefix(tmpl)+hex.EncodeToString(rnd[:]))
+			cancel()
+		}
+		if err != nil {
+			dropLater(admin, name)
+		}
 	}
 }

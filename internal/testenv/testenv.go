@@ -18,11 +18,13 @@
 // is much cheaper than migrating; Database and DatabaseURL give an empty,
 // unmigrated database, for the tests of migrating itself.
 //
-// A test's database is dropped in the background once the test has ended,
-// and Main waits for every drop before the binary exits: DROP DATABASE
-// waits for a checkpoint, seconds on a server with fsync on, which a test
-// that waited for it in its cleanup added to its own time (and held its
-// turn among the parallel tests for).
+// A test's database is reset for the next test (see recycleLater) or
+// dropped in the background once the test has ended, and Main waits for
+// that before the binary exits, leaving the reset databases on the server
+// for the next binary (parkPooled): DROP DATABASE waits for a checkpoint,
+// seconds on a server with fsync on, which a test that waited for it in
+// its cleanup added to its own time (and held its turn among the parallel
+// tests for).
 //
 // Set $DATABASE_URL (a postgres:// URL of a superuser, or one allowed to
 // CREATE DATABASE) to use an existing server; otherwise a server on
@@ -172,7 +174,7 @@ func shutdown() error {
 	closing.Store(true)
 	err := settleDrops() // and the recycling
 	if admin != nil {
-		dropPooled(admin)
+		parkPooled(admin)
 		err = errors.Join(err, settleDrops())
 		admin.Close()
 	}
@@ -208,16 +210,24 @@ func MigratedURL(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name := takePooled(); name != "" {
-		srvURL, admin, err := server()
-		if err != nil {
-			t.Fatal(err)
-		}
+	srvURL, admin, err := server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name := takePooled(admin, tmpl); name != "" {
+		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
 		dbURL, err := pgtemp.ConnectURL(srvURL, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
+		// A parked database was reset and checked against the template
+		// by the binary that parked it: if this binary has made no copy
+		// yet, its fingerprint is the template's.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
+			t.Fatal(err)
+		}
 		return dbURL
 	}
 	return createDatabase(t, tmpl, true)
