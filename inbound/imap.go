@@ -31,7 +31,11 @@ type IMAPConfig struct {
 	Tokens  *mailauth.Tokens
 	Mailbox string        // default INBOX
 	Poll    time.Duration // how often to look without IDLE, default 30s
-	Batch   int           // messages fetched at once, default 50
+	// Reconnect is the wait before the first reconnect after a session
+	// ended, default 1s; it doubles while the server stays away, up to
+	// 2 minutes.
+	Reconnect time.Duration
+	Batch     int // messages fetched at once, default 50
 	// TLSConfig holds the trust settings (extra roots, verification off);
 	// nil verifies against the system roots. ServerName is set from Addr.
 	TLSConfig *tls.Config
@@ -356,7 +360,11 @@ func (r *Reader) Once(ctx context.Context) (int, error) {
 
 // Run reads the mailbox until ctx is done, reconnecting with backoff.
 func (r *Reader) Run(ctx context.Context) error {
-	backoff := time.Second
+	first := r.Config.Reconnect
+	if first <= 0 {
+		first = time.Second
+	}
+	backoff := first
 	for ctx.Err() == nil {
 		started := time.Now()
 		err := r.session(ctx)
@@ -366,7 +374,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			// The session was healthy for a while: this is a new outage,
 			// not the same one going on.
-			backoff = time.Second
+			backoff = first
 		}
 		r.logger().Error("imap: session ended; reconnecting", "err", err, "in", backoff)
 		if r.Reconnecting != nil {

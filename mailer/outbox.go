@@ -35,6 +35,9 @@ type Outbox struct {
 	Poll      time.Duration // wait when nothing is due, default 500ms
 	// MaxAttempts is when a temporary failure becomes final, default 12.
 	MaxAttempts int
+	// Retry is the wait before the first retry of a temporary failure,
+	// default DefaultRetry; each later wait doubles (see Backoff).
+	Retry time.Duration
 	// RecordTimeout bounds one try to write results or releases back,
 	// default 5 seconds; a write is tried recordTries times with a growing
 	// pause between, then given up and logged, so a dead database holds
@@ -90,6 +93,9 @@ func (o *Outbox) defaults() {
 		}
 		if o.MaxAttempts <= 0 {
 			o.MaxAttempts = 12
+		}
+		if o.Retry <= 0 {
+			o.Retry = DefaultRetry
 		}
 		if o.RecordTimeout <= 0 {
 			o.RecordTimeout = 5 * time.Second
@@ -410,7 +416,7 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		res.Reply, res.Reason = "render: "+err.Error(), ballots.ReasonOther
 		if errors.Is(err, ErrTransient) && attempt < o.MaxAttempts {
 			// The data could not be loaded now (a database outage): later.
-			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
+			res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(RetryBackoff(o.Retry, attempt))
 			o.Logger.Warn("outbox render deferred", "id", row.ID, "kind", row.Kind, "err", err)
 			return res, true
 		}
@@ -479,7 +485,7 @@ func (o *Outbox) sendOne(ctx context.Context, s Sender, c claimedRow, buf *bytes
 		res.Reply = fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Reply)
 		return res, true
 	}
-	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(Backoff(attempt))
+	res.Status, res.Next = ballots.OutboxDeferred, time.Now().Add(RetryBackoff(o.Retry, attempt))
 	return res, true
 }
 
@@ -500,12 +506,21 @@ const (
 	recordEvery    = 250
 )
 
+// DefaultRetry is the wait before the first retry of a temporary failure
+// when Outbox.Retry is not set.
+const DefaultRetry = 10 * time.Second
+
 // Backoff is the wait before attempt n+1 after n failed ones: exponential
-// from 10 seconds, capped at an hour, with ±20 % jitter so that a throttled
-// batch does not come back all at once.
+// from DefaultRetry, capped at an hour, with ±20 % jitter so that a
+// throttled batch does not come back all at once.
 func Backoff(attempts int) time.Duration {
-	d := 10 * time.Second << min(max(attempts-1, 0), 9)
-	if d > time.Hour {
+	return RetryBackoff(DefaultRetry, attempts)
+}
+
+// RetryBackoff is Backoff with first as the first wait.
+func RetryBackoff(first time.Duration, attempts int) time.Duration {
+	d := first << min(max(attempts-1, 0), 9)
+	if d > time.Hour || d <= 0 {
 		d = time.Hour
 	}
 	jitter := time.Duration(rand.Int64N(int64(d)/5*2)) - d/5

@@ -32,6 +32,9 @@ type Config struct {
 	// OutboxLease is how long a claimed outbox row is held before another
 	// worker may take it (after a crash, the row is resent once it lapses).
 	OutboxLease time.Duration
+	// OutboxRetry is the wait before the first retry of a temporary
+	// failure (BALLOTD_OUTBOX_RETRY, mailer.DefaultRetry by default).
+	OutboxRetry time.Duration
 	Staff       []string
 	Secret      string
 	HTTPAddr    string

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ballotd/ballotd/ballots"
 )
@@ -20,7 +21,7 @@ func TestMailerSettings(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{"defaults", nil, "", func(t *testing.T, c Config) {
-			if c.SMTPRate != 0 || c.SMTPDomainRates != nil || c.PublicURL != "" || c.DKIMKey != "" {
+			if c.SMTPRate != 0 || c.SMTPDomainRates != nil || c.PublicURL != "" || c.DKIMKey != "" || c.OutboxRetry != 0 || c.IMAP.Reconnect != 0 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -72,6 +73,14 @@ func TestMailerSettings(t *testing.T) {
 				t.Errorf("dkim %q %q", c.DKIMKey, c.DKIMSelector)
 			}
 		}},
+		{"retry waits", map[string]string{"BALLOTD_OUTBOX_RETRY": "30s", "BALLOTD_IMAP_RECONNECT": "250ms"}, "", func(t *testing.T, c Config) {
+			if c.OutboxRetry != 30*time.Second || c.IMAP.Reconnect != 250*time.Millisecond {
+				t.Errorf("retry %v, reconnect %v", c.OutboxRetry, c.IMAP.Reconnect)
+			}
+		}},
+		{"retry too short", map[string]string{"BALLOTD_OUTBOX_RETRY": "1ms"}, "BALLOTD_OUTBOX_RETRY", nil},
+		{"retry not a duration", map[string]string{"BALLOTD_OUTBOX_RETRY": "soon"}, "BALLOTD_OUTBOX_RETRY", nil},
+		{"reconnect too long", map[string]string{"BALLOTD_IMAP_RECONNECT": "1h"}, "BALLOTD_IMAP_RECONNECT", nil},
 		{"negative rate", map[string]string{"BALLOTD_SMTP_RATE": "-1"}, "BALLOTD_SMTP_RATE", nil},
 		{"rate not a number", map[string]string{"BALLOTD_SMTP_RATE": "fast"}, "BALLOTD_SMTP_RATE", nil},
 		{"domain rate malformed", map[string]string{"BALLOTD_SMTP_DOMAIN_RATES": "gmail.com"}, "BALLOTD_SMTP_DOMAIN_RATES", nil},

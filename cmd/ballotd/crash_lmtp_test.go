@@ -130,6 +130,7 @@ func TestCrashLMTPDoor(t *testing.T) {
 	// Each kill comes while the door is taking mail: serve is started, the
 	// MTA gets a message through, then a random 0–150 ms later, SIGKILL.
 	var points []int
+	start := time.Now()
 	for i := 0; i < crashKills; i++ {
 		before := delivered()
 		cmd := r.start()
@@ -141,7 +142,9 @@ func TestCrashLMTPDoor(t *testing.T) {
 		cmd.Wait()
 		points = append(points, delivered())
 	}
+	killed := time.Since(start)
 	r.finish(func() bool { return delivered() == len(queue) })
+	finished := time.Since(start) - killed
 	s()
 	<-mtaDone
 
@@ -169,8 +172,8 @@ func TestCrashLMTPDoor(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("lmtp door: %d kills at accepted counts %v; %d replies in %d delivery attempts, each recorded and counted once; tally voted=%d yes=%d as computed from the replies sent",
-		crashKills, points, len(queue), attempts, tl.Voted, tl.Candidates[0].Votes)
+	t.Logf("lmtp door: %d kills at accepted counts %v; %d replies in %d delivery attempts, each recorded and counted once; tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
+		crashKills, points, len(queue), attempts, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), finished.Round(time.Millisecond))
 }
 
 // deliverOnce hands one message to the LMTP door as an MTA would and

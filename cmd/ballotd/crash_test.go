@@ -22,20 +22,23 @@ import (
 )
 
 // The crash tests prove exactly-once by killing the real binary: `ballotd
-// serve` runs as a child process and gets SIGKILL at random moments while
+// serve` runs as a child process (this test binary, running main: see
+// asBallotdEnv) and gets SIGKILL at random moments while
 // it sends ballots and while it ingests replies; then it is started again.
 // Nothing may be lost, counted twice or skipped.
 
 // The sizes are such that every kill lands mid-work: serve is killed
 // within 400 ms of making progress, and 20 lives of it send some thousands
 // of ballots but read some hundreds of replies (a reply is a transaction
-// of its own; ballots are claimed in batches), up to a thousand or two on a
-// fast machine. Replies beyond that are read after the last kill, which
-// proves nothing more.
+// of its own; ballots are claimed in batches). So the replies are not all
+// in the mailbox from the start: before each start of serve the mailbox is
+// topped up to crashAhead replies past those handled, more than a life of
+// serve reads even on a fast machine. A fixed 2,500 replies, as before,
+// left a loaded machine some 2,000 to read after the last kill, which
+// proved nothing more and took half a minute.
 const (
 	crashBallots = 10000
-	crashReplies = 2500
-	crashChanges = crashReplies / 10 // replies that change an earlier vote
+	crashAhead   = 300
 	crashKills   = 20
 )
 
@@ -61,13 +64,20 @@ func crashSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// buildBinary compiles ballotd once for the crash tests.
-func buildBinary(t *testing.T) string {
+// asBallotdEnv, set to 1 in a test binary's environment, makes it ballotd:
+// TestMain runs main instead of the tests. The crash tests start serve that
+// way, as a process of its own that they kill: the test binary holds the
+// same main, and linking a second binary would cost each run seconds of
+// CPU.
+const asBallotdEnv = "BALLOTD_TEST_AS_BALLOTD"
+
+// ballotdBinary returns the path of a binary that is ballotd when run
+// with asBallotdEnv=1 in its environment: this test binary.
+func ballotdBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ballotd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin, err := os.Executable()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -104,8 +114,9 @@ func newCrashRig(t *testing.T) *crashRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &crashRig{t: t, bin: buildBinary(t), hub: hub, st: st, db: testenv.Open(t, url), logs: logs, rng: rand.New(rand.NewPCG(crashSeed(t), 1))}
+	r := &crashRig{t: t, bin: ballotdBinary(t), hub: hub, st: st, db: testenv.Open(t, url), logs: logs, rng: rand.New(rand.NewPCG(crashSeed(t), 1))}
 	r.env = append(os.Environ(),
+		asBallotdEnv+"=1",
 		"DATABASE_URL="+url,
 		"BALLOTD_DOMAIN=example.org",
 		"BALLOTD_SECRET=crash-secret-0123456789abcdef",
@@ -138,11 +149,16 @@ func (r *crashRig) start() *exec.Cmd {
 // after progress() has moved since the start, so that it lands while serve
 // is doing the work, however long serve takes to start on a loaded machine
 // (a fixed delay from the start killed it, there, before it had done
-// anything). Once progress() reaches all, it kills without waiting.
-func (r *crashRig) killLoop(n int, progress func() int, all int) []int {
+// anything). Before each start, feed (when not nil) adds work and returns
+// how much there is in all; without it, all is fixed. Once progress()
+// reaches all, it kills without waiting.
+func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done int) int) []int {
 	var points []int
 	for i := 0; i < n; i++ {
 		before := progress()
+		if feed != nil {
+			all = feed(before)
+		}
 		cmd := r.start()
 		moved := testenv.Poll(30*time.Second, func() bool { p := progress(); return p != before || p >= all })
 		if !moved {
@@ -230,7 +246,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	// Phase 1: sending 10,000 ballots, killed 20 times.
 	start := time.Now()
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
-	sendPoints := r.killLoop(crashKills, sent, crashBallots)
+	sendPoints := r.killLoop(crashKills, sent, crashBallots, nil)
 	killed := time.Since(start)
 	r.finish(func() bool { return sent() == crashBallots })
 
@@ -268,8 +284,9 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot; kills %v, finish %v",
 		crashKills, sendPoints, len(received), resent, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 
-	// Phase 2: 2,500 replies in the mailbox (2,250 voters; 250 of them
-	// change their vote later), ingested while serve is killed 20 times.
+	// Phase 2: replies ingested while serve is killed 20 times, fed
+	// crashAhead past those handled before each start (see crashAhead);
+	// one in ten changes the vote of a member who voted before.
 	final := map[string]bool{}
 	uid := 0
 	deliver := func(member string, yes bool) {
@@ -288,18 +305,30 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		}
 		final[member] = yes
 	}
-	voters := crashReplies - crashChanges
-	for i := 1; i <= voters; i++ {
-		deliver(fmt.Sprintf("m%d@example.net", i), i%3 != 0)
-	}
-	for i := 1; i <= crashChanges; i++ {
-		m := fmt.Sprintf("m%d@example.net", i*3)
-		deliver(m, !final[m])
+	voters, changes := 0, 0
+	feed := func(handled int) int {
+		for uid < handled+crashAhead {
+			if (uid+1)%10 == 0 {
+				// The 10·k-th reply changes the vote of member 3·k, who is
+				// among the 9·k who voted before it.
+				changes++
+				m := fmt.Sprintf("m%d@example.net", changes*3)
+				deliver(m, !final[m])
+				continue
+			}
+			if voters == crashBallots {
+				t.Fatalf("more than %d voters: serve read %d replies in %d lives", crashBallots, handled, crashKills)
+			}
+			voters++
+			deliver(fmt.Sprintf("m%d@example.net", voters), voters%3 != 0)
+		}
+		return uid
 	}
 	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
 	start = time.Now()
-	ingestPoints := r.killLoop(crashKills, handled, crashReplies)
+	ingestPoints := r.killLoop(crashKills, handled, 0, feed)
 	killed = time.Since(start)
+	crashReplies := uid
 	r.finish(func() bool {
 		return handled() == crashReplies && r.count(`SELECT count(*) FROM outbox WHERE status <> 'sent'`) == 0
 	})
@@ -326,8 +355,8 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	if tl.Voted != voters || tl.Candidates[0].Votes != wantYes || tl.Eligible != crashBallots {
 		t.Errorf("tally: eligible %d voted %d yes %d; want %d, %d, %d", tl.Eligible, tl.Voted, tl.Candidates[0].Votes, crashBallots, voters, wantYes)
 	}
-	t.Logf("ingesting: %d kills at handled counts %v; %d replies, %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
-		crashKills, ingestPoints, crashReplies, crashReplies, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
+	t.Logf("ingesting: %d kills at handled counts %v; %d replies (%d of them changing a vote), %d votes counted once each, tally voted=%d yes=%d as computed from the replies sent; kills %v, finish %v",
+		crashKills, ingestPoints, crashReplies, changes, crashReplies, tl.Voted, tl.Candidates[0].Votes, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 }
 
 // TestCrashWhileOpening kills `ballotd race open` at random moments while

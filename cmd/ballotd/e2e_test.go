@@ -17,7 +17,12 @@ import (
 	"github.com/ballotd/ballotd/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(asBallotdEnv) == "1" {
+		main() // exits
+	}
+	testenv.Main(m)
+}
 
 // harness runs ballotd commands against one database and one mail hub.
 type harness struct {

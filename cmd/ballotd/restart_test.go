@@ -115,8 +115,8 @@ func TestServersRestartMidRun(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL": cl.URL, "BALLOTD_DOMAIN": "example.org", "BALLOTD_SECRET": "restart-secret-0123456789",
 		"BALLOTD_IMAP_ADDR": imapCut.addr, "BALLOTD_IMAP_USER": "ballots@example.org", "BALLOTD_IMAP_PASSWORD": hub.Password,
-		"BALLOTD_IMAP_POLL": "300ms", "BALLOTD_SMTP_ADDR": smtpCut.addr, "BALLOTD_SMTP_CONNS": "4",
-		"BALLOTD_OUTBOX_LEASE": "2s", "BALLOTD_DIGEST_EVERY": "off", "BALLOTD_TICK": "200ms",
+		"BALLOTD_IMAP_POLL": "300ms", "BALLOTD_IMAP_RECONNECT": "200ms", "BALLOTD_SMTP_ADDR": smtpCut.addr, "BALLOTD_SMTP_CONNS": "4",
+		"BALLOTD_OUTBOX_LEASE": "2s", "BALLOTD_OUTBOX_RETRY": "500ms", "BALLOTD_DIGEST_EVERY": "off", "BALLOTD_TICK": "200ms",
 	}
 	getenv := func(k string) string { return env[k] }
 	cli := func(args ...string) {

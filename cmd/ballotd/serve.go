@@ -68,6 +68,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		Relays:   mailerRelays(cfg),
 		Workers:  cfg.SMTPConns,
 		Lease:    cfg.OutboxLease,
+		Retry:    cfg.OutboxRetry,
 		Logger:   e.log.With("part", "outbox"),
 	}
 	rd := &inbound.Reader{

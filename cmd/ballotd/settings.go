@@ -93,6 +93,10 @@ no password then).`,
 	{name: "BALLOTD_IMAP_POLL", parse: parseIMAPPoll,
 		doc:     `How often to look without IDLE, and IDLE's fallback (default 30s).`,
 		example: "30s"},
+	{name: "BALLOTD_IMAP_RECONNECT", parse: parseIMAPReconnect,
+		doc: `Wait before the first reconnect after the IMAP session ended; it doubles
+while the server stays away, up to 2 minutes (default 1s).`,
+		example: "1s"},
 	{name: "BALLOTD_SMTP_ADDR", parse: parseSMTPAddr, section: `SMTP: the relay (address required for serve)`,
 		doc: `host:port; 587 with starttls, 465 with tls. Several, comma-separated, are
 relays in order of preference (see BALLOTD_SMTP_2_* below).`,
@@ -127,6 +131,10 @@ several per domain, comma-separated.`,
 	{name: "BALLOTD_OUTBOX_LEASE", parse: parseOutboxLease,
 		doc:     `How long a claimed outbox row is held before another worker may take it (default 5m).`,
 		example: "5m"},
+	{name: "BALLOTD_OUTBOX_RETRY", parse: parseOutboxRetry,
+		doc: `Wait before the first retry of a message the relay deferred or could not
+take; it doubles with each attempt, up to an hour (default 10s).`,
+		example: "10s"},
 	{name: "BALLOTD_OAUTH_PROVIDER", parse: parseOAuthProvider, section: `OAuth2 (Google Workspace, Microsoft 365)
 For BALLOTD_IMAP_AUTH / BALLOTD_SMTP_AUTH = xoauth2 or oauthbearer; IMAP and
 SMTP share them (one mailbox account). Access tokens are refreshed from the

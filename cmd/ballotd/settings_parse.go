@@ -183,6 +183,16 @@ func parseIMAPPoll(c *Config, v string) (err error) {
 	return nil
 }
 
+func parseIMAPReconnect(c *Config, v string) (err error) {
+	if v == "" {
+		return nil
+	}
+	if c.IMAP.Reconnect, err = time.ParseDuration(v); err != nil || c.IMAP.Reconnect < 10*time.Millisecond || c.IMAP.Reconnect > 2*time.Minute {
+		return bad("BALLOTD_IMAP_RECONNECT", v, "a duration from 10ms to 2m, such as 1s")
+	}
+	return nil
+}
+
 func parseSMTPConns(c *Config, v string) (err error) {
 	if c.SMTPConns, err = strconv.Atoi(v); err != nil || c.SMTPConns < 1 || c.SMTPConns > 256 {
 		return bad("BALLOTD_SMTP_CONNS", v, "a number of connections from 1 to 256")
@@ -201,6 +211,16 @@ func parseOutboxLease(c *Config, v string) (err error) {
 	}
 	if c.OutboxLease, err = time.ParseDuration(v); err != nil || c.OutboxLease < time.Second {
 		return bad("BALLOTD_OUTBOX_LEASE", v, "a duration of at least 1s, such as 5m")
+	}
+	return nil
+}
+
+func parseOutboxRetry(c *Config, v string) (err error) {
+	if v == "" {
+		return nil
+	}
+	if c.OutboxRetry, err = time.ParseDuration(v); err != nil || c.OutboxRetry < 100*time.Millisecond || c.OutboxRetry > time.Hour {
+		return bad("BALLOTD_OUTBOX_RETRY", v, "a duration from 100ms to 1h, such as 10s")
 	}
 	return nil
 }

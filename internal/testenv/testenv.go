@@ -1,7 +1,7 @@
 // Package testenv owns the PostgreSQL side of ballotd's tests: one server per
 // test binary (found with pgtemp.Locate or started with pgtemp.Start), one
 // migrated template database per server and migration set, and one fresh
-// database per test on it, dropped when the test ends.
+// database per test on it, dropped after the test ends.
 //
 // Use it from a package's tests as
 //
@@ -18,6 +18,14 @@
 // is much cheaper than migrating; Database and DatabaseURL give an empty,
 // unmigrated database, for the tests of migrating itself.
 //
+// A test's database is reset for the next test (see recycleLater) or
+// dropped in the background once the test has ended, and Main waits for
+// that before the binary exits, leaving the reset databases on the server
+// for the next binary (parkPooled): DROP DATABASE waits for a checkpoint,
+// seconds on a server with fsync on, which a test that waited for it in
+// its cleanup added to its own time (and held its turn among the parallel
+// tests for).
+//
 // Set $DATABASE_URL (a postgres:// URL of a superuser, or one allowed to
 // CREATE DATABASE) to use an existing server; otherwise a server on
 // 127.0.0.1:5432 is used if it answers, else a throwaway cluster is started.
@@ -28,9 +36,8 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -57,6 +64,22 @@ var (
 	admin      *sql.DB         // pool on the server's maintenance database
 
 	dbCounter atomic.Int64
+
+	// drops are the databases being dropped in the background (dropLater);
+	// dropSlots bounds how many drops and resets (recycleLater) run at
+	// once: each holds connections, on a server whose 100 the tests share
+	// (concurrent drops also share their checkpoints); dropErrs holds what
+	// failed, for Main to report.
+	drops     sync.WaitGroup
+	dropSlots = make(chan struct{}, 4)
+	// closing is set when the tests have ended: what is left is dropped,
+	// not reset, and up to closeSlots at once (the tests' connections are
+	// closed then, and each drop waits for a checkpoint, which concurrent
+	// drops share).
+	closing    atomic.Bool
+	closeSlots = make(chan struct{}, 16)
+	dropMu     sync.Mutex
+	dropErrs   []error
 
 	// stores maps each Store made by Store to its database's URL and raw
 	// handle (*rawDB), for DB.
@@ -148,18 +171,23 @@ func server() (string, *sql.DB, error) {
 func shutdown() error {
 	// Run the Once so that a later (impossible) call cannot start a server.
 	serverOnce.Do(func() { serverErr = fmt.Errorf("testenv: used after Main returned") })
+	closing.Store(true)
+	err := settleDrops() // and the recycling
 	if admin != nil {
+		parkPooled(admin)
+		err = errors.Join(err, settleDrops())
 		admin.Close()
 	}
 	if cluster != nil {
-		return cluster.Stop()
+		err = errors.Join(err, cluster.Stop())
 	}
-	return nil
+	return err
 }
 
 // DatabaseURL creates a fresh empty database (a copy of template0) named
 // ballotd_t_<pid>_<n>_<random> on the test server, and drops it (WITH
-// (FORCE), closing leftover connections) in t.Cleanup. It returns the
+// (FORCE), closing leftover connections) after the test, in the
+// background: Main waits for the drops. It returns the
 // database's URL: the server's URL with that database name. It is safe to
 // call from parallel tests and from several test binaries at once.
 //
@@ -167,31 +195,56 @@ func shutdown() error {
 // migrating itself need a database without the schema.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
-	return createDatabase(t, "template0")
+	return createDatabase(t, "template0", false)
 }
 
 // MigratedURL is DatabaseURL with the schema: the new database is a copy
 // of the migrated template (see Template).
+//
+// The database may be one an ended test used, reset to the template's
+// state and renamed (see recycleLater); after the test it is reset again
+// for the next one, or dropped.
 func MigratedURL(t testing.TB) string {
 	t.Helper()
 	tmpl, err := Template()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return createDatabase(t, tmpl)
+	srvURL, admin, err := server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name := takePooled(admin, tmpl); name != "" {
+		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
+		dbURL, err := pgtemp.ConnectURL(srvURL, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A parked database was reset and checked against the template
+		// by the binary that parked it: if this binary has made no copy
+		// yet, its fingerprint is the template's.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
+			t.Fatal(err)
+		}
+		return dbURL
+	}
+	return createDatabase(t, tmpl, true)
 }
 
-func createDatabase(t testing.TB, template string) string {
+// createDatabase copies template into a new database; after the test, a
+// copy of the migrated template (migrated) is recycled, any other dropped.
+func createDatabase(t testing.TB, template string, migrated bool) string {
 	t.Helper()
 	srvURL, admin, err := server()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+	name, err := newName()
+	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:]))
 	dbURL, err := pgtemp.ConnectURL(srvURL, name)
 	if err != nil {
 		t.Fatal(err)
@@ -204,22 +257,64 @@ func createDatabase(t testing.TB, template string) string {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template+" ENCODING 'UTF8'"); err != nil {
 		t.Fatalf("testenv: create database %s from %s: %v", name, template, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-		}
-	})
+	if !migrated {
+		t.Cleanup(func() { dropLater(admin, name) })
+	}
 	// A commit need not wait for the WAL to reach the disk: a test's
 	// database never outlives a crash of the server, and what a commit
 	// makes visible to other sessions is the same. On a server with fsync
 	// on (a developer's 127.0.0.1:5432) this spares each commit a disk
 	// flush, which is most of a test that commits thousands of them.
 	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
+		if migrated {
+			dropLater(admin, name)
+		}
 		t.Fatalf("testenv: database %s: %v", name, err)
 	}
+	if migrated {
+		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
+			dropLater(admin, name)
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
+	}
 	return dbURL
+}
+
+// dropLater drops database name (WITH (FORCE), closing leftover
+// connections) in the background; settleDrops waits for it.
+func dropLater(admin *sql.DB, name string) {
+	drops.Add(1)
+	go func() {
+		defer drops.Done()
+		slots := dropSlots
+		if closing.Load() {
+			slots = closeSlots
+		}
+		slots <- struct{}{}
+		defer func() { <-slots }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			dropMu.Lock()
+			dropErrs = append(dropErrs, fmt.Errorf("drop database %s: %w", name, err))
+			dropMu.Unlock()
+		}
+	}()
+}
+
+// settleDrops waits until the databases of ended tests are dropped and
+// returns what failed.
+func settleDrops() error {
+	drops.Wait()
+	dropMu.Lock()
+	defer dropMu.Unlock()
+	err := errors.Join(dropErrs...)
+	dropErrs = nil
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	return nil
 }
 
 // Store is a ballots.Store on a fresh migrated database (MigratedURL),

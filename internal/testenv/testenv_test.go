@@ -51,13 +51,17 @@ func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Dropped in the background after the test: wait for it, as Main does.
+	if err := settleDrops(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range names {
 		var n int
 		if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {
-			t.Errorf("database %s still exists after its test's cleanup", name)
+			t.Errorf("database %s still exists after its test's cleanup and the drops", name)
 		}
 	}
 }
@@ -138,4 +142,74 @@ func TestDatabaseIsEmpty(t *testing.T) {
 	if err := Database(t).Get(&exists, "SELECT to_regclass('schema_migrations') IS NOT NULL"); err != nil || exists {
 		t.Fatalf("schema_migrations in an empty database: %v %v", exists, err)
 	}
+}
+
+// A migrated database is reused after its test: renamed, emptied and its
+// sequences restarted, so the next test sees what a fresh copy holds; one
+// whose schema a test changed is dropped instead.
+func TestMigratedDatabasesAreRecycled(t *testing.T) {
+	ctx := context.Background()
+	_, admin, err := server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(name string) bool {
+		var n int
+		if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	var used, altered string
+	t.Run("use", func(t *testing.T) {
+		db := Open(t, MigratedURL(t))
+		db.MustExec(`INSERT INTO members (email, name, state, district) VALUES ('a@example.net', 'A', 'MA', 'MA-07')`)
+		if err := db.Get(&used, "SELECT current_database()"); err != nil {
+			t.Fatal(err)
+		}
+		other := Open(t, MigratedURL(t))
+		other.MustExec("ALTER TABLE members ADD COLUMN extra int")
+		if err := other.Get(&altered, "SELECT current_database()"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := settleDrops(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(used) || exists(altered) {
+		t.Fatalf("a database kept its test's name after the test: %s %v, %s %v", used, exists(used), altered, exists(altered))
+	}
+	poolMu.Lock()
+	ready := len(pool)
+	poolMu.Unlock()
+	if ready == 0 {
+		t.Fatal("no database ready for reuse")
+	}
+	t.Run("reuse", func(t *testing.T) {
+		for range ready {
+			db := Open(t, MigratedURL(t))
+			var name string
+			if err := db.Get(&name, "SELECT current_database()"); err != nil {
+				t.Fatal(err)
+			}
+			if name == used {
+				t.Errorf("reused under its old name %s", name)
+			}
+			var members, migrations int
+			if err := db.Get(&members, "SELECT count(*) FROM members"); err != nil || members != 0 {
+				t.Errorf("%s: %d members, %v; want an empty table", name, members, err)
+			}
+			if err := db.Get(&migrations, "SELECT count(*) FROM schema_migrations"); err != nil || migrations == 0 {
+				t.Errorf("%s: %d migrations recorded, %v; want the template's", name, migrations, err)
+			}
+			var id int
+			if err := db.Get(&id, `INSERT INTO members (email, name, state, district) VALUES ('b@example.net', 'B', 'MA', 'MA-07') RETURNING id`); err != nil || id != 1 {
+				t.Errorf("%s: first member id %d, %v; want 1 (sequences restarted)", name, id, err)
+			}
+			var sync string
+			if err := db.Get(&sync, "SHOW synchronous_commit"); err != nil || sync != "off" {
+				t.Errorf("%s: synchronous_commit = %q, %v; want off", name, sync, err)
+			}
+		}
+	})
 }

@@ -1,0 +1,308 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ballotd/ballotd/internal/pgtemp"
+)
+
+// A migrated database whose test has ended is not dropped but reset to
+// the template's state and handed to the next test that asks for one:
+// DROP DATABASE waits for a checkpoint (seconds on a server with fsync
+// on), and CREATE DATABASE … TEMPLATE writes the whole copy to the WAL;
+// a run of the suite made some 400 of each. Reuse is taken only when it
+// is safe:
+//
+//   - the database is renamed first (ALTER DATABASE … RENAME, once every
+//     session on it is terminated), so nothing the ended test left behind
+//     can reach it under the name that test knew;
+//   - its schema (tables, columns, indexes, constraints, sequences,
+//     functions, triggers, views, types, extensions, database settings)
+//     and its schema_migrations rows must be the template's, compared by
+//     a fingerprint taken on a fresh copy; a test that migrated, altered
+//     or added anything has its database dropped instead;
+//   - every other table is emptied (TRUNCATE … RESTART IDENTITY) and
+//     every sequence restarted, which is what a fresh copy holds: the
+//     template has rows in schema_migrations only.
+//
+// When the tests have ended, Main parks the pooled databases on the server
+// for the next test binary (parkPooled).
+var (
+	poolMu sync.Mutex
+	pool   []string // reset databases, ready for a test
+	pooled []string // every database in the pool or being reset, for Main to drop
+
+	// fingerprint is the template's, taken on its first copy.
+	fingerprintOnce sync.Once
+	fingerprint     string
+	fingerprintErr  error
+)
+
+// newName is a fresh database name: ballotd_t_<pid>_<n>_<random>.
+func newName() (string, error) {
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:])), nil
+}
+
+// takePooled returns a reset database from the pool, or one an earlier
+// test binary parked (parkPooled) and this one claimed by renaming it, or
+// "" if none is ready.
+func takePooled(admin *sql.DB, template string) string {
+	poolMu.Lock()
+	if n := len(pool); n > 0 {
+		name := pool[n-1]
+		pool = pool[:n-1]
+		poolMu.Unlock()
+		return name
+	}
+	poolMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prefix := parkedPrefix(template)
+	rows, err := admin.QueryContext(ctx, `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY random() LIMIT 4`, prefix)
+	if err != nil {
+		return ""
+	}
+	var parked []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			parked = append(parked, n)
+		}
+	}
+	rows.Close()
+	for _, p := range parked {
+		name, err := newName()
+		if err != nil {
+			return ""
+		}
+		// Only one binary's rename of a parked database succeeds.
+		if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+p+" RENAME TO "+name); err == nil {
+			return name
+		}
+	}
+	return ""
+}
+
+// parkedPrefix starts the names of the reset databases a test binary left
+// on the server for later ones (parkPooled): ballotd_p_ and the template's
+// hash, so that a database of another schema is never taken.
+func parkedPrefix(template string) string {
+	return "ballotd_p_" + strings.TrimPrefix(template, "ballotd_tmpl_") + "_"
+}
+
+// schemaFingerprint describes what a test could change in a migrated
+// database other than rows: two databases with the same fingerprint and
+// empty tables (but schema_migrations, which it covers) hold the same. It
+// reads the catalogs' own columns rather than deparsing definitions
+// (pg_get_indexdef and the like), which cost several times as much; a
+// copy keeps its template's object ids, so an object dropped and made
+// again shows too.
+const schemaFingerprint = `SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+	SELECT 'c ' || oid || ' ' || relname || ' ' || relnamespace || ' ' || relkind::text || relpersistence::text || ' ' ||
+		relnatts || ' ' || relchecks || ' ' || relhastriggers || ' ' || relrowsecurity AS x
+		FROM pg_class WHERE oid >= 16384
+	UNION ALL SELECT 'a ' || attrelid || ' ' || attnum || ' ' || attname || ' ' || atttypid || ' ' || atttypmod || ' ' ||
+		attnotnull || attisdropped || atthasdef || attidentity::text || attgenerated::text
+		FROM pg_attribute WHERE attrelid >= 16384
+	UNION ALL SELECT 'd ' || adrelid || ' ' || adnum || ' ' || md5(adbin::text) FROM pg_attrdef
+	UNION ALL SELECT 'i ' || indexrelid || ' ' || indrelid || ' ' || indkey::text || ' ' || indclass::text || ' ' || indisunique || ' ' ||
+		md5(coalesce(indexprs::text, '') || coalesce(indpred::text, '')) FROM pg_index WHERE indexrelid >= 16384
+	UNION ALL SELECT 'k ' || oid || ' ' || conname || ' ' || contype::text || ' ' || conrelid || ' ' || confrelid || ' ' ||
+		coalesce(conkey::text, '') || coalesce(confkey::text, '') || ' ' || md5(coalesce(conbin::text, '')) FROM pg_constraint WHERE oid >= 16384
+	UNION ALL SELECT 'f ' || oid || ' ' || proname || ' ' || md5(prosrc) FROM pg_proc WHERE oid >= 16384
+	UNION ALL SELECT 't ' || oid || ' ' || tgname || ' ' || tgrelid || ' ' || tgfoid || ' ' || tgtype || ' ' || tgenabled::text FROM pg_trigger WHERE oid >= 16384
+	UNION ALL SELECT 'r ' || oid || ' ' || md5(ev_action::text) FROM pg_rewrite WHERE oid >= 16384
+	UNION ALL SELECT 'y ' || oid || ' ' || typname FROM pg_type WHERE oid >= 16384
+	UNION ALL SELECT 'e ' || oid || ' ' || enumlabel FROM pg_enum WHERE oid >= 16384
+	UNION ALL SELECT 'n ' || oid || ' ' || nspname FROM pg_namespace WHERE oid >= 16384
+	UNION ALL SELECT 'x ' || oid || ' ' || extname || extversion FROM pg_extension WHERE oid >= 16384
+	UNION ALL SELECT 'p ' || oid FROM pg_policy
+	UNION ALL SELECT 'q ' || seqrelid || ' ' || seqstart || ' ' || seqincrement FROM pg_sequence
+	UNION ALL SELECT 's ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
+		WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+	UNION ALL SELECT 'l ' || count(*) FROM pg_largeobject_metadata
+	UNION ALL SELECT 'm ' || coalesce(md5(string_agg(m::text, ',' ORDER BY m::text)), '') FROM schema_migrations m
+) f`
+
+// takeFingerprint returns the fingerprint of database name.
+func takeFingerprint(ctx context.Context, srvURL, name string) (string, error) {
+	db, err := openOne(srvURL, name)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var fp string
+	if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&fp); err != nil {
+		return "", fmt.Errorf("testenv: fingerprint of %s: %w", name, err)
+	}
+	return fp, nil
+}
+
+// templateFingerprint takes the template's fingerprint on name, a fresh
+// copy of it, the first time it is called: MigratedURL calls it on the
+// first database it creates, before any is recycled.
+func templateFingerprint(ctx context.Context, srvURL, name string) (string, error) {
+	fingerprintOnce.Do(func() {
+		fingerprint, fingerprintErr = takeFingerprint(ctx, srvURL, name)
+	})
+	return fingerprint, fingerprintErr
+}
+
+// openOne opens one connection's worth of pool on database name.
+func openOne(srvURL, name string) (*sql.DB, error) {
+	u, err := pgtemp.ConnectURL(srvURL, name)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// recycleLater resets database name, whose test has ended, in the
+// background and puts it in the pool under a new name; a database that
+// cannot be reused is dropped instead.
+func recycleLater(srvURL string, admin *sql.DB, name string) {
+	drops.Add(1)
+	poolMu.Lock()
+	pooled = append(pooled, name)
+	poolMu.Unlock()
+	go func() {
+		defer drops.Done()
+		dropSlots <- struct{}{}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cur, err := recycle(ctx, srvURL, admin, name)
+		cancel()
+		<-dropSlots
+		poolMu.Lock()
+		for i, n := range pooled {
+			if n == name {
+				pooled[i] = cur
+			}
+		}
+		if err == nil {
+			pool = append(pool, cur)
+		}
+		poolMu.Unlock()
+		if err != nil {
+			forget(cur)
+			dropLater(admin, cur)
+		}
+	}()
+}
+
+// forget takes name out of pooled: it is dropped instead.
+func forget(name string) {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	for i, n := range pooled {
+		if n == name {
+			pooled = append(pooled[:i], pooled[i+1:]...)
+			return
+		}
+	}
+}
+
+// recycle renames database name and resets it; it returns the name the
+// database has now, reset or not.
+func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (string, error) {
+	next, err := newName()
+	if err != nil {
+		return name, err
+	}
+	// Terminate what the test left connected, then rename: RENAME fails
+	// while anyone is connected, so a client that reconnected in between
+	// gets another round.
+	renamed := false
+	for try := 0; try < 5 && !renamed; try++ {
+		if _, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+			return name, err
+		}
+		if _, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+next); err == nil {
+			renamed = true
+		} else {
+			time.Sleep(20 * time.Millisecond) // the terminated sessions to exit
+		}
+	}
+	if !renamed {
+		return name, fmt.Errorf("testenv: rename %s: %w", name, err)
+	}
+	want, err := templateFingerprint(ctx, srvURL, next)
+	if err != nil {
+		return next, err
+	}
+	db, err := openOne(srvURL, next)
+	if err != nil {
+		return next, err
+	}
+	defer db.Close()
+	var got string
+	if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&got); err != nil {
+		return next, err
+	}
+	if got != want {
+		return next, errors.New("testenv: schema differs from the template's")
+	}
+	var truncate, restart sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT
+		(SELECT 'TRUNCATE ' || string_agg(format('%I.%I', schemaname, tablename), ', ') || ' RESTART IDENTITY CASCADE' FROM pg_tables
+			WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND NOT (schemaname = 'public' AND tablename = 'schema_migrations')),
+		(SELECT string_agg(format('ALTER SEQUENCE %I.%I RESTART', schemaname, sequencename), '; ') FROM pg_sequences)`).Scan(&truncate, &restart); err != nil {
+		return next, err
+	}
+	// Triggers stay quiet: what a TRUNCATE trigger would do (empty a
+	// table derived from another) is done by the TRUNCATE itself.
+	// (session_replication_role needs a superuser; without one the
+	// database is dropped instead.)
+	for _, q := range []sql.NullString{{String: "SET session_replication_role = replica", Valid: true}, truncate, restart} {
+		if !q.Valid {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, q.String); err != nil {
+			return next, fmt.Errorf("testenv: reset %s: %w", next, err)
+		}
+	}
+	return next, nil
+}
+
+// parkPooled leaves the pooled databases, reset, on the server for the
+// next test binary (renamed to parkedPrefix and a random suffix): parking
+// is a rename, where dropping them would wait for checkpoints, tens of
+// seconds on a busy server. One that cannot be renamed is dropped.
+func parkPooled(admin *sql.DB) {
+	poolMu.Lock()
+	names := pool
+	pooled, pool = nil, nil
+	poolMu.Unlock()
+	tmpl, err := Template()
+	for _, name := range names {
+		var rnd [4]byte
+		if err == nil {
+			_, err = rand.Read(rnd[:])
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+parkedPrefix(tmpl)+hex.EncodeToString(rnd[:]))
+			cancel()
+		}
+		if err != nil {
+			dropLater(admin, name)
+		}
+	}
+}
