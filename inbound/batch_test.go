@@ -96,11 +96,7 @@ func TestBatchActsAsOneAtATime(t *testing.T) {
 		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			hub, err := mailhub.Start(mailhub.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { hub.Close() })
+			hub := startHub(t)
 			script := batchScript(w)
 			for _, raw := range script {
 				if err := hub.Deliver("ballots@example.org", raw); err != nil {
@@ -120,6 +116,17 @@ func TestBatchActsAsOneAtATime(t *testing.T) {
 			assertAllSeen(t, hub, len(script))
 		})
 	}
+}
+
+// startHub starts an embedded mail hub for the test.
+func startHub(t *testing.T) *mailhub.Hub {
+	t.Helper()
+	hub, err := mailhub.Start(mailhub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	return hub
 }
 
 // assertAllSeen checks that the ballot mailbox holds n messages, all
@@ -148,11 +155,7 @@ func assertAllSeen(t *testing.T, hub *mailhub.Hub, n int) {
 func TestBatchIsolatesAFailingMessage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	hub, err := mailhub.Start(mailhub.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
+	hub := startHub(t)
 	emails := []string{"alice@example.net", "bob@example.net", "carol@example.net", "mallory@example.com"}
 	var poisoned int64
 	for i, e := range emails {

@@ -172,14 +172,11 @@ func replyMailbox(ctx context.Context, o Options, box string, rows []benchReply)
 // waitForMessages waits until cfg's INBOX holds n messages (the SMTP
 // server delivers them on its own time).
 func waitForMessages(ctx context.Context, cfg inbound.IMAPConfig, n int) error {
-	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	c, err := logIn(cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
-		return fmt.Errorf("imap %s: login: %w", cfg.Addr, err)
-	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
@@ -200,16 +197,26 @@ func waitForMessages(ctx context.Context, cfg inbound.IMAPConfig, n int) error {
 	}
 }
 
+// logIn connects to cfg's IMAP server and logs in.
+func logIn(cfg inbound.IMAPConfig) (*imapclient.Client, error) {
+	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("imap %s: login: %w", cfg.Addr, err)
+	}
+	return c, nil
+}
+
 // emptyMailbox deletes every message in cfg's INBOX.
 func emptyMailbox(cfg inbound.IMAPConfig) error {
-	c, err := imapclient.DialInsecure(cfg.Addr, nil)
+	c, err := logIn(cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
-		return fmt.Errorf("imap %s: login: %w", cfg.Addr, err)
-	}
 	sel, err := c.Select("INBOX", nil).Wait()
 	if err != nil {
 		return fmt.Errorf("imap %s: select: %w", cfg.Addr, err)
