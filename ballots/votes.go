@@ -44,6 +44,36 @@ func newReceipt() string {
 	return strings.Join([]string{s[0:4], s[4:8], s[8:12], s[12:16]}, "-")
 }
 
+// RecordVotes records votes in tx in one statement, in order (so the last
+// vote on a ballot stands), each with its Receipt (NewReceipt). The caller
+// has checked every race is open (BallotsForVote) and enqueues the
+// receipts in the same transaction.
+func RecordVotes(ctx context.Context, tx *sqlx.Tx, vs []VoteInput, receipts []string) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	n := len(vs)
+	ballots, inbounds, cands := make([]int64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+	choices, castAts := make([]string, n), make([]sql.NullString, n)
+	for i, v := range vs {
+		ballots[i], inbounds[i], cands[i], choices[i] = v.BallotID, nullID(v.InboundID), nullID(v.CandidateID), v.Choice
+		if !v.CastAt.IsZero() {
+			castAts[i] = sql.NullString{String: v.CastAt.UTC().Format(time.RFC3339Nano), Valid: true}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO votes (ballot_id, inbound_id, choice, candidate_id, receipt, cast_at)
+		SELECT b, i, c, ca, r, coalesce(t::timestamptz, clock_timestamp())
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY AS u(b, i, c, ca, r, t, ord)
+		ORDER BY ord`, pq.Array(ballots), pq.Array(inbounds), pq.Array(choices), pq.Array(cands), pq.Array(receipts), pq.Array(castAts))
+	if err != nil {
+		return fmt.Errorf("record %d votes: %w", n, err)
+	}
+	return nil
+}
+
+// NewReceipt returns a fresh receipt code, for RecordVotes.
+func NewReceipt() string { return newReceipt() }
+
 // RecordVote records a vote in tx and returns its receipt code. The caller
 // has checked the race is open (BallotForVote) and enqueues the receipt in
 // the same transaction.

@@ -74,8 +74,13 @@ type batchState struct {
 	// A ballot voted on in the batch is dropped from both maps.
 	finished []int64
 	outcomes []ballots.Outcome
-	// mails are the answers to the batch's votes, enqueued at its end.
-	mails []ballots.Mail
+	// votes (with their receipts) and mails, the answers to the batch's
+	// votes, are recorded and enqueued at a flush.
+	votes    []ballots.VoteInput
+	receipts []string
+	mails    []ballots.Mail
+	// raw is the message being handled.
+	raw []byte
 }
 
 // Processor applies each message's effect: one transaction records the raw
@@ -221,6 +226,7 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 				return err
 			}
 		}
+		b.raw = pd.Raw
 		if results[i], enqueued[i], err = p.handleRecorded(ctx, tx, pd, ids[i], b); err != nil {
 			return err
 		}
@@ -236,8 +242,12 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 	return ballots.FinishInbounds(ctx, tx, b.finished, b.outcomes)
 }
 
-// flush enqueues the answers the batch holds.
+// flush records the votes and enqueues the answers the batch holds.
 func (b *batchState) flush(ctx context.Context, tx *sqlx.Tx) error {
+	if err := ballots.RecordVotes(ctx, tx, b.votes, b.receipts); err != nil {
+		return err
+	}
+	b.votes, b.receipts = b.votes[:0], b.receipts[:0]
 	err := ballots.EnqueueAll(ctx, tx, b.mails)
 	b.mails = b.mails[:0]
 	return err
@@ -291,13 +301,26 @@ func (b *batchState) standingVote(ctx context.Context, tx *sqlx.Tx, id int64) (b
 	return ballots.StandingVote(ctx, tx, id)
 }
 
-// voted drops ballot id from what the batch loaded: a vote on it changed
-// what stands.
-func (b *batchState) voted(id int64) {
-	if b != nil {
-		delete(b.ballots, id)
-		delete(b.standing, id)
+// recordVote is ballots.RecordVote, or in a batch, the vote held to be
+// recorded with the batch's (before the next message of another class, or
+// at its end), and standing from now on for the batch's next messages, as
+// it will in the database: the last vote recorded on a ballot stands.
+func (b *batchState) recordVote(ctx context.Context, tx *sqlx.Tx, v ballots.VoteInput) (string, error) {
+	if b == nil || !v.CastAt.IsZero() {
+		return ballots.RecordVote(ctx, tx, v)
 	}
+	receipt := ballots.NewReceipt()
+	b.votes, b.receipts = append(b.votes, v), append(b.receipts, receipt)
+	if _, loaded := b.ballots[v.BallotID]; loaded && b.standing != nil {
+		b.standing[v.BallotID] = ballots.Standing{Choice: v.Choice, CandidateID: v.CandidateID, Raw: b.raw}
+	} else {
+		// Not loaded: the next message on it reads the database, so the
+		// vote must be there first.
+		if err := b.flush(ctx, tx); err != nil {
+			return "", err
+		}
+	}
+	return receipt, nil
 }
 
 // finish records message id's outcome: in tx now, or with the batch's.
@@ -679,11 +702,10 @@ func (p *Processor) vote(ctx context.Context, tx *sqlx.Tx, id int64, m *message.
 			reply.Payload = templates.NoChangeMail{Choice: choiceText(prev, b.Candidates), Stale: true, Thread: thread(m)}
 			break
 		}
-		receipt, err := ballots.RecordVote(ctx, tx, v)
+		receipt, err := res.batch.recordVote(ctx, tx, v)
 		if err != nil {
 			return out, false, err
 		}
-		res.batch.voted(b.ID)
 		out.Outcome = OutcomeCounted
 		if !res.received.IsZero() {
 			later, err := ballots.LaterVote(ctx, tx, b.ID, res.received)

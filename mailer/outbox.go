@@ -130,7 +130,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 }
 
 // Drain sends until nothing is due and returns the number of rows handled
-// (sent, deferred or failed); for the CLI, the benchmark and tests.
+// (sent, deferred or failed; a row tried again after a relay's pause
+// counts once); for the CLI, the benchmark and tests.
 func (o *Outbox) Drain(ctx context.Context) (int, error) {
 	o.defaults()
 	return o.pump(ctx, true)
@@ -286,6 +287,12 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 	// does not leave sent rows to be sent again after their lease.
 	rctx := context.WithoutCancel(ctx)
 	total := 0
+	// A drain counts rows, not tries: a row the relay put off (a pause
+	// waited out) and tried again is one row handled.
+	var counted map[int64]bool
+	if drain {
+		counted = map[int64]bool{}
+	}
 	pending := make([]ballots.SendResult, 0, o.Batch)
 	flush := func() {
 		if len(pending) == 0 {
@@ -304,7 +311,14 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 			o.Logger.Warn("send results of rows claimed again by another holder not recorded",
 				"rows", len(pending)-changed)
 		}
-		total += len(pending)
+		for _, r := range pending {
+			if counted == nil || !counted[r.ID] {
+				total++
+			}
+			if counted != nil {
+				counted[r.ID] = true
+			}
+		}
 		pending = pending[:0]
 	}
 	tick := time.NewTicker(recordInterval)
