@@ -31,16 +31,15 @@ type Ballot struct {
 // SHARE so that a close waits for this transaction (and this transaction
 // sees a close that committed first).
 func BallotForVote(ctx context.Context, tx *sqlx.Tx, id int64) (Ballot, error) {
-	var b Ballot
-	err := tx.GetContext(ctx, &b, `SELECT b.id, uuid_send(b.nonce) AS nonce, b.race_id, r.code AS race_code, r.status AS race_status,
-		w.voting_close, m.id AS member_id, m.email AS member_email, m.name AS member_name, m.status = 'active' AS member_active
-		FROM ballots b JOIN races r ON r.id = b.race_id JOIN waves w ON w.id = r.wave_id JOIN members m ON m.id = b.member_id
-		WHERE b.id = $1 FOR SHARE OF r`, id)
+	found, err := BallotsForVote(ctx, tx, []int64{id})
 	if err != nil {
-		return b, notFound(err, fmt.Sprintf("ballot %d", id))
+		return Ballot{}, err
 	}
-	b.Candidates, err = approvedCandidates(ctx, tx, b.RaceID)
-	return b, err
+	b, ok := found[id]
+	if !ok {
+		return b, fmt.Errorf("ballot %d: %w", id, ErrNotFound)
+	}
+	return b, nil
 }
 
 // BallotsForVote is BallotForVote for many ballots in two statements,

@@ -86,14 +86,11 @@ var ErrDuplicate = errors.New("message already recorded")
 // RecordInbound stores the message's raw bytes in tx and returns its id, or
 // ErrDuplicate when a message with the same key was recorded before.
 func RecordInbound(ctx context.Context, tx *sqlx.Tx, in Inbound) (int64, error) {
-	var ids []int64
-	err := tx.SelectContext(ctx, &ids, `INSERT INTO inbound_messages (message_key, mailbox, uid_validity, uid, raw, from_addr, subject)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING RETURNING id`,
-		textColumn(in.MessageKey), in.Mailbox, int64(in.UIDValidity), int64(in.UID), in.Raw, textColumn(in.From), textColumn(truncate(in.Subject, 500)))
+	ids, err := RecordInbounds(ctx, tx, []Inbound{in})
 	if err != nil {
 		return 0, fmt.Errorf("record message %s: %w", in.MessageKey, err)
 	}
-	if len(ids) == 0 {
+	if ids[0] == 0 {
 		return 0, ErrDuplicate
 	}
 	return ids[0], nil
@@ -145,9 +142,7 @@ type Outcome struct {
 
 // FinishInbound records what became of message id.
 func FinishInbound(ctx context.Context, tx *sqlx.Tx, id int64, o Outcome) error {
-	_, err := tx.ExecContext(ctx, `UPDATE inbound_messages SET class = $2, outcome = $3, detail = $4, quarantined = $5, processed_at = now()
-		WHERE id = $1`, id, o.Class, o.Outcome, textColumn(truncate(o.Detail, 2000)), o.Quarantined)
-	if err != nil {
+	if err := FinishInbounds(ctx, tx, []int64{id}, []Outcome{o}); err != nil {
 		return fmt.Errorf("finish message %d: %w", id, err)
 	}
 	return nil

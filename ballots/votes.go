@@ -78,15 +78,8 @@ func NewReceipt() string { return newReceipt() }
 // has checked the race is open (BallotForVote) and enqueues the receipt in
 // the same transaction.
 func RecordVote(ctx context.Context, tx *sqlx.Tx, v VoteInput) (string, error) {
-	var cand sql.NullInt64
-	if v.CandidateID != 0 {
-		cand = sql.NullInt64{Int64: v.CandidateID, Valid: true}
-	}
 	receipt := newReceipt()
-	castAt := sql.NullTime{Time: v.CastAt, Valid: !v.CastAt.IsZero()}
-	_, err := tx.ExecContext(ctx, `INSERT INTO votes (ballot_id, inbound_id, choice, candidate_id, receipt, cast_at)
-		VALUES ($1, $2, $3, $4, $5, coalesce($6, clock_timestamp()))`, v.BallotID, v.InboundID, v.Choice, cand, receipt, castAt)
-	if err != nil {
+	if err := RecordVotes(ctx, tx, []VoteInput{v}, []string{receipt}); err != nil {
 		return "", fmt.Errorf("record vote on ballot %d: %w", v.BallotID, err)
 	}
 	return receipt, nil
@@ -103,21 +96,9 @@ type Standing struct {
 // StandingVote returns ballot id's latest vote with the message that cast
 // it; ok is false when it has none.
 func StandingVote(ctx context.Context, q sqlx.QueryerContext, id int64) (s Standing, ok bool, err error) {
-	var rows []struct {
-		Choice    string        `db:"choice"`
-		Candidate sql.NullInt64 `db:"candidate_id"`
-		Raw       []byte        `db:"raw"`
-	}
-	err = sqlx.SelectContext(ctx, q, &rows, `SELECT v.choice, v.candidate_id, i.raw FROM votes v
-		LEFT JOIN inbound_messages i ON i.id = v.inbound_id
-		WHERE v.ballot_id = $1 ORDER BY v.cast_at DESC, v.id DESC LIMIT 1`, id)
-	if err != nil {
-		return s, false, fmt.Errorf("standing vote on ballot %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return s, false, nil
-	}
-	return Standing{Choice: rows[0].Choice, CandidateID: rows[0].Candidate.Int64, Raw: rows[0].Raw}, true, nil
+	found, err := StandingVotes(ctx, q, []int64{id})
+	s, ok = found[id]
+	return s, ok, err
 }
 
 // StandingVotes is StandingVote for many ballots in one statement: the

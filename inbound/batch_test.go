@@ -118,6 +118,16 @@ func TestBatchActsAsOneAtATime(t *testing.T) {
 	}
 }
 
+// poison makes the database refuse every vote on ballot id (a trigger that
+// raises, as a bug or a bad row would); cure takes it away.
+func poison(w *world, id int64) {
+	w.db.MustExec(fmt.Sprintf(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.ballot_id = %d THEN RAISE EXCEPTION 'poisoned ballot'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER poison BEFORE INSERT ON votes FOR EACH ROW EXECUTE FUNCTION poison()`, id))
+}
+
+func cure(w *world) { w.db.MustExec(`DROP TRIGGER poison ON votes; DROP FUNCTION poison()`) }
+
 // startHub starts an embedded mail hub for the test.
 func startHub(t *testing.T) *mailhub.Hub {
 	t.Helper()
@@ -167,9 +177,7 @@ func TestBatchIsolatesAFailingMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.db.MustExec(fmt.Sprintf(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN IF NEW.ballot_id = %d THEN RAISE EXCEPTION 'poisoned ballot'; END IF; RETURN NEW; END $$;
-		CREATE TRIGGER poison BEFORE INSERT ON votes FOR EACH ROW EXECUTE FUNCTION poison()`, poisoned))
+	poison(w, poisoned)
 	r := &Reader{Processor: w.p, Config: IMAPConfig{Addr: hub.IMAPAddr, Username: "ballots@example.org", Password: hub.Password}}
 	n, err := r.Once(w.ctx)
 	if err != nil || n != len(emails) {
@@ -193,7 +201,7 @@ func TestBatchIsolatesAFailingMessage(t *testing.T) {
 	if n, err := r.Once(w.ctx); err != nil || n != 0 {
 		t.Fatalf("second pass: %d handled, %v; want none", n, err)
 	}
-	w.db.MustExec(`DROP TRIGGER poison ON votes; DROP FUNCTION poison()`)
+	cure(w)
 	res, err := w.p.Replay(w.ctx, q.ID)
 	if err != nil || res.Outcome != OutcomeCounted {
 		t.Fatalf("replay after the fix: %+v, %v", res, err)

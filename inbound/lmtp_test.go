@@ -3,7 +3,6 @@ package inbound
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -153,9 +152,7 @@ func TestLMTPDoorQuarantinesAMessageThatFailsAlone(t *testing.T) {
 	w := newWorld(t)
 	addr := lmtpDoor(t, w)
 	id, tok := w.ballot("MA-07", "bob@example.net")
-	w.db.MustExec(fmt.Sprintf(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN IF NEW.ballot_id = %d THEN RAISE EXCEPTION 'poisoned ballot'; END IF; RETURN NEW; END $$;
-		CREATE TRIGGER poison BEFORE INSERT ON votes FOR EACH ROW EXECUTE FUNCTION poison()`, id))
+	poison(w, id)
 	rcpt := "ballots+v-" + tok + "@example.org"
 	if st, err := lmtpSend(t, addr, "bob@example.net", []string{rcpt}, w.replyAt("bob@example.net", "v-"+tok, time.Now(), "YES")); err != nil || st[rcpt] != nil {
 		t.Fatalf("delivery: %v %v, want accepted", st, err)
@@ -170,7 +167,7 @@ func TestLMTPDoorQuarantinesAMessageThatFailsAlone(t *testing.T) {
 	if !strings.Contains(q.Detail, "poisoned ballot") {
 		t.Errorf("quarantine detail %q does not say why", q.Detail)
 	}
-	w.db.MustExec(`DROP TRIGGER poison ON votes; DROP FUNCTION poison()`)
+	cure(w)
 	if res, err := w.p.Replay(w.ctx, q.ID); err != nil || res.Outcome != OutcomeCounted {
 		t.Fatalf("replay after the fix: %+v, %v", res, err)
 	}
