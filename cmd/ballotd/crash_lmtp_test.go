@@ -19,13 +19,13 @@ import (
 // crashLMTPReplies is how many replies the MTA hands to the LMTP door
 // while serve is killed: the kills come within the first few dozen, the
 // rest proves that the door takes mail after them.
-const crashLMTPReplies = 400
+const crashLMTPReplies = 200
 
 // crashLMTPChanges of them change an earlier vote.
 const crashLMTPChanges = crashLMTPReplies / 5
 
 // TestCrashLMTPDoor: an MTA delivers replies to serve's LMTP door while
-// serve is SIGKILLed 20 times. Like Postfix, the MTA keeps a message until
+// serve is SIGKILLed crashKills times. Like Postfix, the MTA keeps a message until
 // the door answers 250 and tries again after any other outcome (refused
 // connection, 451, a connection cut before the answer). No accepted
 // message is lost and none is counted twice, even those delivered twice

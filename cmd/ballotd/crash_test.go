@@ -28,7 +28,7 @@ import (
 // Nothing may be lost, counted twice or skipped.
 
 // The sizes are such that every kill lands mid-work: serve is killed
-// within 400 ms of making progress, and 20 lives of it send some thousands
+// within 300 ms of making progress, and 16 lives of it send some thousands
 // of ballots but read some hundreds of replies (a reply is a transaction
 // of its own; ballots are claimed in batches). So the replies are not all
 // in the mailbox from the start: before each start of serve the mailbox is
@@ -37,9 +37,9 @@ import (
 // left a loaded machine some 2,000 to read after the last kill, which
 // proved nothing more and took half a minute.
 const (
-	crashBallots = 10000
+	crashBallots = 6000
 	crashAhead   = 300
-	crashKills   = 20
+	crashKills   = 16
 )
 
 // crashSeedEnv names the variable that sets the crash tests' random seed.
@@ -145,19 +145,22 @@ func (r *crashRig) start() *exec.Cmd {
 }
 
 // killLoop starts serve and SIGKILLs it n times, recording what progress()
-// said at each kill (the crash points). Each kill comes a random 30–400 ms
+// said at each kill (the crash points). Each kill comes a random 20–300 ms
 // after progress() has moved since the start, so that it lands while serve
 // is doing the work, however long serve takes to start on a loaded machine
 // (a fixed delay from the start killed it, there, before it had done
 // anything). Before each start, feed (when not nil) adds work and returns
 // how much there is in all; without it, all is fixed. Once progress()
-// reaches all, it kills without waiting.
+// reaches all, it kills without waiting, and it stops early when all was
+// done before a start: no work is left to crash.
 func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done int) int) []int {
 	var points []int
 	for i := 0; i < n; i++ {
 		before := progress()
 		if feed != nil {
 			all = feed(before)
+		} else if before >= all {
+			break
 		}
 		cmd := r.start()
 		moved := testenv.Poll(30*time.Second, func() bool { p := progress(); return p != before || p >= all })
@@ -166,7 +169,9 @@ func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done 
 			cmd.Wait()
 			r.t.Fatalf("serve made no progress within 30 s of its start %d (at %d of %d)", i+1, before, all)
 		}
-		time.Sleep(time.Duration(30+r.rng.IntN(370)) * time.Millisecond)
+		if progress() < all {
+			time.Sleep(time.Duration(20+r.rng.IntN(280)) * time.Millisecond)
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			r.t.Fatal(err)
 		}
@@ -243,7 +248,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 		t.Fatalf("open: %d, %v", n, err)
 	}
 
-	// Phase 1: sending 10,000 ballots, killed 20 times.
+	// Phase 1: sending crashBallots ballots, killed up to crashKills times.
 	start := time.Now()
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
 	sendPoints := r.killLoop(crashKills, sent, crashBallots, nil)
@@ -282,9 +287,9 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	}
 	resent := len(received) - len(byID)
 	t.Logf("sending: %d kills at sent counts %v; %d messages delivered, %d of them re-sent after a crash (same Message-ID), 0 members without a ballot; kills %v, finish %v",
-		crashKills, sendPoints, len(received), resent, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
+		len(sendPoints), sendPoints, len(received), resent, killed.Round(time.Millisecond), (time.Since(start) - killed).Round(time.Millisecond))
 
-	// Phase 2: replies ingested while serve is killed 20 times, fed
+	// Phase 2: replies ingested while serve is killed crashKills times, fed
 	// crashAhead past those handled before each start (see crashAhead);
 	// one in ten changes the vote of a member who voted before.
 	final := map[string]bool{}
@@ -365,7 +370,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 // message, and the open step is recorded once.
 func TestCrashWhileOpening(t *testing.T) {
 	t.Parallel()
-	const members = 40000
+	const members = 15000
 	r := newCrashRig(t)
 	ctx := context.Background()
 	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
@@ -396,7 +401,7 @@ func TestCrashWhileOpening(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("race open made no ballot within 30 s of its start %d (at %d of %d)", i+1, before, eligible)
 		}
-		time.Sleep(time.Duration(r.rng.IntN(1000)) * time.Millisecond)
+		time.Sleep(time.Duration(r.rng.IntN(400)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		points = append(points, made())

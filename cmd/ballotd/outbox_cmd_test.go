@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/ballotd/ballotd/internal/testenv"
 )
 
 // ballotd outbox lists the counts and every failure with its SMTP reply.
@@ -57,6 +59,7 @@ func TestOutboxCommandShowsFailures(t *testing.T) {
 func TestBenchSendSmall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.env["DATABASE_URL"] = testenv.ScratchServerURL(t) // its scratch database, made and dropped there
 	out := h.ballotd("bench", "send", "--members", "300", "--conns", "3")
 	for _, want := range []string{"ballotd send", "raw go-smtp client", "ratio ballotd/raw", "peak memory", "verified                   300 members"} {
 		if !strings.Contains(out, want) {
@@ -70,6 +73,7 @@ func TestBenchSendSmall(t *testing.T) {
 func TestBenchRepliesSmall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.env["DATABASE_URL"] = testenv.ScratchServerURL(t) // its scratch database, made and dropped there
 	out := h.ballotd("bench", "replies", "--replies", "60")
 	for _, want := range []string{"raw reader", "ballotd reader", "ratio ballotd / raw", "verified: 60 handled, tally voted 60, Ed Markey 40 YES of 60"} {
 		if !strings.Contains(out, want) {
@@ -84,6 +88,7 @@ func TestBenchRepliesSmall(t *testing.T) {
 func TestBenchScaleSmall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.env["DATABASE_URL"] = testenv.ScratchServerURL(t) // its scratch database, made and dropped there
 	out := h.ballotd("bench", "scale", "--members", "2000", "--votes", "2500", "--runs", "1")
 	for _, want := range []string{"tally CODE", "recount CODE", "status", "ballots CODE --status failed", "digest (build)",
 		"/metrics", "verified: 2000 eligible, 2000 voted, candidate 1 1200, candidate 2 400"} {

@@ -103,7 +103,15 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 	if err := guardDevSecret(ctx, getenv, h.env["DATABASE_URL"]); err == nil {
 		t.Error("the dev secret is allowed on a database dev did not make")
 	}
-	e := &env{getenv: getenv, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}
+	// The scratch database dev makes, on a server of its own (it is
+	// dropped at exit).
+	scratch := testenv.ScratchServerURL(t)
+	e := &env{getenv: func(k string) string {
+		if k == "DATABASE_URL" {
+			return scratch
+		}
+		return h.env[k]
+	}, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}
 	own, _, cleanup, err := localDatabase(ctx, e, "ballotd_devmark", true)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +132,7 @@ func TestDevSecretOnlyOnDevsOwnDatabase(t *testing.T) {
 func TestDevBannerSaysWhatItKeeps(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.env["DATABASE_URL"] = testenv.ScratchServerURL(t) // the scratch database is made and dropped there
 	ctx := context.Background()
 	getenv := func(k string) string { return h.env[k] }
 	e := &env{getenv: getenv, stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,36 +14,48 @@ import (
 	"github.com/ballotd/ballotd/internal/pgtemp"
 )
 
-// A migrated database whose test has ended is not dropped but reset to
-// the template's state and handed to the next test that asks for one:
-// DROP DATABASE waits for a checkpoint (seconds on a server with fsync
-// on), and CREATE DATABASE … TEMPLATE writes the whole copy to the WAL;
-// a run of the suite made some 400 of each. Reuse is taken only when it
-// is safe:
+// A database whose test has ended is not dropped but reset and handed to
+// the next test that asks for one of its kind: DROP DATABASE waits for a
+// checkpoint (seconds on a server with fsync on, tens of seconds while
+// other tests write: every file any test dirtied is synced), and CREATE
+// DATABASE … TEMPLATE writes the whole copy to the WAL; a run of the suite
+// made some 400 of each. Reuse is taken only when it is safe:
 //
 //   - the database is renamed first (ALTER DATABASE … RENAME, once every
 //     session on it is terminated), so nothing the ended test left behind
 //     can reach it under the name that test knew;
-//   - its schema (tables, columns, indexes, constraints, sequences,
-//     functions, triggers, views, types, extensions, database settings)
-//     and its schema_migrations rows must be the template's, compared by
-//     a fingerprint taken on a fresh copy; a test that migrated, altered
-//     or added anything has its database dropped instead;
-//   - every other table is emptied (TRUNCATE … RESTART IDENTITY) and
-//     every sequence restarted, which is what a fresh copy holds: the
-//     template has rows in schema_migrations only.
+//   - a migrated database whose schema (tables, columns, indexes,
+//     constraints, sequences, functions, triggers, views, types,
+//     extensions, database settings) and schema_migrations rows are still
+//     the template's, compared by a fingerprint taken on a fresh copy, has
+//     every other table emptied (TRUNCATE … RESTART IDENTITY) and every
+//     sequence restarted, which is what a fresh copy holds: the template
+//     has rows in schema_migrations only;
+//   - any other database (an empty one a test of migrating used, or a
+//     migrated one whose test migrated, altered or added anything) is
+//     wiped: every schema dropped with what it holds, public made again as
+//     a fresh database has it, its settings and comment reset, and then
+//     checked to hold nothing; it becomes an empty database for DatabaseURL.
 //
-// When the tests have ended, Main parks the pooled databases on the server
-// for the next test binary (parkPooled).
+// A database is dropped only when that fails. When the tests have ended,
+// Main parks the pooled databases on the server for the next test binary
+// (parkPooled), so that a run of the suite drops none.
 var (
 	poolMu sync.Mutex
-	pool   []string // reset databases, ready for a test
-	pooled []string // every database in the pool or being reset, for Main to drop
+	pool   [2][]string // reset databases by kind, ready for a test
 
 	// fingerprint is the template's, taken on its first copy.
 	fingerprintOnce sync.Once
 	fingerprint     string
 	fingerprintErr  error
+)
+
+// kind is what a pooled database holds.
+type kind int
+
+const (
+	migrated kind = iota // the migrated template's schema, no rows
+	empty                // nothing: a fresh copy of template0
 )
 
 // newName is a fresh database name: ballotd_t_<pid>_<n>_<random>.
@@ -56,21 +67,21 @@ func newName() (string, error) {
 	return fmt.Sprintf("ballotd_t_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:])), nil
 }
 
-// takePooled returns a reset database from the pool, or one an earlier
-// test binary parked (parkPooled) and this one claimed by renaming it, or
-// "" if none is ready.
-func takePooled(admin *sql.DB, template string) string {
+// takePooled returns a reset database of kind k from the pool, or one an
+// earlier test binary parked (parkPooled) and this one claimed by renaming
+// it, or "" if none is ready; template is the migrated template's name.
+func takePooled(admin *sql.DB, k kind, template string) string {
 	poolMu.Lock()
-	if n := len(pool); n > 0 {
-		name := pool[n-1]
-		pool = pool[:n-1]
+	if n := len(pool[k]); n > 0 {
+		name := pool[k][n-1]
+		pool[k] = pool[k][:n-1]
 		poolMu.Unlock()
 		return name
 	}
 	poolMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	prefix := parkedPrefix(template)
+	prefix := parkedPrefix(k, template)
 	rows, err := admin.QueryContext(ctx, `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY random() LIMIT 4`, prefix)
 	if err != nil {
 		return ""
@@ -96,10 +107,14 @@ func takePooled(admin *sql.DB, template string) string {
 	return ""
 }
 
-// parkedPrefix starts the names of the reset databases a test binary left
-// on the server for later ones (parkPooled): ballotd_p_ and the template's
-// hash, so that a database of another schema is never taken.
-func parkedPrefix(template string) string {
+// parkedPrefix starts the names of the reset databases of kind k a test
+// binary left on the server for later ones (parkPooled): for a migrated
+// one ballotd_p_ and the template's hash, so that a database of another
+// schema is never taken; for an empty one ballotd_e_.
+func parkedPrefix(k kind, template string) string {
+	if k == empty {
+		return "ballotd_e_"
+	}
 	return "ballotd_p_" + strings.TrimPrefix(template, "ballotd_tmpl_") + "_"
 }
 
@@ -175,56 +190,36 @@ func openOne(srvURL, name string) (*sql.DB, error) {
 	return db, nil
 }
 
-// recycleLater resets database name, whose test has ended, in the
-// background and puts it in the pool under a new name; a database that
-// cannot be reused is dropped instead.
-func recycleLater(srvURL string, admin *sql.DB, name string) {
+// recycleLater resets database name, of kind k, whose test has ended, in
+// the background and puts it in the pool under a new name (see recycle); a
+// database that cannot be reset is dropped instead.
+func recycleLater(srvURL string, admin *sql.DB, name string, k kind) {
 	drops.Add(1)
-	poolMu.Lock()
-	pooled = append(pooled, name)
-	poolMu.Unlock()
 	go func() {
 		defer drops.Done()
 		dropSlots <- struct{}{}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		cur, err := recycle(ctx, srvURL, admin, name)
+		cur, got, err := recycle(ctx, srvURL, admin, name, k)
 		cancel()
 		<-dropSlots
-		poolMu.Lock()
-		for i, n := range pooled {
-			if n == name {
-				pooled[i] = cur
-			}
-		}
-		if err == nil {
-			pool = append(pool, cur)
-		}
-		poolMu.Unlock()
 		if err != nil {
-			forget(cur)
 			dropLater(admin, cur)
+			return
 		}
+		poolMu.Lock()
+		pool[got] = append(pool[got], cur)
+		poolMu.Unlock()
 	}()
 }
 
-// forget takes name out of pooled: it is dropped instead.
-func forget(name string) {
-	poolMu.Lock()
-	defer poolMu.Unlock()
-	for i, n := range pooled {
-		if n == name {
-			pooled = append(pooled[:i], pooled[i+1:]...)
-			return
-		}
-	}
-}
-
-// recycle renames database name and resets it; it returns the name the
-// database has now, reset or not.
-func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (string, error) {
+// recycle renames database name, of kind k, and resets it: a migrated one
+// whose schema is the template's to the template's rows, any other to
+// empty. It returns the name the database has now, reset or not, and the
+// kind it was reset to.
+func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string, k kind) (string, kind, error) {
 	next, err := newName()
 	if err != nil {
-		return name, err
+		return name, k, err
 	}
 	// Terminate what the test left connected, then rename: RENAME fails
 	// while anyone is connected, so a client that reconnected in between
@@ -232,7 +227,7 @@ func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (st
 	renamed := false
 	for try := 0; try < 5 && !renamed; try++ {
 		if _, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
-			return name, err
+			return name, k, err
 		}
 		if _, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+next); err == nil {
 			renamed = true
@@ -241,30 +236,43 @@ func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (st
 		}
 	}
 	if !renamed {
-		return name, fmt.Errorf("testenv: rename %s: %w", name, err)
+		return name, k, fmt.Errorf("testenv: rename %s: %w", name, err)
 	}
-	want, err := templateFingerprint(ctx, srvURL, next)
-	if err != nil {
-		return next, err
+	// A test may have marked its database (devdb.Mark): the next one must
+	// not find the mark.
+	if _, err := admin.ExecContext(ctx, "COMMENT ON DATABASE "+next+" IS NULL"); err != nil {
+		return next, k, fmt.Errorf("testenv: reset %s: %w", next, err)
 	}
 	db, err := openOne(srvURL, next)
 	if err != nil {
-		return next, err
+		return next, k, err
 	}
 	defer db.Close()
-	var got string
-	if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&got); err != nil {
-		return next, err
+	if k == migrated {
+		want, err := templateFingerprint(ctx, srvURL, next)
+		if err != nil {
+			return next, k, err
+		}
+		var got string
+		if err := db.QueryRowContext(ctx, schemaFingerprint).Scan(&got); err != nil {
+			return next, k, err
+		}
+		if got == want {
+			return next, migrated, emptyTables(ctx, db, next)
+		}
 	}
-	if got != want {
-		return next, errors.New("testenv: schema differs from the template's")
-	}
+	return next, empty, wipe(ctx, admin, db, next)
+}
+
+// emptyTables empties every table of database name (open as db) but
+// schema_migrations and restarts every sequence.
+func emptyTables(ctx context.Context, db *sql.DB, name string) error {
 	var truncate, restart sql.NullString
 	if err := db.QueryRowContext(ctx, `SELECT
 		(SELECT 'TRUNCATE ' || string_agg(format('%I.%I', schemaname, tablename), ', ') || ' RESTART IDENTITY CASCADE' FROM pg_tables
 			WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND NOT (schemaname = 'public' AND tablename = 'schema_migrations')),
 		(SELECT string_agg(format('ALTER SEQUENCE %I.%I RESTART', schemaname, sequencename), '; ') FROM pg_sequences)`).Scan(&truncate, &restart); err != nil {
-		return next, err
+		return err
 	}
 	// Triggers stay quiet: what a TRUNCATE trigger would do (empty a
 	// table derived from another) is done by the TRUNCATE itself.
@@ -275,34 +283,91 @@ func recycle(ctx context.Context, srvURL string, admin *sql.DB, name string) (st
 			continue
 		}
 		if _, err := db.ExecContext(ctx, q.String); err != nil {
-			return next, fmt.Errorf("testenv: reset %s: %w", next, err)
+			return fmt.Errorf("testenv: reset %s: %w", name, err)
 		}
 	}
-	return next, nil
+	return nil
+}
+
+// emptyCheck counts what database holds that a fresh copy of template0
+// does not (objects of its own, large objects, settings but
+// synchronous_commit) and whether it lacks schema public: 0 when it is
+// empty.
+const emptyCheck = `SELECT (SELECT count(*) FROM pg_class WHERE oid >= 16384)
+	+ (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
+	+ (SELECT count(*) FROM pg_type WHERE oid >= 16384)
+	+ (SELECT count(*) FROM pg_namespace WHERE oid >= 16384 AND nspname <> 'public' AND nspname !~ '^pg_(toast_)?temp_')
+	+ (SELECT count(*) FROM pg_extension WHERE oid >= 16384)
+	+ (SELECT count(*) FROM pg_event_trigger)
+	+ (SELECT count(*) FROM pg_largeobject_metadata)
+	+ (SELECT count(*) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND (setrole <> 0 OR setconfig <> '{synchronous_commit=off}'))
+	+ (SELECT count(*) FROM pg_namespace WHERE nspname = 'public') - 1`
+
+// wipe makes database name (open as db) empty, as a fresh copy of
+// template0 with synchronous_commit off: every schema dropped with what it
+// holds (tables, types, functions, extensions), every large object
+// unlinked, public made again as PostgreSQL 15 makes it, and the
+// database's settings reset. It fails unless emptyCheck then finds nothing.
+func wipe(ctx context.Context, admin, db *sql.DB, name string) error {
+	var dropSchemas sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT string_agg(format('DROP SCHEMA %I CASCADE', nspname), '; ') FROM pg_namespace
+		WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname !~ '^pg_(toast_)?temp_'`).Scan(&dropSchemas); err != nil {
+		return fmt.Errorf("testenv: wipe %s: %w", name, err)
+	}
+	for _, q := range []string{dropSchemas.String,
+		`SELECT lo_unlink(oid) FROM pg_largeobject_metadata`,
+		`CREATE SCHEMA public AUTHORIZATION pg_database_owner`,
+		`GRANT USAGE ON SCHEMA public TO PUBLIC`,
+		`COMMENT ON SCHEMA public IS 'standard public schema'`,
+	} {
+		if q == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("testenv: wipe %s: %w", name, err)
+		}
+	}
+	for _, q := range []string{"ALTER DATABASE " + name + " RESET ALL", "ALTER DATABASE " + name + " SET synchronous_commit = off"} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("testenv: wipe %s: %w", name, err)
+		}
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, emptyCheck).Scan(&left); err != nil {
+		return fmt.Errorf("testenv: wipe %s: %w", name, err)
+	}
+	if left != 0 {
+		return fmt.Errorf("testenv: wipe %s: %d objects or settings left", name, left)
+	}
+	return nil
 }
 
 // parkPooled leaves the pooled databases, reset, on the server for the
-// next test binary (renamed to parkedPrefix and a random suffix): parking
-// is a rename, where dropping them would wait for checkpoints, tens of
-// seconds on a busy server. One that cannot be renamed is dropped.
+// next test binary (renamed to their kind's parkedPrefix and a random
+// suffix): parking is a rename, where dropping them would wait for
+// checkpoints, tens of seconds on a busy server. One that cannot be
+// renamed is dropped.
 func parkPooled(admin *sql.DB) {
 	poolMu.Lock()
-	names := pool
-	pooled, pool = nil, nil
+	ready := pool
+	pool = [2][]string{}
 	poolMu.Unlock()
 	tmpl, err := Template()
-	for _, name := range names {
-		var rnd [4]byte
-		if err == nil {
-			_, err = rand.Read(rnd[:])
-		}
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+parkedPrefix(tmpl)+hex.EncodeToString(rnd[:]))
-			cancel()
-		}
-		if err != nil {
-			dropLater(admin, name)
+	for k, names := range ready {
+		for _, name := range names {
+			var rnd [4]byte
+			if err == nil {
+				_, err = rand.Read(rnd[:])
+			}
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err = admin.ExecContext(ctx, "ALTER DATABASE "+name+" RENAME TO "+parkedPrefix(kind(k), tmpl)+hex.EncodeToString(rnd[:]))
+				cancel()
+			}
+			if err != nil {
+				dropLater(admin, name)
+			}
 		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package testenv owns the PostgreSQL side of ballotd's tests: one server per
 // test binary (found with pgtemp.Locate or started with pgtemp.Start), one
 // migrated template database per server and migration set, and one fresh
-// database per test on it, dropped after the test ends.
+// database per test on it, reset for another test after it ends.
 //
 // Use it from a package's tests as
 //
@@ -18,13 +18,15 @@
 // is much cheaper than migrating; Database and DatabaseURL give an empty,
 // unmigrated database, for the tests of migrating itself.
 //
-// A test's database is reset for the next test (see recycleLater) or
-// dropped in the background once the test has ended, and Main waits for
-// that before the binary exits, leaving the reset databases on the server
-// for the next binary (parkPooled): DROP DATABASE waits for a checkpoint,
-// seconds on a server with fsync on, which a test that waited for it in
-// its cleanup added to its own time (and held its turn among the parallel
-// tests for).
+// A test's database is reset for the next test (see recycle) in the
+// background once the test has ended, and Main waits for that before the
+// binary exits, leaving the reset databases on the server for the next
+// binary (parkPooled): DROP DATABASE waits for a checkpoint, seconds on a
+// server with fsync on and tens of seconds while other tests write, which
+// every test that waited for it added to its own time. A run of the suite
+// drops no database on the test server; the tests whose subject is making
+// and dropping databases (the demo's, the benchmarks') do it on a
+// throwaway cluster of their own (ScratchServerURL).
 //
 // Set $DATABASE_URL (a postgres:// URL of a superuser, or one allowed to
 // CREATE DATABASE) to use an existing server; otherwise a server on
@@ -181,45 +183,59 @@ func shutdown() error {
 	if cluster != nil {
 		err = errors.Join(err, cluster.Stop())
 	}
-	return err
+	return errors.Join(err, stopScratch())
 }
 
-// DatabaseURL creates a fresh empty database (a copy of template0) named
-// ballotd_t_<pid>_<n>_<random> on the test server, and drops it (WITH
-// (FORCE), closing leftover connections) after the test, in the
-// background: Main waits for the drops. It returns the
-// database's URL: the server's URL with that database name. It is safe to
-// call from parallel tests and from several test binaries at once.
+// DatabaseURL gives the test an empty database of its own, unmigrated (a
+// copy of template0, or one an ended test used, wiped: see recycle), named
+// ballotd_t_<pid>_<n>_<random> on the test server, and returns its URL: the
+// server's URL with that database name. After the test it is wiped for the
+// next one, in the background. It is safe to call from parallel tests and
+// from several test binaries at once.
 //
 // Most tests want MigratedURL or Store instead: only the tests of
 // migrating itself need a database without the schema.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
-	return createDatabase(t, "template0", false)
+	return takeDatabase(t, empty)
 }
 
 // MigratedURL is DatabaseURL with the schema: the new database is a copy
 // of the migrated template (see Template).
 //
 // The database may be one an ended test used, reset to the template's
-// state and renamed (see recycleLater); after the test it is reset again
-// for the next one, or dropped.
+// state and renamed (see recycle); after the test it is reset again for
+// the next one.
 func MigratedURL(t testing.TB) string {
 	t.Helper()
-	tmpl, err := Template()
-	if err != nil {
-		t.Fatal(err)
+	return takeDatabase(t, migrated)
+}
+
+// takeDatabase gives the test a database of kind k from the pool, or a
+// new copy of its template, and recycles it after the test.
+func takeDatabase(t testing.TB, k kind) string {
+	t.Helper()
+	tmpl := "template0"
+	if k == migrated {
+		var err error
+		if tmpl, err = Template(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srvURL, admin, err := server()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name := takePooled(admin, tmpl); name != "" {
-		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
-		dbURL, err := pgtemp.ConnectURL(srvURL, name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	name := takePooled(admin, k, tmpl)
+	if name == "" {
+		return createDatabase(t, tmpl, k)
+	}
+	t.Cleanup(func() { recycleLater(srvURL, admin, name, k) })
+	dbURL, err := pgtemp.ConnectURL(srvURL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k == migrated {
 		// A parked database was reset and checked against the template
 		// by the binary that parked it: if this binary has made no copy
 		// yet, its fingerprint is the template's.
@@ -228,14 +244,13 @@ func MigratedURL(t testing.TB) string {
 		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
 			t.Fatal(err)
 		}
-		return dbURL
 	}
-	return createDatabase(t, tmpl, true)
+	return dbURL
 }
 
-// createDatabase copies template into a new database; after the test, a
-// copy of the migrated template (migrated) is recycled, any other dropped.
-func createDatabase(t testing.TB, template string, migrated bool) string {
+// createDatabase copies template into a new database of kind k and
+// recycles it after the test.
+func createDatabase(t testing.TB, template string, k kind) string {
 	t.Helper()
 	srvURL, admin, err := server()
 	if err != nil {
@@ -257,27 +272,22 @@ func createDatabase(t testing.TB, template string, migrated bool) string {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template+" ENCODING 'UTF8'"); err != nil {
 		t.Fatalf("testenv: create database %s from %s: %v", name, template, err)
 	}
-	if !migrated {
-		t.Cleanup(func() { dropLater(admin, name) })
-	}
 	// A commit need not wait for the WAL to reach the disk: a test's
 	// database never outlives a crash of the server, and what a commit
 	// makes visible to other sessions is the same. On a server with fsync
 	// on (a developer's 127.0.0.1:5432) this spares each commit a disk
 	// flush, which is most of a test that commits thousands of them.
 	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
-		if migrated {
-			dropLater(admin, name)
-		}
+		dropLater(admin, name)
 		t.Fatalf("testenv: database %s: %v", name, err)
 	}
-	if migrated {
+	if k == migrated {
 		if _, err := templateFingerprint(ctx, srvURL, name); err != nil {
 			dropLater(admin, name)
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { recycleLater(srvURL, admin, name) })
 	}
+	t.Cleanup(func() { recycleLater(srvURL, admin, name, k) })
 	return dbURL
 }
 
@@ -383,7 +393,7 @@ func DB(t testing.TB, st *ballots.Store) *sqlx.DB {
 
 // Database is DatabaseURL opened with sqlx (driver "postgres", lib/pq): an
 // empty database. The handle is closed in t.Cleanup, before the database
-// is dropped.
+// is recycled.
 func Database(t testing.TB) *sqlx.DB {
 	t.Helper()
 	return Open(t, DatabaseURL(t))

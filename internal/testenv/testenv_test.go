@@ -11,7 +11,10 @@ import (
 
 func TestMain(m *testing.M) { Main(m) }
 
-func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
+// Empty databases are each a test's own, and after the test they are
+// renamed (wiped for the next one: TestEmptyDatabasesAreWiped), not left
+// under the name the test knew.
+func TestDatabasesAreIsolatedAndRecycled(t *testing.T) {
 	ctx := context.Background()
 	var names []string
 
@@ -51,7 +54,7 @@ func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Dropped in the background after the test: wait for it, as Main does.
+	// Recycled in the background after the test: wait for it, as Main does.
 	if err := settleDrops(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n != 0 {
-			t.Errorf("database %s still exists after its test's cleanup and the drops", name)
+			t.Errorf("database %s still exists under its name after its test's cleanup and the recycling", name)
 		}
 	}
 }
@@ -146,7 +149,7 @@ func TestDatabaseIsEmpty(t *testing.T) {
 
 // A migrated database is reused after its test: renamed, emptied and its
 // sequences restarted, so the next test sees what a fresh copy holds; one
-// whose schema a test changed is dropped instead.
+// whose schema a test changed is wiped into an empty database instead.
 func TestMigratedDatabasesAreRecycled(t *testing.T) {
 	ctx := context.Background()
 	_, admin, err := server()
@@ -160,6 +163,12 @@ func TestMigratedDatabasesAreRecycled(t *testing.T) {
 		}
 		return n == 1
 	}
+	if err := settleDrops(); err != nil {
+		t.Fatal(err)
+	}
+	poolMu.Lock()
+	emptiesBefore := len(pool[empty])
+	poolMu.Unlock()
 	var used, altered string
 	t.Run("use", func(t *testing.T) {
 		db := Open(t, MigratedURL(t))
@@ -180,10 +189,13 @@ func TestMigratedDatabasesAreRecycled(t *testing.T) {
 		t.Fatalf("a database kept its test's name after the test: %s %v, %s %v", used, exists(used), altered, exists(altered))
 	}
 	poolMu.Lock()
-	ready := len(pool)
+	ready, empties := len(pool[migrated]), len(pool[empty])
 	poolMu.Unlock()
 	if ready == 0 {
 		t.Fatal("no database ready for reuse")
+	}
+	if empties != emptiesBefore+1 {
+		t.Errorf("%d empty databases ready, %d before: want the altered one wiped and among them", empties, emptiesBefore)
 	}
 	t.Run("reuse", func(t *testing.T) {
 		for range ready {
@@ -210,6 +222,63 @@ func TestMigratedDatabasesAreRecycled(t *testing.T) {
 			if err := db.Get(&sync, "SHOW synchronous_commit"); err != nil || sync != "off" {
 				t.Errorf("%s: synchronous_commit = %q, %v; want off", name, sync, err)
 			}
+		}
+	})
+}
+
+// An empty database a test filled (tables, another schema, a type, a
+// function, a large object, settings, the dev mark) is wiped for the next
+// test: it holds what a fresh copy of template0 holds, and public works.
+func TestEmptyDatabasesAreWiped(t *testing.T) {
+	ctx := context.Background()
+	var used string
+	t.Run("fill", func(t *testing.T) {
+		db := Database(t)
+		if err := db.Get(&used, "SELECT current_database()"); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			"CREATE TABLE votes (id serial PRIMARY KEY, choice text)",
+			"INSERT INTO votes (choice) VALUES ('yes')",
+			"CREATE SCHEMA other",
+			"CREATE TABLE other.t (x int)",
+			"CREATE TYPE mood AS ENUM ('ok')",
+			"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+			"SELECT lo_create(0)",
+			"ALTER DATABASE " + used + " SET work_mem = '7MB'",
+			"COMMENT ON DATABASE " + used + " IS 'ballotd dev database'",
+		} {
+			db.MustExecContext(ctx, q)
+		}
+	})
+	if err := settleDrops(); err != nil {
+		t.Fatal(err)
+	}
+	poolMu.Lock()
+	ready := len(pool[empty])
+	poolMu.Unlock()
+	if ready == 0 {
+		t.Fatal("no empty database ready for reuse")
+	}
+	t.Run("reuse", func(t *testing.T) {
+		for range ready {
+			db := Database(t)
+			var left int
+			if err := db.Get(&left, emptyCheck); err != nil || left != 0 {
+				t.Errorf("%d objects or settings left, %v", left, err)
+			}
+			var comment *string
+			if err := db.Get(&comment, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"); err != nil || comment != nil {
+				t.Errorf("comment %v, %v; want none", comment, err)
+			}
+			var sync, workMem string
+			if err := db.Get(&sync, "SHOW synchronous_commit"); err != nil || sync != "off" {
+				t.Errorf("synchronous_commit = %q, %v; want off", sync, err)
+			}
+			if err := db.Get(&workMem, "SHOW work_mem"); err != nil || workMem == "7MB" {
+				t.Errorf("work_mem = %q, %v; want the server's", workMem, err)
+			}
+			db.MustExecContext(ctx, "CREATE TABLE votes (id int)")
 		}
 	})
 }
