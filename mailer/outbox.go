@@ -294,18 +294,31 @@ func (o *Outbox) pump(ctx context.Context, drain bool) (int, error) {
 		counted = map[int64]bool{}
 	}
 	pending := make([]ballots.SendResult, 0, o.Batch)
+	// Once a write has been given up on and the drain is shutting down,
+	// the database is taken to be gone: the writes still trying end at
+	// their next try, and later ones are tried once, so a shutdown with
+	// the database dead takes one round of tries, not one for every batch
+	// of results.
+	gaveUp := false
+	tries := func() int {
+		if gaveUp && ctx.Err() != nil {
+			return 1
+		}
+		return recordTries
+	}
 	flush := func() {
 		if len(pending) == 0 {
 			return
 		}
 		// A try given up on may still be running: it gets its own copy.
 		batch := slices.Clone(pending)
-		changed, err := o.retry(rctx, "record send results", func(ctx context.Context) (int, error) {
+		changed, err := o.retry(rctx, "record send results", tries, func(ctx context.Context) (int, error) {
 			return o.Store.RecordResults(ctx, batch)
 		})
 		if err != nil {
 			// The rows stay sending until their lease ends and go out
 			// again then, with the same Message-ID.
+			gaveUp = true
 			o.Logger.Error("record send results: given up", "rows", len(pending), "err", err)
 		} else if changed < len(pending) {
 			o.Logger.Warn("send results of rows claimed again by another holder not recorded",
@@ -341,7 +354,7 @@ loop:
 	flush()
 	o.flushGiveBacks(rctx)
 	if len(released) > 0 {
-		_, err := o.retry(rctx, "release claimed rows", func(ctx context.Context) (int, error) {
+		_, err := o.retry(rctx, "release claimed rows", tries, func(ctx context.Context) (int, error) {
 			return 0, o.Store.ReleaseOutbox(ctx, released)
 		})
 		if err != nil {
@@ -367,13 +380,13 @@ type claimedRow struct {
 // recordTries is how often a write of results or releases is tried.
 const recordTries = 5
 
-// retry runs write up to recordTries times, each under RecordTimeout,
-// pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last
+// retry runs write up to tries() times (asked after each try), each under
+// RecordTimeout, pausing 250 ms, 500 ms, 1 s, 2 s between tries, and returns the last
 // result. A try whose write does not return within RecordTimeout and a
 // second is given up on (and left to finish or fail in the background):
 // the driver cannot always end a query on time, as when the network
 // drops every packet and the cancel request cannot reach the server.
-func (o *Outbox) retry(ctx context.Context, what string, write func(context.Context) (int, error)) (int, error) {
+func (o *Outbox) retry(ctx context.Context, what string, tries func() int, write func(context.Context) (int, error)) (int, error) {
 	type result struct {
 		n   int
 		err error
@@ -395,7 +408,7 @@ func (o *Outbox) retry(ctx context.Context, what string, write func(context.Cont
 			r.err = fmt.Errorf("no answer from the database within %s", o.RecordTimeout)
 		}
 		t.Stop()
-		if r.err == nil || try == recordTries {
+		if r.err == nil || try >= tries() {
 			return r.n, r.err
 		}
 		o.Logger.Warn(what+": will try again", "try", try, "err", r.err)

@@ -152,7 +152,7 @@ func (o *Outbox) postponeOnError(ctx context.Context, batch []ballots.OutboxRow,
 	for k, i := range pending {
 		ps[k] = ballots.Postponed{Claimed: ballots.Claimed{ID: batch[i].ID, Claim: batch[i].Claim}, Next: time.Now()}
 	}
-	_, perr := o.retry(ctx, "hand back rows after a failed reservation", func(ctx context.Context) (int, error) {
+	_, perr := o.retry(ctx, "hand back rows after a failed reservation", func() int { return recordTries }, func(ctx context.Context) (int, error) {
 		return 0, o.Store.PostponeOutbox(ctx, ps)
 	})
 	if perr != nil {
