@@ -143,24 +143,162 @@ func ClaimAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots 
 	if len(row.Scopes) == len(caps) {
 		return row.Slot, AnswerCap{}, true, nil
 	}
-	got := map[string]bool{}
-	at := make([]time.Time, len(row.Periods))
-	for i, sc := range row.Scopes {
-		got[sc] = true
-		if at[i], err = time.Parse(time.RFC3339, row.Periods[i]); err != nil {
-			return "", AnswerCap{}, false, fmt.Errorf("answer caps: period %q: %w", row.Periods[i], err)
+	full, err = giveBackClaim(ctx, tx, AnswerClaim{Sender: sender, Reason: row.Slot, Caps: caps}, row.Scopes, row.Periods)
+	return "", full, false, err
+}
+
+// AnswerClaim is one answer's claim on the answer policy, as ClaimAnswer
+// takes it: reason's slots (Slots of them a day) for Sender, the message
+// it answers, and the caps it counts against.
+type AnswerClaim struct {
+	Sender    string
+	Reason    string
+	Slots     int
+	InboundID int64
+	Caps      []AnswerCap
+}
+
+// AnswerClaimed is what became of one AnswerClaim, as ClaimAnswer returns it:
+// the slot claimed ("" when all were used today), and, when a cap was
+// full, that cap and OK false.
+type AnswerClaimed struct {
+	Slot string
+	Full AnswerCap
+	OK   bool
+}
+
+// ClaimAnswers is ClaimAnswer for each of claims, in order, with the same
+// results and the same counts and slots left in tx. The claims that share
+// no sender and no cap scope with another claim of the call are claimed in
+// one statement (a batch of replies, each from its own voter, is one
+// round trip where it was one a reply); a claim whose first slot was taken
+// already, or that shares its sender or a scope, is then claimed alone,
+// in order, as ClaimAnswer does. Every claim must have a reason.
+func ClaimAnswers(ctx context.Context, tx *sqlx.Tx, claims []AnswerClaim) ([]AnswerClaimed, error) {
+	out := make([]AnswerClaimed, len(claims))
+	alone := make([]bool, len(claims))
+	senders, scopes := map[string]int{}, map[string]int{}
+	for _, c := range claims {
+		if c.Reason == "" {
+			return nil, fmt.Errorf("answer claims: a claim to %s without a reason", c.Sender)
+		}
+		senders[strings.ToLower(textColumn(strings.TrimSpace(c.Sender)))]++
+		for _, cp := range c.Caps {
+			scopes[textColumn(cp.Scope)]++
 		}
 	}
-	for _, c := range caps {
-		if !got[textColumn(c.Scope)] {
-			full = c
+	var (
+		ords, mx, capOrd     []int64
+		who, why, scope, per []string
+		inbound              []int64
+		together             []int
+	)
+	for i, c := range claims {
+		shared := senders[strings.ToLower(textColumn(strings.TrimSpace(c.Sender)))] > 1 || len(c.Caps) == 0
+		for _, cp := range c.Caps {
+			shared = shared || cp.Max <= 0 || scopes[textColumn(cp.Scope)] > 1
+		}
+		if shared {
+			alone[i] = true
+			continue
+		}
+		together = append(together, i)
+		ords = append(ords, int64(i))
+		who, why, inbound = append(who, textColumn(strings.TrimSpace(c.Sender))), append(why, c.Reason), append(inbound, c.InboundID)
+		for _, cp := range c.Caps {
+			capOrd, scope, per, mx = append(capOrd, int64(i)), append(scope, textColumn(cp.Scope)), append(per, string(cp.Period)), append(mx, int64(cp.Max))
+		}
+	}
+	if len(together) > 0 {
+		var rows []struct {
+			Ord     int            `db:"ord"`
+			Slotted bool           `db:"slotted"`
+			Scopes  pq.StringArray `db:"scopes"`
+			Periods pq.StringArray `db:"periods"`
+		}
+		// As ClaimAnswer's statement, for many claims: the slots, then the
+		// caps of the claims whose slot was free, in scope order.
+		err := tx.SelectContext(ctx, &rows, `WITH input AS (
+				SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS i(ord, sender, reason, inbound_id)
+			), slot AS (
+				INSERT INTO answer_limits (sender, reason, day, inbound_id)
+				SELECT lower(i.sender), i.reason, (now() AT TIME ZONE 'UTC')::date, nullif(i.inbound_id, 0) FROM input i ORDER BY i.ord
+				ON CONFLICT DO NOTHING RETURNING sender, reason
+			), want AS (
+				SELECT c.ord, c.scope, c.per, c.mx FROM unnest($5::int[], $6::text[], $7::text[], $8::int[]) AS c(ord, scope, per, mx)
+				JOIN input i ON i.ord = c.ord JOIN slot s ON s.sender = lower(i.sender) AND s.reason = i.reason
+			), taken AS (
+				INSERT INTO answer_counts (scope, period, n, cap)
+				SELECT w.scope, date_trunc(w.per, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, w.mx FROM want w ORDER BY w.scope
+				ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
+				RETURNING scope, period
+			)
+			SELECT i.ord, EXISTS (SELECT 1 FROM slot s WHERE s.sender = lower(i.sender) AND s.reason = i.reason) AS slotted,
+				coalesce((SELECT array_agg(t.scope ORDER BY t.scope) FROM taken t JOIN want w ON w.scope = t.scope WHERE w.ord = i.ord), '{}') AS scopes,
+				coalesce((SELECT array_agg(to_char(t.period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ORDER BY t.scope)
+					FROM taken t JOIN want w ON w.scope = t.scope WHERE w.ord = i.ord), '{}') AS periods
+			FROM input i ORDER BY i.ord`,
+			pq.Array(ords), pq.Array(who), pq.Array(why), pq.Array(inbound), pq.Array(capOrd), pq.Array(scope), pq.Array(per), pq.Array(mx))
+		if err != nil {
+			return nil, fmt.Errorf("answer claims: %d answers: %w", len(together), err)
+		}
+		if len(rows) != len(together) {
+			return nil, fmt.Errorf("answer claims: %d results for %d answers", len(rows), len(together))
+		}
+		for _, r := range rows {
+			c := claims[r.Ord]
+			switch {
+			case !r.Slotted:
+				// The first slot is used today: the others, one by one.
+				alone[r.Ord] = c.Slots > 1
+			case len(r.Scopes) == len(c.Caps):
+				out[r.Ord] = AnswerClaimed{Slot: c.Reason, OK: true}
+			default:
+				full, err := giveBackClaim(ctx, tx, c, r.Scopes, r.Periods)
+				if err != nil {
+					return nil, err
+				}
+				out[r.Ord] = AnswerClaimed{Full: full}
+			}
+		}
+	}
+	for i, c := range claims {
+		if !alone[i] {
+			continue
+		}
+		slot, full, ok, err := ClaimAnswer(ctx, tx, c.Sender, c.Reason, c.Slots, c.InboundID, c.Caps)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = AnswerClaimed{Slot: slot, Full: full, OK: ok}
+	}
+	return out, nil
+}
+
+// giveBackClaim undoes claim c, whose slot was claimed and of whose caps
+// only those under scopes (in periods) had room: it gives those back,
+// releases the slot and returns the first cap that was full.
+func giveBackClaim(ctx context.Context, tx *sqlx.Tx, c AnswerClaim, scopes, periods []string) (AnswerCap, error) {
+	got := map[string]bool{}
+	at := make([]time.Time, len(periods))
+	for i, sc := range scopes {
+		got[sc] = true
+		var err error
+		if at[i], err = time.Parse(time.RFC3339, periods[i]); err != nil {
+			return AnswerCap{}, fmt.Errorf("answer caps: period %q: %w", periods[i], err)
+		}
+	}
+	var full AnswerCap
+	for _, cp := range c.Caps {
+		if !got[textColumn(cp.Scope)] {
+			full = cp
 			break
 		}
 	}
-	if err := giveBack(ctx, tx, row.Scopes, at); err != nil {
-		return "", full, false, err
+	if err := giveBack(ctx, tx, scopes, at); err != nil {
+		return full, err
 	}
-	return "", full, false, ReleaseAnswerSlot(ctx, tx, sender, row.Slot)
+	return full, ReleaseAnswerSlot(ctx, tx, c.Sender, c.Reason)
 }
 
 // capColumns are caps as the columns of an unnest.

@@ -104,6 +104,20 @@ func (p *Processor) answerOrUndo(ctx context.Context, tx *sqlx.Tx, m *message.Me
 // its end (before it commits).
 func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Message, mail ballots.Mail, reason string, slots int, undo *ballots.Point, known bool, batch *batchState) (bool, string, error) {
 	why := message.NoAnswer(m, mail.Recipient, p.Box)
+	if why == "" && batch != nil && undo == nil && reason != "" {
+		// In a batch, the answer is claimed against the policy with the
+		// batch's others at its next flush (batchState.claimAnswers), and
+		// taken out again if it is refused.
+		caps, err := p.answerCaps(ctx, tx, mail, known)
+		if err != nil {
+			return false, "", err
+		}
+		mail.Payload = quoteLimited(mail.Payload)
+		batch.claims = append(batch.claims, pendingClaim{mail: len(batch.mails), caps: caps,
+			claim: ballots.AnswerClaim{Sender: mail.Recipient, Reason: reason, Slots: slots, InboundID: mail.InboundID, Caps: caps}})
+		batch.mails = append(batch.mails, mail)
+		return true, "", nil
+	}
 	held := false
 	if why == "" {
 		var err error
@@ -141,13 +155,55 @@ func (p *Processor) answerAs(ctx context.Context, tx *sqlx.Tx, m *message.Messag
 // says which one was reached ("" when none was); an answer refused counts
 // against none.
 func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, reason string, slots int, known bool) (string, error) {
+	caps, err := p.answerCaps(ctx, tx, mail, known)
+	if err != nil {
+		return "", err
+	}
+	var full ballots.AnswerCap
+	if reason == "" {
+		var ok bool
+		if full, ok, err = ballots.TakeAnswerCaps(ctx, tx, caps); err != nil || ok {
+			return "", err
+		}
+		return heldWhy(mail.Kind(), caps, full), nil
+	}
+	slot, full, ok, err := ballots.ClaimAnswer(ctx, tx, mail.Recipient, reason, slots, mail.InboundID, caps)
+	if err != nil || ok {
+		return "", err
+	}
+	return refusedWhy(mail.Kind(), reason, caps, ballots.AnswerClaimed{Slot: slot, Full: full}), nil
+}
+
+// refusedWhy says why an answer of kind whose claim under reason was
+// refused (c) is not sent: its slots used today, or a cap of caps full.
+func refusedWhy(kind templates.Kind, reason string, caps []ballots.AnswerCap, c ballots.AnswerClaimed) string {
+	if c.Slot == "" && c.Full == (ballots.AnswerCap{}) {
+		return "already answered today (" + reason + ")"
+	}
+	return heldWhy(kind, caps, c.Full)
+}
+
+// heldWhy says which of caps, full, held back an answer of kind.
+func heldWhy(kind templates.Kind, caps []ballots.AnswerCap, full ballots.AnswerCap) string {
+	switch {
+	case full.Period == ballots.CapHour:
+		return fmt.Sprintf("%s at most %d answers an hour to addresses that are not members, leaders or staff", heldBack, full.Max)
+	case full.Scope == caps[0].Scope:
+		return fmt.Sprintf("%s at most %d %s answers a day to one address", heldBack, full.Max, kind)
+	}
+	return fmt.Sprintf("%s at most %d answers a day to one address", heldBack, full.Max)
+}
+
+// answerCaps are the caps of the answer policy mail counts against; known
+// says the caller knows its recipient is an active member or a leader.
+func (p *Processor) answerCaps(ctx context.Context, tx *sqlx.Tx, mail ballots.Mail, known bool) ([]ballots.AnswerCap, error) {
 	addr := strings.ToLower(strings.TrimSpace(mail.Recipient))
 	total, stranger := staffPerDay, false
 	if !p.isStaff(addr) {
 		if !known {
 			var err error
 			if known, err = ballots.KnownAddress(ctx, tx, addr); err != nil {
-				return "", err
+				return nil, err
 			}
 		}
 		total, stranger = knownPerDay, !known
@@ -162,30 +218,7 @@ func (p *Processor) claimAnswer(ctx context.Context, tx *sqlx.Tx, mail ballots.M
 	if stranger {
 		caps = append(caps, ballots.AnswerCap{Scope: "strangers", Period: ballots.CapHour, Max: p.strangersPerHour()})
 	}
-	var full ballots.AnswerCap
-	if reason == "" {
-		var ok bool
-		var err error
-		if full, ok, err = ballots.TakeAnswerCaps(ctx, tx, caps); err != nil || ok {
-			return "", err
-		}
-	} else {
-		slot, f, ok, err := ballots.ClaimAnswer(ctx, tx, mail.Recipient, reason, slots, mail.InboundID, caps)
-		if err != nil || ok {
-			return "", err
-		}
-		if slot == "" && f == (ballots.AnswerCap{}) {
-			return "already answered today (" + reason + ")", nil
-		}
-		full = f
-	}
-	switch {
-	case full.Period == ballots.CapHour:
-		return fmt.Sprintf("%s at most %d answers an hour to addresses that are not members, leaders or staff", heldBack, full.Max), nil
-	case full.Scope == caps[0].Scope:
-		return fmt.Sprintf("%s at most %d %s answers a day to one address", heldBack, full.Max, mail.Kind()), nil
-	}
-	return fmt.Sprintf("%s at most %d answers a day to one address", heldBack, full.Max), nil
+	return caps, nil
 }
 
 // heldBack begins the reason of an answer a cap held back.

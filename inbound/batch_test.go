@@ -12,7 +12,9 @@ import (
 // batchScript is a stretch of a mailbox that tests what a batch shares:
 // one message twice, a changed vote, a replayed older vote, a join request
 // and a bounce between replies (they make a batch load its ballots again),
-// an unclear reply, a forged one, an auto-reply and the same vote again.
+// an unclear reply, a forged one, an auto-reply, the same vote again, and
+// a voter who has had every answer a day allows (the vote counts, the
+// receipt is held back).
 func batchScript(w *world) [][]byte {
 	_, alice07 := w.ballot("MA-07", "alice@example.net")
 	_, bob07 := w.ballot("MA-07", "bob@example.net")
@@ -20,6 +22,10 @@ func batchScript(w *world) [][]byte {
 	_, aliceSen := w.ballot("MA-SEN", "alice@example.net")
 	_, bobSen := w.ballot("MA-SEN", "bob@example.net")
 	_, mallorySen := w.ballot("MA-SEN", "mallory@example.com")
+	_, mallory07 := w.ballot("MA-07", "mallory@example.com")
+	// Mallory has had every answer a day allows.
+	w.db.MustExec(`INSERT INTO answer_counts (scope, period, n, cap)
+		VALUES ('all:mallory@example.com', date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1000, 1000)`)
 	n := 0
 	msg := func(from, tag, date, body string, extra ...string) []byte {
 		n++
@@ -46,6 +52,7 @@ func batchScript(w *world) [][]byte {
 		msg("alice@example.net", "v-"+alice07, "10:10:00", "yes"), // the same vote again
 		msg("bob@example.net", "v-"+bobSen, "10:11:00", "I am away until Monday.", "Auto-Submitted: auto-replied"),
 		msg("bob@example.net", "v-"+bobSen, "10:12:00", "Markey"),
+		msg("mallory@example.com", "v-"+mallory07, "10:13:00", "Yes"),
 	}
 }
 
@@ -69,10 +76,17 @@ func worldState(w *world, results []Result) string {
 	}
 	fmt.Fprintf(&b, "outbox %s\n", strings.Join(rows, "; "))
 	rows = nil
-	if err := w.db.Select(&rows, `SELECT coalesce(class, '') || ' ' || coalesce(outcome, '') || ' ' || quarantined FROM inbound_messages ORDER BY id`); err != nil {
+	if err := w.db.Select(&rows, `SELECT coalesce(class, '') || ' ' || coalesce(outcome, '') || ' ' || quarantined || ' ' || coalesce(detail, '')
+		FROM inbound_messages ORDER BY id`); err != nil {
 		w.t.Fatal(err)
 	}
 	fmt.Fprintf(&b, "inbound %s\n", strings.Join(rows, "; "))
+	rows = nil
+	if err := w.db.Select(&rows, `SELECT sender || ' ' || reason FROM answer_limits UNION ALL SELECT scope || ' ' || n FROM answer_counts
+		UNION ALL SELECT 'held ' || recipient || ' ' || kind || ' ' || why FROM answers_held ORDER BY 1`); err != nil {
+		w.t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "answer policy %s\n", strings.Join(rows, "; "))
 	return b.String()
 }
 
@@ -87,7 +101,7 @@ func TestBatchActsAsOneAtATime(t *testing.T) {
 		want = append(want, alone.handle(raw))
 	}
 	wantState := worldState(alone, want)
-	for _, c := range []string{"counted", "duplicate", "stale", "unclear", "not-voter", "ignored", "bounce", "sign-up"} {
+	for _, c := range []string{"counted", "duplicate", "stale", "unclear", "not-voter", "ignored", "bounce", "sign-up", "held"} {
 		if !strings.Contains(wantState, " "+c+" ") {
 			t.Fatalf("the script has no %s message:\n%s", c, wantState)
 		}

@@ -79,6 +79,10 @@ type batchState struct {
 	votes    []ballots.VoteInput
 	receipts []string
 	mails    []ballots.Mail
+	// claims are the answers among mails not yet counted against the
+	// answer policy: claimed together at a flush, before the mails are
+	// enqueued (answerAs).
+	claims []pendingClaim
 	// raw is the message being handled.
 	raw []byte
 }
@@ -242,15 +246,74 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 	return ballots.FinishInbounds(ctx, tx, b.finished, b.outcomes)
 }
 
+// pendingClaim is an answer a batch holds (mails[mail]) that is yet to be
+// claimed against the answer policy: claim, under caps.
+type pendingClaim struct {
+	mail  int
+	caps  []ballots.AnswerCap
+	claim ballots.AnswerClaim
+}
+
 // flush records the votes and enqueues the answers the batch holds.
 func (b *batchState) flush(ctx context.Context, tx *sqlx.Tx) error {
 	if err := ballots.RecordVotes(ctx, tx, b.votes, b.receipts); err != nil {
 		return err
 	}
 	b.votes, b.receipts = b.votes[:0], b.receipts[:0]
+	if err := b.claimAnswers(ctx, tx); err != nil {
+		return err
+	}
 	err := ballots.EnqueueAll(ctx, tx, b.mails)
 	b.mails = b.mails[:0]
 	return err
+}
+
+// claimAnswers claims the batch's pending answers against the answer
+// policy (ballots.ClaimAnswers, in the order they were made, as one
+// message at a time would), takes out of mails those refused, records
+// them (ballots.HoldAnswer) and says why in their messages' outcomes,
+// which the batch holds too: every pending answer's message was finished
+// before the flush.
+func (b *batchState) claimAnswers(ctx context.Context, tx *sqlx.Tx) error {
+	if len(b.claims) == 0 {
+		return nil
+	}
+	cs := make([]ballots.AnswerClaim, len(b.claims))
+	for i, c := range b.claims {
+		cs[i] = c.claim
+	}
+	got, err := ballots.ClaimAnswers(ctx, tx, cs)
+	if err != nil {
+		return err
+	}
+	refused := map[int]bool{}
+	for i, c := range b.claims {
+		if got[i].OK {
+			continue
+		}
+		mail := b.mails[c.mail]
+		why := refusedWhy(mail.Kind(), c.claim.Reason, c.caps, got[i])
+		if err := ballots.HoldAnswer(ctx, tx, mail.InboundID, mail.Recipient, mail.Kind(), why); err != nil {
+			return err
+		}
+		refused[c.mail] = true
+		for j, id := range b.finished {
+			if id == mail.InboundID {
+				noteAnswer(&b.outcomes[j], why)
+			}
+		}
+	}
+	b.claims = b.claims[:0]
+	if len(refused) > 0 {
+		kept := b.mails[:0]
+		for i, m := range b.mails {
+			if !refused[i] {
+				kept = append(kept, m)
+			}
+		}
+		b.mails = kept
+	}
+	return nil
 }
 
 // keepsBallots reports whether handling a message of class leaves every
