@@ -36,6 +36,7 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
 		fs.StringVar(&o.IMAPAddr, "imap", "", "read the mailbox of ballots@bench.example on this IMAP server (host:port; its password from BALLOTD_IMAP_PASSWORD) instead of the embedded hub")
 		fs.StringVar(&o.SMTPAddr, "smtp", "", "with --imap: deliver the replies through this SMTP server (host:port), which delivers into the IMAP server")
+		fs.BoolVar(&o.Answers, "answers", false, "run the outbox beside ballotd's reader, as serve does, sending the receipts through the SMTP server while the replies are read")
 	case "lmtp":
 		fs.IntVar(&o.Replies, "replies", 5000, "members, each replying to their ballot once")
 		fs.IntVar(&o.Conns, "conns", 4, "LMTP connections the client delivers over at once (Postfix: lmtp_destination_concurrency_limit)")

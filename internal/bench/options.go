@@ -37,6 +37,10 @@ type Options struct {
 	// ballots@bench.example is read ("": the embedded hub), its password
 	// (any user), and the SMTP server that delivers into it.
 	IMAPAddr, IMAPPassword, SMTPAddr string
+	// Answers: Replies runs the outbox beside ballotd's reader, as serve
+	// does, sending each receipt through the SMTP server (the hub's, or
+	// SMTPAddr) while the reader works.
+	Answers bool
 	// DatabaseURL is DATABASE_URL, on whose server Send makes its scratch
 	// databases ("": the server on 127.0.0.1:5432, else a throwaway
 	// cluster).

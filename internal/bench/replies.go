@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -20,6 +23,8 @@ import (
 	"github.com/ballotd/ballotd/inbound/message"
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/token"
+	"github.com/ballotd/ballotd/mailer"
+	"github.com/ballotd/ballotd/templates"
 )
 
 // Replies runs `ballotd bench replies`: ballotd's mailbox reader
@@ -73,7 +78,7 @@ func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate,
 	st, toks, yes := rb.st, rb.toks, rb.yes
 	rows := rb.replies
 	const box = "ballots@bench.example"
-	cfg, done, err := replyMailbox(ctx, o, box, rows)
+	cfg, smtpAddr, done, err := replyMailbox(ctx, o, box, rows)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -101,9 +106,23 @@ func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate,
 	if err != nil {
 		return 0, 0, err
 	}
+	var stopAnswers func() (int, error)
+	if o.Answers {
+		if stopAnswers, err = sendAnswers(ctx, o, st, toks, smtpAddr); err != nil {
+			stop()
+			return 0, 0, err
+		}
+	}
 	t0 = time.Now()
 	handled, err := rd.Once(ctx)
 	stop()
+	if stopAnswers != nil {
+		sent, aerr := stopAnswers()
+		if aerr != nil {
+			return 0, 0, fmt.Errorf("answers: %w", aerr)
+		}
+		fmt.Fprintf(w, "answers sent while the reader worked (outbox beside it, as in serve): %d\n", sent)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("ballotd: %w", err)
 	}
@@ -132,41 +151,94 @@ func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate,
 // replyMailbox puts rows into box's mailbox and says how to read it: the
 // embedded hub's, or (o.IMAPAddr) a real server's, sent through
 // o.SMTPAddr and waited for; done empties it again.
-func replyMailbox(ctx context.Context, o Options, box string, rows []benchReply) (inbound.IMAPConfig, func(), error) {
+func replyMailbox(ctx context.Context, o Options, box string, rows []benchReply) (cfg inbound.IMAPConfig, smtpAddr string, done func(), err error) {
 	if o.IMAPAddr == "" {
 		hub, err := mailhub.Start(mailhub.Options{})
 		if err != nil {
-			return inbound.IMAPConfig{}, nil, err
+			return cfg, "", nil, err
 		}
 		for _, r := range rows {
 			if err := hub.Deliver(box, []byte(r.raw)); err != nil {
 				hub.Close()
-				return inbound.IMAPConfig{}, nil, err
+				return cfg, "", nil, err
 			}
 		}
-		return inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}, func() { hub.Close() }, nil
+		return inbound.IMAPConfig{Addr: hub.IMAPAddr, Username: box, Password: hub.Password}, hub.SMTPAddr, func() { hub.Close() }, nil
 	}
-	cfg := inbound.IMAPConfig{Addr: o.IMAPAddr, Username: box, Password: o.IMAPPassword}
+	cfg = inbound.IMAPConfig{Addr: o.IMAPAddr, Username: box, Password: o.IMAPPassword}
 	if err := emptyMailbox(cfg); err != nil {
-		return cfg, nil, err
+		return cfg, "", nil, err
 	}
 	c, err := smtp.Dial(o.SMTPAddr)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
+		return cfg, "", nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
 	}
 	defer c.Close()
 	for _, r := range rows {
 		if err := c.SendMail(r.from, []string{r.to}, strings.NewReader(r.raw)); err != nil {
-			return cfg, nil, fmt.Errorf("smtp %s: send to %s: %w", o.SMTPAddr, r.to, err)
+			return cfg, "", nil, fmt.Errorf("smtp %s: send to %s: %w", o.SMTPAddr, r.to, err)
 		}
 	}
 	if err := c.Quit(); err != nil {
-		return cfg, nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
+		return cfg, "", nil, fmt.Errorf("smtp %s: %w", o.SMTPAddr, err)
 	}
 	if err := waitForMessages(ctx, cfg, len(rows)); err != nil {
-		return cfg, nil, err
+		return cfg, "", nil, err
 	}
-	return cfg, func() { emptyMailbox(cfg) }, nil
+	return cfg, o.SMTPAddr, func() { emptyMailbox(cfg) }, nil
+}
+
+// sendAnswers sends what the outbox holds (the ballots) through
+// smtpAddr, then runs the outbox as serve does (woken by the notifications
+// of what the reader enqueues) until the returned stop is called; stop
+// says how many messages went out after the ballots.
+func sendAnswers(ctx context.Context, o Options, st *ballots.Store, toks *token.Key, smtpAddr string) (stop func() (int, error), err error) {
+	tpl, err := templates.Load("")
+	if err != nil {
+		return nil, err
+	}
+	smtpCfg := mailer.SMTPConfig{Addr: smtpAddr, HeloName: "bench.example"}
+	var sent atomic.Int64
+	ob := &mailer.Outbox{
+		Store:     st,
+		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
+		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
+		Logger:    slog.New(slog.DiscardHandler),
+		Sent: func(err error, _ time.Duration) {
+			if err == nil {
+				sent.Add(1)
+			}
+		},
+	}
+	// The ballots go out first, untimed: only the answers are sent while
+	// the reader works.
+	if _, err := ob.Drain(ctx); err != nil {
+		return nil, fmt.Errorf("send the ballots: %w", err)
+	}
+	sent.Store(0)
+	rctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	var listenErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); ob.Run(rctx) }()
+	go func() {
+		defer wg.Done()
+		listenErr = st.ListenOutbox(rctx, func() { once.Do(func() { close(listening) }); ob.Wake() })
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		cancel()
+		wg.Wait()
+		return nil, errors.Join(errors.New("the outbox listener did not start"), listenErr)
+	}
+	return func() (int, error) {
+		cancel()
+		wg.Wait()
+		return int(sent.Load()), nil
+	}, nil
 }
 
 // waitForMessages waits until cfg's INBOX holds n messages (the SMTP
