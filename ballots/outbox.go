@@ -32,6 +32,10 @@ type Mail struct {
 	RaceID    int64
 	InboundID int64
 	Payload   templates.Payload
+	// Wait, when positive, is how long after now the mail comes due
+	// (an answer held while the mailbox has a backlog: see
+	// ReleaseHeldAnswers); zero is at once.
+	Wait time.Duration
 }
 
 // Kind is the mail's kind, its payload's.
@@ -64,6 +68,7 @@ func EnqueueAll(ctx context.Context, tx *sqlx.Tx, ms []Mail) error {
 	n := len(ms)
 	kinds, rcpts, datas := make([]string, n), make([]string, n), make([]string, n)
 	members, ballots, races, inbounds := make([]sql.NullInt64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+	waits := make([]int64, n)
 	for i, m := range ms {
 		if m.Payload == nil {
 			return fmt.Errorf("enqueue to %s: no payload, so no kind", m.Recipient)
@@ -74,15 +79,37 @@ func EnqueueAll(ctx context.Context, tx *sqlx.Tx, ms []Mail) error {
 		}
 		kinds[i], rcpts[i], datas[i] = string(m.Kind()), m.Recipient, string(data)
 		members[i], ballots[i], races[i], inbounds[i] = nullID(m.MemberID), nullID(m.BallotID), nullID(m.RaceID), nullID(m.InboundID)
+		waits[i] = max(0, m.Wait.Milliseconds())
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data)
-		SELECT k, r, m, b, ra, i, d::jsonb FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
-			WITH ORDINALITY AS t(k, r, m, b, ra, i, d, ord) ORDER BY ord`,
-		pq.Array(kinds), pq.Array(rcpts), pq.Array(members), pq.Array(ballots), pq.Array(races), pq.Array(inbounds), pq.Array(datas))
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id, inbound_id, data, next_attempt)
+		SELECT k, r, m, b, ra, i, d::jsonb, now() + w * interval '1 millisecond'
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[])
+			WITH ORDINALITY AS t(k, r, m, b, ra, i, d, w, ord) ORDER BY ord`,
+		pq.Array(kinds), pq.Array(rcpts), pq.Array(members), pq.Array(ballots), pq.Array(races), pq.Array(inbounds), pq.Array(datas), pq.Array(waits))
 	if err != nil {
 		return fmt.Errorf("enqueue %d mails: %w", n, err)
 	}
 	return nil
+}
+
+// ReleaseHeldAnswers makes due now every answer enqueued to wait (Mail.Wait)
+// that has not come due yet, and returns how many: the reader holds the
+// answers to a wave of replies while the mailbox has a backlog, so that
+// the votes are read first, and releases them when it has caught up.
+// Such rows are the only rows that answer a message, are due later and
+// were never claimed: retries are deferred, and a row a limit put off
+// (PostponeOutbox) carries its claim.
+func (s *Store) ReleaseHeldAnswers(ctx context.Context) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET next_attempt = now()
+		WHERE status = 'queued' AND next_attempt > now() AND inbound_id IS NOT NULL AND claim IS NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("release held answers: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("release held answers: %w", err)
+	}
+	return int(n), nil
 }
 
 // OutboxRow is a claimed outbox row with what rendering it needs.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ballotd/ballotd/internal/mailhub"
 )
@@ -222,5 +223,70 @@ func TestBatchIsolatesAFailingMessage(t *testing.T) {
 	}
 	if got := w.tally("MA-07"); got != "voted=4 Ayanna Pressley=4" {
 		t.Errorf("tally after the replay: %s", got)
+	}
+}
+
+// TestAnswersWaitForTheMailbox: in a wave of replies, the answers of a
+// batch with more than AnswersBehind messages behind it in the mailbox are
+// queued to come due later, and made due once the reader has read to the
+// end (and the outbox woken); the last batches' are due at once. A row a
+// limit put off (claimed before) is not made due by that.
+func TestAnswersWaitForTheMailbox(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	hub := startHub(t)
+	emails := []string{"alice@example.net", "bob@example.net", "carol@example.net", "mallory@example.com"}
+	for _, e := range emails {
+		for _, race := range []string{"MA-07", "MA-SEN"} {
+			_, tok := w.ballot(race, e)
+			if err := hub.Deliver("ballots@example.org", w.reply(e, "v-"+tok, "Re: Your ballot", "Yes")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A receipt a relay's limit put off until tomorrow: claimed once.
+	var inboundID int64
+	w.db.MustExec(`INSERT INTO inbound_messages (message_key, mailbox, raw) VALUES ('put-off', 'x', '\x')`)
+	if err := w.db.Get(&inboundID, `SELECT id FROM inbound_messages WHERE message_key = 'put-off'`); err != nil {
+		t.Fatal(err)
+	}
+	w.db.MustExec(`INSERT INTO outbox (kind, recipient, inbound_id, data, next_attempt, claim) VALUES ('receipt', 'x@example.net', $1, '{}', now() + interval '1 day', 1)`, inboundID)
+
+	held := func() int {
+		var n int
+		if err := w.db.Get(&n, `SELECT count(*) FROM outbox WHERE inbound_id IS NOT NULL AND next_attempt > now() AND claim IS NULL`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var during []int
+	w.p.AnswersWait, w.p.AnswersBehind = time.Hour, 3
+	w.p.Handled = func(Result) { during = append(during, held()) }
+	woken := 0
+	w.p.Enqueued = func() { woken++ }
+	r := &Reader{Processor: w.p, Config: IMAPConfig{Addr: hub.IMAPAddr, Username: "ballots@example.org", Password: hub.Password, Batch: 2}}
+	n, err := r.Once(w.ctx)
+	if err != nil || n != 2*len(emails) {
+		t.Fatalf("Once: %d handled, %v; want %d", n, err, 2*len(emails))
+	}
+	// Batches of 2 with 6, 4, 2 and 0 behind: the first two batches'
+	// answers (a receipt, and a clarification of "Yes" on the Senate
+	// ballot, which has several candidates) wait (more than 3 behind), the
+	// last two's do not.
+	if want := []int{2, 2, 4, 4, 4, 4, 4, 4}; !slices.Equal(during, want) {
+		t.Errorf("answers waiting after each message: %v, want %v", during, want)
+	}
+	if n := held(); n != 0 {
+		t.Errorf("%d answers still waiting after the mailbox was read", n)
+	}
+	var due, putOff int
+	if err := w.db.Get(&due, `SELECT count(*) FROM outbox WHERE inbound_id IS NOT NULL AND next_attempt <= now()`); err != nil || due != 2*len(emails) {
+		t.Errorf("%d answers due (%v), want %d", due, err, 2*len(emails))
+	}
+	if err := w.db.Get(&putOff, `SELECT count(*) FROM outbox WHERE recipient = 'x@example.net' AND next_attempt > now() + interval '23 hours'`); err != nil || putOff != 1 {
+		t.Errorf("the row a limit put off was made due too (%d still put off, %v)", putOff, err)
+	}
+	if woken == 0 {
+		t.Error("the outbox was not woken")
 	}
 }

@@ -216,7 +216,7 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 			return handled, fmt.Errorf("imap fetch %s: %w", box, fb.err)
 		}
 		uids = uids[fb.asked:]
-		results, err := r.Processor.handleBatch(ctx, fb.parsed)
+		results, err := r.Processor.handleBatch(ctx, fb.parsed, len(uids))
 		var done imap.UIDSet
 		for i := range results {
 			done.AddNum(imap.UID(fb.parsed[i].UID))
@@ -230,6 +230,12 @@ func (r *Reader) pass(ctx context.Context, s *session) (int, error) {
 		}
 		if r.Backlog != nil {
 			r.Backlog(len(uids))
+		}
+	}
+	if ctx.Err() == nil {
+		// Read to the end: what was held back goes out now.
+		if err := r.Processor.releaseHeld(ctx); err != nil {
+			return handled, err
 		}
 	}
 	return handled, ctx.Err()

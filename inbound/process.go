@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,9 +84,20 @@ type batchState struct {
 	// answer policy: claimed together at a flush, before the mails are
 	// enqueued (answerAs).
 	claims []pendingClaim
+	// wait is how long the answers of the batch wait before they come due
+	// (Processor.AnswersWait).
+	wait time.Duration
 	// raw is the message being handled.
 	raw []byte
 }
+
+// What serve holds answers back by (Processor.AnswersWait): in a wave of
+// replies, the answers to a batch with more than two batches behind it in
+// the mailbox wait until the reader has caught up, or a minute at most.
+const (
+	DefaultAnswersWait   = time.Minute
+	DefaultAnswersBehind = 100
+)
 
 // Processor applies each message's effect: one transaction records the raw
 // message, its class and outcome, any vote, any answer (in the outbox) and
@@ -98,6 +110,19 @@ type Processor struct {
 	Logger *slog.Logger
 	// Enqueued, when set, is called after a commit that enqueued mail.
 	Enqueued func()
+	// AnswersWait, when positive, holds back the answers to a batch of
+	// messages the mailbox has more than AnswersBehind messages behind
+	// (a wave of replies): they are queued to come due AnswersWait later,
+	// and the reader makes them due as soon as it has read the mailbox
+	// (ballots.ReleaseHeldAnswers), so that sending them does not slow
+	// reading the votes; a wave longer than AnswersWait gets its answers
+	// AnswersWait late.
+	AnswersWait   time.Duration
+	AnswersBehind int
+	// held is set when a committed batch held its answers back; swept
+	// once this process has looked for answers a process before it held
+	// (and died holding).
+	held, swept atomic.Bool
 	// Staff are the BALLOTD_STAFF addresses: they get vetting notices and
 	// may send vetting commands.
 	Staff []string
@@ -159,20 +184,28 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) (Result, error) {
 // staff to replay. An error means the database could not record even that;
 // results then hold what committed before it, in order.
 func (p *Processor) HandleBatch(ctx context.Context, ds []Delivery) ([]Result, error) {
-	return p.handleBatch(ctx, p.parseAll(ds))
+	return p.handleBatch(ctx, p.parseAll(ds), 0)
 }
 
-// handleBatch is HandleBatch of messages already read.
-func (p *Processor) handleBatch(ctx context.Context, pds []parsed) ([]Result, error) {
+// handleBatch is HandleBatch of messages already read, with behind more
+// waiting in the mailbox after them (AnswersWait).
+func (p *Processor) handleBatch(ctx context.Context, pds []parsed, behind int) ([]Result, error) {
 	if len(pds) == 0 {
 		return nil, nil
 	}
 	results := make([]Result, len(pds))
 	enqueued := make([]bool, len(pds))
+	var wait time.Duration
+	if p.AnswersWait > 0 && behind > p.AnswersBehind {
+		wait = p.AnswersWait
+	}
 	err := p.Store.InTx(ctx, func(tx *sqlx.Tx) error {
-		return p.batchIn(ctx, tx, pds, results, enqueued)
+		return p.batchIn(ctx, tx, pds, results, enqueued, wait)
 	})
 	if err == nil {
+		if wait > 0 && slices.Contains(enqueued, true) {
+			p.held.Store(true)
+		}
 		for i, pd := range pds {
 			p.handled(pd, results[i], enqueued[i])
 		}
@@ -198,7 +231,7 @@ func (p *Processor) handleBatch(ctx context.Context, pds []parsed) ([]Result, er
 // UID, every message recorded, the ballots their reply addresses name and
 // the votes standing on them loaded, then each message applied in order,
 // and their outcomes recorded.
-func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, results []Result, enqueued []bool) error {
+func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, results []Result, enqueued []bool, wait time.Duration) error {
 	last := pds[0]
 	ins := make([]ballots.Inbound, len(pds))
 	for i, pd := range pds {
@@ -218,6 +251,7 @@ func (p *Processor) batchIn(ctx context.Context, tx *sqlx.Tx, pds []parsed, resu
 	if err != nil {
 		return err
 	}
+	b.wait = wait
 	for i, pd := range pds {
 		if ids[i] == 0 {
 			results[i] = Result{Outcome: OutcomeDuplicate}
@@ -263,9 +297,35 @@ func (b *batchState) flush(ctx context.Context, tx *sqlx.Tx) error {
 	if err := b.claimAnswers(ctx, tx); err != nil {
 		return err
 	}
+	for i := range b.mails {
+		b.mails[i].Wait = b.wait
+	}
 	err := ballots.EnqueueAll(ctx, tx, b.mails)
 	b.mails = b.mails[:0]
 	return err
+}
+
+// releaseHeld makes due the answers batches held back (AnswersWait), if
+// any were, and wakes the outbox: the reader has read the mailbox. The
+// first time, it looks for them whether or not this process held any: a
+// process killed while holding answers leaves them to the next.
+func (p *Processor) releaseHeld(ctx context.Context) error {
+	if !p.held.Swap(false) && p.swept.Load() {
+		return nil
+	}
+	n, err := p.Store.ReleaseHeldAnswers(ctx)
+	if err != nil {
+		p.held.Store(true)
+		return err
+	}
+	p.swept.Store(true)
+	if n > 0 {
+		p.logger().Info("answers held while the mailbox was read go out now", "answers", n)
+		if p.Enqueued != nil {
+			p.Enqueued()
+		}
+	}
+	return nil
 }
 
 // claimAnswers claims the batch's pending answers against the answer

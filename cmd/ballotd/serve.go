@@ -75,7 +75,7 @@ func buildDaemon(ctx context.Context, e *env, cfg Config) (*daemon, error) {
 		Config: cfg.IMAP,
 		Processor: &inbound.Processor{Store: st, Tokens: toks, Box: message.Mailbox{Local: cfg.Mailbox, Domain: cfg.Domain},
 			Logger: e.log.With("part", "inbound"), Enqueued: ob.Wake, Staff: cfg.Staff, AuthservID: cfg.AuthservID, Questions: cfg.Questions,
-			StrangerAnswersPerHour: cfg.StrangerAnswers},
+			StrangerAnswersPerHour: cfg.StrangerAnswers, AnswersWait: inbound.DefaultAnswersWait, AnswersBehind: inbound.DefaultAnswersBehind},
 		Logger: e.log.With("part", "imap"),
 	}
 	sc := &ballots.Scheduler{Store: st, Staff: cfg.Staff, Tick: cfg.Tick, RemindBefore: cfg.RemindBefore,

@@ -91,6 +91,7 @@ func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate,
 	rawTime := time.Since(t0)
 
 	rd := &inbound.Reader{Config: cfg, Logger: slog.New(slog.DiscardHandler), Processor: &inbound.Processor{Store: st, Tokens: toks,
+		AnswersWait: inbound.DefaultAnswersWait, AnswersBehind: inbound.DefaultAnswersBehind, // as serve
 		Box: message.Mailbox{Local: "ballots", Domain: "bench.example"}, Logger: slog.New(slog.NewJSONHandler(discard{}, nil)),
 		Handled: func(r inbound.Result) {
 			if r.Outcome != inbound.OutcomeCounted && o.Stderr != nil {
