@@ -11,7 +11,7 @@
 # certificate from a CA made here for the run. Needs root (to install and to run Postfix's master).
 #
 #   bash e2e/realservers.sh            # from the repository root
-#   bash e2e/realservers.sh bench [REPLIES [RUNS]]   # only `bench replies` on them (medians)
+#   bash e2e/realservers.sh bench [REPLIES [RUNS [FLAGS…]]]   # only `bench replies` on them (medians; FLAGS such as --answers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -180,9 +180,9 @@ export BALLOTD_E2E_IMAP=127.0.0.1:$IMAP_PORT BALLOTD_E2E_SMTP=127.0.0.1:$SMTP_PO
   BALLOTD_E2E_LMTP=127.0.0.1:$LMTP_PORT
 status=0
 if [ "${1:-}" = bench ]; then
-  # bash e2e/realservers.sh bench [REPLIES [RUNS]]: only the ingest benchmark, on quiet servers.
+  # bash e2e/realservers.sh bench [REPLIES [RUNS [FLAGS…]]]: only the ingest benchmark, on quiet servers.
   BALLOTD_IMAP_PASSWORD=secret go run ./cmd/ballotd bench replies --replies "${2:-3000}" --runs "${3:-3}" \
-    --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT"
+    --imap "127.0.0.1:$IMAP_PORT" --smtp "127.0.0.1:$SMTP_PORT" "${@:4}"
   exit
 fi
 go test -count=1 -run '^TestRealServers(Check)?$' -v ./cmd/ballotd/ 2>&1 | grep -v '^=== RUN' || status=$?
