@@ -217,7 +217,9 @@ func ClaimAnswers(ctx context.Context, tx *sqlx.Tx, claims []AnswerClaim) ([]Ans
 			Periods pq.StringArray `db:"periods"`
 		}
 		// As ClaimAnswer's statement, for many claims: the slots, then the
-		// caps of the claims whose slot was free, in scope order.
+		// caps of the claims whose slot was free, in scope order; the
+		// results joined to the claims once (a subquery per claim over
+		// what was taken made the statement quadratic in the batch).
 		err := tx.SelectContext(ctx, &rows, `WITH input AS (
 				SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS i(ord, sender, reason, inbound_id)
 			), slot AS (
@@ -233,11 +235,15 @@ func ClaimAnswers(ctx context.Context, tx *sqlx.Tx, claims []AnswerClaim) ([]Ans
 				ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
 				RETURNING scope, period
 			)
-			SELECT i.ord, EXISTS (SELECT 1 FROM slot s WHERE s.sender = lower(i.sender) AND s.reason = i.reason) AS slotted,
-				coalesce((SELECT array_agg(t.scope ORDER BY t.scope) FROM taken t JOIN want w ON w.scope = t.scope WHERE w.ord = i.ord), '{}') AS scopes,
-				coalesce((SELECT array_agg(to_char(t.period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ORDER BY t.scope)
-					FROM taken t JOIN want w ON w.scope = t.scope WHERE w.ord = i.ord), '{}') AS periods
-			FROM input i ORDER BY i.ord`,
+			SELECT i.ord, s.sender IS NOT NULL AS slotted, coalesce(g.scopes, '{}') AS scopes, coalesce(g.periods, '{}') AS periods
+			FROM input i
+			LEFT JOIN slot s ON s.sender = lower(i.sender) AND s.reason = i.reason
+			LEFT JOIN (
+				SELECT w.ord, array_agg(t.scope ORDER BY t.scope) AS scopes,
+					array_agg(to_char(t.period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ORDER BY t.scope) AS periods
+				FROM taken t JOIN want w ON w.scope = t.scope GROUP BY w.ord
+			) g ON g.ord = i.ord
+			ORDER BY i.ord`,
 			pq.Array(ords), pq.Array(who), pq.Array(why), pq.Array(inbound), pq.Array(capOrd), pq.Array(scope), pq.Array(per), pq.Array(mx))
 		if err != nil {
 			return nil, fmt.Errorf("answer claims: %d answers: %w", len(together), err)
