@@ -30,7 +30,7 @@ func (s *Store) PostponeOutbox(ctx context.Context, rows []Postponed) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE outbox o SET status = CASE WHEN o.attempts = 0 THEN 'queued' ELSE 'deferred' END,
 			lease_until = NULL, next_attempt = u.next
 		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, claim, next)
-		WHERE o.id = u.id AND o.claim = u.claim AND o.status = 'sending'`, pq.Array(ids), pq.Array(claims), pq.Array(nexts))
+		WHERE `+heldRows, pq.Array(ids), pq.Array(claims), pq.Array(nexts))
 	if err != nil {
 		return fmt.Errorf("postpone %d claimed outbox rows: %w", len(rows), err)
 	}

@@ -205,3 +205,42 @@ func TestOpenRaceOneOpener(t *testing.T) {
 		t.Fatalf("open after the other opener: %d, %v", n, err)
 	}
 }
+
+// One index keeps a ballot's outbox rows (migration 0019): a second
+// ballot mail, announcement or reminder for a ballot is refused (ON
+// CONFLICT DO NOTHING skips it), while receipts and resends, as many as
+// there are, are not.
+func TestOutboxOncePerBallot(t *testing.T) {
+	t.Parallel()
+	st := seed(t)
+	ctx := context.Background()
+	if _, err := st.AddCandidate(ctx, "MA-SEN", "", "Ed Markey", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenRace(ctx, "MA-SEN"); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.DB(t, st)
+	var ballot int64
+	if err := db.Get(&ballot, `SELECT min(id) FROM ballots`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind  string
+		added int64 // of two rows inserted
+	}{{"ballot", 0}, {"announcement", 1}, {"reminder", 1}, {"receipt", 2}, {"ballot-resend", 2}} {
+		res, err := db.Exec(`INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+			SELECT $1, o.recipient, o.member_id, o.ballot_id, o.race_id FROM outbox o, generate_series(1, 2)
+			WHERE o.ballot_id = $2 AND o.kind = 'ballot' ON CONFLICT DO NOTHING`, c.kind, ballot)
+		if err != nil {
+			t.Fatalf("%s: %v", c.kind, err)
+		}
+		if n, _ := res.RowsAffected(); n != c.added {
+			t.Errorf("two %s rows for a ballot: %d added, want %d", c.kind, n, c.added)
+		}
+	}
+	var rows int
+	if err := db.Get(&rows, `SELECT count(*) FROM outbox WHERE ballot_id = $1`, ballot); err != nil || rows != 7 {
+		t.Errorf("the ballot's rows: %d (%v), want 7", rows, err)
+	}
+}

@@ -274,7 +274,9 @@ func startOpen(ctx context.Context, tx *sqlx.Tx, r Race) error {
 // the ballots made, the last member id read, and whether limit members
 // were read (more may follow). A member who has a ballot already (a
 // concurrent opener's) is skipped: that ballot's outbox row committed with
-// it.
+// it. The outbox rows are plain inserts: each names a ballot the statement
+// has just made, which no row can name yet (ON CONFLICT's speculative
+// insertion cost 4–7 µs a ballot, a fifth of the open).
 func openChunkTx(ctx context.Context, tx *sqlx.Tx, r Race, after int64, limit int) (made int, last int64, full bool, err error) {
 	where, key := "state = $2", r.State
 	if r.Office == race.House {
@@ -289,7 +291,7 @@ func openChunkTx(ctx context.Context, tx *sqlx.Tx, r Race, after int64, limit in
 		), o AS (
 			INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
 			SELECT $5, m.email, m.id, b.id, $1 FROM b JOIN m ON m.id = b.member_id ORDER BY b.id
-			ON CONFLICT DO NOTHING RETURNING 1
+			RETURNING 1
 		)
 		SELECT (SELECT count(*) FROM m), coalesce((SELECT max(id) FROM m), 0), (SELECT count(*) FROM o), pg_notify($6, '')`,
 		r.ID, key, after, limit, templates.KindBallot, OutboxChannel).Scan(&read, &last, &made, new(string))

@@ -291,9 +291,11 @@ func (s *Store) WaveSendPace(ctx context.Context, wave string) (SendPace, error)
 
 func wavePace(ctx context.Context, q sqlx.QueryerContext, wave string) (SendPace, error) {
 	p := SendPace{Wave: wave, Relays: []RelayLimits{}}
-	err := sqlx.GetContext(ctx, q, &p.Remaining, `SELECT count(*) FROM outbox o
-		WHERE o.status IN ('queued', 'sending', 'deferred') AND o.kind = 'ballot'
-		  AND o.race_id IN (SELECT r.id FROM races r JOIN waves w ON w.id = r.wave_id WHERE w.name = $1)`, wave)
+	// The rows waiting (outbox_ready) and those in flight (outbox_leased)
+	// are counted apart, each through its own partial index.
+	err := sqlx.GetContext(ctx, q, &p.Remaining, `WITH wr AS (SELECT r.id FROM races r JOIN waves w ON w.id = r.wave_id WHERE w.name = $1)
+		SELECT (SELECT count(*) FROM outbox o WHERE o.status IN ('queued', 'deferred') AND o.kind = 'ballot' AND o.race_id IN (SELECT id FROM wr))
+		     + (SELECT count(*) FROM outbox o WHERE o.status = 'sending' AND o.kind = 'ballot' AND o.race_id IN (SELECT id FROM wr))`, wave)
 	if err != nil {
 		return p, fmt.Errorf("pace of wave %s: %w", wave, err)
 	}

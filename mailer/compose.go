@@ -243,7 +243,17 @@ func writeQP(buf *bytes.Buffer, body []byte) {
 	}
 }
 
-func qpSafe(c byte) bool { return c >= ' ' && c <= '~' && c != '=' || c == '\t' }
+// qpSafe reports whether c stands for itself in quoted-printable: a
+// printable ASCII character but "=", or a tab. A table, as every byte of
+// every message's parts is asked.
+func qpSafe(c byte) bool { return qpSafeBytes[c] }
+
+var qpSafeBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= ' ' && c <= '~' && c != '=' || c == '\t'
+	}
+	return t
+}()
 
 func qpLine(buf *bytes.Buffer, line []byte) {
 	plain := len(line) <= 76

@@ -252,3 +252,38 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 		t.Errorf("backoff(50) = %v exceeds the cap", d)
 	}
 }
+
+// A row naming a ballot that is not there (no foreign key checks an
+// outbox row's ballot since migration 0018) fails at render: a ballot code
+// made without the ballot's nonce could never be checked, so nothing goes
+// out for it, and the other rows are sent.
+func TestOutboxFailsRowOfMissingBallot(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := testenv.DB(t, f.st).Exec(`INSERT INTO outbox (kind, recipient, member_id, ballot_id, race_id)
+		SELECT 'ballot', 'dave@example.net', member_id, (SELECT max(id) + 1000 FROM ballots), race_id FROM outbox LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.outbox.Drain(ctx)
+	if err != nil || n != 4 {
+		t.Fatalf("drain = %d, %v; want 4", n, err)
+	}
+	var status, reply string
+	if err := testenv.DB(t, f.st).QueryRow(`SELECT status, last_reply FROM outbox WHERE recipient = 'dave@example.net'`).Scan(&status, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if status != ballots.OutboxFailed || !strings.Contains(reply, "not found") {
+		t.Errorf("row of a missing ballot: %s (%s), want failed, ballot not found", status, reply)
+	}
+	for _, e := range f.hub.Received() {
+		for _, r := range e.To {
+			if r == "dave@example.net" {
+				t.Errorf("a message went out to %s for a ballot that is not there", r)
+			}
+		}
+	}
+	if got := len(f.hub.Received()); got != 3 {
+		t.Errorf("hub received %d messages, want the 3 ballots", got)
+	}
+}

@@ -100,10 +100,12 @@ func (ss *scriptedSession) Data(r io.Reader) error {
 	return nil
 }
 
-// TestPipelinedAsClient: a pipelined sender gives the same reply, code,
-// enhanced code and text, as go-smtp's client for every rejection at
-// MAIL, RCPT and after DATA, delivers the same bytes, and goes on sending
-// on its connection after a rejection (after a 421, on a new one).
+// TestPipelinedAsClient: a pipelined sender, sending by BDAT (the server
+// offers CHUNKING) or by DATA, gives the same reply, code, enhanced code
+// and text, as go-smtp's client for every rejection at MAIL, RCPT and
+// after the message, delivers the same bytes (a message with bare line
+// ends too, which goes by DATA), and goes on sending on its connection
+// after a rejection (after a 421, on a new one).
 func TestPipelinedAsClient(t *testing.T) {
 	t.Parallel()
 	s := &scripted{}
@@ -117,50 +119,68 @@ func TestPipelinedAsClient(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	ctx := context.Background()
-	piped := NewSMTPSender(SMTPConfig{Addr: ln.Addr().String(), HeloName: "example.org"})
+	chunked := NewSMTPSender(SMTPConfig{Addr: ln.Addr().String(), HeloName: "example.org"})
+	piped := NewSMTPSender(SMTPConfig{Addr: ln.Addr().String(), HeloName: "example.org", NoChunking: true})
 	plain := NewSMTPSender(SMTPConfig{Addr: ln.Addr().String(), HeloName: "example.org", NoPipelining: true})
-	defer piped.Close()
-	defer plain.Close()
+	senders := []struct {
+		name string
+		s    *SMTPSender
+	}{{"BDAT", chunked}, {"pipelined DATA", piped}, {"client", plain}}
+	for _, sd := range senders {
+		defer sd.s.Close()
+	}
 	msg := []byte("Subject: hi\r\n\r\n.a dot line\r\nbody\r\n")
-	cases := []struct{ from, to string }{
-		{"b@example.org", "ok1@example.net"},
-		{"mailrej@example.org", "ok2@example.net"},
-		{"b@example.org", "rcpt550@example.net"},
-		{"b@example.org", "rcpt452@example.net"},
-		{"b@example.org", "data554@example.net"},
-		{"b@example.org", "rcpt421@example.net"},
-		{"b@example.org", "ok3@example.net"},
+	bare := []byte("Subject: bare\n\n.a dot line\nbody\r\nend\rx")
+	cases := []struct {
+		from, to string
+		msg      []byte
+	}{
+		{"b@example.org", "ok1@example.net", msg},
+		{"mailrej@example.org", "ok2@example.net", msg},
+		{"b@example.org", "rcpt550@example.net", msg},
+		{"b@example.org", "rcpt452@example.net", msg},
+		{"b@example.org", "data554@example.net", msg},
+		{"b@example.org", "rcpt421@example.net", msg},
+		{"b@example.org", "ok3@example.net", bare},
+		{"b@example.org", "ok4@example.net", msg},
 	}
 	for _, c := range cases {
-		errP := piped.Send(ctx, c.from, c.to, msg)
-		if piped.p == nil && !strings.HasPrefix(c.to, "rcpt421") {
-			t.Fatalf("%s: the sender is not pipelining", c.to)
+		errs := make([]error, len(senders))
+		for i, sd := range senders {
+			errs[i] = sd.s.Send(ctx, c.from, c.to, c.msg)
+			if i < 2 && !strings.HasPrefix(c.to, "rcpt421") && (sd.s.p == nil || sd.s.p.chunking != (i == 0)) {
+				t.Fatalf("%s: the %s sender is not sending so", c.to, sd.name)
+			}
 		}
-		errC := plain.Send(ctx, c.from, c.to, msg)
-		var sp, sc *smtp.SMTPError
-		if (errP == nil) != (errC == nil) || errors.As(errP, &sp) != errors.As(errC, &sc) {
-			t.Fatalf("%s %s: pipelined %v, client %v", c.from, c.to, errP, errC)
-		}
-		if sp != nil && (sp.Code != sc.Code || sp.EnhancedCode != sc.EnhancedCode || sp.Message != sc.Message) {
-			t.Errorf("%s %s: pipelined %#v, client %#v", c.from, c.to, sp, sc)
+		errC := errs[len(errs)-1]
+		for i, errP := range errs[:len(errs)-1] {
+			var sp, sc *smtp.SMTPError
+			if (errP == nil) != (errC == nil) || errors.As(errP, &sp) != errors.As(errC, &sc) {
+				t.Fatalf("%s %s: %s %v, client %v", c.from, c.to, senders[i].name, errP, errC)
+			}
+			if sp != nil && (sp.Code != sc.Code || sp.EnhancedCode != sc.EnhancedCode || sp.Message != sc.Message) {
+				t.Errorf("%s %s: %s %#v, client %#v", c.from, c.to, senders[i].name, sp, sc)
+			}
 		}
 		// The connection goes on: a good message goes through next.
-		if err := piped.Send(ctx, "b@example.org", "after@example.net", msg); err != nil {
-			t.Fatalf("after %s %s: %v", c.from, c.to, err)
-		}
-		if err := plain.Send(ctx, "b@example.org", "after@example.net", msg); err != nil {
-			t.Fatalf("after %s %s (client): %v", c.from, c.to, err)
+		for _, sd := range senders {
+			if err := sd.s.Send(ctx, "b@example.org", "after@example.net", msg); err != nil {
+				t.Fatalf("after %s %s (%s): %v", c.from, c.to, sd.name, err)
+			}
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Each accepted message twice, once from each sender, the same bytes.
-	if len(s.got) != 2*(2+len(cases)) {
-		t.Fatalf("server accepted %d messages, want %d: %q", len(s.got), 2*(2+len(cases)), s.got)
+	// Each accepted message once from each sender, the same bytes.
+	n := len(senders)
+	if len(s.got) != n*(3+len(cases)) {
+		t.Fatalf("server accepted %d messages, want %d: %q", len(s.got), n*(3+len(cases)), s.got)
 	}
-	for i := 0; i < len(s.got); i += 2 {
-		if s.got[i] != s.got[i+1] {
-			t.Errorf("message %d: pipelined %q, client %q", i/2, s.got[i], s.got[i+1])
+	for i := 0; i < len(s.got); i += n {
+		for j := 1; j < n; j++ {
+			if s.got[i+j-1] != s.got[i+n-1] {
+				t.Errorf("message %d: %s %q, client %q", i/n, senders[j-1].name, s.got[i+j-1], s.got[i+n-1])
+			}
 		}
 	}
 }

@@ -300,6 +300,12 @@ func (r *Renderer) Render(ctx context.Context, row ballots.OutboxRow, buf *bytes
 	}
 	c := &call{ctx: ctx, r: r, row: row, sh: &sheet{}, reply: r.ID.Address("")}
 	if row.BallotID.Valid {
+		if len(row.Nonce) == 0 {
+			// The ballot is not there (no foreign key checks it since
+			// migration 0018): a token without its nonce could never be
+			// checked, so the mail does not go out.
+			return Rendered{}, fmt.Errorf("outbox %d: ballot %d not found", row.ID, row.BallotID.Int64)
+		}
 		c.code = r.Tokens.Make(token.Ballot, row.BallotID.Int64, row.Nonce)
 		c.reply = r.ID.Address(token.Ballot + "-" + c.code)
 	}

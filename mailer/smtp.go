@@ -35,6 +35,9 @@ type SMTPConfig struct {
 	// NoPipelining sends each command and waits for its reply even when
 	// the server offers PIPELINING (RFC 2920), as go-smtp's client does.
 	NoPipelining bool
+	// NoChunking sends each message by DATA even when the server offers
+	// CHUNKING (RFC 3030), which pipelining otherwise uses (BDAT).
+	NoChunking bool
 	// TLSConfig holds the trust settings (extra roots, verification off);
 	// nil verifies against the system roots. ServerName is set from Addr.
 	TLSConfig *tls.Config
@@ -119,7 +122,8 @@ func (s *SMTPSender) dial(ctx context.Context) error {
 	if own != nil && s.Config.HeloName != "" && !s.Config.NoPipelining {
 		if ok, _ := c.Extension("PIPELINING"); ok {
 			bitmime, _ := c.Extension("8BITMIME")
-			s.p = newPipeline(own, bitmime, s.Config.Timeout)
+			chunking, _ := c.Extension("CHUNKING")
+			s.p = newPipeline(own, bitmime, chunking && !s.Config.NoChunking, s.Config.Timeout)
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ func cmdBench(ctx context.Context, e *env, sub string, args []string) error {
 		fs.IntVar(&o.Runs, "runs", 1, "runs; the summary gives medians")
 		fs.IntVar(&o.Batch, "batch", 0, "outbox claim batch (0: the outbox default)")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first run's ballotd send phase to this file")
+		fs.BoolVar(&o.NoChunking, "no-chunking", false, "ballotd sends by pipelined DATA though the sink offers CHUNKING (BDAT), as for a relay without it")
 	case "quota":
 		fs.IntVar(&o.Members, "members", 100000, "members in the race")
 		fs.IntVar(&o.PerMinute, "per-minute", 20000, "messages the relay takes a minute before it answers 452 4.5.3")

@@ -209,6 +209,21 @@ type ballotOf struct {
 	To, ReplyTo, MessageID, Subject, Body, Code string
 }
 
+// memberMail is sent without what went to staff: a wave's vetting notice
+// goes out beside its first ballots, in no set order (the scheduler may
+// close the nominations and open the race in one tick, and the outbox
+// sends on several connections at once).
+func memberMail(t *testing.T, sent []mailhub.Envelope, staff string) []mailhub.Envelope {
+	t.Helper()
+	var out []mailhub.Envelope
+	for _, e := range sent {
+		if parseSent(t, e).To != staff {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func parseSent(t *testing.T, e mailhub.Envelope) ballotOf {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(e.Data))

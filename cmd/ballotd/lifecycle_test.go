@@ -531,7 +531,7 @@ func TestHeldResults(t *testing.T) {
 		}
 	}()
 	h.shift(db, "", "-1 second", "")
-	bs := h.waitSent(1 + 2)[1:] // the vetting notice, then two ballots
+	bs := memberMail(t, h.waitSent(1+2), "staff@example.org") // two ballots, beside the vetting notice
 	a := parseSent(t, bs[0])
 	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "a1", "YES"))
 	h.waitSent(4)
@@ -740,7 +740,7 @@ func TestHeldResultsReleasedByStaffEmail(t *testing.T) {
 	stop := h.serve()
 	defer stop()
 	h.shift(db, "", "-1 second", "")
-	bs := h.waitSent(1 + 2)[1:]
+	bs := memberMail(t, h.waitSent(1+2), "staff@example.org")
 	a := parseSent(t, bs[0])
 	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "a1", "YES"))
 	h.waitSent(4)

@@ -55,15 +55,18 @@ func TestOutboxCommandShowsFailures(t *testing.T) {
 	}
 }
 
-// bench send runs end to end on a small list and verifies its own count.
+// bench send runs end to end on a small list and verifies its own count,
+// with ballotd sending by BDAT and, with --no-chunking, by DATA.
 func TestBenchSendSmall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.env["DATABASE_URL"] = testenv.ScratchServerURL(t) // its scratch database, made and dropped there
-	out := h.ballotd("bench", "send", "--members", "300", "--conns", "3")
-	for _, want := range []string{"ballotd send", "raw go-smtp client", "ratio ballotd/raw", "peak memory", "verified                   300 members"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("bench output lacks %q:\n%s", want, out)
+	for _, c := range []struct{ flag, how string }{{"--no-chunking=false", "sends by BDAT"}, {"--no-chunking", "sends by pipelined DATA"}} {
+		out := h.ballotd("bench", "send", "--members", "300", "--conns", "3", c.flag)
+		for _, want := range []string{c.how, "ballotd send", "raw go-smtp client", "ratio ballotd/raw", "peak memory", "verified                   300 members"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("bench output (%s) lacks %q:\n%s", c.flag, want, out)
+			}
 		}
 	}
 }

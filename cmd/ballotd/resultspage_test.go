@@ -131,7 +131,7 @@ func TestResultsPageChecksAReceipt(t *testing.T) {
 	}
 
 	h.shift(db, "", "-1 second", "")
-	bs := h.waitSent(1 + 2)[1:] // the vetting notice, then two ballots
+	bs := memberMail(t, h.waitSent(1+2), "staff@example.org") // two ballots, beside the vetting notice
 	a := parseSent(t, bs[0])
 	h.reply(a.To, a.ReplyTo, voteReply(a, a.To, "a1", "YES"))
 	sentReceipt := h.waitSent(4)[3]

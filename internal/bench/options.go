@@ -22,6 +22,9 @@ type Options struct {
 	// file for a CPU profile of the first run's send ("" for none).
 	Members, Conns, Runs, Batch int
 	CPUProfile                  string
+	// NoChunking: ballotd's outbox sends by pipelined DATA though the
+	// sink offers CHUNKING (as to a relay that does not), not by BDAT.
+	NoChunking bool
 	// Quota: the relay's messages a minute before it says 452 4.5.3
 	// (with Members, Conns and Batch as Send's).
 	PerMinute int

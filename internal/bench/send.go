@@ -79,8 +79,12 @@ func Send(ctx context.Context, o Options, w io.Writer) error {
 		defer prof.Close()
 	}
 
-	fmt.Fprintf(w, "bench send: %d members, %d connections, %d run(s), GOMAXPROCS %d\n",
-		o.Members, o.Conns, o.Runs, runtime.GOMAXPROCS(0))
+	how := "BDAT (the sink offers CHUNKING)"
+	if o.NoChunking {
+		how = "pipelined DATA (--no-chunking)"
+	}
+	fmt.Fprintf(w, "bench send: %d members, %d connections, %d run(s), GOMAXPROCS %d; ballotd sends by %s, the raw client by DATA\n",
+		o.Members, o.Conns, o.Runs, runtime.GOMAXPROCS(0), how)
 	var results []benchResult
 	var failed error
 	for i := 1; i <= o.Runs; i++ {
@@ -281,7 +285,7 @@ func benchOutbox(o Options, st *ballots.Store, name string, sink *sink) (*mailer
 	if err != nil {
 		return nil, nil, err
 	}
-	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example"}
+	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example", NoChunking: o.NoChunking}
 	return &mailer.Outbox{
 		Store:     st,
 		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
