@@ -140,6 +140,9 @@ func TestServersRestartMidRun(t *testing.T) {
 	cli("wave", "create", "--name", "R", "--nominations-close", now.Format(time.RFC3339), "--voting-open", now.Format(time.RFC3339),
 		"--voting-close", now.Add(time.Hour).Format(time.RFC3339))
 	cli("candidate", "add", "--race", "MA-SEN", "--name", "Ed Markey")
+	// Opened before serve starts: its scheduler would open the race too
+	// (voting is open), and the second opener is refused.
+	cli("race", "open", "MA-SEN")
 
 	sctx, stop := context.WithCancel(ctx)
 	var logs syncBuffer
@@ -151,7 +154,6 @@ func TestServersRestartMidRun(t *testing.T) {
 			t.Errorf("serve exited %d", code)
 		}
 	}()
-	cli("race", "open", "MA-SEN")
 
 	distinct := func() (map[string]string, int) {
 		to := map[string]string{} // recipient → Reply-To
