@@ -19,7 +19,7 @@ import (
 // crashLMTPReplies is how many replies the MTA hands to the LMTP door
 // while serve is killed: the kills come within the first few dozen, the
 // rest proves that the door takes mail after them.
-const crashLMTPReplies = 200
+const crashLMTPReplies = 150
 
 // crashLMTPChanges of them change an earlier vote.
 const crashLMTPChanges = crashLMTPReplies / 5

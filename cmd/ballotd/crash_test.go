@@ -28,7 +28,7 @@ import (
 // Nothing may be lost, counted twice or skipped.
 
 // The sizes are such that every kill lands mid-work: serve is killed
-// within 300 ms of making progress, and 16 lives of it send some thousands
+// within 300 ms of making progress, and 12 lives of it send some thousands
 // of ballots but read some hundreds of replies (a reply is a transaction
 // of its own; ballots are claimed in batches). So the replies are not all
 // in the mailbox from the start: before each start of serve the mailbox is
@@ -37,9 +37,9 @@ import (
 // left a loaded machine some 2,000 to read after the last kill, which
 // proved nothing more and took half a minute.
 const (
-	crashBallots = 6000
+	crashBallots = 4000
 	crashAhead   = 300
-	crashKills   = 16
+	crashKills   = 12
 )
 
 // crashSeedEnv names the variable that sets the crash tests' random seed.
@@ -145,15 +145,15 @@ func (r *crashRig) start() *exec.Cmd {
 }
 
 // killLoop starts serve and SIGKILLs it n times, recording what progress()
-// said at each kill (the crash points). Each kill comes a random 20–300 ms
-// after progress() has moved since the start, so that it lands while serve
+// said at each kill (the crash points). Each kill comes a random 20 ms to
+// maxDelay after progress() has moved since the start, so that it lands while serve
 // is doing the work, however long serve takes to start on a loaded machine
 // (a fixed delay from the start killed it, there, before it had done
 // anything). Before each start, feed (when not nil) adds work and returns
 // how much there is in all; without it, all is fixed. Once progress()
 // reaches all, it kills without waiting, and it stops early when all was
 // done before a start: no work is left to crash.
-func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done int) int) []int {
+func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done int) int, maxDelay time.Duration) []int {
 	var points []int
 	for i := 0; i < n; i++ {
 		before := progress()
@@ -170,7 +170,7 @@ func (r *crashRig) killLoop(n int, progress func() int, all int, feed func(done 
 			r.t.Fatalf("serve made no progress within 30 s of its start %d (at %d of %d)", i+1, before, all)
 		}
 		if progress() < all {
-			time.Sleep(time.Duration(20+r.rng.IntN(280)) * time.Millisecond)
+			time.Sleep(20*time.Millisecond + time.Duration(r.rng.Int64N(int64(maxDelay-20*time.Millisecond))))
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			r.t.Fatal(err)
@@ -251,7 +251,9 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	// Phase 1: sending crashBallots ballots, killed up to crashKills times.
 	start := time.Now()
 	sent := func() int { return r.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) }
-	sendPoints := r.killLoop(crashKills, sent, crashBallots, nil)
+	// A life sends hundreds of ballots in a tenth of a second: the kills
+	// come sooner than while ingesting, so that most land mid-send.
+	sendPoints := r.killLoop(crashKills, sent, crashBallots, nil, 120*time.Millisecond)
 	killed := time.Since(start)
 	r.finish(func() bool { return sent() == crashBallots })
 
@@ -331,7 +333,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 	}
 	handled := func() int { return r.count(`SELECT count(*) FROM inbound_messages`) }
 	start = time.Now()
-	ingestPoints := r.killLoop(crashKills, handled, 0, feed)
+	ingestPoints := r.killLoop(crashKills, handled, 0, feed, 300*time.Millisecond)
 	killed = time.Since(start)
 	crashReplies := uid
 	r.finish(func() bool {
@@ -370,7 +372,7 @@ func TestCrashWhileSendingAndIngesting(t *testing.T) {
 // message, and the open step is recorded once.
 func TestCrashWhileOpening(t *testing.T) {
 	t.Parallel()
-	const members = 15000
+	const members = 10000
 	r := newCrashRig(t)
 	ctx := context.Background()
 	if _, err := r.db.Exec(`INSERT INTO members (email, name, state, district)
