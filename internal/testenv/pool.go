@@ -142,7 +142,7 @@ const schemaFingerprint = `SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
 	UNION ALL SELECT 'r ' || oid || ' ' || md5(ev_action::text) FROM pg_rewrite WHERE oid >= 16384
 	UNION ALL SELECT 'y ' || oid || ' ' || typname FROM pg_type WHERE oid >= 16384
 	UNION ALL SELECT 'e ' || oid || ' ' || enumlabel FROM pg_enum WHERE oid >= 16384
-	UNION ALL SELECT 'n ' || oid || ' ' || nspname FROM pg_namespace WHERE oid >= 16384
+	UNION ALL SELECT 'n ' || oid || ' ' || nspname FROM pg_namespace WHERE oid >= 16384 AND nspname !~ '^pg_(toast_)?temp_'
 	UNION ALL SELECT 'x ' || oid || ' ' || extname || extversion FROM pg_extension WHERE oid >= 16384
 	UNION ALL SELECT 'p ' || oid FROM pg_policy
 	UNION ALL SELECT 'q ' || seqrelid || ' ' || seqstart || ' ' || seqincrement FROM pg_sequence
@@ -368,6 +368,10 @@ func wipe(ctx context.Context, admin, db *sql.DB, name string) error {
 	return nil
 }
 
+// maxParkedEmpty is how many empty databases may wait on the server for
+// later test binaries.
+const maxParkedEmpty = 16
+
 // parkPooled leaves the pooled databases, reset, on the server for the
 // next test binary (renamed to their kind's parkedPrefix and a random
 // suffix): parking is a rename, where dropping them would wait for
@@ -379,8 +383,27 @@ func parkPooled(admin *sql.DB) {
 	pool = [2][]string{}
 	poolMu.Unlock()
 	tmpl, err := Template()
+	// Empty databases are parked up to maxParkedEmpty on the server (a
+	// migrated one whose schema a test changed becomes one, and few tests
+	// ask for one): the rest are dropped.
+	room := maxParkedEmpty
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var parked int
+		if admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE left(datname, length($1)) = $1`, parkedPrefix(empty, tmpl)).Scan(&parked) == nil {
+			room -= parked
+		}
+		cancel()
+	}
 	for k, names := range ready {
 		for _, name := range names {
+			if kind(k) == empty {
+				if room <= 0 {
+					dropLater(admin, name)
+					continue
+				}
+				room--
+			}
 			var rnd [4]byte
 			if err == nil {
 				_, err = rand.Read(rnd[:])
