@@ -122,30 +122,33 @@ func parkedPrefix(k kind, template string) string {
 // database other than rows: two databases with the same fingerprint and
 // empty tables (but schema_migrations, which it covers) hold the same. It
 // reads the catalogs' own columns rather than deparsing definitions
-// (pg_get_indexdef and the like), which cost several times as much; a
-// copy keeps its template's object ids, so an object dropped and made
-// again shows too.
+// (pg_get_indexdef and the like), which cost several times as much.
+// Relations, indexes, constraints and triggers are named, not numbered:
+// an import's first load drops the email index and adds it again, the same
+// under a new object id (numbered, every such database was taken as
+// changed and wiped); temporary tables and their schemas are left out.
 const schemaFingerprint = `SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
-	SELECT 'c ' || oid || ' ' || relname || ' ' || relnamespace || ' ' || relkind::text || relpersistence::text || ' ' ||
+	SELECT 'c ' || oid::regclass::text || ' ' || relnamespace || ' ' || relkind::text || relpersistence::text || ' ' ||
 		relnatts || ' ' || relchecks || ' ' || relhastriggers || ' ' || relrowsecurity AS x
-		FROM pg_class WHERE oid >= 16384
-	UNION ALL SELECT 'a ' || attrelid || ' ' || attnum || ' ' || attname || ' ' || atttypid || ' ' || atttypmod || ' ' ||
+		FROM pg_class WHERE oid >= 16384 AND relpersistence <> 't'
+	UNION ALL SELECT 'a ' || attrelid::regclass::text || ' ' || attnum || ' ' || attname || ' ' || atttypid || ' ' || atttypmod || ' ' ||
 		attnotnull || attisdropped || atthasdef || attidentity::text || attgenerated::text
-		FROM pg_attribute WHERE attrelid >= 16384
-	UNION ALL SELECT 'd ' || adrelid || ' ' || adnum || ' ' || md5(adbin::text) FROM pg_attrdef
-	UNION ALL SELECT 'i ' || indexrelid || ' ' || indrelid || ' ' || indkey::text || ' ' || indclass::text || ' ' || indisunique || ' ' ||
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE attrelid >= 16384 AND c.relpersistence <> 't'
+	UNION ALL SELECT 'd ' || adrelid::regclass::text || ' ' || adnum || ' ' || md5(adbin::text) FROM pg_attrdef
+	UNION ALL SELECT 'i ' || indexrelid::regclass::text || ' ' || indrelid::regclass::text || ' ' || indkey::text || ' ' || indclass::text || ' ' || indisunique || ' ' ||
 		md5(coalesce(indexprs::text, '') || coalesce(indpred::text, '')) FROM pg_index WHERE indexrelid >= 16384
-	UNION ALL SELECT 'k ' || oid || ' ' || conname || ' ' || contype::text || ' ' || conrelid || ' ' || confrelid || ' ' ||
+	UNION ALL SELECT 'k ' || conname || ' ' || contype::text || ' ' || conrelid::regclass::text || ' ' || confrelid::regclass::text || ' ' ||
 		coalesce(conkey::text, '') || coalesce(confkey::text, '') || ' ' || md5(coalesce(conbin::text, '')) FROM pg_constraint WHERE oid >= 16384
 	UNION ALL SELECT 'f ' || oid || ' ' || proname || ' ' || md5(prosrc) FROM pg_proc WHERE oid >= 16384
-	UNION ALL SELECT 't ' || oid || ' ' || tgname || ' ' || tgrelid || ' ' || tgfoid || ' ' || tgtype || ' ' || tgenabled::text FROM pg_trigger WHERE oid >= 16384
-	UNION ALL SELECT 'r ' || oid || ' ' || md5(ev_action::text) FROM pg_rewrite WHERE oid >= 16384
-	UNION ALL SELECT 'y ' || oid || ' ' || typname FROM pg_type WHERE oid >= 16384
+	UNION ALL SELECT 't ' || tgname || ' ' || tgrelid::regclass::text || ' ' || tgfoid || ' ' || tgtype || ' ' || tgenabled::text FROM pg_trigger WHERE oid >= 16384
+	UNION ALL SELECT 'r ' || ev_class::regclass::text || ' ' || rulename || ' ' || md5(ev_action::text) FROM pg_rewrite WHERE oid >= 16384
+	UNION ALL SELECT 'y ' || t.oid || ' ' || typname FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+		WHERE t.oid >= 16384 AND coalesce(c.relpersistence, 'p') <> 't' AND t.typnamespace NOT IN (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_(toast_)?temp_')
 	UNION ALL SELECT 'e ' || oid || ' ' || enumlabel FROM pg_enum WHERE oid >= 16384
 	UNION ALL SELECT 'n ' || oid || ' ' || nspname FROM pg_namespace WHERE oid >= 16384 AND nspname !~ '^pg_(toast_)?temp_'
 	UNION ALL SELECT 'x ' || oid || ' ' || extname || extversion FROM pg_extension WHERE oid >= 16384
-	UNION ALL SELECT 'p ' || oid FROM pg_policy
-	UNION ALL SELECT 'q ' || seqrelid || ' ' || seqstart || ' ' || seqincrement FROM pg_sequence
+	UNION ALL SELECT 'p ' || polname || ' ' || polrelid::regclass::text FROM pg_policy
+	UNION ALL SELECT 'q ' || seqrelid::regclass::text || ' ' || seqstart || ' ' || seqincrement FROM pg_sequence
 	UNION ALL SELECT 's ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
 		WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 	UNION ALL SELECT 'l ' || count(*) FROM pg_largeobject_metadata
