@@ -89,62 +89,29 @@ func giveBack(ctx context.Context, tx *sqlx.Tx, scopes []string, periods []time.
 // when the first of reason's slots for sender today is free (the usual
 // case), else as those two do it. It returns the slot claimed ("" when
 // all were used today: nothing is counted), and, when a cap was full, that
-// cap and ok false (the slot and the counts are given back).
+// cap and ok false (the slot and the counts are given back). It is
+// ClaimAnswers with one claim.
 func ClaimAnswer(ctx context.Context, tx *sqlx.Tx, sender, reason string, slots int, inboundID int64, caps []AnswerCap) (slot string, full AnswerCap, ok bool, err error) {
-	for _, c := range caps {
-		if c.Max <= 0 {
-			// No answer at all of this kind: said so only if a slot was free.
-			if slot, err = ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID); err != nil || slot == "" {
-				return "", AnswerCap{}, false, err
-			}
-			return "", c, false, ReleaseAnswerSlot(ctx, tx, sender, slot)
-		}
-	}
-	scopes, periods, maxes := capColumns(caps)
-	var row struct {
-		Slot    string         `db:"slot"`
-		Scopes  pq.StringArray `db:"scopes"`
-		Periods pq.StringArray `db:"periods"`
-	}
-	// The slot, then the caps only if the slot was free; the caps in
-	// scope order, as TakeAnswerCaps takes them.
-	err = tx.GetContext(ctx, &row, `WITH slot AS (
-			INSERT INTO answer_limits (sender, reason, day, inbound_id)
-			SELECT lower($1), $2, (now() AT TIME ZONE 'UTC')::date, $3
-			ON CONFLICT DO NOTHING RETURNING reason
-		), taken AS (
-			INSERT INTO answer_counts (scope, period, n, cap)
-			SELECT c.scope, date_trunc(c.per, now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, c.mx
-			FROM unnest($4::text[], $5::text[], $6::int[]) AS c(scope, per, mx) WHERE EXISTS (SELECT 1 FROM slot) ORDER BY c.scope
-			ON CONFLICT (scope, period) DO UPDATE SET n = answer_counts.n + 1, cap = EXCLUDED.cap WHERE answer_counts.n < EXCLUDED.cap
-			RETURNING scope, period
-		)
-		SELECT coalesce((SELECT reason FROM slot), '') AS slot,
-			coalesce((SELECT array_agg(scope) FROM taken), '{}') AS scopes,
-			coalesce((SELECT array_agg(to_char(period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) FROM taken), '{}') AS periods`,
-		textColumn(strings.TrimSpace(sender)), reason, nullID(inboundID), pq.Array(scopes), pq.Array(periods), pq.Array(maxes))
+	got, err := ClaimAnswers(ctx, tx, []AnswerClaim{{Sender: sender, Reason: reason, Slots: slots, InboundID: inboundID, Caps: caps}})
 	if err != nil {
-		return "", AnswerCap{}, false, fmt.Errorf("answer %s to %s: %w", reason, sender, err)
+		return "", AnswerCap{}, false, err
 	}
-	if row.Slot == "" {
-		// The first slot is used today: the others, one by one.
-		if slots <= 1 {
-			return "", AnswerCap{}, false, nil
-		}
-		if slot, err = ClaimAnswerSlot(ctx, tx, sender, reason, slots, inboundID); err != nil || slot == "" {
-			return "", AnswerCap{}, false, err
-		}
-		full, ok, err := TakeAnswerCaps(ctx, tx, caps)
-		if err != nil || ok {
-			return slot, full, ok, err
-		}
-		return "", full, false, ReleaseAnswerSlot(ctx, tx, sender, slot)
+	return got[0].Slot, got[0].Full, got[0].OK, nil
+}
+
+// claimAlone is ClaimAnswerSlot and then TakeAnswerCaps for c, giving the
+// slot back when a cap was full: how a claim that cannot go with others,
+// or whose first slot was used, is claimed.
+func claimAlone(ctx context.Context, tx *sqlx.Tx, c AnswerClaim) (AnswerClaimed, error) {
+	slot, err := ClaimAnswerSlot(ctx, tx, c.Sender, c.Reason, c.Slots, c.InboundID)
+	if err != nil || slot == "" {
+		return AnswerClaimed{}, err
 	}
-	if len(row.Scopes) == len(caps) {
-		return row.Slot, AnswerCap{}, true, nil
+	full, ok, err := TakeAnswerCaps(ctx, tx, c.Caps)
+	if err != nil || ok {
+		return AnswerClaimed{Slot: slot, OK: ok}, err
 	}
-	full, err = giveBackClaim(ctx, tx, AnswerClaim{Sender: sender, Reason: row.Slot, Caps: caps}, row.Scopes, row.Periods)
-	return "", full, false, err
+	return AnswerClaimed{Full: full}, ReleaseAnswerSlot(ctx, tx, c.Sender, slot)
 }
 
 // AnswerClaim is one answer's claim on the answer policy, as ClaimAnswer
@@ -172,8 +139,9 @@ type AnswerClaimed struct {
 // no sender and no cap scope with another claim of the call are claimed in
 // one statement (a batch of replies, each from its own voter, is one
 // round trip where it was one a reply); a claim whose first slot was taken
-// already, or that shares its sender or a scope, is then claimed alone,
-// in order, as ClaimAnswer does. Every claim must have a reason.
+// already, that shares its sender or a scope, or that has a cap of no
+// answers at all, is then claimed alone, in order (claimAlone). Every
+// claim must have a reason.
 func ClaimAnswers(ctx context.Context, tx *sqlx.Tx, claims []AnswerClaim) ([]AnswerClaimed, error) {
 	out := make([]AnswerClaimed, len(claims))
 	alone := make([]bool, len(claims))
@@ -272,11 +240,10 @@ func ClaimAnswers(ctx context.Context, tx *sqlx.Tx, claims []AnswerClaim) ([]Ans
 		if !alone[i] {
 			continue
 		}
-		slot, full, ok, err := ClaimAnswer(ctx, tx, c.Sender, c.Reason, c.Slots, c.InboundID, c.Caps)
-		if err != nil {
+		var err error
+		if out[i], err = claimAlone(ctx, tx, c); err != nil {
 			return nil, err
 		}
-		out[i] = AnswerClaimed{Slot: slot, Full: full, OK: ok}
 	}
 	return out, nil
 }

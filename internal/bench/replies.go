@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +22,6 @@ import (
 	"github.com/ballotd/ballotd/internal/mailhub"
 	"github.com/ballotd/ballotd/internal/token"
 	"github.com/ballotd/ballotd/mailer"
-	"github.com/ballotd/ballotd/templates"
 )
 
 // Replies runs `ballotd bench replies`: ballotd's mailbox reader
@@ -109,10 +106,12 @@ func repliesOnce(ctx context.Context, o Options, w io.Writer, run int) (rawRate,
 	}
 	var stopAnswers func() (int, error)
 	if o.Answers {
-		if stopAnswers, err = sendAnswers(ctx, o, st, toks, smtpAddr); err != nil {
+		var wake func()
+		if wake, stopAnswers, err = sendAnswers(ctx, o, st, toks, smtpAddr); err != nil {
 			stop()
 			return 0, 0, err
 		}
+		rd.Processor.Enqueued = wake // as serve wires it
 	}
 	t0 = time.Now()
 	handled, err := rd.Once(ctx)
@@ -190,55 +189,34 @@ func replyMailbox(ctx context.Context, o Options, box string, rows []benchReply)
 }
 
 // sendAnswers sends what the outbox holds (the ballots) through
-// smtpAddr, then runs the outbox as serve does (woken by the notifications
-// of what the reader enqueues) until the returned stop is called; stop
+// smtpAddr, then runs the outbox as serve does until the returned stop is
+// called; wake wakes it (the reader's Enqueued, as in serve), and stop
 // says how many messages went out after the ballots.
-func sendAnswers(ctx context.Context, o Options, st *ballots.Store, toks *token.Key, smtpAddr string) (stop func() (int, error), err error) {
-	tpl, err := templates.Load("")
+func sendAnswers(ctx context.Context, o Options, st *ballots.Store, toks *token.Key, smtpAddr string) (wake func(), stop func() (int, error), err error) {
+	ob, err := newOutbox(st, toks, mailer.SMTPConfig{Addr: smtpAddr, HeloName: "bench.example"})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	smtpCfg := mailer.SMTPConfig{Addr: smtpAddr, HeloName: "bench.example"}
 	var sent atomic.Int64
-	ob := &mailer.Outbox{
-		Store:     st,
-		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
-		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
-		Logger:    slog.New(slog.DiscardHandler),
-		Sent: func(err error, _ time.Duration) {
-			if err == nil {
-				sent.Add(1)
-			}
-		},
+	ob.Logger = slog.New(slog.DiscardHandler)
+	ob.Sent = func(err error, _ time.Duration) {
+		if err == nil {
+			sent.Add(1)
+		}
 	}
 	// The ballots go out first, untimed: only the answers are sent while
 	// the reader works.
 	if _, err := ob.Drain(ctx); err != nil {
-		return nil, fmt.Errorf("send the ballots: %w", err)
+		return nil, nil, fmt.Errorf("send the ballots: %w", err)
 	}
 	sent.Store(0)
-	rctx, cancel := context.WithCancel(ctx)
-	listening := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	var listenErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); ob.Run(rctx) }()
-	go func() {
-		defer wg.Done()
-		listenErr = st.ListenOutbox(rctx, func() { once.Do(func() { close(listening) }); ob.Wake() })
-	}()
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		cancel()
-		wg.Wait()
-		return nil, errors.Join(errors.New("the outbox listener did not start"), listenErr)
+	stopOutbox, err := runAsServe(ctx, st, ob)
+	if err != nil {
+		return nil, nil, err
 	}
-	return func() (int, error) {
-		cancel()
-		wg.Wait()
-		return int(sent.Load()), nil
+	return ob.Wake, func() (int, error) {
+		err := stopOutbox()
+		return int(sent.Load()), err
 	}, nil
 }
 

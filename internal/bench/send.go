@@ -281,19 +281,26 @@ func benchOutbox(o Options, st *ballots.Store, name string, sink *sink) (*mailer
 	if err != nil {
 		return nil, nil, err
 	}
-	tpl, err := templates.Load("")
+	ob, err := newOutbox(st, toks, mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example", NoChunking: o.NoChunking})
 	if err != nil {
 		return nil, nil, err
 	}
-	smtpCfg := mailer.SMTPConfig{Addr: sink.addr, HeloName: "bench.example", NoChunking: o.NoChunking}
+	ob.Workers, ob.Batch, ob.Logger = o.Conns, o.Batch, o.Log.With("part", "outbox")
+	return ob, toks, nil
+}
+
+// newOutbox is the outbox serve would wire for bench.example, with the
+// real renderer (tokens keyed by toks) and SMTP senders to smtpCfg.
+func newOutbox(st *ballots.Store, toks *token.Key, smtpCfg mailer.SMTPConfig) (*mailer.Outbox, error) {
+	tpl, err := templates.Load("")
+	if err != nil {
+		return nil, err
+	}
 	return &mailer.Outbox{
 		Store:     st,
 		Renderer:  &mailer.Renderer{Store: st, Templates: tpl, Tokens: toks, ID: mailer.Identity{Local: "ballots", Domain: "bench.example", FromName: "Endorsement ballots"}},
 		NewSender: func() mailer.Sender { return mailer.NewSMTPSender(smtpCfg) },
-		Workers:   o.Conns,
-		Batch:     o.Batch,
-		Logger:    o.Log.With("part", "outbox"),
-	}, toks, nil
+	}, nil
 }
 
 // endToEndPhase times what a member waits for: from `race open` of a
@@ -308,23 +315,11 @@ func endToEndPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Stor
 	}
 	sink.reset()
 	reached := sink.expect(int64(o.Members))
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	listening := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	var runErr, listenErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); runErr = ob.Run(rctx) }()
-	go func() {
-		defer wg.Done()
-		listenErr = st.ListenOutbox(rctx, func() { once.Do(func() { close(listening) }); ob.Wake() })
-	}()
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		return errors.Join(errors.New("end to end: the outbox listener did not start"), listenErr)
+	stop, err := runAsServe(ctx, st, ob)
+	if err != nil {
+		return fmt.Errorf("end to end: %w", err)
 	}
+	defer stop()
 	runtime.GC()
 	resetPeakRSS()
 	stopHeap := sampleHeap()
@@ -343,10 +338,8 @@ func endToEndPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Stor
 	}
 	took := last.Sub(t0)
 	cpu, pgCPU := processCPU()-cpu0, serverCPU(ctx, st)-pg0
-	cancel()
-	wg.Wait()
-	if runErr != nil {
-		return fmt.Errorf("end to end: outbox: %w", runErr)
+	if err := stop(); err != nil {
+		return fmt.Errorf("end to end: outbox: %w", err)
 	}
 	heap, rss := stopHeap(), peakRSS()
 	res.peakHeap, res.peakRSS = max(res.peakHeap, heap), max(res.peakRSS, rss)
@@ -362,6 +355,34 @@ func endToEndPhase(ctx context.Context, o Options, w io.Writer, st *ballots.Stor
 	}
 	fmt.Fprintf(w, "  verified            %10d members: one message each, %d distinct ballot tokens, every outbox row sent\n", o.Members, len(got.tokens))
 	return nil
+}
+
+// runAsServe runs ob as serve does, woken by the notifications of what is
+// enqueued (Store.ListenOutbox), once the listener is up; stop ends both
+// and returns the outbox's error (it may be called more than once).
+func runAsServe(ctx context.Context, st *ballots.Store, ob *mailer.Outbox) (stop func() error, err error) {
+	rctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	var once, stopped sync.Once
+	var wg sync.WaitGroup
+	var runErr, listenErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); runErr = ob.Run(rctx) }()
+	go func() {
+		defer wg.Done()
+		listenErr = st.ListenOutbox(rctx, func() { once.Do(func() { close(listening) }); ob.Wake() })
+	}()
+	stop = func() error {
+		stopped.Do(func() { cancel(); wg.Wait() })
+		return runErr
+	}
+	select {
+	case <-listening:
+		return stop, nil
+	case <-time.After(10 * time.Second):
+		stop()
+		return nil, errors.Join(errors.New("the outbox listener did not start"), listenErr)
+	}
 }
 
 // rawPhase sends pre-rendered messages of the same size to the same sink
